@@ -1,0 +1,163 @@
+"""Binary (sigmoid) losses: BCE with logits and torchvision's sigmoid focal loss."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from jaxloss import _checks
+from jaxloss._reduction import reduce_loss
+
+
+def _prepare_binary(fn: str, logits: ArrayLike, targets: ArrayLike, reduction: str, where):
+    logits = jnp.asarray(logits)
+    targets = jnp.asarray(targets)
+    _checks.check_reduction(fn, reduction)
+    _checks.check_float(fn, "logits", logits)
+    if not (
+        jnp.issubdtype(targets.dtype, jnp.floating)
+        or jnp.issubdtype(targets.dtype, jnp.integer)
+        or targets.dtype == jnp.bool_
+    ):
+        raise TypeError(f"{fn}: `targets` must be numeric, got dtype {targets.dtype}.")
+    _checks.check_same_shape(fn, "logits", logits.shape, "targets", targets.shape)
+    dtype = jnp.result_type(logits.dtype, jnp.float32)
+    mask = _checks.as_mask(fn, where, logits.shape)
+    return logits.astype(dtype), targets.astype(dtype), mask
+
+
+def _xlogy_like(y: jax.Array, log_p: jax.Array) -> jax.Array:
+    """``y * log_p`` with ``0 * (-inf) = 0``: no NaN from a saturated logit and a 0 target."""
+    return jnp.where(y == 0, 0.0, y * log_p)
+
+
+def _reduce_masked(per: jax.Array, mask, reduction: str, axis_name) -> jax.Array:
+    if mask is None:
+        return reduce_loss(per, None, reduction, axis_name)
+    per = jnp.where(mask, per, 0.0)
+    return reduce_loss(per, mask.astype(per.dtype), reduction, axis_name)
+
+
+def binary_cross_entropy(
+    logits: ArrayLike,
+    targets: ArrayLike,
+    *,
+    pos_weight: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
+    reduction: str = "mean",
+    where: ArrayLike | None = None,
+    axis_name: str | None = None,
+) -> jax.Array:
+    r"""Sigmoid binary cross-entropy from logits, as PyTorch's
+    ``F.binary_cross_entropy_with_logits``.
+
+    .. math::
+
+       l = -w \big[\, p_w\, y \log\sigma(x) + (1 - y) \log\sigma(-x) \big]
+
+    computed with ``log_sigmoid`` (no ``log(sigmoid(x) + eps)``). ``"mean"`` is the plain mean
+    over all (kept) elements, not divided by a weight sum, exactly as PyTorch. ``weights`` and
+    ``pos_weight`` broadcast NumPy-style from the trailing axis, so for channel-first
+    (N, C, H, W) logits a per-class ``pos_weight`` has shape (C, 1, 1).
+
+    Args:
+      logits: float array of any shape.
+      targets: same shape as ``logits``, values in [0, 1] (soft labels allowed; like PyTorch,
+        the range is not checked). Integer or boolean 0/1 targets are accepted.
+      pos_weight: optional weight of the positive term, broadcastable to ``logits``
+        (traceable).
+      weights: optional per-element rescaling weight, broadcastable to ``logits`` (traceable).
+      reduction: "mean", "sum" or "none".
+      where: optional boolean mask broadcastable to ``logits``; False elements count as absent
+        (0 loss, excluded from the mean).
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+
+    Returns:
+      Scalar or elementwise loss, float32 (float64 for float64 logits).
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> logits = jnp.array([2.0, -1.0, 0.5])
+      >>> targets = jnp.array([1.0, 0.0, 1.0])
+      >>> print(f"{jaxloss.binary_cross_entropy(logits, targets):.4f}")
+      0.3048
+      >>> print(f"{jaxloss.binary_cross_entropy(logits, targets, pos_weight=3.0):.4f}")
+      0.7054
+    """
+    fn = "binary_cross_entropy"
+    x, y, mask = _prepare_binary(fn, logits, targets, reduction, where)
+    pos_term = _xlogy_like(y, jax.nn.log_sigmoid(x))
+    if pos_weight is not None:
+        pos_weight = jnp.asarray(pos_weight)
+        _checks.check_broadcastable(fn, "pos_weight", pos_weight.shape, x.shape)
+        pos_term = pos_weight.astype(x.dtype) * pos_term
+    per = -(pos_term + _xlogy_like(1.0 - y, jax.nn.log_sigmoid(-x)))
+    if weights is not None:
+        weights = jnp.asarray(weights)
+        _checks.check_broadcastable(fn, "weights", weights.shape, x.shape)
+        per = weights.astype(x.dtype) * per
+    return _reduce_masked(per, mask, reduction, axis_name)
+
+
+def sigmoid_focal_loss(
+    logits: ArrayLike,
+    targets: ArrayLike,
+    *,
+    alpha: ArrayLike | None = 0.25,
+    gamma: ArrayLike = 2.0,
+    reduction: str = "mean",
+    where: ArrayLike | None = None,
+    axis_name: str | None = None,
+) -> jax.Array:
+    r"""Sigmoid focal loss, as torchvision's ``ops.sigmoid_focal_loss``, in log space.
+
+    .. math::
+
+       l = \alpha_t\, (1 - p_t)^{\gamma}\, \mathrm{BCE}(x, y), \qquad
+       p_t = p y + (1 - p)(1 - y), \quad \alpha_t = \alpha y + (1 - \alpha)(1 - y)
+
+    with :math:`p = \sigma(x)`. The factor is ``exp(gamma * log(1 - p_t))`` with
+    ``log(1 - p_t) = logaddexp(log y + log σ(-x), log(1 - y) + log σ(x))``, so gradients are
+    finite at saturated logits for every ``gamma >= 0`` (torchvision's are NaN there for
+    ``gamma < 1``). ``alpha=None`` disables the alpha term (torchvision's ``alpha=-1``).
+    Unlike torchvision, whose default reduction is "none", the default here is "mean", like
+    every jaxloss loss.
+
+    Args:
+      logits: float array of any shape.
+      targets: same shape, values in [0, 1].
+      alpha: weight of the positive class in [0, 1], or None (traceable).
+      gamma: focusing parameter >= 0 (traceable).
+      reduction: "mean", "sum" or "none".
+      where: optional boolean mask broadcastable to ``logits``.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+
+    Returns:
+      Scalar or elementwise loss, float32 (float64 for float64 logits).
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> logits = jnp.array([2.0, -1.0, 0.5])
+      >>> targets = jnp.array([1.0, 0.0, 1.0])
+      >>> print(f"{jaxloss.sigmoid_focal_loss(logits, targets):.5f}")
+      0.01145
+    """
+    fn = "sigmoid_focal_loss"
+    x, y, mask = _prepare_binary(fn, logits, targets, reduction, where)
+    _checks.check_scalar(fn, "gamma", gamma)
+    _checks.check_nonnegative(fn, "gamma", gamma)
+    log_p = jax.nn.log_sigmoid(x)
+    log_1mp = jax.nn.log_sigmoid(-x)
+    ce = -(_xlogy_like(y, log_p) + _xlogy_like(1.0 - y, log_1mp))
+    # log(1 - p_t) = log(y (1 - p) + (1 - y) p), each log term -inf where its weight is 0.
+    log_y = jnp.where(y > 0, jnp.log(jnp.where(y > 0, y, 1.0)), -jnp.inf)
+    log_1my = jnp.where(y < 1, jnp.log1p(-jnp.where(y < 1, y, 0.0)), -jnp.inf)
+    log_1m_pt = jnp.logaddexp(log_y + log_1mp, log_1my + log_p)
+    per = jnp.exp(jnp.asarray(gamma, x.dtype) * log_1m_pt) * ce
+    if alpha is not None:
+        _checks.check_scalar(fn, "alpha", alpha)
+        _checks.check_unit_interval(fn, "alpha", alpha)
+        a = jnp.asarray(alpha, x.dtype)
+        per = (a * y + (1.0 - a) * (1.0 - y)) * per
+    return _reduce_masked(per, mask, reduction, axis_name)

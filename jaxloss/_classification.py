@@ -1,0 +1,406 @@
+"""Softmax classification losses: cross-entropy, negative log-likelihood and focal loss.
+
+All three share one layout of the math. For integer targets the per-element loss is built
+from ``logsumexp(x) - x[y]`` (one reduction and one gather per element, no materialised
+``log_softmax`` to differentiate through); label smoothing and probability targets add one
+fused elementwise pass over the classes. Class weights, ``ignore_index`` and ``where`` act on
+per-element quantities only.
+"""
+
+from __future__ import annotations
+
+import math
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from jaxloss import _checks
+from jaxloss._reduction import reduce_loss
+
+_LN2 = math.log(2.0)
+
+
+def _along(v: jax.Array, ndim: int, axis: int) -> jax.Array:
+    """Reshapes a per-class vector so that it broadcasts along ``axis`` of a rank-``ndim`` array."""
+    shape = [1] * ndim
+    shape[axis] = v.shape[0]
+    return v.reshape(shape)
+
+
+def _log1mexp(a: jax.Array) -> jax.Array:
+    """``log(1 - exp(a))`` for ``a <= 0``, accurate at both ends (Maechler, 2012).
+
+    Both branches get inputs on which they are finite, so no NaN leaks into the gradient
+    of the branch that ``where`` does not select.
+    """
+    hi = a > -_LN2
+    a_hi = jnp.where(hi, a, -1.0)
+    a_lo = jnp.where(hi, -1.0, a)
+    return jnp.where(hi, jnp.log(-jnp.expm1(a_hi)), jnp.log1p(-jnp.exp(a_lo)))
+
+
+def _focal_nll(logp: jax.Array, gamma: jax.Array) -> jax.Array:
+    """``-(1 - p)**gamma * log(p)`` from ``log(p)``, with the focal factor in log space.
+
+    ``(1 - p)**gamma = exp(gamma * log(1 - p))``: at ``gamma = 0`` the factor is exactly 1
+    (so the result is exactly the negative log-likelihood), and its gradient is finite for
+    every ``gamma >= 0``. Where ``p`` rounds to 1 the factor's argument is held at
+    ``log(tiny)``; the loss there is ``0 * factor`` either way.
+    """
+    tiny = jnp.finfo(logp.dtype).tiny
+    log1m_p = _log1mexp(jnp.minimum(logp, -tiny))
+    return -jnp.exp(gamma * log1m_p) * logp
+
+
+def _class_terms(logp: jax.Array, gamma: jax.Array | None) -> tuple[jax.Array, jax.Array]:
+    """Per-class ``-(1 - p_c)**gamma * log p_c`` (``-log p_c`` when gamma is None).
+
+    Returns the terms and the mask of classes with ``log p_c = -inf`` (a ``-inf`` logit). The
+    terms are computed on a safe stand-in there so that no ``inf * 0`` reaches a gradient; the
+    callers decide what such a class contributes.
+    """
+    impossible = jnp.isneginf(logp)
+    safe = jnp.where(impossible, -1.0, logp)
+    terms = -safe if gamma is None else _focal_nll(safe, gamma)
+    return terms, impossible
+
+
+def _softmax_loss(
+    fn: str,
+    logits: ArrayLike,
+    targets: ArrayLike,
+    *,
+    gamma: ArrayLike | None,
+    class_weights: ArrayLike | None,
+    ignore_index: int,
+    label_smoothing: ArrayLike,
+    z_loss: ArrayLike,
+    reduction: str,
+    axis: int,
+    where: ArrayLike | None,
+    axis_name: str | None,
+    inputs_are_log_probs: bool = False,
+) -> jax.Array:
+    """The shared implementation of cross_entropy, focal_loss and nll_loss."""
+    logits = jnp.asarray(logits)
+    targets = jnp.asarray(targets)
+    _checks.check_reduction(fn, reduction)
+    name = "log_probs" if inputs_are_log_probs else "logits"
+    _checks.check_float(fn, name, logits)
+    axis = _checks.check_axis(fn, name, logits, axis)
+    _checks.check_ignore_index(fn, ignore_index)
+    dtype = jnp.result_type(logits.dtype, jnp.float32)
+    x = logits.astype(dtype)
+    num_classes = x.shape[axis]
+
+    w = None
+    if class_weights is not None:
+        w = jnp.asarray(class_weights)
+        _checks.check_class_vector(fn, "class_weights", w, num_classes)
+        w = w.astype(dtype)
+
+    _checks.check_scalar(fn, "label_smoothing", label_smoothing)
+    _checks.check_unit_interval(fn, "label_smoothing", label_smoothing)
+    smoothing = _checks.concrete_float(label_smoothing) != 0.0
+    eps = jnp.asarray(label_smoothing, dtype)
+
+    _checks.check_scalar(fn, "z_loss", z_loss)
+    _checks.check_nonnegative(fn, "z_loss", z_loss)
+    use_z = _checks.concrete_float(z_loss) != 0.0
+
+    if gamma is not None:
+        _checks.check_scalar(fn, "gamma", gamma)
+        _checks.check_nonnegative(fn, "gamma", gamma)
+        gamma = jnp.asarray(gamma, dtype)
+
+    if jnp.issubdtype(targets.dtype, jnp.integer):
+        _checks.check_targets_shape(fn, x.shape, targets.shape, axis)
+        mask = _checks.as_mask(fn, where, targets.shape)
+        return _integer_targets(
+            fn, x, targets, w, eps if smoothing else None, gamma, z_loss if use_z else None,
+            ignore_index, mask, reduction, axis, axis_name, inputs_are_log_probs,
+        )
+    if jnp.issubdtype(targets.dtype, jnp.floating) and not inputs_are_log_probs:
+        if targets.shape != x.shape:
+            raise ValueError(
+                f"{fn}: probability `targets` must have the logits' shape {x.shape} "
+                f"(class axis {axis} of size {num_classes}), got {targets.shape}. "
+                "Integer class indices need an integer dtype."
+            )
+        if ignore_index != -100:
+            raise ValueError(
+                f"{fn}: `ignore_index`={ignore_index} applies to integer targets only; "
+                "with probability targets, drop elements with `where=` instead."
+            )
+        element_shape = x.shape[:axis] + x.shape[axis + 1 :]
+        mask = _checks.as_mask(fn, where, element_shape)
+        return _probability_targets(
+            x, targets.astype(dtype), w, eps if smoothing else None, gamma,
+            z_loss if use_z else None, mask, reduction, axis, axis_name,
+        )
+    expected = "an integer dtype (class indices)"
+    if not inputs_are_log_probs:
+        expected += " or a floating dtype (class probabilities)"
+    raise TypeError(f"{fn}: `targets` must have {expected}, got dtype {targets.dtype}.")
+
+
+def _integer_targets(
+    fn, x, y, w, eps, gamma, z_loss, ignore_index, mask, reduction, axis, axis_name, log_probs
+):
+    num_classes = x.shape[axis]
+    keep = y != ignore_index
+    if mask is not None:
+        keep = keep & mask
+    in_range = (y >= 0) & (y < num_classes)
+    _checks.check_labels(fn, y, in_range | ~keep, num_classes)
+    # Mask first, gather with a safe index, then apply the mask: never let JAX wrap -1 or
+    # fill an out-of-range gather.
+    safe_y = jnp.where(keep & in_range, y, 0)
+    x_y = jnp.take_along_axis(x, jnp.expand_dims(safe_y, axis), axis=axis).squeeze(axis)
+    if log_probs:
+        lse = None
+        logp_y = x_y
+    else:
+        lse = jax.nn.logsumexp(x, axis=axis)
+        logp_y = x_y - lse
+    per = -logp_y if gamma is None else _focal_nll(logp_y, gamma)
+    w_y = None if w is None else jnp.take(w, safe_y)
+    if w_y is not None:
+        per = w_y * per
+    if eps is not None:
+        logp = x - jnp.expand_dims(lse, axis)
+        terms, impossible = _class_terms(logp, gamma)
+        if w is not None:
+            terms = _along(w, x.ndim, axis) * terms
+        # A class with a -inf logit is outside the support: it gets no smoothing mass (the
+        # 0 * log 0 = 0 convention), so the loss stays finite where PyTorch's is inf.
+        smooth = jnp.sum(jnp.where(impossible, 0.0, terms), axis=axis)
+        per = (1.0 - eps) * per + (eps / num_classes) * smooth
+    if z_loss is not None:
+        per = per + jnp.asarray(z_loss, x.dtype) * jnp.square(lse)
+    per = jnp.where(keep, jnp.where(in_range, per, jnp.nan), 0.0)
+    denominator = keep.astype(x.dtype) if w_y is None else jnp.where(keep, w_y, 0.0)
+    return reduce_loss(per, denominator, reduction, axis_name)
+
+
+def _probability_targets(x, q, w, eps, gamma, z_loss, mask, reduction, axis, axis_name):
+    num_classes = x.shape[axis]
+    lse = jax.nn.logsumexp(x, axis=axis)
+    logp = x - jnp.expand_dims(lse, axis)
+    terms, impossible = _class_terms(logp, gamma)
+    # 0 * log 0 = 0 where the target puts no mass on a class; positive mass on a class with a
+    # -inf logit is an infinite loss, as it should be.
+    target_part = jnp.where(q == 0, 0.0, jnp.where(impossible, jnp.inf, q * terms))
+    if eps is not None:
+        smooth_part = jnp.where(impossible, 0.0, terms)
+        per_class = (1.0 - eps) * target_part + (eps / num_classes) * smooth_part
+    else:
+        per_class = target_part
+    if w is not None:
+        per_class = _along(w, x.ndim, axis) * per_class
+    per = jnp.sum(per_class, axis=axis)
+    if z_loss is not None:
+        per = per + jnp.asarray(z_loss, x.dtype) * jnp.square(lse)
+    if mask is None:
+        return reduce_loss(per, None, reduction, axis_name)
+    per = jnp.where(mask, per, 0.0)
+    return reduce_loss(per, mask.astype(x.dtype), reduction, axis_name)
+
+
+def cross_entropy(
+    logits: ArrayLike,
+    targets: ArrayLike,
+    *,
+    class_weights: ArrayLike | None = None,
+    ignore_index: int = -100,
+    label_smoothing: ArrayLike = 0.0,
+    z_loss: ArrayLike = 0.0,
+    reduction: str = "mean",
+    axis: int = -1,
+    where: ArrayLike | None = None,
+    axis_name: str | None = None,
+) -> jax.Array:
+    r"""Softmax cross-entropy from logits, with PyTorch's ``F.cross_entropy`` semantics.
+
+    With :math:`\ell = \log\mathrm{softmax}(x)` over the class axis, :math:`C` classes,
+    class weights :math:`w` (default 1), smoothing :math:`\epsilon` and :math:`m_i = 1` for
+    kept (not ignored, not masked) elements, integer targets :math:`y_i` give
+
+    .. math::
+
+       l_i = m_i \Big[(1-\epsilon)\, w_{y_i} (-\ell_{i y_i})
+             + \frac{\epsilon}{C} \sum_c w_c (-\ell_{ic})\Big]
+             + z\, m_i \operatorname{logsumexp}(x_i)^2
+
+    and ``"mean"`` is :math:`\sum_i l_i / \sum_i m_i w_{y_i}` (the smoothing term uses all class
+    weights, the denominator only the target's, exactly as PyTorch). Probability targets
+    :math:`p` (same shape as ``logits``) give :math:`l_i = -\sum_c w_c q_{ic} \ell_{ic}` with
+    :math:`q = (1-\epsilon) p + \epsilon / C`, and ``"mean"`` divides by the number of kept
+    elements, not by a weight sum (as PyTorch).
+
+    Deliberate differences from PyTorch:
+
+    * every element ignored or masked: ``"mean"`` is 0.0 with zero gradients, not NaN;
+    * bf16/f16 logits are computed in float32 and the loss is float32;
+    * an out-of-range integer target (other than ``ignore_index``; -1 included) gives NaN for
+      that element instead of wrapping or clamping; :func:`jaxloss.checked` turns it into an
+      error naming the label;
+    * a class whose logit is ``-inf`` gets no smoothing mass (``0 log 0 = 0``), so the loss
+      stays finite where PyTorch returns ``inf`` or NaN;
+    * ``label_smoothing < 0`` is an error (PyTorch silently uses 0).
+
+    Args:
+      logits: float array with the class axis at ``axis``, e.g. (N, C) or (N, H, W, C);
+        (N, C, d1, ...) with ``axis=1``.
+      targets: integer class indices with the logits' shape without ``axis``, or floating
+        class probabilities with the logits' shape.
+      class_weights: optional (C,) per-class weights (traceable).
+      ignore_index: integer target value whose elements are dropped (integer targets only).
+      label_smoothing: scalar in [0, 1] (traceable).
+      z_loss: scalar >= 0; adds ``z_loss * logsumexp(x)**2`` per kept element (PaLM).
+      reduction: "mean", "sum" or "none" (per-element loss, 0 at ignored/masked elements).
+      axis: the class axis of ``logits``.
+      where: optional boolean mask broadcastable to the per-element shape; False elements
+        count exactly like ignored ones.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis.
+
+    Returns:
+      A scalar for "mean"/"sum", else the per-element loss; dtype float32 (float64 for
+      float64 logits).
+
+    Raises:
+      ValueError: unknown ``reduction``, mismatched shapes, wrong ``class_weights`` length, a
+        concrete ``label_smoothing`` outside [0, 1] or negative ``z_loss``.
+      TypeError: integer ``logits`` or targets of an unsupported dtype.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> logits = jnp.array([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]])
+      >>> targets = jnp.array([0, 2])
+      >>> print(f"{jaxloss.cross_entropy(logits, targets):.4f}")
+      0.1755
+      >>> print(f"{jaxloss.cross_entropy(logits, targets, label_smoothing=0.1):.4f}")
+      0.3455
+      >>> jaxloss.cross_entropy(logits, jnp.array([0, -100]), reduction="none")
+      Array([0.2413, 0.    ], dtype=float32)
+    """
+    return _softmax_loss(
+        "cross_entropy", logits, targets, gamma=None, class_weights=class_weights,
+        ignore_index=ignore_index, label_smoothing=label_smoothing, z_loss=z_loss,
+        reduction=reduction, axis=axis, where=where, axis_name=axis_name,
+    )
+
+
+def nll_loss(
+    log_probs: ArrayLike,
+    targets: ArrayLike,
+    *,
+    class_weights: ArrayLike | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    axis: int = -1,
+    where: ArrayLike | None = None,
+    axis_name: str | None = None,
+) -> jax.Array:
+    r"""Negative log-likelihood of integer targets, with PyTorch's ``F.nll_loss`` semantics.
+
+    .. math::
+
+       l_i = -m_i\, w_{y_i}\, \ell_{i y_i}, \qquad
+       \text{mean} = \sum_i l_i \Big/ \sum_i m_i w_{y_i}
+
+    where :math:`\ell` are the given log-probabilities (no softmax is applied). The same
+    weighting, ``ignore_index``, ``where`` and empty-batch rules as :func:`cross_entropy`.
+
+    Args:
+      log_probs: float array of log-probabilities with the class axis at ``axis``.
+      targets: integer class indices with the shape of ``log_probs`` without ``axis``.
+      class_weights: optional (C,) per-class weights (traceable).
+      ignore_index: target value whose elements are dropped.
+      reduction: "mean", "sum" or "none".
+      axis: the class axis.
+      where: optional boolean mask broadcastable to the targets' shape.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+
+    Returns:
+      Scalar or per-element loss, float32 (float64 for float64 inputs).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, jaxloss
+      >>> log_probs = jax.nn.log_softmax(jnp.array([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]]))
+      >>> print(f"{jaxloss.nll_loss(log_probs, jnp.array([0, 2])):.4f}")
+      0.1755
+    """
+    return _softmax_loss(
+        "nll_loss", log_probs, targets, gamma=None, class_weights=class_weights,
+        ignore_index=ignore_index, label_smoothing=0.0, z_loss=0.0, reduction=reduction,
+        axis=axis, where=where, axis_name=axis_name, inputs_are_log_probs=True,
+    )
+
+
+def focal_loss(
+    logits: ArrayLike,
+    targets: ArrayLike,
+    *,
+    gamma: ArrayLike = 2.0,
+    class_weights: ArrayLike | None = None,
+    ignore_index: int = -100,
+    label_smoothing: ArrayLike = 0.0,
+    reduction: str = "mean",
+    axis: int = -1,
+    where: ArrayLike | None = None,
+    axis_name: str | None = None,
+) -> jax.Array:
+    r"""Multi-class softmax focal loss (Lin et al., 2017), normalised like cross-entropy.
+
+    .. math::
+
+       l_i = -m_i \sum_c q_{ic}\, w_c\, (1 - p_{ic})^{\gamma} \log p_{ic}
+
+    with :math:`p = \mathrm{softmax}(x)`, :math:`q` the smoothed one-hot of :math:`y_i` (or
+    the smoothed probability targets) and :math:`w` the class weights. Reductions are exactly
+    those of :func:`cross_entropy`, so ``gamma=0`` *is* ``cross_entropy`` in every mode. The
+    focal factor is ``exp(gamma * log(1 - p))`` computed from log-probabilities, so values
+    and gradients stay finite for every ``gamma >= 0``, at saturated logits and ``gamma < 1``.
+
+    Conventions differ between libraries: Keras clips ``p``, MONAI and kornia divide "mean"
+    by every pixel and weight class 0 by ``1 - alpha``; segmentation_models_pytorch's
+    multi-class focal is one-vs-rest sigmoid. jaxloss's per-class weights play the role of
+    ``alpha``; see :func:`sigmoid_focal_loss` for the binary (torchvision) form.
+
+    Args:
+      logits: float array with the class axis at ``axis``.
+      targets: integer class indices, or class probabilities with the logits' shape.
+      gamma: focusing parameter, scalar >= 0 (traceable: ``jax.vmap`` over it works).
+      class_weights: optional (C,) per-class weights (traceable).
+      ignore_index: integer target value whose elements are dropped.
+      label_smoothing: scalar in [0, 1] (traceable).
+      reduction: "mean", "sum" or "none".
+      axis: the class axis.
+      where: optional boolean mask broadcastable to the per-element shape.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+
+    Returns:
+      Scalar or per-element loss, float32 (float64 for float64 logits).
+
+    Raises:
+      ValueError: a concrete negative ``gamma``, and everything :func:`cross_entropy` raises.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> logits = jnp.array([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]])
+      >>> targets = jnp.array([0, 2])
+      >>> print(f"{jaxloss.focal_loss(logits, targets, gamma=2.0):.5f}")
+      0.00614
+      >>> print(f"{jaxloss.focal_loss(logits, targets, gamma=0.0):.4f}")
+      0.1755
+
+    References:
+      Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017.
+    """
+    return _softmax_loss(
+        "focal_loss", logits, targets, gamma=gamma, class_weights=class_weights,
+        ignore_index=ignore_index, label_smoothing=label_smoothing, z_loss=0.0,
+        reduction=reduction, axis=axis, where=where, axis_name=axis_name,
+    )
+

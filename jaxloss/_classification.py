@@ -10,6 +10,7 @@ per-element quantities only.
 from __future__ import annotations
 
 import math
+
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike

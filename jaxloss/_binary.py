@@ -91,12 +91,12 @@ def binary_cross_entropy(
     if pos_weight is not None:
         pos_weight = jnp.asarray(pos_weight)
         _checks.check_broadcastable(fn, "pos_weight", pos_weight.shape, x.shape)
-        pos_term = pos_weight.astype(x.dtype) * pos_term
+        pos_term = jnp.broadcast_to(pos_weight.astype(x.dtype), x.shape) * pos_term
     per = -(pos_term + _xlogy_like(1.0 - y, jax.nn.log_sigmoid(-x)))
     if weights is not None:
         weights = jnp.asarray(weights)
         _checks.check_broadcastable(fn, "weights", weights.shape, x.shape)
-        per = weights.astype(x.dtype) * per
+        per = jnp.broadcast_to(weights.astype(x.dtype), x.shape) * per
     return _reduce_masked(per, mask, reduction, axis_name)
 
 

@@ -50,7 +50,8 @@ def class_counts(targets: ArrayLike, num_classes: int, *, ignore_index: int = -1
                 f"labels must be in [0, {num_classes}) or equal to ignore_index={ignore_index}."
             )
     _checks.check_labels(fn, targets, in_range | ~keep, num_classes)
-    one_hot = (targets[..., None] == jnp.arange(num_classes)) & keep[..., None]
+    classes = jnp.arange(num_classes).reshape((1,) * targets.ndim + (num_classes,))
+    one_hot = (targets[..., None] == classes) & keep[..., None]
     return jnp.sum(one_hot.reshape(-1, num_classes), axis=0, dtype=jnp.int32)
 
 

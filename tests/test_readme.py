@@ -1,0 +1,26 @@
+"""The README's Python snippets run as written."""
+
+import re
+from pathlib import Path
+
+import jax
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _python_blocks():
+    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+
+
+def test_readme_has_quickstart():
+    assert any("train_step" in block for block in _python_blocks())
+
+
+def test_quickstart_trains(capsys):
+    quickstart = next(block for block in _python_blocks() if "train_step" in block)
+    namespace: dict = {}
+    with jax.numpy_dtype_promotion("standard"):
+        exec(compile(quickstart, str(README), "exec"), namespace)
+    loss = float(namespace["loss"])
+    assert 0.0 < loss < 0.2, loss
+    assert "focal loss after 100 steps" in capsys.readouterr().out

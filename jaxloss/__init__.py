@@ -11,6 +11,11 @@ from jaxloss._class_weights import class_weights_from_counts as class_weights_fr
 from jaxloss._classification import cross_entropy as cross_entropy
 from jaxloss._classification import focal_loss as focal_loss
 from jaxloss._classification import nll_loss as nll_loss
+from jaxloss._penalties import l1_penalty as l1_penalty
+from jaxloss._penalties import l2_penalty as l2_penalty
+from jaxloss._segmentation import dice_cross_entropy_loss as dice_cross_entropy_loss
+from jaxloss._segmentation import dice_loss as dice_loss
+from jaxloss._segmentation import tversky_loss as tversky_loss
 
 __version__ = "0.1.0"
 
@@ -20,7 +25,12 @@ __all__ = [
     "class_counts",
     "class_weights_from_counts",
     "cross_entropy",
+    "dice_cross_entropy_loss",
+    "dice_loss",
     "focal_loss",
+    "l1_penalty",
+    "l2_penalty",
     "nll_loss",
     "sigmoid_focal_loss",
+    "tversky_loss",
 ]

@@ -22,7 +22,7 @@ def _prepare_binary(fn: str, logits: ArrayLike, targets: ArrayLike, reduction: s
     ):
         raise TypeError(f"{fn}: `targets` must be numeric, got dtype {targets.dtype}.")
     _checks.check_same_shape(fn, "logits", logits.shape, "targets", targets.shape)
-    dtype = jnp.result_type(logits.dtype, jnp.float32)
+    dtype = _checks.compute_dtype(logits.dtype)
     mask = _checks.as_mask(fn, where, logits.shape)
     return logits.astype(dtype), targets.astype(dtype), mask
 

@@ -52,6 +52,19 @@ def concrete_float(x: Any) -> float | None:
     return None
 
 
+def compute_dtype(dtype: Any) -> np.dtype:
+    """The dtype the math runs in: ``dtype`` for float32/float64, else float32.
+
+    The value of ``jnp.result_type(dtype, jnp.float32)`` under standard promotion (bf16/f16
+    and integers compute in float32), without asking JAX to promote, which raises under
+    ``jax_numpy_dtype_promotion="strict"``.
+    """
+    dtype = np.dtype(dtype)
+    if jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits >= 32:
+        return dtype
+    return np.dtype(jnp.float32)
+
+
 def check_reduction(fn: str, reduction: Any) -> None:
     if reduction not in REDUCTIONS:
         raise ValueError(

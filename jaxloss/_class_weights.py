@@ -107,7 +107,7 @@ def class_weights_from_counts(
     b = _checks.concrete_float(beta)
     if b is not None and not 0.0 <= b < 1.0:
         raise ValueError(f"{fn}: `beta` must be in [0, 1), got {b}.")
-    n = counts.astype(jnp.result_type(counts.dtype, jnp.float32))
+    n = counts.astype(_checks.compute_dtype(counts.dtype))
     present = n > 0
     safe_n = jnp.where(present, n, 1.0)
     num_present = jnp.sum(present).astype(n.dtype)

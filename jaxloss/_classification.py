@@ -90,7 +90,7 @@ def _softmax_loss(
     _checks.check_float(fn, name, logits)
     axis = _checks.check_axis(fn, name, logits, axis)
     _checks.check_ignore_index(fn, ignore_index)
-    dtype = jnp.result_type(logits.dtype, jnp.float32)
+    dtype = _checks.compute_dtype(logits.dtype)
     x = logits.astype(dtype)
     num_classes = x.shape[axis]
 

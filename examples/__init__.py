@@ -1,0 +1,1 @@
+"""Examples of jaxloss in training loops (not part of the installed package)."""

@@ -1,0 +1,282 @@
+"""What a run shows: terminal tables, ``metrics.json`` and the PNG plots.
+
+Plots use matplotlib's object API (``matplotlib.figure.Figure``, rendered by Agg
+when saved), so no pyplot state or display is touched.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jax
+import numpy as np
+from matplotlib.figure import Figure
+
+from examples.mnist.train import RunResult
+
+
+def per_class_table(result: RunResult) -> str:
+    """Per-class precision/recall/F1 with test support and training count."""
+    m = result.metrics
+    minority = set(m["minority_classes"])
+    head = ("class", 7), ("precision", 9), ("recall", 7), ("f1", 7), ("support", 7), ("train", 6)
+    lines = ["  ".join(f"{name:>{width}}" for name, width in head)]
+    for row, count in zip(m["per_class"], result.class_counts, strict=True):
+        mark = "*" if row["class"] in minority else " "
+        lines.append(
+            f"{row['class']:>6}{mark}  {row['precision']:>9.4f}  {row['recall']:>7.4f}  "
+            f"{row['f1']:>7.4f}  {row['support']:>7}  {int(count):>6}"
+        )
+    total = sum(r["support"] for r in m["per_class"])
+    lines.append(
+        f"{'macro':>7}  {m['macro_precision']:>9.4f}  {m['macro_recall']:>7.4f}  "
+        f"{m['macro_f1']:>7.4f}  {total:>7}  {int(np.sum(result.class_counts)):>6}"
+    )
+    lines.append(f"accuracy {m['accuracy']:.4f}")
+    if minority:
+        lines.append(
+            f"* minority class (training examples thinned to {result.config.imbalance:g}); "
+            f"mean minority recall {m['minority_recall']:.4f}"
+        )
+    return "\n".join(lines)
+
+
+def confusion_table(result: RunResult) -> str:
+    """The confusion matrix as text: rows are true classes, columns predictions."""
+    cm = np.asarray(result.metrics["confusion_matrix"])
+    width = max(5, len(str(cm.max())) + 1)
+    head = "true\\pred" + "".join(f"{c:>{width}}" for c in range(len(cm)))
+    rows = [f"{t:>9}" + "".join(f"{v:>{width}}" for v in row) for t, row in enumerate(cm)]
+    return "\n".join([head, *rows])
+
+
+def run_summary(result: RunResult) -> str:
+    """Everything printed at the end of a run."""
+    t = result.timing
+    return (
+        f"\n{result.config.name}: test accuracy {result.metrics['accuracy']:.2%}, "
+        f"macro F1 {result.metrics['macro_f1']:.4f}  "
+        f"({result.config.num_epochs} epochs in {t['train_seconds']:.2f}s + "
+        f"{t['compile_seconds']:.2f}s compile, {result.num_devices} device(s))\n\n"
+        f"{per_class_table(result)}\n\nconfusion matrix\n{confusion_table(result)}"
+    )
+
+
+def to_json(result: RunResult) -> dict:
+    return {
+        "name": result.config.name,
+        "config": result.config.to_dict(),
+        "devices": result.num_devices,
+        "backend": jax.default_backend(),
+        "timing": result.timing,
+        "train_class_counts": [int(c) for c in result.class_counts],
+        "class_weights": None
+        if result.class_weights is None
+        else [float(w) for w in result.class_weights],
+        "history": result.history,
+        "final": result.metrics,
+        "step_losses": [float(v) for v in result.step_losses],
+    }
+
+
+def _smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average (shorter window at the start)."""
+    window = max(1, min(window, len(values)))
+    csum = np.cumsum(np.insert(np.asarray(values, np.float64), 0, 0.0))
+    out = (csum[window:] - csum[:-window]) / window
+    head = csum[1:window] / np.arange(1, window)
+    return np.concatenate([head, out])
+
+
+def _epoch_axis(result: RunResult) -> np.ndarray:
+    steps = len(result.step_losses) / max(len(result.history), 1)
+    return np.arange(1, len(result.step_losses) + 1) / steps
+
+
+def plot_loss_curve(result: RunResult, path: Path) -> None:
+    """Training loss per step (raw and smoothed), test loss and accuracy per epoch."""
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    ax, ax_acc = fig.subplots(1, 2, width_ratios=(2, 1))
+    x = _epoch_axis(result)
+    steps_per_epoch = len(result.step_losses) // max(len(result.history), 1)
+    ax.plot(x, result.step_losses, color="C0", alpha=0.25, lw=0.6, label="train loss (step)")
+    ax.plot(
+        x,
+        _smooth(result.step_losses, max(steps_per_epoch // 10, 1)),
+        color="C0",
+        lw=1.5,
+        label="train loss (moving average)",
+    )
+    epochs = [h["epoch"] for h in result.history]
+    ax.plot(
+        epochs,
+        [h["test_loss"] for h in result.history],
+        "o-",
+        color="C3",
+        label="test cross-entropy",
+    )
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title(f"{result.config.name}: training objective and test cross-entropy")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    ax_acc.plot(epochs, [100 * h["test_accuracy"] for h in result.history], "o-", color="C2")
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("test accuracy (%)")
+    ax_acc.set_title(f"final {100 * result.metrics['accuracy']:.2f}%")
+    ax_acc.set_xticks(epochs)
+    ax_acc.grid(True, alpha=0.3)
+    fig.savefig(path, dpi=110)
+
+
+def plot_confusion_matrix(result: RunResult, path: Path) -> None:
+    """Counts in each cell; colour = share of the true class (row), so rare classes show."""
+    cm = np.asarray(result.metrics["confusion_matrix"])
+    share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    n = len(cm)
+    fig = Figure(figsize=(7, 6.2), layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, label="share of the true class")
+    for t in range(n):
+        for p in range(n):
+            if cm[t, p]:
+                ax.text(
+                    p,
+                    t,
+                    str(cm[t, p]),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if share[t, p] > 0.5 else "black",
+                )
+    minority = set(result.metrics["minority_classes"])
+    labels = [f"{c}*" if c in minority else str(c) for c in range(n)]
+    ax.set_xticks(range(n), labels)
+    ax.set_yticks(range(n), labels)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class" + (" (* = minority in training)" if minority else ""))
+    ax.set_title(
+        f"{result.config.name}: accuracy {100 * result.metrics['accuracy']:.2f}%, "
+        f"macro F1 {result.metrics['macro_f1']:.4f}"
+    )
+    fig.savefig(path, dpi=110)
+
+
+def write_run(result: RunResult, out: Path) -> None:
+    """Writes ``metrics.json``, ``loss_curve.png`` and ``confusion_matrix.png`` to ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(to_json(result), indent=2) + "\n")
+    plot_loss_curve(result, out / "loss_curve.png")
+    plot_confusion_matrix(result, out / "confusion_matrix.png")
+
+
+def slug(name: str) -> str:
+    """A folder name for a run: ``"focal gamma=2"`` -> ``"focal_gamma=2"``."""
+    return re.sub(r"[^A-Za-z0-9_.=+-]+", "_", name).strip("_")
+
+
+def _worst_class(metrics: dict) -> int:
+    return int(np.argmin([c["recall"] for c in metrics["per_class"]]))
+
+
+def comparison_table(results: list[RunResult], labels: list[str] | None = None) -> str:
+    """A markdown table (also readable in the terminal) of the runs side by side."""
+    labels = labels or [r.config.name for r in results]
+    minority = results[0].metrics["minority_classes"]
+    minority_head = (
+        f"minority recall ({','.join(map(str, minority))})" if minority else "minority recall"
+    )
+    head = ["run", "accuracy", "macro F1", minority_head, "worst-class recall", "train s"]
+    rows = []
+    for label, r in zip(labels, results, strict=True):
+        m = r.metrics
+        rows.append(
+            [
+                label,
+                f"{m['accuracy']:.4f}",
+                f"{m['macro_f1']:.4f}",
+                "n/a" if m["minority_recall"] is None else f"{m['minority_recall']:.4f}",
+                f"{m['worst_recall']:.4f} (class {_worst_class(m)})",
+                f"{r.timing['train_seconds']:.2f}",
+            ]
+        )
+    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
+
+    def fmt(cells):
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    return "\n".join(
+        [fmt(head), "| " + " | ".join("-" * w for w in widths) + " |", *map(fmt, rows)]
+    )
+
+
+def plot_loss_curves(results: list[RunResult], path: Path, labels: list[str], title: str) -> None:
+    """All runs in one figure: smoothed training objective, and test cross-entropy."""
+    fig = Figure(figsize=(12, 4.5), layout="constrained")
+    ax_train, ax_test = fig.subplots(1, 2)
+    for i, (label, r) in enumerate(zip(labels, results, strict=True)):
+        steps_per_epoch = len(r.step_losses) // max(len(r.history), 1)
+        smooth = _smooth(r.step_losses, max(steps_per_epoch // 10, 1))
+        ax_train.plot(_epoch_axis(r), smooth, color=f"C{i}", lw=1.3, label=label)
+        ax_test.plot(
+            [h["epoch"] for h in r.history],
+            [h["test_loss"] for h in r.history],
+            "o-",
+            color=f"C{i}",
+            label=label,
+        )
+    ax_train.set_title("training objective (moving average; scales differ by loss)")
+    ax_test.set_title("test cross-entropy (unweighted, comparable)")
+    for ax in (ax_train, ax_test):
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    ax_train.set_ylabel("loss")
+    fig.suptitle(title)
+    fig.savefig(path, dpi=110)
+
+
+def write_comparison(
+    results: list[RunResult], out: Path, *, title: str, labels: list[str] | None = None
+) -> str:
+    """Writes ``report.md``, ``summary.json``, ``loss_curves.png`` and one folder per run.
+
+    Returns the markdown table.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    labels = labels or [r.config.name for r in results]
+    table = comparison_table(results, labels)
+    counts = ", ".join(f"{c}: {int(n)}" for c, n in enumerate(results[0].class_counts))
+    (out / "report.md").write_text(
+        f"# {title}\n\n{table}\n\nTraining examples per class: {counts}. "
+        f"Test split: {len(results[0].labels)} examples, untouched.\n\n"
+        f"![loss curves](loss_curves.png)\n"
+    )
+    plot_loss_curves(results, out / "loss_curves.png", labels, title)
+    summary = []
+    for label, r in zip(labels, results, strict=True):
+        folder = out / slug(label)
+        write_run(r, folder)
+        summary.append(
+            {
+                "run": label,
+                "folder": folder.name,
+                "config": r.config.to_dict(),
+                "final": {
+                    k: r.metrics[k]
+                    for k in ("accuracy", "macro_f1", "minority_recall", "worst_recall")
+                },
+                "timing": r.timing,
+            }
+        )
+    (out / "summary.json").write_text(
+        json.dumps({"title": title, "runs": summary}, indent=2) + "\n"
+    )
+    return table

@@ -1,0 +1,453 @@
+"""Training and evaluation: the data on the device(s), one jitted ``lax.scan`` per epoch.
+
+How it is laid out:
+
+- The Flax NNX model is split once into a static graph definition and a pytree of
+  parameters (``nnx.split``); ``train_step`` and ``eval_step`` are pure functions of
+  that pytree and the optimiser state, so ``lax.scan``, ``jax.vmap`` (the ``sweep``
+  subcommand) and sharding apply to them directly.
+- The uint8 images of both splits are put on the devices once. Each epoch is one
+  compiled call: it draws a permutation on the device and runs ``lax.scan`` over the
+  shuffled batches (the last partial batch is dropped, so every step has the same
+  shape; the permutation changes every epoch, so no example is left out for good).
+  Pixels are normalised inside the step.
+- Devices: a one-dimensional ``Mesh`` over all devices with the axis ``"data"``. The
+  training set is replicated and every batch is constrained to
+  ``NamedSharding(mesh, P("data"))``, so XLA splits each step over the devices and
+  reduces the gradients across them. The loss is ``jaxloss``'s ``"mean"`` over the
+  global batch: under ``jit`` with a sharded batch, its numerator and denominator are
+  sums over all devices, so the normalisation is global (no mean of per-device means)
+  and the result equals the one-device run up to float rounding (tested).
+- Progress: the whole epoch is one XLA program, so the tqdm bar advances once per
+  epoch and shows the epoch's train loss and test accuracy. Finer progress would need
+  host callbacks from inside the scan, which cost speed and fire once per device.
+- Hyperparameters that ``sweep`` may vary (``Hyperparams``) are traced arrays, never
+  Python constants, so K models that differ in one of them are one ``jax.vmap``-ed
+  program compiled once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import sys
+import time
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+from tqdm.auto import tqdm
+
+import jaxloss
+from examples.mnist import metrics as metrics_lib
+from examples.mnist.config import NUM_CLASSES, Config
+from examples.mnist.data import Dataset, prepare
+from examples.mnist.model import MLP
+
+
+class Hyperparams(NamedTuple):
+    """The numeric hyperparameters, as arrays (scalars, or shape (K,) in a sweep)."""
+
+    gamma: jax.Array
+    label_smoothing: jax.Array
+    l1: jax.Array
+    learning_rate: jax.Array
+    seed: jax.Array
+
+    @classmethod
+    def from_configs(cls, configs: list[Config]) -> Hyperparams:
+        """Stacks the hyperparameters of several configs along a leading model axis."""
+        return cls(
+            gamma=np.array([c.gamma for c in configs], np.float32),
+            label_smoothing=np.array([c.label_smoothing for c in configs], np.float32),
+            l1=np.array([c.l1 for c in configs], np.float32),
+            learning_rate=np.array([c.learning_rate for c in configs], np.float32),
+            seed=np.array([c.seed for c in configs], np.int32),
+        )
+
+
+class TrainState(NamedTuple):
+    params: Any  # nnx.State of the model's parameters
+    opt_state: optax.OptState
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What one trained model leaves behind; ``report.write_run`` saves it."""
+
+    config: Config
+    history: list[dict]  # per epoch: train_loss, test_loss, test_accuracy, seconds
+    step_losses: np.ndarray  # the training objective at every step
+    predictions: np.ndarray  # final predicted class of each test example
+    labels: np.ndarray  # test labels
+    metrics: dict  # metrics.classification_report of the final model
+    class_counts: np.ndarray  # of the training split
+    class_weights: np.ndarray | None
+    timing: dict
+    num_devices: int
+    state: TrainState | None = None
+
+
+def make_mesh(batch_size: int, devices=None) -> Mesh:
+    """A one-dimensional mesh with axis ``"data"`` over ``devices`` (default: all)."""
+    devices = jax.devices() if devices is None else list(devices)
+    if batch_size % len(devices):
+        lower = batch_size - batch_size % len(devices)
+        raise ValueError(
+            f"--batch-size {batch_size} is not divisible by the {len(devices)} devices the "
+            f"batch is sharded over; choose a multiple of {len(devices)}, for example "
+            f"{lower or len(devices)} or {lower + len(devices)}."
+        )
+    return Mesh(np.array(devices), ("data",))
+
+
+def make_optimizer(learning_rate) -> optax.GradientTransformation:
+    """Adam; the learning rate lives in the optimiser state, so it can be traced.
+
+    With ``optax.inject_hyperparams`` the update reads the learning rate from the state
+    that ``init`` made, so K states initialised with K learning rates are K optimisers.
+    """
+    return optax.inject_hyperparams(optax.adam)(learning_rate=learning_rate)
+
+
+@dataclasses.dataclass(frozen=True)
+class Program:
+    """What the compiled programs depend on besides array shapes (hashable, so cached).
+
+    Everything numeric that a sweep may vary is an argument (``Hyperparams``), so runs
+    that differ only in those, or only in data paths and epoch counts, share one
+    compilation.
+    """
+
+    loss: str
+    features: tuple[int, ...]
+    mean: float
+    std: float
+    batch_size: int
+    weighted: bool
+    mesh: Mesh
+
+    @classmethod
+    def from_config(cls, config: Config, mesh: Mesh) -> Program:
+        return cls(
+            loss=config.loss,
+            features=(28 * 28, *config.hidden, NUM_CLASSES),
+            mean=config.mean,
+            std=config.std,
+            batch_size=config.batch_size,
+            weighted=config.class_weight_method != "none",
+            mesh=mesh,
+        )
+
+    @functools.cached_property
+    def graphdef(self):
+        return nnx.graphdef(MLP(self.features, rngs=nnx.Rngs(0)))
+
+
+def normalize(images: jax.Array, program: Program) -> jax.Array:
+    """uint8 pixels -> [0, 1] -> (x - mean) / std, in float32."""
+    return (images.astype(jnp.float32) / 255.0 - program.mean) / program.std
+
+
+def loss_fn(params, images, labels, hp: Hyperparams, class_weights, program: Program):
+    """The training objective of ``program.loss`` on one batch of normalised images."""
+    logits = nnx.merge(program.graphdef, params)(images)
+    kwargs = {"class_weights": class_weights, "label_smoothing": hp.label_smoothing}
+    if program.loss == "focal":
+        loss = jaxloss.focal_loss(logits, labels, gamma=hp.gamma, **kwargs)
+    else:
+        loss = jaxloss.cross_entropy(logits, labels, **kwargs)
+    if program.loss == "ce_l1":
+        loss = loss + hp.l1 * jaxloss.l1_penalty(params)
+    return loss
+
+
+def train_step(state: TrainState, batch, hp: Hyperparams, class_weights, *, program: Program):
+    """One Adam step on ``batch = (uint8 images, labels)``; returns (state, loss)."""
+    images, labels = batch
+    loss, grads = jax.value_and_grad(loss_fn)(
+        state.params, normalize(images, program), labels, hp, class_weights, program
+    )
+    # The learning rate is read from opt_state (see make_optimizer), not from here.
+    updates, opt_state = make_optimizer(0.0).update(grads, state.opt_state, state.params)
+    return TrainState(optax.apply_updates(state.params, updates), opt_state), loss
+
+
+def eval_step(params, batch, *, program: Program):
+    """Summed plain cross-entropy and predictions on ``batch = (images, labels, mask)``.
+
+    The test loss is unweighted cross-entropy whatever the training loss, so that it
+    compares across losses; padding rows (``mask`` False) count for nothing.
+    """
+    images, labels, mask = batch
+    logits = nnx.merge(program.graphdef, params)(normalize(images, program))
+    loss_sum = jaxloss.cross_entropy(logits, labels, reduction="sum", where=mask)
+    return loss_sum, jnp.argmax(logits, axis=-1).astype(jnp.int32)
+
+
+def init_state(hp: Hyperparams, *, program: Program) -> TrainState:
+    """Initialises parameters (from ``hp.seed``) and the optimiser state."""
+    init_key = jax.random.fold_in(jax.random.key(hp.seed), 0)
+    params = nnx.state(MLP(program.features, rngs=nnx.Rngs(init_key)))
+    return TrainState(params, make_optimizer(hp.learning_rate).init(params))
+
+
+def train_epoch(state, hp, class_weights, images, labels, epoch, *, program: Program):
+    """One epoch: a fresh permutation, then ``lax.scan`` of ``train_step`` over it."""
+    batch_size = program.batch_size
+    steps = labels.shape[0] // batch_size
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(hp.seed), 1), epoch)
+    perm = jax.random.permutation(key, labels.shape[0])[: steps * batch_size]
+    sharded = NamedSharding(program.mesh, P("data"))
+
+    def body(state, idx):
+        batch = (
+            jax.lax.with_sharding_constraint(images[idx], sharded),
+            jax.lax.with_sharding_constraint(labels[idx], sharded),
+        )
+        return train_step(state, batch, hp, class_weights, program=program)
+
+    return jax.lax.scan(body, state, perm.reshape(steps, batch_size))
+
+
+def evaluate(params, images, labels, mask, *, program: Program):
+    """``eval_step`` scanned over the test set in chunks; returns (mean loss, predictions)."""
+
+    def body(total, batch):
+        loss_sum, preds = eval_step(params, batch, program=program)
+        return total + loss_sum, preds
+
+    total, preds = jax.lax.scan(body, jnp.zeros((), jnp.float32), (images, labels, mask))
+    return total / jnp.sum(mask).astype(jnp.float32), preds.reshape(-1)
+
+
+@functools.lru_cache(maxsize=32)
+def compiled(program: Program, num_models: int | None, train_size: int, test_shape: tuple):
+    """The compiled init, epoch and evaluation programs (cached: compiled once each).
+
+    ``num_models`` None compiles for one model; an int K for K models vmapped together.
+    """
+    t0 = time.perf_counter()
+    replicated = NamedSharding(program.mesh, P())
+    chunked = NamedSharding(program.mesh, P(None, "data"))
+
+    def spec(shape, dtype, sharding=replicated):
+        return jax.ShapeDtypeStruct(shape, dtype, sharding=sharding)
+
+    k = () if num_models is None else (num_models,)
+    hp = Hyperparams(*(spec(k, jnp.float32) for _ in range(4)), seed=spec(k, jnp.int32))
+    weights = spec((NUM_CLASSES,), jnp.float32) if program.weighted else None
+    images = spec((train_size, 28 * 28), jnp.uint8)
+    labels = spec((train_size,), jnp.int32)
+    test = (
+        spec((*test_shape, 28 * 28), jnp.uint8, chunked),
+        spec(test_shape, jnp.int32, chunked),
+        spec(test_shape, jnp.bool_, chunked),
+    )
+    if num_models is None:
+        vmap = lambda f, **_: f  # noqa: E731
+    else:
+        vmap = jax.vmap
+    init = jax.jit(vmap(functools.partial(init_state, program=program)), out_shardings=replicated)
+    init = init.lower(hp).compile()
+    state = jax.tree.map(lambda s: spec(s.shape, s.dtype), init.out_info)
+    epoch = jax.jit(
+        vmap(
+            functools.partial(train_epoch, program=program),
+            in_axes=(0, 0, None, None, None, None),
+        ),
+        out_shardings=replicated,
+        donate_argnums=0,
+    )
+    epoch = epoch.lower(state, hp, weights, images, labels, spec((), jnp.int32)).compile()
+    evaluation = jax.jit(
+        vmap(functools.partial(evaluate, program=program), in_axes=(0, None, None, None)),
+        out_shardings=replicated,
+    )
+    evaluation = evaluation.lower(state.params, *test).compile()
+    return init, epoch, evaluation, time.perf_counter() - t0
+
+
+def _put(array: np.ndarray, sharding: NamedSharding) -> jax.Array:
+    """Places a host array that every process holds in full (works across hosts too)."""
+    return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
+
+
+def _chunk_test_set(ds: Dataset, config: Config, num_devices: int):
+    """Pads the test set to whole chunks of a multiple of the device count; adds a mask."""
+    n = len(ds.y_test)
+    size = -(-min(config.eval_batch_size, n) // num_devices) * num_devices
+    chunks = -(-n // size)
+    pad = chunks * size - n
+    images = np.concatenate([ds.x_test, np.zeros((pad, ds.x_test.shape[1]), np.uint8)])
+    labels = np.concatenate([ds.y_test, np.zeros(pad, np.int32)])
+    mask = np.arange(chunks * size) < n
+    return (
+        images.reshape(chunks, size, -1),
+        labels.reshape(chunks, size),
+        mask.reshape(chunks, size),
+    )
+
+
+def _class_weights(ds: Dataset, config: Config):
+    counts = np.asarray(jaxloss.class_counts(ds.y_train, NUM_CLASSES))
+    method = config.class_weight_method
+    if method == "none":
+        return counts, None
+    weights = jaxloss.class_weights_from_counts(counts, method=method, beta=config.beta)
+    return counts, np.asarray(weights, np.float32)
+
+
+def _fit(configs: list[Config], ds: Dataset, *, batched: bool, progress: bool, devices=None):
+    """Trains one model (``batched=False``) or ``len(configs)`` models vmapped as one."""
+    config = configs[0]
+    mesh = make_mesh(config.batch_size, devices)
+    program = Program.from_config(config, mesh)
+    replicated = NamedSharding(mesh, P())
+    n_train = len(ds.y_train)
+    if n_train < config.batch_size:
+        raise ValueError(
+            f"the training split has {n_train} examples, fewer than one batch of "
+            f"{config.batch_size}; lower --batch-size or raise --max-train."
+        )
+    counts, class_weights = _class_weights(ds, config)
+    hp = Hyperparams.from_configs(configs)
+    if not batched:
+        hp = jax.tree.map(lambda a: a[0], hp)
+    hp = jax.tree.map(lambda a: _put(a, replicated), hp)
+    weights = None if class_weights is None else _put(class_weights, replicated)
+    train_images = _put(ds.x_train, replicated)
+    train_labels = _put(ds.y_train, replicated)
+    test = _chunk_test_set(ds, config, mesh.size)
+    test = tuple(_put(a, NamedSharding(mesh, P(None, "data"))) for a in test)
+
+    hits = compiled.cache_info().hits
+    init_fn, epoch_fn, eval_fn, compile_s = compiled(
+        program, len(configs) if batched else None, n_train, test[1].shape
+    )
+    if compiled.cache_info().hits > hits:
+        compile_s = 0.0  # compiled by an earlier run in this process
+    state = init_fn(hp)
+
+    n_test = len(ds.y_test)
+    k = len(configs)
+    histories = [[] for _ in range(k)]
+    step_losses = []
+    bar = tqdm(
+        range(config.num_epochs),
+        desc="training",
+        unit="epoch",
+        leave=False,
+        disable=None if progress else True,  # None: no bar when not on a terminal
+    )
+    train_s = 0.0
+    for epoch in bar:
+        t = time.perf_counter()
+        state, losses = epoch_fn(state, hp, weights, train_images, train_labels, np.int32(epoch))
+        losses = np.asarray(losses).reshape(k, -1)  # blocks until the epoch is done
+        seconds = time.perf_counter() - t
+        train_s += seconds
+        test_loss, preds = eval_fn(state.params, *test)
+        test_loss = np.asarray(test_loss).reshape(k)
+        preds = np.asarray(preds).reshape(k, -1)[:, :n_test]
+        step_losses.append(losses)
+        for i in range(k):
+            histories[i].append(
+                {
+                    "epoch": epoch + 1,
+                    "train_loss": float(losses[i].mean()),
+                    "test_loss": float(test_loss[i]),
+                    "test_accuracy": float(np.mean(preds[i] == ds.y_test)),
+                    "train_seconds": seconds,
+                }
+            )
+        if progress:
+            acc = " ".join(f"{h[-1]['test_accuracy']:.2%}" for h in histories)
+            loss = " ".join(f"{h[-1]['train_loss']:.4f}" for h in histories)
+            tqdm.write(
+                f"epoch {epoch + 1}/{config.num_epochs}  train loss {loss}  "
+                f"test accuracy {acc}  ({seconds:.2f}s)",
+                file=sys.stderr,
+            )
+    bar.close()
+    step_losses = np.concatenate(step_losses, axis=1)
+    timing = {"compile_seconds": compile_s, "train_seconds": train_s}
+    results = []
+    for i, cfg in enumerate(configs):
+        report = metrics_lib.classification_report(
+            ds.y_test,
+            preds[i],
+            NUM_CLASSES,
+            minority_classes=cfg.minority_classes if cfg.imbalance < 1.0 else (),
+        )
+        results.append(
+            RunResult(
+                config=cfg,
+                history=histories[i],
+                step_losses=step_losses[i],
+                predictions=preds[i],
+                labels=ds.y_test,
+                metrics=report,
+                class_counts=counts,
+                class_weights=class_weights,
+                timing=timing,
+                num_devices=mesh.size,
+                state=jax.tree.map(lambda a, i=i: a[i], state) if batched else state,
+            )
+        )
+    return results
+
+
+def train_and_evaluate(
+    config: Config, dataset: Dataset | None = None, *, progress: bool = True, devices=None
+) -> RunResult:
+    """Trains the model of ``config`` and evaluates it on the test split after each epoch.
+
+    Args:
+      config: the run's configuration.
+      dataset: the prepared data (``data.prepare(config)`` when None), to share one
+        load across runs.
+      progress: show the tqdm bar and per-epoch lines.
+      devices: the devices to shard the batch over (default: all).
+
+    Returns:
+      A ``RunResult`` with the history, the final metrics and the trained state.
+    """
+    dataset = prepare(config) if dataset is None else dataset
+    return _fit([config], dataset, batched=False, progress=progress, devices=devices)[0]
+
+
+def sweep(
+    config: Config,
+    name: str,
+    values,
+    dataset: Dataset | None = None,
+    *,
+    progress: bool = True,
+    devices=None,
+) -> list[RunResult]:
+    """Trains one model per value of hyperparameter ``name``, all as one vmapped program.
+
+    Every model starts from the same seed (unless ``name`` is ``"seed"``) and sees the
+    same batches, so model ``i`` equals ``train_and_evaluate(config.replace(name=values[i]))``
+    up to float rounding. One compilation serves all of them.
+    """
+    from examples.mnist.config import SWEEPABLE
+
+    if name not in SWEEPABLE:
+        raise ValueError(f"sweep can vary one of {SWEEPABLE}, got {name!r}.")
+    needs = {"gamma": "focal", "l1": "ce_l1"}
+    if name in needs and config.loss != needs[name]:
+        raise ValueError(
+            f"sweeping {name} needs --loss {needs[name]} (it does not enter --loss "
+            f"{config.loss}), otherwise all models would be the same."
+        )
+    cast = int if name == "seed" else float
+    configs = [config.replace(**{name: cast(v)}) for v in values]
+    dataset = prepare(config) if dataset is None else dataset
+    return _fit(configs, dataset, batched=True, progress=progress, devices=devices)

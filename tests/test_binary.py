@@ -1,0 +1,363 @@
+"""binary_cross_entropy and sigmoid_focal_loss: parity with the float64 reference, properties."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import reference as ref
+from hypothesis import given
+from hypothesis import strategies as st
+from tolerances import BF16_RTOL, GRAD_ATOL, GRAD_RTOL, VALUE_ATOL, VALUE_RTOL
+
+import jaxloss
+
+SHAPE = (6, 4)
+SHAPE_4D = (2, 4, 3, 2)  # channel-first (N, C, H, W)
+REDUCTIONS = ("none", "sum", "mean")
+F32 = np.dtype("float32")
+
+
+def make_inputs(shape=SHAPE, seed=0, scale=3.0):
+    """Logits and soft targets in [0, 1] with exact 0s and 1s."""
+    rng = np.random.default_rng(seed)
+    logits = (scale * rng.standard_normal(shape)).astype(np.float32)
+    targets = rng.uniform(size=shape)
+    flat = targets.reshape(-1)
+    flat[::3] = 0.0
+    flat[1::3] = 1.0
+    return logits, targets.astype(np.float32)
+
+
+def maybe_jit(mode, fn):
+    return jax.jit(fn) if mode == "jit" else fn
+
+
+def assert_close(got, want, rtol=None, atol=None):
+    got = np.asarray(got)
+    dtype = got.dtype if got.dtype in VALUE_RTOL else F32
+    np.testing.assert_allclose(
+        got,
+        want,
+        rtol=VALUE_RTOL[dtype] if rtol is None else rtol,
+        atol=VALUE_ATOL[dtype] if atol is None else atol,
+    )
+
+
+def fd_grad(f, x, h=1e-6):
+    x = np.asarray(x, np.float64)
+    g = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[idx] += h
+        xm[idx] -= h
+        g[idx] = (f(xp) - f(xm)) / (2 * h)
+    return g
+
+
+POS_WEIGHT = np.array([0.5, 2.0, 1.0, 4.0], np.float32)  # per class, trailing axis
+WEIGHTS = np.linspace(0.2, 2.0, 6, dtype=np.float32).reshape(6, 1)  # per row
+WHERE = np.array([True, True, False, True, False, True]).reshape(6, 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# parity
+# ---------------------------------------------------------------------------------------------
+
+
+def test_bce_parity_grid(mode):
+    """pos_weight on/off x weights on/off x where on/off x each reduction, one compile."""
+    logits, targets = make_inputs()
+    grid = [
+        (pw, w, m, r)
+        for pw in (False, True)
+        for w in (False, True)
+        for m in (False, True)
+        for r in REDUCTIONS
+    ]
+
+    def run(x, t):
+        return [
+            jaxloss.binary_cross_entropy(
+                x,
+                t,
+                pos_weight=POS_WEIGHT if pw else None,
+                weights=WEIGHTS if w else None,
+                where=WHERE if m else None,
+                reduction=r,
+            )
+            for (pw, w, m, r) in grid
+        ]
+
+    for (pw, w, m, r), got in zip(grid, maybe_jit(mode, run)(logits, targets), strict=True):
+        want = ref.binary_cross_entropy(
+            logits,
+            targets,
+            pos_weight=POS_WEIGHT if pw else None,
+            weights=WEIGHTS if w else None,
+            where=WHERE if m else None,
+            reduction=r,
+        )
+        assert got.dtype == jnp.float32
+        assert_close(got, want)
+
+
+def test_bce_channel_first_pos_weight(mode):
+    """(N, C, H, W) logits need a per-class pos_weight of shape (C, 1, 1), as in PyTorch."""
+    logits, targets = make_inputs(SHAPE_4D)
+    pos_weight = POS_WEIGHT.reshape(4, 1, 1)
+
+    def run(x, t):
+        return [
+            jaxloss.binary_cross_entropy(x, t, pos_weight=pos_weight, reduction=r)
+            for r in REDUCTIONS
+        ]
+
+    for r, got in zip(REDUCTIONS, maybe_jit(mode, run)(logits, targets), strict=True):
+        assert_close(got, ref.binary_cross_entropy(logits, targets, pos_weight=pos_weight,
+                                                   reduction=r))
+
+
+def test_sigmoid_focal_parity_grid(mode):
+    logits, targets = make_inputs()
+    grid = [
+        (a, g, m, r)
+        for a in (0.25, None)
+        for g in (0.0, 0.5, 2.0)
+        for m in (False, True)
+        for r in REDUCTIONS
+    ]
+
+    def run(x, t):
+        return [
+            jaxloss.sigmoid_focal_loss(
+                x, t, alpha=a, gamma=g, where=WHERE if m else None, reduction=r
+            )
+            for (a, g, m, r) in grid
+        ]
+
+    for (a, g, m, r), got in zip(grid, maybe_jit(mode, run)(logits, targets), strict=True):
+        want = ref.sigmoid_focal_loss(
+            logits, targets, alpha=a, gamma=g, where=WHERE if m else None, reduction=r
+        )
+        assert got.dtype == jnp.float32
+        assert_close(got, want)
+
+
+def test_sigmoid_focal_default_alpha_and_gamma():
+    logits, targets = make_inputs()
+    assert_close(
+        jaxloss.sigmoid_focal_loss(logits, targets),
+        ref.sigmoid_focal_loss(logits, targets, alpha=0.25, gamma=2.0),
+    )
+
+
+def test_integer_and_boolean_targets():
+    logits, targets = make_inputs()
+    hard = (targets > 0.5).astype(np.int32)
+    want = ref.binary_cross_entropy(logits, hard)
+    assert_close(jaxloss.binary_cross_entropy(logits, hard), want)
+    assert_close(jaxloss.binary_cross_entropy(logits, hard.astype(bool)), want)
+    assert_close(
+        jaxloss.sigmoid_focal_loss(logits, hard.astype(bool)),
+        ref.sigmoid_focal_loss(logits, hard),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# gradients
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("loss", ["binary_cross_entropy", "sigmoid_focal_loss"])
+def test_gradient_matches_finite_differences_of_reference(loss):
+    logits, targets = make_inputs()
+    if loss == "binary_cross_entropy":
+        kwargs = {"pos_weight": POS_WEIGHT, "weights": WEIGHTS, "where": WHERE}
+    else:
+        kwargs = {"alpha": 0.25, "gamma": 0.5, "where": WHERE}
+    got = jax.jit(jax.grad(lambda x: getattr(jaxloss, loss)(x, targets, **kwargs)))(logits)
+    want = fd_grad(lambda x: getattr(ref, loss)(x, targets, **kwargs), logits)
+    np.testing.assert_allclose(got, want, rtol=GRAD_RTOL, atol=GRAD_ATOL)
+    assert (np.asarray(got)[~np.broadcast_to(WHERE, SHAPE)] == 0).all()
+
+
+def test_sigmoid_focal_finite_at_saturated_logits():
+    """torchvision's gradient is NaN here for gamma < 1; jaxloss's is finite."""
+    logits = np.array([[100.0, -100.0, 100.0, -100.0]] * 2, np.float32)
+    targets = np.array([[1.0, 0.0, 0.0, 1.0], [1.0, 0.0, 0.5, 0.5]], np.float32)
+    for gamma in (0.0, 0.5, 2.0):
+        value, grad = jax.value_and_grad(
+            lambda x, g=gamma: jaxloss.sigmoid_focal_loss(x, targets, gamma=g)
+        )(logits)
+        assert np.isfinite(value) and np.isfinite(np.asarray(grad)).all()
+        assert_close(value, ref.sigmoid_focal_loss(logits, targets, gamma=gamma), rtol=1e-5)
+    value, grad = jax.value_and_grad(
+        lambda x: jaxloss.binary_cross_entropy(x, targets, pos_weight=POS_WEIGHT)
+    )(logits)
+    assert np.isfinite(value) and np.isfinite(np.asarray(grad)).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# metamorphic and numerics
+# ---------------------------------------------------------------------------------------------
+
+
+def test_sigmoid_focal_gamma_zero_without_alpha_is_bce():
+    logits, targets = make_inputs()
+    for r in REDUCTIONS:
+        assert_close(
+            jaxloss.sigmoid_focal_loss(logits, targets, alpha=None, gamma=0.0, reduction=r),
+            jaxloss.binary_cross_entropy(logits, targets, reduction=r),
+            rtol=1e-6,
+        )
+
+
+@pytest.mark.parametrize("loss", ["binary_cross_entropy", "sigmoid_focal_loss"])
+def test_where_equals_computing_on_the_subset(loss):
+    logits, targets = make_inputs()
+    rows = WHERE[:, 0]
+    fn = getattr(jaxloss, loss)
+    for r in ("sum", "mean"):
+        assert_close(
+            fn(logits, targets, where=WHERE, reduction=r),
+            fn(logits[rows], targets[rows], reduction=r),
+            rtol=1e-6,
+        )
+    per = np.asarray(fn(logits, targets, where=WHERE, reduction="none"))
+    assert (per[~rows] == 0).all()
+
+
+def test_bce_huge_logits_exact():
+    logits = np.array([1e4, -1e4, 1e4, -1e4], np.float32)
+    targets = np.array([1.0, 0.0, 0.0, 1.0], np.float32)
+    per = np.asarray(jaxloss.binary_cross_entropy(logits, targets, reduction="none"))
+    np.testing.assert_array_equal(per, [0.0, 0.0, 1e4, 1e4])
+
+
+def test_all_masked_mean_is_zero():
+    logits, targets = make_inputs()
+    none = np.zeros((6, 1), bool)
+    for fn in (jaxloss.binary_cross_entropy, jaxloss.sigmoid_focal_loss):
+        value, grad = jax.value_and_grad(lambda x, fn=fn: fn(x, targets, where=none))(logits)
+        assert value == 0.0
+        assert (np.asarray(grad) == 0).all()
+
+
+@pytest.mark.parametrize("loss", ["binary_cross_entropy", "sigmoid_focal_loss"])
+def test_bfloat16_input(loss):
+    logits, targets = make_inputs(scale=1.0)
+    x = jnp.asarray(logits, jnp.bfloat16)
+    fn, ref_fn = getattr(jaxloss, loss), getattr(ref, loss)
+    for r in REDUCTIONS:
+        got = fn(x, targets, reduction=r)
+        assert got.dtype == jnp.float32
+        assert_close(got, ref_fn(logits, targets, reduction=r), rtol=BF16_RTOL, atol=0.02)
+        assert_close(got, ref_fn(np.asarray(x.astype(jnp.float32)), targets, reduction=r))
+
+
+# ---------------------------------------------------------------------------------------------
+# traceable hyperparameters
+# ---------------------------------------------------------------------------------------------
+
+
+def _assert_vmap_matches_loop(fn, values):
+    batched = jax.jit(jax.vmap(fn))(jnp.asarray(values))
+    looped = np.stack([np.asarray(fn(v)) for v in values])
+    assert_close(batched, looped, rtol=1e-6, atol=1e-6)
+    return batched
+
+
+def test_vmap_over_pos_weight_and_weights():
+    logits, targets = make_inputs()
+    pos_weights = np.stack([np.ones(4), POS_WEIGHT, 3 * POS_WEIGHT]).astype(np.float32)
+    got = _assert_vmap_matches_loop(
+        lambda pw: jaxloss.binary_cross_entropy(logits, targets, pos_weight=pw), pos_weights
+    )
+    assert_close(got, [ref.binary_cross_entropy(logits, targets, pos_weight=pw)
+                       for pw in pos_weights])
+    weights = np.stack([np.ones((6, 1)), WEIGHTS, WEIGHTS[::-1]]).astype(np.float32)
+    got = _assert_vmap_matches_loop(
+        lambda w: jaxloss.binary_cross_entropy(logits, targets, weights=w), weights
+    )
+    assert_close(got, [ref.binary_cross_entropy(logits, targets, weights=w) for w in weights])
+
+
+def test_vmap_over_alpha_and_gamma():
+    logits, targets = make_inputs()
+    alphas = np.array([0.0, 0.25, 0.5, 1.0], np.float32)
+    got = _assert_vmap_matches_loop(
+        lambda a: jaxloss.sigmoid_focal_loss(logits, targets, alpha=a), alphas
+    )
+    assert_close(got, [ref.sigmoid_focal_loss(logits, targets, alpha=float(a)) for a in alphas])
+    gammas = np.array([0.0, 0.5, 2.0, 5.0], np.float32)
+    got = _assert_vmap_matches_loop(
+        lambda g: jaxloss.sigmoid_focal_loss(logits, targets, gamma=g), gammas
+    )
+    assert_close(got, [ref.sigmoid_focal_loss(logits, targets, gamma=g) for g in gammas])
+    dg, da = jax.grad(
+        lambda g, a: jaxloss.sigmoid_focal_loss(logits, targets, gamma=g, alpha=a), (0, 1)
+    )(jnp.float32(0.0), jnp.float32(0.25))
+    assert np.isfinite(dg) and np.isfinite(da)
+
+
+# ---------------------------------------------------------------------------------------------
+# axis_name
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("loss", ["binary_cross_entropy", "sigmoid_focal_loss"])
+def test_axis_name_mean_is_global(loss):
+    """Two "devices" with 3 and 1 kept rows: the global mean, not the mean of the two means."""
+    logits, targets = make_inputs((2, 4, 3))
+    where = np.array([[True, True, True, False], [False, False, True, False]])[..., None]
+    fn, ref_fn = getattr(jaxloss, loss), getattr(ref, loss)
+
+    def per_device(x, t, m):
+        return (
+            fn(x, t, where=m, reduction="mean", axis_name="d"),
+            fn(x, t, where=m, reduction="sum", axis_name="d"),
+        )
+
+    means, sums = jax.jit(jax.vmap(per_device, axis_name="d"))(logits, targets, where)
+    flat = (logits.reshape(8, 3), targets.reshape(8, 3))
+    global_mean = ref_fn(*flat, where=where.reshape(8, 1))
+    assert_close(means, [global_mean, global_mean])
+    global_sum = ref_fn(*flat, where=where.reshape(8, 1), reduction="sum")
+    assert_close(sums, [global_sum, global_sum])
+    local = [ref_fn(logits[d], targets[d], where=where[d]) for d in range(2)]
+    assert not np.isclose(np.mean(local), global_mean)
+
+
+# ---------------------------------------------------------------------------------------------
+# properties
+# ---------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _traced_fn(loss):
+    def run(x, t, hyper):
+        if loss == "binary_cross_entropy":
+            return jaxloss.binary_cross_entropy(x, t, pos_weight=hyper[0], weights=hyper[1])
+        return jaxloss.sigmoid_focal_loss(x, t, alpha=hyper[0], gamma=hyper[1])
+
+    return jax.jit(run)
+
+
+@given(
+    loss=st.sampled_from(["binary_cross_entropy", "sigmoid_focal_loss"]),
+    seed=st.integers(0, 2**16),
+    scale=st.sampled_from([0.1, 1.0, 10.0, 50.0]),
+    a=st.floats(0.0, 1.0),
+    b=st.floats(0.0, 4.0),
+)
+def test_property_random_inputs_match_reference(loss, seed, scale, a, b):
+    logits, targets = make_inputs(seed=seed, scale=scale)
+    got = _traced_fn(loss)(logits, targets, (np.float32(a), np.float32(b)))
+    a, b = float(np.float32(a)), float(np.float32(b))
+    if loss == "binary_cross_entropy":
+        want = ref.binary_cross_entropy(logits, targets, pos_weight=a, weights=b)
+    else:
+        want = ref.sigmoid_focal_loss(logits, targets, alpha=a, gamma=b)
+    assert_close(got, want, rtol=1e-5, atol=1e-5)

@@ -124,4 +124,6 @@ def class_weights_from_counts(
         effective = -jnp.expm1(safe_n * jnp.log(beta)) / (1.0 - beta)
         raw = 1.0 / effective
     raw = jnp.where(present, raw, 0.0)
-    return raw * num_present / jnp.sum(raw)
+    # All counts 0: every weight is 0 (not 0 / 0).
+    total = jnp.sum(raw)
+    return raw * num_present / jnp.where(total > 0, total, 1.0)

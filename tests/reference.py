@@ -302,4 +302,6 @@ def class_weights_from_counts(counts, *, method="balanced", beta=0.9999):
     if method == "balanced":
         return raw
     num_present = np.count_nonzero(n)
+    if num_present == 0:
+        return raw  # every count 0: every weight 0
     return raw * num_present / np.sum(raw)

@@ -93,7 +93,7 @@ def _overlap_stats(
     _check_bool(fn, "include_background", include_background)
     _check_bool(fn, "batch", batch)
     _check_bool(fn, "squared", squared)
-    dtype = jnp.result_type(logits.dtype, jnp.float32)
+    dtype = _checks.compute_dtype(logits.dtype)
     x = logits.astype(dtype)
     num_classes = x.shape[axis]
     pixel_shape = x.shape[:axis] + x.shape[axis + 1 :]

@@ -19,6 +19,9 @@ Sections (one per family; add new families at the end under their own header):
 2. softmax classification: cross_entropy, nll_loss, focal_loss
 3. binary: binary_cross_entropy, sigmoid_focal_loss
 4. class weights: class_counts, class_weights_from_counts
+5. segmentation (Dice family): dice_loss, tversky_loss, dice_cross_entropy_loss, MONAI and
+   segmentation_models_pytorch DiceLoss
+6. parameter penalties: l1_penalty, l2_penalty
 """
 
 from __future__ import annotations
@@ -305,3 +308,256 @@ def class_weights_from_counts(counts, *, method="balanced", beta=0.9999):
     if num_present == 0:
         return raw  # every count 0: every weight 0
     return raw * num_present / np.sum(raw)
+
+
+# =============================================================================================
+# 5. Segmentation (Dice family): dice_loss, tversky_loss, dice_cross_entropy_loss, and the
+#    MONAI / segmentation_models_pytorch DiceLoss formulas they are compared with
+# =============================================================================================
+
+
+def _probs_and_onehot(logits, targets, *, activation, ignore_index, axis, where):
+    """Channel-first float64 (N, C, M) predictions, targets and kept-pixel mask (N, M).
+
+    Integer targets are one-hot encoded; a kept out-of-range label makes its pixel's target
+    NaN (jaxloss: it poisons that sample instead of being silently all-zero).
+    """
+    x = _f64(logits)
+    axis = axis % x.ndim
+    x = np.moveaxis(x, axis, 1)
+    n, c = x.shape[:2]
+    x = x.reshape(n, c, -1)
+    if activation == "softmax":
+        p = np.exp(log_softmax(x, axis=1))
+    elif activation == "sigmoid":
+        p = sigmoid(x)
+    elif activation == "none":
+        p = x
+    else:
+        raise ValueError(activation)
+    targets = np.asarray(targets)
+    pixel_shape = (n, x.shape[2])
+    if np.issubdtype(targets.dtype, np.integer):
+        y = targets.reshape(n, -1)
+        keep = y != ignore_index
+        t = np.zeros_like(p)
+        for i in range(n):
+            for m in range(y.shape[1]):
+                if not keep[i, m]:
+                    continue
+                if 0 <= y[i, m] < c:
+                    t[i, y[i, m], m] = 1.0
+                else:
+                    t[i, :, m] = np.nan
+    else:
+        t = np.moveaxis(_f64(targets), axis, 1).reshape(n, c, -1)
+        keep = np.ones(pixel_shape, dtype=bool)
+    if where is not None:
+        full = np.broadcast_to(np.asarray(where, dtype=bool), _pixel_shape(logits, axis))
+        keep = keep & full.reshape(pixel_shape)
+    return p, t, keep
+
+
+def _pixel_shape(logits, axis):
+    shape = list(np.shape(logits))
+    del shape[axis % len(shape)]
+    return tuple(shape)
+
+
+def overlap_loss(
+    logits,
+    targets,
+    *,
+    alpha=0.5,
+    beta=0.5,
+    activation="softmax",
+    smooth=1e-5,
+    class_weights=None,
+    ignore_index=-100,
+    include_background=True,
+    batch=False,
+    squared=False,
+    reduction="mean",
+    axis=-1,
+    where=None,
+):
+    """jaxloss's Dice (alpha = beta = 1/2) and Tversky losses, one score per (sample, class).
+
+    Over the kept pixels m of sample n (all samples pooled with batch=True), with k = 2 when
+    squared else 1:
+
+        I = sum_m P T,  S_P = sum_m P**k,  S_T = sum_m T**k,  FP = S_P - I,  FN = S_T - I
+        score = 1 - (I + s/2) / (I + alpha FP + beta FN + s/2)     (0/0 read as 1: score 0)
+
+    which at alpha = beta = 1/2 is 1 - (2I + s) / (S_P + S_T + s). Without squares FP and FN
+    are summed directly as sum P (1 - T) and sum (1 - P) T. w_c are the class weights with
+    w_0 = 0 when include_background is False; a sample with no kept pixel gets weight 0.
+
+        "none": w_c * score (N, C) or (C,); "sum": its sum; "mean": its sum / sum of weights.
+    """
+    p, t, keep = _probs_and_onehot(
+        logits, targets, activation=activation, ignore_index=ignore_index, axis=axis, where=where
+    )
+    n, c, _ = p.shape
+    w = np.ones(c) if class_weights is None else _f64(class_weights).copy()
+    if not include_background:
+        w[0] = 0.0
+    groups = [list(range(n))] if batch else [[i] for i in range(n)]
+    scores = np.zeros((len(groups), c))
+    weights = np.zeros((len(groups), c))
+    for g, samples in enumerate(groups):
+        any_kept = any(keep[i].any() for i in samples)
+        for k in range(c):
+            inter = fp = fn = s_p = s_t = 0.0
+            for i in samples:
+                sel = keep[i]
+                pk, tk = p[i, k][sel], t[i, k][sel]
+                inter += np.sum(pk * tk)
+                fp += np.sum(pk * (1.0 - tk))
+                fn += np.sum((1.0 - pk) * tk)
+                s_p += np.sum(pk**2)
+                s_t += np.sum(tk**2)
+            if squared:
+                fp, fn = s_p - inter, s_t - inter
+            num = inter + smooth / 2.0
+            den = inter + alpha * fp + beta * fn + smooth / 2.0
+            scores[g, k] = 0.0 if den == 0 else 1.0 - num / den
+            weights[g, k] = w[k] if any_kept else 0.0
+    per = np.where(weights != 0, weights * scores, 0.0)
+    if batch:
+        per, weights = per[0], weights[0]
+    if reduction == "none":
+        return per
+    if reduction == "sum":
+        return np.sum(per)
+    total = np.sum(weights)
+    return 0.0 if total == 0 else np.sum(per) / total
+
+
+def dice_loss(logits, targets, **kwargs):
+    return overlap_loss(logits, targets, alpha=0.5, beta=0.5, **kwargs)
+
+
+def tversky_loss(logits, targets, *, alpha=0.5, beta=0.5, **kwargs):
+    return overlap_loss(logits, targets, alpha=alpha, beta=beta, **kwargs)
+
+
+def dice_cross_entropy_loss(
+    logits, targets, *, dice_weight=0.5, label_smoothing=0.0, smooth=1e-5,
+    include_background=True, batch=False, squared=False, **shared,
+):
+    """dice_weight * dice_loss + (1 - dice_weight) * cross_entropy; smoothing is CE-only."""
+    dice = dice_loss(
+        logits, targets, activation="softmax", smooth=smooth,
+        include_background=include_background, batch=batch, squared=squared, **shared,
+    )
+    ce = cross_entropy(logits, targets, label_smoothing=label_smoothing, **shared)
+    return dice_weight * dice + (1.0 - dice_weight) * ce
+
+
+def monai_dice_loss(
+    inputs,
+    target,
+    *,
+    include_background=True,
+    to_onehot_y=False,
+    sigmoid=False,
+    softmax=False,
+    squared_pred=False,
+    smooth_nr=1e-5,
+    smooth_dr=1e-5,
+    batch=False,
+    weight=None,
+    reduction="mean",
+):
+    """MONAI 1.x ``DiceLoss`` (channel-first (B, C, ...), target (B, 1, ...) or one-hot).
+
+    Activation over the channel axis, then one-hot, then channel 0 dropped when
+    include_background is False; per (b, c) over the spatial axes (the batch pooled when
+    batch=True): f = 1 - (2 I + smooth_nr) / (S_P + S_T + smooth_dr), squares in the
+    denominator with squared_pred. weight (one per remaining channel) multiplies f, and "mean"
+    is then mean(w_c f) over all B*C entries (not divided by the sum of weights).
+    """
+    x = _f64(inputs)
+    if sigmoid:
+        x = 1.0 / (1.0 + np.exp(-x))
+    if softmax:
+        x = np.exp(log_softmax(x, axis=1))
+    target = np.asarray(target)
+    if to_onehot_y:
+        labels = target[:, 0].astype(np.int64)
+        target = np.moveaxis(np.eye(x.shape[1])[labels], -1, 1)
+    target = _f64(target)
+    if not include_background:
+        x, target = x[:, 1:], target[:, 1:]
+    b, c = x.shape[:2]
+    x, target = x.reshape(b, c, -1), target.reshape(b, c, -1)
+    f = np.zeros((1, c) if batch else (b, c))
+    for i in range(f.shape[0]):
+        for k in range(c):
+            xs = x[:, k] if batch else x[i, k]
+            ts = target[:, k] if batch else target[i, k]
+            inter = np.sum(xs * ts)
+            s_p = np.sum(xs**2) if squared_pred else np.sum(xs)
+            s_t = np.sum(ts**2) if squared_pred else np.sum(ts)
+            f[i, k] = 1.0 - (2.0 * inter + smooth_nr) / (s_p + s_t + smooth_dr)
+    if weight is not None:
+        f = f * _f64(weight).reshape(1, c)
+    if batch:
+        f = f[0]
+    if reduction == "none":
+        return f
+    return np.mean(f) if reduction == "mean" else np.sum(f)
+
+
+def smp_dice_loss(y_pred, y_true, *, mode, from_logits=True, smooth=0.0, eps=1e-7,
+                  ignore_index=None):
+    """segmentation_models_pytorch 0.x ``DiceLoss`` (channel-first logits (N, C, ...)).
+
+    mode "multiclass": log_softmax(...).exp() over C, integer y_true (N, ...) one-hot;
+    "binary": one sigmoid channel, y_true (N, 1, ...) or (N, ...); "multilabel": sigmoid per
+    channel, y_true (N, C, ...). ignore_index pixels are zeroed in both y_pred and y_true.
+    Always pooled over batch and pixels: score_c = (2 I + smooth) / max(S_P + S_T + smooth,
+    eps); loss_c = 1 - score_c, set to 0 for a class absent from y_true; the loss is the plain
+    mean over all C (absent classes still counted).
+    """
+    x = _f64(y_pred)
+    n, c = x.shape[:2]
+    x = x.reshape(n, c, -1)
+    y = np.asarray(y_true)
+    if from_logits:
+        x = np.exp(log_softmax(x, axis=1)) if mode == "multiclass" else sigmoid(x)
+    if mode == "multiclass":
+        y = y.reshape(n, -1)
+        mask = np.ones(y.shape, dtype=bool) if ignore_index is None else y != ignore_index
+        labels = np.where(mask, y, 0)
+        t = np.moveaxis(np.eye(c)[labels], -1, 1) * mask[:, None, :]
+        x = x * mask[:, None, :]
+    else:
+        t = _f64(y).reshape(n, c, -1)
+        if ignore_index is not None:
+            mask = t != ignore_index
+            x = x * mask
+            t = t * mask
+    loss = np.zeros(c)
+    for k in range(c):
+        inter = np.sum(x[:, k] * t[:, k])
+        card = np.sum(x[:, k] + t[:, k])
+        score = (2.0 * inter + smooth) / max(card + smooth, eps)
+        loss[k] = (1.0 - score) if np.sum(t[:, k]) > 0 else 0.0
+    return np.mean(loss)
+
+
+# =============================================================================================
+# 6. Parameter penalties: l1_penalty, l2_penalty
+# =============================================================================================
+
+
+def l1_penalty(leaves):
+    """sum |theta| over a list of arrays."""
+    return float(sum(np.sum(np.abs(_f64(x))) for x in leaves))
+
+
+def l2_penalty(leaves):
+    """0.5 * sum theta**2 over a list of arrays (optax's l2_loss convention)."""
+    return float(sum(0.5 * np.sum(_f64(x) ** 2) for x in leaves))

@@ -1,0 +1,757 @@
+"""dice_loss, tversky_loss and dice_cross_entropy_loss: parity with the float64 reference,
+reproductions of MONAI's and segmentation_models_pytorch's DiceLoss, and properties.
+
+As in test_classification.py, compilation is the cost: a few fixed shapes, and under jit one
+compiled function per test that evaluates a whole grid of options at once.
+"""
+
+import functools
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import reference as ref
+from tolerances import BF16_RTOL, GRAD_ATOL, GRAD_RTOL, VALUE_ATOL, VALUE_RTOL
+
+import jaxloss
+
+C = 4
+# name -> (logits shape, class axis)
+LAYOUTS = {"last": ((2, 5, 4, C), -1), "first": ((2, C, 5, 4), 1)}
+WEIGHTS = np.array([0.5, 2.0, 1.0, 3.0], np.float32)
+REDUCTIONS = ("none", "sum", "mean")
+F32 = np.dtype("float32")
+# (class weights, include_background, batch, squared): each option alone and a few together.
+OPTIONS = [
+    (False, True, False, False),
+    (True, True, False, False),
+    (False, False, False, False),
+    (False, True, True, False),
+    (False, True, False, True),
+    (True, False, True, True),
+]
+# (activation, target kind)
+KINDS = [
+    ("softmax", "int"),
+    ("softmax", "int_ignored"),
+    ("softmax", "prob"),
+    ("sigmoid", "int"),
+    ("sigmoid", "multilabel"),
+    ("none", "int"),
+]
+
+
+def pixel_shape(shape, axis):
+    axis = axis % len(shape)
+    return shape[:axis] + shape[axis + 1 :]
+
+
+def make_inputs(layout, kind, activation="softmax", seed=0):
+    shape, axis = LAYOUTS[layout]
+    rng = np.random.default_rng(seed)
+    logits = (2.0 * rng.standard_normal(shape)).astype(np.float32)
+    if activation == "none":
+        logits = np.asarray(jax.nn.softmax(logits, axis=axis))
+    pix = pixel_shape(shape, axis)
+    if kind in ("int", "int_ignored"):
+        targets = rng.integers(0, C, size=pix).astype(np.int32)
+        if kind == "int_ignored":
+            flat = targets.reshape(-1)
+            flat[rng.choice(flat.size, flat.size // 3, replace=False)] = -100
+    elif kind == "prob":
+        p = rng.dirichlet(np.ones(C), size=pix)
+        targets = np.moveaxis(p, -1, axis).astype(np.float32)
+    else:  # multilabel: independent 0/1 channels
+        targets = (rng.random(shape) < 0.3).astype(np.float32)
+    return logits, targets, axis
+
+
+def maybe_jit(mode, fn):
+    return jax.jit(fn) if mode == "jit" else fn
+
+
+def assert_close(got, want, rtol=None, atol=None):
+    got = np.asarray(got)
+    dtype = got.dtype if got.dtype in VALUE_RTOL else F32
+    np.testing.assert_allclose(
+        got,
+        want,
+        rtol=VALUE_RTOL[dtype] if rtol is None else rtol,
+        atol=VALUE_ATOL[dtype] if atol is None else atol,
+    )
+
+
+def fd_grad(f, x, h=1e-6):
+    """Central finite differences of a float64 function of an array."""
+    x = np.asarray(x, np.float64)
+    g = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[idx] += h
+        xm[idx] -= h
+        g[idx] = (f(xp) - f(xm)) / (2 * h)
+    return g
+
+
+def jitted(fn, **kwargs):
+    """``fn`` with keyword arguments fixed, compiled once (eager grads compile every op)."""
+    return jax.jit(functools.partial(fn, **kwargs))
+
+
+def option_kwargs(w, bg, batch, squared):
+    return dict(
+        class_weights=WEIGHTS if w else None,
+        include_background=bg,
+        batch=batch,
+        squared=squared,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# parity with the reference
+# ---------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def dice_grid_fn(activation, axis, mode):
+    def run(x, t):
+        return {
+            (opt, r): jaxloss.dice_loss(
+                x, t, activation=activation, reduction=r, axis=axis, **option_kwargs(*opt)
+            )
+            for opt in OPTIONS
+            for r in REDUCTIONS
+        }
+
+    return maybe_jit(mode, run)
+
+
+# Every activation/target kind channel-last; the class-axis handling again channel-first.
+PARITY_CASES = [(a, k, "last") for a, k in KINDS] + [
+    ("softmax", "int_ignored", "first"),
+    ("sigmoid", "multilabel", "first"),
+]
+
+
+@pytest.mark.parametrize(("activation", "kind", "layout"), PARITY_CASES)
+def test_dice_parity_grid(activation, kind, layout, mode):
+    """Weights, include_background, batch, squared x each reduction, per activation/target."""
+    logits, targets, axis = make_inputs(layout, kind, activation)
+    got = dice_grid_fn(activation, axis, mode)(logits, targets)
+    for (opt, r), value in got.items():
+        want = ref.dice_loss(
+            logits, targets, activation=activation, reduction=r, axis=axis, **option_kwargs(*opt)
+        )
+        assert value.dtype == jnp.float32
+        assert value.shape == np.shape(want), (opt, r)
+        assert_close(value, want)
+
+
+def test_none_shapes_and_dropped_background_column():
+    logits, targets, axis = make_inputs("last", "int")
+    per = jaxloss.dice_loss(logits, targets, reduction="none", include_background=False)
+    assert per.shape == (2, C)
+    np.testing.assert_array_equal(per[:, 0], 0.0)
+    pooled = jaxloss.dice_loss(logits, targets, reduction="none", batch=True)
+    assert pooled.shape == (C,)
+
+
+TVERSKY = [(0.3, 0.7), (0.7, 0.3), (1.0, 1.0), (0.0, 1.0), (2.0, 0.25)]
+
+
+@pytest.mark.parametrize(
+    ("activation", "kind", "layout"),
+    [("softmax", "int_ignored", "first"), ("sigmoid", "multilabel", "last")],
+)
+def test_tversky_parity(activation, kind, layout, mode):
+    logits, targets, axis = make_inputs(layout, kind, activation)
+    grid = [(a, b, sq, bt) for a, b in TVERSKY for sq, bt in ((False, False), (True, True))]
+
+    def run(x, t):
+        return {
+            (a, b, sq, bt): jaxloss.tversky_loss(
+                x, t, alpha=a, beta=b, squared=sq, batch=bt, activation=activation,
+                axis=axis, reduction="none",
+            )
+            for a, b, sq, bt in grid
+        }
+
+    for (a, b, sq, bt), value in maybe_jit(mode, run)(logits, targets).items():
+        want = ref.tversky_loss(
+            logits, targets, alpha=a, beta=b, squared=sq, batch=bt, activation=activation,
+            axis=axis, reduction="none",
+        )
+        assert_close(value, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("activation", "kind"), KINDS)
+def test_tversky_half_half_is_dice_exactly(activation, kind):
+    logits, targets, axis = make_inputs("last", kind, activation)
+    for opt in OPTIONS[::2]:
+        for smooth in (0.0, 1e-5):
+            kw = dict(activation=activation, axis=axis, smooth=smooth, reduction="none")
+            kw.update(option_kwargs(*opt))
+            dice = jaxloss.dice_loss(logits, targets, **kw)
+            tversky = jaxloss.tversky_loss(logits, targets, alpha=0.5, beta=0.5, **kw)
+            np.testing.assert_array_equal(np.asarray(tversky), np.asarray(dice))
+
+
+def test_tversky_one_one_is_soft_jaccard():
+    logits, targets, axis = make_inputs("last", "prob")
+    p = np.asarray(jax.nn.softmax(logits, axis=-1), np.float64)
+    t = targets.astype(np.float64)
+    inter = np.sum(p * t, axis=(1, 2))
+    union = np.sum(p + t - p * t, axis=(1, 2))
+    got = jaxloss.tversky_loss(logits, targets, alpha=1.0, beta=1.0, smooth=0.0, reduction="none")
+    assert_close(got, 1.0 - inter / union, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(("layout", "kind"), [("first", "int_ignored"), ("last", "prob")])
+def test_where_parity(layout, kind, mode):
+    logits, targets, axis = make_inputs(layout, kind)
+    shape = LAYOUTS[layout][0]
+    pix = pixel_shape(shape, axis)
+    rng = np.random.default_rng(5)
+    where_full = rng.random(pix) < 0.7
+    where_bcast = rng.random((1,) + pix[1:]) < 0.6  # broadcast over the batch
+    where_empty_sample = np.ones(pix, bool)
+    where_empty_sample[1] = False  # sample 1 has no kept pixel: it drops out of the mean
+
+    def run(x, t):
+        return {
+            (name, bt, r): jaxloss.dice_loss(
+                x, t, where=wh, batch=bt, reduction=r, axis=axis, class_weights=WEIGHTS
+            )
+            for name, wh in (("full", where_full), ("bcast", where_bcast),
+                             ("empty", where_empty_sample))
+            for bt in (False, True)
+            for r in ("none", "mean")
+        }
+
+    wheres = {"full": where_full, "bcast": where_bcast, "empty": where_empty_sample}
+    for (name, bt, r), value in maybe_jit(mode, run)(logits, targets).items():
+        want = ref.dice_loss(
+            logits, targets, where=wheres[name], batch=bt, reduction=r, axis=axis,
+            class_weights=WEIGHTS,
+        )
+        assert_close(value, want)
+
+
+def test_empty_sample_drops_out_of_the_mean():
+    logits, targets, axis = make_inputs("last", "int")
+    where = np.ones(targets.shape, bool)
+    where[1] = False
+    run = jax.jit(jaxloss.dice_loss)
+    got = run(logits, targets, where=where)
+    alone = run(logits[:1], targets[:1])
+    assert_close(got, alone)
+
+
+def test_nothing_kept_mean_is_zero_with_zero_gradient():
+    logits, targets, axis = make_inputs("last", "int")
+    ignored = np.full_like(targets, -100)
+    run = jax.jit(
+        lambda x, t: [jax.value_and_grad(jaxloss.dice_loss)(x, t, batch=bt) for bt in (False, True)]
+    )
+    for loss, g in run(logits, ignored):
+        assert float(loss) == 0.0
+        np.testing.assert_array_equal(np.asarray(g), 0.0)
+
+
+def test_ignore_index_equals_where():
+    logits, targets, axis = make_inputs("first", "int_ignored")
+    masked_targets = np.where(targets == -100, 0, targets)
+    for bt in (False, True):
+        a = jaxloss.dice_loss(logits, targets, axis=axis, batch=bt, reduction="none")
+        b = jaxloss.dice_loss(
+            logits, masked_targets, axis=axis, batch=bt, where=targets != -100, reduction="none"
+        )
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_masked_pixels_change_nothing_and_get_zero_gradient():
+    logits, targets, axis = make_inputs("last", "int_ignored")
+    ignored = (targets == -100)[..., None]
+    other = np.where(ignored, 50.0 * np.sign(logits) + 3.0, logits).astype(np.float32)
+    run = jax.jit(lambda x, t: jax.value_and_grad(jaxloss.dice_loss)(x, t))
+    (a, g), (b, _) = run(logits, targets), run(other, targets)
+    assert_close(a, b)
+    np.testing.assert_array_equal(np.where(np.broadcast_to(ignored, g.shape), g, 0.0), 0.0)
+
+
+def test_two_dimensional_logits():
+    """(N, C) is a batch of single pixels: every (sample, class) is scored on one pixel."""
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((5, 3)).astype(np.float32)
+    targets = np.array([0, 2, 1, 1, 0], np.int32)
+    for bt in (False, True):
+        assert_close(
+            jitted(jaxloss.dice_loss, batch=bt, reduction="none")(logits, targets),
+            ref.dice_loss(logits, targets, batch=bt, reduction="none"),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# absent classes, gradients, numerics
+# ---------------------------------------------------------------------------------------------
+
+
+def test_class_absent_from_prediction_and_target_scores_zero():
+    """Probabilities exactly 0 for class 3 and no pixel of class 3: score 0, never NaN."""
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(3), size=(2, 4, 4))
+    probs = np.concatenate([probs, np.zeros((2, 4, 4, 1))], axis=-1).astype(np.float32)
+    targets = rng.integers(0, 3, size=(2, 4, 4)).astype(np.int32)
+    grid = [(s, bt, sq) for s in (0.0, 1e-5) for bt, sq in ((False, False), (True, True))]
+
+    @jax.jit
+    def run(x, t):
+        out = {}
+        for s, bt, sq in grid:
+            kw = dict(activation="none", smooth=s, batch=bt, squared=sq)
+            out[s, bt, sq] = (
+                jaxloss.dice_loss(x, t, reduction="none", **kw),
+                jax.grad(jaxloss.dice_loss)(x, t, **kw),
+                jax.grad(jaxloss.tversky_loss)(x, t, alpha=0.3, beta=0.7, **kw),
+            )
+        return out
+
+    for key, (per, g, tg) in run(probs, targets).items():
+        np.testing.assert_array_equal(np.asarray(per)[..., 3], 0.0)
+        assert np.all(np.isfinite(per)), key
+        assert np.all(np.isfinite(g)) and np.all(np.isfinite(tg)), key
+
+
+def test_all_background_images_are_finite():
+    """Only class 0 present (softmax: the other classes are absent from every target)."""
+    logits, _, _ = make_inputs("last", "int")
+    targets = np.zeros(logits.shape[:-1], np.int32)
+    zeros = np.zeros((2, 4, 4, 1), np.float32)
+    grid = [
+        ("softmax", 0.0, 1.0, False),
+        ("softmax", 1e-5, 100.0, True),
+        ("sigmoid", 0.0, 100.0, False),
+        ("sigmoid", 1e-5, 1.0, True),
+    ]
+
+    @jax.jit
+    def run(x, t):
+        out = {}
+        for a, s, scale, bt in grid:
+            fn = functools.partial(jaxloss.dice_loss, activation=a, smooth=s, batch=bt)
+            out[a, s, scale, bt] = jax.value_and_grad(fn)(scale * x, t)
+        for s in (0.0, 1e-5):
+            # a single sigmoid channel, saturated negative, with empty masks
+            out["empty", s] = jax.value_and_grad(
+                functools.partial(jaxloss.dice_loss, activation="sigmoid", smooth=s)
+            )(zeros - 100.0, zeros)
+        return out
+
+    out = run(logits, targets)
+    for key, (loss, g) in out.items():
+        assert np.isfinite(loss) and np.all(np.isfinite(g)), key
+        if key[0] != "empty":
+            a, s, scale, bt = key
+            want = ref.dice_loss(scale * logits, targets, activation=a, smooth=s, batch=bt)
+            assert_close(loss, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("loss", ["dice_loss", "tversky_loss", "dice_cross_entropy_loss"])
+def test_gradients_finite_at_saturated_logits(loss):
+    fn = getattr(jaxloss, loss)
+    logits, targets, axis = make_inputs("first", "int_ignored")
+    x = np.where(logits > 0, 100.0, -100.0).astype(np.float32)
+    grid = [(0.0, False), (1e-5, True)]
+
+    @jax.jit
+    def run(x, t):
+        return {(s, bt): jax.grad(fn)(x, t, axis=axis, smooth=s, batch=bt) for s, bt in grid}
+
+    for key, g in run(x, targets).items():
+        assert np.all(np.isfinite(g)), key
+
+
+@pytest.mark.parametrize(
+    ("activation", "kind", "squared"),
+    [
+        ("softmax", "int_ignored", False),
+        ("softmax", "int_ignored", True),
+        ("sigmoid", "multilabel", False),
+        ("softmax", "prob", True),
+    ],
+)
+def test_gradient_matches_finite_differences_of_reference(activation, kind, squared):
+    logits, targets, axis = make_inputs("first", kind, activation)
+    logits = logits[:, :, :2, :2]
+    targets = targets[:, :2, :2] if targets.ndim == 3 else targets[:, :, :2, :2]
+    kw = dict(activation=activation, axis=axis, squared=squared, class_weights=WEIGHTS)
+    got = jitted(jax.grad(jaxloss.tversky_loss), alpha=0.3, beta=0.7, **kw)(logits, targets)
+    want = fd_grad(lambda z: ref.tversky_loss(z, targets, alpha=0.3, beta=0.7, **kw), logits)
+    np.testing.assert_allclose(got, want, rtol=GRAD_RTOL, atol=GRAD_ATOL)
+
+
+def test_bfloat16_input():
+    logits, targets, axis = make_inputs("last", "int_ignored")
+    x16 = jnp.asarray(logits, jnp.bfloat16)
+    for fn, rfn in ((jaxloss.dice_loss, ref.dice_loss),
+                    (jaxloss.dice_cross_entropy_loss, ref.dice_cross_entropy_loss)):
+        got = fn(x16, targets)
+        assert got.dtype == jnp.float32
+        want = rfn(np.asarray(x16.astype(jnp.float32)), targets)
+        assert_close(got, want, rtol=BF16_RTOL, atol=1e-3)
+
+
+def test_out_of_range_label_is_nan_for_its_sample_and_checked_raises():
+    logits, targets, axis = make_inputs("last", "int")
+    bad = targets.copy()
+    bad[1, 0, 0] = 7
+    per = np.asarray(jax.jit(functools.partial(jaxloss.dice_loss, reduction="none"))(logits, bad))
+    assert np.all(np.isfinite(per[0])) and np.all(np.isnan(per[1]))
+    with pytest.raises(Exception, match=re.escape("dice_loss: target label 7 is out of range")):
+        jaxloss.checked(jaxloss.dice_loss)(logits, bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# transformations: vmap over hyperparameters, axis_name
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("loss", "name", "values"),
+    [
+        ("dice_loss", "smooth", [0.0, 1e-5, 0.5, 2.0]),
+        ("tversky_loss", "smooth", [0.0, 1.0]),
+        ("tversky_loss", "alpha", [0.0, 0.3, 0.5, 0.9]),
+        ("tversky_loss", "beta", [0.1, 0.5, 0.7]),
+        ("dice_cross_entropy_loss", "dice_weight", [0.0, 0.25, 1.0]),
+        ("dice_cross_entropy_loss", "label_smoothing", [0.0, 0.1, 0.3]),
+        ("dice_cross_entropy_loss", "smooth", [1e-5, 1.0]),
+    ],
+)
+def test_vmap_over_hyperparameter(loss, name, values):
+    fn = getattr(jaxloss, loss)
+    logits, targets, axis = make_inputs("last", "int_ignored")
+    got = jax.jit(jax.vmap(lambda v: fn(logits, targets, **{name: v})))(
+        jnp.asarray(values, jnp.float32)
+    )
+    want = np.stack([np.asarray(fn(logits, targets, **{name: v})) for v in values])
+    assert_close(got, want)
+
+
+@pytest.mark.parametrize("loss", ["dice_loss", "tversky_loss", "dice_cross_entropy_loss"])
+def test_vmap_over_class_weights(loss):
+    fn = getattr(jaxloss, loss)
+    logits, targets, axis = make_inputs("last", "int_ignored")
+    ws = np.stack([WEIGHTS, np.ones(C, np.float32), np.array([0, 1, 0, 1], np.float32)])
+    got = jax.jit(jax.vmap(lambda w: fn(logits, targets, class_weights=w)))(ws)
+    want = np.stack([np.asarray(fn(logits, targets, class_weights=w)) for w in ws])
+    assert_close(got, want)
+
+
+def test_grad_wrt_hyperparameters_is_finite():
+    logits, targets, axis = make_inputs("last", "int_ignored")
+    g = jax.grad(
+        lambda a, b, s: jaxloss.tversky_loss(logits, targets, alpha=a, beta=b, smooth=s),
+        argnums=(0, 1, 2),
+    )(0.3, 0.7, 1.0)
+    assert all(np.isfinite(v) for v in g)
+
+
+def test_axis_name_makes_the_loss_global():
+    """Split the batch over a named vmap axis: every shard returns the unsplit loss.
+
+    Pooled Dice statistics (batch=True) and the mean/sum numerators and denominators are all
+    summed across the axis."""
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((4, 3, 3, C)).astype(np.float32)
+    targets = rng.integers(0, C, size=(4, 3, 3)).astype(np.int32)
+    targets[1] = -100  # one shard holds an empty sample
+    grid = [(bt, r) for bt in (False, True) for r in ("mean", "sum")]
+
+    def loss(x, t, bt, r, axis_name=None):
+        return jaxloss.dice_cross_entropy_loss(
+            x, t, batch=bt, reduction=r, class_weights=WEIGHTS, axis_name=axis_name
+        )
+
+    @jax.jit
+    def run(x, t):
+        xs, ts = x.reshape(2, 2, 3, 3, C), t.reshape(2, 2, 3, 3)
+        return {
+            (bt, r): (
+                loss(x, t, bt, r),
+                jax.vmap(functools.partial(loss, bt=bt, r=r, axis_name="d"), axis_name="d")(
+                    xs, ts
+                ),
+            )
+            for bt, r in grid
+        }
+
+    for _key, (whole, split) in run(logits, targets).items():
+        assert_close(split, np.full(2, whole), rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# dice_cross_entropy_loss
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("layout", "kind"), [("last", "int"), ("first", "int_ignored"), ("last", "prob")]
+)
+def test_dice_cross_entropy_parity(layout, kind, mode):
+    logits, targets, axis = make_inputs(layout, kind)
+    grid = [
+        (True, 0.0, True, False, "mean"),
+        (False, 0.1, True, False, "mean"),
+        (True, 0.1, False, True, "mean"),
+        (True, 0.1, True, False, "sum"),
+        (False, 0.0, False, True, "sum"),
+    ]
+
+    def run(x, t):
+        return {
+            g: jaxloss.dice_cross_entropy_loss(
+                x, t, dice_weight=0.3, class_weights=WEIGHTS if g[0] else None,
+                label_smoothing=g[1], include_background=g[2], batch=g[3], reduction=g[4],
+                axis=axis,
+            )
+            for g in grid
+        }
+
+    for (w, s, bg, bt, r), value in maybe_jit(mode, run)(logits, targets).items():
+        want = ref.dice_cross_entropy_loss(
+            logits, targets, dice_weight=0.3, class_weights=WEIGHTS if w else None,
+            label_smoothing=s, include_background=bg, batch=bt, reduction=r, axis=axis,
+        )
+        assert_close(value, want)
+
+
+def test_dice_cross_entropy_endpoints_and_where():
+    logits, targets, axis = make_inputs("first", "int_ignored")
+    where = np.random.default_rng(3).random(targets.shape) < 0.8
+    kw = dict(class_weights=WEIGHTS, axis=axis, where=where)
+    assert_close(
+        jaxloss.dice_cross_entropy_loss(logits, targets, dice_weight=1.0, **kw),
+        jaxloss.dice_loss(logits, targets, **kw),
+    )
+    assert_close(
+        jaxloss.dice_cross_entropy_loss(
+            logits, targets, dice_weight=0.0, label_smoothing=0.2, **kw
+        ),
+        jaxloss.cross_entropy(logits, targets, label_smoothing=0.2, **kw),
+    )
+
+
+def test_label_smoothing_affects_only_the_cross_entropy_term():
+    logits, targets, axis = make_inputs("last", "int_ignored")
+    pure_dice = [
+        jaxloss.dice_cross_entropy_loss(logits, targets, dice_weight=1.0, label_smoothing=s)
+        for s in (0.0, 0.1, 0.5)
+    ]
+    np.testing.assert_array_equal(np.asarray(pure_dice), float(pure_dice[0]))
+    combined = jaxloss.dice_cross_entropy_loss(logits, targets, label_smoothing=0.1)
+    expected = 0.5 * jaxloss.dice_loss(logits, targets) + 0.5 * jaxloss.cross_entropy(
+        logits, targets, label_smoothing=0.1
+    )
+    assert_close(combined, expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# reproducing MONAI DiceLoss and segmentation_models_pytorch DiceLoss (formulas in reference)
+# ---------------------------------------------------------------------------------------------
+
+
+def _channel_first_inputs(seed=0, shape=(3, C, 4, 5)):
+    rng = np.random.default_rng(seed)
+    logits = (2.0 * rng.standard_normal(shape)).astype(np.float32)
+    labels = rng.integers(0, C, size=(shape[0],) + shape[2:]).astype(np.int32)
+    labels[0][labels[0] == 3] = 1  # class 3 absent from sample 0
+    return logits, labels
+
+
+@pytest.mark.parametrize("batch", [False, True])
+@pytest.mark.parametrize("include_background", [True, False])
+@pytest.mark.parametrize("squared", [False, True])
+def test_reproduces_monai_softmax(batch, include_background, squared):
+    """MONAI DiceLoss(softmax=True, to_onehot_y=True, ...) == dice_loss(axis=1, ...)."""
+    logits, labels = _channel_first_inputs()
+    kw = dict(batch=batch, include_background=include_background)
+    want = ref.monai_dice_loss(
+        logits, labels[:, None], softmax=True, to_onehot_y=True, squared_pred=squared, **kw
+    )
+    got = jaxloss.dice_loss(logits, labels, axis=1, squared=squared, **kw)
+    assert_close(got, want)
+    want_none = ref.monai_dice_loss(
+        logits, labels[:, None], softmax=True, to_onehot_y=True, squared_pred=squared,
+        reduction="none", **kw,
+    )
+    got_none = jaxloss.dice_loss(logits, labels, axis=1, squared=squared, reduction="none", **kw)
+    # MONAI drops the background column; jaxloss keeps it as zeros.
+    assert_close(got_none if include_background else got_none[..., 1:], want_none)
+
+
+def test_reproduces_monai_defaults_and_sigmoid():
+    logits, labels = _channel_first_inputs(1)
+    probs = np.asarray(jax.nn.softmax(logits, axis=1))
+    onehot = np.moveaxis(np.eye(C, dtype=np.float32)[labels], -1, 1)
+    # MONAI DiceLoss() (no activation, one-hot target) == activation="none".
+    assert_close(
+        jaxloss.dice_loss(probs, onehot, activation="none", axis=1),
+        ref.monai_dice_loss(probs, onehot),
+    )
+    # MONAI DiceLoss(sigmoid=True) on multi-label masks == activation="sigmoid".
+    masks = (np.random.default_rng(2).random(logits.shape) < 0.3).astype(np.float32)
+    for bt in (False, True):
+        assert_close(
+            jaxloss.dice_loss(logits, masks, activation="sigmoid", axis=1, batch=bt),
+            ref.monai_dice_loss(logits, masks, sigmoid=True, batch=bt),
+        )
+
+
+@pytest.mark.parametrize("include_background", [True, False])
+def test_reproduces_monai_weighted_mean_with_sum(include_background):
+    """MONAI's weighted "mean" is mean(w_c * f): jaxloss "sum" / (N * C_kept) reproduces it,
+    while jaxloss's "mean" is sum(w_c f) / sum(w_c) (they agree when the weights average 1)."""
+    logits, labels = _channel_first_inputs(2)
+    n = logits.shape[0]
+    kept = C if include_background else C - 1
+    monai_w = WEIGHTS if include_background else WEIGHTS[1:]
+    want = ref.monai_dice_loss(
+        logits, labels[:, None], softmax=True, to_onehot_y=True, weight=monai_w,
+        include_background=include_background,
+    )
+    got_sum = jaxloss.dice_loss(
+        logits, labels, axis=1, class_weights=WEIGHTS, reduction="sum",
+        include_background=include_background,
+    )
+    assert_close(got_sum / (n * kept), want)
+    got_mean = jaxloss.dice_loss(
+        logits, labels, axis=1, class_weights=WEIGHTS, include_background=include_background
+    )
+    assert_close(got_mean, want * kept / np.sum(monai_w))
+    unit = monai_w / np.mean(monai_w)
+    full_unit = np.concatenate([[1.0], unit]).astype(np.float32) if not include_background else unit
+    assert_close(
+        jaxloss.dice_loss(logits, labels, axis=1, class_weights=full_unit,
+                          include_background=include_background),
+        ref.monai_dice_loss(logits, labels[:, None], softmax=True, to_onehot_y=True,
+                            weight=unit, include_background=include_background),
+    )
+
+
+def test_reproduces_smp_multiclass_with_ignore_index():
+    logits, labels = _channel_first_inputs(3)
+    labels[labels == 3] = 2  # class 3 absent from the whole batch: SMP zeroes it, counts it
+    labels[:, 0, :] = 255
+    want = ref.smp_dice_loss(logits, labels, mode="multiclass", ignore_index=255)
+    scores = jaxloss.dice_loss(
+        logits, labels, axis=1, batch=True, smooth=0.0, ignore_index=255, reduction="none"
+    )
+    present = jnp.any(
+        (labels[:, None] == jnp.arange(C)[None, :, None, None]) & (labels != 255)[:, None],
+        axis=(0, 2, 3),
+    )
+    got = jnp.mean(jnp.where(present, scores, 0.0))
+    assert not bool(present[3])
+    assert_close(got, want)
+    # Without the zeroing, jaxloss scores the absent class ~1 (it predicts some of it).
+    assert float(scores[3]) > 0.99
+
+
+def test_reproduces_smp_binary_and_multilabel():
+    rng = np.random.default_rng(4)
+    logits = (2.0 * rng.standard_normal((3, 1, 4, 5))).astype(np.float32)
+    masks = (rng.random((3, 1, 4, 5)) < 0.3).astype(np.float32)
+    scores = jaxloss.dice_loss(
+        logits, masks, activation="sigmoid", axis=1, batch=True, smooth=0.0, reduction="none"
+    )
+    assert_close(jnp.mean(scores), ref.smp_dice_loss(logits, masks, mode="binary"))
+
+    logits = (2.0 * rng.standard_normal((3, C, 4, 5))).astype(np.float32)
+    masks = (rng.random((3, C, 4, 5)) < 0.3).astype(np.float32)
+    masks[:, 2] = 0.0  # channel 2 empty everywhere
+    scores = jaxloss.dice_loss(
+        logits, masks, activation="sigmoid", axis=1, batch=True, smooth=0.0, reduction="none"
+    )
+    present = jnp.any(masks > 0, axis=(0, 2, 3))
+    assert_close(
+        jnp.mean(jnp.where(present, scores, 0.0)),
+        ref.smp_dice_loss(logits, masks, mode="multilabel"),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# errors
+# ---------------------------------------------------------------------------------------------
+
+X = np.zeros((2, 3, 3, C), np.float32)
+Y = np.zeros((2, 3, 3), np.int32)
+
+ERRORS = [
+    (jaxloss.dice_loss, (X, Y), dict(reduction="avg"), ValueError,
+     "dice_loss: `reduction` must be one of ('mean', 'sum', 'none'), got 'avg'"),
+    (jaxloss.dice_loss, (X, Y), dict(activation="relu"), ValueError,
+     "dice_loss: `activation` must be one of ('softmax', 'sigmoid', 'none'), got 'relu'"),
+    (jaxloss.dice_loss, (X.astype(np.int32), Y), {}, TypeError,
+     "dice_loss: `logits` must be a floating-point array, got dtype int32"),
+    (jaxloss.dice_loss, (X, Y), dict(axis=0), ValueError,
+     "dice_loss: `axis`=0 is the batch axis"),
+    (jaxloss.dice_loss, (X, Y), dict(axis=4), ValueError,
+     "dice_loss: `axis`=4 is out of range for `logits` of shape (2, 3, 3, 4)"),
+    (jaxloss.dice_loss, (np.zeros((C,), np.float32), np.int32(0)), {}, ValueError,
+     "dice_loss: `logits` must have a batch axis and a class axis"),
+    (jaxloss.dice_loss, (X, Y[:, :2]), {}, ValueError,
+     "dice_loss: integer `targets` must have the logits' shape without the class axis"),
+    (jaxloss.dice_loss, (np.zeros((2, C, 3, 3), np.float32), Y), {}, ValueError,
+     "For channel-first (N, C, ...) logits pass axis=1."),
+    (jaxloss.dice_loss, (X, np.zeros((2, 3, 3, 3), np.float32)), {}, ValueError,
+     "dice_loss: floating (probability or mask) `targets` must have the logits' shape"),
+    (jaxloss.dice_loss, (X, X), dict(ignore_index=0), ValueError,
+     "dice_loss: `ignore_index`=0 applies to integer targets only"),
+    (jaxloss.dice_loss, (X, np.zeros((2, 3, 3), np.complex64)), {}, TypeError,
+     "dice_loss: `targets` must have an integer dtype"),
+    (jaxloss.dice_loss, (X, Y), dict(class_weights=np.ones(3, np.float32)), ValueError,
+     "dice_loss: `class_weights` must have shape (4,), one weight per class, got shape (3,)"),
+    (jaxloss.dice_loss, (X, Y), dict(smooth=-1.0), ValueError,
+     "dice_loss: `smooth` must be >= 0, got -1.0"),
+    (jaxloss.dice_loss, (X, Y), dict(smooth=np.ones(2, np.float32)), ValueError,
+     "dice_loss: `smooth` must be a scalar, got shape (2,)"),
+    (jaxloss.dice_loss, (X, Y), dict(where=np.ones((3, 2), bool)), ValueError,
+     "dice_loss: `where` of shape (3, 2) must broadcast to (2, 3, 3)"),
+    (jaxloss.dice_loss, (X, Y), dict(where=np.ones((2, 3, 3), np.int32)), TypeError,
+     "dice_loss: `where` must be a boolean array, got dtype int32"),
+    (jaxloss.dice_loss, (X, Y), dict(batch=1), TypeError,
+     "dice_loss: `batch` must be a Python bool"),
+    (jaxloss.dice_loss, (X, Y), dict(ignore_index=1.5), TypeError,
+     "dice_loss: `ignore_index` must be a Python int"),
+    (jaxloss.dice_loss, (X[..., :1], Y), dict(include_background=False), ValueError,
+     "dice_loss: `include_background=False` drops class 0, but `logits` has a single class"),
+    (jaxloss.tversky_loss, (X, Y), dict(alpha=-0.1), ValueError,
+     "tversky_loss: `alpha` must be >= 0, got -0.1"),
+    (jaxloss.tversky_loss, (X, Y), dict(beta=-2), ValueError,
+     "tversky_loss: `beta` must be >= 0, got -2.0"),
+    (jaxloss.dice_cross_entropy_loss, (X, Y), dict(reduction="none"), ValueError,
+     "dice_cross_entropy_loss: `reduction` must be 'mean' or 'sum', got 'none'"),
+    (jaxloss.dice_cross_entropy_loss, (X, Y), dict(dice_weight=1.5), ValueError,
+     "dice_cross_entropy_loss: `dice_weight` must be in [0, 1], got 1.5"),
+    (jaxloss.dice_cross_entropy_loss, (X, Y), dict(label_smoothing=-0.1), ValueError,
+     "dice_cross_entropy_loss: `label_smoothing` must be in [0, 1], got -0.1"),
+    (jaxloss.dice_cross_entropy_loss, (X, Y), dict(class_weights=np.ones(5, np.float32)),
+     ValueError, "dice_cross_entropy_loss: `class_weights` must have shape (4,)"),
+]
+
+
+@pytest.mark.parametrize(
+    ("fn", "args", "kwargs", "exc", "message"), ERRORS, ids=[e[4][:50] for e in ERRORS]
+)
+def test_bad_input_raises(fn, args, kwargs, exc, message):
+    with pytest.raises(exc, match=re.escape(message)):
+        fn(*args, **kwargs)
+
+
+def test_traced_hyperparameters_are_not_range_checked():
+    """Range checks run on concrete values only; under jit a negative smooth is computed."""
+    out = jax.jit(lambda s: jaxloss.dice_loss(X, Y, smooth=s))(-1.0)
+    assert out.shape == ()

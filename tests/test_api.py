@@ -1,0 +1,94 @@
+"""The public API is pinned: an API change must edit this file, so it is always deliberate."""
+
+import inspect
+import pathlib
+import types
+
+import jaxloss
+
+EXPECTED_ALL = [
+    "binary_cross_entropy",
+    "checked",
+    "class_counts",
+    "class_weights_from_counts",
+    "cross_entropy",
+    "dice_cross_entropy_loss",
+    "dice_loss",
+    "focal_loss",
+    "l1_penalty",
+    "l2_penalty",
+    "nll_loss",
+    "sigmoid_focal_loss",
+    "tversky_loss",
+]
+
+
+def test_all_is_pinned():
+    assert sorted(jaxloss.__all__) == EXPECTED_ALL
+    assert len(set(jaxloss.__all__)) == len(jaxloss.__all__)
+
+
+def test_every_exported_name_exists_and_every_public_function_is_exported():
+    for name in jaxloss.__all__:
+        assert callable(getattr(jaxloss, name)), name
+    public = {
+        name
+        for name, value in vars(jaxloss).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert public == set(jaxloss.__all__)
+
+
+def test_version_and_py_typed():
+    assert isinstance(jaxloss.__version__, str)
+    assert (pathlib.Path(jaxloss.__file__).parent / "py.typed").is_file()
+
+
+KW = inspect.Parameter.KEYWORD_ONLY
+POS = inspect.Parameter.POSITIONAL_OR_KEYWORD
+
+# The core signatures of issue 2: (name, kind, default); positional arguments have no default.
+SIGNATURES = {
+    "cross_entropy": [
+        ("logits", POS, None), ("targets", POS, None), ("class_weights", KW, None),
+        ("ignore_index", KW, -100), ("label_smoothing", KW, 0.0), ("z_loss", KW, 0.0),
+        ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None),
+        ("axis_name", KW, None),
+    ],
+    "nll_loss": [
+        ("log_probs", POS, None), ("targets", POS, None), ("class_weights", KW, None),
+        ("ignore_index", KW, -100), ("reduction", KW, "mean"), ("axis", KW, -1),
+        ("where", KW, None), ("axis_name", KW, None),
+    ],
+    "focal_loss": [
+        ("logits", POS, None), ("targets", POS, None), ("gamma", KW, 2.0),
+        ("class_weights", KW, None), ("ignore_index", KW, -100), ("label_smoothing", KW, 0.0),
+        ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None),
+        ("axis_name", KW, None),
+    ],
+    "binary_cross_entropy": [
+        ("logits", POS, None), ("targets", POS, None), ("pos_weight", KW, None),
+        ("weights", KW, None), ("reduction", KW, "mean"), ("where", KW, None),
+        ("axis_name", KW, None),
+    ],
+    "sigmoid_focal_loss": [
+        ("logits", POS, None), ("targets", POS, None), ("alpha", KW, 0.25), ("gamma", KW, 2.0),
+        ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
+    ],
+    "class_counts": [
+        ("targets", POS, None), ("num_classes", POS, None), ("ignore_index", KW, -100),
+    ],
+    "class_weights_from_counts": [
+        ("counts", POS, None), ("method", KW, "balanced"), ("beta", KW, 0.9999),
+    ],
+}
+
+
+def test_core_signatures():
+    for name, expected in SIGNATURES.items():
+        params = inspect.signature(getattr(jaxloss, name)).parameters.values()
+        got = [
+            (p.name, p.kind, None if p.default is inspect.Parameter.empty else p.default)
+            for p in params
+        ]
+        assert got == expected, name

@@ -106,7 +106,8 @@ def l1_penalty(params: Any, *, where: Any = None) -> jax.Array:
       >>> print(jaxloss.l1_penalty(params, where=lambda path, x: x.ndim > 1))
       3.0
     """
-    return _penalty("l1_penalty", params, where, jnp.abs)
+    # |x| as x * sign(x): the same value, and the subgradient 0 at exactly 0 (as PyTorch).
+    return _penalty("l1_penalty", params, where, lambda x: x * jnp.sign(x))
 
 
 def l2_penalty(params: Any, *, where: Any = None) -> jax.Array:

@@ -318,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
                 v[0] for v in lists.values()
             )
         config = _config(args)
+        if sweep_name is not None:
+            train.check_sweep(config, sweep_name)
         configs = (
             [parse_spec(s, config) for s in args.runs] if args.command == "compare" else [config]
         )

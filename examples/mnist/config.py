@@ -23,7 +23,8 @@ class Config:
 
     Attributes:
       loss: one of ``LOSSES``. ``weighted_ce`` is cross-entropy whose class weights
-        default to ``balanced``; ``ce_l1`` adds ``l1 * jaxloss.l1_penalty(params)``.
+        default to ``balanced``; ``ce_l1`` adds ``l1 * jaxloss.l1_penalty`` of the
+        weight matrices (biases are not penalised).
       gamma: focusing parameter of ``focal``.
       label_smoothing: label smoothing for every loss, in [0, 1].
       class_weights: one of ``CLASS_WEIGHT_METHODS``, or None for the loss's default

@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 
 import jaxloss
 from examples.mnist import metrics as metrics_lib
-from examples.mnist.config import NUM_CLASSES, Config
+from examples.mnist.config import NUM_CLASSES, SWEEPABLE, Config
 from examples.mnist.data import Dataset, prepare
 from examples.mnist.model import MLP
 
@@ -162,8 +162,8 @@ def loss_fn(params, images, labels, hp: Hyperparams, class_weights, program: Pro
         loss = jaxloss.focal_loss(logits, labels, gamma=hp.gamma, **kwargs)
     else:
         loss = jaxloss.cross_entropy(logits, labels, **kwargs)
-    if program.loss == "ce_l1":
-        loss = loss + hp.l1 * jaxloss.l1_penalty(params)
+    if program.loss == "ce_l1":  # L1 on the weight matrices; biases are not penalised
+        loss = loss + hp.l1 * jaxloss.l1_penalty(params, where=lambda path, x: x.ndim > 1)
     return loss
 
 
@@ -226,51 +226,80 @@ def evaluate(params, images, labels, mask, *, program: Program):
     return total / jnp.sum(mask).astype(jnp.float32), preds.reshape(-1)
 
 
-@functools.lru_cache(maxsize=32)
-def compiled(program: Program, num_models: int | None, train_size: int, test_shape: tuple):
-    """The compiled init, epoch and evaluation programs (cached: compiled once each).
+def _spec(shape, dtype, sharding):
+    return jax.ShapeDtypeStruct(shape, dtype, sharding=sharding)
 
-    ``num_models`` None compiles for one model; an int K for K models vmapped together.
-    """
-    t0 = time.perf_counter()
-    replicated = NamedSharding(program.mesh, P())
-    chunked = NamedSharding(program.mesh, P(None, "data"))
 
-    def spec(shape, dtype, sharding=replicated):
-        return jax.ShapeDtypeStruct(shape, dtype, sharding=sharding)
+def _vmap(num_models: int | None):
+    return (lambda f, **_: f) if num_models is None else jax.vmap
 
+
+def _hyperparams_spec(num_models: int | None, sharding) -> Hyperparams:
     k = () if num_models is None else (num_models,)
-    hp = Hyperparams(*(spec(k, jnp.float32) for _ in range(4)), seed=spec(k, jnp.int32))
-    weights = spec((NUM_CLASSES,), jnp.float32) if program.weighted else None
-    images = spec((train_size, 28 * 28), jnp.uint8)
-    labels = spec((train_size,), jnp.int32)
-    test = (
-        spec((*test_shape, 28 * 28), jnp.uint8, chunked),
-        spec(test_shape, jnp.int32, chunked),
-        spec(test_shape, jnp.bool_, chunked),
+    return Hyperparams(
+        *(_spec(k, jnp.float32, sharding) for _ in range(4)), seed=_spec(k, jnp.int32, sharding)
     )
-    if num_models is None:
-        vmap = lambda f, **_: f  # noqa: E731
-    else:
-        vmap = jax.vmap
-    init = jax.jit(vmap(functools.partial(init_state, program=program)), out_shardings=replicated)
-    init = init.lower(hp).compile()
-    state = jax.tree.map(lambda s: spec(s.shape, s.dtype), init.out_info)
-    epoch = jax.jit(
-        vmap(
+
+
+# The compiled programs are cached per process, each keyed only by what it depends on:
+# the runs of `compare` share the initialisation and evaluation programs, and runs that
+# differ only in traced hyperparameters share all three. `num_models` None compiles for
+# one model; an int K for K models vmapped together.
+
+
+@functools.lru_cache(maxsize=16)
+def compiled_init(features: tuple[int, ...], mesh: Mesh, num_models: int | None):
+    program = Program("ce", features, 0.0, 1.0, 1, False, mesh)
+    replicated = NamedSharding(mesh, P())
+    fn = jax.jit(
+        _vmap(num_models)(functools.partial(init_state, program=program)),
+        out_shardings=replicated,
+    )
+    return fn.lower(_hyperparams_spec(num_models, replicated)).compile()
+
+
+@functools.lru_cache(maxsize=32)
+def compiled_epoch(program: Program, num_models: int | None, train_size: int):
+    replicated = NamedSharding(program.mesh, P())
+    init = compiled_init(program.features, program.mesh, num_models)
+    state = jax.tree.map(lambda s: _spec(s.shape, s.dtype, replicated), init.out_info)
+    weights = _spec((NUM_CLASSES,), jnp.float32, replicated) if program.weighted else None
+    fn = jax.jit(
+        _vmap(num_models)(
             functools.partial(train_epoch, program=program),
             in_axes=(0, 0, None, None, None, None),
         ),
         out_shardings=replicated,
         donate_argnums=0,
     )
-    epoch = epoch.lower(state, hp, weights, images, labels, spec((), jnp.int32)).compile()
-    evaluation = jax.jit(
-        vmap(functools.partial(evaluate, program=program), in_axes=(0, None, None, None)),
+    return fn.lower(
+        state,
+        _hyperparams_spec(num_models, replicated),
+        weights,
+        _spec((train_size, 28 * 28), jnp.uint8, replicated),
+        _spec((train_size,), jnp.int32, replicated),
+        _spec((), jnp.int32, replicated),
+    ).compile()
+
+
+@functools.lru_cache(maxsize=16)
+def compiled_eval(program: Program, num_models: int | None, test_shape: tuple[int, int]):
+    replicated = NamedSharding(program.mesh, P())
+    chunked = NamedSharding(program.mesh, P(None, "data"))
+    init = compiled_init(program.features, program.mesh, num_models)
+    params = jax.tree.map(lambda s: _spec(s.shape, s.dtype, replicated), init.out_info.params)
+    fn = jax.jit(
+        _vmap(num_models)(
+            functools.partial(evaluate, program=program), in_axes=(0, None, None, None)
+        ),
         out_shardings=replicated,
     )
-    evaluation = evaluation.lower(state.params, *test).compile()
-    return init, epoch, evaluation, time.perf_counter() - t0
+    return fn.lower(
+        params,
+        _spec((*test_shape, 28 * 28), jnp.uint8, chunked),
+        _spec(test_shape, jnp.int32, chunked),
+        _spec(test_shape, jnp.bool_, chunked),
+    ).compile()
 
 
 def _put(array: np.ndarray, sharding: NamedSharding) -> jax.Array:
@@ -294,13 +323,20 @@ def _chunk_test_set(ds: Dataset, config: Config, num_devices: int):
     )
 
 
+@functools.partial(jax.jit, static_argnames="method")
+def _counts_and_weights(labels, beta, *, method: str):
+    # Jitted: one compilation instead of one per operation when run eagerly.
+    counts = jaxloss.class_counts(labels, NUM_CLASSES)
+    return counts, jaxloss.class_weights_from_counts(counts, method=method, beta=beta)
+
+
 def _class_weights(ds: Dataset, config: Config):
-    counts = np.asarray(jaxloss.class_counts(ds.y_train, NUM_CLASSES))
+    """Training class counts and the class weights of ``config`` (None for "none")."""
     method = config.class_weight_method
-    if method == "none":
-        return counts, None
-    weights = jaxloss.class_weights_from_counts(counts, method=method, beta=config.beta)
-    return counts, np.asarray(weights, np.float32)
+    counts, weights = _counts_and_weights(
+        ds.y_train, np.float32(config.beta), method="balanced" if method == "none" else method
+    )
+    return np.asarray(counts), None if method == "none" else np.asarray(weights, np.float32)
 
 
 def _fit(configs: list[Config], ds: Dataset, *, batched: bool, progress: bool, devices=None):
@@ -326,12 +362,14 @@ def _fit(configs: list[Config], ds: Dataset, *, batched: bool, progress: bool, d
     test = _chunk_test_set(ds, config, mesh.size)
     test = tuple(_put(a, NamedSharding(mesh, P(None, "data"))) for a in test)
 
-    hits = compiled.cache_info().hits
-    init_fn, epoch_fn, eval_fn, compile_s = compiled(
-        program, len(configs) if batched else None, n_train, test[1].shape
-    )
-    if compiled.cache_info().hits > hits:
-        compile_s = 0.0  # compiled by an earlier run in this process
+    t0 = time.perf_counter()
+    k = len(configs) if batched else None
+    # The evaluation program does not depend on the loss: key it on a neutral one.
+    eval_program = dataclasses.replace(program, loss="ce", batch_size=1, weighted=False)
+    init_fn = compiled_init(program.features, mesh, k)
+    epoch_fn = compiled_epoch(program, k, n_train)
+    eval_fn = compiled_eval(eval_program, k, test[1].shape)
+    compile_s = time.perf_counter() - t0  # ~0 when an earlier run compiled them
     state = init_fn(hp)
 
     n_test = len(ds.y_test)
@@ -422,6 +460,18 @@ def train_and_evaluate(
     return _fit([config], dataset, batched=False, progress=progress, devices=devices)[0]
 
 
+def check_sweep(config: Config, name: str) -> None:
+    """Raises ValueError unless ``name`` can be swept and changes ``config.loss``."""
+    if name not in SWEEPABLE:
+        raise ValueError(f"sweep can vary one of {SWEEPABLE}, got {name!r}.")
+    needs = {"gamma": "focal", "l1": "ce_l1"}
+    if name in needs and config.loss != needs[name]:
+        raise ValueError(
+            f"sweeping {name} needs --loss {needs[name]} (it does not enter --loss "
+            f"{config.loss}), otherwise all models would be the same."
+        )
+
+
 def sweep(
     config: Config,
     name: str,
@@ -437,16 +487,7 @@ def sweep(
     same batches, so model ``i`` equals ``train_and_evaluate(config.replace(name=values[i]))``
     up to float rounding. One compilation serves all of them.
     """
-    from examples.mnist.config import SWEEPABLE
-
-    if name not in SWEEPABLE:
-        raise ValueError(f"sweep can vary one of {SWEEPABLE}, got {name!r}.")
-    needs = {"gamma": "focal", "l1": "ce_l1"}
-    if name in needs and config.loss != needs[name]:
-        raise ValueError(
-            f"sweeping {name} needs --loss {needs[name]} (it does not enter --loss "
-            f"{config.loss}), otherwise all models would be the same."
-        )
+    check_sweep(config, name)
     cast = int if name == "seed" else float
     configs = [config.replace(**{name: cast(v)}) for v in values]
     dataset = prepare(config) if dataset is None else dataset

@@ -1,0 +1,206 @@
+"""The MNIST trainer on subsets of the real data: train, compare, sweep, metrics, CLI.
+
+All runs share one small configuration so that the compiled programs are reused
+across tests (the trainer caches them per process).
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) from elsewhere
+    sys.path.insert(0, str(ROOT))
+
+from examples.mnist import cli, data, metrics, report, train  # noqa: E402
+from examples.mnist.config import Config  # noqa: E402
+
+SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
+TINY = {"max_train": 4096, "max_test": 1000, "num_epochs": 2, "data_dir": SHARED_MNIST}
+TINY_FLAGS = ["--data-dir", str(SHARED_MNIST), "--max-train", "4096", "--max-test", "1000"]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(autouse=True)
+def standard_dtype_promotion():
+    """optax's Adam computes ``b1 ** count`` (float ** int32), which conftest's strict
+    dtype promotion rejects; the examples run under JAX's default promotion."""
+    with jax.numpy_dtype_promotion("standard"):
+        yield
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return data.prepare(Config(**TINY, download=False))
+
+
+def assert_png(path: Path):
+    assert path.read_bytes()[:8] == PNG_MAGIC, path
+
+
+def test_train_cli_real_data(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["train", *TINY_FLAGS, "--epochs", "2", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "precision" in printed and "confusion matrix" in printed
+    result = json.loads((out / "metrics.json").read_text())
+    assert result["final"]["accuracy"] > 0.85  # chance is 0.1
+    assert len(result["history"]) == 2
+    assert len(result["step_losses"]) == 2 * (4096 // 64)
+    assert result["history"][1]["train_loss"] < result["history"][0]["train_loss"]
+    assert np.sum(result["final"]["confusion_matrix"]) == 1000
+    assert result["config"]["loss"] == "ce" and result["devices"] == 1
+    for name in ("loss_curve.png", "confusion_matrix.png"):
+        assert_png(out / name)
+
+
+def test_compare_cli(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    argv = ["compare", *TINY_FLAGS, "--epochs", "1", "--out", str(out), "--quiet"]
+    argv += ["--imbalance", "0.05", "--runs", "ce", "focal:gamma=1,class_weights=inverse"]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    table = (out / "report.md").read_text()
+    assert "| run " in table and "minority recall (0,1,2,3,4)" in table
+    for row in ("| ce ", "| focal gamma=1 w=inverse "):
+        assert row in table and row in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["run"] for r in summary["runs"]] == ["ce", "focal gamma=1 w=inverse"]
+    recall = [r["final"]["minority_recall"] for r in summary["runs"]]
+    assert recall[1] > recall[0]  # the point of class weights
+    assert_png(out / "loss_curves.png")
+    for run in summary["runs"]:
+        folder = out / run["folder"]
+        counts = json.loads((folder / "metrics.json").read_text())["train_class_counts"]
+        assert all(c < 30 for c in counts[:5]) and all(c > 300 for c in counts[5:])
+        assert_png(folder / "confusion_matrix.png")
+
+
+def test_sweep_equals_separate_runs(tiny):
+    config = Config(**TINY, loss="focal", download=False)
+    gammas = [0.0, 1.0, 3.0]
+    misses = train.compiled_epoch.cache_info().misses
+    swept = train.sweep(config, "gamma", gammas, tiny, progress=False)
+    assert train.compiled_epoch.cache_info().misses == misses + 1  # one program for all
+    for gamma, result in zip(gammas, swept, strict=True):
+        single = train.train_and_evaluate(config.replace(gamma=gamma), tiny, progress=False)
+        assert result.config.gamma == gamma
+        np.testing.assert_allclose(result.step_losses, single.step_losses, rtol=2e-4, atol=1e-6)
+        for a, b in zip(result.history, single.history, strict=True):
+            np.testing.assert_allclose(a["test_loss"], b["test_loss"], rtol=2e-4)
+            assert abs(a["test_accuracy"] - b["test_accuracy"]) <= 2 / 1000
+        jax.tree.map(
+            lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-5),
+            result.state.params,
+            single.state.params,
+        )
+    # Different gammas train different models.
+    assert not np.allclose(swept[0].step_losses, swept[2].step_losses)
+
+
+def test_sweep_over_seeds_matches_separate_run(tiny):
+    config = Config(**TINY, download=False)
+    swept = train.sweep(config, "seed", [3, 0, 5], tiny, progress=False)
+    single = train.train_and_evaluate(config, tiny, progress=False)  # seed 0
+    np.testing.assert_allclose(swept[1].step_losses, single.step_losses, rtol=2e-4, atol=1e-6)
+    assert not np.allclose(swept[0].step_losses[:5], swept[1].step_losses[:5])
+
+
+def test_sweep_cli(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    argv = ["sweep", *TINY_FLAGS, "--epochs", "2", "--out", str(out), "--quiet"]
+    assert cli.main([*argv, "--loss", "focal", "--gamma", "0,1,3"]) == 0
+    table = (out / "report.md").read_text()
+    for label in ("gamma=0", "gamma=1", "gamma=3"):
+        assert f"| {label} " in table
+        assert (out / label / "metrics.json").is_file()
+    assert_png(out / "loss_curves.png")
+    assert "gamma=3" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["sweep", "--gamma", "0,1"], "sweeping gamma needs --loss focal"),
+        (["sweep", "--lr", "1e-3,1e-2", "--seed", "0,1"], "got learning_rate, seed with several"),
+        (["sweep"], "sweep varies exactly one of gamma, label_smoothing, l1"),
+        (["train", "--imbalance", "0"], "imbalance is the fraction of minority-class examples"),
+        (["compare", "--runs", "focal:gama=1"], "run spec 'focal:gama=1': expected LOSS or"),
+        (["train", "--loss", "dice"], "invalid choice: 'dice'"),
+    ],
+)
+def test_cli_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main([*argv, *TINY_FLAGS, "--out", "unused", "--quiet"])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_data_error_is_clear(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("JAXLOSS_DATA_DIR", raising=False)
+    argv = ["--data-dir", str(tmp_path / "nothing"), "--no-download", "--quiet"]
+    assert cli.main(argv) == 1  # no subcommand: train
+    err = capsys.readouterr().err
+    assert "MNIST files not found" in err and "--data-dir FOLDER" in err
+
+
+def test_batch_size_must_divide_over_devices():
+    device = jax.devices()[0]
+    message = (
+        "--batch-size 64 is not divisible by the 3 devices the batch is sharded over; "
+        "choose a multiple of 3, for example 63 or 66."
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        train.make_mesh(64, devices=[device] * 3)
+
+
+def test_every_flag_has_help():
+    parser = cli.build_parser()
+    subparsers = parser._subparsers._group_actions[0].choices
+    assert set(subparsers) == {"train", "compare", "sweep"}
+    for name, sub in subparsers.items():
+        for action in sub._actions:
+            assert action.help and action.help.strip(), (name, action.option_strings)
+        text = sub.format_help()
+        assert "--data-dir" in text and "--out" in text and "default:" in text
+
+
+def test_parse_spec():
+    base = Config(gamma=2.0)
+    config = cli.parse_spec("focal:gamma=0.5, class_weights=effective_number", base)
+    assert (config.loss, config.gamma, config.class_weight_method) == (
+        "focal",
+        0.5,
+        "effective_number",
+    )
+    assert cli.parse_spec("weighted_ce", base).class_weight_method == "balanced"
+    with pytest.raises(ValueError, match=re.escape("gamma must be a number, got 'x'")):
+        cli.parse_spec("focal:gamma=x", base)
+
+
+def test_classification_report():
+    labels = np.array([0, 0, 0, 1, 1, 2])
+    preds = np.array([0, 0, 1, 1, 1, 1])
+    m = metrics.classification_report(labels, preds, 4, minority_classes=(2,))
+    assert m["confusion_matrix"] == [[2, 1, 0, 0], [0, 2, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0]]
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    p = [c["precision"] for c in m["per_class"]]
+    r = [c["recall"] for c in m["per_class"]]
+    f = [c["f1"] for c in m["per_class"]]
+    assert p == pytest.approx([1.0, 0.5, 0.0, 0.0])  # never predicted: 0, not NaN
+    assert r == pytest.approx([2 / 3, 1.0, 0.0, 0.0])  # absent class: 0
+    assert f == pytest.approx([0.8, 2 / 3, 0.0, 0.0])
+    assert m["macro_f1"] == pytest.approx((0.8 + 2 / 3) / 4)
+    assert m["minority_recall"] == 0.0 and m["worst_recall"] == 0.0
+    assert [c["support"] for c in m["per_class"]] == [3, 2, 1, 0]
+
+
+def test_slug():
+    assert report.slug("focal gamma=2 w=balanced") == "focal_gamma=2_w=balanced"
+    assert report.slug("ce/../x") == "ce_.._x"

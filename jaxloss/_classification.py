@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxloss import _checks
+from jaxloss import _checks, _logsumexp
 from jaxloss._reduction import reduce_loss
 
 _LN2 = math.log(2.0)
@@ -157,13 +157,14 @@ def _integer_targets(
     # Mask first, gather with a safe index, then apply the mask: never let JAX wrap -1 or
     # fill an out-of-range gather.
     safe_y = jnp.where(keep & in_range, y, 0)
-    x_y = jnp.take_along_axis(x, jnp.expand_dims(safe_y, axis), axis=axis).squeeze(axis)
-    if log_probs:
-        lse = None
-        logp_y = x_y
-    else:
-        lse = jax.nn.logsumexp(x, axis=axis)
+    if not log_probs and _logsumexp.use_fused(x, axis):
+        # Large arrays: row-blocked logsumexp and gather with a one-pass backward.
+        lse, x_y = _logsumexp.lse_and_pick(x, safe_y)
         logp_y = x_y - lse
+    else:
+        x_y = jnp.take_along_axis(x, jnp.expand_dims(safe_y, axis), axis=axis).squeeze(axis)
+        lse = None if log_probs else jax.nn.logsumexp(x, axis=axis)
+        logp_y = x_y if log_probs else x_y - lse
     per = -logp_y if gamma is None else _focal_nll(logp_y, gamma)
     w_y = None if w is None else jnp.take(w, safe_y)
     if w_y is not None:

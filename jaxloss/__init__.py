@@ -11,6 +11,7 @@ from jaxloss._class_weights import class_weights_from_counts as class_weights_fr
 from jaxloss._classification import cross_entropy as cross_entropy
 from jaxloss._classification import focal_loss as focal_loss
 from jaxloss._classification import nll_loss as nll_loss
+from jaxloss._linear import linear_cross_entropy as linear_cross_entropy
 from jaxloss._penalties import l1_penalty as l1_penalty
 from jaxloss._penalties import l2_penalty as l2_penalty
 from jaxloss._segmentation import dice_cross_entropy_loss as dice_cross_entropy_loss
@@ -30,6 +31,7 @@ __all__ = [
     "focal_loss",
     "l1_penalty",
     "l2_penalty",
+    "linear_cross_entropy",
     "nll_loss",
     "sigmoid_focal_loss",
     "tversky_loss",

@@ -17,6 +17,7 @@ EXPECTED_ALL = [
     "focal_loss",
     "l1_penalty",
     "l2_penalty",
+    "linear_cross_entropy",
     "nll_loss",
     "sigmoid_focal_loss",
     "tversky_loss",

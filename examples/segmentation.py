@@ -8,11 +8,15 @@ is trained twice with optax, once per loss, with the same data, initialisation a
 the script prints the per-class IoU on held-out images and saves a PNG with a few predicted
 masks beside the truth.
 
-    python examples/segmentation.py --out /tmp/seg        # about 30 s on 2 CPU cores
+    python examples/segmentation.py --out /tmp/seg        # under a minute on 2 CPU cores
     python examples/segmentation.py --help
 
 Both runs add ``1e-4 * jaxloss.l2_penalty(params, where=kernels only)`` (weight decay that
-skips biases). Training steps run under ``jax.jit`` and ``jax.lax.scan``.
+skips biases). Each training step is one ``jax.jit``-compiled function called from a Python
+loop (as in flax's examples). A ``jax.lax.scan`` over the steps would save the Python
+dispatch, but with jaxlib 0.10 on CPU the convolutions inside the scan's loop body ran about
+20x slower than the same step called from Python (0.9 s vs 0.047 s per step, measured), so
+the loop stays in Python.
 """
 
 from __future__ import annotations
@@ -125,28 +129,27 @@ def train_and_evaluate(config: argparse.Namespace, loss_name: str, data: dict[st
         decay = jaxloss.l2_penalty(params, where=lambda path, x: x.ndim > 1)
         return loss_fn(logits, masks) + config.weight_decay * decay
 
-    def train_step(carry, batch_index):
-        params, opt_state = carry
-        images, masks = data["train_images"][batch_index], data["train_masks"][batch_index]
+    @jax.jit
+    def train_step(params, opt_state, images, masks):
         loss, grads = jax.value_and_grad(objective)(params, images, masks)
         updates, opt_state = tx.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), loss
-
-    @jax.jit
-    def train(params, opt_state, batch_indices):
-        return jax.lax.scan(train_step, (params, opt_state), batch_indices)
+        return optax.apply_updates(params, updates), opt_state, loss
 
     @jax.jit
     def eval_step(params, images):
         return jnp.argmax(nnx.merge(graphdef, params)(images), axis=-1)
 
+    rng = np.random.default_rng(config.seed + 1)
     num_train = data["train_images"].shape[0]
-    batch_indices = jax.random.randint(
-        jax.random.key(config.seed + 1), (config.steps, config.batch_size), 0, num_train
-    )
     start = time.perf_counter()
-    (params, _), losses = train(params, opt_state, batch_indices)
-    losses = np.asarray(losses)
+    losses = []
+    for _ in range(config.steps):
+        index = rng.integers(0, num_train, config.batch_size)
+        params, opt_state, loss = train_step(
+            params, opt_state, data["train_images"][index], data["train_masks"][index]
+        )
+        losses.append(loss)
+    losses = np.asarray(jax.device_get(losses))
     seconds = time.perf_counter() - start
     predictions = np.asarray(eval_step(params, data["test_images"]))
     return {
@@ -185,7 +188,11 @@ def save_figure(path: str, data: dict[str, Any], results: dict[str, dict], count
     cmap = ListedColormap(colors)
     count = min(count, data["test_images"].shape[0])
     columns = [("image", None), ("truth", data["test_masks"])] + [
-        (LABELS[name], results[name]["predictions"]) for name in results
+        (
+            f"{LABELS[name]}\nmean fg IoU {np.nanmean(results[name]['iou'][1:]):.2f}",
+            results[name]["predictions"],
+        )
+        for name in results
     ]
     fig, axes = plt.subplots(
         count, len(columns), figsize=(2.3 * len(columns), 2.3 * count + 0.6), squeeze=False
@@ -240,7 +247,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "cross-entropy on imbalanced synthetic shapes; print per-class IoU, save a PNG."
     )
     parser.add_argument("--out", default="segmentation_out", help="output folder")
-    parser.add_argument("--steps", type=int, default=600, help="training steps per model")
+    parser.add_argument("--steps", type=int, default=300, help="training steps per model")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--image-size", type=int, default=32, help="square image side")
     parser.add_argument("--num-train", type=int, default=512)
@@ -262,8 +269,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     test_images, test_masks = make_dataset(config.num_test, config.image_size, config.seed + 1)
     counts = jaxloss.class_counts(train_masks, NUM_CLASSES)
     data = {
-        "train_images": jnp.asarray(train_images),
-        "train_masks": jnp.asarray(train_masks),
+        "train_images": train_images,
+        "train_masks": train_masks,
         "test_images": test_images,
         "test_masks": test_masks,
         "class_weights": jaxloss.class_weights_from_counts(counts, method="inverse_sqrt"),

@@ -1,0 +1,1 @@
+"""jaxloss benchmarks (not part of the installed package): ``python -m benchmarks.run``."""

@@ -40,7 +40,8 @@ def _chunk_bounds(i: jax.Array, chunk: int, vocab: int) -> tuple[jax.Array, jax.
 
 def _compute_dtype(hidden, weight):
     """float32 for f32/bf16/f16 inputs, float64 for float64."""
-    return jnp.promote_types(jnp.promote_types(hidden.dtype, weight.dtype), jnp.float32)
+    wide = jnp.dtype(jnp.float64) in (jnp.dtype(hidden.dtype), jnp.dtype(weight.dtype))
+    return jnp.dtype(jnp.float64 if wide else jnp.float32)
 
 
 def _chunk_logits(hidden, weight, i, chunk, vocab):
@@ -154,7 +155,7 @@ def linear_cross_entropy(
     label_smoothing: ArrayLike = 0.0,
     z_loss: ArrayLike = 0.0,
     reduction: str = "mean",
-    chunk_size: int = 4096,
+    chunk_size: int = 1024,
     axis_name: str | None = None,
 ) -> jax.Array:
     r"""``cross_entropy(hidden @ weight, targets)`` without materialising the logits.
@@ -241,7 +242,7 @@ def linear_cross_entropy(
         raise ValueError(f"{_FN}: `chunk_size` must be a Python int >= 1, got {chunk_size!r}.")
     chunk = min(int(chunk_size), vocab)
 
-    dtype = jnp.promote_types(jnp.promote_types(hidden.dtype, weight.dtype), jnp.float32)
+    dtype = _compute_dtype(hidden, weight)
     _checks.check_scalar(_FN, "label_smoothing", label_smoothing)
     _checks.check_unit_interval(_FN, "label_smoothing", label_smoothing)
     smoothing = _checks.concrete_float(label_smoothing) != 0.0

@@ -1,0 +1,94 @@
+"""The row-blocked custom-VJP path of the softmax losses equals the plain formulation.
+
+The blocked path only switches on for arrays of 2**24 elements or more; here the thresholds
+are lowered so that small arrays (with row counts that do and do not divide the block)
+take it, and values and gradients are compared with the plain path.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxloss
+from jaxloss import _logsumexp
+
+
+@pytest.fixture
+def blocked(monkeypatch):
+    monkeypatch.setattr(_logsumexp, "BLOCKED_MIN_ELEMENTS", 64)
+    monkeypatch.setattr(_logsumexp, "BLOCK_ELEMENTS", 4 * 11)  # 4 rows of 11 classes
+
+
+def _data(shape=(23, 11), seed=0):
+    k = jax.random.split(jax.random.key(seed), 3)
+    x = 3.0 * jax.random.normal(k[0], shape)
+    y = jax.random.randint(k[1], shape[:-1], 0, shape[-1])
+    y = y.reshape(-1).at[2].set(-100).reshape(y.shape)
+    cw = jax.random.uniform(k[2], (shape[-1],)) + 0.5
+    return x, y, cw
+
+
+CASES = [
+    ("cross_entropy", {}),
+    ("cross_entropy", {"class_weights": True, "label_smoothing": 0.1}),
+    ("cross_entropy", {"z_loss": 1e-2, "reduction": "sum"}),
+    ("cross_entropy", {"class_weights": True, "reduction": "none"}),
+    ("focal_loss", {"gamma": 2.0}),
+    ("focal_loss", {"gamma": 0.5, "class_weights": True, "label_smoothing": 0.1}),
+]
+
+
+def _loss(name, opts, cw):
+    opts = dict(opts)
+    if opts.pop("class_weights", False):
+        opts["class_weights"] = cw
+    fn = getattr(jaxloss, name)
+    return lambda x, y, cw=cw: fn(x, y, **opts).sum()
+
+
+@pytest.mark.parametrize(("name", "opts"), CASES)
+@pytest.mark.parametrize("shape", [(23, 11), (4, 6, 11)])
+def test_blocked_path_matches_plain(name, opts, shape, monkeypatch):
+    x, y, cw = _data(shape)
+    plain = jax.jit(jax.value_and_grad(_loss(name, opts, cw)))(x, y)
+    assert not _logsumexp.use_fused(x, -1)
+    monkeypatch.setattr(_logsumexp, "BLOCKED_MIN_ELEMENTS", 64)
+    monkeypatch.setattr(_logsumexp, "BLOCK_ELEMENTS", 4 * 11)
+    assert _logsumexp.use_fused(x, -1)
+    fast = jax.jit(jax.value_and_grad(_loss(name, opts, cw)))(x, y)
+    np.testing.assert_allclose(fast[0], plain[0], rtol=2e-6, atol=2e-6)
+    np.testing.assert_allclose(fast[1], plain[1], rtol=2e-5, atol=2e-6)
+
+
+def test_blocked_path_eager_extreme_logits_and_masks(blocked):
+    x, y, _ = _data()
+    x = x.at[0].set(1e4).at[1, 3].set(-jnp.inf).at[4].set(-100.0)
+    y = y.at[1].set(0)
+    where = jnp.arange(23) % 5 != 0
+    f = lambda x: jaxloss.cross_entropy(x, y, where=where, label_smoothing=0.1)  # noqa: E731
+    value, grad = jax.value_and_grad(f)(x)
+    assert bool(jnp.isfinite(value)) and bool(jnp.all(jnp.isfinite(grad)))
+    assert bool(jnp.all(grad[~where] == 0)) and bool(jnp.all(grad[2] == 0))
+
+
+def test_blocked_path_out_of_range_is_nan(blocked):
+    x, y, _ = _data()
+    out = jaxloss.cross_entropy(x, y.at[5].set(11), reduction="none")
+    assert bool(jnp.isnan(out[5])) and int(jnp.isnan(out).sum()) == 1
+
+
+def test_lse_and_pick_rows_of_minus_inf(blocked):
+    x = jnp.full((9, 11), -jnp.inf).at[:, 0].set(0.0).at[3].set(-jnp.inf)
+    y = jnp.zeros((9,), jnp.int32)
+    lse, picked = _logsumexp.lse_and_pick(x, y)
+    assert float(lse[3]) == -np.inf and float(lse[0]) == 0.0
+    grad = jax.grad(lambda x: jnp.sum(_logsumexp.lse_and_pick(x, y)[0][jnp.arange(9) != 3]))(x)
+    assert bool(jnp.all(jnp.isfinite(grad)))
+
+
+def test_default_path_unchanged_for_small_inputs():
+    x, _, _ = _data()
+    assert not _logsumexp.use_fused(x, -1)
+    big = jax.ShapeDtypeStruct((65536, 1000), jnp.float32)
+    assert _logsumexp.use_fused(big, -1) and not _logsumexp.use_fused(big, 0)

@@ -204,3 +204,25 @@ def test_classification_report():
 def test_slug():
     assert report.slug("focal gamma=2 w=balanced") == "focal_gamma=2_w=balanced"
     assert report.slug("ce/../x") == "ce_.._x"
+
+
+def test_optimizer_reads_each_models_learning_rate_and_schedule():
+    import optax
+
+    params = {"w": np.array([1.0, -2.0], np.float32)}
+    grads = {"w": np.array([0.5, 0.25], np.float32)}
+    lrs = np.array([1e-3, 1e-1], np.float32)
+    states = jax.vmap(lambda lr: train.make_optimizer(lr).init(params))(lrs)
+    updates, _ = jax.vmap(lambda s: train.make_optimizer(0.0).update(grads, s, params))(states)
+    for i, lr in enumerate(lrs):
+        expected, _ = optax.adam(float(lr)).update(grads, optax.adam(float(lr)).init(params))
+        np.testing.assert_allclose(updates["w"][i], expected["w"], rtol=2e-5)
+    # The cosine schedule scales the step to 0 at its end.
+    tx = train.make_optimizer(np.float32(1e-3), schedule_steps=3)
+    state = tx.init(params)
+    sizes = []
+    for _ in range(4):
+        updates, state = tx.update(grads, state, params)
+        sizes.append(float(np.abs(updates["w"]).max()))
+    assert sizes[0] == pytest.approx(1e-3, rel=1e-4) and sizes[3] == 0.0
+    assert sizes[0] > sizes[1] > sizes[2] > sizes[3]

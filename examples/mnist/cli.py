@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from examples.mnist.config import CLASS_WEIGHT_METHODS, LOSSES, SWEEPABLE, Config
+from examples.mnist.config import CLASS_WEIGHT_METHODS, LOSSES, SCHEDULES, SWEEPABLE, Config
 
 COMMANDS = ("train", "compare", "sweep")
 DEFAULT_COMPARE_RUNS = ("ce", "weighted_ce", "focal", "focal:class_weights=balanced", "ce_l1")
@@ -22,8 +22,20 @@ SPEC_KEYS = {
 _D = Config()
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Shows each flag's default, except where there is none to show."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if "%(default)" in text or default is None or default is False or not action.option_strings:
+            return text
+        if default is argparse.SUPPRESS:
+            return text
+        if isinstance(default, list | tuple):
+            sep = " " if action.nargs == "+" else ","
+            default = sep.join(f"{v:g}" if isinstance(v, float) else str(v) for v in default)
+        return f"{text} (default: {default})"
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -109,14 +121,28 @@ def _add_common(p: argparse.ArgumentParser, *, sweep: bool = False, loss: bool =
         "--lr", type=num, default=wrap(_D.learning_rate), help=f"Adam learning rate{listed}"
     )
     g.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default=_D.schedule,
+        help="learning-rate schedule: constant (the recipe), or cosine decay to 0 over the run",
+    )
+    g.add_argument(
         "--seed",
         type=integer,
         default=wrap(_D.seed),
         help=f"seed of the initialisation and the shuffling{listed}",
     )
     g.add_argument(
-        "--hidden", type=_ints, default=_D.hidden, help="hidden layer widths, comma-separated"
+        "--hidden",
+        type=_ints,
+        default=_D.hidden,
+        metavar="W1,W2",
+        help="hidden layer widths, comma-separated",
     )
+    g.add_argument(
+        "--mean", type=float, default=_D.mean, help="input normalisation: (x/255 - mean) / std"
+    )
+    g.add_argument("--std", type=float, default=_D.std, help="see --mean")
     g.add_argument(
         "--eval-batch-size",
         type=int,
@@ -129,9 +155,10 @@ def _add_common(p: argparse.ArgumentParser, *, sweep: bool = False, loss: bool =
         "--data-dir",
         type=Path,
         default=None,
-        help="folder with the four MNIST .gz files; searched first, then "
-        "$JAXLOSS_DATA_DIR, then ~/.cache/jaxloss/mnist (where missing files "
-        "are downloaded)",
+        metavar="DIR",
+        help="folder with the four MNIST IDX .gz files. Looked for in order: --data-dir, "
+        "$JAXLOSS_DATA_DIR, ~/.cache/jaxloss/mnist ($XDG_CACHE_HOME respected); when none "
+        "has them, they are downloaded (MD5-checked) into the first of these",
     )
     g.add_argument(
         "--no-download", action="store_true", help="fail instead of downloading missing files"
@@ -147,6 +174,7 @@ def _add_common(p: argparse.ArgumentParser, *, sweep: bool = False, loss: bool =
         "--minority-classes",
         type=_ints,
         default=_D.minority_classes,
+        metavar="C1,C2,...",
         help="classes that --imbalance thins out, comma-separated",
     )
     g.add_argument(
@@ -165,7 +193,11 @@ def _add_common(p: argparse.ArgumentParser, *, sweep: bool = False, loss: bool =
 
     g = p.add_argument_group("output and devices")
     g.add_argument(
-        "--out", type=Path, default=None, help="output folder (default: runs/<subcommand>)"
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="output folder (default: runs/<subcommand>)",
     )
     g.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     g.add_argument(
@@ -174,6 +206,40 @@ def _add_common(p: argparse.ArgumentParser, *, sweep: bool = False, loss: bool =
         help="call jax.distributed.initialize() first (multi-host runs; the "
         "cluster is detected from the environment)",
     )
+
+
+_METAVARS = {
+    "--gamma": "GAMMA",
+    "--label-smoothing": "EPS",
+    "--l1": "COEF",
+    "--lr": "LR",
+    "--seed": "SEED",
+    "--beta": "BETA",
+    "--epochs": "N",
+    "--batch-size": "N",
+    "--eval-batch-size": "N",
+    "--mean": "MEAN",
+    "--std": "STD",
+    "--imbalance": "FRACTION",
+    "--data-seed": "SEED",
+    "--max-train": "N",
+    "--max-test": "N",
+}
+SWEEP_FLAGS = {  # flag -> Config field
+    "--gamma": "gamma",
+    "--label-smoothing": "label_smoothing",
+    "--l1": "l1",
+    "--lr": "learning_rate",
+    "--seed": "seed",
+}
+
+
+def _set_metavars(p: argparse.ArgumentParser, *, sweep: bool) -> None:
+    for action in p._actions:
+        flag = action.option_strings[0] if action.option_strings else None
+        if action.metavar is None and flag in _METAVARS:
+            name = _METAVARS[flag]
+            action.metavar = f"{name}[,{name}...]" if sweep and flag in SWEEP_FLAGS else name
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -228,7 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Writes the same report as compare.",
     )
     _add_common(p, sweep=True)
-    for p in sub.choices.values():
+    for name, p in sub.choices.items():
+        _set_metavars(p, sweep=name == "sweep")
         p.set_defaults(parser=p)
     return parser
 
@@ -242,7 +309,10 @@ def _config(args, **overrides) -> Config:
         "beta": args.beta,
         "l1": args.l1,
         "hidden": args.hidden,
+        "mean": args.mean,
+        "std": args.std,
         "learning_rate": args.lr,
+        "schedule": args.schedule,
         "batch_size": args.batch_size,
         "num_epochs": args.epochs,
         "seed": args.seed,
@@ -299,13 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     sweep_name, sweep_values = None, None
     try:
         if args.command == "sweep":
-            lists = {
-                "gamma": args.gamma,
-                "label_smoothing": args.label_smoothing,
-                "l1": args.l1,
-                "learning_rate": args.lr,
-                "seed": args.seed,
-            }
+            dests = {f: f.removeprefix("--").replace("-", "_") for f in SWEEP_FLAGS}
+            lists = {field: getattr(args, dests[f]) for f, field in SWEEP_FLAGS.items()}
             varied = [k for k, v in lists.items() if len(v) > 1]
             if len(varied) != 1:
                 raise ValueError(
@@ -314,9 +379,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"{', '.join(varied) or 'none'} with several values."
                 )
             sweep_name, sweep_values = varied[0], lists[varied[0]]
-            args.gamma, args.label_smoothing, args.l1, args.lr, args.seed = (
-                v[0] for v in lists.values()
-            )
+            for f in SWEEP_FLAGS:  # the single value of each flag not swept
+                setattr(args, dests[f], getattr(args, dests[f])[0])
         config = _config(args)
         if sweep_name is not None:
             train.check_sweep(config, sweep_name)

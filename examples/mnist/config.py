@@ -14,6 +14,7 @@ LOSSES = ("ce", "weighted_ce", "focal", "ce_l1")
 CLASS_WEIGHT_METHODS = ("none", "balanced", "inverse", "inverse_sqrt", "effective_number")
 # Hyperparameters that `sweep` can vary inside one vmapped program.
 SWEEPABLE = ("gamma", "label_smoothing", "l1", "learning_rate", "seed")
+SCHEDULES = ("constant", "cosine")
 NUM_CLASSES = 10
 
 
@@ -35,6 +36,8 @@ class Config:
       hidden: widths of the hidden layers.
       learning_rate, batch_size, num_epochs, seed: the optimiser recipe; ``seed`` picks
         the initialisation and the shuffling.
+      schedule: ``constant`` (the recipe) or ``cosine`` (the learning rate decays to 0
+        over the run, a cosine; steadier final accuracy).
       mean, std: input normalisation after scaling pixels to [0, 1].
       imbalance: fraction of the training examples of ``minority_classes`` that is
         kept (1.0 keeps all). The test split is never changed.
@@ -55,6 +58,7 @@ class Config:
     l1: float = 1e-5
     hidden: tuple[int, ...] = (128, 64)
     learning_rate: float = 1e-3
+    schedule: str = "constant"
     batch_size: int = 64
     num_epochs: int = 5
     seed: int = 0
@@ -76,6 +80,8 @@ class Config:
             raise ValueError(
                 f"class_weights must be one of {CLASS_WEIGHT_METHODS}, got {self.class_weights!r}."
             )
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}.")
         if not 0.0 < self.imbalance <= 1.0:
             raise ValueError(
                 f"imbalance is the fraction of minority-class examples kept and must be in "

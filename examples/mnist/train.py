@@ -106,13 +106,20 @@ def make_mesh(batch_size: int, devices=None) -> Mesh:
     return Mesh(np.array(devices), ("data",))
 
 
-def make_optimizer(learning_rate) -> optax.GradientTransformation:
+def make_optimizer(learning_rate, schedule_steps: int | None = None):
     """Adam; the learning rate lives in the optimiser state, so it can be traced.
 
     With ``optax.inject_hyperparams`` the update reads the learning rate from the state
     that ``init`` made, so K states initialised with K learning rates are K optimisers.
+    With ``schedule_steps``, the steps are further scaled by a cosine decay from 1 to 0
+    over that many steps (``--schedule cosine``).
     """
-    return optax.inject_hyperparams(optax.adam)(learning_rate=learning_rate)
+    adam = optax.inject_hyperparams(optax.adam)(learning_rate=learning_rate)
+    if schedule_steps is None:
+        return adam
+    return optax.chain(
+        adam, optax.scale_by_schedule(optax.cosine_decay_schedule(1.0, schedule_steps))
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,10 +138,13 @@ class Program:
     batch_size: int
     weighted: bool
     mesh: Mesh
+    schedule_steps: int | None = None  # cosine decay over this many steps; None: constant
 
     @classmethod
-    def from_config(cls, config: Config, mesh: Mesh) -> Program:
+    def from_config(cls, config: Config, mesh: Mesh, train_size: int) -> Program:
+        steps = config.num_epochs * (train_size // config.batch_size)
         return cls(
+            schedule_steps=steps if config.schedule == "cosine" else None,
             loss=config.loss,
             features=(28 * 28, *config.hidden, NUM_CLASSES),
             mean=config.mean,
@@ -174,7 +184,8 @@ def train_step(state: TrainState, batch, hp: Hyperparams, class_weights, *, prog
         state.params, normalize(images, program), labels, hp, class_weights, program
     )
     # The learning rate is read from opt_state (see make_optimizer), not from here.
-    updates, opt_state = make_optimizer(0.0).update(grads, state.opt_state, state.params)
+    tx = make_optimizer(0.0, program.schedule_steps)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
     return TrainState(optax.apply_updates(state.params, updates), opt_state), loss
 
 
@@ -194,7 +205,8 @@ def init_state(hp: Hyperparams, *, program: Program) -> TrainState:
     """Initialises parameters (from ``hp.seed``) and the optimiser state."""
     init_key = jax.random.fold_in(jax.random.key(hp.seed), 0)
     params = nnx.state(MLP(program.features, rngs=nnx.Rngs(init_key)))
-    return TrainState(params, make_optimizer(hp.learning_rate).init(params))
+    tx = make_optimizer(hp.learning_rate, program.schedule_steps)
+    return TrainState(params, tx.init(params))
 
 
 def train_epoch(state, hp, class_weights, images, labels, epoch, *, program: Program):
@@ -247,10 +259,17 @@ def _hyperparams_spec(num_models: int | None, sharding) -> Hyperparams:
 # one model; an int K for K models vmapped together.
 
 
+def compiled_init(program: Program, num_models: int | None):
+    # Only the features and the optimiser's structure matter: key on those alone.
+    program = dataclasses.replace(
+        program, loss="ce", mean=0.0, std=1.0, batch_size=1, weighted=False
+    )
+    return _compiled_init(program, num_models)
+
+
 @functools.lru_cache(maxsize=16)
-def compiled_init(features: tuple[int, ...], mesh: Mesh, num_models: int | None):
-    program = Program("ce", features, 0.0, 1.0, 1, False, mesh)
-    replicated = NamedSharding(mesh, P())
+def _compiled_init(program: Program, num_models: int | None):
+    replicated = NamedSharding(program.mesh, P())
     fn = jax.jit(
         _vmap(num_models)(functools.partial(init_state, program=program)),
         out_shardings=replicated,
@@ -261,7 +280,7 @@ def compiled_init(features: tuple[int, ...], mesh: Mesh, num_models: int | None)
 @functools.lru_cache(maxsize=32)
 def compiled_epoch(program: Program, num_models: int | None, train_size: int):
     replicated = NamedSharding(program.mesh, P())
-    init = compiled_init(program.features, program.mesh, num_models)
+    init = compiled_init(program, num_models)
     state = jax.tree.map(lambda s: _spec(s.shape, s.dtype, replicated), init.out_info)
     weights = _spec((NUM_CLASSES,), jnp.float32, replicated) if program.weighted else None
     fn = jax.jit(
@@ -286,7 +305,7 @@ def compiled_epoch(program: Program, num_models: int | None, train_size: int):
 def compiled_eval(program: Program, num_models: int | None, test_shape: tuple[int, int]):
     replicated = NamedSharding(program.mesh, P())
     chunked = NamedSharding(program.mesh, P(None, "data"))
-    init = compiled_init(program.features, program.mesh, num_models)
+    init = compiled_init(program, num_models)
     params = jax.tree.map(lambda s: _spec(s.shape, s.dtype, replicated), init.out_info.params)
     fn = jax.jit(
         _vmap(num_models)(
@@ -343,9 +362,9 @@ def _fit(configs: list[Config], ds: Dataset, *, batched: bool, progress: bool, d
     """Trains one model (``batched=False``) or ``len(configs)`` models vmapped as one."""
     config = configs[0]
     mesh = make_mesh(config.batch_size, devices)
-    program = Program.from_config(config, mesh)
-    replicated = NamedSharding(mesh, P())
     n_train = len(ds.y_train)
+    program = Program.from_config(config, mesh, n_train)
+    replicated = NamedSharding(mesh, P())
     if n_train < config.batch_size:
         raise ValueError(
             f"the training split has {n_train} examples, fewer than one batch of "
@@ -365,8 +384,10 @@ def _fit(configs: list[Config], ds: Dataset, *, batched: bool, progress: bool, d
     t0 = time.perf_counter()
     k = len(configs) if batched else None
     # The evaluation program does not depend on the loss: key it on a neutral one.
-    eval_program = dataclasses.replace(program, loss="ce", batch_size=1, weighted=False)
-    init_fn = compiled_init(program.features, mesh, k)
+    eval_program = dataclasses.replace(
+        program, loss="ce", batch_size=1, weighted=False, schedule_steps=None
+    )
+    init_fn = compiled_init(program, k)
     epoch_fn = compiled_epoch(program, k, n_train)
     eval_fn = compiled_eval(eval_program, k, test[1].shape)
     compile_s = time.perf_counter() - t0  # ~0 when an earlier run compiled them

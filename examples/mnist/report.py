@@ -194,7 +194,10 @@ def comparison_table(results: list[RunResult], labels: list[str] | None = None) 
     minority_head = (
         f"minority recall ({','.join(map(str, minority))})" if minority else "minority recall"
     )
-    head = ["run", "accuracy", "macro F1", minority_head, "worst-class recall", "train s"]
+    # A sweep's models train together: one time for all of them.
+    shared = len(results) > 1 and all(r.timing is results[0].timing for r in results)
+    train_head = "train s (all models together)" if shared else "train s"
+    head = ["run", "accuracy", "macro F1", minority_head, "worst-class recall", train_head]
     rows = []
     for label, r in zip(labels, results, strict=True):
         m = r.metrics

@@ -381,6 +381,9 @@ def _fit(configs: list[Config], ds: Dataset, *, batched: bool, progress: bool, d
     test = _chunk_test_set(ds, config, mesh.size)
     test = tuple(_put(a, NamedSharding(mesh, P(None, "data"))) for a in test)
 
+    if progress:
+        what = f"{len(configs)} vmapped models" if batched else "the model"
+        print(f"compiling init, epoch and evaluation programs for {what}...", file=sys.stderr)
     t0 = time.perf_counter()
     k = len(configs) if batched else None
     # The evaluation program does not depend on the loss: key it on a neutral one.

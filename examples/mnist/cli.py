@@ -423,6 +423,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\n== {cfg.name}", file=sys.stderr)
             results.append(train.train_and_evaluate(cfg, dataset, progress=progress))
         labels = [r.config.name for r in results]
+        labels = [  # distinct names (and folders) for repeated specs
+            f"{label} #{labels[:i].count(label) + 1}" if labels.count(label) > 1 else label
+            for i, label in enumerate(labels)
+        ]
         title = "MNIST loss comparison"
     else:
         results = train.sweep(config, sweep_name, sweep_values, dataset, progress=progress)

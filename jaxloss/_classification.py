@@ -66,6 +66,23 @@ def _class_terms(logp: jax.Array, gamma: jax.Array | None) -> tuple[jax.Array, j
     return terms, impossible
 
 
+def _smoothing_sum(x, x_y, lse, w, axis):
+    """``sum_c w_c (lse - x_c)`` over the classes with a finite logit, in one fused pass.
+
+    Written as ``W (lse - r) - sum_c w_c (x_c - r)`` with ``W = sum_c w_c`` and the per-row
+    reference ``r`` (the target's logit): a single read-reduction of ``x`` whose gradient is
+    a broadcast of ``w``, instead of a materialised ``log_softmax`` and per-class terms. The
+    shift by ``r`` keeps it exact for large logits (``x_c - r`` is small where it matters),
+    and its gradient cancels, so ``r`` is a constant to autodiff.
+    """
+    supported = ~jnp.isneginf(x)
+    r = jax.lax.stop_gradient(jnp.where(jnp.isfinite(x_y), x_y, 0.0))
+    wc = jnp.ones((), x.dtype) if w is None else _along(w, x.ndim, axis)
+    total_w = jnp.sum(jnp.where(supported, wc, 0.0), axis=axis)
+    shifted = jnp.sum(jnp.where(supported, wc * (x - jnp.expand_dims(r, axis)), 0.0), axis=axis)
+    return total_w * (lse - r) - shifted
+
+
 def _softmax_loss(
     fn: str,
     logits: ArrayLike,
@@ -170,13 +187,16 @@ def _integer_targets(
     if w_y is not None:
         per = w_y * per
     if eps is not None:
-        logp = x - jnp.expand_dims(lse, axis)
-        terms, impossible = _class_terms(logp, gamma)
-        if w is not None:
-            terms = _along(w, x.ndim, axis) * terms
         # A class with a -inf logit is outside the support: it gets no smoothing mass (the
         # 0 * log 0 = 0 convention), so the loss stays finite where PyTorch's is inf.
-        smooth = jnp.sum(jnp.where(impossible, 0.0, terms), axis=axis)
+        if gamma is None:
+            smooth = _smoothing_sum(x, x_y, lse, w, axis)
+        else:
+            logp = x - jnp.expand_dims(lse, axis)
+            terms, impossible = _class_terms(logp, gamma)
+            if w is not None:
+                terms = _along(w, x.ndim, axis) * terms
+            smooth = jnp.sum(jnp.where(impossible, 0.0, terms), axis=axis)
         per = (1.0 - eps) * per + (eps / num_classes) * smooth
     if z_loss is not None:
         per = per + jnp.asarray(z_loss, x.dtype) * jnp.square(lse)

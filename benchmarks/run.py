@@ -28,6 +28,10 @@ from benchmarks.timing import Variant, interleaved, temp_bytes
 
 
 def _torch():
+    # Without this, torch's OpenMP threads spin-wait after each call and steal the cores
+    # from whichever variant runs next in the round (that made the first jaxloss variant
+    # look 1.3-1.6x slower at (8192, 1000)). Must be set before torch is imported.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import torch
     except ImportError:

@@ -280,6 +280,11 @@ def cross_entropy(
       stays finite where PyTorch returns ``inf`` or NaN;
     * ``label_smoothing < 0`` is an error (PyTorch silently uses 0).
 
+    Performance: integer targets are ``logsumexp(x) - x[y]``; no ``log_softmax`` is
+    materialised. On CPU, class-last inputs of at least 2**24 elements take a row-blocked
+    path with a custom VJP (see ``BENCHMARKS.md``); it supports reverse-mode differentiation
+    (``jax.grad``) only: ``jax.jvp``/``jax.jacfwd`` through it raise.
+
     Args:
       logits: float array with the class axis at ``axis``, e.g. (N, C) or (N, H, W, C);
         (N, C, d1, ...) with ``axis=1``.

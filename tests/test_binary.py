@@ -7,9 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import reference as ref
+from helpers import assert_close, fd_grad, maybe_jit
 from hypothesis import given
 from hypothesis import strategies as st
-from tolerances import BF16_RTOL, GRAD_ATOL, GRAD_RTOL, VALUE_ATOL, VALUE_RTOL
+from tolerances import BF16_RTOL, GRAD_ATOL, GRAD_RTOL
 
 import jaxloss
 
@@ -28,32 +29,6 @@ def make_inputs(shape=SHAPE, seed=0, scale=3.0):
     flat[::3] = 0.0
     flat[1::3] = 1.0
     return logits, targets.astype(np.float32)
-
-
-def maybe_jit(mode, fn):
-    return jax.jit(fn) if mode == "jit" else fn
-
-
-def assert_close(got, want, rtol=None, atol=None):
-    got = np.asarray(got)
-    dtype = got.dtype if got.dtype in VALUE_RTOL else F32
-    np.testing.assert_allclose(
-        got,
-        want,
-        rtol=VALUE_RTOL[dtype] if rtol is None else rtol,
-        atol=VALUE_ATOL[dtype] if atol is None else atol,
-    )
-
-
-def fd_grad(f, x, h=1e-6):
-    x = np.asarray(x, np.float64)
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += h
-        xm[idx] -= h
-        g[idx] = (f(xp) - f(xm)) / (2 * h)
-    return g
 
 
 POS_WEIGHT = np.array([0.5, 2.0, 1.0, 4.0], np.float32)  # per class, trailing axis

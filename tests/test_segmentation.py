@@ -13,7 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import reference as ref
-from tolerances import BF16_RTOL, GRAD_ATOL, GRAD_RTOL, VALUE_ATOL, VALUE_RTOL
+from helpers import assert_close, fd_grad, maybe_jit
+from tolerances import BF16_RTOL, GRAD_ATOL, GRAD_RTOL
 
 import jaxloss
 
@@ -66,33 +67,6 @@ def make_inputs(layout, kind, activation="softmax", seed=0):
     else:  # multilabel: independent 0/1 channels
         targets = (rng.random(shape) < 0.3).astype(np.float32)
     return logits, targets, axis
-
-
-def maybe_jit(mode, fn):
-    return jax.jit(fn) if mode == "jit" else fn
-
-
-def assert_close(got, want, rtol=None, atol=None):
-    got = np.asarray(got)
-    dtype = got.dtype if got.dtype in VALUE_RTOL else F32
-    np.testing.assert_allclose(
-        got,
-        want,
-        rtol=VALUE_RTOL[dtype] if rtol is None else rtol,
-        atol=VALUE_ATOL[dtype] if atol is None else atol,
-    )
-
-
-def fd_grad(f, x, h=1e-6):
-    """Central finite differences of a float64 function of an array."""
-    x = np.asarray(x, np.float64)
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += h
-        xm[idx] -= h
-        g[idx] = (f(xp) - f(xm)) / (2 * h)
-    return g
 
 
 def jitted(fn, **kwargs):

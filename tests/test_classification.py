@@ -284,6 +284,28 @@ def test_gradient_matches_finite_differences_of_reference(loss, extra, kind, lay
     np.testing.assert_allclose(got, want, rtol=GRAD_RTOL, atol=GRAD_ATOL)
 
 
+@pytest.mark.parametrize("with_neg_inf", [False, True])
+def test_class_weight_gradient_with_smoothing_matches_reference(with_neg_inf):
+    """d loss / d class_weights through the smoothing path's custom VJP (also with a -inf
+    logit, where the class drops out of the smoothing sum and the gradient stays finite)."""
+    logits, targets, _ = make_inputs("2d", "int_ignored")
+    if with_neg_inf:
+        logits = logits.copy()
+        row = int(np.argmax(targets != -100))
+        col = (int(targets[row]) + 1) % logits.shape[-1]
+        logits[row, col] = -np.inf
+    weights = np.asarray(WEIGHTS, np.float64)
+    got = jax.grad(
+        lambda w: jaxloss.cross_entropy(logits, targets, class_weights=w, label_smoothing=0.1)
+    )(jnp.asarray(weights, jnp.float32))
+    want = fd_grad(
+        lambda w: ref.cross_entropy(logits, targets, class_weights=w, label_smoothing=0.1),
+        weights,
+    )
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, want, rtol=GRAD_RTOL, atol=GRAD_ATOL)
+
+
 def test_nll_gradient_matches_finite_differences_of_reference():
     logits, targets, _ = make_inputs("2d", "int_ignored")
     got = jax.grad(lambda x: jaxloss.nll_loss(x, targets, class_weights=WEIGHTS))(logits)

@@ -119,6 +119,24 @@ def check_nonnegative(fn: str, name: str, value: Any) -> None:
         raise ValueError(f"{fn}: `{name}` must be >= 0, got {v}.")
 
 
+def smoothing_and_z_loss(
+    fn: str, label_smoothing: Any, z_loss: Any, dtype: Any
+) -> tuple[jax.Array | None, Any | None]:
+    """Validates ``label_smoothing`` (scalar in [0, 1]) and ``z_loss`` (scalar >= 0).
+
+    Returns ``(eps, z)``: ``eps`` as an array of ``dtype``, or None when it is a concrete 0
+    (the smoothing pass can then be skipped: the result is the same), and ``z_loss`` or None
+    likewise. Traced values are always kept.
+    """
+    check_scalar(fn, "label_smoothing", label_smoothing)
+    check_unit_interval(fn, "label_smoothing", label_smoothing)
+    check_scalar(fn, "z_loss", z_loss)
+    check_nonnegative(fn, "z_loss", z_loss)
+    eps = None if concrete_float(label_smoothing) == 0.0 else jnp.asarray(label_smoothing, dtype)
+    z = None if concrete_float(z_loss) == 0.0 else z_loss
+    return eps, z
+
+
 def check_scalar(fn: str, name: str, value: Any) -> None:
     if np.ndim(value) != 0:
         raise ValueError(

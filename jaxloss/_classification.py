@@ -173,14 +173,7 @@ def _softmax_loss(
         _checks.check_class_vector(fn, "class_weights", w, num_classes)
         w = w.astype(dtype)
 
-    _checks.check_scalar(fn, "label_smoothing", label_smoothing)
-    _checks.check_unit_interval(fn, "label_smoothing", label_smoothing)
-    smoothing = _checks.concrete_float(label_smoothing) != 0.0
-    eps = jnp.asarray(label_smoothing, dtype)
-
-    _checks.check_scalar(fn, "z_loss", z_loss)
-    _checks.check_nonnegative(fn, "z_loss", z_loss)
-    use_z = _checks.concrete_float(z_loss) != 0.0
+    eps, z = _checks.smoothing_and_z_loss(fn, label_smoothing, z_loss, dtype)
 
     if gamma is not None:
         _checks.check_scalar(fn, "gamma", gamma)
@@ -191,7 +184,7 @@ def _softmax_loss(
         _checks.check_targets_shape(fn, x.shape, targets.shape, axis)
         mask = _checks.as_mask(fn, where, targets.shape)
         return _integer_targets(
-            fn, x, targets, w, eps if smoothing else None, gamma, z_loss if use_z else None,
+            fn, x, targets, w, eps, gamma, z,
             ignore_index, mask, reduction, axis, axis_name, inputs_are_log_probs,
         )
     if jnp.issubdtype(targets.dtype, jnp.floating) and not inputs_are_log_probs:
@@ -209,8 +202,7 @@ def _softmax_loss(
         element_shape = x.shape[:axis] + x.shape[axis + 1 :]
         mask = _checks.as_mask(fn, where, element_shape)
         return _probability_targets(
-            x, targets.astype(dtype), w, eps if smoothing else None, gamma,
-            z_loss if use_z else None, mask, reduction, axis, axis_name,
+            x, targets.astype(dtype), w, eps, gamma, z, mask, reduction, axis, axis_name,
         )
     expected = "an integer dtype (class indices)"
     if not inputs_are_log_probs:

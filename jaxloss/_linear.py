@@ -39,9 +39,11 @@ def _chunk_bounds(i: jax.Array, chunk: int, vocab: int) -> tuple[jax.Array, jax.
 
 
 def _compute_dtype(hidden, weight):
-    """float32 for f32/bf16/f16 inputs, float64 for float64."""
-    wide = jnp.dtype(jnp.float64) in (jnp.dtype(hidden.dtype), jnp.dtype(weight.dtype))
-    return jnp.dtype(jnp.float64 if wide else jnp.float32)
+    """The wider of the two inputs' compute dtypes (float32 for f32/bf16/f16, else float64)."""
+    return max(
+        _checks.compute_dtype(hidden.dtype), _checks.compute_dtype(weight.dtype),
+        key=lambda d: d.itemsize,
+    )
 
 
 def _chunk_logits(hidden, weight, i, chunk, vocab):
@@ -243,13 +245,8 @@ def linear_cross_entropy(
     chunk = min(int(chunk_size), vocab)
 
     dtype = _compute_dtype(hidden, weight)
-    _checks.check_scalar(_FN, "label_smoothing", label_smoothing)
-    _checks.check_unit_interval(_FN, "label_smoothing", label_smoothing)
-    smoothing = _checks.concrete_float(label_smoothing) != 0.0
-    eps = jnp.asarray(label_smoothing, dtype)
-    _checks.check_scalar(_FN, "z_loss", z_loss)
-    _checks.check_nonnegative(_FN, "z_loss", z_loss)
-    use_z = _checks.concrete_float(z_loss) != 0.0
+    eps, z = _checks.smoothing_and_z_loss(_FN, label_smoothing, z_loss, dtype)
+    smoothing = eps is not None
 
     if class_weights is None:
         w = None
@@ -277,8 +274,8 @@ def linear_cross_entropy(
     if smoothing:
         total_w = jnp.sum(cw)
         per = (1.0 - eps) * per + (eps / vocab) * (total_w * lse - wsum)
-    if use_z:
-        per = per + jnp.asarray(z_loss, dtype) * jnp.square(lse)
+    if z is not None:
+        per = per + jnp.asarray(z, dtype) * jnp.square(lse)
     per = jnp.where(keep, jnp.where(in_range, per, jnp.nan), 0.0)
     denominator = keep.astype(dtype) if w_y is None else jnp.where(keep, w_y, 0.0)
     return reduce_loss(per.reshape(lead), denominator.reshape(lead), reduction, axis_name)

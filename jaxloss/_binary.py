@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
 from jaxloss import _checks
@@ -28,8 +29,53 @@ def _prepare_binary(fn: str, logits: ArrayLike, targets: ArrayLike, reduction: s
 
 
 def _xlogy_like(y: jax.Array, log_p: jax.Array) -> jax.Array:
-    """``y * log_p`` with ``0 * (-inf) = 0``: no NaN from a saturated logit and a 0 target."""
-    return jnp.where(y == 0, 0.0, y * log_p)
+    """``y * log_p`` with ``0 * (-inf) = 0``: no NaN from a saturated logit and a 0 target.
+
+    Only that one case is masked, so the derivative in ``y`` is ``log_p`` everywhere else,
+    at ``y = 0`` too (PyTorch's, which matters for soft or learned targets).
+    """
+    zero_times_inf = (y == 0) & jnp.isneginf(log_p)
+    return y * jnp.where(zero_times_inf, 0.0, log_p)
+
+
+def _log_weights(y: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(log y, log(1 - y))``, each ``-inf`` where its weight is 0 (no NaN in any branch)."""
+    log_y = jnp.where(y > 0, jnp.log(jnp.where(y > 0, y, 1.0)), -jnp.inf)
+    log_1my = jnp.where(y < 1, jnp.log1p(-jnp.where(y < 1, y, 0.0)), -jnp.inf)
+    return log_y, log_1my
+
+
+@jax.custom_jvp
+def _log1m_pt(log_p: jax.Array, log_1mp: jax.Array, y: jax.Array) -> jax.Array:
+    """``log(1 - p_t) = log(y (1 - p) + (1 - y) p)`` from ``log p`` and ``log(1 - p)``.
+
+    Computed as a ``logaddexp`` whose terms are ``-inf`` where their weight ``y`` or
+    ``1 - y`` is 0, so it stays accurate at saturated logits. The custom JVP gives the exact
+    derivatives, ``d/dy = (1 - p - p) / (1 - p_t)`` included at ``y`` in {0, 1}, where
+    differentiating through ``log(y)`` would drop it (``0 * inf``).
+    """
+    log_y, log_1my = _log_weights(y)
+    return jnp.logaddexp(log_y + log_1mp, log_1my + log_p)
+
+
+def _log1m_pt_jvp(primals, tangents):
+    log_p, log_1mp, y = primals
+    d_log_p, d_log_1mp, dy = tangents
+    out = _log1m_pt(log_p, log_1mp, y)
+    shift = jnp.where(jnp.isfinite(out), out, 0.0)
+    log_y, log_1my = _log_weights(y)
+    # The two shares of 1 - p_t, each in [0, 1]: y (1 - p) / (1 - p_t), (1 - y) p / (1 - p_t).
+    d_out = jnp.zeros_like(out)
+    if not isinstance(d_log_1mp, SymbolicZero):
+        d_out = d_out + jnp.exp(log_y + log_1mp - shift) * d_log_1mp
+    if not isinstance(d_log_p, SymbolicZero):
+        d_out = d_out + jnp.exp(log_1my + log_p - shift) * d_log_p
+    if not isinstance(dy, SymbolicZero):
+        d_out = d_out + (jnp.exp(log_1mp - shift) - jnp.exp(log_p - shift)) * dy
+    return out, d_out
+
+
+_log1m_pt.defjvp(_log1m_pt_jvp, symbolic_zeros=True)
 
 
 def _reduce_masked(per: jax.Array, mask, reduction: str, axis_name) -> jax.Array:
@@ -150,10 +196,7 @@ def sigmoid_focal_loss(
     log_p = jax.nn.log_sigmoid(x)
     log_1mp = jax.nn.log_sigmoid(-x)
     ce = -(_xlogy_like(y, log_p) + _xlogy_like(1.0 - y, log_1mp))
-    # log(1 - p_t) = log(y (1 - p) + (1 - y) p), each log term -inf where its weight is 0.
-    log_y = jnp.where(y > 0, jnp.log(jnp.where(y > 0, y, 1.0)), -jnp.inf)
-    log_1my = jnp.where(y < 1, jnp.log1p(-jnp.where(y < 1, y, 0.0)), -jnp.inf)
-    log_1m_pt = jnp.logaddexp(log_y + log_1mp, log_1my + log_p)
+    log_1m_pt = _log1m_pt(log_p, log_1mp, y)
     per = jnp.exp(jnp.asarray(gamma, x.dtype) * log_1m_pt) * ce
     if alpha is not None:
         _checks.check_scalar(fn, "alpha", alpha)

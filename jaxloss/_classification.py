@@ -13,6 +13,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
 from jaxloss import _checks, _logsumexp
@@ -66,17 +67,19 @@ def _class_terms(logp: jax.Array, gamma: jax.Array | None) -> tuple[jax.Array, j
     return terms, impossible
 
 
-@jax.custom_vjp
+@jax.custom_jvp
 def _smoothing_stats(x, y, w, r):
     """Per row of a (rows, C) array: ``logsumexp``, ``x[y]``, ``sum_c w_c (x_c - r)`` and
     ``sum_c w_c``, both sums over the classes with a finite logit (``r``: a per-row constant).
 
-    A custom VJP so that the backward pass is one fused elementwise pass,
-    ``g_lse * softmax + g_pick * onehot(y) + g_t * w * [x > -inf]``, with only the per-row
-    logsumexp kept from the forward pass (autodiff materialised a logits-sized softmax and a
-    mask: about 3x plain cross-entropy on CPU). XLA:CPU materialises a masked (``where``)
-    input before a row reduction, so the masked sums run only when the batch has a ``-inf``
-    logit at all (``lax.cond``); otherwise they are plain sums.
+    A custom JVP whose tangent map (:func:`_smoothing_tangent`) is rematerialised, so that
+    reverse mode is one fused elementwise pass, ``g_lse * softmax + g_pick * onehot(y) + g_t
+    * w * [x > -inf]``, with only the per-row logsumexp kept from the forward pass (autodiff
+    materialised a logits-sized softmax and a mask: about 3x plain cross-entropy on CPU).
+    XLA:CPU materialises a masked (``where``) input before a row reduction, so the masked
+    sums run only when the batch has a ``-inf`` logit at all (``lax.cond``); otherwise they
+    are plain sums. ``r`` is a stop-gradient shift that cancels in the smoothing term
+    ``total_w * (lse - r) - t``; its tangent is ignored.
     """
     return _smoothing_stats_impl(x, y, w, r)
 
@@ -94,35 +97,39 @@ def _smoothing_stats_impl(x, y, w, r):
 
     def plain(x):
         t = jnp.sum(w[None, :] * (x - r[:, None]), axis=-1)
-        return t, jnp.broadcast_to(jnp.sum(w), r.shape)
+        # zeros_like(r) gives the sum the rows' varying mesh axes under shard_map, as the
+        # other branch has.
+        return t, jnp.zeros_like(r) + jnp.sum(w)
 
     t, total_w = jax.lax.cond(jnp.min(x) == -jnp.inf, masked, plain, x)
     return lse, picked, t, total_w
 
 
-def _smoothing_stats_fwd(x, y, w, r):
-    lse, picked, t, total_w = _smoothing_stats_impl(x, y, w, r)
-    return (lse, picked, t, total_w), (x, y, w, r, lse)
-
-
-def _smoothing_stats_bwd(res, cotangents):
-    # total_w is piecewise constant in x (no x-gradient) and linear in w.
-    x, y, w, r, lse, g_lse, g_pick, g_t, g_w = jax.lax.optimization_barrier(
-        (*res, *cotangents)
-    )
-    shift = jnp.where(jnp.isfinite(lse), lse, 0.0)
+@jax.checkpoint
+def _smoothing_tangent(x, y, w, r, lse, dx, dw):
+    """The tangents of :func:`_smoothing_stats`, linear in ``dx`` and ``dw`` (None: zero)."""
     supported = x > -jnp.inf
-    dx = g_lse[:, None] * jnp.exp(x - shift[:, None])
-    dx = dx + jnp.where(supported, g_t[:, None] * w[None, :], 0.0)
-    hit = jax.lax.broadcasted_iota(y.dtype, x.shape, 1) == y[:, None]
-    dx = jnp.where(hit, dx + g_pick[:, None], dx)
-    dw = jnp.sum(
-        jnp.where(supported, g_t[:, None] * (x - r[:, None]) + g_w[:, None], 0.0), axis=0
-    )
-    return dx, None, dw, jnp.zeros_like(r)
+    zero = jnp.zeros_like(lse)
+    d_lse, d_pick, d_t, d_total_w = zero, zero, zero, zero
+    if dx is not None:
+        d_lse = jnp.sum(_logsumexp.softmax_rows(x, lse) * dx, axis=-1)
+        d_pick = jnp.sum(_logsumexp.onehot_rows(y, x.shape, x.dtype) * dx, axis=-1)
+        d_t = jnp.sum(supported.astype(x.dtype) * w[None, :] * dx, axis=-1)
+    if dw is not None:
+        centred = jnp.where(supported, x - r[:, None], 0.0)
+        d_t = d_t + jnp.sum(centred * dw[None, :], axis=-1)
+        d_total_w = jnp.sum(supported.astype(x.dtype) * dw[None, :], axis=-1)
+    return d_lse, d_pick, d_t, d_total_w
 
 
-_smoothing_stats.defvjp(_smoothing_stats_fwd, _smoothing_stats_bwd)
+def _smoothing_stats_jvp(primals, tangents):
+    x, y, w, r = primals
+    dx, _, dw, _ = (None if isinstance(t, SymbolicZero) else t for t in tangents)
+    out = _smoothing_stats_impl(x, y, w, r)
+    return out, _smoothing_tangent(x, y, w, r, out[0], dx, dw)
+
+
+_smoothing_stats.defjvp(_smoothing_stats_jvp, symbolic_zeros=True)
 
 
 def _smoothed_rows(x, safe_y, w):
@@ -224,7 +231,7 @@ def _integer_targets(
     safe_y = jnp.where(keep & in_range, y, 0)
     smooth = None
     if gamma is None and eps is not None:
-        # Smoothed cross-entropy: logsumexp, gather and smoothing sum in one custom VJP.
+        # Smoothed cross-entropy: logsumexp, gather and smoothing sum in one custom JVP.
         lse, x_y, smooth = _smoothed_rows(jnp.moveaxis(x, axis, -1), safe_y, w)
         logp_y = x_y - lse
     elif not log_probs and _logsumexp.use_fused(x, axis):
@@ -261,9 +268,10 @@ def _probability_targets(x, q, w, eps, gamma, z_loss, mask, reduction, axis, axi
     lse = jax.nn.logsumexp(x, axis=axis)
     logp = x - jnp.expand_dims(lse, axis)
     terms, impossible = _class_terms(logp, gamma)
-    # 0 * log 0 = 0 where the target puts no mass on a class; positive mass on a class with a
-    # -inf logit is an infinite loss, as it should be.
-    target_part = jnp.where(q == 0, 0.0, jnp.where(impossible, jnp.inf, q * terms))
+    # 0 * log 0 = 0 where the target puts no mass on a class with a -inf logit; positive mass
+    # there is an infinite loss, as it should be. Elsewhere q * terms, so the derivative in q
+    # is the class's term, at q = 0 too (PyTorch's; soft or learned targets need it).
+    target_part = jnp.where(impossible, jnp.where(q == 0, 0.0, jnp.inf), q * terms)
     if eps is not None:
         smooth_part = jnp.where(impossible, 0.0, terms)
         per_class = (1.0 - eps) * target_part + (eps / num_classes) * smooth_part
@@ -324,8 +332,8 @@ def cross_entropy(
 
     Performance: integer targets are ``logsumexp(x) - x[y]``; no ``log_softmax`` is
     materialised. On CPU, class-last inputs of at least 2**24 elements take a row-blocked
-    path with a custom VJP (see ``BENCHMARKS.md``); it supports reverse-mode differentiation
-    (``jax.grad``) only: ``jax.jvp``/``jax.jacfwd`` through it raise.
+    path (see ``BENCHMARKS.md``). Every path has a JVP rule, so ``jax.grad``, ``jax.jvp``,
+    ``jax.jacfwd``, ``jax.hessian``, ``vmap``, ``jax.checkpoint`` and ``shard_map`` all work.
 
     Args:
       logits: float array with the class axis at ``axis``, e.g. (N, C) or (N, H, W, C);

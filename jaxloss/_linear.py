@@ -3,10 +3,12 @@
 ``linear_cross_entropy(hidden, weight, targets)`` equals
 ``cross_entropy(hidden @ weight, targets)`` but streams over chunks of the vocabulary: the
 forward pass keeps an online logsumexp per row (running max and rescaled sum), the picked
-logit and, with label smoothing, the class-weighted sum of the logits; the backward pass
-recomputes each chunk's logits, forms ``softmax - target`` for that chunk and accumulates the
-gradients of ``hidden`` and ``weight``. Only (rows, chunk) and per-row arrays are ever live,
-never (rows, V). Pure JAX: it runs on CPU, GPU and TPU alike.
+logit and, with label smoothing, the class-weighted sum of the logits. The derivative is a
+``custom_jvp`` whose tangent map walks the chunks again with each step rematerialised, so
+reverse mode (its transpose) recomputes each chunk's logits, forms ``softmax - target`` for
+that chunk and accumulates the gradients of ``hidden`` and ``weight``, and forward mode
+(``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``) works too. Only (rows, chunk) and per-row
+arrays are ever live, never (rows, V). Pure JAX: it runs on CPU, GPU and TPU alike.
 
 Anchors: Apple's Cut Cross-Entropy (Wijmans et al., 2024) and Liger-Kernel's fused linear
 cross-entropy do this with Triton kernels on GPU.
@@ -18,24 +20,13 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
 from jaxloss import _checks
 from jaxloss._reduction import reduce_loss
 
 _FN = "linear_cross_entropy"
-
-
-def _chunk_bounds(i: jax.Array, chunk: int, vocab: int) -> tuple[jax.Array, jax.Array]:
-    """Start column of chunk ``i`` and the first column it owns.
-
-    The last chunk is shifted back to end at column ``vocab`` when ``chunk`` does not
-    divide ``vocab``; the columns it shares with the previous chunk are masked out (they
-    are not owned), so no data is dropped or counted twice and nothing is padded.
-    """
-    owned_from = i * chunk
-    start = jnp.minimum(owned_from, vocab - chunk)
-    return start, owned_from
 
 
 def _compute_dtype(hidden, weight):
@@ -46,105 +37,115 @@ def _compute_dtype(hidden, weight):
     )
 
 
-def _chunk_logits(hidden, weight, i, chunk, vocab):
-    start, owned_from = _chunk_bounds(i, chunk, vocab)
-    w_chunk = jax.lax.dynamic_slice_in_dim(weight, start, chunk, axis=1)
-    logits = jnp.matmul(hidden, w_chunk, preferred_element_type=_compute_dtype(hidden, weight))
-    cols = start + jax.lax.broadcasted_iota(jnp.int32, (1, chunk), 1)
-    owned = cols >= owned_from
-    return logits, cols, owned, start, w_chunk
+def _over_chunks(vocab: int, chunk: int, update, carry):
+    """Folds ``update(carry, start, width)`` over the vocabulary in column blocks.
+
+    ``vocab // chunk`` full blocks run in a ``fori_loop``; a remainder block (a static
+    width ``vocab % chunk``) runs once after it. No block needs a mask for columns that are
+    not its own, so nothing is padded and no (rows, chunk) mask is ever materialised.
+    """
+    num_full, rem = divmod(vocab, chunk)
+    carry = jax.lax.fori_loop(0, num_full, lambda i, c: update(c, i * chunk, chunk), carry)
+    if rem:
+        carry = update(carry, num_full * chunk, rem)
+    return carry
+
+
+def _block_logits(hidden, weight, start, width):
+    """The logits of columns ``[start, start + width)`` and those columns of ``weight``."""
+    w_block = jax.lax.dynamic_slice_in_dim(weight, start, width, axis=1)
+    logits = jnp.matmul(hidden, w_block, preferred_element_type=_compute_dtype(hidden, weight))
+    return logits, w_block
 
 
 def _forward_stats(hidden, weight, targets, class_weights, chunk, smoothing):
-    """Per-row (logsumexp, picked logit, sum_c w_c x_c) by an online pass over the chunks."""
-    rows, vocab = hidden.shape[0], weight.shape[1]
-    num_chunks = -(-vocab // chunk)
-    f32 = _compute_dtype(hidden, weight)
+    """Per-row (logsumexp, picked logit, sum_c w_c x_c) by an online pass over the blocks."""
+    acc = _compute_dtype(hidden, weight)
 
-    def body(i, carry):
+    def update(carry, start, width):
         m, s, picked, wsum = carry
-        logits, cols, owned, start, _ = _chunk_logits(hidden, weight, i, chunk, vocab)
-        masked = jnp.where(owned, logits, -jnp.inf)
-        m_new = jnp.maximum(m, jnp.max(masked, axis=1))
-        s = s * jnp.exp(m - m_new) + jnp.sum(jnp.exp(masked - m_new[:, None]), axis=1)
-        hit = owned & (cols == targets[:, None])
-        picked = picked + jnp.sum(jnp.where(hit, logits, 0.0), axis=1)
+        logits, _ = _block_logits(hidden, weight, start, width)
+        m_new = jnp.maximum(m, jnp.max(logits, axis=1))
+        s = s * jnp.exp(m - m_new) + jnp.sum(jnp.exp(logits - m_new[:, None]), axis=1)
+        # The target's logit: a per-row gather, kept only in the block that holds it.
+        local = targets - start
+        inside = (local >= 0) & (local < width)
+        got = jnp.take_along_axis(logits, jnp.clip(local, 0, width - 1)[:, None], axis=1)
+        picked = picked + jnp.where(inside, got[:, 0], 0.0)
         if smoothing:
-            w_chunk = jax.lax.dynamic_slice_in_dim(class_weights, start, chunk)[None, :]
-            wsum = wsum + jnp.sum(jnp.where(owned, w_chunk * logits, 0.0), axis=1)
+            cw = jax.lax.dynamic_slice_in_dim(class_weights, start, width)
+            wsum = wsum + jnp.matmul(logits, cw, preferred_element_type=acc)
         return m_new, s, picked, wsum
 
-    init = (
-        jnp.full((rows,), -jnp.inf, f32),
-        jnp.zeros((rows,), f32),
-        jnp.zeros((rows,), f32),
-        jnp.zeros((rows,), f32),
+    # zeros_like(targets) keeps the rows' varying mesh axes inside shard_map.
+    zero = jnp.zeros_like(targets, dtype=acc)
+    m, s, picked, wsum = _over_chunks(
+        weight.shape[1], chunk, update, (zero - jnp.inf, zero, zero, zero)
     )
-    m, s, picked, wsum = jax.lax.fori_loop(0, num_chunks, body, init)
     return m + jnp.log(s), picked, wsum
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(4, 5))
+def _tangent_stats(hidden, weight, targets, class_weights, lse, tangents, chunk, smoothing):
+    """The tangents of (lse, picked, wsum), linear in ``tangents`` = (d_hidden, d_weight,
+    d_class_weights), each None when zero; one pass over the blocks.
+
+    Each block's step is rematerialised (``jax.checkpoint``): reverse mode, the transpose of
+    this map, recomputes the block's logits and forms ``g_lse * softmax + g_pick * onehot +
+    g_wsum * w`` for it, accumulating the gradients of ``hidden`` and ``weight`` in place, so
+    no (rows, V) array and no per-block residual is ever stored.
+    """
+    dh, dw, dcw = tangents
+    acc = _compute_dtype(hidden, weight)
+
+    def step(start, width, hidden, weight, class_weights, lse, dh, dw, dcw):
+        logits, w_block = _block_logits(hidden, weight, start, width)
+        zero = jnp.zeros_like(lse)
+        d_lse, d_pick, d_wsum = zero, zero, zero
+        if dh is not None or dw is not None:
+            d_logits = 0.0
+            if dh is not None:
+                d_logits = d_logits + jnp.matmul(dh, w_block, preferred_element_type=acc)
+            if dw is not None:
+                dw_block = jax.lax.dynamic_slice_in_dim(dw, start, width, axis=1)
+                d_logits = d_logits + jnp.matmul(hidden, dw_block, preferred_element_type=acc)
+            d_lse = jnp.sum(jnp.exp(logits - lse[:, None]) * d_logits, axis=1)
+            cols = start + jax.lax.broadcasted_iota(targets.dtype, (1, width), 1)
+            d_pick = jnp.sum((cols == targets[:, None]).astype(acc) * d_logits, axis=1)
+            if smoothing:
+                cw = jax.lax.dynamic_slice_in_dim(class_weights, start, width)
+                d_wsum = jnp.matmul(d_logits, cw, preferred_element_type=acc)
+        if smoothing and dcw is not None:
+            dcw_block = jax.lax.dynamic_slice_in_dim(dcw, start, width)
+            d_wsum = d_wsum + jnp.matmul(logits, dcw_block, preferred_element_type=acc)
+        return d_lse, d_pick, d_wsum
+
+    def update(carry, start, width):
+        d = jax.checkpoint(partial(step, width=width))(
+            start, hidden=hidden, weight=weight, class_weights=class_weights, lse=lse,
+            dh=dh, dw=dw, dcw=dcw,
+        )
+        return tuple(c + v for c, v in zip(carry, d, strict=True))
+
+    zero = jnp.zeros_like(lse)
+    return _over_chunks(weight.shape[1], chunk, update, (zero, zero, zero))
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(4, 5))
 def _stats(hidden, weight, targets, class_weights, chunk, smoothing):
     return _forward_stats(hidden, weight, targets, class_weights, chunk, smoothing)
 
 
-def _stats_fwd(hidden, weight, targets, class_weights, chunk, smoothing):
+def _stats_jvp(chunk, smoothing, primals, tangents):
+    hidden, weight, targets, class_weights = primals
+    dh, dw, _, dcw = (None if isinstance(t, SymbolicZero) else t for t in tangents)
     lse, picked, wsum = _forward_stats(hidden, weight, targets, class_weights, chunk, smoothing)
-    return (lse, picked, wsum), (hidden, weight, targets, class_weights, lse)
-
-
-def _stats_bwd(chunk, smoothing, res, cotangents):
-    hidden, weight, targets, class_weights, lse = res
-    g_lse, g_pick, g_wsum = cotangents
-    vocab = weight.shape[1]
-    num_chunks = -(-vocab // chunk)
-
-    def body(i, carry):
-        d_hidden, d_weight, d_cw = carry
-        logits, cols, owned, start, w_chunk = _chunk_logits(hidden, weight, i, chunk, vocab)
-        # d loss / d logits = g_lse * softmax + g_pick * onehot(y) + g_wsum * w_c (owned only).
-        d = g_lse[:, None] * jnp.exp(logits - lse[:, None])
-        d = jnp.where(cols == targets[:, None], d + g_pick[:, None], d)
-        if smoothing:
-            cw_chunk = jax.lax.dynamic_slice_in_dim(class_weights, start, chunk)
-            d = d + g_wsum[:, None] * cw_chunk[None, :]
-            d_cw_chunk = jnp.where(owned[0], g_wsum @ logits, 0.0)
-            d_cw = jax.lax.dynamic_update_slice_in_dim(
-                d_cw, jax.lax.dynamic_slice_in_dim(d_cw, start, chunk) + d_cw_chunk, start, 0
-            )
-        d = jnp.where(owned, d, 0.0)
-        d_hidden = d_hidden + jnp.matmul(
-            d.astype(weight.dtype), w_chunk.T, preferred_element_type=d_hidden.dtype
-        )
-        d_w_chunk = jnp.matmul(
-            hidden.T, d.astype(hidden.dtype), preferred_element_type=d_weight.dtype
-        )
-        # Accumulate (not overwrite): a shifted last chunk adds zeros on the columns it shares.
-        d_weight = jax.lax.dynamic_update_slice_in_dim(
-            d_weight,
-            jax.lax.dynamic_slice_in_dim(d_weight, start, chunk, axis=1) + d_w_chunk,
-            start,
-            axis=1,
-        )
-        return d_hidden, d_weight, d_cw
-
-    acc = _compute_dtype(hidden, weight)
-    init = (
-        jnp.zeros(hidden.shape, acc),
-        jnp.zeros(weight.shape, acc),
-        jnp.zeros(class_weights.shape, acc),
+    out_tangents = _tangent_stats(
+        hidden, weight, targets, class_weights, lse, (dh, dw, dcw), chunk, smoothing
     )
-    d_hidden, d_weight, d_cw = jax.lax.fori_loop(0, num_chunks, body, init)
-    return (
-        d_hidden.astype(hidden.dtype),
-        d_weight.astype(weight.dtype),
-        None,
-        d_cw.astype(class_weights.dtype),
-    )
+    return (lse, picked, wsum), out_tangents
 
 
-_stats.defvjp(_stats_fwd, _stats_bwd)
+_stats.defjvp(_stats_jvp, symbolic_zeros=True)
 
 
 def linear_cross_entropy(

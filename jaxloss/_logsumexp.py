@@ -6,16 +6,15 @@ outgrows the caches: at (65536, 1000) float32 it is ~3x slower than the same two
 over blocks of ~1k rows, which stay in cache between the max and the sum.
 
 :func:`lse_and_pick` returns the per-row logsumexp and the target's logit. On CPU, for
-large arrays, it walks over row blocks in the forward pass and has a ``custom_vjp`` whose
-backward pass is one fused elementwise pass, ``g_lse * exp(x - lse) + g_pick * onehot(y)``,
-with only the per-row ``lse`` kept from the forward pass (no (rows, C) residual). Small
-arrays keep ``jax.nn.logsumexp`` (autodiff reuses the forward's ``exp`` there, which is
-faster when everything fits in cache), and other platforms keep the plain formulation
-(GPU/TPU fuse it well; a sequential loop over blocks would only serialise kernels there).
-
-Limitation: the custom-VJP path supports reverse mode only (``jax.grad``); forward-mode
-(``jax.jvp``, ``jax.jacfwd``) through it raises, for arrays of at least
-``BLOCKED_MIN_ELEMENTS`` elements on the CPU path.
+large arrays, it walks over row blocks in the forward pass and has a ``custom_jvp`` whose
+tangent map is linear and rematerialised (``jax.checkpoint``), so that reverse mode, the
+transpose of that map, is one fused elementwise pass, ``g_lse * exp(x - lse) + g_pick *
+onehot(y)``, with only the per-row ``lse`` kept from the forward pass (no (rows, C)
+residual). Being a JVP rule, it serves every transformation: ``jax.grad``, ``jax.jvp``,
+``jax.jacfwd``, ``jax.hessian``, ``vmap`` and ``shard_map``. Small arrays keep
+``jax.nn.logsumexp`` (autodiff reuses the forward's ``exp`` there, which is faster when
+everything fits in cache), and other platforms keep the plain formulation (GPU/TPU fuse it
+well; a sequential loop over blocks would only serialise kernels there).
 """
 
 from __future__ import annotations
@@ -57,7 +56,9 @@ def _blocked_rows(x: jax.Array, y: jax.Array, block_rows: int) -> tuple[jax.Arra
             for c, v in zip(carry, _plain_rows(xb, yb), strict=True)
         )
 
-    init = (jnp.zeros((rows,), x.dtype), jnp.zeros((rows,), x.dtype))
+    # zeros_like keeps the rows' varying mesh axes inside shard_map (a carry must match).
+    zero = jnp.zeros_like(x[:, 0])
+    init = (zero, zero)
     return jax.lax.fori_loop(0, num_blocks, body, init)
 
 
@@ -73,29 +74,42 @@ def _rows_fwd_stats(x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
     return _plain_rows(x, y)
 
 
-@jax.custom_vjp
+@jax.custom_jvp
 def _lse_and_pick_rows(x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
     return _rows_fwd_stats(x, y)
 
 
-def _lse_and_pick_fwd(x, y):
-    lse, picked = _rows_fwd_stats(x, y)
-    return (lse, picked), (x, y, lse)
-
-
-def _lse_and_pick_bwd(res, cotangents):
-    # The barrier keeps XLA from fusing this pass into the forward reductions (one giant
-    # fusion that is slower on CPU) and lets the gradient reuse a donated logits buffer.
-    x, y, lse, g_lse, g_pick = jax.lax.optimization_barrier((*res, *cotangents))
-    # A row of -inf has lse = -inf and softmax 0 (not NaN): shift by 0 there.
+def softmax_rows(x: jax.Array, lse: jax.Array) -> jax.Array:
+    """``exp(x - lse)`` per row; a row of ``-inf`` (``lse = -inf``) gives 0, not NaN."""
     shift = jnp.where(jnp.isfinite(lse), lse, jnp.zeros_like(lse))
-    dx = g_lse[:, None] * jnp.exp(x - shift[:, None])
-    hit = jax.lax.broadcasted_iota(y.dtype, x.shape, 1) == y[:, None]
-    dx = jnp.where(hit, dx + g_pick[:, None], dx)
-    return dx, None
+    return jnp.exp(x - shift[:, None])
 
 
-_lse_and_pick_rows.defvjp(_lse_and_pick_fwd, _lse_and_pick_bwd)
+def onehot_rows(y: jax.Array, shape: tuple[int, ...], dtype) -> jax.Array:
+    """``onehot(y)`` of a (rows, C) shape as a 0/1 float array (an iota compare: it fuses)."""
+    return (jax.lax.broadcasted_iota(y.dtype, shape, 1) == y[:, None]).astype(dtype)
+
+
+@jax.checkpoint
+def _lse_and_pick_tangent(x, y, lse, dx):
+    """The tangents ``(sum_c softmax_c dx_c, dx[y])`` of :func:`_lse_and_pick_rows`.
+
+    Linear in ``dx``. ``jax.checkpoint`` makes reverse mode keep only ``x`` and ``lse`` as
+    residuals and recompute ``softmax`` in the backward pass, whose transpose is then the one
+    fused elementwise pass ``g_lse * softmax + g_pick * onehot(y)``: no (rows, C) array is
+    stored between the passes. The pick is a masked sum rather than a gather so that its
+    transpose is elementwise too, not a scatter.
+    """
+    p = softmax_rows(x, lse)
+    return jnp.sum(p * dx, axis=-1), jnp.sum(onehot_rows(y, x.shape, dx.dtype) * dx, axis=-1)
+
+
+@_lse_and_pick_rows.defjvp
+def _lse_and_pick_jvp(primals, tangents):
+    x, y = primals
+    dx, _ = tangents
+    lse, picked = _rows_fwd_stats(x, y)
+    return (lse, picked), _lse_and_pick_tangent(x, y, lse, dx)
 
 
 def use_fused(x: jax.Array, axis: int) -> bool:

@@ -168,7 +168,15 @@ def main(argv=None):
                    help="rounds for the (slow) linear cross-entropy sweep")
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--no-linear", action="store_true")
+    p.add_argument("--cases", default="ce,ce-large,binary,linear",
+                   help="comma-separated case groups to run (default: all of them)")
     args = p.parse_args(argv)
+    cases = set(args.cases.split(","))
+    unknown = cases - {"ce", "ce-large", "binary", "linear"}
+    if unknown:
+        p.error(f"unknown --cases {sorted(unknown)}; choose from ce, ce-large, binary, linear")
+    if args.no_linear:
+        cases.discard("linear")
     rounds = args.rounds or (5 if args.quick else 31)
     torch = None if args.no_torch else _torch()
 
@@ -182,14 +190,22 @@ def main(argv=None):
           f"load average {os.getloadavg()[0]:.1f} at start")
     print(f"- rounds: {rounds} interleaved after 2 warm-up rounds, medians\n")
 
+    groups = []
     if args.quick:
-        groups = _ce_cases(512, 100, args, torch) + _binary_cases(512, 100, args, torch)
-        if not args.no_linear:
+        if "ce" in cases:
+            groups += _ce_cases(512, 100, args, torch)
+        if "binary" in cases:
+            groups += _binary_cases(512, 100, args, torch)
+        if "linear" in cases:
             groups += _linear_cases(64, 16, 1000, (128, 300), args)
     else:
-        groups = (_ce_cases(8192, 1000, args, torch) + _ce_cases(65536, 1000, args, torch)
-                  + _binary_cases(8192, 1000, args, torch))
-        if not args.no_linear:
+        if "ce" in cases:
+            groups += _ce_cases(8192, 1000, args, torch)
+        if "ce-large" in cases:
+            groups += _ce_cases(65536, 1000, args, torch)
+        if "binary" in cases:
+            groups += _binary_cases(8192, 1000, args, torch)
+        if "linear" in cases:
             groups += _linear_cases(4096, 512, 32768, (512, 1024, 2048, 4096), args)
     for title, variants, baseline in groups:
         r = args.linear_rounds if title.startswith("linear") and not args.quick else rounds

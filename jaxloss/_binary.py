@@ -12,30 +12,73 @@ from jaxloss._reduction import reduce_loss
 
 
 def _prepare_binary(fn: str, logits: ArrayLike, targets: ArrayLike, reduction: str, where):
+    logits_given = _checks.given_dtype(logits)
+    targets_given = _checks.given_dtype(targets)
     logits = jnp.asarray(logits)
     targets = jnp.asarray(targets)
     _checks.check_reduction(fn, reduction)
-    _checks.check_float(fn, "logits", logits)
+    _checks.check_float(
+        fn, "logits", logits, given=logits_given, targets=targets, targets_given=targets_given,
+        class_axis=None,
+    )
     if not (
         jnp.issubdtype(targets.dtype, jnp.floating)
         or jnp.issubdtype(targets.dtype, jnp.integer)
         or targets.dtype == jnp.bool_
     ):
-        raise TypeError(f"{fn}: `targets` must be numeric, got dtype {targets.dtype}.")
+        raise TypeError(
+            f"{fn}: `targets` must be numeric, got dtype "
+            f"{targets.dtype if targets_given is None else targets_given}."
+        )
     _checks.check_same_shape(fn, "logits", logits.shape, "targets", targets.shape)
     dtype = _checks.compute_dtype(logits.dtype)
     mask = _checks.as_mask(fn, where, logits.shape)
-    return logits.astype(dtype), targets.astype(dtype), mask
+    y = targets.astype(dtype)
+    _checks.check_unit_interval_values(
+        fn, "targets", y, mask, expected="in [0, 1]",
+        hint=" For class indices use jaxloss.cross_entropy.",
+    )
+    return logits.astype(dtype), y, mask
 
 
-def _xlogy_like(y: jax.Array, log_p: jax.Array) -> jax.Array:
-    """``y * log_p`` with ``0 * (-inf) = 0``: no NaN from a saturated logit and a 0 target.
+def _xlogy0(a: jax.Array, log_p: jax.Array) -> jax.Array:
+    """``a * log_p`` with ``0 * (-inf) = 0`` (a value only: never differentiated)."""
+    return jnp.where(a == 0, 0.0, a * log_p)
 
-    Only that one case is masked, so the derivative in ``y`` is ``log_p`` everywhere else,
-    at ``y = 0`` too (PyTorch's, which matters for soft or learned targets).
+
+@jax.custom_jvp
+def _bce(x: jax.Array, y: jax.Array, pos_weight: jax.Array) -> jax.Array:
+    """Elementwise ``-[pos_weight * y * log σ(x) + (1 - y) * log σ(-x)]``.
+
+    ``0 * log 0 = 0``, so an infinite logit with the matching target costs 0, not NaN. The
+    custom JVP gives PyTorch's derivatives everywhere, the target's at ``y = 0`` and ``1``
+    too (``d/dy = log σ(-x) - pos_weight * log σ(x)``, which a ``where(y == 0, ...)``
+    guard would drop), and its tangent map is rematerialised so that reverse mode keeps
+    only the inputs: no logits-sized residual beyond what the caller already holds.
     """
-    zero_times_inf = (y == 0) & jnp.isneginf(log_p)
-    return y * jnp.where(zero_times_inf, 0.0, log_p)
+    log_p, log_not_p = jax.nn.log_sigmoid(x), jax.nn.log_sigmoid(-x)
+    return -(pos_weight * _xlogy0(y, log_p) + _xlogy0(1.0 - y, log_not_p))
+
+
+@jax.checkpoint
+def _bce_tangent(x, y, pos_weight, dx, dy, dw):
+    d = jnp.zeros_like(x)
+    if dx is not None:
+        d = d + ((1.0 - y) * jax.nn.sigmoid(x) - pos_weight * y * jax.nn.sigmoid(-x)) * dx
+    if dy is not None:
+        d = d + (jax.nn.log_sigmoid(-x) - pos_weight * jax.nn.log_sigmoid(x)) * dy
+    if dw is not None:
+        d = d - _xlogy0(y, jax.nn.log_sigmoid(x)) * dw
+    return d
+
+
+def _bce_jvp(primals, tangents):
+    x, y, pos_weight = primals
+    dx, dy, dw = (None if isinstance(t, SymbolicZero) else t for t in tangents)
+    return _bce(x, y, pos_weight), _bce_tangent(x, y, pos_weight, dx, dy, dw)
+
+
+_bce.defjvp(_bce_jvp, symbolic_zeros=True)
 
 
 def _log_weights(y: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -110,7 +153,8 @@ def binary_cross_entropy(
     Args:
       logits: float array of any shape.
       targets: same shape as ``logits``, values in [0, 1] (soft labels allowed; like PyTorch,
-        the range is not checked). Integer or boolean 0/1 targets are accepted.
+        the range is not checked, except under :func:`jaxloss.checked`). Integer or boolean
+        0/1 targets are accepted.
       pos_weight: optional weight of the positive term, broadcastable to ``logits``
         (traceable).
       weights: optional per-element rescaling weight, broadcastable to ``logits`` (traceable).
@@ -133,12 +177,12 @@ def binary_cross_entropy(
     """
     fn = "binary_cross_entropy"
     x, y, mask = _prepare_binary(fn, logits, targets, reduction, where)
-    pos_term = _xlogy_like(y, jax.nn.log_sigmoid(x))
+    pw = jnp.ones((), x.dtype)
     if pos_weight is not None:
         pos_weight = jnp.asarray(pos_weight)
         _checks.check_broadcastable(fn, "pos_weight", pos_weight.shape, x.shape)
-        pos_term = jnp.broadcast_to(pos_weight.astype(x.dtype), x.shape) * pos_term
-    per = -(pos_term + _xlogy_like(1.0 - y, jax.nn.log_sigmoid(-x)))
+        pw = jnp.broadcast_to(pos_weight.astype(x.dtype), x.shape)
+    per = _bce(x, y, pw)
     if weights is not None:
         weights = jnp.asarray(weights)
         _checks.check_broadcastable(fn, "weights", weights.shape, x.shape)
@@ -172,7 +216,7 @@ def sigmoid_focal_loss(
 
     Args:
       logits: float array of any shape.
-      targets: same shape, values in [0, 1].
+      targets: same shape, values in [0, 1] (checked under :func:`jaxloss.checked`).
       alpha: weight of the positive class in [0, 1], or None (traceable).
       gamma: focusing parameter >= 0 (traceable).
       reduction: "mean", "sum" or "none".
@@ -195,7 +239,7 @@ def sigmoid_focal_loss(
     _checks.check_nonnegative(fn, "gamma", gamma)
     log_p = jax.nn.log_sigmoid(x)
     log_1mp = jax.nn.log_sigmoid(-x)
-    ce = -(_xlogy_like(y, log_p) + _xlogy_like(1.0 - y, log_1mp))
+    ce = _bce(x, y, jnp.ones((), x.dtype))
     log_1m_pt = _log1m_pt(log_p, log_1mp, y)
     per = jnp.exp(jnp.asarray(gamma, x.dtype) * log_1m_pt) * ce
     if alpha is not None:

@@ -1,4 +1,4 @@
-"""``checked``: turn jaxloss's run-time label checks into errors, also inside ``jit``."""
+"""``checked``: enforce jaxloss's value checks (labels, value ranges), also inside ``jit``."""
 
 from __future__ import annotations
 
@@ -6,53 +6,83 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-import jax
-from jax.experimental import checkify
-
 from jaxloss import _checks
 
 
 def checked(loss_fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Wraps a jaxloss function so that out-of-range integer targets raise an error.
+    """Wraps a jaxloss function so that inputs only their values show to be wrong raise.
 
-    Without it, an integer target outside ``[0, C)`` that is not ``ignore_index`` (``-1``
-    included) makes that element's loss NaN: a compiled program cannot raise on a value. The
-    wrapped function is functionalised with :func:`jax.experimental.checkify.checkify` and
-    raises a ``JaxRuntimeError`` whose message names the first offending label and the valid
-    range. Called eagerly it raises at once; called inside ``jax.jit`` (or a jitted train
-    step) the error is raised when the program runs. The check costs one reduction over the
-    targets, so keep it for debugging and data validation.
+    Shapes, dtypes and hyperparameters are always checked while tracing. What only the
+    values show is not, since a compiled program cannot raise on a value: an out-of-range
+    integer label (other than ``ignore_index``; ``-1`` included) makes that element's loss
+    NaN, and the other cases below give a number. Under ``checked`` each becomes an error
+    that names the function, the argument, the first offending value and what was expected:
 
-    Positional arguments (logits, targets) are traced; keyword arguments are passed through.
+    * an integer label outside ``[0, C)`` that is not ``ignore_index`` (every loss with
+      integer targets, :func:`jaxloss.class_counts`);
+    * ``nll_loss``: ``log_probs`` above 0 (probabilities or logits where log-probabilities
+      are expected);
+    * ``cross_entropy``/``focal_loss``: negative probability targets;
+    * ``binary_cross_entropy``/``sigmoid_focal_loss``: targets outside [0, 1];
+    * Dice family: floating (mask or probability) targets outside [0, 1], and inputs outside
+      [0, 1] with ``activation="none"``.
+
+    Ignored (``ignore_index``) and masked (``where=False``) elements are not checked.
+
+    Called eagerly, the wrapped function raises ``CheckError`` (a subclass of
+    ``jax.errors.JaxRuntimeError`` and of ``ValueError``) whose message is exactly the
+    error. Called inside ``jax.jit`` (or ``vmap``, ``grad``, a jitted train step), the check
+    is staged into the program as ``lax.cond(failed, <host callback that raises>, ...)``,
+    so the host is only called when a check fails; JAX then raises a
+    ``jax.errors.JaxRuntimeError`` from the call whose message ends with the error, after
+    ``INTERNAL: CpuCallback error calling callback:`` and the Python stack at the call (a
+    wrapper JAX adds around every exception from compiled code, which a library inside the
+    user's ``jit`` cannot remove). Nothing is logged to stderr. A check costs one
+    reduction over the checked array, so keep ``checked`` for debugging and data
+    validation.
+
+    Arguments are passed through unchanged (positional and keyword, arrays or not).
 
     Args:
-      loss_fn: a jaxloss function such as :func:`jaxloss.cross_entropy` (not a jitted one:
-        the checks are added while it is traced).
+      loss_fn: a jaxloss function such as :func:`jaxloss.cross_entropy`, or a function
+        that calls jaxloss functions. Not a jitted one: the checks are added while it is
+        traced, and a jitted function may reuse a trace made without them.
 
     Returns:
       A function with the same signature and results.
 
+    Raises:
+      TypeError: ``loss_fn`` is a jitted function.
+
     Examples:
-      >>> import jax.numpy as jnp, jaxloss
+      >>> import jax, jax.numpy as jnp, jaxloss
       >>> ce = jaxloss.checked(jaxloss.cross_entropy)
       >>> ce(jnp.zeros((2, 3)), jnp.array([0, 7]))
       Traceback (most recent call last):
         ...
-      jax._src.checkify.JaxRuntimeError: cross_entropy: target label 7 is out of range: labels must be in [0, 3) or equal to ignore_index. (`check` failed)
+      jaxloss._checks.CheckError: cross_entropy: target label 7 is out of range: labels must be in [0, 3) or equal to ignore_index=-100.
+      >>> log_probs = jnp.array([[0.7, 0.3]])  # probabilities, not log-probabilities
+      >>> jaxloss.checked(jaxloss.nll_loss)(log_probs, jnp.array([0]))
+      Traceback (most recent call last):
+        ...
+      jaxloss._checks.CheckError: nll_loss: `log_probs` must be log-probabilities (<= 0), got 0.7 at index (0, 0). Pass logits to jaxloss.cross_entropy, or log-probabilities from jax.nn.log_softmax.
+      >>> step = jax.jit(jax.value_and_grad(lambda x, y: ce(x, y)))
+      >>> try:
+      ...     step(jnp.zeros((2, 3)), jnp.array([0, 7]))
+      ... except jax.errors.JaxRuntimeError as e:
+      ...     print(str(e).splitlines()[-1])
+      CheckError: cross_entropy: target label 7 is out of range: labels must be in [0, 3) or equal to ignore_index=-100.
     """  # noqa: E501
+    if hasattr(loss_fn, "lower") and hasattr(loss_fn, "eval_shape"):
+        raise TypeError(
+            "checked: `loss_fn` must not be jitted (the checks are added while it is traced, "
+            "and a jitted function may reuse a trace made without them): wrap the plain "
+            "function and jit the result, `jax.jit(jaxloss.checked(loss_fn))`."
+        )
 
     @functools.wraps(loss_fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        def run(*arrays: Any) -> Any:
-            with _checks.checking():
-                return loss_fn(*arrays, **kwargs)
-
-        err, out = checkify.checkify(run)(*args)
-        if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(err)):
-            # Inside a transformation the error is only known when the program runs.
-            jax.debug.callback(lambda e: e.throw(), err)
-        else:
-            err.throw()
-        return out
+        with _checks.checking():
+            return loss_fn(*args, **kwargs)
 
     return wrapper

@@ -1,26 +1,45 @@
-"""Trace-time validation shared by every loss.
+"""Validation shared by every loss.
 
-Every check here runs while JAX traces, on shapes, dtypes and concrete Python numbers only,
-so it costs nothing at run time and never forces a traced value to a Python bool. Each error
+Most checks here run while JAX traces, on shapes, dtypes and concrete Python numbers only,
+so they cost nothing at run time and never force a traced value to a Python bool. Each error
 names the public function, the argument, what was received and what was expected.
 
-The one value check that must look at traced data, an out-of-range integer target, is not a
-Python exception: under plain jit the affected element's loss is NaN, and under
-:func:`jaxloss.checked` it becomes a ``checkify`` error (see :func:`check_labels`).
+Checks that must look at traced data (an out-of-range integer label, probabilities where
+log-probabilities are expected, a mask outside [0, 1], ...) are value checks: they do
+nothing unless :func:`jaxloss.checked` is active (see :func:`checking`), and then go through
+one mechanism, :func:`_require`:
+
+* on concrete values (eager calls) the failing check raises :class:`CheckError` at once;
+* on traced values (``jit``, ``vmap``, ``grad``, ...) it stages
+  ``lax.cond(failed, <host callback that raises CheckError>, <nothing>)``, so the host is
+  only called when a check fails. Inside ``shard_map``/``pmap`` the shards first agree on
+  the failure, so that they all raise together and none hangs in a collective.
+
+JAX turns an exception raised in a host callback into a ``jax.errors.JaxRuntimeError``
+whose message ends with ``CheckError: <our message>``. The traceback JAX would also log to
+stderr is dropped by a logging filter that matches our exception class only
+(:class:`_DropCheckErrorLogs`), and a failed multi-device program's error, which JAX's exit
+handlers would print again, is dropped at exit (:func:`_drop_failed_check_tokens`).
+
+This is the technique of ``equinox.error_if`` (``lax.cond`` around a raising callback, a
+filter on JAX's callback logger), without equinox's static message: the message here
+carries the offending value and its index.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import contextvars
+import functools
+import logging
 import numbers
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.experimental import checkify
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -29,12 +48,164 @@ _CHECKING: contextvars.ContextVar[bool] = contextvars.ContextVar("jaxloss_checki
 
 @contextlib.contextmanager
 def checking() -> Iterator[None]:
-    """While active, label range checks are emitted as ``checkify.check`` calls."""
+    """While active, value checks (labels, value ranges) are enforced; see :func:`_require`."""
     token = _CHECKING.set(True)
     try:
         yield
     finally:
         _CHECKING.reset(token)
+
+
+def checking_active() -> bool:
+    """Whether :func:`jaxloss.checked` is enforcing value checks."""
+    return _CHECKING.get()
+
+
+class CheckError(jax.errors.JaxRuntimeError, ValueError):
+    """A value check enforced by :func:`jaxloss.checked` failed.
+
+    A ``jax.errors.JaxRuntimeError``, the type a check that fails inside ``jit`` surfaces
+    as, so one ``except jax.errors.JaxRuntimeError`` catches a failed check in every mode;
+    also a ``ValueError``, like jaxloss's trace-time value errors.
+    """
+
+
+class _DropCheckErrorLogs(logging.Filter):
+    """Drops JAX's "jax.debug.callback failed" record when the exception is a CheckError.
+
+    JAX logs every exception raised in a host callback with its traceback before re-raising
+    it; for a failed check that is 40 lines of noise on stderr beside the one exception the
+    caller gets. Installed on JAX's callback logger only, and only our records are dropped:
+    the user's handlers, levels and every other record are untouched.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], CheckError))
+
+
+# jax.debug.callback logs from the module that defines it (jax._src.debugging up to jax
+# 0.10.2); the test suite asserts that a failed check under jit prints nothing, so a move in
+# JAX that this does not follow is caught there.
+logging.getLogger(jax.debug.callback.__module__).addFilter(_DropCheckErrorLogs())
+
+
+@atexit.register
+def _drop_failed_check_tokens() -> None:
+    """Keeps a failed check from being reported again when the interpreter exits.
+
+    A multi-device program that failed a check leaves its error in JAX's runtime tokens,
+    and JAX's own exit handlers wait on those tokens and print the error a second and third
+    time on stderr (equinox swaps JAX's handler for one that ignores every error; diffrax
+    issue 506). This hook runs before them (``atexit`` is last in, first out) and drops
+    only the tokens whose error is a failed check. It reads JAX's private token table and
+    does nothing if that moves.
+    """
+    try:
+        from jax._src import dispatch
+
+        tokens = dispatch.runtime_tokens
+        tables = (tokens.current_tokens, tokens.output_runtime_tokens)
+    except (ImportError, AttributeError):
+        return
+    for table in tables:
+        for key, token in list(table.items()):
+            try:
+                token.block_until_ready()
+            except jax.errors.JaxRuntimeError as e:
+                if f"{CheckError.__qualname__}: " in str(e):
+                    del table[key]
+            except Exception:  # noqa: BLE001 (leave anything else to JAX's handlers)
+                pass
+
+
+def _raise_from_callback(
+    message: Callable[..., str],
+    axes: tuple[str, ...],
+    failed: np.ndarray,
+    payload: dict[str, np.ndarray],
+    shard: np.ndarray | None = None,
+) -> None:
+    # Under vmap the cond becomes a select and the callback runs for every element.
+    if not bool(np.asarray(failed)):
+        return
+    if shard is None:
+        raise CheckError(message(**payload))
+    where = ", ".join(f"{a}={int(i)}" for a, i in zip(axes, np.asarray(shard), strict=True))
+    raise CheckError(message(**payload, shard=where))
+
+
+def _manual_axes() -> tuple[str, ...]:
+    """The mesh axes the caller is mapped over (``shard_map``/``pmap``), or ()."""
+    mesh = jax.sharding.get_abstract_mesh()
+    return () if mesh.empty else tuple(mesh.manual_axes)
+
+
+def _require(
+    failed: jax.Array,
+    message: Callable[..., str],
+    payload: Callable[[], dict[str, jax.Array]],
+) -> None:
+    """Raises ``CheckError(message(**payload()))`` if the scalar ``failed`` is true.
+
+    ``payload`` is only evaluated when the check fails (inside the ``cond`` branch when
+    traced), so a passing check costs the reduction behind ``failed`` and nothing else.
+    ``message`` receives the payload as NumPy values (and ``shard="d=2"`` inside
+    ``shard_map``/``pmap``) and formats the error.
+
+    Inside ``shard_map``/``pmap`` the shards first agree on ``failed`` (a ``psum``), and
+    every shard raises the error of the first failing one: a shard that raised alone would
+    leave the others waiting in the loss's (or the train step's) next collective, and XLA
+    aborts the process after a rendezvous timeout.
+    """
+    if not isinstance(failed, jax.core.Tracer):
+        if bool(failed):
+            raise CheckError(message(**jax.tree.map(np.asarray, payload())))
+        return
+    axes = _manual_axes()
+    if not axes:
+
+        def report() -> None:
+            jax.debug.callback(
+                functools.partial(_raise_from_callback, message, ()), failed, payload()
+            )
+
+        jax.lax.cond(failed, report, lambda: None)
+        return
+
+    local_failed = failed
+    failed = jax.lax.psum(local_failed.astype(jnp.int32), axes) > 0
+
+    def report_sharded() -> None:
+        # Every shard takes this branch together, so collectives are safe here.
+        rank = jax.lax.axis_index(axes)
+        first = jax.lax.pmin(jnp.where(local_failed, rank, jnp.iinfo(jnp.int32).max), axes)
+        mine = rank == first
+
+        def pick(v: jax.Array) -> jax.Array:
+            return jax.lax.psum(jnp.where(mine, v, jnp.zeros_like(v)), axes)
+
+        shard = jnp.stack([jax.lax.axis_index(a) for a in axes])
+        jax.debug.callback(
+            functools.partial(_raise_from_callback, message, axes),
+            failed, jax.tree.map(pick, payload()), pick(shard),
+        )
+
+    jax.lax.cond(failed, report_sharded, lambda: None)
+
+
+def _first_failure(x: jax.Array, bad: jax.Array) -> dict[str, jax.Array]:
+    """The first (row-major) offending value of ``x`` and its flat index."""
+    flat = jnp.argmax(bad.reshape(-1))
+    return {"value": x.reshape(-1)[flat], "flat_index": flat}
+
+
+def _index(flat_index: np.ndarray, shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.unravel_index(int(flat_index), shape))
+
+
+def _fmt(value: np.ndarray) -> str:
+    """``7`` for an int, ``0.7`` for a float32 0.7 (NumPy's shortest round-trip repr)."""
+    return str(np.asarray(value)[()])
 
 
 def concrete_float(x: Any) -> float | None:
@@ -73,13 +244,86 @@ def check_reduction(fn: str, reduction: Any) -> None:
         )
 
 
-def check_float(fn: str, name: str, x: jax.Array) -> None:
-    """Logits and probabilities must be floating point (an int array is almost always a bug)."""
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError(
-            f"{fn}: `{name}` must be a floating-point array, got dtype {x.dtype}. "
-            f"Cast it with `{name}.astype(jnp.float32)`."
+def given_dtype(x: Any) -> np.dtype | None:
+    """The dtype of ``x`` as the caller passed it, or None for lists and Python scalars.
+
+    Capture it before ``jnp.asarray``: with x64 off, JAX turns NumPy int64/float64 into
+    int32/float32, and an error should name the dtype the caller actually has.
+    """
+    dtype = getattr(x, "dtype", None)
+    if dtype is None:
+        return None
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        return None
+
+
+def _looks_swapped(
+    x_shape: tuple[int, ...], targets: Any, targets_dtype: Any, class_axis: int | None
+) -> bool:
+    """Integer ``x`` with floating ``targets`` whose shape is x's plus a class axis.
+
+    ``class_axis`` is the loss's ``axis`` argument (it describes the real logits, i.e. the
+    ``targets`` argument of a swapped call); None for the binary losses, whose logits and
+    targets have the same shape.
+    """
+    if targets is None or targets_dtype is None:
+        return False
+    if not jnp.issubdtype(targets_dtype, jnp.floating):
+        return False
+    t_shape = tuple(np.shape(targets))
+    if class_axis is None:
+        return t_shape == tuple(x_shape)
+    if not isinstance(class_axis, (int, np.integer)) or len(t_shape) != len(x_shape) + 1:
+        return False
+    if not -len(t_shape) <= class_axis < len(t_shape):
+        return False
+    axis = int(class_axis) % len(t_shape)
+    return t_shape[:axis] + t_shape[axis + 1 :] == tuple(x_shape)
+
+
+def check_float(
+    fn: str,
+    name: str,
+    x: jax.Array,
+    *,
+    given: Any = None,
+    targets: Any = None,
+    targets_given: Any = None,
+    class_axis: int | None = -1,
+) -> None:
+    """Logits and probabilities must be floating point (an int array is almost always a bug).
+
+    Args:
+      fn, name: the public function and the argument, for the message.
+      x: the argument after ``jnp.asarray``.
+      given: its dtype as passed (:func:`given_dtype`), named in the message.
+      targets, targets_given: the targets and their dtype as passed; with them, integer
+        ``x`` beside floating targets of x's shape plus a class axis is reported as swapped
+        arguments (the targets are what the caller meant as logits).
+      class_axis: the loss's ``axis``, or None for losses whose targets have the logits'
+        shape (binary losses).
+    """
+    if jnp.issubdtype(x.dtype, jnp.floating):
+        return
+    dtype = x.dtype if given is None else given
+    message = f"{fn}: `{name}` must be a floating-point array, got dtype {dtype}."
+    if targets_given is None and targets is not None:
+        targets_given = given_dtype(targets)
+    if _looks_swapped(tuple(x.shape), targets, targets_given, class_axis):
+        kind = "the 0/1 targets" if class_axis is None else "the class indices"
+        message += (
+            f" The arguments look swapped: call {fn}({name}, targets). The {dtype} array of "
+            f"shape {tuple(x.shape)} looks like {kind} and the {targets_given} array of shape "
+            f"{tuple(np.shape(targets))} like the {name}."
         )
+        if class_axis is None:
+            message += f" If the {name} really are integers, cast them with "
+            message += f"`{name}.astype(jnp.float32)`."
+    else:
+        message += f" Cast it with `{name}.astype(jnp.float32)`."
+    raise TypeError(message)
 
 
 def check_axis(fn: str, name: str, x: jax.Array, axis: int) -> int:
@@ -154,22 +398,65 @@ def check_class_vector(fn: str, name: str, w: jax.Array, num_classes: int) -> No
         )
 
 
+def _shape_hint(
+    logits_shape: tuple[int, ...], targets_shape: tuple[int, ...], axis: int
+) -> str:
+    """A likely fix for integer targets of the wrong shape, or ""."""
+    expected = logits_shape[:axis] + logits_shape[axis + 1 :]
+    if targets_shape == logits_shape:
+        return (
+            " Integer targets with the logits' shape look one-hot encoded: pass class indices "
+            f"`targets.argmax(axis={axis})`, or probabilities `targets.astype(jnp.float32)`."
+        )
+    if len(targets_shape) == len(expected) + 1:
+        for p in reversed(range(len(targets_shape))):
+            if targets_shape[p] == 1 and targets_shape[:p] + targets_shape[p + 1 :] == expected:
+                where = -1 if p == len(targets_shape) - 1 else p
+                return f" Remove the size-1 axis with `targets.squeeze({where})`."
+    if len(logits_shape) > 2 and axis == len(logits_shape) - 1:
+        return " For channel-first (N, C, ...) logits pass axis=1."
+    return ""
+
+
 def check_targets_shape(
     fn: str, logits_shape: Sequence[int], targets_shape: Sequence[int], axis: int
 ) -> None:
     """Integer targets have the logits' shape without the class axis."""
-    expected = tuple(logits_shape[:axis]) + tuple(logits_shape[axis + 1 :])
-    if tuple(targets_shape) != expected:
+    logits_shape, targets_shape = tuple(logits_shape), tuple(targets_shape)
+    expected = logits_shape[:axis] + logits_shape[axis + 1 :]
+    if targets_shape != expected:
         raise ValueError(
             f"{fn}: integer `targets` must have the logits' shape without the class axis "
-            f"(axis={axis}): expected {expected}, got {tuple(targets_shape)} for logits of shape "
-            f"{tuple(logits_shape)}."
-            + (
-                " For channel-first (N, C, ...) logits pass axis=1."
-                if len(logits_shape) > 2 and axis == len(logits_shape) - 1
-                else ""
-            )
+            f"(axis={axis}): expected {expected}, got {targets_shape} for logits of shape "
+            f"{logits_shape}." + _shape_hint(logits_shape, targets_shape, axis)
         )
+
+
+_SINGLE_CLASS_FIX = {
+    "focal_loss": "use jaxloss.sigmoid_focal_loss with one logit per element",
+    "dice_loss": 'pass activation="sigmoid"',
+    "tversky_loss": 'pass activation="sigmoid"',
+    "dice_cross_entropy_loss": (
+        'combine jaxloss.dice_loss(..., activation="sigmoid") with '
+        "jaxloss.binary_cross_entropy"
+    ),
+    "linear_cross_entropy": (
+        "use jaxloss.binary_cross_entropy((hidden @ weight)[..., 0], targets)"
+    ),
+}
+
+
+def check_softmax_classes(fn: str, name: str, shape: Sequence[int], axis: int) -> None:
+    """A softmax over a class axis of size 1 is identically 1: the loss carries no signal."""
+    shape = tuple(shape)
+    if shape[axis] != 1:
+        return
+    fix = _SINGLE_CLASS_FIX.get(fn, "use jaxloss.binary_cross_entropy with one logit per element")
+    raise ValueError(
+        f"{fn}: `{name}` has a single class along axis {axis} (shape {shape}): a softmax over "
+        "one class is always 1, so the loss is constant and its gradient 0. For binary "
+        f"targets {fix}, or give `{name}` one entry per class (2 for binary)."
+    )
 
 
 def check_same_shape(fn: str, name_a: str, a: Sequence[int], name_b: str, b: Sequence[int]) -> None:
@@ -204,15 +491,119 @@ def as_mask(fn: str, where: Any, shape: Sequence[int]) -> jax.Array | None:
     return jnp.broadcast_to(where, tuple(shape))
 
 
-def check_labels(fn: str, targets: jax.Array, in_range: jax.Array, num_classes: int) -> None:
-    """Under :func:`jaxloss.checked`, fails with the first offending label and the valid range."""
+def label_message(fn: str, label: Any, num_classes: int, ignore_index: int | None) -> str:
+    """The out-of-range label error, shared by :func:`check_labels` and ``class_counts``."""
+    ignore = "ignore_index" if ignore_index is None else f"ignore_index={ignore_index}"
+    return (
+        f"{fn}: target label {label} is out of range: labels must be in [0, {num_classes}) "
+        f"or equal to {ignore}."
+    )
+
+
+def check_labels(
+    fn: str,
+    targets: jax.Array,
+    in_range: jax.Array,
+    num_classes: int,
+    ignore_index: int | None = None,
+) -> None:
+    """Under :func:`jaxloss.checked`, fails with the first offending label and the valid range.
+
+    ``in_range`` is True for every label that is fine (in range, ignored or masked).
+    """
+    if not _CHECKING.get() or targets.size == 0:
+        return
+
+    def message(value: np.ndarray, flat_index: np.ndarray, shard: str | None = None) -> str:
+        del flat_index, shard  # the label is the whole story
+        return label_message(fn, _fmt(value), num_classes, ignore_index)
+
+    bad = ~in_range
+    _require(jnp.any(bad), message, lambda: _first_failure(targets, bad))
+
+
+def check_values(
+    fn: str,
+    name: str,
+    x: jax.Array,
+    *,
+    expected: str,
+    low: float | None = None,
+    high: float | None = None,
+    where: jax.Array | None = None,
+    hint: str = "",
+) -> None:
+    """Under :func:`jaxloss.checked`, every value of ``x`` must lie in ``[low, high]``.
+
+    The generic value check of every loss: values the caller's arrays can hold but the
+    loss cannot make sense of (probabilities where log-probabilities are expected, a mask
+    outside [0, 1], ...). Only elements where ``where`` (broadcast to ``x``) is True are
+    checked; NaN passes (it is not a range error). Fails with
+    ``"{fn}: `{name}` must be {expected}, got {value} at index {index}.{hint}"`` naming the
+    first offending element.
+    """
+    if not _CHECKING.get() or x.size == 0:
+        return
+    bad = jnp.zeros(x.shape, jnp.bool_)
+    if low is not None:
+        bad = bad | (x < low)
+    if high is not None:
+        bad = bad | (x > high)
+    if where is not None:
+        bad = bad & jnp.broadcast_to(where, x.shape)
+
+    def message(value: np.ndarray, flat_index: np.ndarray, shard: str | None = None) -> str:
+        at = f"index {_index(flat_index, tuple(x.shape))}"
+        if shard is not None:
+            at += f" of the shard at {shard}"
+        return f"{fn}: `{name}` must be {expected}, got {_fmt(value)} at {at}.{hint}"
+
+    _require(jnp.any(bad), message, lambda: _first_failure(x, bad))
+
+
+def _along_axis(mask: jax.Array | None, axis: int) -> jax.Array | None:
+    return None if mask is None else jnp.expand_dims(mask, axis)
+
+
+def check_log_probs(
+    fn: str,
+    log_probs: jax.Array,
+    targets: jax.Array,
+    ignore_index: int,
+    mask: jax.Array | None,
+    axis: int,
+) -> None:
+    """``nll_loss`` under ``checked``: kept rows of ``log_probs`` must be <= 0.
+
+    Probabilities (or logits) passed as log-probabilities are positive; a few ulps above 0
+    from rounding are let through.
+    """
     if not _CHECKING.get():
         return
-    bad = ~in_range
-    first = jnp.where(jnp.any(bad), targets.ravel()[jnp.argmax(bad.ravel())], 0)
-    checkify.check(
-        ~jnp.any(bad),
-        f"{fn}: target label {{label}} is out of range: labels must be in [0, {num_classes}) "
-        "or equal to ignore_index.",
-        label=first,
+    keep = targets != ignore_index
+    if mask is not None:
+        keep = keep & mask
+    tolerance = 8 * float(jnp.finfo(log_probs.dtype).eps)
+    check_values(
+        fn, "log_probs", log_probs, high=tolerance, where=_along_axis(keep, axis),
+        expected="log-probabilities (<= 0)",
+        hint=" Pass logits to jaxloss.cross_entropy, or log-probabilities from "
+        "jax.nn.log_softmax.",
     )
+
+
+def check_probabilities(
+    fn: str, targets: jax.Array, mask: jax.Array | None, axis: int
+) -> None:
+    """``cross_entropy``/``focal_loss`` under ``checked``: probability targets must be >= 0."""
+    check_values(
+        fn, "targets", targets, low=0.0, where=_along_axis(mask, axis),
+        expected="probabilities (>= 0)",
+    )
+
+
+def check_unit_interval_values(
+    fn: str, name: str, x: jax.Array, where: jax.Array | None, *, expected: str, hint: str = ""
+) -> None:
+    """Under ``checked``: values (binary targets, masks, probabilities) in [0, 1]."""
+    check_values(fn, name, x, low=0.0, high=1.0, where=where, expected=expected, hint=hint)

@@ -15,6 +15,13 @@ METHODS = ("balanced", "inverse", "inverse_sqrt", "effective_number")
 def class_counts(targets: ArrayLike, num_classes: int, *, ignore_index: int = -100) -> jax.Array:
     """Counts how often each class occurs in integer ``targets``, skipping ``ignore_index``.
 
+    Out-of-range labels: called on concrete targets (the usual case: counting a dataset's
+    labels once), a label outside [0, C) other than ``ignore_index`` raises. Under ``jit``
+    the labels are not visible while tracing and an out-of-range label is **not counted**
+    (the counts then sum to fewer than the kept labels); wrap the function with
+    :func:`jaxloss.checked` to get the error there too:
+    ``jax.jit(jaxloss.checked(jaxloss.class_counts), static_argnums=1)(targets, C)``.
+
     Args:
       targets: integer array of any shape.
       num_classes: number of classes C (static).
@@ -25,8 +32,7 @@ def class_counts(targets: ArrayLike, num_classes: int, *, ignore_index: int = -1
 
     Raises:
       TypeError: non-integer ``targets``.
-      ValueError: a concrete label outside [0, C) other than ``ignore_index`` (under ``jit``
-        the label is not visible; use :func:`jaxloss.checked` to get the same error there).
+      ValueError: a concrete label outside [0, C) other than ``ignore_index``.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -34,23 +40,28 @@ def class_counts(targets: ArrayLike, num_classes: int, *, ignore_index: int = -1
       Array([1, 1, 3, 0], dtype=int32)
     """
     fn = "class_counts"
+    given = _checks.given_dtype(targets)
     targets = jnp.asarray(targets)
     if not jnp.issubdtype(targets.dtype, jnp.integer):
-        raise TypeError(f"{fn}: `targets` must be integer class indices, got {targets.dtype}.")
+        raise TypeError(
+            f"{fn}: `targets` must be integer class indices, got "
+            f"{targets.dtype if given is None else given}."
+        )
     if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
         raise ValueError(f"{fn}: `num_classes` must be a positive Python int, got {num_classes!r}.")
     _checks.check_ignore_index(fn, ignore_index)
+    if not isinstance(targets, jax.core.Tracer) and not _checks.checking_active():
+        # On the host, with NumPy: the jnp comparisons below may be traced even when the
+        # targets are concrete (inside another transformation's trace).
+        t = np.asarray(targets)
+        bad = (t != ignore_index) & ((t < 0) | (t >= num_classes))
+        if bad.any():
+            raise ValueError(_checks.label_message(fn, t[bad][0], num_classes, ignore_index))
     keep = targets != ignore_index
     in_range = (targets >= 0) & (targets < num_classes)
-    if not isinstance(targets, jax.core.Tracer):
-        bad = np.asarray(keep & ~in_range)
-        if bad.any():
-            raise ValueError(
-                f"{fn}: target label {int(np.asarray(targets)[bad].ravel()[0])} is out of range: "
-                f"labels must be in [0, {num_classes}) or equal to ignore_index={ignore_index}."
-            )
-    _checks.check_labels(fn, targets, in_range | ~keep, num_classes)
-    classes = jnp.arange(num_classes).reshape((1,) * targets.ndim + (num_classes,))
+    _checks.check_labels(fn, targets, in_range | ~keep, num_classes, ignore_index)
+    classes = jnp.arange(num_classes, dtype=targets.dtype)
+    classes = classes.reshape((1,) * targets.ndim + (num_classes,))
     one_hot = (targets[..., None] == classes) & keep[..., None]
     return jnp.sum(one_hot.reshape(-1, num_classes), axis=0, dtype=jnp.int32)
 

@@ -84,6 +84,7 @@ def _smoothing_stats(x, y, w, r):
     return _smoothing_stats_impl(x, y, w, r)
 
 
+@jax.jit  # eagerly too, so the outputs keep the inputs' explicit sharding (as the tangents do)
 def _smoothing_stats_impl(x, y, w, r):
     m = jax.lax.stop_gradient(jnp.max(x, axis=-1))
     m = jnp.where(jnp.isfinite(m), m, 0.0)
@@ -163,12 +164,18 @@ def _softmax_loss(
     inputs_are_log_probs: bool = False,
 ) -> jax.Array:
     """The shared implementation of cross_entropy, focal_loss and nll_loss."""
+    logits_given = _checks.given_dtype(logits)
+    targets_given = _checks.given_dtype(targets)
     logits = jnp.asarray(logits)
     targets = jnp.asarray(targets)
     _checks.check_reduction(fn, reduction)
     name = "log_probs" if inputs_are_log_probs else "logits"
-    _checks.check_float(fn, name, logits)
+    _checks.check_float(
+        fn, name, logits, given=logits_given, targets=targets, targets_given=targets_given,
+        class_axis=axis,
+    )
     axis = _checks.check_axis(fn, name, logits, axis)
+    _checks.check_softmax_classes(fn, name, logits.shape, axis)
     _checks.check_ignore_index(fn, ignore_index)
     dtype = _checks.compute_dtype(logits.dtype)
     x = logits.astype(dtype)
@@ -190,6 +197,8 @@ def _softmax_loss(
     if jnp.issubdtype(targets.dtype, jnp.integer):
         _checks.check_targets_shape(fn, x.shape, targets.shape, axis)
         mask = _checks.as_mask(fn, where, targets.shape)
+        if inputs_are_log_probs:
+            _checks.check_log_probs(fn, x, targets, ignore_index, mask, axis)
         return _integer_targets(
             fn, x, targets, w, eps, gamma, z,
             ignore_index, mask, reduction, axis, axis_name, inputs_are_log_probs,
@@ -200,6 +209,12 @@ def _softmax_loss(
                 f"{fn}: probability `targets` must have the logits' shape {x.shape} "
                 f"(class axis {axis} of size {num_classes}), got {targets.shape}. "
                 "Integer class indices need an integer dtype."
+                + (
+                    " These have the shape of class indices: cast them with "
+                    "`targets.astype(jnp.int32)`."
+                    if targets.shape == x.shape[:axis] + x.shape[axis + 1 :]
+                    else ""
+                )
             )
         if ignore_index != -100:
             raise ValueError(
@@ -208,13 +223,17 @@ def _softmax_loss(
             )
         element_shape = x.shape[:axis] + x.shape[axis + 1 :]
         mask = _checks.as_mask(fn, where, element_shape)
+        _checks.check_probabilities(fn, targets, mask, axis)
         return _probability_targets(
             x, targets.astype(dtype), w, eps, gamma, z, mask, reduction, axis, axis_name,
         )
     expected = "an integer dtype (class indices)"
     if not inputs_are_log_probs:
         expected += " or a floating dtype (class probabilities)"
-    raise TypeError(f"{fn}: `targets` must have {expected}, got dtype {targets.dtype}.")
+    raise TypeError(
+        f"{fn}: `targets` must have {expected}, got dtype "
+        f"{targets.dtype if targets_given is None else targets_given}."
+    )
 
 
 def _integer_targets(
@@ -225,7 +244,7 @@ def _integer_targets(
     if mask is not None:
         keep = keep & mask
     in_range = (y >= 0) & (y < num_classes)
-    _checks.check_labels(fn, y, in_range | ~keep, num_classes)
+    _checks.check_labels(fn, y, in_range | ~keep, num_classes, ignore_index)
     # Mask first, gather with a safe index, then apply the mask: never let JAX wrap -1 or
     # fill an out-of-range gather.
     safe_y = jnp.where(keep & in_range, y, 0)
@@ -337,7 +356,10 @@ def cross_entropy(
 
     Args:
       logits: float array with the class axis at ``axis``, e.g. (N, C) or (N, H, W, C);
-        (N, C, d1, ...) with ``axis=1``.
+        (N, C, d1, ...) with ``axis=1``. Channel-first logits always need ``axis=1``: when C
+        equals a spatial size, e.g. (N, 4, 4, 4), integer targets (N, 4, 4) fit either
+        layout and the default ``axis=-1`` would silently take the last spatial axis as the
+        classes.
       targets: integer class indices with the logits' shape without ``axis``, or floating
         class probabilities with the logits' shape.
       class_weights: optional (C,) per-class weights (traceable).
@@ -356,8 +378,13 @@ def cross_entropy(
 
     Raises:
       ValueError: unknown ``reduction``, mismatched shapes, wrong ``class_weights`` length, a
-        concrete ``label_smoothing`` outside [0, 1] or negative ``z_loss``.
-      TypeError: integer ``logits`` or targets of an unsupported dtype.
+        concrete ``label_smoothing`` outside [0, 1] or negative ``z_loss``, a class axis of
+        size 1 (a softmax over one class is always 1: use :func:`binary_cross_entropy`).
+      TypeError: integer ``logits`` (swapped arguments are named as such) or targets of an
+        unsupported dtype.
+
+    Under :func:`jaxloss.checked`, also: an out-of-range integer label, negative
+    probability targets.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -410,6 +437,13 @@ def nll_loss(
 
     Returns:
       Scalar or per-element loss, float32 (float64 for float64 inputs).
+
+    Raises:
+      ValueError: as :func:`cross_entropy`.
+      TypeError: integer ``log_probs``, non-integer ``targets``.
+
+    Under :func:`jaxloss.checked`, also: an out-of-range integer label, and ``log_probs``
+    above 0 at a kept element (probabilities or logits passed as log-probabilities).
 
     Examples:
       >>> import jax, jax.numpy as jnp, jaxloss
@@ -470,7 +504,8 @@ def focal_loss(
       Scalar or per-element loss, float32 (float64 for float64 logits).
 
     Raises:
-      ValueError: a concrete negative ``gamma``, and everything :func:`cross_entropy` raises.
+      ValueError: a concrete negative ``gamma``, and everything :func:`cross_entropy` raises
+        (a class axis of size 1 points to :func:`sigmoid_focal_loss`).
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss

@@ -199,7 +199,8 @@ def linear_cross_entropy(
 
     Raises:
       ValueError: mismatched shapes, a bad ``chunk_size``, ``reduction``, ``class_weights``
-        length, or a concrete ``label_smoothing`` outside [0, 1] or negative ``z_loss``.
+        length, a concrete ``label_smoothing`` outside [0, 1] or negative ``z_loss``, or
+        V = 1 (a softmax over one class is always 1).
       TypeError: non-float ``hidden``/``weight`` or non-integer ``targets``.
 
     Examples:
@@ -212,12 +213,15 @@ def linear_cross_entropy(
       >>> bool(jnp.allclose(a, b, rtol=1e-5))
       True
     """
+    hidden_given = _checks.given_dtype(hidden)
+    weight_given = _checks.given_dtype(weight)
+    targets_given = _checks.given_dtype(targets)
     hidden = jnp.asarray(hidden)
     weight = jnp.asarray(weight)
     targets = jnp.asarray(targets)
     _checks.check_reduction(_FN, reduction)
-    _checks.check_float(_FN, "hidden", hidden)
-    _checks.check_float(_FN, "weight", weight)
+    _checks.check_float(_FN, "hidden", hidden, given=hidden_given)
+    _checks.check_float(_FN, "weight", weight, given=weight_given)
     _checks.check_ignore_index(_FN, ignore_index)
     if hidden.ndim < 1:
         raise ValueError(f"{_FN}: `hidden` must have shape (..., D), got a scalar.")
@@ -227,6 +231,7 @@ def linear_cross_entropy(
             "For a PyTorch-style (V, D) embedding matrix pass `weight.T`."
         )
     dim, vocab = weight.shape
+    _checks.check_softmax_classes(_FN, "weight", weight.shape, 1)
     if hidden.shape[-1] != dim:
         raise ValueError(
             f"{_FN}: the last axis of `hidden` (shape {hidden.shape}) must match the first "
@@ -234,7 +239,8 @@ def linear_cross_entropy(
         )
     if not jnp.issubdtype(targets.dtype, jnp.integer):
         raise TypeError(
-            f"{_FN}: `targets` must be integer class indices, got dtype {targets.dtype}."
+            f"{_FN}: `targets` must be integer class indices, got dtype "
+            f"{targets.dtype if targets_given is None else targets_given}."
         )
     if targets.shape != hidden.shape[:-1]:
         raise ValueError(
@@ -263,7 +269,7 @@ def linear_cross_entropy(
     y = targets.reshape(-1)
     keep = y != ignore_index
     in_range = (y >= 0) & (y < vocab)
-    _checks.check_labels(_FN, y, in_range | ~keep, vocab)
+    _checks.check_labels(_FN, y, in_range | ~keep, vocab, ignore_index)
     safe_y = jnp.where(keep & in_range, y, 0).astype(jnp.int32)
 
     lse, picked, wsum = _stats(h2, weight, safe_y, cw, chunk, smoothing)

@@ -78,6 +78,8 @@ def _overlap_stats(
     axis_name: str | None,
 ):
     """Validates the inputs; returns (I, S_P, S_T, kept samples, class weights, dtype)."""
+    logits_given = _checks.given_dtype(logits)
+    targets_given = _checks.given_dtype(targets)
     logits = jnp.asarray(logits)
     targets = jnp.asarray(targets)
     _checks.check_reduction(fn, reduction)
@@ -87,7 +89,10 @@ def _overlap_stats(
             "'softmax' for mutually exclusive classes, 'sigmoid' for independent (multi-label "
             "or binary) channels and 'none' when the inputs are already probabilities."
         )
-    _checks.check_float(fn, "logits", logits)
+    _checks.check_float(
+        fn, "logits", logits, given=logits_given, targets=targets, targets_given=targets_given,
+        class_axis=axis,
+    )
     axis = _check_layout(fn, logits, axis)
     _checks.check_ignore_index(fn, ignore_index)
     _check_bool(fn, "include_background", include_background)
@@ -105,12 +110,15 @@ def _overlap_stats(
         w = w.astype(dtype)
     if not include_background:
         if num_classes < 2:
+            sigmoid = ' with activation="sigmoid"' if activation == "softmax" else ""
             raise ValueError(
                 f"{fn}: `include_background=False` drops class 0, but `logits` has a single "
-                f"class along axis {axis} (shape {x.shape}). Keep include_background=True for "
-                "binary (single-channel) segmentation."
+                f"class along axis {axis} (shape {x.shape}). Keep include_background=True{sigmoid} "
+                "for binary (single-channel) segmentation."
             )
         w = jnp.where(jnp.arange(num_classes) == 0, jnp.zeros_like(w), w)
+    if activation == "softmax":
+        _checks.check_softmax_classes(fn, "logits", x.shape, axis)
 
     if activation == "softmax":
         p = jnp.exp(jax.nn.log_softmax(x, axis=axis))
@@ -126,8 +134,8 @@ def _overlap_stats(
         if mask is not None:
             keep = keep & mask
         in_range = (targets >= 0) & (targets < num_classes)
-        _checks.check_labels(fn, targets, in_range | ~keep, num_classes)
-        classes = _along(jnp.arange(num_classes), x.ndim, axis)
+        _checks.check_labels(fn, targets, in_range | ~keep, num_classes, ignore_index)
+        classes = _along(jnp.arange(num_classes, dtype=targets.dtype), x.ndim, axis)
         t = (jnp.expand_dims(targets, axis) == classes).astype(dtype)
         # A kept out-of-range label poisons its sample (NaN), as in cross_entropy: no silent
         # all-zero one-hot.
@@ -146,10 +154,21 @@ def _overlap_stats(
             )
         keep = _checks.as_mask(fn, where, pixel_shape)
         t = targets.astype(dtype)
+        _checks.check_unit_interval_values(
+            fn, "targets", t, None if keep is None else jnp.expand_dims(keep, axis),
+            expected="in [0, 1] (masks or probabilities)",
+        )
     else:
         raise TypeError(
             f"{fn}: `targets` must have an integer dtype (class indices) or a floating/bool "
-            f"dtype (probabilities or masks with the logits' shape), got dtype {targets.dtype}."
+            "dtype (probabilities or masks with the logits' shape), got dtype "
+            f"{targets.dtype if targets_given is None else targets_given}."
+        )
+    if activation == "none":
+        _checks.check_unit_interval_values(
+            fn, "logits", x, None if keep is None else jnp.expand_dims(keep, axis),
+            expected='probabilities in [0, 1] with activation="none"',
+            hint=' For logits pass activation="softmax" or activation="sigmoid".',
         )
 
     if keep is not None:
@@ -272,6 +291,9 @@ def dice_loss(
     Args:
       logits: float array (N, ..., C), or (N, C, ...) with ``axis=1``; axis 0 is the batch.
         Probabilities with ``activation="none"``. bf16/f16 are computed in float32.
+        Channel-first logits always need ``axis=1``: when C equals a spatial size, e.g.
+        (N, 4, 4, 4), integer targets (N, 4, 4) fit either layout and the default
+        ``axis=-1`` would silently take the last spatial axis as the classes.
       targets: integer class indices with the logits' shape without ``axis`` (one-hot
         encoded; ``ignore_index`` pixels dropped), or floating/bool targets with the logits'
         shape (class probabilities, or per-channel masks for ``"sigmoid"``).
@@ -296,8 +318,12 @@ def dice_loss(
 
     Raises:
       ValueError: unknown ``reduction`` or ``activation``, ``axis`` 0 or out of range,
-        mismatched shapes, wrong ``class_weights`` length, a concrete negative ``smooth``.
+        mismatched shapes, wrong ``class_weights`` length, a concrete negative ``smooth``,
+        a single class with ``activation="softmax"`` (always 1: use ``"sigmoid"``).
       TypeError: integer ``logits``, targets of an unsupported dtype, non-bool flags.
+
+    Under :func:`jaxloss.checked`, also: an out-of-range integer label, floating targets
+    outside [0, 1], and inputs outside [0, 1] with ``activation="none"``.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -436,7 +462,8 @@ def dice_cross_entropy_loss(
     :func:`binary_cross_entropy` yourself.
 
     Args:
-      logits: float array (N, ..., C), or (N, C, ...) with ``axis=1``.
+      logits: float array (N, ..., C), or (N, C, ...) with ``axis=1`` (always pass it for
+        channel-first logits: see :func:`dice_loss`).
       targets: integer class indices, or class probabilities with the logits' shape.
       dice_weight: scalar in [0, 1] (traceable): 1 is pure Dice, 0 pure cross-entropy.
       smooth: Dice smoothing, scalar >= 0 (traceable).
@@ -457,7 +484,9 @@ def dice_cross_entropy_loss(
 
     Raises:
       ValueError: ``reduction="none"``, a concrete ``dice_weight`` or ``label_smoothing``
-        outside [0, 1], and everything :func:`dice_loss` and :func:`cross_entropy` raise.
+        outside [0, 1], a single class (one softmax channel; for binary segmentation
+        combine ``dice_loss(activation="sigmoid")`` with :func:`binary_cross_entropy`), and
+        everything :func:`dice_loss` and :func:`cross_entropy` raise.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss

@@ -1,13 +1,20 @@
-"""Every bad input raises its error, matched by message; jaxloss.checked for label ranges."""
+"""Every bad input raises its error, matched by message; jaxloss.checked for value checks."""
 
+import logging
+import os
 import re
+import subprocess
+import sys
+import traceback
+from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.experimental import checkify
 
 import jaxloss
+from jaxloss._checks import CheckError
 
 # (6, 4): the shape test_classification.py uses, so eager ops are already compiled.
 LOGITS = np.linspace(-2.0, 2.0, 24, dtype=np.float32).reshape(6, 4)
@@ -185,15 +192,198 @@ def test_class_counts_raises_for_a_concrete_bad_label(label):
 
 
 # ---------------------------------------------------------------------------------------------
-# jaxloss.checked: out-of-range labels, eagerly and inside jit
+# hints that point the right way: swapped arguments, the caller's dtype, squeeze, one class
+# ---------------------------------------------------------------------------------------------
+
+X_SEG = np.linspace(-2.0, 2.0, 72, dtype=np.float32).reshape(2, 3, 3, 4)
+Y_SEG = (np.arange(18, dtype=np.int32) % 4).reshape(2, 3, 3)
+
+
+def _swapped(fn, name, labels, logits):
+    return (
+        f"{fn}: `{name}` must be a floating-point array, got dtype {labels.dtype}. The arguments "
+        f"look swapped: call {fn}({name}, targets). The {labels.dtype} array of shape "
+        f"{labels.shape} looks like the class indices and the {logits.dtype} array of shape "
+        f"{logits.shape} like the {name}."
+    )
+
+
+@pytest.mark.parametrize("loss", SOFTMAX_LOSSES)
+@pytest.mark.parametrize("label_dtype", [np.int32, np.int64])
+def test_swapped_arguments(loss, label_dtype):
+    """loss(labels, logits): the message says so and names the caller's dtype (int64 stays
+    int64 although jnp.asarray makes it int32 with x64 off)."""
+    name = "log_probs" if loss == "nll_loss" else "logits"
+    labels = LABELS.astype(label_dtype)
+    with raises(TypeError, _swapped(loss, name, labels, LOGITS)):
+        getattr(jaxloss, loss)(labels, LOGITS)
+
+
+def test_swapped_arguments_channel_first_and_dice():
+    logits = np.moveaxis(X_SEG, -1, 1)  # (2, 4, 3, 3)
+    with raises(TypeError, _swapped("cross_entropy", "logits", Y_SEG, logits)):
+        jaxloss.cross_entropy(Y_SEG, logits, axis=1)
+    for fn in (jaxloss.dice_loss, jaxloss.tversky_loss, jaxloss.dice_cross_entropy_loss):
+        with raises(TypeError, _swapped(fn.__name__, "logits", Y_SEG, X_SEG)):
+            fn(Y_SEG, X_SEG)
+
+
+@pytest.mark.parametrize("loss", ["binary_cross_entropy", "sigmoid_focal_loss"])
+def test_swapped_arguments_binary(loss):
+    targets = (PROBS > 0.2).astype(np.int32)
+    with raises(
+        TypeError,
+        f"{loss}: `logits` must be a floating-point array, got dtype int32. The arguments look "
+        f"swapped: call {loss}(logits, targets). The int32 array of shape (6, 4) looks like the "
+        "0/1 targets and the float32 array of shape (6, 4) like the logits. If the logits really "
+        "are integers, cast them with `logits.astype(jnp.float32)`.",
+    ):
+        getattr(jaxloss, loss)(targets, LOGITS)
+
+
+def test_integer_logits_that_are_not_swapped_name_the_callers_dtype():
+    with raises(
+        TypeError,
+        "cross_entropy: `logits` must be a floating-point array, got dtype int64. Cast it with "
+        "`logits.astype(jnp.float32)`.",
+    ):
+        jaxloss.cross_entropy(np.zeros((6, 4), np.int64), LABELS)
+    with raises(TypeError, "linear_cross_entropy: `hidden` must be a floating-point array, got "
+                           "dtype int64."):
+        jaxloss.linear_cross_entropy(np.zeros((6, 3), np.int64), np.zeros((3, 4)), LABELS)
+    with raises(TypeError, "nll_loss: `targets` must have an integer dtype (class indices), "
+                           "got dtype float64."):
+        jaxloss.nll_loss(LOGITS, PROBS.astype(np.float64))
+    with raises(TypeError, "class_counts: `targets` must be integer class indices, got float64."):
+        jaxloss.class_counts(PROBS.astype(np.float64), 4)
+
+
+@pytest.mark.parametrize("loss", SOFTMAX_LOSSES + ["dice_loss"])
+def test_targets_with_a_trailing_size_one_axis_suggest_squeeze(loss):
+    logits = X_SEG if loss == "dice_loss" else LOGITS
+    labels = Y_SEG if loss == "dice_loss" else LABELS
+    with raises(ValueError, "Remove the size-1 axis with `targets.squeeze(-1)`."):
+        getattr(jaxloss, loss)(logits, labels[..., None])
+
+
+def test_channel_first_targets_with_a_size_one_class_axis_suggest_squeeze_1():
+    """MONAI-style (N, 1, H, W) labels with (N, C, H, W) logits and axis=1."""
+    logits = np.moveaxis(X_SEG, -1, 1)
+    with raises(ValueError, "expected (2, 3, 3), got (2, 1, 3, 3) for logits of shape "
+                            "(2, 4, 3, 3). Remove the size-1 axis with `targets.squeeze(1)`."):
+        jaxloss.dice_loss(logits, Y_SEG[:, None], axis=1)
+
+
+def test_integer_one_hot_targets_suggest_argmax():
+    onehot = np.eye(4, dtype=np.int32)[LABELS]
+    with raises(
+        ValueError,
+        "Integer targets with the logits' shape look one-hot encoded: pass class indices "
+        "`targets.argmax(axis=1)`, or probabilities `targets.astype(jnp.float32)`.",
+    ):
+        jaxloss.cross_entropy(LOGITS, onehot)
+
+
+def test_float_class_indices_suggest_an_integer_cast():
+    with raises(
+        ValueError,
+        "cross_entropy: probability `targets` must have the logits' shape (6, 4) (class axis 1 "
+        "of size 4), got (6,). Integer class indices need an integer dtype. These have the "
+        "shape of class indices: cast them with `targets.astype(jnp.int32)`.",
+    ):
+        jaxloss.cross_entropy(LOGITS, LABELS.astype(np.float32))
+
+
+def _one_class(fn, name, shape, axis, fix):
+    return (
+        f"{fn}: `{name}` has a single class along axis {axis} (shape {shape}): a softmax over "
+        f"one class is always 1, so the loss is constant and its gradient 0. For binary targets "
+        f"{fix}, or give `{name}` one entry per class (2 for binary)."
+    )
+
+
+BCE_FIX = "use jaxloss.binary_cross_entropy with one logit per element"
+ONE = np.zeros((6, 1), np.float32)
+ONE_SEG = np.zeros((2, 8, 8, 1), np.float32)
+MASK_SEG = (np.arange(128).reshape(2, 8, 8, 1) % 3 == 0).astype(np.float32)
+SINGLE_CLASS = [
+    (jaxloss.cross_entropy, (ONE, np.zeros(6, np.int32)), {},
+     _one_class("cross_entropy", "logits", (6, 1), 1, BCE_FIX)),
+    (jaxloss.cross_entropy, (ONE, np.ones((6, 1), np.float32)), {},
+     _one_class("cross_entropy", "logits", (6, 1), 1, BCE_FIX)),
+    (jaxloss.nll_loss, (ONE, np.zeros(6, np.int32)), {},
+     _one_class("nll_loss", "log_probs", (6, 1), 1, BCE_FIX)),
+    (jaxloss.focal_loss, (ONE, np.zeros(6, np.int32)), {},
+     _one_class("focal_loss", "logits", (6, 1), 1,
+                "use jaxloss.sigmoid_focal_loss with one logit per element")),
+    (jaxloss.cross_entropy, (np.zeros((2, 1, 3), np.float32), np.zeros((2, 3), np.int32)),
+     {"axis": 1}, _one_class("cross_entropy", "logits", (2, 1, 3), 1, BCE_FIX)),
+    (jaxloss.dice_loss, (ONE_SEG, MASK_SEG[..., 0].astype(np.int32)), {},
+     _one_class("dice_loss", "logits", (2, 8, 8, 1), 3, 'pass activation="sigmoid"')),
+    (jaxloss.tversky_loss, (ONE_SEG, MASK_SEG), {},
+     _one_class("tversky_loss", "logits", (2, 8, 8, 1), 3, 'pass activation="sigmoid"')),
+    (jaxloss.dice_cross_entropy_loss, (ONE_SEG, MASK_SEG), {},
+     _one_class("dice_cross_entropy_loss", "logits", (2, 8, 8, 1), 3,
+                'combine jaxloss.dice_loss(..., activation="sigmoid") with '
+                "jaxloss.binary_cross_entropy")),
+    (jaxloss.dice_cross_entropy_loss, (ONE_SEG, MASK_SEG[..., 0].astype(np.int32)), {},
+     _one_class("dice_cross_entropy_loss", "logits", (2, 8, 8, 1), 3,
+                'combine jaxloss.dice_loss(..., activation="sigmoid") with '
+                "jaxloss.binary_cross_entropy")),
+    (jaxloss.linear_cross_entropy, (np.zeros((6, 3), np.float32), np.zeros((3, 1), np.float32),
+                                    np.zeros(6, np.int32)), {},
+     _one_class("linear_cross_entropy", "weight", (3, 1), 1,
+                "use jaxloss.binary_cross_entropy((hidden @ weight)[..., 0], targets)")),
+]
+
+
+@pytest.mark.parametrize(
+    ("fn", "args", "kwargs", "message"), SINGLE_CLASS, ids=[e[3][:40] for e in SINGLE_CLASS]
+)
+@pytest.mark.parametrize("traced", [False, True])
+def test_a_softmax_over_one_class_is_an_error(fn, args, kwargs, message, traced):
+    """Raised while tracing: under jit too, never a constant 0 or a NaN."""
+    call = jax.jit(lambda *a: fn(*a, **kwargs)) if traced else lambda *a: fn(*a, **kwargs)
+    with raises(ValueError, message):
+        call(*args)
+
+
+def test_one_channel_sigmoid_and_none_still_work():
+    for activation in ("sigmoid", "none"):
+        loss = jaxloss.dice_loss(ONE_SEG + 0.5, MASK_SEG, activation=activation)
+        assert np.isfinite(loss)
+    assert np.isfinite(jaxloss.binary_cross_entropy(ONE_SEG, MASK_SEG))
+
+
+def test_include_background_error_on_one_softmax_channel_points_to_sigmoid():
+    with raises(ValueError, 'Keep include_background=True with activation="sigmoid" for binary '
+                            "(single-channel) segmentation."):
+        jaxloss.dice_loss(ONE_SEG, MASK_SEG, include_background=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# jaxloss.checked: value checks, eagerly and inside jit
 # ---------------------------------------------------------------------------------------------
 
 
-def _label_message(fn, label, num_classes=4):
+def _label_message(fn, label, num_classes=4, ignore_index=-100):
     return (
         f"{fn}: target label {label} is out of range: labels must be in [0, {num_classes}) "
-        "or equal to ignore_index."
+        f"or equal to ignore_index={ignore_index}."
     )
+
+
+def _last_line(exc):
+    return str(exc).splitlines()[-1]
+
+
+@pytest.fixture
+def no_callback_logs(caplog):
+    """A failed check under jit logs nothing (JAX logs every callback exception otherwise)."""
+    with caplog.at_level(logging.DEBUG):
+        yield
+    failures = [r for r in caplog.records if r.exc_info or "failed" in r.getMessage()]
+    assert not failures, [r.getMessage() for r in failures]
 
 
 @pytest.mark.parametrize(
@@ -202,18 +392,24 @@ def _label_message(fn, label, num_classes=4):
 )
 def test_checked_raises_eagerly(loss, label):
     fn = jaxloss.checked(getattr(jaxloss, loss))
-    with raises(checkify.JaxRuntimeError, _label_message(loss, label)):
-        fn(LOGITS, np.array([0, label, 1, 2, 3, 0], np.int32))
+    log_probs = np.asarray(jax.nn.log_softmax(LOGITS))
+    with pytest.raises(CheckError) as info:
+        fn(log_probs, np.array([0, label, 1, 2, 3, 0], np.int32))
+    assert str(info.value) == _label_message(loss, label)
+    # One type for every mode: what jit raises, and a ValueError like the trace-time errors.
+    assert isinstance(info.value, jax.errors.JaxRuntimeError)
+    assert isinstance(info.value, ValueError)
 
 
 @pytest.mark.parametrize("label", [7, -1])
-def test_checked_raises_inside_jit(label):
+def test_checked_raises_inside_jit(label, no_callback_logs):
     fn = jax.jit(jaxloss.checked(jaxloss.cross_entropy))
-    with raises(jax.errors.JaxRuntimeError, _label_message("cross_entropy", label)):
+    with pytest.raises(jax.errors.JaxRuntimeError) as info:
         jax.block_until_ready(fn(LOGITS, np.array([0, 1, 2, 3, 0, label], np.int32)))
+    assert _last_line(info.value) == "CheckError: " + _label_message("cross_entropy", label)
 
 
-def test_checked_inside_a_jitted_train_step():
+def test_checked_inside_a_jitted_train_step(no_callback_logs):
     """The wrapped loss called from a larger jitted function, with keyword hyperparameters."""
     loss = jaxloss.checked(jaxloss.focal_loss)
 
@@ -223,8 +419,15 @@ def test_checked_inside_a_jitted_train_step():
 
     value, grad = step(LOGITS, LABELS)
     assert np.isfinite(value) and np.isfinite(np.asarray(grad)).all()
-    with raises(jax.errors.JaxRuntimeError, _label_message("focal_loss", 4)):
-        jax.block_until_ready(step(LOGITS, np.array([4, 0, 0, 1, 2, 3], np.int32)))
+    np.testing.assert_allclose(
+        value, jaxloss.focal_loss(LOGITS, LABELS, gamma=2.0, label_smoothing=0.1), rtol=1e-6
+    )
+    for _ in range(2):  # the same error on every call, not only the first
+        with pytest.raises(jax.errors.JaxRuntimeError) as info:
+            jax.block_until_ready(step(LOGITS, np.array([4, 0, 0, 1, 2, 3], np.int32)))
+        assert _last_line(info.value) == "CheckError: " + _label_message("focal_loss", 4)
+    value2, _ = step(LOGITS, LABELS)  # and the program still runs on good labels
+    np.testing.assert_allclose(value2, value)
 
 
 def test_checked_passes_for_valid_ignored_and_masked_labels():
@@ -239,12 +442,326 @@ def test_checked_passes_for_valid_ignored_and_masked_labels():
     bad[2] = 9
     np.testing.assert_allclose(fn(LOGITS, bad, ignore_index=9), want)
     np.testing.assert_allclose(fn(LOGITS, bad, where=np.arange(6) != 2), want)
+    np.testing.assert_allclose(jax.jit(fn)(LOGITS, bad, where=np.arange(6) != 2), want)
     # Probability targets have no labels to check.
     np.testing.assert_allclose(fn(LOGITS, PROBS), jaxloss.cross_entropy(LOGITS, PROBS))
 
 
-def test_checked_class_counts_under_jit():
+def test_checked_custom_ignore_index_is_named():
+    fn = jaxloss.checked(jaxloss.cross_entropy)
+    with raises(CheckError, _label_message("cross_entropy", 255, ignore_index=-1)):
+        fn(LOGITS, np.array([0, 1, 255, 2, 3, -1], np.int32), ignore_index=-1)
+
+
+def test_checked_under_vmap_and_grad(no_callback_logs):
+    ce = jaxloss.checked(jaxloss.cross_entropy)
+    batch_x, batch_y = np.stack([LOGITS, -LOGITS]), np.stack([LABELS, LABELS[::-1]])
+    np.testing.assert_allclose(
+        jax.vmap(ce)(batch_x, batch_y), jax.vmap(jaxloss.cross_entropy)(batch_x, batch_y)
+    )
+    np.testing.assert_allclose(
+        jax.grad(ce)(LOGITS, LABELS), jax.grad(jaxloss.cross_entropy)(LOGITS, LABELS)
+    )
+    bad_y = batch_y.copy()
+    bad_y[1, 3] = 5
+    # vmap outside jit runs the callback from Python: the CheckError itself comes out.
+    with raises(CheckError, _label_message("cross_entropy", 5)):
+        jax.vmap(ce)(batch_x, bad_y)
+    with pytest.raises(jax.errors.JaxRuntimeError) as info:
+        jax.block_until_ready(jax.jit(jax.vmap(ce))(batch_x, bad_y))
+    assert _last_line(info.value) == "CheckError: " + _label_message("cross_entropy", 5)
+    # grad: the labels are not differentiated, so they stay concrete and the check raises
+    # at once, as eagerly; under jit it is staged.
+    with raises(CheckError, _label_message("cross_entropy", 5)):
+        jax.grad(ce)(LOGITS, bad_y[1])
+    with pytest.raises(jax.errors.JaxRuntimeError) as info:
+        jax.block_until_ready(jax.jit(jax.grad(ce))(LOGITS, bad_y[1]))
+    assert _last_line(info.value) == "CheckError: " + _label_message("cross_entropy", 5)
+
+
+def test_checked_passes_arguments_through():
+    """Keyword and positional non-array arguments are not traced (class_counts' num_classes)."""
+    t = np.array([0, 1, 2, 2], np.int32)
+    fn = jaxloss.checked(jaxloss.class_counts)
+    np.testing.assert_array_equal(fn(t, num_classes=3), [1, 1, 2])
+    np.testing.assert_array_equal(fn(t, 3), [1, 1, 2])
+
+
+def test_checked_refuses_a_jitted_function():
+    with raises(TypeError, "checked: `loss_fn` must not be jitted"):
+        jaxloss.checked(jax.jit(jaxloss.cross_entropy))
+
+
+def test_unchecked_value_problems_are_numbers_not_errors():
+    """Without checked nothing looks at values: plain calls and jit stay check-free."""
+    bad = np.array([0, 7, 1, 2, 3, 0], np.int32)
+    assert np.isnan(jaxloss.cross_entropy(LOGITS, bad))
+    assert np.isfinite(jaxloss.nll_loss(PROBS, LABELS))
+    assert np.isfinite(jaxloss.binary_cross_entropy(LOGITS, 2.0 * PROBS + 1.0))
+    text = jax.jit(jaxloss.cross_entropy).lower(LOGITS, bad).as_text()
+    assert "callback" not in text
+
+
+# class_counts: eagerly and under checked it raises; under plain jit an out-of-range label is
+# not counted (documented), and checked turns that into the error.
+
+
+@pytest.mark.parametrize("label", [7, -1])
+def test_checked_class_counts_eagerly(label):
+    t = np.array([0, 1, label, 2], np.int32)
+    with raises(CheckError, _label_message("class_counts", label, num_classes=3)):
+        jaxloss.checked(jaxloss.class_counts)(t, num_classes=3)
+    with raises(CheckError, _label_message("class_counts", label, num_classes=3)):
+        jaxloss.checked(jaxloss.class_counts)(jnp.asarray(t), 3)
+
+
+def test_class_counts_under_plain_jit_drops_out_of_range_labels():
+    counts = jax.jit(jaxloss.class_counts, static_argnums=1)(np.array([0, 9, 2, -1], np.int32), 4)
+    np.testing.assert_array_equal(counts, [1, 0, 1, 0])
+
+
+def test_checked_class_counts_under_jit(no_callback_logs):
     fn = jax.jit(jaxloss.checked(lambda t: jaxloss.class_counts(t, 4)))
     np.testing.assert_array_equal(fn(np.array([0, 3, 3, -100], np.int32)), [1, 0, 0, 2])
-    with raises(jax.errors.JaxRuntimeError, _label_message("class_counts", 9)):
+    with pytest.raises(jax.errors.JaxRuntimeError) as info:
         jax.block_until_ready(fn(np.array([0, 9], np.int32)))
+    assert _last_line(info.value) == "CheckError: " + _label_message("class_counts", 9)
+    f2 = jax.jit(jaxloss.checked(jaxloss.class_counts), static_argnums=1)
+    with pytest.raises(jax.errors.JaxRuntimeError) as info:
+        jax.block_until_ready(f2(np.array([0, -1], np.int32), 4))
+    assert _last_line(info.value) == "CheckError: " + _label_message("class_counts", -1)
+
+
+# Values of the wrong kind, caught by checked in every loss.
+
+_negative_probs = PROBS.copy()
+_negative_probs[2, 1] = -0.5
+_binary_two = PROBS.copy()
+_binary_two[3, 1] = 2.0
+_seg_mask = (np.arange(72).reshape(2, 3, 3, 4) % 2).astype(np.float32)
+_seg_mask_bad = _seg_mask.copy()
+_seg_mask_bad[1, 2, 0, 3] = 1.5
+_seg_probs = np.array(jax.nn.softmax(X_SEG))
+_seg_probs_bad = _seg_probs.copy()
+_seg_probs_bad[0, 1, 2, 0] = 2.0
+_seg_labels_bad = Y_SEG.copy()
+_seg_labels_bad[1, 0, 1] = 4
+_H = np.linspace(-1.0, 1.0, 18, dtype=np.float32).reshape(6, 3)
+_W = np.linspace(-1.0, 1.0, 12, dtype=np.float32).reshape(3, 4)
+_unit = " For class indices use jaxloss.cross_entropy."
+_none_hint = ' For logits pass activation="softmax" or activation="sigmoid".'
+
+VALUE_CHECKS = [
+    (jaxloss.nll_loss, (PROBS, LABELS), {},
+     "nll_loss: `log_probs` must be log-probabilities (<= 0), got 0.25 at index (0, 0). Pass "
+     "logits to jaxloss.cross_entropy, or log-probabilities from jax.nn.log_softmax."),
+    (jaxloss.cross_entropy, (LOGITS, _negative_probs), {},
+     "cross_entropy: `targets` must be probabilities (>= 0), got -0.5 at index (2, 1)."),
+    (jaxloss.focal_loss, (LOGITS, _negative_probs), {},
+     "focal_loss: `targets` must be probabilities (>= 0), got -0.5 at index (2, 1)."),
+    (jaxloss.binary_cross_entropy, (LOGITS, _binary_two), {},
+     "binary_cross_entropy: `targets` must be in [0, 1], got 2.0 at index (3, 1)." + _unit),
+    (jaxloss.sigmoid_focal_loss, (LOGITS, -_binary_two), {},
+     "sigmoid_focal_loss: `targets` must be in [0, 1], got -0.25 at index (0, 0)." + _unit),
+    (jaxloss.binary_cross_entropy, (LOGITS, np.tile(np.arange(4, dtype=np.int32), (6, 1))), {},
+     "binary_cross_entropy: `targets` must be in [0, 1], got 2.0 at index (0, 2)." + _unit),
+    (jaxloss.dice_loss, (X_SEG, _seg_mask_bad), {"activation": "sigmoid"},
+     "dice_loss: `targets` must be in [0, 1] (masks or probabilities), got 1.5 at index "
+     "(1, 2, 0, 3)."),
+    (jaxloss.tversky_loss, (X_SEG, _seg_mask_bad), {},
+     "tversky_loss: `targets` must be in [0, 1] (masks or probabilities), got 1.5 at index "
+     "(1, 2, 0, 3)."),
+    (jaxloss.dice_cross_entropy_loss, (X_SEG, _seg_mask_bad), {},
+     "dice_cross_entropy_loss: `targets` must be in [0, 1] (masks or probabilities), got 1.5 "
+     "at index (1, 2, 0, 3)."),
+    (jaxloss.dice_loss, (_seg_probs_bad, Y_SEG), {"activation": "none"},
+     'dice_loss: `logits` must be probabilities in [0, 1] with activation="none", got 2.0 at '
+     "index (0, 1, 2, 0)." + _none_hint),
+    (jaxloss.dice_loss, (X_SEG, Y_SEG), {"activation": "none"},
+     'dice_loss: `logits` must be probabilities in [0, 1] with activation="none", got -2.0 at '
+     "index (0, 0, 0, 0)." + _none_hint),
+    (jaxloss.dice_loss, (X_SEG, _seg_labels_bad), {}, _label_message("dice_loss", 4)),
+    (jaxloss.dice_cross_entropy_loss, (X_SEG, _seg_labels_bad), {},
+     _label_message("dice_cross_entropy_loss", 4)),
+    (jaxloss.linear_cross_entropy, (_H, _W, np.array([0, 1, 2, 3, 4, 0], np.int32)), {},
+     _label_message("linear_cross_entropy", 4)),
+]
+
+
+@pytest.mark.parametrize(
+    ("fn", "args", "kwargs", "message"), VALUE_CHECKS, ids=[e[3][:45] for e in VALUE_CHECKS]
+)
+def test_checked_value_checks(fn, args, kwargs, message, no_callback_logs):
+    checked = jaxloss.checked(fn)
+    with pytest.raises(CheckError) as info:
+        checked(*args, **kwargs)
+    assert str(info.value) == message
+    with pytest.raises(jax.errors.JaxRuntimeError) as info:
+        jax.block_until_ready(jax.jit(lambda *a: checked(*a, **kwargs))(*args))
+    assert _last_line(info.value) == "CheckError: " + message
+    # Without checked the same inputs give a number (or NaN for a bad label).
+    fn(*args, **kwargs)
+
+
+_ignored = LABELS.copy()
+_ignored[0] = -100
+_log_probs_row0 = np.array(jax.nn.log_softmax(LOGITS))
+_log_probs_row0[0] = PROBS[0]  # probabilities in row 0 only
+_mask_row0 = np.arange(6) != 0
+_seg_keep = np.ones((2, 3, 3), bool)
+_seg_keep[1, 2, 0] = False
+_seg_keep_none = np.ones((2, 3, 3), bool)
+_seg_keep_none[0, 1, 2] = False
+NOT_CHECKED = [
+    # The offending element is ignored or masked.
+    (jaxloss.nll_loss, (_log_probs_row0, _ignored), {}),
+    (jaxloss.nll_loss, (_log_probs_row0, LABELS), {"where": _mask_row0}),
+    (jaxloss.nll_loss, (PROBS, LABELS), {"where": np.zeros(6, bool)}),
+    (jaxloss.cross_entropy, (LOGITS, _negative_probs), {"where": np.arange(6) != 2}),
+    (jaxloss.binary_cross_entropy, (LOGITS, _binary_two), {"where": _binary_two <= 1}),
+    (jaxloss.dice_loss, (X_SEG, _seg_mask_bad), {"activation": "sigmoid", "where": _seg_keep}),
+    (jaxloss.dice_loss, (_seg_probs_bad, Y_SEG), {"activation": "none", "where": _seg_keep_none}),
+    # Values of the right kind, at their edges: no false alarms.
+    (jaxloss.nll_loss, (np.asarray(jax.nn.log_softmax(100.0 * LOGITS)), LABELS), {}),
+    (jaxloss.nll_loss, (np.log(np.asarray(jax.nn.softmax(LOGITS))), LABELS), {}),
+    (jaxloss.cross_entropy, (LOGITS, np.eye(4, dtype=np.float32)[LABELS]), {}),
+    (jaxloss.binary_cross_entropy, (LOGITS, PROBS), {}),
+    (jaxloss.sigmoid_focal_loss, (LOGITS, (PROBS > 0.2).astype(bool)), {}),
+    (jaxloss.dice_loss, (X_SEG, _seg_mask), {"activation": "sigmoid"}),
+    (jaxloss.dice_loss, (_seg_probs, _seg_mask), {"activation": "none"}),
+    (jaxloss.linear_cross_entropy, (_H, _W, np.array([0, 1, 2, 3, -100, 0], np.int32)), {}),
+]
+
+
+@pytest.mark.parametrize(("fn", "args", "kwargs"), NOT_CHECKED)
+def test_checked_lets_good_and_masked_values_through(fn, args, kwargs):
+    checked = jaxloss.checked(fn)
+    want = fn(*args, **kwargs)
+    np.testing.assert_allclose(checked(*args, **kwargs), want, rtol=1e-6)
+    np.testing.assert_allclose(
+        jax.jit(lambda *a: checked(*a, **kwargs))(*args), want, rtol=1e-6
+    )
+
+
+def test_a_nan_is_not_a_range_error():
+    targets = PROBS.copy()
+    targets[1, 1] = np.nan
+    assert np.isnan(jaxloss.checked(jaxloss.binary_cross_entropy)(LOGITS, targets))
+
+
+def test_a_failed_check_under_jit_is_one_exception_and_silent():
+    """As a user sees it, in a fresh process: one JaxRuntimeError whose message ends with the
+    error, nothing on stderr (also at exit)."""
+    script = """
+import jax, jax.numpy as jnp, jaxloss
+y = jnp.array([0, 7])
+calls = {
+    "jit": jax.jit(lambda x, y: jaxloss.checked(jaxloss.cross_entropy)(x, y)),
+    "step": jax.jit(jax.value_and_grad(lambda x, y: jaxloss.checked(jaxloss.cross_entropy)(x, y))),
+}
+for name, f in calls.items():
+    try:
+        jax.block_until_ready(f(jnp.zeros((2, 3)), y))
+    except Exception as e:
+        lines = str(e).splitlines()
+        print(name, type(e).__module__ + "." + type(e).__qualname__)
+        print(lines[0])
+        print(lines[-1])
+"""
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""
+    message = _label_message("cross_entropy", 7, num_classes=3)
+    for name in ("jit", "step"):
+        assert out.stdout.splitlines()[out.stdout.splitlines().index(
+            f"{name} jax.errors.JaxRuntimeError") + 1:][:2] == [
+            "INTERNAL: CpuCallback error calling callback: Traceback (most recent call last):",
+            "CheckError: " + message,
+        ]
+
+
+# ---------------------------------------------------------------------------------------------
+# The README's error texts are what users see, character for character
+# ---------------------------------------------------------------------------------------------
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+L10 = np.linspace(-2.0, 2.0, 80, dtype=np.float32).reshape(8, 10)
+Y10 = np.arange(8, dtype=np.int32)
+
+README_ERRORS = {
+    # Trace-time errors.
+    "ValueError: cross_entropy: `class_weights` must have shape (10,)":
+        lambda: jaxloss.cross_entropy(L10, Y10, class_weights=np.ones(9, np.float32)),
+    "TypeError: cross_entropy: `logits` must be a floating-point array, got dtype int32.":
+        lambda: jaxloss.cross_entropy(L10.astype(np.int32), Y10),
+    "TypeError: cross_entropy: `logits` must be a floating-point array, got dtype int64.":
+        lambda: jaxloss.cross_entropy(Y10.astype(np.int64), L10),
+    "ValueError: cross_entropy: integer `targets` must have the logits' shape":
+        lambda: jaxloss.cross_entropy(L10, Y10[:, None]),
+    "ValueError: focal_loss: `gamma` must be >= 0":
+        lambda: jaxloss.focal_loss(L10, Y10, gamma=-1.0),
+    "ValueError: dice_loss: `logits` has a single class":
+        lambda: jaxloss.dice_loss(np.zeros((2, 8, 8, 1), np.float32), np.zeros((2, 8, 8), int)),
+    # checked, eagerly.
+    "jaxloss._checks.CheckError: cross_entropy: target label 7":
+        lambda: jaxloss.checked(jaxloss.cross_entropy)(jnp.zeros((2, 3)), jnp.array([0, 7])),
+    "jaxloss._checks.CheckError: nll_loss:":
+        lambda: jaxloss.checked(jaxloss.nll_loss)(jnp.array([[0.7, 0.3]]), jnp.array([0])),
+    # checked inside jit.
+    "jax.errors.JaxRuntimeError: INTERNAL:":
+        lambda: jax.block_until_ready(
+            jax.jit(lambda x, y: jaxloss.checked(jaxloss.cross_entropy)(x, y))(
+                jnp.zeros((2, 3)), jnp.array([0, 7])
+            )
+        ),
+}
+
+
+def _readme_error_blocks():
+    text = README.read_text()
+    start = text.index("### Errors\n")
+    section = text[start : text.index("\n## ", start)]
+    return re.findall(r"```\n(.*?)```", section, flags=re.S)
+
+
+def _shown(exc):
+    """The last line of the traceback Python prints for ``exc`` (notes excluded)."""
+    return traceback.format_exception_only(type(exc), exc)[0].rstrip("\n")
+
+
+def _readme_entries():
+    """(README text, the key of README_ERRORS it starts with); a multi-line block is one entry."""
+    entries = []
+    for block in _readme_error_blocks():
+        lines = block.rstrip("\n").splitlines()
+        if lines[0].startswith("jax.errors.JaxRuntimeError"):
+            entries.append("\n".join(lines))
+        else:
+            entries.extend(lines)
+    return [(e, next(k for k in README_ERRORS if e.startswith(k))) for e in entries]
+
+
+def test_every_readme_error_has_a_call_here():
+    entries = _readme_entries()
+    assert len(entries) == len(README_ERRORS)
+    assert {key for _, key in entries} == set(README_ERRORS)
+
+
+@pytest.mark.parametrize(("text", "key"), _readme_entries(), ids=lambda v: v[:40])
+def test_readme_errors_are_what_users_see(text, key):
+    with pytest.raises(Exception) as info:
+        README_ERRORS[key]()
+    shown = _shown(info.value)
+    if "\n" not in text:
+        assert shown == text
+        return
+    # Under jit: JAX's wrapper, the Python stack at the call (elided in the README as "  ..."),
+    # then our message.
+    first, middle, last = text.splitlines()[0], text.splitlines()[1:-1], text.splitlines()[-1]
+    assert middle == ["  ..."]
+    assert shown.splitlines()[-1] == last
+    if jax.default_backend() == "cpu":
+        assert shown.splitlines()[0] == first

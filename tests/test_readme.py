@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import jax
+import numpy as np
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -24,3 +25,16 @@ def test_quickstart_trains(capsys):
     loss = float(namespace["loss"])
     assert 0.0 < loss < 0.2, loss
     assert "focal loss after 100 steps" in capsys.readouterr().out
+
+
+def test_shard_map_snippet_equals_the_unsharded_loss():
+    block = next(block for block in _python_blocks() if "shard_map" in block)
+    namespace: dict = {}
+    exec(compile(block, str(README), "exec"), namespace)
+    import jaxloss
+
+    want = jax.value_and_grad(
+        lambda x: jaxloss.cross_entropy(x, namespace["labels"], label_smoothing=0.1)
+    )(namespace["logits"])
+    np.testing.assert_allclose(namespace["loss"], want[0], rtol=1e-6)
+    np.testing.assert_allclose(namespace["grad"], want[1], rtol=1e-5, atol=1e-8)

@@ -1,0 +1,419 @@
+"""Every loss that takes ``axis_name`` inside ``shard_map`` and ``pmap`` equals the unsharded call.
+
+Run by ``tests/test_sharding.py`` in a subprocess with
+``XLA_FLAGS=--xla_force_host_platform_device_count=4 JAX_PLATFORMS=cpu``. For each case the
+global batch is split over a 1-D mesh of 4 devices (axis ``"d"``, batch sharded, everything
+else replicated) and the loss is called with ``axis_name="d"``; inside ``shard_map``
+``jax.value_and_grad`` (the data-parallel train-step pattern) must give the unsharded value,
+the unsharded gradient of each sharded float input (on its shard) and of each replicated
+float input (class weights, ``pos_weight``, the ``linear_cross_entropy`` weight matrix).
+Under ``pmap`` every replica's value must equal the unsharded one, and the gradient of
+replica 0's value with respect to the (split) inputs must equal the unsharded gradient.
+
+Prints one line ``JSON_REPORT: {...}`` mapping each case id to ``"ok"`` or its error, and
+exits with status 1 (failures listed on stderr) when any case fails. Importing this module
+only defines the cases (``CASE_IDS``, ``LOSSES_COVERED``); nothing runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+NUM_DEVICES = 4
+AXIS = "d"
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """``make(rng)`` returns (sharded, replicated) dicts of NumPy arrays; sharded arrays have the
+    global batch on axis 0. ``positional`` names the arguments passed positionally (in order);
+    the rest go by keyword with ``static``. ``diff`` names the float arguments differentiated."""
+
+    id: str
+    loss: str
+    make: Callable[[np.random.Generator], tuple[dict, dict]]
+    static: dict[str, Any]
+    positional: tuple[str, ...]
+    diff: tuple[str, ...]
+    pmap: bool = False
+    large: bool = False
+
+
+# --- inputs ---------------------------------------------------------------------------------
+
+N = 16  # global batch of the classification cases: 4 rows per device
+C = 5
+
+
+def _labels(rng, shape, num_classes):
+    return rng.integers(0, num_classes, shape).astype(np.int32)
+
+
+def _ignore(y, rows, value=-100):
+    y = y.copy()
+    y[rows] = value
+    return y
+
+
+def _softmax(x, axis=-1):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _logits(rng, shape):
+    return (2.0 * rng.standard_normal(shape)).astype(np.float32)
+
+
+def _weights(n, seed=7):
+    return np.random.default_rng(seed).uniform(0.5, 2.0, (n,)).astype(np.float32)
+
+
+SHARD_1 = slice(N // NUM_DEVICES, 2 * N // NUM_DEVICES)  # the rows of device 1
+
+
+def softmax_int(ignore=None, weights=False):
+    """(N, C) logits, integer targets; ``ignore``: rows set to -100 (a slice or indices)."""
+
+    def make(rng):
+        y = _labels(rng, (N,), C)
+        if ignore is not None:
+            y = _ignore(y, ignore)
+        sharded = {"logits": _logits(rng, (N, C)), "targets": y}
+        return sharded, ({"class_weights": _weights(C)} if weights else {})
+
+    return make
+
+
+def softmax_int_channel_first(rng):
+    y = _labels(rng, (N, 3), C)
+    y[1, 0] = y[6, 2] = -100
+    return {"logits": _logits(rng, (N, C, 3)), "targets": y}, {"class_weights": _weights(C)}
+
+
+def softmax_probs(where=False, weights=False):
+    def make(rng):
+        t = _softmax(_logits(rng, (N, C))).astype(np.float32)
+        t[2] = np.eye(C, dtype=np.float32)[1]  # a hard label: exact zeros
+        sharded = {"logits": _logits(rng, (N, C)), "targets": t}
+        if where:
+            mask = np.ones((N,), bool)
+            mask[SHARD_1] = False  # device 1 keeps nothing
+            mask[0] = False
+            sharded["where"] = mask
+        return sharded, ({"class_weights": _weights(C)} if weights else {})
+
+    return make
+
+
+def log_probs_int(ignore=None, weights=False):
+    def make(rng):
+        x = _logits(rng, (N, C))
+        lp = (x - np.log(np.exp(x).sum(-1, keepdims=True))).astype(np.float32)
+        y = _labels(rng, (N,), C)
+        if ignore is not None:
+            y = _ignore(y, ignore)
+        return {"log_probs": lp, "targets": y}, ({"class_weights": _weights(C)} if weights else {})
+
+    return make
+
+
+def binary(pos_weight=False, row_weights=False, where=False):
+    def make(rng):
+        t = rng.uniform(size=(N, C)).astype(np.float32)
+        t.reshape(-1)[::3] = 0.0
+        t.reshape(-1)[1::3] = 1.0
+        sharded = {"logits": _logits(rng, (N, C)), "targets": t}
+        if row_weights:
+            sharded["weights"] = rng.uniform(0.5, 2.0, (N, 1)).astype(np.float32)
+        if where:
+            mask = np.ones((N, C), bool)
+            mask[SHARD_1] = False
+            mask[0, 1] = False
+            sharded["where"] = mask
+        return sharded, ({"pos_weight": _weights(C, 8)} if pos_weight else {})
+
+    return make
+
+
+SEG_N, SEG_HW, SEG_C = 8, (3, 3), 3  # 2 images per device
+
+
+def seg_int(ignore_shard=False, weights=False):
+    def make(rng):
+        y = _labels(rng, (SEG_N, *SEG_HW), SEG_C)
+        y[0, 0, 0] = -100
+        if ignore_shard:
+            y[2:4] = -100  # the two images of device 1: nothing kept
+        sharded = {"logits": _logits(rng, (SEG_N, *SEG_HW, SEG_C)), "targets": y}
+        return sharded, ({"class_weights": _weights(SEG_C)} if weights else {})
+
+    return make
+
+
+def seg_float(kind):
+    def make(rng):
+        shape = (SEG_N, *SEG_HW, SEG_C)
+        if kind == "probs":
+            t = _softmax(_logits(rng, shape)).astype(np.float32)
+            t[0, 0, 0] = np.eye(SEG_C, dtype=np.float32)[2]
+        else:  # independent masks for the sigmoid
+            t = (rng.uniform(size=shape) > 0.5).astype(np.float32)
+        return {"logits": _logits(rng, shape), "targets": t}, {}
+
+    return make
+
+
+LIN_D, LIN_V = 3, 7
+
+
+def linear(ignore=None, weights=False):
+    def make(rng):
+        y = _labels(rng, (N,), LIN_V)
+        if ignore is not None:
+            y = _ignore(y, ignore)
+        sharded = {"hidden": rng.standard_normal((N, LIN_D)).astype(np.float32), "targets": y}
+        replicated = {"weight": rng.standard_normal((LIN_D, LIN_V)).astype(np.float32)}
+        if weights:
+            replicated["class_weights"] = _weights(LIN_V)
+        return sharded, replicated
+
+    return make
+
+
+LARGE_C = 1000
+
+
+def large(rng):
+    """A local shard above the CPU row-blocked threshold on every device."""
+    from jaxloss import _logsumexp
+
+    rows = -(-_logsumexp.BLOCKED_MIN_ELEMENTS // LARGE_C) + 8  # per device
+    n = NUM_DEVICES * rows
+    x = (2.0 * rng.standard_normal((n, LARGE_C), dtype=np.float32)).astype(np.float32)
+    y = rng.integers(0, LARGE_C, (n,)).astype(np.int32)
+    y[::7] = -100
+    return {"logits": x, "targets": y}, {"class_weights": _weights(LARGE_C)}
+
+
+# --- the cases ------------------------------------------------------------------------------
+
+LS = {"label_smoothing": 0.1}
+X = ("logits",)
+XW = ("logits", "class_weights")
+XY = ("logits", "targets")
+POS = ("logits", "targets")
+
+CASES = [
+    # cross_entropy
+    Case("ce-plain-mean", "cross_entropy", softmax_int(), {}, POS, X, pmap=True),
+    Case("ce-plain-sum", "cross_entropy", softmax_int(), {"reduction": "sum"}, POS, X),
+    Case("ce-smoothing", "cross_entropy", softmax_int(), LS, POS, X),
+    Case("ce-weights-ignore", "cross_entropy", softmax_int([1, 9], True), {}, POS, XW),
+    Case("ce-smoothing-weights-ignore-sum", "cross_entropy", softmax_int([1, 9], True),
+         {**LS, "reduction": "sum"}, POS, XW, pmap=True),
+    Case("ce-zloss", "cross_entropy", softmax_int(), {"z_loss": 1e-2}, POS, X),
+    Case("ce-ignored-shard", "cross_entropy", softmax_int(SHARD_1, True), LS, POS, XW),
+    Case("ce-all-ignored", "cross_entropy", softmax_int(slice(None), True), LS, POS, XW),
+    Case("ce-channel-first-smoothing", "cross_entropy", softmax_int_channel_first,
+         {**LS, "axis": 1}, POS, XW),
+    Case("ce-probs", "cross_entropy", softmax_probs(weights=True), LS, POS,
+         ("logits", "targets", "class_weights")),
+    Case("ce-probs-where-sum", "cross_entropy", softmax_probs(where=True),
+         {"reduction": "sum", "z_loss": 1e-2}, POS, XY),
+    # nll_loss
+    Case("nll-plain", "nll_loss", log_probs_int(), {}, ("log_probs", "targets"), ("log_probs",)),
+    Case("nll-weights-ignored-shard-sum", "nll_loss", log_probs_int(SHARD_1, True),
+         {"reduction": "sum"}, ("log_probs", "targets"), ("log_probs", "class_weights")),
+    # focal_loss
+    Case("focal-plain", "focal_loss", softmax_int(), {"gamma": 2.0}, POS, X, pmap=True),
+    Case("focal-smoothing-weights-ignore", "focal_loss", softmax_int([1, 9], True),
+         {"gamma": 2.0, **LS}, POS, XW),
+    Case("focal-ignored-shard-sum", "focal_loss", softmax_int(SHARD_1, True),
+         {"gamma": 1.5, "reduction": "sum"}, POS, XW),
+    Case("focal-probs", "focal_loss", softmax_probs(), {"gamma": 2.0, **LS}, POS, XY),
+    # binary
+    Case("bce-plain", "binary_cross_entropy", binary(), {}, POS, XY),
+    Case("bce-pos-weight-weights-sum", "binary_cross_entropy", binary(True, True),
+         {"reduction": "sum"}, POS, ("logits", "targets", "pos_weight"), pmap=True),
+    Case("bce-masked-shard", "binary_cross_entropy", binary(where=True), {}, POS, XY),
+    Case("sfl-plain", "sigmoid_focal_loss", binary(), {"alpha": 0.25, "gamma": 2.0}, POS, XY),
+    Case("sfl-masked-shard-sum", "sigmoid_focal_loss", binary(where=True),
+         {"reduction": "sum"}, POS, XY),
+    # segmentation
+    Case("dice-plain", "dice_loss", seg_int(), {}, POS, X),
+    Case("dice-batch", "dice_loss", seg_int(weights=True), {"batch": True}, POS, XW, pmap=True),
+    Case("dice-ignored-shard-weights-sum", "dice_loss", seg_int(True, True),
+         {"reduction": "sum", "include_background": False}, POS, XW),
+    Case("dice-ignored-shard-batch", "dice_loss", seg_int(True), {"batch": True}, POS, X),
+    Case("dice-probs", "dice_loss", seg_float("probs"), {}, POS, XY),
+    Case("dice-sigmoid-batch", "dice_loss", seg_float("masks"),
+         {"activation": "sigmoid", "batch": True, "squared": True}, POS, XY),
+    Case("tversky-plain", "tversky_loss", seg_int(), {"alpha": 0.3, "beta": 0.7}, POS, X),
+    Case("tversky-batch-weights-sum", "tversky_loss", seg_int(weights=True),
+         {"alpha": 0.3, "beta": 0.7, "batch": True, "reduction": "sum"}, POS, XW),
+    Case("dice-ce-plain", "dice_cross_entropy_loss", seg_int(), {}, POS, X),
+    Case("dice-ce-smoothing-weights-batch", "dice_cross_entropy_loss", seg_int(weights=True),
+         {**LS, "batch": True}, POS, XW),
+    Case("dice-ce-ignored-shard-sum", "dice_cross_entropy_loss", seg_int(True, True),
+         {**LS, "reduction": "sum"}, POS, XW),
+    Case("dice-ce-probs", "dice_cross_entropy_loss", seg_float("probs"), {}, POS, XY),
+    # linear_cross_entropy: hidden and targets sharded, weight replicated
+    Case("linear-plain", "linear_cross_entropy", linear(), {"chunk_size": 3},
+         ("hidden", "weight", "targets"), ("hidden", "weight")),
+    Case("linear-smoothing-weights-ignore-zloss", "linear_cross_entropy", linear([1, 9], True),
+         {"chunk_size": 3, **LS, "z_loss": 1e-2}, ("hidden", "weight", "targets"),
+         ("hidden", "weight", "class_weights"), pmap=True),
+    Case("linear-ignored-shard-sum", "linear_cross_entropy", linear(SHARD_1, True),
+         {"chunk_size": 4, "reduction": "sum", **LS}, ("hidden", "weight", "targets"),
+         ("hidden", "weight")),
+    # local shards above the CPU row-blocked threshold
+    Case("large-ce-weights-ignore", "cross_entropy", large, {}, POS, XW, large=True),
+    Case("large-ce-smoothing", "cross_entropy", large, LS, POS, X, large=True),
+]
+
+CASE_IDS = [case.id for case in CASES]
+PMAP_IDS = [case.id for case in CASES if case.pmap]
+LOSSES_COVERED = sorted({case.loss for case in CASES})
+assert len(set(CASE_IDS)) == len(CASE_IDS)
+
+
+# --- running --------------------------------------------------------------------------------
+
+
+def _split(case, sharded, replicated):
+    """(differentiated sharded, other sharded, differentiated replicated, other replicated)."""
+    ds = {k: v for k, v in sharded.items() if k in case.diff}
+    os_ = {k: v for k, v in sharded.items() if k not in case.diff}
+    dr = {k: v for k, v in replicated.items() if k in case.diff}
+    or_ = {k: v for k, v in replicated.items() if k not in case.diff}
+    assert set(ds) | set(dr) == set(case.diff), case.id
+    return ds, os_, dr, or_
+
+
+def _call(case, axis_name, *dicts):
+    import jaxloss
+
+    args = {k: v for d in dicts for k, v in d.items()}
+    positional = [args.pop(name) for name in case.positional]
+    kwargs = dict(case.static)
+    if axis_name is not None:
+        kwargs["axis_name"] = axis_name
+    return getattr(jaxloss, case.loss)(*positional, **args, **kwargs)
+
+
+def _close(got, want, what, rtol, atol_scale):
+    got = np.asarray(got, np.float64)
+    want = np.asarray(want, np.float64)
+    assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
+    assert np.all(np.isfinite(got)), f"{what}: not finite"
+    atol = atol_scale * max(1e-3, float(np.max(np.abs(want))) if want.size else 0.0)
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=what)
+
+
+def run_case(case, mesh):
+    import jax
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    sharded, replicated = case.make(np.random.default_rng(0))
+    ds, os_, dr, or_ = _split(case, sharded, replicated)
+    rtol, atol = (1e-4, 1e-5) if case.large else (2e-5, 2e-6)
+
+    def loss(axis_name):
+        def f(ds, dr, os_, or_):
+            return _call(case, axis_name, ds, os_, dr, or_)
+
+        return f
+
+    # The unsharded reference: value and gradients of the global batch.
+    want_value, (want_ds, want_dr) = jax.jit(
+        jax.value_and_grad(loss(None), argnums=(0, 1))
+    )(ds, dr, os_, or_)
+
+    # shard_map: value_and_grad inside, batch sharded over "d", the rest replicated.
+    def local(ds, dr, os_, or_):
+        return jax.value_and_grad(loss(AXIS), argnums=(0, 1))(ds, dr, os_, or_)
+
+    mapped = jax.jit(
+        jax.shard_map(
+            local, mesh=mesh, in_specs=(P(AXIS), P(), P(AXIS), P()),
+            out_specs=(P(), (P(AXIS), P())),
+        )
+    )
+    put_s = lambda t: jax.device_put(t, NamedSharding(mesh, P(AXIS)))  # noqa: E731
+    put_r = lambda t: jax.device_put(t, NamedSharding(mesh, P()))  # noqa: E731
+    value, (got_ds, got_dr) = mapped(put_s(ds), put_r(dr), put_s(os_), put_r(or_))
+    _close(value, want_value, "shard_map value", rtol, atol)
+    for k in ds:
+        _close(got_ds[k], want_ds[k], f"shard_map d/d{k} (sharded)", rtol, atol)
+    for k in dr:
+        _close(got_dr[k], want_dr[k], f"shard_map d/d{k} (replicated)", rtol, atol)
+
+    if case.pmap:
+        split = lambda t: jax.tree.map(  # noqa: E731
+            lambda a: a.reshape(NUM_DEVICES, a.shape[0] // NUM_DEVICES, *a.shape[1:]), t
+        )
+        # One positional argument per leaf (pmap's in_axes per leaf, not per dict).
+        names = [(k, 0) for k in ds] + [(k, None) for k in dr]
+        names += [(k, 0) for k in os_] + [(k, None) for k in or_]
+        every = {**ds, **dr, **os_, **or_}
+
+        def flat_loss(*leaves):
+            return _call(case, AXIS, dict(zip([k for k, _ in names], leaves, strict=True)))
+
+        pmapped = jax.pmap(flat_loss, axis_name=AXIS, in_axes=tuple(a for _, a in names))
+
+        def replica0(ds, dr):
+            given = {**every, **split(ds), **dr}
+            leaves = [given[k] if a is None or k in ds else split(given[k]) for k, a in names]
+            values = pmapped(*leaves)
+            return values[0], values
+
+        (_, values), (g_ds, g_dr) = jax.value_and_grad(replica0, argnums=(0, 1),
+                                                        has_aux=True)(ds, dr)
+        _close(values, np.full((NUM_DEVICES,), want_value), "pmap values", rtol, atol)
+        for k in ds:
+            _close(g_ds[k], want_ds[k], f"pmap d/d{k} (split)", rtol, atol)
+        for k in dr:
+            _close(g_dr[k], want_dr[k], f"pmap d/d{k} (replicated)", rtol, atol)
+
+
+def main(argv):
+    import jax
+
+    # The test suite's promotion rules (tests/conftest.py), which this process does not load.
+    jax.config.update("jax_numpy_rank_promotion", "raise")
+    jax.config.update("jax_numpy_dtype_promotion", "strict")
+    only = set(argv[1:])
+    assert jax.device_count() == NUM_DEVICES, (
+        f"expected {NUM_DEVICES} forced CPU devices, got {jax.devices()}; run with "
+        "XLA_FLAGS=--xla_force_host_platform_device_count=4 JAX_PLATFORMS=cpu"
+    )
+    mesh = jax.make_mesh((NUM_DEVICES,), (AXIS,))
+    report = {}
+    for case in CASES:
+        if only and case.id not in only:
+            continue
+        try:
+            run_case(case, mesh)
+            report[case.id] = "ok"
+        except Exception as e:  # noqa: BLE001 - every case reports, the run goes on
+            message = f"{type(e).__name__}: {e}".strip()
+            report[case.id] = message[:2000]
+            print(f"--- {case.id} FAILED\n{traceback.format_exc()[-3000:]}", file=sys.stderr)
+    print("JSON_REPORT: " + json.dumps(report))
+    failed = [k for k, v in report.items() if v != "ok"]
+    if failed:
+        print(f"{len(failed)} of {len(report)} sharding cases failed: {failed}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

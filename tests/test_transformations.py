@@ -1,0 +1,1135 @@
+"""The transformation matrix: every public name x every JAX transformation (issue 9).
+
+``REGISTRY`` holds one or more small cases per name in ``jaxloss.__all__`` (a test fails when
+a new export has none, so nothing can be exported untested). Each case is a callable with a
+representative option set, inputs (float64 where values are compared), the float64 NumPy
+reference of ``tests/reference.py`` on the same arguments, and which arguments are
+differentiable data, numeric (traceable) hyperparameters and float targets. A
+transformation that does not apply to a case is listed in its ``not_applicable`` with the
+reason; ``test_registry_declares_every_inapplicable_transformation`` checks that everything
+the case's arguments rule out (no float input, no hyperparameter, no float target) is
+listed there, so nothing is skipped silently.
+
+Transformations: jit, vmap (over a batch of inputs, and over all hyperparameters at once,
+against a loop over the reference), grad (against finite differences of the reference), jvp,
+jacfwd (= jacrev), linearize, hessian (finite, symmetric, = finite differences of
+``jax.grad``), checkpoint, eval_shape, jax.export round trip (serialised with its VJP), grad
+and jvp with respect to the numeric hyperparameters and to the float targets, and
+float16/bfloat16/float32/float64 inputs. shard_map and pmap are in ``tests/test_sharding.py``.
+
+Cases marked ``blocked`` lower the CPU row-blocked thresholds of ``jaxloss._logsumexp`` (as
+``tests/test_fast_paths.py`` does) so that the large-input fast path runs on a tiny input;
+``test_jvp_above_the_blocked_threshold`` runs forward mode on a real large input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import reference as ref
+from helpers import fd_grad
+
+import jaxloss
+from jaxloss import _logsumexp
+
+TRANSFORMATIONS = (
+    "jit",
+    "vmap",
+    "grad",
+    "jvp",
+    "jacfwd",
+    "linearize",
+    "hessian",
+    "checkpoint",
+    "eval_shape",
+    "export",
+    "grad_hyper",
+    "grad_target",
+    "dtype",
+)
+# The transformations that differentiate with respect to the data arguments.
+DIFFERENTIATING = ("grad", "jvp", "jacfwd", "linearize", "hessian", "dtype")
+
+# float64 tolerances: values against the reference, and finite differences (step FD_H).
+VALUE_RTOL, VALUE_ATOL = 1e-9, 1e-11
+FD_H = 1e-5
+FD_RTOL, FD_ATOL = 1e-6, 1e-7
+# Two float64 JAX computations of the same quantity by different transformations.
+SAME_RTOL, SAME_ATOL = 1e-9, 1e-11
+
+
+@pytest.fixture(autouse=True)
+def _x64():
+    """float64 for the whole module (the reference comparisons need it)."""
+    with jax.enable_x64(True):
+        yield
+
+
+# =============================================================================================
+# The registry
+# =============================================================================================
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One public name with a representative option set.
+
+    ``fn(**args)`` calls jaxloss; ``ref(**args)`` is the float64 reference of the same
+    arguments; ``make(rng)`` draws the arguments (float64 floats, int32 integers). Every
+    argument is exactly one of: ``data`` (differentiable inputs, the first one is the one the
+    Hessian is taken over), ``hyper`` (numeric traceable hyperparameters), ``target`` (a
+    float target) or an integer argument.
+    """
+
+    name: str
+    fn: Callable[..., Any]
+    ref: Callable[..., Any]
+    make: Callable[[np.random.Generator], dict[str, np.ndarray]]
+    data: tuple[str, ...] = ()
+    hyper: tuple[str, ...] = ()
+    target: str | None = None
+    not_applicable: dict[str, str] = dataclasses.field(default_factory=dict)
+    blocked: bool = False
+
+
+def _normal(rng, shape, scale=2.0):
+    return scale * rng.standard_normal(shape)
+
+
+def _away_from_zero(rng, shape):
+    """Values with |x| >= 0.2 (the l1 penalty is not differentiable at 0)."""
+    return np.sign(rng.standard_normal(shape)) * (0.2 + np.abs(rng.standard_normal(shape)))
+
+
+def _labels(rng, shape, num_classes, ignore_index, ignored=(1,)):
+    """Integer labels of JAX's default integer dtype (int64 under x64; int32 labels under x64
+    are covered by ``test_int32_targets_under_x64``)."""
+    y = rng.integers(0, num_classes, shape).astype(np.int64)
+    flat = y.reshape(-1)
+    for i in ignored:
+        flat[i] = ignore_index
+    return y
+
+
+def _softmax_np(x, axis):
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _weights(rng, n):
+    return rng.uniform(0.5, 2.0, (n,))
+
+
+def _f(v):
+    return np.asarray(v, np.float64)
+
+
+# --- softmax classification ------------------------------------------------------------------
+
+
+def _ce_make(rng):
+    return {
+        "logits": _normal(rng, (5, 4)),
+        "targets": _labels(rng, (5,), 4, -1),
+        "class_weights": _weights(np.random.default_rng(100), 4),
+        "label_smoothing": _f(0.1),
+        "z_loss": _f(0.05),
+    }
+
+
+def _ce_fn(logits, targets, class_weights, label_smoothing, z_loss):
+    return jaxloss.cross_entropy(
+        logits, targets, class_weights=class_weights, ignore_index=-1,
+        label_smoothing=label_smoothing, z_loss=z_loss,
+    )
+
+
+def _ce_ref(logits, targets, class_weights, label_smoothing, z_loss):
+    return ref.cross_entropy(
+        logits, targets, class_weights=class_weights, ignore_index=-1,
+        label_smoothing=label_smoothing, z_loss=z_loss,
+    )
+
+
+# Probability targets, channel-first (N, C, d) with axis=1, a `where` mask, "sum".
+CE_PROBS_WHERE = np.array([[True, True], [True, False], [True, True]])
+
+
+def _ce_probs_make(rng):
+    targets = _softmax_np(_normal(rng, (3, 4, 2)), axis=1)
+    targets[0, :, 0] = [0.0, 1.0, 0.0, 0.0]  # a hard label: exact zeros in the targets
+    return {
+        "logits": _normal(rng, (3, 4, 2)),
+        "targets": targets,
+        "class_weights": _weights(np.random.default_rng(101), 4),
+        "label_smoothing": _f(0.1),
+        "z_loss": _f(0.05),
+    }
+
+
+def _ce_probs_fn(logits, targets, class_weights, label_smoothing, z_loss):
+    return jaxloss.cross_entropy(
+        logits, targets, class_weights=class_weights, label_smoothing=label_smoothing,
+        z_loss=z_loss, axis=1, where=CE_PROBS_WHERE, reduction="sum",
+    )
+
+
+def _ce_probs_ref(logits, targets, class_weights, label_smoothing, z_loss):
+    return ref.cross_entropy(
+        logits, targets, class_weights=class_weights, label_smoothing=label_smoothing,
+        z_loss=z_loss, axis=1, where=CE_PROBS_WHERE, reduction="sum",
+    )
+
+
+# The row-blocked CPU path on a tiny input: 7 rows of 11 classes, blocks of 4 rows.
+BLOCKED_SHAPE = (7, 11)
+
+
+def _ce_blocked_make(rng):
+    return {
+        "logits": _normal(rng, BLOCKED_SHAPE),
+        "targets": _labels(rng, BLOCKED_SHAPE[:1], BLOCKED_SHAPE[1], -100, ignored=(2,)),
+        "class_weights": _weights(np.random.default_rng(102), BLOCKED_SHAPE[1]),
+        "z_loss": _f(0.05),
+    }
+
+
+def _ce_blocked_fn(logits, targets, class_weights, z_loss):
+    return jaxloss.cross_entropy(logits, targets, class_weights=class_weights, z_loss=z_loss)
+
+
+def _ce_blocked_ref(logits, targets, class_weights, z_loss):
+    return ref.cross_entropy(logits, targets, class_weights=class_weights, z_loss=z_loss)
+
+
+def _nll_make(rng):
+    logits = _normal(rng, (6, 3))
+    return {
+        "log_probs": logits - np.log(np.sum(np.exp(logits), axis=-1, keepdims=True)),
+        "targets": _labels(rng, (6,), 3, -100, ignored=(4,)),
+        "class_weights": _weights(np.random.default_rng(103), 3),
+    }
+
+
+def _nll_fn(log_probs, targets, class_weights):
+    return jaxloss.nll_loss(log_probs, targets, class_weights=class_weights, reduction="none")
+
+
+def _nll_ref(log_probs, targets, class_weights):
+    return ref.nll_loss(log_probs, targets, class_weights=class_weights, reduction="none")
+
+
+def _focal_make(rng):
+    return {
+        "logits": _normal(rng, (5, 4)),
+        "targets": _labels(rng, (5,), 4, -100, ignored=(3,)),
+        "gamma": _f(2.0),
+        "class_weights": _weights(np.random.default_rng(104), 4),
+        "label_smoothing": _f(0.1),
+    }
+
+
+def _focal_fn(logits, targets, gamma, class_weights, label_smoothing):
+    return jaxloss.focal_loss(
+        logits, targets, gamma=gamma, class_weights=class_weights,
+        label_smoothing=label_smoothing,
+    )
+
+
+def _focal_ref(logits, targets, gamma, class_weights, label_smoothing):
+    return ref.focal_loss(
+        logits, targets, gamma=gamma, class_weights=class_weights,
+        label_smoothing=label_smoothing,
+    )
+
+
+def _focal_probs_make(rng):
+    targets = _softmax_np(_normal(rng, (4, 3)), axis=-1)
+    targets[1] = [0.0, 0.0, 1.0]  # hard labels: exact zeros in the targets
+    targets[3] = [0.3, 0.0, 0.7]
+    return {"logits": _normal(rng, (4, 3)), "targets": targets, "gamma": _f(1.5)}
+
+
+def _focal_probs_fn(logits, targets, gamma):
+    return jaxloss.focal_loss(logits, targets, gamma=gamma, reduction="sum")
+
+
+def _focal_probs_ref(logits, targets, gamma):
+    return ref.focal_loss(logits, targets, gamma=gamma, reduction="sum")
+
+
+def _focal_blocked_make(rng):
+    return {
+        "logits": _normal(rng, BLOCKED_SHAPE),
+        "targets": _labels(rng, BLOCKED_SHAPE[:1], BLOCKED_SHAPE[1], -100, ignored=(5,)),
+        "gamma": _f(2.0),
+        "class_weights": _weights(np.random.default_rng(105), BLOCKED_SHAPE[1]),
+        "label_smoothing": _f(0.1),
+    }
+
+
+# --- binary ----------------------------------------------------------------------------------
+
+
+def _binary_targets(rng, shape):
+    """Soft targets in [0, 1] with exact 0s and 1s."""
+    t = rng.uniform(size=shape)
+    flat = t.reshape(-1)
+    flat[::3] = 0.0
+    flat[1::3] = 1.0
+    return t
+
+
+def _bce_make(rng):
+    return {
+        "logits": _normal(rng, (3, 4)),
+        "targets": _binary_targets(rng, (3, 4)),
+        "pos_weight": np.random.default_rng(106).uniform(0.5, 3.0, (4,)),
+        "weights": np.random.default_rng(107).uniform(0.5, 2.0, (3, 1)),
+    }
+
+
+def _bce_fn(logits, targets, pos_weight, weights):
+    return jaxloss.binary_cross_entropy(logits, targets, pos_weight=pos_weight, weights=weights)
+
+
+def _bce_ref(logits, targets, pos_weight, weights):
+    return ref.binary_cross_entropy(logits, targets, pos_weight=pos_weight, weights=weights)
+
+
+def _sfl_make(rng):
+    return {
+        "logits": _normal(rng, (3, 4)),
+        "targets": _binary_targets(rng, (3, 4)),
+        "alpha": _f(0.25),
+        "gamma": _f(2.0),
+    }
+
+
+def _sfl_fn(logits, targets, alpha, gamma):
+    return jaxloss.sigmoid_focal_loss(logits, targets, alpha=alpha, gamma=gamma, reduction="sum")
+
+
+def _sfl_ref(logits, targets, alpha, gamma):
+    return ref.sigmoid_focal_loss(logits, targets, alpha=alpha, gamma=gamma, reduction="sum")
+
+
+# --- segmentation ----------------------------------------------------------------------------
+
+
+def _dice_make(rng):
+    return {
+        "logits": _normal(rng, (2, 2, 3, 3)),  # (N, H, W, C)
+        "targets": _labels(rng, (2, 2, 3), 3, -100, ignored=(4,)),
+        "smooth": _f(0.5),
+        "class_weights": _weights(np.random.default_rng(108), 3),
+    }
+
+
+def _dice_fn(logits, targets, smooth, class_weights):
+    return jaxloss.dice_loss(logits, targets, smooth=smooth, class_weights=class_weights)
+
+
+def _dice_ref(logits, targets, smooth, class_weights):
+    return ref.dice_loss(logits, targets, smooth=smooth, class_weights=class_weights)
+
+
+def _dice_sigmoid_make(rng):
+    return {
+        "logits": _normal(rng, (2, 3, 2)),  # (N, pixels, C) multi-label masks
+        "targets": _binary_targets(rng, (2, 3, 2)),
+        "smooth": _f(0.5),
+    }
+
+
+def _dice_sigmoid_fn(logits, targets, smooth):
+    return jaxloss.dice_loss(
+        logits, targets, activation="sigmoid", smooth=smooth, batch=True, squared=True
+    )
+
+
+def _dice_sigmoid_ref(logits, targets, smooth):
+    return ref.dice_loss(
+        logits, targets, activation="sigmoid", smooth=smooth, batch=True, squared=True
+    )
+
+
+def _tversky_make(rng):
+    return {
+        "logits": _normal(rng, (2, 3, 2, 2)),  # (N, C, H, W), axis=1
+        "targets": _labels(rng, (2, 2, 2), 3, -100, ignored=(2,)),
+        "alpha": _f(0.3),
+        "beta": _f(0.7),
+        "smooth": _f(1.0),
+        "class_weights": _weights(np.random.default_rng(109), 3),
+    }
+
+
+def _tversky_fn(logits, targets, alpha, beta, smooth, class_weights):
+    return jaxloss.tversky_loss(
+        logits, targets, alpha=alpha, beta=beta, smooth=smooth, class_weights=class_weights,
+        include_background=False, axis=1, reduction="sum",
+    )
+
+
+def _tversky_ref(logits, targets, alpha, beta, smooth, class_weights):
+    return ref.tversky_loss(
+        logits, targets, alpha=alpha, beta=beta, smooth=smooth, class_weights=class_weights,
+        include_background=False, axis=1, reduction="sum",
+    )
+
+
+def _tversky_sigmoid_make(rng):
+    return {
+        "logits": _normal(rng, (2, 4, 1)),  # binary segmentation, one channel
+        "targets": _binary_targets(rng, (2, 4, 1)),
+        "alpha": _f(0.7),
+        "beta": _f(0.3),
+        "smooth": _f(1.0),
+    }
+
+
+def _tversky_sigmoid_fn(logits, targets, alpha, beta, smooth):
+    return jaxloss.tversky_loss(
+        logits, targets, alpha=alpha, beta=beta, smooth=smooth, activation="sigmoid",
+        reduction="none",
+    )
+
+
+def _tversky_sigmoid_ref(logits, targets, alpha, beta, smooth):
+    return ref.tversky_loss(
+        logits, targets, alpha=alpha, beta=beta, smooth=smooth, activation="sigmoid",
+        reduction="none",
+    )
+
+
+def _dice_ce_make(rng):
+    return {
+        "logits": _normal(rng, (2, 2, 2, 3)),
+        "targets": _labels(rng, (2, 2, 2), 3, -100, ignored=(3,)),
+        "dice_weight": _f(0.6),
+        "smooth": _f(0.1),
+        "class_weights": _weights(np.random.default_rng(110), 3),
+        "label_smoothing": _f(0.1),
+    }
+
+
+def _dice_ce_fn(logits, targets, dice_weight, smooth, class_weights, label_smoothing):
+    return jaxloss.dice_cross_entropy_loss(
+        logits, targets, dice_weight=dice_weight, smooth=smooth, class_weights=class_weights,
+        label_smoothing=label_smoothing, batch=True,
+    )
+
+
+def _dice_ce_ref(logits, targets, dice_weight, smooth, class_weights, label_smoothing):
+    return ref.dice_cross_entropy_loss(
+        logits, targets, dice_weight=dice_weight, smooth=smooth, class_weights=class_weights,
+        label_smoothing=label_smoothing, batch=True,
+    )
+
+
+def _dice_ce_probs_make(rng):
+    targets = _softmax_np(_normal(rng, (2, 3, 3)), axis=-1)
+    targets[0, 1] = [1.0, 0.0, 0.0]  # exact zeros in the targets
+    return {
+        "logits": _normal(rng, (2, 3, 3)),
+        "targets": targets,
+        "dice_weight": _f(0.5),
+        "smooth": _f(0.1),
+    }
+
+
+def _dice_ce_probs_fn(logits, targets, dice_weight, smooth):
+    return jaxloss.dice_cross_entropy_loss(
+        logits, targets, dice_weight=dice_weight, smooth=smooth, reduction="sum"
+    )
+
+
+def _dice_ce_probs_ref(logits, targets, dice_weight, smooth):
+    return ref.dice_cross_entropy_loss(
+        logits, targets, dice_weight=dice_weight, smooth=smooth, reduction="sum"
+    )
+
+
+# --- linear cross-entropy --------------------------------------------------------------------
+
+
+def _linear_make(rng):
+    return {
+        "hidden": _normal(rng, (6, 3), 1.0),
+        "weight": _normal(rng, (3, 7), 1.0),
+        "targets": _labels(rng, (6,), 7, -100, ignored=(2,)),
+        "class_weights": _weights(np.random.default_rng(111), 7),
+        "label_smoothing": _f(0.1),
+        "z_loss": _f(0.05),
+    }
+
+
+def _linear_fn(hidden, weight, targets, class_weights, label_smoothing, z_loss):
+    return jaxloss.linear_cross_entropy(
+        hidden, weight, targets, class_weights=class_weights, label_smoothing=label_smoothing,
+        z_loss=z_loss, chunk_size=3,  # 3 does not divide V = 7
+    )
+
+
+def _linear_ref(hidden, weight, targets, class_weights, label_smoothing, z_loss):
+    return ref.cross_entropy(
+        _f(hidden) @ _f(weight), targets, class_weights=class_weights,
+        label_smoothing=label_smoothing, z_loss=z_loss,
+    )
+
+
+# --- class weights, penalties, checked -------------------------------------------------------
+
+
+def _counts_make(rng):
+    return {"targets": _labels(rng, (10,), 4, -100, ignored=(0, 7))}
+
+
+def _counts_fn(targets):
+    return jaxloss.class_counts(targets, 4)
+
+
+def _counts_ref(targets):
+    return ref.class_counts(targets, 4)
+
+
+def _cw_make(rng):
+    return {"counts": rng.integers(1, 100, (4,)).astype(np.float64), "beta": _f(0.99)}
+
+
+def _cw_fn(counts, beta):
+    return jaxloss.class_weights_from_counts(counts, method="effective_number", beta=beta)
+
+
+def _cw_ref(counts, beta):
+    return ref.class_weights_from_counts(counts, method="effective_number", beta=beta)
+
+
+L1_MASK = np.array([True, False, True])
+
+
+def _penalty_make(rng):
+    return {"w": _away_from_zero(rng, (2, 3)), "b": _away_from_zero(rng, (3,))}
+
+
+def _l1_fn(w, b):
+    return jaxloss.l1_penalty({"w": w, "b": b}, where={"w": True, "b": L1_MASK})
+
+
+def _l1_ref(w, b):
+    return ref.l1_penalty([w, _f(b)[L1_MASK]])
+
+
+def _l2_fn(w, b):
+    return jaxloss.l2_penalty({"w": w, "b": b}, where=lambda path, x: x.ndim > 1)
+
+
+def _l2_ref(w, b):
+    return ref.l2_penalty([w])
+
+
+def _checked_fn(logits, targets, class_weights, label_smoothing):
+    return jaxloss.checked(jaxloss.cross_entropy)(
+        logits, targets, class_weights=class_weights, label_smoothing=label_smoothing,
+        ignore_index=-1,
+    )
+
+
+def _checked_ref(logits, targets, class_weights, label_smoothing):
+    return ref.cross_entropy(
+        logits, targets, class_weights=class_weights, label_smoothing=label_smoothing,
+        ignore_index=-1,
+    )
+
+
+def _checked_make(rng):
+    args = _ce_make(rng)
+    del args["z_loss"]
+    return args
+
+
+INTEGER_ONLY = "integer targets in, int32 counts out: nothing to differentiate"
+NO_HYPER = "no numeric hyperparameter"
+NO_FLOAT_TARGET = "integer targets only"
+
+_SOFTMAX = dict(data=("logits",))
+REGISTRY: dict[str, Case] = {
+    "cross_entropy": Case(
+        "cross_entropy", _ce_fn, _ce_ref, _ce_make, **_SOFTMAX,
+        hyper=("class_weights", "label_smoothing", "z_loss"),
+        not_applicable={"grad_target": NO_FLOAT_TARGET},
+    ),
+    "cross_entropy[probs]": Case(
+        "cross_entropy", _ce_probs_fn, _ce_probs_ref, _ce_probs_make, **_SOFTMAX,
+        hyper=("class_weights", "label_smoothing", "z_loss"), target="targets",
+    ),
+    "cross_entropy[blocked]": Case(
+        "cross_entropy", _ce_blocked_fn, _ce_blocked_ref, _ce_blocked_make, **_SOFTMAX,
+        hyper=("class_weights", "z_loss"), blocked=True,
+        not_applicable={"grad_target": NO_FLOAT_TARGET},
+    ),
+    "nll_loss": Case(
+        "nll_loss", _nll_fn, _nll_ref, _nll_make, data=("log_probs",),
+        hyper=("class_weights",), not_applicable={"grad_target": NO_FLOAT_TARGET},
+    ),
+    "focal_loss": Case(
+        "focal_loss", _focal_fn, _focal_ref, _focal_make, **_SOFTMAX,
+        hyper=("gamma", "class_weights", "label_smoothing"),
+        not_applicable={"grad_target": NO_FLOAT_TARGET},
+    ),
+    "focal_loss[probs]": Case(
+        "focal_loss", _focal_probs_fn, _focal_probs_ref, _focal_probs_make, **_SOFTMAX,
+        hyper=("gamma",), target="targets",
+    ),
+    "focal_loss[blocked]": Case(
+        "focal_loss", _focal_fn, _focal_ref, _focal_blocked_make, **_SOFTMAX,
+        hyper=("gamma", "class_weights", "label_smoothing"), blocked=True,
+        not_applicable={"grad_target": NO_FLOAT_TARGET},
+    ),
+    "binary_cross_entropy": Case(
+        "binary_cross_entropy", _bce_fn, _bce_ref, _bce_make, **_SOFTMAX,
+        hyper=("pos_weight", "weights"), target="targets",
+    ),
+    "sigmoid_focal_loss": Case(
+        "sigmoid_focal_loss", _sfl_fn, _sfl_ref, _sfl_make, **_SOFTMAX,
+        hyper=("alpha", "gamma"), target="targets",
+    ),
+    "dice_loss": Case(
+        "dice_loss", _dice_fn, _dice_ref, _dice_make, **_SOFTMAX,
+        hyper=("smooth", "class_weights"), not_applicable={"grad_target": NO_FLOAT_TARGET},
+    ),
+    "dice_loss[sigmoid]": Case(
+        "dice_loss", _dice_sigmoid_fn, _dice_sigmoid_ref, _dice_sigmoid_make, **_SOFTMAX,
+        hyper=("smooth",), target="targets",
+    ),
+    "tversky_loss": Case(
+        "tversky_loss", _tversky_fn, _tversky_ref, _tversky_make, **_SOFTMAX,
+        hyper=("alpha", "beta", "smooth", "class_weights"),
+        not_applicable={"grad_target": NO_FLOAT_TARGET},
+    ),
+    "tversky_loss[sigmoid]": Case(
+        "tversky_loss", _tversky_sigmoid_fn, _tversky_sigmoid_ref, _tversky_sigmoid_make,
+        **_SOFTMAX, hyper=("alpha", "beta", "smooth"), target="targets",
+    ),
+    "dice_cross_entropy_loss": Case(
+        "dice_cross_entropy_loss", _dice_ce_fn, _dice_ce_ref, _dice_ce_make, **_SOFTMAX,
+        hyper=("dice_weight", "smooth", "class_weights", "label_smoothing"),
+        not_applicable={"grad_target": NO_FLOAT_TARGET},
+    ),
+    "dice_cross_entropy_loss[probs]": Case(
+        "dice_cross_entropy_loss", _dice_ce_probs_fn, _dice_ce_probs_ref, _dice_ce_probs_make,
+        **_SOFTMAX, hyper=("dice_weight", "smooth"), target="targets",
+    ),
+    "linear_cross_entropy": Case(
+        "linear_cross_entropy", _linear_fn, _linear_ref, _linear_make,
+        data=("hidden", "weight"), hyper=("class_weights", "label_smoothing", "z_loss"),
+        not_applicable={"grad_target": NO_FLOAT_TARGET},
+    ),
+    "class_counts": Case(
+        "class_counts", _counts_fn, _counts_ref, _counts_make,
+        not_applicable={
+            **{t: INTEGER_ONLY for t in DIFFERENTIATING},
+            "grad_hyper": NO_HYPER + " (num_classes and ignore_index are structure)",
+            "grad_target": INTEGER_ONLY,
+            "dtype": "integer input; the float-dtype matrix does not apply",
+        },
+    ),
+    "class_weights_from_counts": Case(
+        "class_weights_from_counts", _cw_fn, _cw_ref, _cw_make, data=("counts",),
+        hyper=("beta",), not_applicable={"grad_target": "no targets"},
+    ),
+    "l1_penalty": Case(
+        "l1_penalty", _l1_fn, _l1_ref, _penalty_make, data=("w", "b"),
+        not_applicable={"grad_hyper": NO_HYPER, "grad_target": "no targets"},
+    ),
+    "l2_penalty": Case(
+        "l2_penalty", _l2_fn, _l2_ref, _penalty_make, data=("w", "b"),
+        not_applicable={"grad_hyper": NO_HYPER, "grad_target": "no targets"},
+    ),
+    "checked": Case(
+        "checked", _checked_fn, _checked_ref, _checked_make, **_SOFTMAX,
+        hyper=("class_weights", "label_smoothing"),
+        not_applicable={
+            "grad_target": NO_FLOAT_TARGET,
+            "export": "raises through a host callback, which a serialised program cannot carry",
+        },
+    ),
+}
+
+
+def _implied_not_applicable(case: Case) -> set[str]:
+    """The transformations that cannot apply, from the case's arguments alone."""
+    out = set()
+    if not case.data:
+        out.update(DIFFERENTIATING)
+    if not case.hyper:
+        out.add("grad_hyper")
+    if case.target is None:
+        out.add("grad_target")
+    return out
+
+
+def test_every_public_name_has_a_registry_entry():
+    names = {case.name for case in REGISTRY.values()}
+    missing = set(jaxloss.__all__) - names
+    assert not missing, f"exported but not in the transformation matrix: {sorted(missing)}"
+    assert names <= set(jaxloss.__all__), names - set(jaxloss.__all__)
+
+
+def test_registry_declares_every_inapplicable_transformation():
+    for key, case in REGISTRY.items():
+        args = case.make(np.random.default_rng(0))
+        kinds = [*case.data, *case.hyper, *([case.target] if case.target else [])]
+        assert len(kinds) == len(set(kinds)), key
+        assert set(kinds) <= set(args), (key, set(kinds) - set(args))
+        for name, value in args.items():
+            if name not in kinds:  # everything else must be integer
+                assert np.issubdtype(np.asarray(value).dtype, np.integer), (key, name)
+        assert set(case.not_applicable) <= set(TRANSFORMATIONS), key
+        assert all(isinstance(r, str) and r for r in case.not_applicable.values()), key
+        implied = _implied_not_applicable(case)
+        undeclared = implied - set(case.not_applicable)
+        assert not undeclared, f"{key}: inapplicable but not listed with a reason: {undeclared}"
+
+
+def _params(transformation):
+    return [
+        pytest.param(key, id=key)
+        for key, case in REGISTRY.items()
+        if transformation not in case.not_applicable
+    ]
+
+
+# =============================================================================================
+# Helpers
+# =============================================================================================
+
+
+@pytest.fixture
+def prepared(monkeypatch):
+    """Returns ``prepared(key) -> (case, args)``; blocked cases lower the CPU thresholds."""
+
+    def run(key, seed=0):
+        case = REGISTRY[key]
+        if case.blocked:
+            monkeypatch.setattr(_logsumexp, "BLOCKED_MIN_ELEMENTS", 64)
+            monkeypatch.setattr(_logsumexp, "BLOCK_ELEMENTS", 4 * BLOCKED_SHAPE[1])
+            assert _logsumexp.use_fused(jnp.zeros(BLOCKED_SHAPE), -1), "not the blocked path"
+        return case, case.make(np.random.default_rng(seed))
+
+    return run
+
+
+def _of(f: Callable, args: dict, names: tuple[str, ...], to_jnp: bool = True) -> Callable:
+    """``f`` as a function of the arguments ``names`` (positional), the others fixed."""
+    fixed = {k: (jnp.asarray(v) if to_jnp else v) for k, v in args.items() if k not in names}
+
+    def g(*values):
+        return f(**fixed, **dict(zip(names, values, strict=True)))
+
+    return g
+
+
+def _total(f: Callable) -> Callable:
+    """The sum of ``f``'s output (a scalar function for grad/hessian)."""
+    return lambda *a: jnp.sum(f(*a))
+
+
+def _ref_total(f: Callable) -> Callable:
+    return lambda *a: float(np.sum(f(*a)))
+
+
+def _jnp(args: dict, names) -> list:
+    return [jnp.asarray(args[n]) for n in names]
+
+
+def _assert_value(got, want, msg=""):
+    got = np.asarray(got)
+    assert got.dtype == np.float64 or np.issubdtype(got.dtype, np.integer), (got.dtype, msg)
+    np.testing.assert_allclose(got, want, rtol=VALUE_RTOL, atol=VALUE_ATOL, err_msg=msg)
+
+
+def _assert_fd(got, want, msg=""):
+    got = np.asarray(got)
+    assert np.all(np.isfinite(got)), msg
+    np.testing.assert_allclose(got, want, rtol=FD_RTOL, atol=FD_ATOL, err_msg=msg)
+
+
+def _assert_same(got, want, msg=""):
+    np.testing.assert_allclose(
+        np.asarray(got), np.asarray(want), rtol=SAME_RTOL, atol=SAME_ATOL, err_msg=msg
+    )
+
+
+def _fd_direction(f, primals, tangents, h=FD_H):
+    """Central difference of a float64 function along ``tangents``."""
+    plus = f(*[p + h * t for p, t in zip(primals, tangents, strict=True)])
+    minus = f(*[p - h * t for p, t in zip(primals, tangents, strict=True)])
+    return (np.asarray(plus, np.float64) - np.asarray(minus, np.float64)) / (2 * h)
+
+
+def _directions(arrays, seed=1):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(np.shape(a)) for a in arrays]
+
+
+def _fd_each(f_ref, args, names):
+    """Finite-difference gradient of the reference's total w.r.t. each of ``names``."""
+    values = [np.asarray(args[n], np.float64) for n in names]
+    out = []
+    for i in range(len(names)):
+
+        def h(v, i=i):
+            return f_ref(*values[:i], v, *values[i + 1 :])
+
+        out.append(fd_grad(h, values[i], h=FD_H))
+    return out
+
+
+# =============================================================================================
+# The matrix. Each test compiles one program (small programs compile in ~0.2 s here; the
+# compiles, not the runs, are what the matrix costs).
+# =============================================================================================
+
+
+@pytest.mark.parametrize("key", _params("jit"))
+def test_jit(key, prepared):
+    case, args = prepared(key)
+    _assert_value(jax.jit(case.fn)(**args), case.ref(**args), "jit")
+
+
+@pytest.mark.parametrize("key", _params("vmap"))
+def test_vmap(key, prepared):
+    """vmap over a batch of 3 inputs (everything but the hyperparameters), and over all the
+    hyperparameters at once with the inputs fixed; each element against a loop over the
+    float64 reference."""
+    case, _ = prepared(key)
+    batch = [case.make(np.random.default_rng(seed)) for seed in range(3)]
+    args = batch[0]
+    mapped = tuple(n for n in args if n not in case.hyper)
+    scales = np.array([0.5, 0.75, 1.0])
+    hyper_batch = [
+        jnp.asarray(scales.reshape((3,) + (1,) * np.ndim(args[n])) * args[n]) for n in case.hyper
+    ]
+
+    def run(stacked, hypers):
+        over_inputs = jax.vmap(_of(case.fn, args, mapped))(*stacked)
+        over_hypers = jax.vmap(_of(case.fn, args, case.hyper))(*hypers) if hypers else None
+        return over_inputs, over_hypers
+
+    stacked = [jnp.stack([jnp.asarray(b[n]) for b in batch]) for n in mapped]
+    over_inputs, over_hypers = jax.jit(run)(stacked, hyper_batch)
+    for i, b in enumerate(batch):
+        _assert_value(over_inputs[i], case.ref(**b), f"batch element {i}")
+    for i in range(3 if case.hyper else 0):
+        values = {n: np.asarray(v[i]) for n, v in zip(case.hyper, hyper_batch, strict=True)}
+        _assert_value(over_hypers[i], case.ref(**{**args, **values}), f"hyper element {i}")
+
+
+@pytest.mark.parametrize("key", _params("grad"))
+def test_grad(key, prepared):
+    case, args = prepared(key)
+    g = _total(_of(case.fn, args, case.data))
+    value, grads = jax.jit(jax.value_and_grad(g, argnums=tuple(range(len(case.data)))))(
+        *_jnp(args, case.data)
+    )
+    f_ref = _ref_total(_of(case.ref, args, case.data, to_jnp=False))
+    _assert_value(value, f_ref(*[args[n] for n in case.data]))
+    for name, got, want in zip(case.data, grads, _fd_each(f_ref, args, case.data), strict=True):
+        assert got.dtype == jnp.float64, name
+        _assert_fd(got, want, f"d/d{name}")
+
+
+@pytest.mark.parametrize("key", _params("jvp"))
+def test_jvp(key, prepared):
+    case, args = prepared(key)
+    primals = _jnp(args, case.data)
+    tangents = _directions(primals)
+    g = _of(case.fn, args, case.data)
+    out, tangent_out = jax.jit(lambda p, t: jax.jvp(g, p, t))(
+        primals, [jnp.asarray(t) for t in tangents]
+    )
+    f_ref = _of(case.ref, args, case.data, to_jnp=False)
+    _assert_value(out, f_ref(*[args[n] for n in case.data]))
+    want = _fd_direction(f_ref, [np.asarray(p) for p in primals], tangents)
+    _assert_fd(tangent_out, want, "jvp tangent vs finite differences of the reference")
+
+
+@pytest.mark.parametrize("key", _params("jacfwd"))
+def test_jacfwd_equals_jacrev(key, prepared):
+    case, args = prepared(key)
+    g = _of(case.fn, args, case.data)
+    argnums = tuple(range(len(case.data)))
+    primals = _jnp(args, case.data)
+    fwd, rev = jax.jit(
+        lambda *p: (jax.jacfwd(g, argnums=argnums)(*p), jax.jacrev(g, argnums=argnums)(*p))
+    )(*primals)
+    out_shape = np.shape(case.ref(**args))
+    for name, a, b, p in zip(case.data, fwd, rev, primals, strict=True):
+        assert a.shape == out_shape + p.shape, (name, a.shape)
+        assert bool(jnp.all(jnp.isfinite(a))), name
+        _assert_same(a, b, f"jacfwd vs jacrev, d/d{name}")
+
+
+@pytest.mark.parametrize("key", _params("linearize"))
+def test_linearize(key, prepared):
+    """jax.linearize: the primal output, and the linear map at t and -2t vs the reference."""
+    case, args = prepared(key)
+    primals = _jnp(args, case.data)
+    g = _of(case.fn, args, case.data)
+    tangents = _directions(primals, seed=2)
+
+    def run(p, t):
+        out, f_jvp = jax.linearize(g, *p)
+        return out, f_jvp(*t), f_jvp(*[-2.0 * v for v in t])
+
+    out, lin, lin2 = jax.jit(run)(primals, [jnp.asarray(t) for t in tangents])
+    f_ref = _of(case.ref, args, case.data, to_jnp=False)
+    _assert_value(out, f_ref(*[args[n] for n in case.data]))
+    want = _fd_direction(f_ref, [np.asarray(p) for p in primals], tangents)
+    _assert_fd(lin, want, "linearized tangent vs finite differences of the reference")
+    _assert_same(lin2, -2.0 * np.asarray(lin), "the linearized map is not linear")
+
+
+@pytest.mark.parametrize("key", _params("hessian"))
+def test_hessian(key, prepared):
+    """The Hessian w.r.t. the first data argument: finite, symmetric, = FD of jax.grad."""
+    case, args = prepared(key)
+    name = case.data[0]
+    g = _total(_of(case.fn, args, (name,)))
+    x = np.asarray(args[name], np.float64)
+    h = 1e-5
+    steps = (h * np.eye(x.size)).reshape((x.size,) + x.shape)
+
+    def run(x, steps):
+        return jax.hessian(g)(x), jax.vmap(lambda s: jax.grad(g)(x + s))(steps)
+
+    hess, grads = jax.jit(run)(jnp.asarray(x), jnp.asarray(np.concatenate([steps, -steps])))
+    hess = np.asarray(hess)
+    assert hess.shape == x.shape + x.shape
+    assert np.all(np.isfinite(hess))
+    flat = hess.reshape(x.size, x.size)
+    np.testing.assert_allclose(flat, flat.T, rtol=1e-8, atol=1e-10, err_msg="not symmetric")
+    plus, minus = np.split(np.asarray(grads).reshape(2 * x.size, x.size), 2)
+    want = ((plus - minus) / (2 * h)).T
+    np.testing.assert_allclose(flat, want, rtol=1e-6, atol=1e-7, err_msg="vs FD of jax.grad")
+
+
+@pytest.mark.parametrize("key", _params("checkpoint"))
+def test_checkpoint(key, prepared):
+    """jax.checkpoint (rematerialisation): value and gradient against the reference."""
+    case, args = prepared(key)
+    want = case.ref(**args)
+    if not case.data:
+        _assert_value(jax.jit(jax.checkpoint(case.fn))(**args), want)
+        return
+    g = _total(_of(case.fn, args, case.data))
+    argnums = tuple(range(len(case.data)))
+    value, grads = jax.jit(jax.value_and_grad(jax.checkpoint(g), argnums=argnums))(
+        *_jnp(args, case.data)
+    )
+    _assert_value(value, np.sum(want))
+    f_ref = _ref_total(_of(case.ref, args, case.data, to_jnp=False))
+    for name, got, fd in zip(case.data, grads, _fd_each(f_ref, args, case.data), strict=True):
+        _assert_fd(got, fd, f"checkpointed d/d{name}")
+
+
+@pytest.mark.parametrize("key", _params("eval_shape"))
+def test_eval_shape(key, prepared):
+    case, args = prepared(key)
+    shape = jax.eval_shape(case.fn, **args)
+    want = np.asarray(case.ref(**args))
+    assert shape.shape == want.shape
+    expected = np.int32 if np.issubdtype(want.dtype, np.integer) else np.float64
+    assert shape.dtype == expected, shape.dtype
+
+
+@pytest.mark.parametrize("key", _params("export"))
+def test_export_round_trip(key, prepared):
+    """jax.export of the jitted call, serialised with its VJP, deserialised, called, and
+    differentiated; values against the reference, gradients against its finite differences."""
+    case, args = prepared(key)
+    names = tuple(args)
+    g = _of(case.fn, args, names)
+    values = _jnp(args, names)
+    exported = jax.export.export(jax.jit(g))(*values)
+    restored = jax.export.deserialize(exported.serialize(vjp_order=1 if case.data else 0))
+    if not case.data:
+        _assert_value(restored.call(*values), case.ref(**args))
+        return
+    argnums = tuple(names.index(n) for n in case.data)
+    out, grads = jax.jit(
+        lambda *v: (restored.call(*v), jax.grad(_total(restored.call), argnums=argnums)(*v))
+    )(*values)
+    _assert_value(out, case.ref(**args))
+    f_ref = _ref_total(_of(case.ref, args, case.data, to_jnp=False))
+    for name, got, want in zip(case.data, grads, _fd_each(f_ref, args, case.data), strict=True):
+        _assert_fd(got, want, f"d/d{name} through the deserialised program")
+
+
+def _grad_and_jvp_wrt(case, args, names):
+    """grad and jvp w.r.t. ``names`` against finite differences of the reference."""
+    g = _of(case.fn, args, names)
+    primals = _jnp(args, names)
+    tangents = _directions(primals, seed=3)
+    grads, (_, tangent_out) = jax.jit(
+        lambda p, t: (
+            jax.grad(_total(g), argnums=tuple(range(len(names))))(*p),
+            jax.jvp(g, p, t),
+        )
+    )(primals, [jnp.asarray(t) for t in tangents])
+    f_ref = _of(case.ref, args, names, to_jnp=False)
+    for name, got, want in zip(names, grads, _fd_each(_ref_total(f_ref), args, names),
+                               strict=True):
+        _assert_fd(got, want, f"grad d/d{name}")
+    want = _fd_direction(f_ref, [np.asarray(p) for p in primals], tangents)
+    _assert_fd(tangent_out, want, f"jvp along {names}")
+
+
+@pytest.mark.parametrize("key", _params("grad_hyper"))
+def test_grad_and_jvp_wrt_hyperparameters(key, prepared):
+    case, args = prepared(key)
+    _grad_and_jvp_wrt(case, args, case.hyper)
+
+
+@pytest.mark.parametrize("key", _params("grad_target"))
+def test_grad_and_jvp_wrt_float_targets(key, prepared):
+    case, args = prepared(key)
+    _grad_and_jvp_wrt(case, args, (case.target,))
+
+
+def test_bce_target_gradient_is_pytorchs():
+    """d/dy of BCE-with-logits is -x at every y, 0 and 1 included (PyTorch's autograd)."""
+    x = jnp.array([1.3, -0.7, 2.0])
+    y = jnp.array([0.0, 1.0, 0.0])
+    got = jax.grad(lambda y: jaxloss.binary_cross_entropy(x, y, reduction="sum"))(y)
+    np.testing.assert_allclose(got, [-1.3, 0.7, -2.0], rtol=1e-12)
+
+
+INTEGER_TARGET_CASES = [
+    key for key, case in REGISTRY.items()
+    if any(np.issubdtype(np.asarray(v).dtype, np.integer)
+           for v in case.make(np.random.default_rng(0)).values())
+]
+
+
+@pytest.mark.parametrize("key", INTEGER_TARGET_CASES)
+def test_int32_targets_under_x64(key, prepared):
+    """int32 labels (what most data pipelines give) with float64 inputs under x64."""
+    case, args = prepared(key)
+    args32 = {
+        k: v.astype(np.int32) if np.issubdtype(np.asarray(v).dtype, np.integer) else v
+        for k, v in args.items()
+    }
+    _assert_value(jax.jit(case.fn)(**args32), case.ref(**args))
+
+
+DTYPES = {  # input dtype: (loss dtype, tolerance against the reference at rounded inputs)
+    jnp.float16: (np.float32, 1e-2),
+    jnp.bfloat16: (np.float32, 4e-2),
+    jnp.float32: (np.float32, 1e-4),
+    jnp.float64: (np.float64, 1e-7),
+}
+
+
+@pytest.mark.parametrize("key", _params("dtype"))
+def test_dtypes(key, prepared):
+    """float16/bfloat16/float32 inputs compute in float32 and give a float32 loss; float64
+    stays float64. Values and gradients are finite and match the reference evaluated at the
+    rounded inputs (so only the compute precision counts); gradients have the input's dtype.
+    All four dtypes run in one compiled program.
+    """
+    case, args = prepared(key)
+    casts, roundeds = [], []
+    for in_dtype in DTYPES:
+        hyper_dtype = jnp.float64 if in_dtype == jnp.float64 else jnp.float32
+        cast = {}
+        for name, value in args.items():
+            if name in case.hyper:
+                cast[name] = jnp.asarray(value, hyper_dtype)
+            elif name in case.data or name == case.target:
+                cast[name] = jnp.asarray(value, in_dtype)
+            else:
+                cast[name] = jnp.asarray(value)
+        casts.append(cast)
+        roundeds.append({
+            k: np.asarray(v.astype(jnp.float64) if jnp.issubdtype(v.dtype, jnp.floating) else v)
+            for k, v in cast.items()
+        })
+
+    def run(casts):
+        out = []
+        for cast in casts:
+            g = _of(case.fn, cast, case.data, to_jnp=False)
+            primals = [cast[n] for n in case.data]
+            out.append((g(*primals),
+                        jax.grad(_total(g), argnums=tuple(range(len(primals))))(*primals)))
+        return out
+
+    results = jax.jit(run)(casts)
+    for (in_dtype, (out_dtype, tol)), (value, grads), rounded in zip(
+        DTYPES.items(), results, roundeds, strict=True
+    ):
+        label = jnp.dtype(in_dtype).name
+        assert value.dtype == out_dtype, (label, value.dtype)
+        assert bool(jnp.all(jnp.isfinite(value))), label
+        want = case.ref(**rounded)
+        np.testing.assert_allclose(np.asarray(value, np.float64), want, rtol=tol,
+                                   atol=tol * max(1.0, float(np.max(np.abs(want)))),
+                                   err_msg=f"{label} value")
+        f_ref = _ref_total(_of(case.ref, rounded, case.data, to_jnp=False))
+        fds = _fd_each(f_ref, rounded, case.data)
+        for name, got, fd in zip(case.data, grads, fds, strict=True):
+            assert got.dtype == in_dtype, (label, name, got.dtype)
+            got = np.asarray(got.astype(jnp.float64))
+            assert np.all(np.isfinite(got)), (label, name)
+            np.testing.assert_allclose(got, fd, rtol=tol,
+                                       atol=tol * max(1.0, np.max(np.abs(fd))),
+                                       err_msg=f"{label} d/d{name}")
+
+
+# =============================================================================================
+# Forward mode above the CPU row-blocked threshold (large and slow: two cases)
+# =============================================================================================
+
+NUM_CLASSES_LARGE = 1000
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param({"class_weights": True, "z_loss": 1e-3}, id="weights-zloss"),
+        pytest.param({"class_weights": True, "label_smoothing": 0.1}, id="weights-smoothing"),
+    ],
+)
+def test_jvp_above_the_blocked_threshold(options):
+    """jvp of cross_entropy on >= BLOCKED_MIN_ELEMENTS float32 elements = <grad, tangent>."""
+    rows = -(-_logsumexp.BLOCKED_MIN_ELEMENTS // NUM_CLASSES_LARGE) + 8
+    shape = (rows, NUM_CLASSES_LARGE)
+    assert rows * NUM_CLASSES_LARGE >= _logsumexp.BLOCKED_MIN_ELEMENTS
+    k = jax.random.split(jax.random.key(0), 4)
+    x = 2.0 * jax.random.normal(k[0], shape, jnp.float32)
+    y = jax.random.randint(k[1], (rows,), 0, NUM_CLASSES_LARGE).at[::7].set(-100)
+    w = jax.random.uniform(k[2], (NUM_CLASSES_LARGE,), jnp.float32) + 0.5
+    t = jax.random.normal(k[3], shape, jnp.float32)
+    opts = dict(options)
+    if opts.pop("class_weights"):
+        opts["class_weights"] = w
+
+    def f(x):
+        return jaxloss.cross_entropy(x, y, **opts)
+
+    value, tangent = jax.jit(lambda x, t: jax.jvp(f, (x,), (t,)))(x, t)
+    plain_value, grad = jax.jit(jax.value_and_grad(f))(x)
+    assert value.dtype == jnp.float32 and tangent.dtype == jnp.float32
+    np.testing.assert_allclose(value, plain_value, rtol=1e-6)
+    want = np.vdot(np.asarray(grad, np.float64), np.asarray(t, np.float64))
+    assert np.isfinite(float(tangent))
+    np.testing.assert_allclose(float(tangent), want, rtol=1e-3, atol=1e-6)

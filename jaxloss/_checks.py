@@ -441,7 +441,8 @@ _SINGLE_CLASS_FIX = {
         "jaxloss.binary_cross_entropy"
     ),
     "linear_cross_entropy": (
-        "use jaxloss.binary_cross_entropy((hidden @ weight)[..., 0], targets)"
+        "use jaxloss.binary_cross_entropy on the single logit, hidden @ weight[0] (a (1, D) "
+        "weight)"
     ),
 }
 

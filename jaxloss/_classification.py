@@ -276,7 +276,10 @@ def _integer_targets(
             smooth = jnp.sum(jnp.where(impossible, 0.0, terms), axis=axis)
         per = (1.0 - eps) * per + (eps / num_classes) * smooth
     if z_loss is not None:
-        per = per + jnp.asarray(z_loss, x.dtype) * jnp.square(lse)
+        # Weighted like the target's term, so "mean" (divided by sum w_y) keeps the z-loss
+        # strength when the class weights are rescaled.
+        z_term = jnp.asarray(z_loss, x.dtype) * jnp.square(lse)
+        per = per + (z_term if w_y is None else w_y * z_term)
     per = jnp.where(keep, jnp.where(in_range, per, jnp.nan), 0.0)
     denominator = keep.astype(x.dtype) if w_y is None else jnp.where(keep, w_y, 0.0)
     return reduce_loss(per, denominator, reduction, axis_name)
@@ -300,7 +303,11 @@ def _probability_targets(x, q, w, eps, gamma, z_loss, mask, reduction, axis, axi
         per_class = _along(w, x.ndim, axis) * per_class
     per = jnp.sum(per_class, axis=axis)
     if z_loss is not None:
-        per = per + jnp.asarray(z_loss, x.dtype) * jnp.square(lse)
+        # Weighted by the target's effective class weight, sum_c w_c p_c (w_y when one-hot).
+        z_term = jnp.asarray(z_loss, x.dtype) * jnp.square(lse)
+        if w is not None:
+            z_term = jnp.sum(_along(w, x.ndim, axis) * q, axis=axis) * z_term
+        per = per + z_term
     if mask is None:
         return reduce_loss(per, None, reduction, axis_name)
     per = jnp.where(mask, per, 0.0)
@@ -329,14 +336,17 @@ def cross_entropy(
     .. math::
 
        l_i = m_i \Big[(1-\epsilon)\, w_{y_i} (-\ell_{i y_i})
-             + \frac{\epsilon}{C} \sum_c w_c (-\ell_{ic})\Big]
-             + z\, m_i \operatorname{logsumexp}(x_i)^2
+             + \frac{\epsilon}{C} \sum_c w_c (-\ell_{ic})
+             + z\, w_{y_i} \operatorname{logsumexp}(x_i)^2\Big]
 
     and ``"mean"`` is :math:`\sum_i l_i / \sum_i m_i w_{y_i}` (the smoothing term uses all class
     weights, the denominator only the target's, exactly as PyTorch). Probability targets
-    :math:`p` (same shape as ``logits``) give :math:`l_i = -\sum_c w_c q_{ic} \ell_{ic}` with
-    :math:`q = (1-\epsilon) p + \epsilon / C`, and ``"mean"`` divides by the number of kept
-    elements, not by a weight sum (as PyTorch).
+    :math:`p` (same shape as ``logits``) give :math:`l_i = -\sum_c w_c q_{ic} \ell_{ic} + z
+    (\sum_c w_c p_{ic}) \operatorname{logsumexp}(x_i)^2` with :math:`q = (1-\epsilon) p +
+    \epsilon / C`, and ``"mean"`` divides by the number of kept elements, not by a weight sum
+    (as PyTorch). The z-loss (PaLM) is weighted like the target's class weight, so under
+    "mean" its strength relative to the cross-entropy does not change when the class weights
+    are rescaled.
 
     Deliberate differences from PyTorch:
 
@@ -365,7 +375,8 @@ def cross_entropy(
       class_weights: optional (C,) per-class weights (traceable).
       ignore_index: integer target value whose elements are dropped (integer targets only).
       label_smoothing: scalar in [0, 1] (traceable).
-      z_loss: scalar >= 0; adds ``z_loss * logsumexp(x)**2`` per kept element (PaLM).
+      z_loss: scalar >= 0; adds ``z_loss * w_y * logsumexp(x)**2`` per kept element (PaLM;
+        ``w_y`` = 1 without class weights).
       reduction: "mean", "sum" or "none" (per-element loss, 0 at ignored/masked elements).
       axis: the class axis of ``logits``.
       where: optional boolean mask broadcastable to the per-element shape; False elements

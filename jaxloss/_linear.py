@@ -1,14 +1,16 @@
 """Cross-entropy of a linear layer's logits without materialising them (large vocabularies).
 
 ``linear_cross_entropy(hidden, weight, targets)`` equals
-``cross_entropy(hidden @ weight, targets)`` but streams over chunks of the vocabulary: the
-forward pass keeps an online logsumexp per row (running max and rescaled sum), the picked
-logit and, with label smoothing, the class-weighted sum of the logits. The derivative is a
-``custom_jvp`` whose tangent map walks the chunks again with each step rematerialised, so
-reverse mode (its transpose) recomputes each chunk's logits, forms ``softmax - target`` for
-that chunk and accumulates the gradients of ``hidden`` and ``weight``, and forward mode
-(``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``) works too. Only (rows, chunk) and per-row
-arrays are ever live, never (rows, V). Pure JAX: it runs on CPU, GPU and TPU alike.
+``cross_entropy(softcap(hidden @ weight.T + bias), targets)`` (PyTorch's
+``F.linear_cross_entropy``; ``weight_layout="dv"`` takes a (D, V) weight) but walks the
+vocabulary in blocks and the tokens in tiles: the forward pass keeps an online logsumexp per
+token (running max and rescaled sum), the target's logit, the argmax and, with label
+smoothing or probability targets, a weighted sum of the logits. The derivative is a
+``custom_jvp`` whose tangent map walks the blocks again with each step rematerialised, so
+reverse mode (its transpose) recomputes each block's logits, forms ``softmax - target`` for
+it and accumulates the gradients of ``hidden``, ``weight`` and ``bias``, and forward mode
+(``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``) works too. Only (tile, block) and per-token
+arrays are ever live, never (N, V). Pure JAX: it runs on CPU, GPU and TPU alike.
 
 Anchors: Apple's Cut Cross-Entropy (Wijmans et al., 2024) and Liger-Kernel's fused linear
 cross-entropy do this with Triton kernels on GPU.
@@ -16,10 +18,13 @@ cross-entropy do this with Triton kernels on GPU.
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
@@ -37,115 +42,282 @@ def _compute_dtype(hidden, weight):
     )
 
 
-def _over_chunks(vocab: int, chunk: int, update, carry):
-    """Folds ``update(carry, start, width)`` over the vocabulary in column blocks.
+@dataclasses.dataclass(frozen=True)
+class _Config:
+    """Static structure of one call (hashable: a ``nondiff_argnums`` argument)."""
 
-    ``vocab // chunk`` full blocks run in a ``fori_loop``; a remainder block (a static
-    width ``vocab % chunk``) runs once after it. No block needs a mask for columns that are
-    not its own, so nothing is padded and no (rows, chunk) mask is ever materialised.
+    layout: str  # "vd": weight (V, D); "dv": weight (D, V)
+    row_chunk: int
+    col_chunk: int
+    coef: str  # "none", "classes" (a (V,) coefficient) or "rows" (an (N, V) one)
+    acc: np.dtype  # accumulation dtype of the logits
+
+
+def _parts(size: int, chunk: int) -> list[tuple[int, int, int]]:
+    """``(count, width, base)`` runs covering ``[0, size)``: full blocks, then a remainder."""
+    full, rem = divmod(size, chunk)
+    parts = [(full, chunk, 0)] if full else []
+    return parts + ([(1, rem, full * chunk)] if rem else [])
+
+
+def _over_blocks(rows: int, cols: int, cfg: _Config, update, carry):
+    """Folds ``update(carry, r0, rw, c0, cw)`` over every (token tile, vocabulary block).
+
+    One flat ``fori_loop`` per combination of full and remainder widths (static shapes, no
+    padding, no masks), vocabulary blocks outer and token tiles inner. A single loop level
+    matters in reverse mode: the transposed loop then accumulates the gradients of
+    ``hidden`` and ``weight`` in place in its carry, where nested loops would each hold a
+    zero-initialised accumulator of a whole input.
     """
-    num_full, rem = divmod(vocab, chunk)
-    carry = jax.lax.fori_loop(0, num_full, lambda i, c: update(c, i * chunk, chunk), carry)
-    if rem:
-        carry = update(carry, num_full * chunk, rem)
+    for n_c, cw, c_base in _parts(cols, cfg.col_chunk):
+        for n_r, rw, r_base in _parts(rows, cfg.row_chunk):
+            if n_c * n_r == 1:
+                carry = update(carry, r_base, rw, c_base, cw)
+                continue
+
+            def body(i, c, n_r=n_r, rw=rw, r_base=r_base, cw=cw, c_base=c_base):
+                ci, ri = jnp.divmod(i, n_r)
+                return update(c, r_base + ri * rw, rw, c_base + ci * cw, cw)
+
+            carry = jax.lax.fori_loop(0, n_c * n_r, body, carry)
     return carry
 
 
-def _block_logits(hidden, weight, start, width):
-    """The logits of columns ``[start, start + width)`` and those columns of ``weight``."""
-    w_block = jax.lax.dynamic_slice_in_dim(weight, start, width, axis=1)
-    logits = jnp.matmul(hidden, w_block, preferred_element_type=_compute_dtype(hidden, weight))
-    return logits, w_block
+def _columns(x, c0, cw, axis=0):
+    return None if x is None else jax.lax.dynamic_slice_in_dim(x, c0, cw, axis=axis)
 
 
-def _forward_stats(hidden, weight, targets, class_weights, chunk, smoothing):
-    """Per-row (logsumexp, picked logit, sum_c w_c x_c) by an online pass over the blocks."""
-    acc = _compute_dtype(hidden, weight)
+def _rows(x, r0, rw):
+    return jax.lax.dynamic_slice_in_dim(x, r0, rw, axis=0)
 
-    def update(carry, start, width):
-        m, s, picked, wsum = carry
-        logits, _ = _block_logits(hidden, weight, start, width)
-        m_new = jnp.maximum(m, jnp.max(logits, axis=1))
-        s = s * jnp.exp(m - m_new) + jnp.sum(jnp.exp(logits - m_new[:, None]), axis=1)
-        # The target's logit: a per-row gather, kept only in the block that holds it.
-        local = targets - start
-        inside = (local >= 0) & (local < width)
-        got = jnp.take_along_axis(logits, jnp.clip(local, 0, width - 1)[:, None], axis=1)
-        picked = picked + jnp.where(inside, got[:, 0], 0.0)
-        if smoothing:
-            cw = jax.lax.dynamic_slice_in_dim(class_weights, start, width)
-            wsum = wsum + jnp.matmul(logits, cw, preferred_element_type=acc)
-        return m_new, s, picked, wsum
 
-    # zeros_like(targets) keeps the rows' varying mesh axes inside shard_map.
-    zero = jnp.zeros_like(targets, dtype=acc)
-    m, s, picked, wsum = _over_chunks(
-        weight.shape[1], chunk, update, (zero - jnp.inf, zero, zero, zero)
+def _put_rows(x, v, r0):
+    return jax.lax.dynamic_update_slice_in_dim(x, v, r0, axis=0)
+
+
+def _weight_block(weight, c0, cw, layout):
+    return _columns(weight, c0, cw, axis=0 if layout == "vd" else 1)
+
+
+def _project(h, w_block, layout, acc):
+    """``h @ w_block.T`` ("vd") or ``h @ w_block`` ("dv"), accumulated in ``acc``."""
+    contract = 1 if layout == "vd" else 0
+    return jax.lax.dot_general(
+        h, w_block, (((1,), (contract,)), ((), ())), preferred_element_type=acc
     )
-    return m + jnp.log(s), picked, wsum
 
 
-def _tangent_stats(hidden, weight, targets, class_weights, lse, tangents, chunk, smoothing):
-    """The tangents of (lse, picked, wsum), linear in ``tangents`` = (d_hidden, d_weight,
-    d_class_weights), each None when zero; one pass over the blocks.
+def _block_logits(h, w_block, b_block, cap, cfg):
+    """Raw logits of a (tile, block) and the capped ones the softmax sees."""
+    raw = _project(h, w_block, cfg.layout, cfg.acc)
+    if b_block is not None:
+        raw = raw + b_block.astype(cfg.acc)[None, :]
+    if cap is None:
+        return raw, raw
+    return raw, cap * jnp.tanh(raw / cap)
+
+
+def _prepare(weight, bias, coef, c0, cw, cfg):
+    """A vocabulary block's weight columns, bias and (V,) coefficients ((N, V) ones stay
+    whole and are sliced per tile)."""
+    w_block = None if weight is None else _weight_block(weight, c0, cw, cfg.layout)
+    c_block = _columns(coef, c0, cw) if cfg.coef == "classes" else coef
+    return w_block, _columns(bias, c0, cw), c_block
+
+
+def _coef_tile(c_block, r0, rw, c0, cw, cfg):
+    if cfg.coef == "classes":
+        return c_block
+    return jax.lax.dynamic_slice(c_block, (r0, c0), (rw, cw))
+
+
+def _coef_dot(coef_block, x, cfg):
+    """``sum_c coef_c x_c`` per row of the block (a matrix-vector product for a (V,) coef)."""
+    if cfg.coef == "classes":
+        return jnp.matmul(x, coef_block.astype(cfg.acc), preferred_element_type=cfg.acc)
+    return jnp.sum(coef_block.astype(cfg.acc) * x, axis=1)
+
+
+def forward_stats(hidden, weight, targets, coef, bias, cap, cfg: _Config):
+    """Per row: (logsumexp, target's logit, sum_c coef_c x_c, argmax) of the capped logits."""
+    rows = hidden.shape[0]
+    vocab = weight.shape[0 if cfg.layout == "vd" else 1]
+    zero = jnp.zeros_like(targets, dtype=cfg.acc)  # keeps the rows' varying mesh axes
+    init = (zero - jnp.inf, zero, zero, zero, jnp.zeros_like(targets))
+
+    def update(carry, r0, rw, c0, cw):
+        w_block, b_block, c_block = _prepare(weight, bias, coef, c0, cw, cfg)
+        m, s, picked, t, amax = (_rows(c, r0, rw) for c in carry)
+        y = _rows(targets, r0, rw)
+        _, x = _block_logits(_rows(hidden, r0, rw), w_block, b_block, cap, cfg)
+        block_max = jnp.max(x, axis=1)
+        m_new = jnp.maximum(m, block_max)
+        s = s * jnp.exp(m - m_new) + jnp.sum(jnp.exp(x - m_new[:, None]), axis=1)
+        # The target's logit: a per-row gather, kept only in the block that holds it.
+        local = y - c0
+        inside = (local >= 0) & (local < cw)
+        got = jnp.take_along_axis(x, jnp.clip(local, 0, cw - 1)[:, None], axis=1)[:, 0]
+        picked = picked + jnp.where(inside, got, 0.0)
+        if cfg.coef != "none":
+            t = t + _coef_dot(_coef_tile(c_block, r0, rw, c0, cw, cfg), x, cfg)
+        # Strictly greater: the first maximum wins across blocks, as in jnp.argmax.
+        amax = jnp.where(block_max > m, c0 + jnp.argmax(x, axis=1).astype(amax.dtype), amax)
+        new = (m_new, s, picked, t, amax)
+        return tuple(_put_rows(c, v, r0) for c, v in zip(carry, new, strict=True))
+
+    m, s, picked, t, amax = _over_blocks(rows, vocab, cfg, update, init)
+    return m + jnp.log(s), picked, t, amax
+
+
+def _dcap(raw, cap):
+    """d/d cap of ``cap * tanh(raw / cap)``."""
+    u = raw / cap
+    th = jnp.tanh(u)
+    return th - u * (1.0 - th * th)
+
+
+def tangent_stats(hidden, weight, targets, coef, bias, cap, lse, tangents, cfg: _Config):
+    """Tangents of (lse, picked, t), linear in ``tangents`` (None where zero).
 
     Each block's step is rematerialised (``jax.checkpoint``): reverse mode, the transpose of
     this map, recomputes the block's logits and forms ``g_lse * softmax + g_pick * onehot +
-    g_wsum * w`` for it, accumulating the gradients of ``hidden`` and ``weight`` in place, so
-    no (rows, V) array and no per-block residual is ever stored.
+    g_t * coef`` (times the softcap's derivative) for it, accumulating the gradients of
+    ``hidden``, ``weight`` and ``bias`` in place: no (N, V) array, no per-block residual.
     """
-    dh, dw, dcw = tangents
-    acc = _compute_dtype(hidden, weight)
+    dh, dw, dcoef, dbias, dcap = tangents
+    rows = hidden.shape[0]
+    vocab = weight.shape[0 if cfg.layout == "vd" else 1]
+    acc = cfg.acc
 
-    def step(start, width, hidden, weight, class_weights, lse, dh, dw, dcw):
-        logits, w_block = _block_logits(hidden, weight, start, width)
-        zero = jnp.zeros_like(lse)
-        d_lse, d_pick, d_wsum = zero, zero, zero
-        if dh is not None or dw is not None:
-            d_logits = 0.0
-            if dh is not None:
-                d_logits = d_logits + jnp.matmul(dh, w_block, preferred_element_type=acc)
-            if dw is not None:
-                dw_block = jax.lax.dynamic_slice_in_dim(dw, start, width, axis=1)
-                d_logits = d_logits + jnp.matmul(hidden, dw_block, preferred_element_type=acc)
-            d_lse = jnp.sum(jnp.exp(logits - lse[:, None]) * d_logits, axis=1)
-            cols = start + jax.lax.broadcasted_iota(targets.dtype, (1, width), 1)
-            d_pick = jnp.sum((cols == targets[:, None]).astype(acc) * d_logits, axis=1)
-            if smoothing:
-                cw = jax.lax.dynamic_slice_in_dim(class_weights, start, width)
-                d_wsum = jnp.matmul(d_logits, cw, preferred_element_type=acc)
-        if smoothing and dcw is not None:
-            dcw_block = jax.lax.dynamic_slice_in_dim(dcw, start, width)
-            d_wsum = d_wsum + jnp.matmul(logits, dcw_block, preferred_element_type=acc)
-        return d_lse, d_pick, d_wsum
+    def step(r0, c0, rw, cw, hidden, weight, targets, coef, bias, cap, lse, dh, dw, dcoef,
+             dbias, dcap):
+        w_block, b_block, c_block = _prepare(weight, bias, coef, c0, cw, cfg)
+        dw_block, db_block, dc_block = _prepare(dw, dbias, dcoef, c0, cw, cfg)
+        h = _rows(hidden, r0, rw)
+        raw, x = _block_logits(h, w_block, b_block, cap, cfg)
+        zero = jnp.zeros_like(_rows(lse, r0, rw))
+        d_lse, d_pick, d_t = zero, zero, zero
+        d_x = None
+        if dh is not None:
+            d_x = _project(_rows(dh, r0, rw), w_block, cfg.layout, acc)
+        if dw_block is not None:
+            term = _project(h, dw_block, cfg.layout, acc)
+            d_x = term if d_x is None else d_x + term
+        if db_block is not None:
+            term = db_block.astype(acc)[None, :]
+            d_x = term if d_x is None else d_x + term
+        if d_x is not None and cap is not None:
+            th = jnp.tanh(raw / cap)
+            d_x = d_x * (1.0 - th * th)
+        if dcap is not None:
+            term = _dcap(raw, cap) * dcap
+            d_x = term if d_x is None else d_x + term
+        if d_x is not None:
+            p = jnp.exp(x - _rows(lse, r0, rw)[:, None])
+            d_lse = jnp.sum(p * d_x, axis=1)
+            cols = c0 + jax.lax.broadcasted_iota(targets.dtype, (1, cw), 1)
+            hit = (cols == _rows(targets, r0, rw)[:, None]).astype(acc)
+            d_pick = jnp.sum(hit * d_x, axis=1)
+            if cfg.coef != "none":
+                d_t = _coef_dot(_coef_tile(c_block, r0, rw, c0, cw, cfg), d_x, cfg)
+        if dc_block is not None:
+            d_t = d_t + _coef_dot(_coef_tile(dc_block, r0, rw, c0, cw, cfg), x, cfg)
+        return d_lse, d_pick, d_t
 
-    def update(carry, start, width):
-        d = jax.checkpoint(partial(step, width=width))(
-            start, hidden=hidden, weight=weight, class_weights=class_weights, lse=lse,
-            dh=dh, dw=dw, dcw=dcw,
+    def update(carry, r0, rw, c0, cw):
+        d = jax.checkpoint(partial(step, rw=rw, cw=cw))(
+            r0, c0, hidden=hidden, weight=weight, targets=targets, coef=coef, bias=bias,
+            cap=cap, lse=lse, dh=dh, dw=dw, dcoef=dcoef, dbias=dbias, dcap=dcap,
         )
-        return tuple(c + v for c, v in zip(carry, d, strict=True))
+        return tuple(
+            _put_rows(c, _rows(c, r0, rw) + v, r0) for c, v in zip(carry, d, strict=True)
+        )
 
     zero = jnp.zeros_like(lse)
-    return _over_chunks(weight.shape[1], chunk, update, (zero, zero, zero))
+    return _over_blocks(rows, vocab, cfg, update, (zero, zero, zero))
 
 
-@partial(jax.custom_jvp, nondiff_argnums=(4, 5))
-def _stats(hidden, weight, targets, class_weights, chunk, smoothing):
-    return _forward_stats(hidden, weight, targets, class_weights, chunk, smoothing)
+def _primal_stats(hidden, weight, targets, coef, bias, cap, cfg):
+    lse, picked, t, amax = forward_stats(hidden, weight, targets, coef, bias, cap, cfg)
+    # The argmax leaves as a float of the accumulation dtype (exact below 2**24 classes in
+    # float32): an integer output's float0 tangent cannot carry shard_map's varying axes.
+    return lse, picked, t, amax.astype(cfg.acc)
 
 
-def _stats_jvp(chunk, smoothing, primals, tangents):
-    hidden, weight, targets, class_weights = primals
-    dh, dw, _, dcw = (None if isinstance(t, SymbolicZero) else t for t in tangents)
-    lse, picked, wsum = _forward_stats(hidden, weight, targets, class_weights, chunk, smoothing)
-    out_tangents = _tangent_stats(
-        hidden, weight, targets, class_weights, lse, (dh, dw, dcw), chunk, smoothing
+@partial(jax.custom_jvp, nondiff_argnums=(6,))
+def block_stats(hidden, weight, targets, coef, bias, cap, cfg):
+    """(lse, picked, t, argmax) per row; see :func:`forward_stats`. Differentiable in every
+    float input (forward and reverse mode); the argmax (a float) has a zero tangent."""
+    return _primal_stats(hidden, weight, targets, coef, bias, cap, cfg)
+
+
+def _block_stats_jvp(cfg, primals, tangents):
+    hidden, weight, targets, coef, bias, cap = primals
+
+    def live(t, p):
+        return None if p is None or t is None or isinstance(t, SymbolicZero) else t
+
+    dh, dw, _, dcoef, dbias, dcap = (live(t, p) for t, p in zip(tangents, primals, strict=True))
+    lse, picked, t, amax = _primal_stats(hidden, weight, targets, coef, bias, cap, cfg)
+    d_lse, d_pick, d_t = tangent_stats(
+        hidden, weight, targets, coef, bias, cap, lse, (dh, dw, dcoef, dbias, dcap), cfg
     )
-    return (lse, picked, wsum), out_tangents
+    return (lse, picked, t, amax), (d_lse, d_pick, d_t, jnp.zeros_like(amax))
 
 
-_stats.defjvp(_stats_jvp, symbolic_zeros=True)
+block_stats.defjvp(_block_stats_jvp, symbolic_zeros=True)
+
+
+LAYOUTS = ("vd", "dv")
+
+
+def _check_chunk(name: str, value: Any) -> None:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{_FN}: `{name}` must be a Python int >= 1, got {value!r}.")
+
+
+def _check_weight(hidden: jax.Array, weight: jax.Array, layout: Any) -> tuple[int, int]:
+    """Validates ``weight`` against ``weight_layout``; returns (D, V)."""
+    if layout not in LAYOUTS:
+        raise ValueError(
+            f"{_FN}: `weight_layout` must be one of {LAYOUTS}, got {layout!r}: 'vd' for a "
+            "(V, D) weight (PyTorch's `linear_weight`, a tied embedding table), 'dv' for a "
+            "(D, V) one (a Flax `Dense` kernel)."
+        )
+    expected = "(V, D)" if layout == "vd" else "(D, V)"
+    if weight.ndim != 2:
+        raise ValueError(
+            f"{_FN}: `weight` must have shape {expected} (weight_layout={layout!r}), got shape "
+            f"{weight.shape}."
+        )
+    dim = hidden.shape[-1]
+    d_axis = 1 if layout == "vd" else 0
+    if weight.shape[d_axis] != dim:
+        other = "dv" if layout == "vd" else "vd"
+        hint = ""
+        if weight.shape[1 - d_axis] == dim:
+            hint = f" It looks like a {'(D, V)' if layout == 'vd' else '(V, D)'} weight: pass "
+            hint += f"weight_layout={other!r} (no transposed copy is made)."
+        raise ValueError(
+            f"{_FN}: `weight` of shape {weight.shape} does not match `hidden` of shape "
+            f"{hidden.shape}: with weight_layout={layout!r} it must be {expected} with "
+            f"D={dim}.{hint}"
+        )
+    return dim, weight.shape[1 - d_axis]
+
+
+def _per_token(name: str, value: Any, shape: tuple[int, ...], dtype) -> jax.Array | None:
+    """Per-token float ``weights`` broadcast to the token shape, or None."""
+    if value is None:
+        return None
+    value = jnp.asarray(value)
+    if not jnp.issubdtype(value.dtype, jnp.floating):
+        raise TypeError(
+            f"{_FN}: `{name}` must be floating-point per-token weights, got dtype "
+            f"{value.dtype}. Boolean masks go in `where`."
+        )
+    _checks.check_broadcastable(_FN, name, value.shape, shape)
+    return jnp.broadcast_to(value.astype(dtype), shape)
 
 
 def linear_cross_entropy(
@@ -153,68 +325,118 @@ def linear_cross_entropy(
     weight: ArrayLike,
     targets: ArrayLike,
     *,
+    bias: ArrayLike | None = None,
+    weight_layout: str = "vd",
     class_weights: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
+    where: ArrayLike | None = None,
     ignore_index: int = -100,
     label_smoothing: ArrayLike = 0.0,
     z_loss: ArrayLike = 0.0,
+    softcap: ArrayLike | None = None,
     reduction: str = "mean",
     chunk_size: int = 1024,
+    token_chunk_size: int = 512,
     axis_name: str | None = None,
-) -> jax.Array:
-    r"""``cross_entropy(hidden @ weight, targets)`` without materialising the logits.
+    return_aux: bool = False,
+) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]:
+    r"""Cross-entropy of a linear layer's logits without materialising them (PyTorch's
+    ``F.linear_cross_entropy``).
 
-    Streams over chunks of ``chunk_size`` vocabulary columns with an online logsumexp; the
-    backward pass recomputes each chunk's logits to form ``softmax - target`` and
-    accumulates the gradients of ``hidden`` and ``weight``. Only per-row statistics are kept
-    between the passes, so memory is O(rows x chunk_size) instead of O(rows x V), at the cost
-    of one extra matrix product (the recomputed logits) in the backward pass.
-
-    With :math:`x = h W` (computed in float32), the per-row loss is exactly that of
-    :func:`jaxloss.cross_entropy` with integer targets:
+    With the logits :math:`x = \operatorname{softcap}(h W^\top + b)` (``weight_layout="vd"``,
+    :math:`W` of shape (V, D), PyTorch's ``linear_weight``; :math:`h W + b` for ``"dv"``),
+    :math:`\operatorname{softcap}(u) = c \tanh(u / c)` when ``softcap=c`` is given (Gemma 2),
+    class weights :math:`w` (default 1), per-token weights :math:`v` (default 1), smoothing
+    :math:`\epsilon`, :math:`m_i = 1` for kept tokens and :math:`\ell = \log\mathrm{softmax}(x)`,
+    integer targets give
 
     .. math::
 
-       l_i = m_i \Big[(1-\epsilon)\, w_{y_i} (\operatorname{lse}(x_i) - x_{i y_i})
-             + \frac{\epsilon}{V} \sum_c w_c (\operatorname{lse}(x_i) - x_{ic})\Big]
-             + z\, m_i \operatorname{lse}(x_i)^2
+       l_i = m_i v_i \Big[(1-\epsilon)\, w_{y_i} (-\ell_{i y_i})
+             + \frac{\epsilon}{V} \sum_c w_c (-\ell_{ic})
+             + z\, w_{y_i} \operatorname{lse}(x_i)^2\Big],
+       \qquad \text{mean} = \sum_i l_i \Big/ \sum_i m_i w_{y_i}
 
-    and ``"mean"`` divides by :math:`\sum_i m_i w_{y_i}` (0.0 when every row is ignored).
+    exactly :func:`jaxloss.cross_entropy` of the logits. Probability targets :math:`p` of
+    shape (..., V) give :math:`l_i = m_i v_i [-\sum_c w_c q_{ic} \ell_{ic} + z (\sum_c w_c
+    p_{ic}) \operatorname{lse}(x_i)^2]` with :math:`q = (1-\epsilon) p + \epsilon/V`, and
+    "mean" divides by :math:`\sum_i m_i` (PyTorch's rule for probability targets).
+
+    Rules where PyTorch has none: per-token ``weights`` rescale each token's loss and never
+    enter the "mean" denominator (masks go in ``where``); the z-loss term is weighted like
+    the token's cross-entropy (:math:`w_{y_i}`), so its strength relative to the
+    cross-entropy does not change when the class weights are rescaled.
+
+    How: the vocabulary is walked in blocks of ``chunk_size`` columns and the tokens in
+    tiles of ``token_chunk_size`` rows, with an online logsumexp per row; only (tile, block)
+    logits and per-token statistics are ever live. The derivative is a ``custom_jvp`` whose
+    tangent map walks the blocks again with each step rematerialised, so reverse mode (its
+    transpose) recomputes each block's logits, forms ``softmax - target`` for it and
+    accumulates the gradients of ``hidden``, ``weight`` and ``bias`` in place, and forward
+    mode (``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``) works too. Compiled temp memory is
+    O(``token_chunk_size`` x ``chunk_size``) plus per-token terms, independent of V; the
+    cost is one extra matrix product (the recomputed logits) in the backward pass. The
+    weight is used in its own layout: no transposed copy. bf16/f16 inputs accumulate the
+    logits and every gradient in float32. Anchors: Apple's Cut Cross-Entropy (Wijmans et
+    al., 2024) and Liger-Kernel's fused linear cross-entropy (Triton kernels on GPU); this
+    is pure JAX and runs on CPU, GPU and TPU.
 
     Args:
       hidden: (N, D) or (..., D) float array (the final hidden states).
-      weight: (D, V) float array (the output projection; V is the vocabulary).
-      targets: integer class indices of shape (N,) or (...), the hidden shape without D.
-      class_weights: optional (V,) per-class weights (traceable, differentiable).
-      ignore_index: target value whose rows are dropped.
+      weight: (V, D) float array with ``weight_layout="vd"`` (default: PyTorch's
+        ``linear_weight``, a tied embedding table), or (D, V) with ``"dv"`` (a Flax
+        ``Dense`` kernel).
+      targets: integer class indices with the hidden shape without D, or float class
+        probabilities of shape (..., V).
+      bias: optional (V,) bias added to the logits (PyTorch's ``linear_bias``).
+      weight_layout: ``"vd"`` or ``"dv"``, as above.
+      class_weights: optional (V,) per-class weights (PyTorch's ``weight``; traceable,
+        differentiable).
+      weights: optional per-token float weights, broadcastable to the token shape.
+      where: optional boolean mask broadcastable to the token shape; False tokens count
+        exactly like ignored ones.
+      ignore_index: target value whose tokens are dropped (integer targets only).
       label_smoothing: scalar in [0, 1] (traceable).
-      z_loss: scalar >= 0; adds ``z_loss * logsumexp(x)**2`` per kept row (PaLM).
+      z_loss: scalar >= 0 (traceable); adds ``z_loss * w_y * logsumexp(x)**2`` per kept
+        token (PaLM).
+      softcap: optional scalar > 0 (traceable): logits become ``softcap * tanh(x /
+        softcap)`` before the softmax (Gemma 2).
       reduction: "mean", "sum" or "none".
-      chunk_size: vocabulary columns per chunk (a Python int >= 1; need not divide V, and
-        is clipped to V). Larger chunks mean fewer, larger matrix products and more memory.
-      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      chunk_size: vocabulary columns per block (a Python int >= 1; need not divide V).
+      token_chunk_size: tokens per tile (a Python int >= 1; need not divide N).
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis
+        (numerator and denominator are summed across devices before dividing).
+      return_aux: also return a dict of per-token arrays (the targets' token shape), all
+        computed without the logits: ``"lse"`` (logsumexp of the logits), ``"z_loss"`` (the
+        token's z-loss term, 0 where dropped), ``"argmax"`` (int32, the predicted class, for
+        accuracy) and ``"denominator"`` (the token's share of the "mean" denominator, 0
+        where dropped).
 
     Returns:
-      A float32 scalar for "mean"/"sum" (float64 for float64 inputs), else the per-row
-      loss of the targets' shape (0 at ignored rows).
+      The loss: a float32 scalar for "mean"/"sum" (float64 for float64 inputs), else the
+      per-token loss (0 at dropped tokens); with ``return_aux``, ``(loss, aux)``.
 
     Raises:
-      ValueError: mismatched shapes, a bad ``chunk_size``, ``reduction``, ``class_weights``
-        length, a concrete ``label_smoothing`` outside [0, 1] or negative ``z_loss``, or
-        V = 1 (a softmax over one class is always 1).
-      TypeError: non-float ``hidden``/``weight`` or non-integer ``targets``.
+      ValueError: a ``weight`` whose shape does not match ``weight_layout`` and ``hidden``,
+        mismatched targets, ``bias``, ``class_weights``, ``weights`` or ``where`` shapes, a
+        bad ``chunk_size``/``token_chunk_size``/``reduction``/``weight_layout``, V == 1, a
+        concrete ``label_smoothing`` outside [0, 1], negative ``z_loss``, ``softcap <= 0``.
+      TypeError: non-float ``hidden``/``weight``, targets that are neither integer nor
+        float, non-float ``weights``.
 
     Examples:
       >>> import jax, jax.numpy as jnp, jaxloss
       >>> h = jax.random.normal(jax.random.key(0), (4, 8))
-      >>> w = jax.random.normal(jax.random.key(1), (8, 10))
+      >>> w = jax.random.normal(jax.random.key(1), (10, 8))  # (V, D)
       >>> y = jnp.array([1, 2, 3, -100])
       >>> a = jaxloss.linear_cross_entropy(h, w, y, chunk_size=3)
-      >>> b = jaxloss.cross_entropy(h @ w, y)
+      >>> b = jaxloss.cross_entropy(h @ w.T, y)
       >>> bool(jnp.allclose(a, b, rtol=1e-5))
       True
+      >>> loss, aux = jaxloss.linear_cross_entropy(h, w, y, return_aux=True)
+      >>> accuracy = jnp.mean((aux["argmax"] == y)[:3])
     """
-    hidden_given = _checks.given_dtype(hidden)
-    weight_given = _checks.given_dtype(weight)
+    hidden_given, weight_given = _checks.given_dtype(hidden), _checks.given_dtype(weight)
     targets_given = _checks.given_dtype(targets)
     hidden = jnp.asarray(hidden)
     weight = jnp.asarray(weight)
@@ -225,64 +447,131 @@ def linear_cross_entropy(
     _checks.check_ignore_index(_FN, ignore_index)
     if hidden.ndim < 1:
         raise ValueError(f"{_FN}: `hidden` must have shape (..., D), got a scalar.")
-    if weight.ndim != 2:
-        raise ValueError(
-            f"{_FN}: `weight` must have shape (D, V), got shape {weight.shape}. "
-            "For a PyTorch-style (V, D) embedding matrix pass `weight.T`."
-        )
-    dim, vocab = weight.shape
-    _checks.check_softmax_classes(_FN, "weight", weight.shape, 1)
-    if hidden.shape[-1] != dim:
-        raise ValueError(
-            f"{_FN}: the last axis of `hidden` (shape {hidden.shape}) must match the first "
-            f"axis of `weight` (shape {weight.shape}): expected D={dim}, got {hidden.shape[-1]}."
-        )
-    if not jnp.issubdtype(targets.dtype, jnp.integer):
-        raise TypeError(
-            f"{_FN}: `targets` must be integer class indices, got dtype "
-            f"{targets.dtype if targets_given is None else targets_given}."
-        )
-    if targets.shape != hidden.shape[:-1]:
-        raise ValueError(
-            f"{_FN}: `targets` must have the shape of `hidden` without its last axis: "
-            f"expected {hidden.shape[:-1]}, got {targets.shape}."
-        )
-    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
-        raise ValueError(f"{_FN}: `chunk_size` must be a Python int >= 1, got {chunk_size!r}.")
-    chunk = min(int(chunk_size), vocab)
+    dim, vocab = _check_weight(hidden, weight, weight_layout)
+    _checks.check_softmax_classes(_FN, "weight", weight.shape, 0 if weight_layout == "vd" else 1)
+    _check_chunk("chunk_size", chunk_size)
+    _check_chunk("token_chunk_size", token_chunk_size)
+    if not isinstance(return_aux, bool):
+        raise TypeError(f"{_FN}: `return_aux` must be a Python bool, got {return_aux!r}.")
 
-    dtype = _compute_dtype(hidden, weight)
-    eps, z = _checks.smoothing_and_z_loss(_FN, label_smoothing, z_loss, dtype)
-    smoothing = eps is not None
-
-    if class_weights is None:
-        w = None
-        cw = jnp.ones((vocab,), dtype)
-    else:
+    acc = _compute_dtype(hidden, weight)
+    eps, z = _checks.smoothing_and_z_loss(_FN, label_smoothing, z_loss, acc)
+    cap = None
+    if softcap is not None:
+        _checks.check_scalar(_FN, "softcap", softcap)
+        v = _checks.concrete_float(softcap)
+        if v is not None and not v > 0.0:
+            raise ValueError(
+                f"{_FN}: `softcap` must be > 0 (logits become softcap * tanh(x / softcap)), "
+                f"got {v}. Pass softcap=None for no capping."
+            )
+        cap = jnp.asarray(softcap, acc)
+    b = None
+    if bias is not None:
+        b = jnp.asarray(bias)
+        _checks.check_class_vector(_FN, "bias", b, vocab)
+        _checks.check_float(_FN, "bias", b)
+    w = None
+    if class_weights is not None:
         w = jnp.asarray(class_weights)
         _checks.check_class_vector(_FN, "class_weights", w, vocab)
-        w = w.astype(dtype)
-        cw = w
+        w = w.astype(acc)
 
-    lead = targets.shape
-    h2 = hidden.reshape(-1, dim)
-    y = targets.reshape(-1)
-    keep = y != ignore_index
-    in_range = (y >= 0) & (y < vocab)
-    _checks.check_labels(_FN, y, in_range | ~keep, vocab, ignore_index)
-    safe_y = jnp.where(keep & in_range, y, 0).astype(jnp.int32)
+    probabilities = jnp.issubdtype(targets.dtype, jnp.floating)
+    if probabilities:
+        token_shape = hidden.shape[:-1]
+        if targets.shape != (*token_shape, vocab):
+            raise ValueError(
+                f"{_FN}: probability `targets` must have shape {(*token_shape, vocab)} (the "
+                f"hidden shape with D replaced by V), got {targets.shape}. Integer class "
+                "indices need an integer dtype."
+            )
+        if ignore_index != -100:
+            raise ValueError(
+                f"{_FN}: `ignore_index`={ignore_index} applies to integer targets only; "
+                "with probability targets, drop tokens with `where=` instead."
+            )
+    elif jnp.issubdtype(targets.dtype, jnp.integer):
+        token_shape = targets.shape
+        if targets.shape != hidden.shape[:-1]:
+            raise ValueError(
+                f"{_FN}: integer `targets` must have the shape of `hidden` without its last "
+                f"axis: expected {hidden.shape[:-1]}, got {targets.shape}."
+            )
+    else:
+        raise TypeError(
+            f"{_FN}: `targets` must be integer class indices or float class probabilities, "
+            f"got dtype {targets.dtype if targets_given is None else targets_given}."
+        )
+    mask = _checks.as_mask(_FN, where, token_shape)
+    v_tok = _per_token("weights", weights, token_shape, acc)
 
-    lse, picked, wsum = _stats(h2, weight, safe_y, cw, chunk, smoothing)
-    lse, picked, wsum = lse.astype(dtype), picked.astype(dtype), wsum.astype(dtype)
-    per = lse - picked
-    w_y = None if w is None else jnp.take(w, safe_y)
-    if w_y is not None:
-        per = w_y * per
-    if smoothing:
-        total_w = jnp.sum(cw)
-        per = (1.0 - eps) * per + (eps / vocab) * (total_w * lse - wsum)
+    rows = int(np.prod(token_shape, dtype=np.int64))
+    h2 = hidden.reshape(rows, dim)
+    keep = jnp.ones((rows,), bool) if mask is None else mask.reshape(rows)
+    if probabilities:
+        q = targets.reshape(rows, vocab).astype(acc)
+        _checks.check_unit_interval_values(
+            _FN, "targets", q, keep[:, None], expected="probabilities in [0, 1]"
+        )
+        if eps is not None:
+            q = (1.0 - eps) * q + eps / vocab
+        coef = q if w is None else q * w[None, :]
+        # The effective class weight of a token: sum_c w_c p_c (w_y for a one-hot p).
+        w_tok = None if w is None else targets.reshape(rows, vocab).astype(acc) @ w
+        safe_y = jnp.zeros((rows,), jnp.int32)
+        kind = "rows"
+    else:
+        y = targets.reshape(rows)
+        keep = keep & (y != ignore_index)
+        in_range = (y >= 0) & (y < vocab)
+        _checks.check_labels(_FN, y, in_range | ~keep, vocab, ignore_index)
+        safe_y = jnp.where(keep & in_range, y, 0).astype(jnp.int32)
+        coef = None
+        if eps is not None:
+            coef = jnp.ones((vocab,), acc) if w is None else w
+        w_tok = None if w is None else jnp.take(w, safe_y)
+        kind = "none" if coef is None else "classes"
+
+    cfg = _Config(
+        layout=weight_layout, row_chunk=min(int(token_chunk_size), max(rows, 1)),
+        col_chunk=min(int(chunk_size), vocab), coef=kind, acc=np.dtype(acc),
+    )
+    lse, picked, t, amax = block_stats(h2, weight, safe_y, coef, b, cap, cfg)
+    if probabilities:
+        per = jnp.sum(coef, axis=1) * lse - t
+    else:
+        per = lse - picked
+        if w_tok is not None:
+            per = w_tok * per
+        if eps is not None:
+            per = (1.0 - eps) * per + (eps / vocab) * (jnp.sum(coef) * lse - t)
+    z_term = None
     if z is not None:
-        per = per + jnp.asarray(z, dtype) * jnp.square(lse)
-    per = jnp.where(keep, jnp.where(in_range, per, jnp.nan), 0.0)
-    denominator = keep.astype(dtype) if w_y is None else jnp.where(keep, w_y, 0.0)
-    return reduce_loss(per.reshape(lead), denominator.reshape(lead), reduction, axis_name)
+        z_term = jnp.asarray(z, acc) * jnp.square(lse)
+        if w_tok is not None:
+            z_term = w_tok * z_term
+        per = per + z_term
+    if v_tok is not None:
+        v2 = v_tok.reshape(rows)
+        per = v2 * per
+        z_term = None if z_term is None else v2 * z_term
+    if probabilities:
+        per = jnp.where(keep, per, 0.0)
+        denominator = keep.astype(acc)
+    else:
+        per = jnp.where(keep, jnp.where(in_range, per, jnp.nan), 0.0)
+        denominator = keep.astype(acc) if w_tok is None else jnp.where(keep, w_tok, 0.0)
+    loss = reduce_loss(
+        per.reshape(token_shape), denominator.reshape(token_shape), reduction, axis_name
+    )
+    if not return_aux:
+        return loss
+    zeros = jnp.zeros_like(lse)
+    aux = {
+        "lse": lse.reshape(token_shape),
+        "z_loss": jnp.where(keep, zeros if z_term is None else z_term, 0.0).reshape(token_shape),
+        "argmax": jax.lax.stop_gradient(amax).astype(jnp.int32).reshape(token_shape),
+        "denominator": denominator.reshape(token_shape),
+    }
+    return loss, aux

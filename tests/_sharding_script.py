@@ -179,7 +179,7 @@ def linear(ignore=None, weights=False):
         if ignore is not None:
             y = _ignore(y, ignore)
         sharded = {"hidden": rng.standard_normal((N, LIN_D)).astype(np.float32), "targets": y}
-        replicated = {"weight": rng.standard_normal((LIN_D, LIN_V)).astype(np.float32)}
+        replicated = {"weight": rng.standard_normal((LIN_V, LIN_D)).astype(np.float32)}
         if weights:
             replicated["class_weights"] = _weights(LIN_V)
         return sharded, replicated

@@ -165,7 +165,8 @@ def softmax_loss(
                     smooth += w[c] * _focal_term(logp[i, c], gamma)
                 value += eps / num_classes * smooth
             if z_loss != 0.0:
-                value += z_loss * lse[i] ** 2
+                # jaxloss: the z-loss is weighted like the target's term (w_y).
+                value += z_loss * w[c_y] * lse[i] ** 2
             per[i] = value
             denominator[i] = w[c_y]
         return _reduce(per, denominator, reduction, element_shape)
@@ -185,7 +186,8 @@ def softmax_loss(
             q = (1.0 - eps) * p[i, c] + eps / num_classes
             value += w[c] * q * _focal_term(logp[i, c], gamma)
         if z_loss != 0.0:
-            value += z_loss * lse[i] ** 2
+            # jaxloss: weighted by the target's effective class weight sum_c w_c p_c.
+            value += z_loss * float(np.dot(w, p[i])) * lse[i] ** 2
         per[i] = value
     return _reduce(per, keep.astype(np.float64), reduction, element_shape)
 

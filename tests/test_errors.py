@@ -250,7 +250,7 @@ def test_integer_logits_that_are_not_swapped_name_the_callers_dtype():
         jaxloss.cross_entropy(np.zeros((6, 4), np.int64), LABELS)
     with raises(TypeError, "linear_cross_entropy: `hidden` must be a floating-point array, got "
                            "dtype int64."):
-        jaxloss.linear_cross_entropy(np.zeros((6, 3), np.int64), np.zeros((3, 4)), LABELS)
+        jaxloss.linear_cross_entropy(np.zeros((6, 3), np.int64), np.zeros((4, 3)), LABELS)
     with raises(TypeError, "nll_loss: `targets` must have an integer dtype (class indices), "
                            "got dtype float64."):
         jaxloss.nll_loss(LOGITS, PROBS.astype(np.float64))
@@ -330,10 +330,11 @@ SINGLE_CLASS = [
      _one_class("dice_cross_entropy_loss", "logits", (2, 8, 8, 1), 3,
                 'combine jaxloss.dice_loss(..., activation="sigmoid") with '
                 "jaxloss.binary_cross_entropy")),
-    (jaxloss.linear_cross_entropy, (np.zeros((6, 3), np.float32), np.zeros((3, 1), np.float32),
+    (jaxloss.linear_cross_entropy, (np.zeros((6, 3), np.float32), np.zeros((1, 3), np.float32),
                                     np.zeros(6, np.int32)), {},
-     _one_class("linear_cross_entropy", "weight", (3, 1), 1,
-                "use jaxloss.binary_cross_entropy((hidden @ weight)[..., 0], targets)")),
+     _one_class("linear_cross_entropy", "weight", (1, 3), 0,
+                "use jaxloss.binary_cross_entropy on the single logit, hidden @ weight[0] (a "
+                "(1, D) weight)")),
 ]
 
 
@@ -547,7 +548,7 @@ _seg_probs_bad[0, 1, 2, 0] = 2.0
 _seg_labels_bad = Y_SEG.copy()
 _seg_labels_bad[1, 0, 1] = 4
 _H = np.linspace(-1.0, 1.0, 18, dtype=np.float32).reshape(6, 3)
-_W = np.linspace(-1.0, 1.0, 12, dtype=np.float32).reshape(3, 4)
+_W = np.linspace(-1.0, 1.0, 12, dtype=np.float32).reshape(4, 3)  # (V, D)
 _unit = " For class indices use jaxloss.cross_entropy."
 _none_hint = ' For logits pass activation="softmax" or activation="sigmoid".'
 

@@ -38,3 +38,14 @@ def test_shard_map_snippet_equals_the_unsharded_loss():
     )(namespace["logits"])
     np.testing.assert_allclose(namespace["loss"], want[0], rtol=1e-6)
     np.testing.assert_allclose(namespace["grad"], want[1], rtol=1e-5, atol=1e-8)
+
+
+def test_large_vocabulary_snippets_run():
+    """The "Large vocabularies" snippets run in order (the second asserts its own result)."""
+    blocks = [block for block in _python_blocks() if "linear_cross_entropy" in block]
+    assert len(blocks) == 2
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, str(README), "exec"), namespace)
+    assert 0.0 <= float(namespace["accuracy"]) <= 1.0
+    assert set(namespace["aux"]) == {"lse", "z_loss", "argmax", "denominator"}

@@ -463,7 +463,7 @@ def _dice_ce_probs_ref(logits, targets, dice_weight, smooth):
 def _linear_make(rng):
     return {
         "hidden": _normal(rng, (6, 3), 1.0),
-        "weight": _normal(rng, (3, 7), 1.0),
+        "weight": _normal(rng, (7, 3), 1.0),  # (V, D), PyTorch's linear_weight
         "targets": _labels(rng, (6,), 7, -100, ignored=(2,)),
         "class_weights": _weights(np.random.default_rng(111), 7),
         "label_smoothing": _f(0.1),
@@ -474,13 +474,13 @@ def _linear_make(rng):
 def _linear_fn(hidden, weight, targets, class_weights, label_smoothing, z_loss):
     return jaxloss.linear_cross_entropy(
         hidden, weight, targets, class_weights=class_weights, label_smoothing=label_smoothing,
-        z_loss=z_loss, chunk_size=3,  # 3 does not divide V = 7
+        z_loss=z_loss, chunk_size=3, token_chunk_size=4,  # neither divides V = 7, N = 6
     )
 
 
 def _linear_ref(hidden, weight, targets, class_weights, label_smoothing, z_loss):
     return ref.cross_entropy(
-        _f(hidden) @ _f(weight), targets, class_weights=class_weights,
+        _f(hidden) @ _f(weight).T, targets, class_weights=class_weights,
         label_smoothing=label_smoothing, z_loss=z_loss,
     )
 

@@ -125,28 +125,33 @@ def _binary_cases(n, c, args, torch):
     return [(f"BCE / sigmoid focal ({n}, {c}) fwd+bwd", bwd, "optax sigmoid_bce.mean")]
 
 
-def _linear_cases(n, d, v, chunks, args):
+def _linear_cases(n, d, v, tiles, args):
+    """linear_cross_entropy (a (V, D) weight, PyTorch's layout) against the naive program
+    that materialises the logits, for several (token_chunk_size, chunk_size) tiles."""
     k = jax.random.split(jax.random.key(5), 3)
     h = jax.device_put(jax.random.normal(k[0], (n, d)) / 8)
-    w = jax.device_put(jax.random.normal(k[1], (d, v)) / 8)
+    w = jax.device_put(jax.random.normal(k[1], (v, d)) / 8)
     y = jax.device_put(jax.random.randint(k[2], (n,), 0, v))
     jax.block_until_ready((h, w, y))
 
     def naive(h, w, y):
-        return jaxloss.cross_entropy(h @ w, y)
+        return jaxloss.cross_entropy(h @ w.T, y)
 
     vg = jax.value_and_grad(naive, argnums=(0, 1))
-    variants = [Variant("naive hidden @ weight -> cross_entropy", jax.jit(vg), (h, w, y),
+    variants = [Variant("naive hidden @ weight.T -> cross_entropy", jax.jit(vg), (h, w, y),
                         memory=temp_bytes(vg, h, w, y))]
-    for cs in chunks:
-        def fused(h, w, y, cs=cs):
-            return jaxloss.linear_cross_entropy(h, w, y, chunk_size=cs)
+    for tokens, classes in tiles:
+        def fused(h, w, y, tokens=tokens, classes=classes):
+            return jaxloss.linear_cross_entropy(h, w, y, chunk_size=classes,
+                                                token_chunk_size=tokens)
 
         vg = jax.value_and_grad(fused, argnums=(0, 1))
-        variants.append(Variant(f"linear_cross_entropy chunk_size={cs}", jax.jit(vg), (h, w, y),
-                                memory=temp_bytes(vg, h, w, y)))
+        label = f"linear_cross_entropy tiles {tokens} x {classes}"
+        if (tokens, classes) == (512, 1024):
+            label += " (default)"
+        variants.append(Variant(label, jax.jit(vg), (h, w, y), memory=temp_bytes(vg, h, w, y)))
     return [(f"linear CE N={n} D={d} V={v} fwd+bwd", variants,
-             "naive hidden @ weight -> cross_entropy")]
+             "naive hidden @ weight.T -> cross_entropy")]
 
 
 def _table(title, results, variants, baseline):
@@ -197,7 +202,7 @@ def main(argv=None):
         if "binary" in cases:
             groups += _binary_cases(512, 100, args, torch)
         if "linear" in cases:
-            groups += _linear_cases(64, 16, 1000, (128, 300), args)
+            groups += _linear_cases(64, 16, 1000, ((32, 128), (64, 300)), args)
     else:
         if "ce" in cases:
             groups += _ce_cases(8192, 1000, args, torch)
@@ -206,7 +211,9 @@ def main(argv=None):
         if "binary" in cases:
             groups += _binary_cases(8192, 1000, args, torch)
         if "linear" in cases:
-            groups += _linear_cases(4096, 512, 32768, (512, 1024, 2048, 4096), args)
+            groups += _linear_cases(4096, 512, 32768,
+                                    ((512, 1024), (1024, 1024), (512, 2048), (4096, 1024)), args)
+            groups += _linear_cases(2048, 512, 131072, ((512, 1024), (2048, 1024)), args)
     for title, variants, baseline in groups:
         r = args.linear_rounds if title.startswith("linear") and not args.quick else rounds
         results = interleaved(variants, r)

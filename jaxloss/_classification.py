@@ -17,7 +17,7 @@ from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
 from jaxloss import _checks, _logsumexp
-from jaxloss._reduction import reduce_loss
+from jaxloss._reduction import class_shard, global_logsumexp, reduce_loss
 
 _LN2 = math.log(2.0)
 
@@ -162,6 +162,7 @@ def _softmax_loss(
     where: ArrayLike | None,
     axis_name: str | None,
     inputs_are_log_probs: bool = False,
+    class_axis_name: str | None = None,
 ) -> jax.Array:
     """The shared implementation of cross_entropy, focal_loss and nll_loss."""
     logits_given = _checks.given_dtype(logits)
@@ -180,6 +181,10 @@ def _softmax_loss(
     dtype = _checks.compute_dtype(logits.dtype)
     x = logits.astype(dtype)
     num_classes = x.shape[axis]
+    shard = None
+    if class_axis_name is not None:
+        offset, num_classes = class_shard(fn, class_axis_name, x.shape[axis])
+        shard = (offset, class_axis_name)
 
     w = None
     if class_weights is not None:
@@ -202,12 +207,13 @@ def _softmax_loss(
         return _integer_targets(
             fn, x, targets, w, eps, gamma, z,
             ignore_index, mask, reduction, axis, axis_name, inputs_are_log_probs,
+            num_classes, shard,
         )
     if jnp.issubdtype(targets.dtype, jnp.floating) and not inputs_are_log_probs:
         if targets.shape != x.shape:
             raise ValueError(
                 f"{fn}: probability `targets` must have the logits' shape {x.shape} "
-                f"(class axis {axis} of size {num_classes}), got {targets.shape}. "
+                f"(class axis {axis} of size {x.shape[axis]}), got {targets.shape}. "
                 "Integer class indices need an integer dtype."
                 + (
                     " These have the shape of class indices: cast them with "
@@ -226,6 +232,7 @@ def _softmax_loss(
         _checks.check_probabilities(fn, targets, mask, axis)
         return _probability_targets(
             x, targets.astype(dtype), w, eps, gamma, z, mask, reduction, axis, axis_name,
+            num_classes, shard,
         )
     expected = "an integer dtype (class indices)"
     if not inputs_are_log_probs:
@@ -236,10 +243,30 @@ def _softmax_loss(
     )
 
 
+def _local_classes(w, x, axis, shard):
+    """The class weights of this device's block of classes (all of them when unsharded)."""
+    if w is None or shard is None:
+        return w
+    return jax.lax.dynamic_slice_in_dim(w, shard[0], x.shape[axis])
+
+
+def _sharded_lse_and_pick(x, safe_y, axis, shard, log_probs):
+    """Global ``(logsumexp, x[y])`` when the class axis is split over ``shard``'s mesh axis:
+    only per-element statistics cross devices, the target's logit from its owner."""
+    offset, name = shard
+    local_y = safe_y - offset
+    owned = (local_y >= 0) & (local_y < x.shape[axis])
+    index = jnp.expand_dims(jnp.clip(local_y, 0, x.shape[axis] - 1), axis)
+    got = jnp.take_along_axis(x, index, axis=axis).squeeze(axis)
+    x_y = jax.lax.psum(jnp.where(owned, got, 0.0), name)
+    lse = None if log_probs else global_logsumexp(jax.nn.logsumexp(x, axis=axis), name)
+    return lse, x_y
+
+
 def _integer_targets(
-    fn, x, y, w, eps, gamma, z_loss, ignore_index, mask, reduction, axis, axis_name, log_probs
+    fn, x, y, w, eps, gamma, z_loss, ignore_index, mask, reduction, axis, axis_name, log_probs,
+    num_classes, shard,
 ):
-    num_classes = x.shape[axis]
     keep = y != ignore_index
     if mask is not None:
         keep = keep & mask
@@ -249,7 +276,10 @@ def _integer_targets(
     # fill an out-of-range gather.
     safe_y = jnp.where(keep & in_range, y, 0)
     smooth = None
-    if gamma is None and eps is not None:
+    if shard is not None:
+        lse, x_y = _sharded_lse_and_pick(x, safe_y, axis, shard, log_probs)
+        logp_y = x_y if log_probs else x_y - lse
+    elif gamma is None and eps is not None:
         # Smoothed cross-entropy: logsumexp, gather and smoothing sum in one custom JVP.
         lse, x_y, smooth = _smoothed_rows(jnp.moveaxis(x, axis, -1), safe_y, w)
         logp_y = x_y - lse
@@ -271,9 +301,12 @@ def _integer_targets(
         if smooth is None:  # focal: per-class focal terms
             logp = x - jnp.expand_dims(lse, axis)
             terms, impossible = _class_terms(logp, gamma)
-            if w is not None:
-                terms = _along(w, x.ndim, axis) * terms
+            w_cls = _local_classes(w, x, axis, shard)
+            if w_cls is not None:
+                terms = _along(w_cls, x.ndim, axis) * terms
             smooth = jnp.sum(jnp.where(impossible, 0.0, terms), axis=axis)
+            if shard is not None:
+                smooth = jax.lax.psum(smooth, shard[1])
         per = (1.0 - eps) * per + (eps / num_classes) * smooth
     if z_loss is not None:
         # Weighted like the target's term, so "mean" (divided by sum w_y) keeps the z-loss
@@ -285,9 +318,13 @@ def _integer_targets(
     return reduce_loss(per, denominator, reduction, axis_name)
 
 
-def _probability_targets(x, q, w, eps, gamma, z_loss, mask, reduction, axis, axis_name):
-    num_classes = x.shape[axis]
+def _probability_targets(
+    x, q, w, eps, gamma, z_loss, mask, reduction, axis, axis_name, num_classes, shard
+):
     lse = jax.nn.logsumexp(x, axis=axis)
+    if shard is not None:
+        lse = global_logsumexp(lse, shard[1])
+    w = _local_classes(w, x, axis, shard)
     logp = x - jnp.expand_dims(lse, axis)
     terms, impossible = _class_terms(logp, gamma)
     # 0 * log 0 = 0 where the target puts no mass on a class with a -inf logit; positive mass
@@ -302,11 +339,14 @@ def _probability_targets(x, q, w, eps, gamma, z_loss, mask, reduction, axis, axi
     if w is not None:
         per_class = _along(w, x.ndim, axis) * per_class
     per = jnp.sum(per_class, axis=axis)
+    if shard is not None:
+        per = jax.lax.psum(per, shard[1])
     if z_loss is not None:
         # Weighted by the target's effective class weight, sum_c w_c p_c (w_y when one-hot).
         z_term = jnp.asarray(z_loss, x.dtype) * jnp.square(lse)
         if w is not None:
-            z_term = jnp.sum(_along(w, x.ndim, axis) * q, axis=axis) * z_term
+            w_p = jnp.sum(_along(w, x.ndim, axis) * q, axis=axis)
+            z_term = (w_p if shard is None else jax.lax.psum(w_p, shard[1])) * z_term
         per = per + z_term
     if mask is None:
         return reduce_loss(per, None, reduction, axis_name)
@@ -326,6 +366,7 @@ def cross_entropy(
     axis: int = -1,
     where: ArrayLike | None = None,
     axis_name: str | None = None,
+    class_axis_name: str | None = None,
 ) -> jax.Array:
     r"""Softmax cross-entropy from logits, with PyTorch's ``F.cross_entropy`` semantics.
 
@@ -382,6 +423,13 @@ def cross_entropy(
       where: optional boolean mask broadcastable to the per-element shape; False elements
         count exactly like ignored ones.
       axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis.
+      class_axis_name: inside ``shard_map``, the mesh axis over which the class axis is
+        split (vocabulary parallelism): ``logits`` (and probability ``targets``) hold this
+        device's contiguous block of ``C / axis_size`` classes, in axis-index order; integer
+        targets are global class ids and ``class_weights`` the global (C,) vector. Only
+        per-element statistics cross devices (max, sum of exponentials, the target's logit
+        from its owner, the smoothing sum); value and gradients equal the unsharded loss.
+        Combines with ``axis_name`` on a 2-D ("data", "model") mesh.
 
     Returns:
       A scalar for "mean"/"sum", else the per-element loss; dtype float32 (float64 for
@@ -412,6 +460,7 @@ def cross_entropy(
         "cross_entropy", logits, targets, gamma=None, class_weights=class_weights,
         ignore_index=ignore_index, label_smoothing=label_smoothing, z_loss=z_loss,
         reduction=reduction, axis=axis, where=where, axis_name=axis_name,
+        class_axis_name=class_axis_name,
     )
 
 
@@ -481,6 +530,7 @@ def focal_loss(
     axis: int = -1,
     where: ArrayLike | None = None,
     axis_name: str | None = None,
+    class_axis_name: str | None = None,
 ) -> jax.Array:
     r"""Multi-class softmax focal loss (Lin et al., 2017), normalised like cross-entropy.
 
@@ -510,6 +560,8 @@ def focal_loss(
       axis: the class axis.
       where: optional boolean mask broadcastable to the per-element shape.
       axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      class_axis_name: the mesh axis over which the class axis is split; see
+        :func:`cross_entropy`.
 
     Returns:
       Scalar or per-element loss, float32 (float64 for float64 logits).
@@ -534,5 +586,6 @@ def focal_loss(
         "focal_loss", logits, targets, gamma=gamma, class_weights=class_weights,
         ignore_index=ignore_index, label_smoothing=label_smoothing, z_loss=0.0,
         reduction=reduction, axis=axis, where=where, axis_name=axis_name,
+        class_axis_name=class_axis_name,
     )
 

@@ -29,7 +29,7 @@ from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
 from jaxloss import _checks
-from jaxloss._reduction import reduce_loss
+from jaxloss._reduction import class_shard, global_logsumexp, reduce_loss
 
 _FN = "linear_cross_entropy"
 
@@ -271,6 +271,42 @@ block_stats.defjvp(_block_stats_jvp, symbolic_zeros=True)
 LAYOUTS = ("vd", "dv")
 
 
+def _vocab_parallel_stats(hidden, weight, targets, coef, bias, cap, cfg, offset, axis):
+    """:func:`block_stats` over this device's vocabulary block, combined over ``axis``.
+
+    Each device runs the blocked pass on its own columns with the targets shifted to its
+    block (a target outside it picks nothing there); then only per-token statistics cross
+    devices. Differentiation goes through the local custom JVP and JAX's rules for the
+    collectives, so the gradients are those of the unsharded loss.
+    """
+    local_lse, picked, t, amax = block_stats(hidden, weight, targets - offset, coef, bias, cap,
+                                             cfg)
+    lse = global_logsumexp(local_lse, axis)
+    picked = jax.lax.psum(picked, axis)
+    if cfg.coef != "none":
+        t = jax.lax.psum(t, axis)
+    # The argmax: the device with the largest local maximum wins, the lowest class id among
+    # ties (jnp.argmax's rule). Every device scores its local argmax the same way.
+    best = jax.lax.stop_gradient(_local_max(hidden, weight, bias, cap, amax, cfg))
+    top = jax.lax.pmax(best, axis)
+    never = jnp.asarray(np.finfo(amax.dtype).max, amax.dtype)
+    candidate = jax.lax.stop_gradient(amax) + offset.astype(amax.dtype)
+    amax = jax.lax.pmin(jnp.where(best == top, candidate, never), axis)
+    return lse, picked, t, amax
+
+
+def _local_max(hidden, weight, bias, cap, amax, cfg):
+    """The (capped) logit of each token's local argmax: one D-length dot product per token."""
+    idx = jax.lax.stop_gradient(amax).astype(jnp.int32)
+    rows = jnp.take(weight, idx, axis=0 if cfg.layout == "vd" else 1)
+    if cfg.layout == "dv":
+        rows = rows.T
+    raw = jnp.sum(hidden.astype(cfg.acc) * rows.astype(cfg.acc), axis=1)
+    if bias is not None:
+        raw = raw + jnp.take(bias, idx).astype(cfg.acc)
+    return raw if cap is None else cap * jnp.tanh(raw / cap)
+
+
 def _check_chunk(name: str, value: Any) -> None:
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{_FN}: `{name}` must be a Python int >= 1, got {value!r}.")
@@ -338,6 +374,7 @@ def linear_cross_entropy(
     chunk_size: int = 1024,
     token_chunk_size: int = 512,
     axis_name: str | None = None,
+    class_axis_name: str | None = None,
     return_aux: bool = False,
 ) -> jax.Array | tuple[jax.Array, dict[str, jax.Array]]:
     r"""Cross-entropy of a linear layer's logits without materialising them (PyTorch's
@@ -406,6 +443,14 @@ def linear_cross_entropy(
       token_chunk_size: tokens per tile (a Python int >= 1; need not divide N).
       axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis
         (numerator and denominator are summed across devices before dividing).
+      class_axis_name: inside ``shard_map``, the mesh axis over which the vocabulary is
+        split (vocabulary parallelism, as Megatron's and Liger's): ``weight`` (and
+        ``bias``) hold this device's contiguous block of ``V / axis_size`` classes, in
+        axis-index order; ``targets`` are global class ids and ``class_weights`` the global
+        (V,) vector. Only per-token statistics cross devices (max, sum of exponentials, the
+        target's logit from the device that owns it, the smoothing sum, the argmax); value
+        and gradients equal the unsharded loss. Combines with ``axis_name`` on a 2-D
+        ("data", "model") mesh. Integer targets only.
       return_aux: also return a dict of per-token arrays (the targets' token shape), all
         computed without the logits: ``"lse"`` (logsumexp of the logits), ``"z_loss"`` (the
         token's z-loss term, 0 where dropped), ``"argmax"`` (int32, the predicted class, for
@@ -447,7 +492,10 @@ def linear_cross_entropy(
     _checks.check_ignore_index(_FN, ignore_index)
     if hidden.ndim < 1:
         raise ValueError(f"{_FN}: `hidden` must have shape (..., D), got a scalar.")
-    dim, vocab = _check_weight(hidden, weight, weight_layout)
+    dim, local_vocab = _check_weight(hidden, weight, weight_layout)
+    offset, vocab = 0, local_vocab
+    if class_axis_name is not None:
+        offset, vocab = class_shard(_FN, class_axis_name, local_vocab)
     _checks.check_softmax_classes(_FN, "weight", weight.shape, 0 if weight_layout == "vd" else 1)
     _check_chunk("chunk_size", chunk_size)
     _check_chunk("token_chunk_size", token_chunk_size)
@@ -469,7 +517,7 @@ def linear_cross_entropy(
     b = None
     if bias is not None:
         b = jnp.asarray(bias)
-        _checks.check_class_vector(_FN, "bias", b, vocab)
+        _checks.check_class_vector(_FN, "bias", b, local_vocab)
         _checks.check_float(_FN, "bias", b)
     w = None
     if class_weights is not None:
@@ -478,6 +526,12 @@ def linear_cross_entropy(
         w = w.astype(acc)
 
     probabilities = jnp.issubdtype(targets.dtype, jnp.floating)
+    if probabilities and class_axis_name is not None:
+        raise ValueError(
+            f"{_FN}: probability targets are not supported with `class_axis_name` (they "
+            "would need the local (N, V / axis_size) block of the targets); pass integer "
+            "class ids, or call jaxloss.cross_entropy on the logits."
+        )
     if probabilities:
         token_shape = hidden.shape[:-1]
         if targets.shape != (*token_shape, vocab):
@@ -530,14 +584,24 @@ def linear_cross_entropy(
         coef = None
         if eps is not None:
             coef = jnp.ones((vocab,), acc) if w is None else w
+            if class_axis_name is not None:
+                coef = jax.lax.dynamic_slice_in_dim(coef, offset, local_vocab)
         w_tok = None if w is None else jnp.take(w, safe_y)
         kind = "none" if coef is None else "classes"
 
     cfg = _Config(
         layout=weight_layout, row_chunk=min(int(token_chunk_size), max(rows, 1)),
-        col_chunk=min(int(chunk_size), vocab), coef=kind, acc=np.dtype(acc),
+        col_chunk=min(int(chunk_size), local_vocab), coef=kind, acc=np.dtype(acc),
     )
-    lse, picked, t, amax = block_stats(h2, weight, safe_y, coef, b, cap, cfg)
+    if class_axis_name is None:
+        lse, picked, t, amax = block_stats(h2, weight, safe_y, coef, b, cap, cfg)
+    else:
+        lse, picked, t, amax = _vocab_parallel_stats(
+            h2, weight, safe_y, coef, b, cap, cfg, offset, class_axis_name
+        )
+        # The smoothing sum runs over every class: its total weight is the global one.
+        if kind == "classes":
+            coef = jnp.ones((vocab,), acc) if w is None else w
     if probabilities:
         per = jnp.sum(coef, axis=1) * lse - t
     else:

@@ -45,3 +45,39 @@ def reduce_loss(
     if axis_name is not None:
         total, count = jax.lax.psum((total, count), axis_name)
     return safe_divide(total, count)
+
+
+def class_shard(fn: str, class_axis_name: str, local_classes: int) -> tuple[jax.Array, int]:
+    """``(offset, num_classes)`` of this device's contiguous block of the class axis.
+
+    The class axis is split over the mesh axis ``class_axis_name`` in equal blocks in
+    axis-index order: device ``k`` holds classes ``[k * C_local, (k + 1) * C_local)``.
+    Raises a named ``ValueError`` when the axis is not bound (not inside ``shard_map`` or
+    ``pmap`` over it).
+    """
+    if not isinstance(class_axis_name, str):
+        raise TypeError(
+            f"{fn}: `class_axis_name` must be a mesh axis name (a str), got "
+            f"{class_axis_name!r}."
+        )
+    try:
+        index = jax.lax.axis_index(class_axis_name)
+        size = jax.lax.axis_size(class_axis_name)
+    except NameError:
+        raise ValueError(
+            f"{fn}: `class_axis_name`={class_axis_name!r} is not a bound mesh axis: call the "
+            "loss inside `jax.shard_map` (or `pmap`) over a mesh with that axis, with the "
+            "class axis of the logits (or the vocabulary axis of the weight) split over it."
+        ) from None
+    return index * local_classes, int(size) * local_classes
+
+
+def global_logsumexp(local_lse: jax.Array, class_axis_name: str) -> jax.Array:
+    """The logsumexp over every device's classes from each device's local logsumexp.
+
+    Only per-row statistics cross devices: the max (without gradient, a shift) and the sum
+    of the rescaled exponentials. A row whose classes are all ``-inf`` stays ``-inf``.
+    """
+    m = jax.lax.pmax(jax.lax.stop_gradient(local_lse), class_axis_name)
+    m = jnp.where(jnp.isfinite(m), m, jnp.zeros_like(m))
+    return m + jnp.log(jax.lax.psum(jnp.exp(local_lse - m), class_axis_name))

@@ -48,13 +48,13 @@ def test_version_and_py_typed():
 KW = inspect.Parameter.KEYWORD_ONLY
 POS = inspect.Parameter.POSITIONAL_OR_KEYWORD
 
-# The core signatures of issue 2: (name, kind, default); positional arguments have no default.
+# The core signatures (issues 2, 10): (name, kind, default); positional arguments have no default.
 SIGNATURES = {
     "cross_entropy": [
         ("logits", POS, None), ("targets", POS, None), ("class_weights", KW, None),
         ("ignore_index", KW, -100), ("label_smoothing", KW, 0.0), ("z_loss", KW, 0.0),
         ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None),
-        ("axis_name", KW, None),
+        ("axis_name", KW, None), ("class_axis_name", KW, None),
     ],
     "nll_loss": [
         ("log_probs", POS, None), ("targets", POS, None), ("class_weights", KW, None),
@@ -65,7 +65,15 @@ SIGNATURES = {
         ("logits", POS, None), ("targets", POS, None), ("gamma", KW, 2.0),
         ("class_weights", KW, None), ("ignore_index", KW, -100), ("label_smoothing", KW, 0.0),
         ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None),
-        ("axis_name", KW, None),
+        ("axis_name", KW, None), ("class_axis_name", KW, None),
+    ],
+    "linear_cross_entropy": [
+        ("hidden", POS, None), ("weight", POS, None), ("targets", POS, None),
+        ("bias", KW, None), ("weight_layout", KW, "vd"), ("class_weights", KW, None),
+        ("weights", KW, None), ("where", KW, None), ("ignore_index", KW, -100),
+        ("label_smoothing", KW, 0.0), ("z_loss", KW, 0.0), ("softcap", KW, None),
+        ("reduction", KW, "mean"), ("chunk_size", KW, 1024), ("token_chunk_size", KW, 512),
+        ("axis_name", KW, None), ("class_axis_name", KW, None), ("return_aux", KW, False),
     ],
     "binary_cross_entropy": [
         ("logits", POS, None), ("targets", POS, None), ("pos_weight", KW, None),

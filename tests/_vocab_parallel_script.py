@@ -1,0 +1,142 @@
+"""Vocabulary parallelism (``class_axis_name``) on a 2 x 2 ("data", "model") mesh of forced
+CPU devices: value, gradients, argmax and logsumexp equal the unsharded call. Run by
+tests/test_vocab_parallel.py in a subprocess; prints one ``OK <case>`` line per case."""
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+import jaxloss
+
+TOL = 2e-5
+mesh = None  # set by main(): the module is also imported by pytest's doctest collection
+
+
+def put(value, spec):
+    return jax.device_put(value, NamedSharding(mesh, spec))
+
+
+def check(name, got, want):
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+        err = float(jnp.max(jnp.abs(jnp.asarray(a, jnp.float32) - jnp.asarray(b, jnp.float32))))
+        assert err <= TOL * (1.0 + float(jnp.max(jnp.abs(jnp.asarray(b, jnp.float32))))), (
+            name, err)
+    print("OK", name, flush=True)
+
+
+def softmax_losses():
+    n, c = 12, 10
+    k = jax.random.split(jax.random.key(0), 6)
+    x = jax.random.normal(k[0], (n, c)) * 3
+    y = jax.random.randint(k[1], (n,), 0, c).at[2].set(-100).at[5].set(-100)
+    cw = jax.random.uniform(k[2], (c,)) + 0.5
+    q = jax.nn.softmax(jax.random.normal(k[3], (n, c)))
+    m = jax.random.uniform(k[4], (n,)) > 0.3
+    x3 = jax.random.normal(k[5], (4, c, 6))
+    y3 = jax.random.randint(k[1], (4, 6), 0, c)
+    xs = P("data", "model")
+    cases = [
+        ("cross_entropy plain", jaxloss.cross_entropy, x, y, {}, P("data")),
+        ("cross_entropy smoothing+weights+ignore+z_loss", jaxloss.cross_entropy, x, y,
+         {"label_smoothing": 0.1, "class_weights": cw, "z_loss": 1e-2}, P("data")),
+        ("cross_entropy where, sum", jaxloss.cross_entropy, x, y,
+         {"where": m, "reduction": "sum"}, P("data")),
+        ("focal_loss smoothing+weights", jaxloss.focal_loss, x, y,
+         {"gamma": 2.0, "label_smoothing": 0.1, "class_weights": cw}, P("data")),
+        ("cross_entropy probability targets", jaxloss.cross_entropy, x, q,
+         {"label_smoothing": 0.1, "class_weights": cw, "z_loss": 1e-2}, xs),
+        ("focal_loss probability targets", jaxloss.focal_loss, x, q, {"gamma": 1.5}, xs),
+        ("cross_entropy channel-first axis=1", jaxloss.cross_entropy, x3, y3,
+         {"axis": 1, "label_smoothing": 0.2}, P("data")),
+    ]
+    for name, f, a, t, kw, ts in cases:
+        extra = {key: kw[key] for key in ("class_weights", "where") if key in kw}
+        static = {key: val for key, val in kw.items() if key not in extra}
+        want = jax.value_and_grad(lambda a, f=f, t=t, kw=kw: f(a, t, **kw).sum())(a)
+        cwv = extra.get("class_weights", jnp.ones(c))
+        mv = extra.get("where", jnp.ones(a.shape[0], bool))
+
+        @jax.jit
+        @partial(jax.shard_map, mesh=mesh, in_specs=(xs, ts, P(), P("data")),
+                 out_specs=(P(), xs))
+        def sharded(a, t, cwv, mv, f=f, extra=extra, static=static):
+            kw = dict(static)
+            if "class_weights" in extra:
+                kw["class_weights"] = cwv
+            if "where" in extra:
+                kw["where"] = mv
+            return jax.value_and_grad(
+                lambda a: f(a, t, axis_name="data", class_axis_name="model", **kw).sum()
+            )(a)
+
+        got = sharded(put(a, xs), put(t, ts), put(cwv, P()), put(mv, P("data")))
+        check(name, got, want)
+
+
+def linear():
+    n, d, v = 12, 5, 22
+    k = jax.random.split(jax.random.key(1), 6)
+    h = jax.random.normal(k[0], (n, d))
+    w = jax.random.normal(k[1], (v, d))
+    b = jax.random.normal(k[2], (v,))
+    y = jax.random.randint(k[3], (n,), 0, v).at[2].set(-100)
+    cw = jax.random.uniform(k[4], (v,)) + 0.5
+    tok = jax.random.uniform(k[5], (n,))
+    options = [
+        {},
+        {"label_smoothing": 0.1, "class_weights": cw, "z_loss": 1e-3, "softcap": 3.0},
+        {"reduction": "sum", "weights": tok},
+    ]
+    for layout in ("vd", "dv"):
+        wl = w if layout == "vd" else w.T
+        ws = P("model") if layout == "vd" else P(None, "model")
+        for opts in options:
+            cwv = opts.get("class_weights", jnp.ones(v))
+            tv = opts.get("weights", jnp.ones(n))
+            static = {key: val for key, val in opts.items() if key not in ("class_weights",
+                                                                          "weights")}
+
+            def loss(h, wl, b, y, cwv, tv, opts=opts, static=static, layout=layout, **names):
+                kw = dict(static)
+                if "class_weights" in opts:
+                    kw["class_weights"] = cwv
+                if "weights" in opts:
+                    kw["weights"] = tv
+                return jaxloss.linear_cross_entropy(
+                    h, wl, y, bias=b, weight_layout=layout, chunk_size=4, token_chunk_size=4,
+                    return_aux=True, **names, **kw)
+
+            (want_l, want_aux), want_g = jax.value_and_grad(
+                loss, argnums=(0, 1, 2), has_aux=True)(h, wl, b, y, cwv, tv)
+
+            @jax.jit
+            @partial(jax.shard_map, mesh=mesh,
+                     in_specs=(P("data"), ws, P("model"), P("data"), P(), P("data")),
+                     out_specs=((P(), (P("data"), ws, P("model"))), P("data"), P("data")))
+            def sharded(h, wl, b, y, cwv, tv, loss=loss):
+                (value, aux), g = jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True)(
+                    h, wl, b, y, cwv, tv, axis_name="data", class_axis_name="model")
+                return (value, g), aux["argmax"], aux["lse"]
+
+            args = [put(h, P("data")), put(wl, ws), put(b, P("model")), put(y, P("data")),
+                    put(cwv, P()), put(tv, P("data"))]
+            (value, g), am, lse = sharded(*args)
+            name = f"linear_cross_entropy {layout} {sorted(opts)}"
+            check(name, (value, g, lse), (want_l, want_g, want_aux["lse"]))
+            assert bool(jnp.all(am == want_aux["argmax"])), name
+
+
+def main():
+    global mesh
+    assert jax.device_count() == 4, jax.devices()
+    mesh = jax.make_mesh((2, 2), ("data", "model"))
+    softmax_losses()
+    linear()
+    print("ALL OK")
+
+
+if __name__ == "__main__":
+    main()

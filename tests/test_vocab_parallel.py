@@ -1,0 +1,46 @@
+"""Vocabulary parallelism (``class_axis_name``): a 4-device subprocess equals one device;
+named errors for a bad ``class_axis_name``."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jax.numpy as jnp
+import pytest
+
+import jaxloss
+
+HERE = Path(__file__).resolve().parent
+
+
+def test_vocab_parallel_equals_unsharded():
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4")
+    env["JAX_PLATFORMS"] = "cpu"
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "_vocab_parallel_script.py")], env=env,
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0 and "ALL OK" in proc.stdout, proc.stdout + proc.stderr
+    assert proc.stdout.count("OK ") >= 13
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: jaxloss.cross_entropy(jnp.zeros((2, 3)), jnp.zeros(2, jnp.int32),
+                                      class_axis_name="model"),
+        lambda: jaxloss.focal_loss(jnp.zeros((2, 3)), jnp.zeros(2, jnp.int32),
+                                   class_axis_name="model"),
+        lambda: jaxloss.linear_cross_entropy(jnp.zeros((2, 4)), jnp.zeros((3, 4)),
+                                             jnp.zeros(2, jnp.int32), class_axis_name="model"),
+    ],
+)
+def test_unbound_class_axis_is_a_named_error(call):
+    with pytest.raises(ValueError, match=re.escape(
+        "`class_axis_name`='model' is not a bound mesh axis: call the loss inside "
+        "`jax.shard_map`"
+    )):
+        call()

@@ -89,7 +89,7 @@ def _smoothing_stats_impl(x, y, w, r):
     m = jax.lax.stop_gradient(jnp.max(x, axis=-1))
     m = jnp.where(jnp.isfinite(m), m, 0.0)
     lse = jnp.log(jnp.sum(jnp.exp(x - m[:, None]), axis=-1)) + m
-    picked = jnp.take_along_axis(x, y[:, None], axis=-1)[:, 0]
+    picked = _logsumexp.pick(x, y, -1)
 
     def masked(x):
         supported = x > -jnp.inf
@@ -139,7 +139,7 @@ def _smoothed_rows(x, safe_y, w):
     lead = x.shape[:-1]
     x2 = x.reshape(-1, num_classes)
     y2 = safe_y.reshape(-1).astype(jnp.int32)
-    x_y0 = jnp.take_along_axis(jax.lax.stop_gradient(x2), y2[:, None], axis=-1)[:, 0]
+    x_y0 = _logsumexp.pick(jax.lax.stop_gradient(x2), y2, -1)
     r = jnp.where(jnp.isfinite(x_y0), x_y0, 0.0)
     wv = jnp.ones((num_classes,), x.dtype) if w is None else w
     lse, picked, t, total_w = _smoothing_stats(x2, y2, wv, r)
@@ -288,11 +288,11 @@ def _integer_targets(
         lse, x_y = _logsumexp.lse_and_pick(x, safe_y)
         logp_y = x_y - lse
     else:
-        x_y = jnp.take_along_axis(x, jnp.expand_dims(safe_y, axis), axis=axis).squeeze(axis)
+        x_y = _logsumexp.pick(x, safe_y, axis)
         lse = None if log_probs else jax.nn.logsumexp(x, axis=axis)
         logp_y = x_y if log_probs else x_y - lse
     per = -logp_y if gamma is None else _focal_nll(logp_y, gamma)
-    w_y = None if w is None else jnp.take(w, safe_y)
+    w_y = None if w is None else _logsumexp.take_classes(w, safe_y)
     if w_y is not None:
         per = w_y * per
     if eps is not None:

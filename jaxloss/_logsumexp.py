@@ -28,12 +28,43 @@ BLOCKED_MIN_ELEMENTS = 1 << 24
 BLOCK_ELEMENTS = 1 << 20
 
 
+def _axis_is_sharded(x: jax.Array, axis: int) -> bool:
+    """Whether ``axis`` of ``x`` is split over an explicit mesh axis (visible in its type)."""
+    spec = getattr(getattr(jax.typeof(x), "sharding", None), "spec", None)
+    return spec is not None and len(spec) > axis and spec[axis] is not None
+
+
+def pick(x: jax.Array, index: jax.Array, axis: int) -> jax.Array:
+    """``x`` at ``index`` along ``axis`` (``index`` has x's shape without that axis).
+
+    A gather, except when ``axis`` is split over an explicit mesh axis under plain ``jit``:
+    JAX cannot partition a gather along a sharded axis there, so it becomes a masked sum
+    over the axis (one read of ``x``; the partial sums are all-reduced).
+    """
+    axis = axis % x.ndim
+    if _axis_is_sharded(x, axis):
+        sharding = jax.typeof(x).sharding
+        classes = jax.lax.broadcasted_iota(index.dtype, x.shape, axis, out_sharding=sharding)
+        dims = tuple(d for d in range(x.ndim) if d != axis)
+        wanted = jax.lax.broadcast_in_dim(index, x.shape, dims, out_sharding=sharding)
+        return jnp.sum(jnp.where(classes == wanted, x, jnp.zeros_like(x)), axis=axis)
+    return jnp.take_along_axis(x, jnp.expand_dims(index, axis), axis=axis).squeeze(axis)
+
+
+def take_classes(w: jax.Array, index: jax.Array) -> jax.Array:
+    """``w[index]`` for a per-class vector ``w``: the result is sharded like ``index`` (under
+    explicit mesh axes JAX asks for that to be said)."""
+    if any(_axis_is_sharded(index, d) for d in range(index.ndim)):
+        return w.at[index].get(out_sharding=jax.typeof(index).sharding)
+    return jnp.take(w, index)
+
+
 def _plain_rows(x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Per-row ``logsumexp`` (-inf for a row of -inf) and picked logit ``x[i, y[i]]``."""
     m = jax.lax.stop_gradient(jnp.max(x, axis=-1))
     m = jnp.where(jnp.isfinite(m), m, jnp.zeros_like(m))
     lse = jnp.log(jnp.sum(jnp.exp(x - m[:, None]), axis=-1)) + m
-    return lse, jnp.take_along_axis(x, y[:, None], axis=-1)[:, 0]
+    return lse, pick(x, y, -1)
 
 
 def _blocked_rows(x: jax.Array, y: jax.Array, block_rows: int) -> tuple[jax.Array, jax.Array]:
@@ -116,6 +147,8 @@ def use_fused(x: jax.Array, axis: int) -> bool:
     """Whether :func:`lse_and_pick` pays off for ``x`` with classes on ``axis`` (static)."""
     if axis % x.ndim != x.ndim - 1 or x.size < BLOCKED_MIN_ELEMENTS:
         return False
+    if any(_axis_is_sharded(x, d) for d in range(x.ndim)):
+        return False  # explicit shardings: the plain formulation partitions, the loop may not
     return x.size // x.shape[-1] > _block_rows(x.shape[-1])
 
 

@@ -129,12 +129,43 @@ def linear():
             assert bool(jnp.all(am == want_aux["argmax"])), name
 
 
+def plain_jit_class_sharded():
+    """Under plain jit, logits sharded along the class axis over an explicit mesh axis."""
+    from jax.sharding import AxisType
+
+    explicit = jax.make_mesh((2, 2), ("data", "model"), axis_types=(AxisType.Explicit,) * 2)
+    n, c = 64, 16
+    x0 = jax.random.normal(jax.random.key(3), (n, c)) * 2
+    y0 = (jnp.arange(n) % c).at[3].set(-100)
+    q0 = jax.nn.softmax(x0 * 2)
+    seg0 = x0.reshape(4, 16, c)
+    cases = [
+        ("cross_entropy", lambda x, y, q: jaxloss.cross_entropy(x, y, z_loss=1e-3)),
+        ("cross_entropy smoothing", lambda x, y, q: jaxloss.cross_entropy(
+            x, y, label_smoothing=0.1, class_weights=jnp.linspace(0.5, 2.0, c))),
+        ("focal_loss", lambda x, y, q: jaxloss.focal_loss(x, y, label_smoothing=0.1)),
+        ("nll_loss", lambda x, y, q: jaxloss.nll_loss(jax.nn.log_softmax(x), y)),
+        ("cross_entropy probabilities", lambda x, y, q: jaxloss.cross_entropy(x, q)),
+        ("dice_cross_entropy_loss", lambda x, y, q: jaxloss.dice_cross_entropy_loss(
+            x.reshape(seg0.shape), jnp.abs(y).reshape(seg0.shape[:2]) % c)),
+    ]
+    with jax.set_mesh(explicit):
+        x = jax.device_put(x0, NamedSharding(explicit, P("data", "model")))
+        y = jax.device_put(y0, NamedSharding(explicit, P("data")))
+        q = jax.device_put(q0, NamedSharding(explicit, P("data", "model")))
+        for name, f in cases:
+            got = jax.jit(jax.value_and_grad(f))(x, y, q)
+            want = jax.value_and_grad(f)(x0, y0, q0)
+            check(f"plain jit, explicit class sharding: {name}", got, want)
+
+
 def main():
     global mesh
     assert jax.device_count() == 4, jax.devices()
     mesh = jax.make_mesh((2, 2), ("data", "model"))
     softmax_losses()
     linear()
+    plain_jit_class_sharded()
     print("ALL OK")
 
 

@@ -1,5 +1,10 @@
 """Assertions and utilities shared by the loss tests."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import jax
 import numpy as np
 from tolerances import VALUE_ATOL, VALUE_RTOL
@@ -33,3 +38,21 @@ def fd_grad(f, x, h=1e-6):
         xm[idx] -= h
         g[idx] = (f(xp) - f(xm)) / (2 * h)
     return g
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_on_devices(argv, *, devices=4, timeout=300):
+    """Runs ``python *argv`` in a subprocess on ``devices`` forced CPU devices, from the
+    repository root with it on ``PYTHONPATH``; returns the ``CompletedProcess`` (text)."""
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = (
+        env.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={devices}"
+    ).strip()
+    env["JAX_PLATFORMS"] = "cpu"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=timeout,
+    )

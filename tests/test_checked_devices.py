@@ -2,13 +2,9 @@
 raises on every shard, so no device hangs in a collective, and nothing reaches stderr."""
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import run_on_devices
 
 SCRIPT = textwrap.dedent(
     """
@@ -62,16 +58,7 @@ SCRIPT = textwrap.dedent(
 
 
 def test_checked_on_four_devices():
-    env = dict(os.environ)
-    env["XLA_FLAGS"] = (
-        env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
-    ).strip()
-    env["JAX_PLATFORMS"] = "cpu"
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=300,
-    )
+    proc = run_on_devices(["-c", SCRIPT])
     assert proc.returncode == 0, proc.stderr
     # Nothing on stderr: no callback traceback, and no second report from JAX's exit handlers.
     assert proc.stderr == ""

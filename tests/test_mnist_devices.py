@@ -1,7 +1,6 @@
 """The MNIST trainer on 4 forced CPU devices (a subprocess) equals the 1-device run."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +8,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from helpers import run_on_devices
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) from elsewhere
@@ -22,20 +22,7 @@ FLAGS = ["--data-dir", str(SHARED_MNIST), "--max-train", "4096", "--max-test", "
 
 
 def run_on_4_devices(*argv: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env["XLA_FLAGS"] = (
-        env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
-    ).strip()
-    env["JAX_PLATFORMS"] = "cpu"
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return subprocess.run(
-        [sys.executable, "-m", "examples.mnist", *argv],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_on_devices(["-m", "examples.mnist", *argv])
 
 
 def test_four_devices_match_one(tmp_path):

@@ -8,36 +8,20 @@ gets its own test here, so a failure names the loss and the option set.
 
 import inspect
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from _sharding_script import CASE_IDS, LOSSES_COVERED, PMAP_IDS
+from helpers import run_on_devices
 
 import jaxloss
 
-ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = Path(__file__).resolve().parent / "_sharding_script.py"
 
 
 @pytest.fixture(scope="module")
 def sharding_run():
-    env = dict(os.environ)
-    env["XLA_FLAGS"] = (
-        env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
-    ).strip()
-    env["JAX_PLATFORMS"] = "cpu"
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = run_on_devices([str(SCRIPT)], timeout=600)
     report = None
     for line in proc.stdout.splitlines():
         if line.startswith("JSON_REPORT: "):

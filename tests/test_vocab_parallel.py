@@ -1,14 +1,12 @@
 """Vocabulary parallelism (``class_axis_name``): a 4-device subprocess equals one device;
 named errors for a bad ``class_axis_name``."""
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import jax.numpy as jnp
 import pytest
+from helpers import run_on_devices
 
 import jaxloss
 
@@ -16,15 +14,9 @@ HERE = Path(__file__).resolve().parent
 
 
 def test_vocab_parallel_equals_unsharded():
-    env = dict(os.environ)
-    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4")
-    env["JAX_PLATFORMS"] = "cpu"
-    proc = subprocess.run(
-        [sys.executable, str(HERE / "_vocab_parallel_script.py")], env=env,
-        capture_output=True, text=True, timeout=300,
-    )
+    proc = run_on_devices([str(HERE / "_vocab_parallel_script.py")])
     assert proc.returncode == 0 and "ALL OK" in proc.stdout, proc.stdout + proc.stderr
-    assert proc.stdout.count("OK ") >= 13
+    assert proc.stdout.count("OK ") >= 19
 
 
 @pytest.mark.parametrize(

@@ -256,8 +256,7 @@ def _sharded_lse_and_pick(x, safe_y, axis, shard, log_probs):
     offset, name = shard
     local_y = safe_y - offset
     owned = (local_y >= 0) & (local_y < x.shape[axis])
-    index = jnp.expand_dims(jnp.clip(local_y, 0, x.shape[axis] - 1), axis)
-    got = jnp.take_along_axis(x, index, axis=axis).squeeze(axis)
+    got = _logsumexp.pick(x, jnp.clip(local_y, 0, x.shape[axis] - 1), axis)
     x_y = jax.lax.psum(jnp.where(owned, got, 0.0), name)
     lse = None if log_probs else global_logsumexp(jax.nn.logsumexp(x, axis=axis), name)
     return lse, x_y

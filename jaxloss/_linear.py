@@ -139,7 +139,8 @@ def _coef_dot(coef_block, x, cfg):
 
 
 def forward_stats(hidden, weight, targets, coef, bias, cap, cfg: _Config):
-    """Per row: (logsumexp, target's logit, sum_c coef_c x_c, argmax) of the capped logits."""
+    """Per row: (logsumexp, target's logit, sum_c coef_c x_c, argmax, max) of the capped
+    logits."""
     rows = hidden.shape[0]
     vocab = weight.shape[0 if cfg.layout == "vd" else 1]
     zero = jnp.zeros_like(targets, dtype=cfg.acc)  # keeps the rows' varying mesh axes
@@ -166,7 +167,7 @@ def forward_stats(hidden, weight, targets, coef, bias, cap, cfg: _Config):
         return tuple(_put_rows(c, v, r0) for c, v in zip(carry, new, strict=True))
 
     m, s, picked, t, amax = _over_blocks(rows, vocab, cfg, update, init)
-    return m + jnp.log(s), picked, t, amax
+    return m + jnp.log(s), picked, t, amax, m
 
 
 def _dcap(raw, cap):
@@ -238,16 +239,17 @@ def tangent_stats(hidden, weight, targets, coef, bias, cap, lse, tangents, cfg: 
 
 
 def _primal_stats(hidden, weight, targets, coef, bias, cap, cfg):
-    lse, picked, t, amax = forward_stats(hidden, weight, targets, coef, bias, cap, cfg)
+    lse, picked, t, amax, top = forward_stats(hidden, weight, targets, coef, bias, cap, cfg)
     # The argmax leaves as a float of the accumulation dtype (exact below 2**24 classes in
     # float32): an integer output's float0 tangent cannot carry shard_map's varying axes.
-    return lse, picked, t, amax.astype(cfg.acc)
+    return lse, picked, t, amax.astype(cfg.acc), top
 
 
 @partial(jax.custom_jvp, nondiff_argnums=(6,))
 def block_stats(hidden, weight, targets, coef, bias, cap, cfg):
-    """(lse, picked, t, argmax) per row; see :func:`forward_stats`. Differentiable in every
-    float input (forward and reverse mode); the argmax (a float) has a zero tangent."""
+    """(lse, picked, t, argmax, max) per row; see :func:`forward_stats`. Differentiable in
+    every float input (forward and reverse mode). The argmax (a float) and the max logit are
+    rankings for the predicted class, given zero tangents: callers stop their gradients."""
     return _primal_stats(hidden, weight, targets, coef, bias, cap, cfg)
 
 
@@ -258,11 +260,12 @@ def _block_stats_jvp(cfg, primals, tangents):
         return None if p is None or t is None or isinstance(t, SymbolicZero) else t
 
     dh, dw, _, dcoef, dbias, dcap = (live(t, p) for t, p in zip(tangents, primals, strict=True))
-    lse, picked, t, amax = _primal_stats(hidden, weight, targets, coef, bias, cap, cfg)
+    lse, picked, t, amax, top = _primal_stats(hidden, weight, targets, coef, bias, cap, cfg)
     d_lse, d_pick, d_t = tangent_stats(
         hidden, weight, targets, coef, bias, cap, lse, (dh, dw, dcoef, dbias, dcap), cfg
     )
-    return (lse, picked, t, amax), (d_lse, d_pick, d_t, jnp.zeros_like(amax))
+    zero = jnp.zeros_like(lse)
+    return (lse, picked, t, amax, top), (d_lse, d_pick, d_t, zero, zero)
 
 
 block_stats.defjvp(_block_stats_jvp, symbolic_zeros=True)
@@ -279,32 +282,21 @@ def _vocab_parallel_stats(hidden, weight, targets, coef, bias, cap, cfg, offset,
     devices. Differentiation goes through the local custom JVP and JAX's rules for the
     collectives, so the gradients are those of the unsharded loss.
     """
-    local_lse, picked, t, amax = block_stats(hidden, weight, targets - offset, coef, bias, cap,
-                                             cfg)
+    local_lse, picked, t, amax, best = block_stats(
+        hidden, weight, targets - offset, coef, bias, cap, cfg
+    )
     lse = global_logsumexp(local_lse, axis)
     picked = jax.lax.psum(picked, axis)
     if cfg.coef != "none":
         t = jax.lax.psum(t, axis)
-    # The argmax: the device with the largest local maximum wins, the lowest class id among
-    # ties (jnp.argmax's rule). Every device scores its local argmax the same way.
-    best = jax.lax.stop_gradient(_local_max(hidden, weight, bias, cap, amax, cfg))
+    # The argmax: the device with the largest local maximum (the blocked pass's running max)
+    # wins, the lowest class id among ties (jnp.argmax's rule).
+    best = jax.lax.stop_gradient(best)
     top = jax.lax.pmax(best, axis)
     never = jnp.asarray(np.finfo(amax.dtype).max, amax.dtype)
     candidate = jax.lax.stop_gradient(amax) + offset.astype(amax.dtype)
     amax = jax.lax.pmin(jnp.where(best == top, candidate, never), axis)
     return lse, picked, t, amax
-
-
-def _local_max(hidden, weight, bias, cap, amax, cfg):
-    """The (capped) logit of each token's local argmax: one D-length dot product per token."""
-    idx = jax.lax.stop_gradient(amax).astype(jnp.int32)
-    rows = jnp.take(weight, idx, axis=0 if cfg.layout == "vd" else 1)
-    if cfg.layout == "dv":
-        rows = rows.T
-    raw = jnp.sum(hidden.astype(cfg.acc) * rows.astype(cfg.acc), axis=1)
-    if bias is not None:
-        raw = raw + jnp.take(bias, idx).astype(cfg.acc)
-    return raw if cap is None else cap * jnp.tanh(raw / cap)
 
 
 def _check_chunk(name: str, value: Any) -> None:
@@ -594,7 +586,7 @@ def linear_cross_entropy(
         col_chunk=min(int(chunk_size), local_vocab), coef=kind, acc=np.dtype(acc),
     )
     if class_axis_name is None:
-        lse, picked, t, amax = block_stats(h2, weight, safe_y, coef, b, cap, cfg)
+        lse, picked, t, amax, _ = block_stats(h2, weight, safe_y, coef, b, cap, cfg)
     else:
         lse, picked, t, amax = _vocab_parallel_stats(
             h2, weight, safe_y, coef, b, cap, cfg, offset, class_axis_name

@@ -19,6 +19,11 @@ def put(value, spec):
     return jax.device_put(value, NamedSharding(mesh, spec))
 
 
+def with_arrays(static, given, **arrays):
+    """``static`` plus those of ``arrays`` (traced inside shard_map) the case sets."""
+    return {**static, **{key: value for key, value in arrays.items() if key in given}}
+
+
 def check(name, got, want):
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
         err = float(jnp.max(jnp.abs(jnp.asarray(a, jnp.float32) - jnp.asarray(b, jnp.float32))))
@@ -63,11 +68,7 @@ def softmax_losses():
         @partial(jax.shard_map, mesh=mesh, in_specs=(xs, ts, P(), P("data")),
                  out_specs=(P(), xs))
         def sharded(a, t, cwv, mv, f=f, extra=extra, static=static):
-            kw = dict(static)
-            if "class_weights" in extra:
-                kw["class_weights"] = cwv
-            if "where" in extra:
-                kw["where"] = mv
+            kw = with_arrays(static, extra, class_weights=cwv, where=mv)
             return jax.value_and_grad(
                 lambda a: f(a, t, axis_name="data", class_axis_name="model", **kw).sum()
             )(a)
@@ -100,11 +101,7 @@ def linear():
                                                                           "weights")}
 
             def loss(h, wl, b, y, cwv, tv, opts=opts, static=static, layout=layout, **names):
-                kw = dict(static)
-                if "class_weights" in opts:
-                    kw["class_weights"] = cwv
-                if "weights" in opts:
-                    kw["weights"] = tv
+                kw = with_arrays(static, opts, class_weights=cwv, weights=tv)
                 return jaxloss.linear_cross_entropy(
                     h, wl, y, bias=b, weight_layout=layout, chunk_size=4, token_chunk_size=4,
                     return_aux=True, **names, **kw)

@@ -29,6 +29,7 @@ from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
 from jaxloss import _checks
+from jaxloss._logsumexp import _axis_is_sharded, take_classes
 from jaxloss._reduction import class_shard, global_logsumexp, reduce_loss
 
 _FN = "linear_cross_entropy"
@@ -53,50 +54,103 @@ class _Config:
     acc: np.dtype  # accumulation dtype of the logits
 
 
-def _parts(size: int, chunk: int) -> list[tuple[int, int, int]]:
-    """``(count, width, base)`` runs covering ``[0, size)``: full blocks, then a remainder."""
-    full, rem = divmod(size, chunk)
-    parts = [(full, chunk, 0)] if full else []
-    return parts + ([(1, rem, full * chunk)] if rem else [])
+@dataclasses.dataclass(frozen=True)
+class _Span:
+    """``count`` interleaved tiles of ``width`` indices covering ``[base, base + count *
+    width)``: tile ``i`` holds ``base + a * count + i`` for ``a`` in ``[0, width)``.
+
+    Interleaved rather than contiguous so that the loop slices an axis that no device mesh
+    shards: reshaped to ``(width, count)``, a vocabulary (or token) axis split in contiguous
+    blocks over devices keeps its split on ``width``, and the loop indexes ``count``. Under
+    plain ``jit`` with a weight sharded along V and hidden states sharded along the tokens,
+    GSPMD then partitions each step locally and only all-reduces per-token statistics,
+    where a ``dynamic_slice`` along the sharded axis made it all-gather the whole weight.
+    """
+
+    base: int
+    count: int
+    width: int
+
+
+def _spans(size: int, chunk: int) -> list[_Span]:
+    """Spans covering ``[0, size)`` in tiles of at most ``chunk``: one interleaved span when
+    a tile count in ``[ceil(size / chunk), 2 ceil(size / chunk)]`` divides ``size``, else an
+    interleaved span and a contiguous remainder of fewer than ``count`` indices."""
+    count = -(-size // chunk)
+    for c in range(count, min(2 * count, size) + 1):
+        if size % c == 0:
+            return [_Span(0, c, size // c)]
+    width = size // count
+    return [_Span(0, count, width), _Span(count * width, 1, size - count * width)]
 
 
 def _over_blocks(rows: int, cols: int, cfg: _Config, update, carry):
-    """Folds ``update(carry, r0, rw, c0, cw)`` over every (token tile, vocabulary block).
+    """Folds ``update(carry, row_span, row_tile, col_span, col_tile)`` over every (token
+    tile, vocabulary block).
 
-    One flat ``fori_loop`` per combination of full and remainder widths (static shapes, no
+    One flat ``fori_loop`` per combination of row and column spans (static shapes, no
     padding, no masks), vocabulary blocks outer and token tiles inner. A single loop level
     matters in reverse mode: the transposed loop then accumulates the gradients of
     ``hidden`` and ``weight`` in place in its carry, where nested loops would each hold a
     zero-initialised accumulator of a whole input.
     """
-    for n_c, cw, c_base in _parts(cols, cfg.col_chunk):
-        for n_r, rw, r_base in _parts(rows, cfg.row_chunk):
-            if n_c * n_r == 1:
-                carry = update(carry, r_base, rw, c_base, cw)
+    for cs in _spans(cols, cfg.col_chunk):
+        for rs in _spans(rows, cfg.row_chunk):
+            if cs.count * rs.count == 1:
+                carry = update(carry, rs, 0, cs, 0)
                 continue
 
-            def body(i, c, n_r=n_r, rw=rw, r_base=r_base, cw=cw, c_base=c_base):
-                ci, ri = jnp.divmod(i, n_r)
-                return update(c, r_base + ri * rw, rw, c_base + ci * cw, cw)
+            def body(i, c, rs=rs, cs=cs):
+                ci, ri = jnp.divmod(i, rs.count)
+                return update(c, rs, ri, cs, ci)
 
-            carry = jax.lax.fori_loop(0, n_c * n_r, body, carry)
+            carry = jax.lax.fori_loop(0, cs.count * rs.count, body, carry)
     return carry
 
 
-def _columns(x, c0, cw, axis=0):
-    return None if x is None else jax.lax.dynamic_slice_in_dim(x, c0, cw, axis=axis)
+def _covered(x, span: _Span, axis: int):
+    """``x`` restricted to the indices ``span`` covers along ``axis`` (static), and whether
+    that is all of them."""
+    n = x.shape[axis]
+    stop = span.base + span.count * span.width
+    if span.base == 0 and stop == n:
+        return x, True
+    return jax.lax.slice_in_dim(x, span.base, stop, axis=axis), False
 
 
-def _rows(x, r0, rw):
-    return jax.lax.dynamic_slice_in_dim(x, r0, rw, axis=0)
+def _split(x, span: _Span, axis: int):
+    return x.reshape(x.shape[:axis] + (span.width, span.count) + x.shape[axis + 1:])
 
 
-def _put_rows(x, v, r0):
-    return jax.lax.dynamic_update_slice_in_dim(x, v, r0, axis=0)
+def _take(x, span: _Span, i, axis: int = 0):
+    """Tile ``i`` of ``span`` along ``axis`` (None stays None)."""
+    if x is None:
+        return None
+    sub, _ = _covered(x, span, axis)
+    if span.count == 1:
+        return sub
+    return jax.lax.dynamic_index_in_dim(_split(sub, span, axis), i, axis=axis + 1,
+                                        keepdims=False)
 
 
-def _weight_block(weight, c0, cw, layout):
-    return _columns(weight, c0, cw, axis=0 if layout == "vd" else 1)
+def _put(x, v, span: _Span, i):
+    """``x`` with tile ``i`` of ``span`` along axis 0 replaced by ``v``."""
+    if span.count == 1:
+        return jax.lax.dynamic_update_slice_in_dim(x, v, span.base, axis=0)
+    sub, whole = _covered(x, span, 0)
+    sub = jax.lax.dynamic_update_index_in_dim(_split(sub, span, 0), v, i, axis=1)
+    sub = sub.reshape((span.count * span.width,) + x.shape[1:])
+    return sub if whole else jax.lax.dynamic_update_slice_in_dim(x, sub, span.base, axis=0)
+
+
+def _ids(span: _Span, i, dtype):
+    """The (1, width) indices of tile ``i`` (class ids of a vocabulary block)."""
+    a = jax.lax.broadcasted_iota(dtype, (1, span.width), 1)
+    return span.base + a * span.count + jnp.asarray(i).astype(dtype)
+
+
+def _weight_block(weight, cs, ci, layout):
+    return _take(weight, cs, ci, axis=0 if layout == "vd" else 1)
 
 
 def _project(h, w_block, layout, acc):
@@ -117,18 +171,18 @@ def _block_logits(h, w_block, b_block, cap, cfg):
     return raw, cap * jnp.tanh(raw / cap)
 
 
-def _prepare(weight, bias, coef, c0, cw, cfg):
+def _prepare(weight, bias, coef, cs, ci, cfg):
     """A vocabulary block's weight columns, bias and (V,) coefficients ((N, V) ones stay
     whole and are sliced per tile)."""
-    w_block = None if weight is None else _weight_block(weight, c0, cw, cfg.layout)
-    c_block = _columns(coef, c0, cw) if cfg.coef == "classes" else coef
-    return w_block, _columns(bias, c0, cw), c_block
+    w_block = None if weight is None else _weight_block(weight, cs, ci, cfg.layout)
+    c_block = _take(coef, cs, ci) if cfg.coef == "classes" else coef
+    return w_block, _take(bias, cs, ci), c_block
 
 
-def _coef_tile(c_block, r0, rw, c0, cw, cfg):
+def _coef_tile(c_block, rs, ri, cs, ci, cfg):
     if cfg.coef == "classes":
         return c_block
-    return jax.lax.dynamic_slice(c_block, (r0, c0), (rw, cw))
+    return _take(_take(c_block, rs, ri, axis=0), cs, ci, axis=1)
 
 
 def _coef_dot(coef_block, x, cfg):
@@ -146,25 +200,30 @@ def forward_stats(hidden, weight, targets, coef, bias, cap, cfg: _Config):
     zero = jnp.zeros_like(targets, dtype=cfg.acc)  # keeps the rows' varying mesh axes
     init = (zero - jnp.inf, zero, zero, zero, jnp.zeros_like(targets))
 
-    def update(carry, r0, rw, c0, cw):
-        w_block, b_block, c_block = _prepare(weight, bias, coef, c0, cw, cfg)
-        m, s, picked, t, amax = (_rows(c, r0, rw) for c in carry)
-        y = _rows(targets, r0, rw)
-        _, x = _block_logits(_rows(hidden, r0, rw), w_block, b_block, cap, cfg)
+    def update(carry, rs, ri, cs, ci):
+        w_block, b_block, c_block = _prepare(weight, bias, coef, cs, ci, cfg)
+        m, s, picked, t, amax = (_take(c, rs, ri) for c in carry)
+        y = _take(targets, rs, ri)
+        _, x = _block_logits(_take(hidden, rs, ri), w_block, b_block, cap, cfg)
         block_max = jnp.max(x, axis=1)
         m_new = jnp.maximum(m, block_max)
         s = s * jnp.exp(m - m_new) + jnp.sum(jnp.exp(x - m_new[:, None]), axis=1)
-        # The target's logit: a per-row gather, kept only in the block that holds it.
-        local = y - c0
-        inside = (local >= 0) & (local < cw)
-        got = jnp.take_along_axis(x, jnp.clip(local, 0, cw - 1)[:, None], axis=1)[:, 0]
-        picked = picked + jnp.where(inside, got, 0.0)
+        # Masked sums and minima over the block, not gathers or argmax: plain reductions
+        # that GSPMD partitions over a vocabulary split across devices.
+        ids = _ids(cs, ci, targets.dtype)
+        if _axis_is_sharded(y, 0):  # explicit axes: the ids must carry the rows' sharding
+            ids = ids + jnp.zeros_like(y)[:, None]
+        picked = picked + jnp.sum(jnp.where(ids == y[:, None], x, 0.0), axis=1)
         if cfg.coef != "none":
-            t = t + _coef_dot(_coef_tile(c_block, r0, rw, c0, cw, cfg), x, cfg)
-        # Strictly greater: the first maximum wins across blocks, as in jnp.argmax.
-        amax = jnp.where(block_max > m, c0 + jnp.argmax(x, axis=1).astype(amax.dtype), amax)
+            t = t + _coef_dot(_coef_tile(c_block, rs, ri, cs, ci, cfg), x, cfg)
+        # jnp.argmax's rule across interleaved blocks: the lowest class id among maxima.
+        never = jnp.iinfo(targets.dtype).max
+        first = jnp.min(jnp.where(x == block_max[:, None], ids, never), axis=1)
+        first = first.astype(amax.dtype)
+        amax = jnp.where(block_max > m, first,
+                         jnp.where(block_max == m, jnp.minimum(amax, first), amax))
         new = (m_new, s, picked, t, amax)
-        return tuple(_put_rows(c, v, r0) for c, v in zip(carry, new, strict=True))
+        return tuple(_put(c, v, rs, ri) for c, v in zip(carry, new, strict=True))
 
     m, s, picked, t, amax = _over_blocks(rows, vocab, cfg, update, init)
     return m + jnp.log(s), picked, t, amax, m
@@ -190,17 +249,17 @@ def tangent_stats(hidden, weight, targets, coef, bias, cap, lse, tangents, cfg: 
     vocab = weight.shape[0 if cfg.layout == "vd" else 1]
     acc = cfg.acc
 
-    def step(r0, c0, rw, cw, hidden, weight, targets, coef, bias, cap, lse, dh, dw, dcoef,
+    def step(ri, ci, rs, cs, hidden, weight, targets, coef, bias, cap, lse, dh, dw, dcoef,
              dbias, dcap):
-        w_block, b_block, c_block = _prepare(weight, bias, coef, c0, cw, cfg)
-        dw_block, db_block, dc_block = _prepare(dw, dbias, dcoef, c0, cw, cfg)
-        h = _rows(hidden, r0, rw)
+        w_block, b_block, c_block = _prepare(weight, bias, coef, cs, ci, cfg)
+        dw_block, db_block, dc_block = _prepare(dw, dbias, dcoef, cs, ci, cfg)
+        h = _take(hidden, rs, ri)
         raw, x = _block_logits(h, w_block, b_block, cap, cfg)
-        zero = jnp.zeros_like(_rows(lse, r0, rw))
+        zero = jnp.zeros_like(_take(lse, rs, ri))
         d_lse, d_pick, d_t = zero, zero, zero
         d_x = None
         if dh is not None:
-            d_x = _project(_rows(dh, r0, rw), w_block, cfg.layout, acc)
+            d_x = _project(_take(dh, rs, ri), w_block, cfg.layout, acc)
         if dw_block is not None:
             term = _project(h, dw_block, cfg.layout, acc)
             d_x = term if d_x is None else d_x + term
@@ -214,24 +273,23 @@ def tangent_stats(hidden, weight, targets, coef, bias, cap, lse, tangents, cfg: 
             term = _dcap(raw, cap) * dcap
             d_x = term if d_x is None else d_x + term
         if d_x is not None:
-            p = jnp.exp(x - _rows(lse, r0, rw)[:, None])
+            p = jnp.exp(x - _take(lse, rs, ri)[:, None])
             d_lse = jnp.sum(p * d_x, axis=1)
-            cols = c0 + jax.lax.broadcasted_iota(targets.dtype, (1, cw), 1)
-            hit = (cols == _rows(targets, r0, rw)[:, None]).astype(acc)
+            hit = (_ids(cs, ci, targets.dtype) == _take(targets, rs, ri)[:, None]).astype(acc)
             d_pick = jnp.sum(hit * d_x, axis=1)
             if cfg.coef != "none":
-                d_t = _coef_dot(_coef_tile(c_block, r0, rw, c0, cw, cfg), d_x, cfg)
+                d_t = _coef_dot(_coef_tile(c_block, rs, ri, cs, ci, cfg), d_x, cfg)
         if dc_block is not None:
-            d_t = d_t + _coef_dot(_coef_tile(dc_block, r0, rw, c0, cw, cfg), x, cfg)
+            d_t = d_t + _coef_dot(_coef_tile(dc_block, rs, ri, cs, ci, cfg), x, cfg)
         return d_lse, d_pick, d_t
 
-    def update(carry, r0, rw, c0, cw):
-        d = jax.checkpoint(partial(step, rw=rw, cw=cw))(
-            r0, c0, hidden=hidden, weight=weight, targets=targets, coef=coef, bias=bias,
+    def update(carry, rs, ri, cs, ci):
+        d = jax.checkpoint(partial(step, rs=rs, cs=cs))(
+            ri, ci, hidden=hidden, weight=weight, targets=targets, coef=coef, bias=bias,
             cap=cap, lse=lse, dh=dh, dw=dw, dcoef=dcoef, dbias=dbias, dcap=dcap,
         )
         return tuple(
-            _put_rows(c, _rows(c, r0, rw) + v, r0) for c, v in zip(carry, d, strict=True)
+            _put(c, _take(c, rs, ri) + v, rs, ri) for c, v in zip(carry, d, strict=True)
         )
 
     zero = jnp.zeros_like(lse)
@@ -297,6 +355,15 @@ def _vocab_parallel_stats(hidden, weight, targets, coef, bias, cap, cfg, offset,
     candidate = jax.lax.stop_gradient(amax) + offset.astype(amax.dtype)
     amax = jax.lax.pmin(jnp.where(best == top, candidate, never), axis)
     return lse, picked, t, amax
+
+
+def _like_rows(x: jax.Array, h2: jax.Array) -> jax.Array:
+    """``x`` (per token) split like the rows of ``h2`` when those are split over an explicit
+    mesh axis (JAX then requires matching shardings); unchanged otherwise."""
+    if not _axis_is_sharded(h2, 0):
+        return x
+    spec = jax.sharding.PartitionSpec(jax.typeof(h2).sharding.spec[0], *[None] * (x.ndim - 1))
+    return jax.sharding.reshard(x, spec)
 
 
 def _check_chunk(name: str, value: Any) -> None:
@@ -402,7 +469,11 @@ def linear_cross_entropy(
     tangent map walks the blocks again with each step rematerialised, so reverse mode (its
     transpose) recomputes each block's logits, forms ``softmax - target`` for it and
     accumulates the gradients of ``hidden``, ``weight`` and ``bias`` in place, and forward
-    mode (``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``) works too. Compiled temp memory is
+    mode (``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``) works too. Tiles and blocks are
+    interleaved (tile ``i`` of ``k`` holds rows ``i, i + k, ...``), so under plain ``jit`` a
+    weight sharded along V and hidden states sharded along the tokens are never gathered:
+    GSPMD partitions each step locally and all-reduces per-token statistics only. Compiled
+    temp memory is
     O(``token_chunk_size`` x ``chunk_size``) plus per-token terms, independent of V; the
     cost is one extra matrix product (the recomputed logits) in the backward pass. The
     weight is used in its own layout: no transposed copy. bf16/f16 inputs accumulate the
@@ -554,7 +625,7 @@ def linear_cross_entropy(
 
     rows = int(np.prod(token_shape, dtype=np.int64))
     h2 = hidden.reshape(rows, dim)
-    keep = jnp.ones((rows,), bool) if mask is None else mask.reshape(rows)
+    keep = _like_rows(jnp.ones((rows,), bool) if mask is None else mask.reshape(rows), h2)
     if probabilities:
         q = targets.reshape(rows, vocab).astype(acc)
         _checks.check_unit_interval_values(
@@ -565,10 +636,10 @@ def linear_cross_entropy(
         coef = q if w is None else q * w[None, :]
         # The effective class weight of a token: sum_c w_c p_c (w_y for a one-hot p).
         w_tok = None if w is None else targets.reshape(rows, vocab).astype(acc) @ w
-        safe_y = jnp.zeros((rows,), jnp.int32)
+        safe_y = jnp.zeros_like(keep, jnp.int32)
         kind = "rows"
     else:
-        y = targets.reshape(rows)
+        y = _like_rows(targets.reshape(rows), h2)
         keep = keep & (y != ignore_index)
         in_range = (y >= 0) & (y < vocab)
         _checks.check_labels(_FN, y, in_range | ~keep, vocab, ignore_index)
@@ -578,7 +649,7 @@ def linear_cross_entropy(
             coef = jnp.ones((vocab,), acc) if w is None else w
             if class_axis_name is not None:
                 coef = jax.lax.dynamic_slice_in_dim(coef, offset, local_vocab)
-        w_tok = None if w is None else jnp.take(w, safe_y)
+        w_tok = None if w is None else take_classes(w, safe_y)
         kind = "none" if coef is None else "classes"
 
     cfg = _Config(

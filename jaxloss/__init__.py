@@ -3,7 +3,7 @@
 PyTorch's semantics where PyTorch has them, optax's style, clear errors at trace time.
 """
 
-from jaxloss._binary import binary_cross_entropy as binary_cross_entropy
+from jaxloss._binary import binary_cross_entropy_with_logits as binary_cross_entropy_with_logits
 from jaxloss._binary import sigmoid_focal_loss as sigmoid_focal_loss
 from jaxloss._checked import checked as checked
 from jaxloss._class_weights import class_counts as class_counts
@@ -21,7 +21,7 @@ from jaxloss._segmentation import tversky_loss as tversky_loss
 __version__ = "0.1.0"
 
 __all__ = [
-    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
     "checked",
     "class_counts",
     "class_weights_from_counts",

@@ -128,7 +128,7 @@ def _reduce_masked(per: jax.Array, mask, reduction: str, axis_name) -> jax.Array
     return reduce_loss(per, mask.astype(per.dtype), reduction, axis_name)
 
 
-def binary_cross_entropy(
+def binary_cross_entropy_with_logits(
     logits: ArrayLike,
     targets: ArrayLike,
     *,
@@ -170,12 +170,12 @@ def binary_cross_entropy(
       >>> import jax.numpy as jnp, jaxloss
       >>> logits = jnp.array([2.0, -1.0, 0.5])
       >>> targets = jnp.array([1.0, 0.0, 1.0])
-      >>> print(f"{jaxloss.binary_cross_entropy(logits, targets):.4f}")
+      >>> print(f"{jaxloss.binary_cross_entropy_with_logits(logits, targets):.4f}")
       0.3048
-      >>> print(f"{jaxloss.binary_cross_entropy(logits, targets, pos_weight=3.0):.4f}")
+      >>> print(f"{jaxloss.binary_cross_entropy_with_logits(logits, targets, pos_weight=3.0):.4f}")
       0.7054
     """
-    fn = "binary_cross_entropy"
+    fn = "binary_cross_entropy_with_logits"
     x, y, mask = _prepare_binary(fn, logits, targets, reduction, where)
     pw = jnp.ones((), x.dtype)
     if pos_weight is not None:

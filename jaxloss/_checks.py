@@ -438,11 +438,11 @@ _SINGLE_CLASS_FIX = {
     "tversky_loss": 'pass activation="sigmoid"',
     "dice_cross_entropy_loss": (
         'combine jaxloss.dice_loss(..., activation="sigmoid") with '
-        "jaxloss.binary_cross_entropy"
+        "jaxloss.binary_cross_entropy_with_logits"
     ),
     "linear_cross_entropy": (
-        "use jaxloss.binary_cross_entropy on the single logit, hidden @ weight[0] (a (1, D) "
-        "weight)"
+        "use jaxloss.binary_cross_entropy_with_logits on the single logit, hidden @ weight[0] "
+        "(a (1, D) weight)"
     ),
 }
 
@@ -452,7 +452,9 @@ def check_softmax_classes(fn: str, name: str, shape: Sequence[int], axis: int) -
     shape = tuple(shape)
     if shape[axis] != 1:
         return
-    fix = _SINGLE_CLASS_FIX.get(fn, "use jaxloss.binary_cross_entropy with one logit per element")
+    fix = _SINGLE_CLASS_FIX.get(
+        fn, "use jaxloss.binary_cross_entropy_with_logits with one logit per element"
+    )
     raise ValueError(
         f"{fn}: `{name}` has a single class along axis {axis} (shape {shape}): a softmax over "
         "one class is always 1, so the loss is constant and its gradient 0. For binary "

@@ -239,10 +239,10 @@ CASES = [
          {"gamma": 1.5, "reduction": "sum"}, POS, XW),
     Case("focal-probs", "focal_loss", softmax_probs(), {"gamma": 2.0, **LS}, POS, XY),
     # binary
-    Case("bce-plain", "binary_cross_entropy", binary(), {}, POS, XY),
-    Case("bce-pos-weight-weights-sum", "binary_cross_entropy", binary(True, True),
+    Case("bce-plain", "binary_cross_entropy_with_logits", binary(), {}, POS, XY),
+    Case("bce-pos-weight-weights-sum", "binary_cross_entropy_with_logits", binary(True, True),
          {"reduction": "sum"}, POS, ("logits", "targets", "pos_weight"), pmap=True),
-    Case("bce-masked-shard", "binary_cross_entropy", binary(where=True), {}, POS, XY),
+    Case("bce-masked-shard", "binary_cross_entropy_with_logits", binary(where=True), {}, POS, XY),
     Case("sfl-plain", "sigmoid_focal_loss", binary(), {"alpha": 0.25, "gamma": 2.0}, POS, XY),
     Case("sfl-masked-shard-sum", "sigmoid_focal_loss", binary(where=True),
          {"reduction": "sum"}, POS, XY),

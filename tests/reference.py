@@ -17,7 +17,7 @@ Sections (one per family; add new families at the end under their own header):
 
 1. helpers
 2. softmax classification: cross_entropy, nll_loss, focal_loss
-3. binary: binary_cross_entropy, sigmoid_focal_loss
+3. binary: binary_cross_entropy_with_logits, sigmoid_focal_loss
 4. class weights: class_counts, class_weights_from_counts
 5. segmentation (Dice family): dice_loss, tversky_loss, dice_cross_entropy_loss, MONAI and
    segmentation_models_pytorch DiceLoss
@@ -209,7 +209,7 @@ def focal_loss(logits, targets, *, gamma=2.0, **kwargs):
 
 
 # =============================================================================================
-# 3. Binary: binary_cross_entropy, sigmoid_focal_loss
+# 3. Binary: binary_cross_entropy_with_logits, sigmoid_focal_loss
 # =============================================================================================
 
 
@@ -237,7 +237,7 @@ def bce_elementwise(logits, targets, pos_weight=None, weights=None):
     return -wt * (pw * _xlogy(y, log_sigmoid(x)) + _xlogy(1.0 - y, log_sigmoid(-x)))
 
 
-def binary_cross_entropy(
+def binary_cross_entropy_with_logits(
     logits, targets, *, pos_weight=None, weights=None, reduction="mean", where=None
 ):
     """PyTorch ``F.binary_cross_entropy_with_logits``; "mean" is the plain mean over elements."""

@@ -7,7 +7,7 @@ import types
 import jaxloss
 
 EXPECTED_ALL = [
-    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
     "checked",
     "class_counts",
     "class_weights_from_counts",
@@ -75,7 +75,7 @@ SIGNATURES = {
         ("reduction", KW, "mean"), ("chunk_size", KW, 1024), ("token_chunk_size", KW, 512),
         ("axis_name", KW, None), ("class_axis_name", KW, None), ("return_aux", KW, False),
     ],
-    "binary_cross_entropy": [
+    "binary_cross_entropy_with_logits": [
         ("logits", POS, None), ("targets", POS, None), ("pos_weight", KW, None),
         ("weights", KW, None), ("reduction", KW, "mean"), ("where", KW, None),
         ("axis_name", KW, None),

@@ -1,4 +1,5 @@
-"""binary_cross_entropy and sigmoid_focal_loss: parity with the float64 reference, properties."""
+"""binary_cross_entropy_with_logits and sigmoid_focal_loss: parity with the float64 reference,
+properties."""
 
 import functools
 
@@ -54,7 +55,7 @@ def test_bce_parity_grid(mode):
 
     def run(x, t):
         return [
-            jaxloss.binary_cross_entropy(
+            jaxloss.binary_cross_entropy_with_logits(
                 x,
                 t,
                 pos_weight=POS_WEIGHT if pw else None,
@@ -66,7 +67,7 @@ def test_bce_parity_grid(mode):
         ]
 
     for (pw, w, m, r), got in zip(grid, maybe_jit(mode, run)(logits, targets), strict=True):
-        want = ref.binary_cross_entropy(
+        want = ref.binary_cross_entropy_with_logits(
             logits,
             targets,
             pos_weight=POS_WEIGHT if pw else None,
@@ -85,13 +86,13 @@ def test_bce_channel_first_pos_weight(mode):
 
     def run(x, t):
         return [
-            jaxloss.binary_cross_entropy(x, t, pos_weight=pos_weight, reduction=r)
+            jaxloss.binary_cross_entropy_with_logits(x, t, pos_weight=pos_weight, reduction=r)
             for r in REDUCTIONS
         ]
 
     for r, got in zip(REDUCTIONS, maybe_jit(mode, run)(logits, targets), strict=True):
-        assert_close(got, ref.binary_cross_entropy(logits, targets, pos_weight=pos_weight,
-                                                   reduction=r))
+        assert_close(got, ref.binary_cross_entropy_with_logits(
+            logits, targets, pos_weight=pos_weight, reduction=r))
 
 
 def test_sigmoid_focal_parity_grid(mode):
@@ -131,9 +132,9 @@ def test_sigmoid_focal_default_alpha_and_gamma():
 def test_integer_and_boolean_targets():
     logits, targets = make_inputs()
     hard = (targets > 0.5).astype(np.int32)
-    want = ref.binary_cross_entropy(logits, hard)
-    assert_close(jaxloss.binary_cross_entropy(logits, hard), want)
-    assert_close(jaxloss.binary_cross_entropy(logits, hard.astype(bool)), want)
+    want = ref.binary_cross_entropy_with_logits(logits, hard)
+    assert_close(jaxloss.binary_cross_entropy_with_logits(logits, hard), want)
+    assert_close(jaxloss.binary_cross_entropy_with_logits(logits, hard.astype(bool)), want)
     assert_close(
         jaxloss.sigmoid_focal_loss(logits, hard.astype(bool)),
         ref.sigmoid_focal_loss(logits, hard),
@@ -145,10 +146,10 @@ def test_integer_and_boolean_targets():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("loss", ["binary_cross_entropy", "sigmoid_focal_loss"])
+@pytest.mark.parametrize("loss", ["binary_cross_entropy_with_logits", "sigmoid_focal_loss"])
 def test_gradient_matches_finite_differences_of_reference(loss):
     logits, targets = make_inputs()
-    if loss == "binary_cross_entropy":
+    if loss == "binary_cross_entropy_with_logits":
         kwargs = {"pos_weight": POS_WEIGHT, "weights": WEIGHTS, "where": WHERE}
     else:
         kwargs = {"alpha": 0.25, "gamma": 0.5, "where": WHERE}
@@ -169,7 +170,7 @@ def test_sigmoid_focal_finite_at_saturated_logits():
         assert np.isfinite(value) and np.isfinite(np.asarray(grad)).all()
         assert_close(value, ref.sigmoid_focal_loss(logits, targets, gamma=gamma), rtol=1e-5)
     value, grad = jax.value_and_grad(
-        lambda x: jaxloss.binary_cross_entropy(x, targets, pos_weight=POS_WEIGHT)
+        lambda x: jaxloss.binary_cross_entropy_with_logits(x, targets, pos_weight=POS_WEIGHT)
     )(logits)
     assert np.isfinite(value) and np.isfinite(np.asarray(grad)).all()
 
@@ -184,12 +185,12 @@ def test_sigmoid_focal_gamma_zero_without_alpha_is_bce():
     for r in REDUCTIONS:
         assert_close(
             jaxloss.sigmoid_focal_loss(logits, targets, alpha=None, gamma=0.0, reduction=r),
-            jaxloss.binary_cross_entropy(logits, targets, reduction=r),
+            jaxloss.binary_cross_entropy_with_logits(logits, targets, reduction=r),
             rtol=1e-6,
         )
 
 
-@pytest.mark.parametrize("loss", ["binary_cross_entropy", "sigmoid_focal_loss"])
+@pytest.mark.parametrize("loss", ["binary_cross_entropy_with_logits", "sigmoid_focal_loss"])
 def test_where_equals_computing_on_the_subset(loss):
     logits, targets = make_inputs()
     rows = WHERE[:, 0]
@@ -207,20 +208,20 @@ def test_where_equals_computing_on_the_subset(loss):
 def test_bce_huge_logits_exact():
     logits = np.array([1e4, -1e4, 1e4, -1e4], np.float32)
     targets = np.array([1.0, 0.0, 0.0, 1.0], np.float32)
-    per = np.asarray(jaxloss.binary_cross_entropy(logits, targets, reduction="none"))
+    per = np.asarray(jaxloss.binary_cross_entropy_with_logits(logits, targets, reduction="none"))
     np.testing.assert_array_equal(per, [0.0, 0.0, 1e4, 1e4])
 
 
 def test_all_masked_mean_is_zero():
     logits, targets = make_inputs()
     none = np.zeros((6, 1), bool)
-    for fn in (jaxloss.binary_cross_entropy, jaxloss.sigmoid_focal_loss):
+    for fn in (jaxloss.binary_cross_entropy_with_logits, jaxloss.sigmoid_focal_loss):
         value, grad = jax.value_and_grad(lambda x, fn=fn: fn(x, targets, where=none))(logits)
         assert value == 0.0
         assert (np.asarray(grad) == 0).all()
 
 
-@pytest.mark.parametrize("loss", ["binary_cross_entropy", "sigmoid_focal_loss"])
+@pytest.mark.parametrize("loss", ["binary_cross_entropy_with_logits", "sigmoid_focal_loss"])
 def test_bfloat16_input(loss):
     logits, targets = make_inputs(scale=1.0)
     x = jnp.asarray(logits, jnp.bfloat16)
@@ -248,15 +249,17 @@ def test_vmap_over_pos_weight_and_weights():
     logits, targets = make_inputs()
     pos_weights = np.stack([np.ones(4), POS_WEIGHT, 3 * POS_WEIGHT]).astype(np.float32)
     got = _assert_vmap_matches_loop(
-        lambda pw: jaxloss.binary_cross_entropy(logits, targets, pos_weight=pw), pos_weights
+        lambda pw: jaxloss.binary_cross_entropy_with_logits(logits, targets, pos_weight=pw),
+        pos_weights,
     )
-    assert_close(got, [ref.binary_cross_entropy(logits, targets, pos_weight=pw)
+    assert_close(got, [ref.binary_cross_entropy_with_logits(logits, targets, pos_weight=pw)
                        for pw in pos_weights])
     weights = np.stack([np.ones((6, 1)), WEIGHTS, WEIGHTS[::-1]]).astype(np.float32)
     got = _assert_vmap_matches_loop(
-        lambda w: jaxloss.binary_cross_entropy(logits, targets, weights=w), weights
+        lambda w: jaxloss.binary_cross_entropy_with_logits(logits, targets, weights=w), weights
     )
-    assert_close(got, [ref.binary_cross_entropy(logits, targets, weights=w) for w in weights])
+    assert_close(got, [ref.binary_cross_entropy_with_logits(logits, targets, weights=w)
+                       for w in weights])
 
 
 def test_vmap_over_alpha_and_gamma():
@@ -282,7 +285,7 @@ def test_vmap_over_alpha_and_gamma():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("loss", ["binary_cross_entropy", "sigmoid_focal_loss"])
+@pytest.mark.parametrize("loss", ["binary_cross_entropy_with_logits", "sigmoid_focal_loss"])
 def test_axis_name_mean_is_global(loss):
     """Two "devices" with 3 and 1 kept rows: the global mean, not the mean of the two means."""
     logits, targets = make_inputs((2, 4, 3))
@@ -313,15 +316,17 @@ def test_axis_name_mean_is_global(loss):
 @functools.cache
 def _traced_fn(loss):
     def run(x, t, hyper):
-        if loss == "binary_cross_entropy":
-            return jaxloss.binary_cross_entropy(x, t, pos_weight=hyper[0], weights=hyper[1])
+        if loss == "binary_cross_entropy_with_logits":
+            return jaxloss.binary_cross_entropy_with_logits(
+                x, t, pos_weight=hyper[0], weights=hyper[1]
+            )
         return jaxloss.sigmoid_focal_loss(x, t, alpha=hyper[0], gamma=hyper[1])
 
     return jax.jit(run)
 
 
 @given(
-    loss=st.sampled_from(["binary_cross_entropy", "sigmoid_focal_loss"]),
+    loss=st.sampled_from(["binary_cross_entropy_with_logits", "sigmoid_focal_loss"]),
     seed=st.integers(0, 2**16),
     scale=st.sampled_from([0.1, 1.0, 10.0, 50.0]),
     a=st.floats(0.0, 1.0),
@@ -331,8 +336,8 @@ def test_property_random_inputs_match_reference(loss, seed, scale, a, b):
     logits, targets = make_inputs(seed=seed, scale=scale)
     got = _traced_fn(loss)(logits, targets, (np.float32(a), np.float32(b)))
     a, b = float(np.float32(a)), float(np.float32(b))
-    if loss == "binary_cross_entropy":
-        want = ref.binary_cross_entropy(logits, targets, pos_weight=a, weights=b)
+    if loss == "binary_cross_entropy_with_logits":
+        want = ref.binary_cross_entropy_with_logits(logits, targets, pos_weight=a, weights=b)
     else:
         want = ref.sigmoid_focal_loss(logits, targets, alpha=a, gamma=b)
     assert_close(got, want, rtol=1e-5, atol=1e-5)

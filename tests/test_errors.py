@@ -31,7 +31,7 @@ def raises(exc, message):
 # ---------------------------------------------------------------------------------------------
 
 SOFTMAX_LOSSES = ["cross_entropy", "focal_loss", "nll_loss"]
-ALL_LOSSES = SOFTMAX_LOSSES + ["binary_cross_entropy", "sigmoid_focal_loss"]
+ALL_LOSSES = SOFTMAX_LOSSES + ["binary_cross_entropy_with_logits", "sigmoid_focal_loss"]
 
 
 def _call(loss, **kwargs):
@@ -100,7 +100,7 @@ def test_channel_first_hint():
         jaxloss.cross_entropy(np.zeros((2, 4, 3, 3), np.float32), np.zeros((2, 3, 3), np.int32))
 
 
-@pytest.mark.parametrize("loss", ["binary_cross_entropy", "sigmoid_focal_loss"])
+@pytest.mark.parametrize("loss", ["binary_cross_entropy_with_logits", "sigmoid_focal_loss"])
 def test_binary_mismatched_shapes(loss):
     with raises(
         ValueError, f"{loss}: `targets` must have the same shape as `logits`: expected (6, 4), "
@@ -154,10 +154,10 @@ def test_axis_out_of_range():
 def test_pos_weight_that_does_not_broadcast():
     with raises(
         ValueError,
-        "binary_cross_entropy: `pos_weight` of shape (3,) must broadcast to (6, 4) "
+        "binary_cross_entropy_with_logits: `pos_weight` of shape (3,) must broadcast to (6, 4) "
         "(NumPy broadcasting from the trailing axis).",
     ):
-        jaxloss.binary_cross_entropy(LOGITS, PROBS, pos_weight=np.ones(3, np.float32))
+        jaxloss.binary_cross_entropy_with_logits(LOGITS, PROBS, pos_weight=np.ones(3, np.float32))
 
 
 def test_errors_are_raised_while_tracing_under_jit():
@@ -228,7 +228,7 @@ def test_swapped_arguments_channel_first_and_dice():
             fn(Y_SEG, X_SEG)
 
 
-@pytest.mark.parametrize("loss", ["binary_cross_entropy", "sigmoid_focal_loss"])
+@pytest.mark.parametrize("loss", ["binary_cross_entropy_with_logits", "sigmoid_focal_loss"])
 def test_swapped_arguments_binary(loss):
     targets = (PROBS > 0.2).astype(np.int32)
     with raises(
@@ -302,7 +302,7 @@ def _one_class(fn, name, shape, axis, fix):
     )
 
 
-BCE_FIX = "use jaxloss.binary_cross_entropy with one logit per element"
+BCE_FIX = "use jaxloss.binary_cross_entropy_with_logits with one logit per element"
 ONE = np.zeros((6, 1), np.float32)
 ONE_SEG = np.zeros((2, 8, 8, 1), np.float32)
 MASK_SEG = (np.arange(128).reshape(2, 8, 8, 1) % 3 == 0).astype(np.float32)
@@ -325,16 +325,16 @@ SINGLE_CLASS = [
     (jaxloss.dice_cross_entropy_loss, (ONE_SEG, MASK_SEG), {},
      _one_class("dice_cross_entropy_loss", "logits", (2, 8, 8, 1), 3,
                 'combine jaxloss.dice_loss(..., activation="sigmoid") with '
-                "jaxloss.binary_cross_entropy")),
+                "jaxloss.binary_cross_entropy_with_logits")),
     (jaxloss.dice_cross_entropy_loss, (ONE_SEG, MASK_SEG[..., 0].astype(np.int32)), {},
      _one_class("dice_cross_entropy_loss", "logits", (2, 8, 8, 1), 3,
                 'combine jaxloss.dice_loss(..., activation="sigmoid") with '
-                "jaxloss.binary_cross_entropy")),
+                "jaxloss.binary_cross_entropy_with_logits")),
     (jaxloss.linear_cross_entropy, (np.zeros((6, 3), np.float32), np.zeros((1, 3), np.float32),
                                     np.zeros(6, np.int32)), {},
      _one_class("linear_cross_entropy", "weight", (1, 3), 0,
-                "use jaxloss.binary_cross_entropy on the single logit, hidden @ weight[0] (a "
-                "(1, D) weight)")),
+                "use jaxloss.binary_cross_entropy_with_logits on the single logit, "
+                "hidden @ weight[0] (a (1, D) weight)")),
 ]
 
 
@@ -353,7 +353,7 @@ def test_one_channel_sigmoid_and_none_still_work():
     for activation in ("sigmoid", "none"):
         loss = jaxloss.dice_loss(ONE_SEG + 0.5, MASK_SEG, activation=activation)
         assert np.isfinite(loss)
-    assert np.isfinite(jaxloss.binary_cross_entropy(ONE_SEG, MASK_SEG))
+    assert np.isfinite(jaxloss.binary_cross_entropy_with_logits(ONE_SEG, MASK_SEG))
 
 
 def test_include_background_error_on_one_softmax_channel_points_to_sigmoid():
@@ -498,7 +498,7 @@ def test_unchecked_value_problems_are_numbers_not_errors():
     bad = np.array([0, 7, 1, 2, 3, 0], np.int32)
     assert np.isnan(jaxloss.cross_entropy(LOGITS, bad))
     assert np.isfinite(jaxloss.nll_loss(PROBS, LABELS))
-    assert np.isfinite(jaxloss.binary_cross_entropy(LOGITS, 2.0 * PROBS + 1.0))
+    assert np.isfinite(jaxloss.binary_cross_entropy_with_logits(LOGITS, 2.0 * PROBS + 1.0))
     text = jax.jit(jaxloss.cross_entropy).lower(LOGITS, bad).as_text()
     assert "callback" not in text
 
@@ -560,12 +560,15 @@ VALUE_CHECKS = [
      "cross_entropy: `targets` must be probabilities (>= 0), got -0.5 at index (2, 1)."),
     (jaxloss.focal_loss, (LOGITS, _negative_probs), {},
      "focal_loss: `targets` must be probabilities (>= 0), got -0.5 at index (2, 1)."),
-    (jaxloss.binary_cross_entropy, (LOGITS, _binary_two), {},
-     "binary_cross_entropy: `targets` must be in [0, 1], got 2.0 at index (3, 1)." + _unit),
+    (jaxloss.binary_cross_entropy_with_logits, (LOGITS, _binary_two), {},
+     "binary_cross_entropy_with_logits: `targets` must be in [0, 1], got 2.0 at index (3, 1)."
+     + _unit),
     (jaxloss.sigmoid_focal_loss, (LOGITS, -_binary_two), {},
      "sigmoid_focal_loss: `targets` must be in [0, 1], got -0.25 at index (0, 0)." + _unit),
-    (jaxloss.binary_cross_entropy, (LOGITS, np.tile(np.arange(4, dtype=np.int32), (6, 1))), {},
-     "binary_cross_entropy: `targets` must be in [0, 1], got 2.0 at index (0, 2)." + _unit),
+    (jaxloss.binary_cross_entropy_with_logits,
+     (LOGITS, np.tile(np.arange(4, dtype=np.int32), (6, 1))), {},
+     "binary_cross_entropy_with_logits: `targets` must be in [0, 1], got 2.0 at index (0, 2)."
+     + _unit),
     (jaxloss.dice_loss, (X_SEG, _seg_mask_bad), {"activation": "sigmoid"},
      "dice_loss: `targets` must be in [0, 1] (masks or probabilities), got 1.5 at index "
      "(1, 2, 0, 3)."),
@@ -619,14 +622,14 @@ NOT_CHECKED = [
     (jaxloss.nll_loss, (_log_probs_row0, LABELS), {"where": _mask_row0}),
     (jaxloss.nll_loss, (PROBS, LABELS), {"where": np.zeros(6, bool)}),
     (jaxloss.cross_entropy, (LOGITS, _negative_probs), {"where": np.arange(6) != 2}),
-    (jaxloss.binary_cross_entropy, (LOGITS, _binary_two), {"where": _binary_two <= 1}),
+    (jaxloss.binary_cross_entropy_with_logits, (LOGITS, _binary_two), {"where": _binary_two <= 1}),
     (jaxloss.dice_loss, (X_SEG, _seg_mask_bad), {"activation": "sigmoid", "where": _seg_keep}),
     (jaxloss.dice_loss, (_seg_probs_bad, Y_SEG), {"activation": "none", "where": _seg_keep_none}),
     # Values of the right kind, at their edges: no false alarms.
     (jaxloss.nll_loss, (np.asarray(jax.nn.log_softmax(100.0 * LOGITS)), LABELS), {}),
     (jaxloss.nll_loss, (np.log(np.asarray(jax.nn.softmax(LOGITS))), LABELS), {}),
     (jaxloss.cross_entropy, (LOGITS, np.eye(4, dtype=np.float32)[LABELS]), {}),
-    (jaxloss.binary_cross_entropy, (LOGITS, PROBS), {}),
+    (jaxloss.binary_cross_entropy_with_logits, (LOGITS, PROBS), {}),
     (jaxloss.sigmoid_focal_loss, (LOGITS, (PROBS > 0.2).astype(bool)), {}),
     (jaxloss.dice_loss, (X_SEG, _seg_mask), {"activation": "sigmoid"}),
     (jaxloss.dice_loss, (_seg_probs, _seg_mask), {"activation": "none"}),
@@ -647,7 +650,7 @@ def test_checked_lets_good_and_masked_values_through(fn, args, kwargs):
 def test_a_nan_is_not_a_range_error():
     targets = PROBS.copy()
     targets[1, 1] = np.nan
-    assert np.isnan(jaxloss.checked(jaxloss.binary_cross_entropy)(LOGITS, targets))
+    assert np.isnan(jaxloss.checked(jaxloss.binary_cross_entropy_with_logits)(LOGITS, targets))
 
 
 def test_a_failed_check_under_jit_is_one_exception_and_silent():

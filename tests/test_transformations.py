@@ -296,11 +296,15 @@ def _bce_make(rng):
 
 
 def _bce_fn(logits, targets, pos_weight, weights):
-    return jaxloss.binary_cross_entropy(logits, targets, pos_weight=pos_weight, weights=weights)
+    return jaxloss.binary_cross_entropy_with_logits(
+        logits, targets, pos_weight=pos_weight, weights=weights
+    )
 
 
 def _bce_ref(logits, targets, pos_weight, weights):
-    return ref.binary_cross_entropy(logits, targets, pos_weight=pos_weight, weights=weights)
+    return ref.binary_cross_entropy_with_logits(
+        logits, targets, pos_weight=pos_weight, weights=weights
+    )
 
 
 def _sfl_make(rng):
@@ -593,8 +597,8 @@ REGISTRY: dict[str, Case] = {
         hyper=("gamma", "class_weights", "label_smoothing"), blocked=True,
         not_applicable={"grad_target": NO_FLOAT_TARGET},
     ),
-    "binary_cross_entropy": Case(
-        "binary_cross_entropy", _bce_fn, _bce_ref, _bce_make, **_SOFTMAX,
+    "binary_cross_entropy_with_logits": Case(
+        "binary_cross_entropy_with_logits", _bce_fn, _bce_ref, _bce_make, **_SOFTMAX,
         hyper=("pos_weight", "weights"), target="targets",
     ),
     "sigmoid_focal_loss": Case(
@@ -1009,7 +1013,7 @@ def test_bce_target_gradient_is_pytorchs():
     """d/dy of BCE-with-logits is -x at every y, 0 and 1 included (PyTorch's autograd)."""
     x = jnp.array([1.3, -0.7, 2.0])
     y = jnp.array([0.0, 1.0, 0.0])
-    got = jax.grad(lambda y: jaxloss.binary_cross_entropy(x, y, reduction="sum"))(y)
+    got = jax.grad(lambda y: jaxloss.binary_cross_entropy_with_logits(x, y, reduction="sum"))(y)
     np.testing.assert_allclose(got, [-1.3, 0.7, -2.0], rtol=1e-12)
 
 

@@ -363,6 +363,12 @@ def check_nonnegative(fn: str, name: str, value: Any) -> None:
         raise ValueError(f"{fn}: `{name}` must be >= 0, got {v}.")
 
 
+def check_positive(fn: str, name: str, value: Any) -> None:
+    v = concrete_float(value)
+    if v is not None and not v > 0.0:
+        raise ValueError(f"{fn}: `{name}` must be > 0, got {v}.")
+
+
 def smoothing_and_z_loss(
     fn: str, label_smoothing: Any, z_loss: Any, dtype: Any
 ) -> tuple[jax.Array | None, Any | None]:

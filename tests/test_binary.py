@@ -341,3 +341,123 @@ def test_property_random_inputs_match_reference(loss, seed, scale, a, b):
     else:
         want = ref.sigmoid_focal_loss(logits, targets, alpha=a, gamma=b)
     assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# binary_cross_entropy: probabilities, PyTorch's F.binary_cross_entropy (issue 11)
+# ---------------------------------------------------------------------------------------------
+
+
+def make_probs(shape=SHAPE, seed=0):
+    """Probabilities with exact 0s and 1s (the clamped logs) and soft targets."""
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(size=shape).astype(np.float32)
+    p.reshape(-1)[:4] = [0.0, 1.0, 0.0, 1.0]
+    _, targets = make_inputs(shape, seed)
+    targets.reshape(-1)[:4] = [1.0, 0.0, 0.0, 1.0]
+    return p, targets
+
+
+ELEMENT_WEIGHTS = np.linspace(0.1, 2.0, 24, dtype=np.float32).reshape(SHAPE)
+
+
+def test_bce_probs_parity_grid(mode):
+    p, y = make_probs()
+    grid = [(w, m, r) for w in (None, WEIGHTS, ELEMENT_WEIGHTS) for m in (None, WHERE)
+            for r in REDUCTIONS]
+
+    def run(p, y):
+        return [jaxloss.binary_cross_entropy(p, y, weights=w, where=m, reduction=r)
+                for w, m, r in grid]
+
+    for (w, m, r), got in zip(grid, maybe_jit(mode, run)(p, y), strict=True):
+        assert got.dtype == jnp.float32
+        assert_close(got, ref.binary_cross_entropy(p, y, weights=w, where=m, reduction=r))
+
+
+def test_bce_probs_the_issue_example():
+    """The call of issue 11: PyTorch gives 0.2798 (the logits function gave 0.5256)."""
+    p = np.array([[0.9, 0.2, 0.6]], np.float32)
+    y = np.array([[1.0, 0.0, 1.0]], np.float32)
+    assert_close(jaxloss.binary_cross_entropy(p, y), 0.27977657318115234)  # torch 2.13 float32
+    assert_close(jaxloss.binary_cross_entropy_with_logits(p, y), 0.5256, atol=1e-4)
+
+
+def test_bce_probs_log_clamped_at_minus_100():
+    p = np.array([0.0, 1.0, 0.0, 1.0, 0.0, 1e-30], np.float32)
+    y = np.array([1.0, 0.0, 0.0, 1.0, 0.5, 1.0], np.float32)
+    per = np.asarray(jaxloss.binary_cross_entropy(p, y, reduction="none"))
+    np.testing.assert_allclose(per, [100.0, 100.0, 0.0, 0.0, 50.0, -np.log(1e-30)], rtol=1e-6)
+
+
+def test_bce_probs_gradients_are_pytorchs_at_the_edges():
+    """d/dp = w (p - y) / max(p (1 - p), 1e-12) (ATen's backward, finite at 0 and 1);
+    d/dy = max(log(1 - p), -100) - max(log p, -100), finite where PyTorch's is +-inf."""
+    p = np.array([0.0, 1.0, 0.0, 1.0, 1e-30, 0.3], np.float32)
+    y = np.array([1.0, 0.0, 0.0, 1.0, 1.0, 0.6], np.float32)
+    w = np.array([1.0, 2.0, 1.0, 1.0, 0.5, 3.0], np.float32)
+    gp, gy = jax.grad(lambda a, b: jaxloss.binary_cross_entropy(a, b, weights=w,
+                                                                reduction="sum"),
+                      argnums=(0, 1))(p, y)
+    floor = np.float32(1e-12)
+    want_p = w * (p - y) / np.maximum(p * (1 - p), floor)
+    np.testing.assert_allclose(gp, want_p, rtol=1e-6)
+    with np.errstate(divide="ignore"):
+        want_y = w * (np.maximum(np.log1p(-p.astype(np.float64)), -100)
+                      - np.maximum(np.log(p.astype(np.float64)), -100))
+    np.testing.assert_allclose(gy, want_y, rtol=1e-6)
+    assert np.isfinite(gp).all() and np.isfinite(gy).all()
+
+
+def test_bce_probs_gradient_matches_finite_differences_of_reference():
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0.05, 0.95, SHAPE).astype(np.float32)
+    _, y = make_inputs()
+    kwargs = {"weights": WEIGHTS, "where": WHERE}
+    gp, gy = jax.jit(jax.grad(lambda a, b: jaxloss.binary_cross_entropy(a, b, **kwargs),
+                              argnums=(0, 1)))(p, y)
+    np.testing.assert_allclose(gp, fd_grad(lambda a: ref.binary_cross_entropy(a, y, **kwargs), p),
+                               rtol=GRAD_RTOL, atol=GRAD_ATOL)
+    np.testing.assert_allclose(gy, fd_grad(lambda b: ref.binary_cross_entropy(p, b, **kwargs), y),
+                               rtol=GRAD_RTOL, atol=GRAD_ATOL)
+    assert (np.asarray(gp)[~np.broadcast_to(WHERE, SHAPE)] == 0).all()
+
+
+def test_bce_probs_of_sigmoid_is_bce_with_logits():
+    logits, targets = make_inputs(scale=2.0)
+    with jax.enable_x64(True):
+        x = logits.astype(np.float64)
+        for r in REDUCTIONS:
+            np.testing.assert_allclose(
+                jaxloss.binary_cross_entropy(jax.nn.sigmoid(x), targets, reduction=r),
+                jaxloss.binary_cross_entropy_with_logits(x, targets, reduction=r), rtol=1e-10)
+
+
+def test_bce_probs_outside_unit_interval_is_nan_not_clamped():
+    p = np.array([0.5, 1.5, -0.25, 0.5], np.float32)
+    y = np.array([1.0, 1.0, 0.0, 0.0], np.float32)
+    per = np.asarray(jaxloss.binary_cross_entropy(p, y, reduction="none"))
+    assert np.isfinite(per[[0, 3]]).all() and np.isnan(per[[1, 2]]).all()
+
+
+def test_bce_probs_where_subset_all_masked_and_bf16():
+    p, y = make_probs()
+    rows = WHERE[:, 0]
+    for r in ("sum", "mean"):
+        assert_close(jaxloss.binary_cross_entropy(p, y, where=WHERE, reduction=r),
+                     jaxloss.binary_cross_entropy(p[rows], y[rows], reduction=r), rtol=1e-6)
+    value, grad = jax.value_and_grad(
+        lambda a: jaxloss.binary_cross_entropy(a, y, where=np.zeros((6, 1), bool)))(p)
+    assert value == 0.0 and (np.asarray(grad) == 0).all()
+    pb = jnp.asarray(np.clip(p, 0.01, 0.99), jnp.bfloat16)
+    got = jaxloss.binary_cross_entropy(pb, y)
+    assert got.dtype == jnp.float32
+    assert_close(got, ref.binary_cross_entropy(np.asarray(pb.astype(jnp.float32)), y))
+
+
+def test_bce_probs_vmap_over_weights():
+    p, y = make_probs()
+    weights = np.stack([np.ones(SHAPE), ELEMENT_WEIGHTS, ELEMENT_WEIGHTS[::-1]]).astype(np.float32)
+    got = _assert_vmap_matches_loop(
+        lambda w: jaxloss.binary_cross_entropy(p, y, weights=w), weights)
+    assert_close(got, [ref.binary_cross_entropy(p, y, weights=w) for w in weights])

@@ -28,15 +28,7 @@ def _prepare_binary(
         fn, x_name, logits, given=logits_given, targets=targets, targets_given=targets_given,
         class_axis=None,
     )
-    if not (
-        jnp.issubdtype(targets.dtype, jnp.floating)
-        or jnp.issubdtype(targets.dtype, jnp.integer)
-        or targets.dtype == jnp.bool_
-    ):
-        raise TypeError(
-            f"{fn}: `{y_name}` must be numeric, got dtype "
-            f"{targets.dtype if targets_given is None else targets_given}."
-        )
+    _checks.check_numeric(fn, y_name, targets, given=targets_given)
     _checks.check_same_shape(fn, x_name, logits.shape, y_name, targets.shape)
     dtype = _checks.compute_dtype(logits.dtype)
     mask = _checks.as_mask(fn, where, logits.shape)

@@ -326,6 +326,21 @@ def check_float(
     raise TypeError(message)
 
 
+def check_numeric(fn: str, name: str, x: jax.Array, *, given: Any = None) -> None:
+    """Targets may be floating, integer or boolean (the loss casts them to its compute dtype).
+
+    ``given`` is the dtype as passed (:func:`given_dtype`), named in the message."""
+    if (
+        jnp.issubdtype(x.dtype, jnp.floating)
+        or jnp.issubdtype(x.dtype, jnp.integer)
+        or x.dtype == jnp.bool_
+    ):
+        return
+    raise TypeError(
+        f"{fn}: `{name}` must be numeric, got dtype {x.dtype if given is None else given}."
+    )
+
+
 def check_axis(fn: str, name: str, x: jax.Array, axis: int) -> int:
     """Normalises ``axis`` for ``x`` and returns it as a non-negative int."""
     if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):

@@ -33,15 +33,7 @@ def _prepare(fn: str, input: ArrayLike, target: ArrayLike, reduction: str, where
     y = jnp.asarray(target)
     _checks.check_reduction(fn, reduction)
     _checks.check_float(fn, "input", x, given=input_given)
-    if not (
-        jnp.issubdtype(y.dtype, jnp.floating)
-        or jnp.issubdtype(y.dtype, jnp.integer)
-        or y.dtype == jnp.bool_
-    ):
-        raise TypeError(
-            f"{fn}: `target` must be numeric, got dtype "
-            f"{y.dtype if target_given is None else target_given}."
-        )
+    _checks.check_numeric(fn, "target", y, given=target_given)
     _checks.check_same_shape(fn, "input", x.shape, "target", y.shape)
     dtype = _checks.compute_dtype(x.dtype)
     mask = _checks.as_mask(fn, where, x.shape)
@@ -80,10 +72,17 @@ def _reduce(
     return reduce_loss(per, denominator, reduction, axis_name)
 
 
+@jax.custom_jvp
 def _abs(d: jax.Array) -> jax.Array:
     """``|d|`` whose derivative at 0 is 0, PyTorch's (``jnp.abs``'s is 1 there): targets
     that equal the input exactly (padding, a perfect fit) get no gradient."""
-    return d * jnp.sign(d)
+    return jnp.abs(d)
+
+
+@_abs.defjvp
+def _abs_jvp(primals, tangents):
+    (d,), (t,) = primals, tangents
+    return jnp.abs(d), jnp.sign(d) * t
 
 
 def _scalar(fn: str, name: str, value: ArrayLike, dtype) -> jax.Array:
@@ -427,14 +426,14 @@ def _clamp_var_jvp(primals, tangents):
 
 def _gaussian_var(fn: str, var: ArrayLike, shape: tuple[int, ...], dtype) -> jax.Array:
     """PyTorch's accepted ``var`` shapes, broadcast to ``shape``."""
-    if np.ndim(var) == 0:
-        _checks.check_nonnegative(fn, "var", var)
-        return jnp.broadcast_to(jnp.asarray(var).astype(dtype), shape)
     v_given = _checks.given_dtype(var)
     v = jnp.asarray(var)
-    _checks.check_float(fn, "var", v, given=v_given)
     vs = tuple(v.shape)
-    if vs == shape:
+    if not vs:  # PyTorch's float var (a 0-d array is taken the same way)
+        _checks.check_nonnegative(fn, "var", var)
+    else:
+        _checks.check_float(fn, "var", v, given=v_given)
+    if not vs or vs == shape:
         pass
     elif len(shape) >= 1 and vs == shape[:-1]:
         v = v[..., None]

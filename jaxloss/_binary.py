@@ -245,10 +245,9 @@ def binary_cross_entropy(
         hint=" For logits use jaxloss.binary_cross_entropy_with_logits.",
     )
     per = _bce_probs(p, y)
-    if weights is not None:
-        weights = jnp.asarray(weights)
-        _checks.check_broadcastable(fn, "weights", weights.shape, p.shape)
-        per = jnp.broadcast_to(weights.astype(p.dtype), p.shape) * per
+    w = _checks.as_weights(fn, weights, p.shape, p.dtype)
+    if w is not None:
+        per = w * per
     return _reduce_masked(per, mask, reduction, axis_name)
 
 
@@ -307,10 +306,9 @@ def binary_cross_entropy_with_logits(
         _checks.check_broadcastable(fn, "pos_weight", pos_weight.shape, x.shape)
         pw = jnp.broadcast_to(pos_weight.astype(x.dtype), x.shape)
     per = _bce(x, y, pw)
-    if weights is not None:
-        weights = jnp.asarray(weights)
-        _checks.check_broadcastable(fn, "weights", weights.shape, x.shape)
-        per = jnp.broadcast_to(weights.astype(x.dtype), x.shape) * per
+    w = _checks.as_weights(fn, weights, x.shape, x.dtype)
+    if w is not None:
+        per = w * per
     return _reduce_masked(per, mask, reduction, axis_name)
 
 

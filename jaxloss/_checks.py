@@ -504,6 +504,16 @@ def check_broadcastable(fn: str, name: str, shape: Sequence[int], target: Sequen
         )
 
 
+def as_weights(fn: str, weights: Any, shape: Sequence[int], dtype: Any) -> jax.Array | None:
+    """Validates per-element ``weights`` (broadcastable to ``shape``) and broadcasts them, in
+    ``dtype``; None stays None."""
+    if weights is None:
+        return None
+    weights = jnp.asarray(weights)
+    check_broadcastable(fn, "weights", weights.shape, shape)
+    return jnp.broadcast_to(weights.astype(dtype), tuple(shape))
+
+
 def as_mask(fn: str, where: Any, shape: Sequence[int]) -> jax.Array | None:
     """Validates the ``where`` argument and broadcasts it to ``shape``."""
     if where is None:

@@ -40,14 +40,6 @@ def _prepare(fn: str, input: ArrayLike, target: ArrayLike, reduction: str, where
     return x.astype(dtype), y.astype(dtype), mask
 
 
-def _weights(fn: str, weights: ArrayLike | None, shape, dtype) -> jax.Array | None:
-    if weights is None:
-        return None
-    w = jnp.asarray(weights)
-    _checks.check_broadcastable(fn, "weights", w.shape, shape)
-    return jnp.broadcast_to(w.astype(dtype), shape)
-
-
 def _reduce(
     per: jax.Array,
     mask: jax.Array | None,
@@ -151,7 +143,7 @@ def l1_loss(
     """
     fn = "l1_loss"
     x, y, mask = _prepare(fn, input, target, reduction, where)
-    w = _weights(fn, weights, x.shape, x.dtype)
+    w = _checks.as_weights(fn, weights, x.shape, x.dtype)
     return _reduce(_abs(x - y), mask, w, reduction, axis_name, divide_by_weights=True)
 
 
@@ -205,7 +197,7 @@ def mse_loss(
     """
     fn = "mse_loss"
     x, y, mask = _prepare(fn, input, target, reduction, where)
-    w = _weights(fn, weights, x.shape, x.dtype)
+    w = _checks.as_weights(fn, weights, x.shape, x.dtype)
     return _reduce(jnp.square(x - y), mask, w, reduction, axis_name, divide_by_weights=True)
 
 
@@ -266,7 +258,7 @@ def huber_loss(
     x, y, mask = _prepare(fn, input, target, reduction, where)
     _checks.check_positive(fn, "delta", delta)
     d = _scalar(fn, "delta", delta, x.dtype)
-    w = _weights(fn, weights, x.shape, x.dtype)
+    w = _checks.as_weights(fn, weights, x.shape, x.dtype)
     z = _abs(x - y)
     per = jnp.where(z < d, 0.5 * jnp.square(z), d * (z - 0.5 * d))
     return _reduce(per, mask, w, reduction, axis_name, divide_by_weights=False)

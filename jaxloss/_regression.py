@@ -2,7 +2,8 @@
 Gaussian negative log-likelihoods.
 
 Every loss is elementwise on ``input`` and ``target`` of one shape (PyTorch broadcasts a
-mismatch with a warning; here it is an error) and reduces through the one ``reduce_loss``.
+mismatch, with a warning in four of the six; here it is an error) and reduces through the one
+``reduce_loss``.
 The "mean" of each follows its PyTorch 2.13 function exactly, and PyTorch is not consistent:
 with per-element ``weights`` (PyTorch's ``weight=``), ``l1_loss`` and ``mse_loss`` divide the
 weighted sum by the sum of the weights, ``huber_loss`` by the element count. Masked elements

@@ -102,7 +102,9 @@ def _binary_cases(n, c, args, torch):
     t = jax.device_put((jax.random.uniform(jax.random.key(4), (n, c)) < 0.3).astype(jnp.float32))
     jax.block_until_ready((x, t))
     losses = {
-        "jaxloss.binary_cross_entropy": lambda x, t: jaxloss.binary_cross_entropy(x, t),
+        "jaxloss.binary_cross_entropy_with_logits": (
+            lambda x, t: jaxloss.binary_cross_entropy_with_logits(x, t)
+        ),
         "optax sigmoid_bce.mean": lambda x, t: optax.sigmoid_binary_cross_entropy(x, t).mean(),
         "jaxloss.sigmoid_focal_loss": lambda x, t: jaxloss.sigmoid_focal_loss(x, t),
         "optax sigmoid_focal_loss.mean": lambda x, t: optax.sigmoid_focal_loss(x, t).mean(),

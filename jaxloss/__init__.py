@@ -1,9 +1,12 @@
-"""jaxloss: pure, jit-compiled loss functions for classification and segmentation in JAX.
+"""jaxloss: pure, jit-compiled loss functions (classification, segmentation, regression) in JAX.
 
 PyTorch's semantics where PyTorch has them, optax's style, clear errors at trace time.
 """
 
 from jaxloss._binary import binary_cross_entropy as binary_cross_entropy
+from jaxloss._binary import (
+    binary_cross_entropy_with_logits as binary_cross_entropy_with_logits,
+)
 from jaxloss._binary import sigmoid_focal_loss as sigmoid_focal_loss
 from jaxloss._checked import checked as checked
 from jaxloss._class_weights import class_counts as class_counts
@@ -14,6 +17,12 @@ from jaxloss._classification import nll_loss as nll_loss
 from jaxloss._linear import linear_cross_entropy as linear_cross_entropy
 from jaxloss._penalties import l1_penalty as l1_penalty
 from jaxloss._penalties import l2_penalty as l2_penalty
+from jaxloss._regression import gaussian_nll_loss as gaussian_nll_loss
+from jaxloss._regression import huber_loss as huber_loss
+from jaxloss._regression import l1_loss as l1_loss
+from jaxloss._regression import mse_loss as mse_loss
+from jaxloss._regression import poisson_nll_loss as poisson_nll_loss
+from jaxloss._regression import smooth_l1_loss as smooth_l1_loss
 from jaxloss._segmentation import dice_cross_entropy_loss as dice_cross_entropy_loss
 from jaxloss._segmentation import dice_loss as dice_loss
 from jaxloss._segmentation import tversky_loss as tversky_loss
@@ -22,6 +31,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
     "checked",
     "class_counts",
     "class_weights_from_counts",
@@ -29,10 +39,16 @@ __all__ = [
     "dice_cross_entropy_loss",
     "dice_loss",
     "focal_loss",
+    "gaussian_nll_loss",
+    "huber_loss",
+    "l1_loss",
     "l1_penalty",
     "l2_penalty",
     "linear_cross_entropy",
+    "mse_loss",
     "nll_loss",
+    "poisson_nll_loss",
     "sigmoid_focal_loss",
+    "smooth_l1_loss",
     "tversky_loss",
 ]

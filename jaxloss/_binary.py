@@ -1,9 +1,10 @@
-"""Binary (sigmoid) losses: BCE with logits and torchvision's sigmoid focal loss."""
+"""Binary losses: BCE on probabilities and with logits, torchvision's sigmoid focal loss."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
@@ -11,31 +12,29 @@ from jaxloss import _checks
 from jaxloss._reduction import reduce_loss
 
 
-def _prepare_binary(fn: str, logits: ArrayLike, targets: ArrayLike, reduction: str, where):
+def _prepare_binary(
+    fn: str, logits: ArrayLike, targets: ArrayLike, reduction: str, where,
+    names: tuple[str, str] = ("logits", "targets"),
+):
+    """Checks and converts ``(logits, targets, where)``; ``names`` are the arguments' names
+    in ``fn``'s signature (PyTorch's ``input``/``target`` for ``binary_cross_entropy``)."""
+    x_name, y_name = names
     logits_given = _checks.given_dtype(logits)
     targets_given = _checks.given_dtype(targets)
     logits = jnp.asarray(logits)
     targets = jnp.asarray(targets)
     _checks.check_reduction(fn, reduction)
     _checks.check_float(
-        fn, "logits", logits, given=logits_given, targets=targets, targets_given=targets_given,
+        fn, x_name, logits, given=logits_given, targets=targets, targets_given=targets_given,
         class_axis=None,
     )
-    if not (
-        jnp.issubdtype(targets.dtype, jnp.floating)
-        or jnp.issubdtype(targets.dtype, jnp.integer)
-        or targets.dtype == jnp.bool_
-    ):
-        raise TypeError(
-            f"{fn}: `targets` must be numeric, got dtype "
-            f"{targets.dtype if targets_given is None else targets_given}."
-        )
-    _checks.check_same_shape(fn, "logits", logits.shape, "targets", targets.shape)
+    _checks.check_numeric(fn, y_name, targets, given=targets_given)
+    _checks.check_same_shape(fn, x_name, logits.shape, y_name, targets.shape)
     dtype = _checks.compute_dtype(logits.dtype)
     mask = _checks.as_mask(fn, where, logits.shape)
     y = targets.astype(dtype)
     _checks.check_unit_interval_values(
-        fn, "targets", y, mask, expected="in [0, 1]",
+        fn, y_name, y, mask, expected="in [0, 1]",
         hint=" For class indices use jaxloss.cross_entropy.",
     )
     return logits.astype(dtype), y, mask
@@ -79,6 +78,55 @@ def _bce_jvp(primals, tangents):
 
 
 _bce.defjvp(_bce_jvp, symbolic_zeros=True)
+
+
+# PyTorch's floor on x (1 - x) in the BCE input gradient: the float 1e-12 of ATen's Loss.cpp
+# (``EPSILON``), which is 9.99999996e-13 also when the math runs in float64.
+_BCE_GRAD_FLOOR = float(np.float32(1e-12))
+
+
+def _clamped_logs(p: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """PyTorch's ``max(log p, -100)`` and ``max(log1p(-p), -100)`` (NaN outside [0, 1])."""
+    return jnp.maximum(jnp.log(p), -100.0), jnp.maximum(jnp.log1p(-p), -100.0)
+
+
+@jax.custom_jvp
+def _bce_probs(p: jax.Array, y: jax.Array) -> jax.Array:
+    """Elementwise ``-[y max(log p, -100) + (1 - y) max(log(1 - p), -100)]``, PyTorch's
+    ``binary_cross_entropy`` kernel, with PyTorch's derivatives:
+
+    * ``d/dp = (p - y) / max(p (1 - p), 1e-12)``, not the derivative of the clamped logs
+      (which is 0 where a log is clamped): finite at ``p`` in {0, 1} and the same as PyTorch's;
+    * ``d/dy = max(log(1 - p), -100) - max(log p, -100)``, the derivative of the value
+      computed. PyTorch's is the unclamped ``-logit(p)``, the same wherever no log is clamped
+      (``p`` in [3.8e-44, 1 - 3.8e-44]) and infinite at ``p`` in {0, 1}; this one stays finite.
+
+    The tangent map is rematerialised (as in :func:`_bce`), so reverse mode keeps only the
+    inputs.
+    """
+    log_p, log_1mp = _clamped_logs(p)
+    return (y - 1.0) * log_1mp - y * log_p
+
+
+@jax.checkpoint
+def _bce_probs_tangent(p, y, dp, dy):
+    d = jnp.zeros_like(p)
+    if dp is not None:
+        floor = jnp.asarray(_BCE_GRAD_FLOOR, p.dtype)
+        d = d + (p - y) / jnp.maximum(p * (1.0 - p), floor) * dp
+    if dy is not None:
+        log_p, log_1mp = _clamped_logs(p)
+        d = d + (log_1mp - log_p) * dy
+    return d
+
+
+def _bce_probs_jvp(primals, tangents):
+    p, y = primals
+    dp, dy = (None if isinstance(t, SymbolicZero) else t for t in tangents)
+    return _bce_probs(p, y), _bce_probs_tangent(p, y, dp, dy)
+
+
+_bce_probs.defjvp(_bce_probs_jvp, symbolic_zeros=True)
 
 
 def _log_weights(y: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -129,6 +177,81 @@ def _reduce_masked(per: jax.Array, mask, reduction: str, axis_name) -> jax.Array
 
 
 def binary_cross_entropy(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    weights: ArrayLike | None = None,
+    reduction: str = "mean",
+    where: ArrayLike | None = None,
+    axis_name: str | None = None,
+) -> jax.Array:
+    r"""Binary cross-entropy of probabilities, as PyTorch's ``F.binary_cross_entropy``.
+
+    .. math::
+
+       l = -w \big[\, y \max(\log p, -100) + (1 - y) \max(\log(1 - p), -100) \big]
+
+    with ``p`` the predicted probability. The logs are clamped at -100 as in PyTorch, so a
+    confident wrong prediction (``p = 0`` with ``y = 1``) costs 100, not ``inf``; the
+    gradient with respect to ``p`` is PyTorch's ``w (p - y) / max(p (1 - p), 1e-12)``, finite
+    at 0 and 1. The gradient with respect to ``y`` is the derivative of the value computed,
+    ``w [max(log(1 - p), -100) - max(log p, -100)]``: PyTorch's unclamped ``-w logit(p)``
+    wherever no log is clamped, and finite (where PyTorch's is infinite) at ``p`` in {0, 1}.
+    ``"mean"`` is the plain mean over the (kept) elements, not divided by a weight sum,
+    exactly as PyTorch.
+
+    Prefer :func:`binary_cross_entropy_with_logits` where the probabilities come from a
+    sigmoid: it works in log space, without the clamp.
+
+    Args:
+      input: float array of any shape, probabilities in [0, 1]. Values outside give NaN for
+        that element (PyTorch raises; :func:`jaxloss.checked` raises naming the first one).
+      target: same shape as ``input``, values in [0, 1] (soft labels allowed; checked under
+        :func:`jaxloss.checked`, as PyTorch checks them). Integer or boolean 0/1 targets are
+        accepted.
+      weights: optional per-element rescaling weight (PyTorch's ``weight=``), broadcastable
+        to ``input`` (traceable).
+      reduction: "mean", "sum" or "none".
+      where: optional boolean mask broadcastable to ``input``; False elements count as absent
+        (0 loss, excluded from the mean).
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+
+    Returns:
+      Scalar or elementwise loss, float32 (float64 for float64 input; bf16/f16 input is
+      computed in float32).
+
+    Raises:
+      ValueError: ``target`` of another shape, ``weights`` or ``where`` that do not broadcast,
+        an unknown ``reduction``; under :func:`jaxloss.checked`, ``input`` or ``target``
+        outside [0, 1].
+      TypeError: non-float ``input``, non-numeric ``target``, non-boolean ``where``.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> p = jnp.array([[0.9, 0.2, 0.6]])
+      >>> y = jnp.array([[1.0, 0.0, 1.0]])
+      >>> print(f"{jaxloss.binary_cross_entropy(p, y):.4f}")
+      0.2798
+      >>> print(f"{jaxloss.binary_cross_entropy(jnp.array([0.0]), jnp.array([1.0])):.1f}")
+      100.0
+
+    References:
+      PyTorch ``torch.nn.functional.binary_cross_entropy`` (ATen ``Loss.cpp``).
+    """
+    fn = "binary_cross_entropy"
+    p, y, mask = _prepare_binary(fn, input, target, reduction, where, names=("input", "target"))
+    _checks.check_unit_interval_values(
+        fn, "input", p, mask, expected="a probability in [0, 1]",
+        hint=" For logits use jaxloss.binary_cross_entropy_with_logits.",
+    )
+    per = _bce_probs(p, y)
+    w = _checks.as_weights(fn, weights, p.shape, p.dtype)
+    if w is not None:
+        per = w * per
+    return _reduce_masked(per, mask, reduction, axis_name)
+
+
+def binary_cross_entropy_with_logits(
     logits: ArrayLike,
     targets: ArrayLike,
     *,
@@ -170,12 +293,12 @@ def binary_cross_entropy(
       >>> import jax.numpy as jnp, jaxloss
       >>> logits = jnp.array([2.0, -1.0, 0.5])
       >>> targets = jnp.array([1.0, 0.0, 1.0])
-      >>> print(f"{jaxloss.binary_cross_entropy(logits, targets):.4f}")
+      >>> print(f"{jaxloss.binary_cross_entropy_with_logits(logits, targets):.4f}")
       0.3048
-      >>> print(f"{jaxloss.binary_cross_entropy(logits, targets, pos_weight=3.0):.4f}")
+      >>> print(f"{jaxloss.binary_cross_entropy_with_logits(logits, targets, pos_weight=3.0):.4f}")
       0.7054
     """
-    fn = "binary_cross_entropy"
+    fn = "binary_cross_entropy_with_logits"
     x, y, mask = _prepare_binary(fn, logits, targets, reduction, where)
     pw = jnp.ones((), x.dtype)
     if pos_weight is not None:
@@ -183,10 +306,9 @@ def binary_cross_entropy(
         _checks.check_broadcastable(fn, "pos_weight", pos_weight.shape, x.shape)
         pw = jnp.broadcast_to(pos_weight.astype(x.dtype), x.shape)
     per = _bce(x, y, pw)
-    if weights is not None:
-        weights = jnp.asarray(weights)
-        _checks.check_broadcastable(fn, "weights", weights.shape, x.shape)
-        per = jnp.broadcast_to(weights.astype(x.dtype), x.shape) * per
+    w = _checks.as_weights(fn, weights, x.shape, x.dtype)
+    if w is not None:
+        per = w * per
     return _reduce_masked(per, mask, reduction, axis_name)
 
 

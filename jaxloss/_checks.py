@@ -326,6 +326,21 @@ def check_float(
     raise TypeError(message)
 
 
+def check_numeric(fn: str, name: str, x: jax.Array, *, given: Any = None) -> None:
+    """Targets may be floating, integer or boolean (the loss casts them to its compute dtype).
+
+    ``given`` is the dtype as passed (:func:`given_dtype`), named in the message."""
+    if (
+        jnp.issubdtype(x.dtype, jnp.floating)
+        or jnp.issubdtype(x.dtype, jnp.integer)
+        or x.dtype == jnp.bool_
+    ):
+        return
+    raise TypeError(
+        f"{fn}: `{name}` must be numeric, got dtype {x.dtype if given is None else given}."
+    )
+
+
 def check_axis(fn: str, name: str, x: jax.Array, axis: int) -> int:
     """Normalises ``axis`` for ``x`` and returns it as a non-negative int."""
     if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
@@ -361,6 +376,12 @@ def check_nonnegative(fn: str, name: str, value: Any) -> None:
     v = concrete_float(value)
     if v is not None and not v >= 0.0:
         raise ValueError(f"{fn}: `{name}` must be >= 0, got {v}.")
+
+
+def check_positive(fn: str, name: str, value: Any) -> None:
+    v = concrete_float(value)
+    if v is not None and not v > 0.0:
+        raise ValueError(f"{fn}: `{name}` must be > 0, got {v}.")
 
 
 def smoothing_and_z_loss(
@@ -438,11 +459,11 @@ _SINGLE_CLASS_FIX = {
     "tversky_loss": 'pass activation="sigmoid"',
     "dice_cross_entropy_loss": (
         'combine jaxloss.dice_loss(..., activation="sigmoid") with '
-        "jaxloss.binary_cross_entropy"
+        "jaxloss.binary_cross_entropy_with_logits"
     ),
     "linear_cross_entropy": (
-        "use jaxloss.binary_cross_entropy on the single logit, hidden @ weight[0] (a (1, D) "
-        "weight)"
+        "use jaxloss.binary_cross_entropy_with_logits on the single logit, hidden @ weight[0] "
+        "(a (1, D) weight)"
     ),
 }
 
@@ -452,7 +473,9 @@ def check_softmax_classes(fn: str, name: str, shape: Sequence[int], axis: int) -
     shape = tuple(shape)
     if shape[axis] != 1:
         return
-    fix = _SINGLE_CLASS_FIX.get(fn, "use jaxloss.binary_cross_entropy with one logit per element")
+    fix = _SINGLE_CLASS_FIX.get(
+        fn, "use jaxloss.binary_cross_entropy_with_logits with one logit per element"
+    )
     raise ValueError(
         f"{fn}: `{name}` has a single class along axis {axis} (shape {shape}): a softmax over "
         "one class is always 1, so the loss is constant and its gradient 0. For binary "
@@ -479,6 +502,16 @@ def check_broadcastable(fn: str, name: str, shape: Sequence[int], target: Sequen
             f"{fn}: `{name}` of shape {tuple(shape)} must broadcast to {tuple(target)} "
             "(NumPy broadcasting from the trailing axis)."
         )
+
+
+def as_weights(fn: str, weights: Any, shape: Sequence[int], dtype: Any) -> jax.Array | None:
+    """Validates per-element ``weights`` (broadcastable to ``shape``) and broadcasts them, in
+    ``dtype``; None stays None."""
+    if weights is None:
+        return None
+    weights = jnp.asarray(weights)
+    check_broadcastable(fn, "weights", weights.shape, shape)
+    return jnp.broadcast_to(weights.astype(dtype), tuple(shape))
 
 
 def as_mask(fn: str, where: Any, shape: Sequence[int]) -> jax.Array | None:

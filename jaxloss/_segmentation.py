@@ -459,7 +459,7 @@ def dice_cross_entropy_loss(
 
     Softmax only (the cross-entropy needs mutually exclusive classes); for multi-label or
     binary channels combine ``dice_loss(activation="sigmoid")`` with
-    :func:`binary_cross_entropy` yourself.
+    :func:`binary_cross_entropy_with_logits` yourself.
 
     Args:
       logits: float array (N, ..., C), or (N, C, ...) with ``axis=1`` (always pass it for
@@ -485,8 +485,9 @@ def dice_cross_entropy_loss(
     Raises:
       ValueError: ``reduction="none"``, a concrete ``dice_weight`` or ``label_smoothing``
         outside [0, 1], a single class (one softmax channel; for binary segmentation
-        combine ``dice_loss(activation="sigmoid")`` with :func:`binary_cross_entropy`), and
-        everything :func:`dice_loss` and :func:`cross_entropy` raise.
+        combine ``dice_loss(activation="sigmoid")`` with
+        :func:`binary_cross_entropy_with_logits`), and everything :func:`dice_loss` and
+        :func:`cross_entropy` raise.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss

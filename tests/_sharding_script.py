@@ -142,6 +142,40 @@ def binary(pos_weight=False, row_weights=False, where=False):
     return make
 
 
+def regression(kind="normal", weights=False, where=False, var=None):
+    """(N, C) input and target; ``kind``: "normal" (any values), "rates" (positive input,
+    count targets), "probs" (probabilities and soft binary targets); ``var``: None, "row"
+    (N,) or "element" (N, C) variances for gaussian_nll_loss."""
+
+    def make(rng):
+        if kind == "probs":
+            x = rng.uniform(0.05, 0.95, (N, C)).astype(np.float32)
+            y = rng.uniform(size=(N, C)).astype(np.float32)
+            y.reshape(-1)[::3] = 0.0
+            y.reshape(-1)[1::3] = 1.0
+        elif kind == "rates":
+            x = rng.uniform(0.2, 4.0, (N, C)).astype(np.float32)
+            y = rng.poisson(2.0, (N, C)).astype(np.float32) + 0.5  # away from the y = 1 step
+        else:
+            x = rng.standard_normal((N, C)).astype(np.float32)
+            y = rng.standard_normal((N, C)).astype(np.float32)
+        sharded = {"input": x, "target": y}
+        if weights:
+            sharded["weights"] = rng.uniform(0.5, 2.0, (N, C)).astype(np.float32)
+        if var == "row":
+            sharded["var"] = rng.uniform(0.2, 2.0, (N,)).astype(np.float32)
+        elif var == "element":
+            sharded["var"] = rng.uniform(0.2, 2.0, (N, C)).astype(np.float32)
+        if where:
+            mask = np.ones((N, C), bool)
+            mask[SHARD_1] = False
+            mask[0, 1] = False
+            sharded["where"] = mask
+        return sharded, {}
+
+    return make
+
+
 SEG_N, SEG_HW, SEG_C = 8, (3, 3), 3  # 2 images per device
 
 
@@ -209,6 +243,7 @@ X = ("logits",)
 XW = ("logits", "class_weights")
 XY = ("logits", "targets")
 POS = ("logits", "targets")
+RXY = ("input", "target")
 
 CASES = [
     # cross_entropy
@@ -239,13 +274,34 @@ CASES = [
          {"gamma": 1.5, "reduction": "sum"}, POS, XW),
     Case("focal-probs", "focal_loss", softmax_probs(), {"gamma": 2.0, **LS}, POS, XY),
     # binary
-    Case("bce-plain", "binary_cross_entropy", binary(), {}, POS, XY),
-    Case("bce-pos-weight-weights-sum", "binary_cross_entropy", binary(True, True),
+    Case("bce-plain", "binary_cross_entropy_with_logits", binary(), {}, POS, XY),
+    Case("bce-pos-weight-weights-sum", "binary_cross_entropy_with_logits", binary(True, True),
          {"reduction": "sum"}, POS, ("logits", "targets", "pos_weight"), pmap=True),
-    Case("bce-masked-shard", "binary_cross_entropy", binary(where=True), {}, POS, XY),
+    Case("bce-masked-shard", "binary_cross_entropy_with_logits", binary(where=True), {}, POS, XY),
     Case("sfl-plain", "sigmoid_focal_loss", binary(), {"alpha": 0.25, "gamma": 2.0}, POS, XY),
     Case("sfl-masked-shard-sum", "sigmoid_focal_loss", binary(where=True),
          {"reduction": "sum"}, POS, XY),
+    Case("bce-probs-weights-masked-shard", "binary_cross_entropy",
+         regression("probs", weights=True, where=True), {}, RXY, RXY + ("weights",)),
+    Case("bce-probs-sum", "binary_cross_entropy", regression("probs"), {"reduction": "sum"},
+         RXY, RXY, pmap=True),
+    # regression
+    Case("l1-weights", "l1_loss", regression(weights=True), {}, RXY, RXY + ("weights",),
+         pmap=True),
+    Case("l1-masked-shard", "l1_loss", regression(where=True), {}, RXY, RXY),
+    Case("mse-weights-masked-shard", "mse_loss", regression(weights=True, where=True), {},
+         RXY, RXY + ("weights",)),
+    Case("huber-weights-delta", "huber_loss", regression(weights=True), {"delta": 0.5}, RXY,
+         RXY + ("weights",)),
+    Case("smooth-l1-masked-shard-sum", "smooth_l1_loss", regression(where=True),
+         {"beta": 0.5, "reduction": "sum"}, RXY, RXY),
+    Case("poisson-log-masked-shard", "poisson_nll_loss", regression(where=True), {}, RXY, RXY),
+    Case("poisson-rates-full", "poisson_nll_loss", regression("rates"),
+         {"log_input": False, "full": True}, RXY, RXY),
+    Case("gaussian-row-var-full", "gaussian_nll_loss", regression(var="row"), {"full": True},
+         RXY + ("var",), RXY + ("var",), pmap=True),
+    Case("gaussian-masked-shard", "gaussian_nll_loss", regression(where=True, var="element"),
+         {}, RXY + ("var",), RXY + ("var",)),
     # segmentation
     Case("dice-plain", "dice_loss", seg_int(), {}, POS, X),
     Case("dice-batch", "dice_loss", seg_int(weights=True), {"batch": True}, POS, XW, pmap=True),

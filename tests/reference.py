@@ -17,11 +17,14 @@ Sections (one per family; add new families at the end under their own header):
 
 1. helpers
 2. softmax classification: cross_entropy, nll_loss, focal_loss
-3. binary: binary_cross_entropy, sigmoid_focal_loss
+3. binary: binary_cross_entropy (probabilities), binary_cross_entropy_with_logits,
+   sigmoid_focal_loss
 4. class weights: class_counts, class_weights_from_counts
 5. segmentation (Dice family): dice_loss, tversky_loss, dice_cross_entropy_loss, MONAI and
    segmentation_models_pytorch DiceLoss
 6. parameter penalties: l1_penalty, l2_penalty
+7. regression: l1_loss, mse_loss, huber_loss, smooth_l1_loss, poisson_nll_loss,
+   gaussian_nll_loss
 """
 
 from __future__ import annotations
@@ -209,7 +212,7 @@ def focal_loss(logits, targets, *, gamma=2.0, **kwargs):
 
 
 # =============================================================================================
-# 3. Binary: binary_cross_entropy, sigmoid_focal_loss
+# 3. Binary: binary_cross_entropy_with_logits, sigmoid_focal_loss
 # =============================================================================================
 
 
@@ -237,11 +240,29 @@ def bce_elementwise(logits, targets, pos_weight=None, weights=None):
     return -wt * (pw * _xlogy(y, log_sigmoid(x)) + _xlogy(1.0 - y, log_sigmoid(-x)))
 
 
-def binary_cross_entropy(
+def binary_cross_entropy_with_logits(
     logits, targets, *, pos_weight=None, weights=None, reduction="mean", where=None
 ):
     """PyTorch ``F.binary_cross_entropy_with_logits``; "mean" is the plain mean over elements."""
     per = bce_elementwise(logits, targets, pos_weight, weights)
+    return _binary_reduce(per, where, reduction)
+
+
+def binary_cross_entropy(input, target, *, weights=None, reduction="mean", where=None):
+    """PyTorch ``F.binary_cross_entropy`` on probabilities, from its documentation:
+
+    l_n = -w_n [y_n log x_n + (1 - y_n) log(1 - x_n)], each log clamped to >= -100
+    ("our solution is that BCELoss clamps its log function outputs to be greater than or equal
+    to -100"); "mean" is the plain mean over the elements. An input outside [0, 1] has no log:
+    NaN (PyTorch raises).
+    """
+    x = _f64(input)
+    y = _f64(target)
+    wt = 1.0 if weights is None else np.broadcast_to(_f64(weights), x.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_x = np.maximum(np.log(x), -100.0)  # np.maximum keeps a NaN
+        log_1mx = np.maximum(np.log1p(-x), -100.0)
+    per = -wt * (y * log_x + (1.0 - y) * log_1mx)
     return _binary_reduce(per, where, reduction)
 
 
@@ -563,3 +584,100 @@ def l1_penalty(leaves):
 def l2_penalty(leaves):
     """0.5 * sum theta**2 over a list of arrays (optax's l2_loss convention)."""
     return float(sum(0.5 * np.sum(_f64(x) ** 2) for x in leaves))
+
+
+# =============================================================================================
+# 7. Regression: l1_loss, mse_loss, huber_loss, smooth_l1_loss, poisson_nll_loss,
+#    gaussian_nll_loss
+# =============================================================================================
+#
+# From the PyTorch 2.13 documentation and torch/nn/functional.py. The "mean" of each is its
+# own: l1_loss and mse_loss with `weight` divide by the sum of the weights, every other
+# "mean" (huber_loss with `weight` included) by the element count. jaxloss: masked elements
+# (`where`) leave numerator and denominator; a zero denominator gives 0.0.
+
+
+def _regression_reduce(per, weights, where, reduction, *, divide_by_weights):
+    per = _f64(per)
+    wt = np.ones(per.shape) if weights is None else np.broadcast_to(_f64(weights), per.shape)
+    per = wt * per
+    if where is None:
+        mask = np.ones(per.shape, dtype=bool)
+    else:
+        mask = np.broadcast_to(np.asarray(where, dtype=bool), per.shape)
+    per = np.where(mask, per, 0.0)
+    if divide_by_weights and weights is not None:
+        denominator = np.where(mask, wt, 0.0)
+    else:
+        denominator = mask.astype(np.float64)
+    return _reduce(per.reshape(-1), denominator.reshape(-1), reduction, per.shape)
+
+
+def l1_loss(input, target, *, weights=None, reduction="mean", where=None):
+    """l_n = w_n |x_n - y_n|; "mean" = sum l_n / sum w_n with weights, / N without."""
+    per = np.abs(_f64(input) - _f64(target))
+    return _regression_reduce(per, weights, where, reduction, divide_by_weights=True)
+
+
+def mse_loss(input, target, *, weights=None, reduction="mean", where=None):
+    """l_n = w_n (x_n - y_n)^2; "mean" = sum l_n / sum w_n with weights, / N without."""
+    per = (_f64(input) - _f64(target)) ** 2
+    return _regression_reduce(per, weights, where, reduction, divide_by_weights=True)
+
+
+def huber_loss(input, target, *, delta=1.0, weights=None, reduction="mean", where=None):
+    """l_n = w_n * (0.5 z^2 if z < delta else delta (z - 0.5 delta)), z = |x_n - y_n|;
+    "mean" divides by N with or without weights."""
+    z = np.abs(_f64(input) - _f64(target))
+    delta = float(delta)
+    per = np.zeros(z.shape)
+    for idx in np.ndindex(z.shape):
+        per[idx] = 0.5 * z[idx] ** 2 if z[idx] < delta else delta * (z[idx] - 0.5 * delta)
+    return _regression_reduce(per, weights, where, reduction, divide_by_weights=False)
+
+
+def smooth_l1_loss(input, target, *, beta=1.0, reduction="mean", where=None):
+    """l_n = 0.5 z^2 / beta if z < beta else z - 0.5 beta, z = |x_n - y_n|; beta = 0 is L1
+    ("when beta is set to 0, this is equivalent to L1Loss")."""
+    z = np.abs(_f64(input) - _f64(target))
+    beta = float(beta)
+    per = np.zeros(z.shape)
+    for idx in np.ndindex(z.shape):
+        per[idx] = 0.5 * z[idx] ** 2 / beta if z[idx] < beta else z[idx] - 0.5 * beta
+    return _regression_reduce(per, None, where, reduction, divide_by_weights=False)
+
+
+def poisson_nll_loss(
+    input, target, *, log_input=True, full=False, eps=1e-8, reduction="mean", where=None
+):
+    """log_input: exp(x) - y x; else x - y log(x + eps). full adds the Stirling term
+    y log y - y + 0.5 log(2 pi y) where y > 1."""
+    x = _f64(input)
+    y = _f64(target)
+    per = np.exp(x) - y * x if log_input else x - y * np.log(x + float(eps))
+    if full:
+        for idx in np.ndindex(y.shape):
+            t = y[idx]
+            if t > 1:
+                per[idx] += t * np.log(t) - t + 0.5 * np.log(2.0 * np.pi * t)
+    return _regression_reduce(per, None, where, reduction, divide_by_weights=False)
+
+
+def gaussian_nll_loss(input, target, var, *, full=False, eps=1e-6, reduction="mean", where=None):
+    """0.5 (log max(var, eps) + (x - y)^2 / max(var, eps)) (+ 0.5 log(2 pi) if full).
+
+    var: input's shape, input's shape without the last axis (unsqueezed there), input's shape
+    with a 1 in one axis (broadcast), or a scalar. jaxloss: a negative var gives NaN
+    (PyTorch raises ValueError).
+    """
+    x = _f64(input)
+    y = _f64(target)
+    v = _f64(var)
+    if v.ndim and v.shape != x.shape and v.shape == x.shape[:-1]:
+        v = v[..., None]
+    v = np.broadcast_to(v, x.shape)
+    v = np.where(v < 0, np.nan, np.maximum(v, float(eps)))
+    per = 0.5 * (np.log(v) + (x - y) ** 2 / v)
+    if full:
+        per = per + 0.5 * np.log(2.0 * np.pi)
+    return _regression_reduce(per, None, where, reduction, divide_by_weights=False)

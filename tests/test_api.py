@@ -8,6 +8,7 @@ import jaxloss
 
 EXPECTED_ALL = [
     "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
     "checked",
     "class_counts",
     "class_weights_from_counts",
@@ -15,11 +16,17 @@ EXPECTED_ALL = [
     "dice_cross_entropy_loss",
     "dice_loss",
     "focal_loss",
+    "gaussian_nll_loss",
+    "huber_loss",
+    "l1_loss",
     "l1_penalty",
     "l2_penalty",
     "linear_cross_entropy",
+    "mse_loss",
     "nll_loss",
+    "poisson_nll_loss",
     "sigmoid_focal_loss",
+    "smooth_l1_loss",
     "tversky_loss",
 ]
 
@@ -75,9 +82,40 @@ SIGNATURES = {
         ("reduction", KW, "mean"), ("chunk_size", KW, 1024), ("token_chunk_size", KW, 512),
         ("axis_name", KW, None), ("class_axis_name", KW, None), ("return_aux", KW, False),
     ],
-    "binary_cross_entropy": [
+    "binary_cross_entropy_with_logits": [
         ("logits", POS, None), ("targets", POS, None), ("pos_weight", KW, None),
         ("weights", KW, None), ("reduction", KW, "mean"), ("where", KW, None),
+        ("axis_name", KW, None),
+    ],
+    # issue 11: PyTorch's names, tensors positional as PyTorch names them (input, target, var).
+    "binary_cross_entropy": [
+        ("input", POS, None), ("target", POS, None), ("weights", KW, None),
+        ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
+    ],
+    "l1_loss": [
+        ("input", POS, None), ("target", POS, None), ("weights", KW, None),
+        ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
+    ],
+    "mse_loss": [
+        ("input", POS, None), ("target", POS, None), ("weights", KW, None),
+        ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
+    ],
+    "huber_loss": [
+        ("input", POS, None), ("target", POS, None), ("delta", KW, 1.0), ("weights", KW, None),
+        ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
+    ],
+    "smooth_l1_loss": [
+        ("input", POS, None), ("target", POS, None), ("beta", KW, 1.0),
+        ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
+    ],
+    "poisson_nll_loss": [
+        ("input", POS, None), ("target", POS, None), ("log_input", KW, True), ("full", KW, False),
+        ("eps", KW, 1e-8), ("reduction", KW, "mean"), ("where", KW, None),
+        ("axis_name", KW, None),
+    ],
+    "gaussian_nll_loss": [
+        ("input", POS, None), ("target", POS, None), ("var", POS, None), ("full", KW, False),
+        ("eps", KW, 1e-6), ("reduction", KW, "mean"), ("where", KW, None),
         ("axis_name", KW, None),
     ],
     "sigmoid_focal_loss": [

@@ -1,4 +1,5 @@
-"""binary_cross_entropy and sigmoid_focal_loss: parity with the float64 reference, properties."""
+"""binary_cross_entropy_with_logits and sigmoid_focal_loss: parity with the float64 reference,
+properties."""
 
 import functools
 
@@ -54,7 +55,7 @@ def test_bce_parity_grid(mode):
 
     def run(x, t):
         return [
-            jaxloss.binary_cross_entropy(
+            jaxloss.binary_cross_entropy_with_logits(
                 x,
                 t,
                 pos_weight=POS_WEIGHT if pw else None,
@@ -66,7 +67,7 @@ def test_bce_parity_grid(mode):
         ]
 
     for (pw, w, m, r), got in zip(grid, maybe_jit(mode, run)(logits, targets), strict=True):
-        want = ref.binary_cross_entropy(
+        want = ref.binary_cross_entropy_with_logits(
             logits,
             targets,
             pos_weight=POS_WEIGHT if pw else None,
@@ -85,13 +86,13 @@ def test_bce_channel_first_pos_weight(mode):
 
     def run(x, t):
         return [
-            jaxloss.binary_cross_entropy(x, t, pos_weight=pos_weight, reduction=r)
+            jaxloss.binary_cross_entropy_with_logits(x, t, pos_weight=pos_weight, reduction=r)
             for r in REDUCTIONS
         ]
 
     for r, got in zip(REDUCTIONS, maybe_jit(mode, run)(logits, targets), strict=True):
-        assert_close(got, ref.binary_cross_entropy(logits, targets, pos_weight=pos_weight,
-                                                   reduction=r))
+        assert_close(got, ref.binary_cross_entropy_with_logits(
+            logits, targets, pos_weight=pos_weight, reduction=r))
 
 
 def test_sigmoid_focal_parity_grid(mode):
@@ -131,9 +132,9 @@ def test_sigmoid_focal_default_alpha_and_gamma():
 def test_integer_and_boolean_targets():
     logits, targets = make_inputs()
     hard = (targets > 0.5).astype(np.int32)
-    want = ref.binary_cross_entropy(logits, hard)
-    assert_close(jaxloss.binary_cross_entropy(logits, hard), want)
-    assert_close(jaxloss.binary_cross_entropy(logits, hard.astype(bool)), want)
+    want = ref.binary_cross_entropy_with_logits(logits, hard)
+    assert_close(jaxloss.binary_cross_entropy_with_logits(logits, hard), want)
+    assert_close(jaxloss.binary_cross_entropy_with_logits(logits, hard.astype(bool)), want)
     assert_close(
         jaxloss.sigmoid_focal_loss(logits, hard.astype(bool)),
         ref.sigmoid_focal_loss(logits, hard),
@@ -145,10 +146,10 @@ def test_integer_and_boolean_targets():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("loss", ["binary_cross_entropy", "sigmoid_focal_loss"])
+@pytest.mark.parametrize("loss", ["binary_cross_entropy_with_logits", "sigmoid_focal_loss"])
 def test_gradient_matches_finite_differences_of_reference(loss):
     logits, targets = make_inputs()
-    if loss == "binary_cross_entropy":
+    if loss == "binary_cross_entropy_with_logits":
         kwargs = {"pos_weight": POS_WEIGHT, "weights": WEIGHTS, "where": WHERE}
     else:
         kwargs = {"alpha": 0.25, "gamma": 0.5, "where": WHERE}
@@ -169,7 +170,7 @@ def test_sigmoid_focal_finite_at_saturated_logits():
         assert np.isfinite(value) and np.isfinite(np.asarray(grad)).all()
         assert_close(value, ref.sigmoid_focal_loss(logits, targets, gamma=gamma), rtol=1e-5)
     value, grad = jax.value_and_grad(
-        lambda x: jaxloss.binary_cross_entropy(x, targets, pos_weight=POS_WEIGHT)
+        lambda x: jaxloss.binary_cross_entropy_with_logits(x, targets, pos_weight=POS_WEIGHT)
     )(logits)
     assert np.isfinite(value) and np.isfinite(np.asarray(grad)).all()
 
@@ -184,12 +185,12 @@ def test_sigmoid_focal_gamma_zero_without_alpha_is_bce():
     for r in REDUCTIONS:
         assert_close(
             jaxloss.sigmoid_focal_loss(logits, targets, alpha=None, gamma=0.0, reduction=r),
-            jaxloss.binary_cross_entropy(logits, targets, reduction=r),
+            jaxloss.binary_cross_entropy_with_logits(logits, targets, reduction=r),
             rtol=1e-6,
         )
 
 
-@pytest.mark.parametrize("loss", ["binary_cross_entropy", "sigmoid_focal_loss"])
+@pytest.mark.parametrize("loss", ["binary_cross_entropy_with_logits", "sigmoid_focal_loss"])
 def test_where_equals_computing_on_the_subset(loss):
     logits, targets = make_inputs()
     rows = WHERE[:, 0]
@@ -207,20 +208,20 @@ def test_where_equals_computing_on_the_subset(loss):
 def test_bce_huge_logits_exact():
     logits = np.array([1e4, -1e4, 1e4, -1e4], np.float32)
     targets = np.array([1.0, 0.0, 0.0, 1.0], np.float32)
-    per = np.asarray(jaxloss.binary_cross_entropy(logits, targets, reduction="none"))
+    per = np.asarray(jaxloss.binary_cross_entropy_with_logits(logits, targets, reduction="none"))
     np.testing.assert_array_equal(per, [0.0, 0.0, 1e4, 1e4])
 
 
 def test_all_masked_mean_is_zero():
     logits, targets = make_inputs()
     none = np.zeros((6, 1), bool)
-    for fn in (jaxloss.binary_cross_entropy, jaxloss.sigmoid_focal_loss):
+    for fn in (jaxloss.binary_cross_entropy_with_logits, jaxloss.sigmoid_focal_loss):
         value, grad = jax.value_and_grad(lambda x, fn=fn: fn(x, targets, where=none))(logits)
         assert value == 0.0
         assert (np.asarray(grad) == 0).all()
 
 
-@pytest.mark.parametrize("loss", ["binary_cross_entropy", "sigmoid_focal_loss"])
+@pytest.mark.parametrize("loss", ["binary_cross_entropy_with_logits", "sigmoid_focal_loss"])
 def test_bfloat16_input(loss):
     logits, targets = make_inputs(scale=1.0)
     x = jnp.asarray(logits, jnp.bfloat16)
@@ -248,15 +249,17 @@ def test_vmap_over_pos_weight_and_weights():
     logits, targets = make_inputs()
     pos_weights = np.stack([np.ones(4), POS_WEIGHT, 3 * POS_WEIGHT]).astype(np.float32)
     got = _assert_vmap_matches_loop(
-        lambda pw: jaxloss.binary_cross_entropy(logits, targets, pos_weight=pw), pos_weights
+        lambda pw: jaxloss.binary_cross_entropy_with_logits(logits, targets, pos_weight=pw),
+        pos_weights,
     )
-    assert_close(got, [ref.binary_cross_entropy(logits, targets, pos_weight=pw)
+    assert_close(got, [ref.binary_cross_entropy_with_logits(logits, targets, pos_weight=pw)
                        for pw in pos_weights])
     weights = np.stack([np.ones((6, 1)), WEIGHTS, WEIGHTS[::-1]]).astype(np.float32)
     got = _assert_vmap_matches_loop(
-        lambda w: jaxloss.binary_cross_entropy(logits, targets, weights=w), weights
+        lambda w: jaxloss.binary_cross_entropy_with_logits(logits, targets, weights=w), weights
     )
-    assert_close(got, [ref.binary_cross_entropy(logits, targets, weights=w) for w in weights])
+    assert_close(got, [ref.binary_cross_entropy_with_logits(logits, targets, weights=w)
+                       for w in weights])
 
 
 def test_vmap_over_alpha_and_gamma():
@@ -282,7 +285,7 @@ def test_vmap_over_alpha_and_gamma():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("loss", ["binary_cross_entropy", "sigmoid_focal_loss"])
+@pytest.mark.parametrize("loss", ["binary_cross_entropy_with_logits", "sigmoid_focal_loss"])
 def test_axis_name_mean_is_global(loss):
     """Two "devices" with 3 and 1 kept rows: the global mean, not the mean of the two means."""
     logits, targets = make_inputs((2, 4, 3))
@@ -313,15 +316,17 @@ def test_axis_name_mean_is_global(loss):
 @functools.cache
 def _traced_fn(loss):
     def run(x, t, hyper):
-        if loss == "binary_cross_entropy":
-            return jaxloss.binary_cross_entropy(x, t, pos_weight=hyper[0], weights=hyper[1])
+        if loss == "binary_cross_entropy_with_logits":
+            return jaxloss.binary_cross_entropy_with_logits(
+                x, t, pos_weight=hyper[0], weights=hyper[1]
+            )
         return jaxloss.sigmoid_focal_loss(x, t, alpha=hyper[0], gamma=hyper[1])
 
     return jax.jit(run)
 
 
 @given(
-    loss=st.sampled_from(["binary_cross_entropy", "sigmoid_focal_loss"]),
+    loss=st.sampled_from(["binary_cross_entropy_with_logits", "sigmoid_focal_loss"]),
     seed=st.integers(0, 2**16),
     scale=st.sampled_from([0.1, 1.0, 10.0, 50.0]),
     a=st.floats(0.0, 1.0),
@@ -331,8 +336,128 @@ def test_property_random_inputs_match_reference(loss, seed, scale, a, b):
     logits, targets = make_inputs(seed=seed, scale=scale)
     got = _traced_fn(loss)(logits, targets, (np.float32(a), np.float32(b)))
     a, b = float(np.float32(a)), float(np.float32(b))
-    if loss == "binary_cross_entropy":
-        want = ref.binary_cross_entropy(logits, targets, pos_weight=a, weights=b)
+    if loss == "binary_cross_entropy_with_logits":
+        want = ref.binary_cross_entropy_with_logits(logits, targets, pos_weight=a, weights=b)
     else:
         want = ref.sigmoid_focal_loss(logits, targets, alpha=a, gamma=b)
     assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# binary_cross_entropy: probabilities, PyTorch's F.binary_cross_entropy (issue 11)
+# ---------------------------------------------------------------------------------------------
+
+
+def make_probs(shape=SHAPE, seed=0):
+    """Probabilities with exact 0s and 1s (the clamped logs) and soft targets."""
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(size=shape).astype(np.float32)
+    p.reshape(-1)[:4] = [0.0, 1.0, 0.0, 1.0]
+    _, targets = make_inputs(shape, seed)
+    targets.reshape(-1)[:4] = [1.0, 0.0, 0.0, 1.0]
+    return p, targets
+
+
+ELEMENT_WEIGHTS = np.linspace(0.1, 2.0, 24, dtype=np.float32).reshape(SHAPE)
+
+
+def test_bce_probs_parity_grid(mode):
+    p, y = make_probs()
+    grid = [(w, m, r) for w in (None, WEIGHTS, ELEMENT_WEIGHTS) for m in (None, WHERE)
+            for r in REDUCTIONS]
+
+    def run(p, y):
+        return [jaxloss.binary_cross_entropy(p, y, weights=w, where=m, reduction=r)
+                for w, m, r in grid]
+
+    for (w, m, r), got in zip(grid, maybe_jit(mode, run)(p, y), strict=True):
+        assert got.dtype == jnp.float32
+        assert_close(got, ref.binary_cross_entropy(p, y, weights=w, where=m, reduction=r))
+
+
+def test_bce_probs_the_issue_example():
+    """The call of issue 11: PyTorch gives 0.2798 (the logits function gave 0.5256)."""
+    p = np.array([[0.9, 0.2, 0.6]], np.float32)
+    y = np.array([[1.0, 0.0, 1.0]], np.float32)
+    assert_close(jaxloss.binary_cross_entropy(p, y), 0.27977657318115234)  # torch 2.13 float32
+    assert_close(jaxloss.binary_cross_entropy_with_logits(p, y), 0.5256, atol=1e-4)
+
+
+def test_bce_probs_log_clamped_at_minus_100():
+    p = np.array([0.0, 1.0, 0.0, 1.0, 0.0, 1e-30], np.float32)
+    y = np.array([1.0, 0.0, 0.0, 1.0, 0.5, 1.0], np.float32)
+    per = np.asarray(jaxloss.binary_cross_entropy(p, y, reduction="none"))
+    np.testing.assert_allclose(per, [100.0, 100.0, 0.0, 0.0, 50.0, -np.log(1e-30)], rtol=1e-6)
+
+
+def test_bce_probs_gradients_are_pytorchs_at_the_edges():
+    """d/dp = w (p - y) / max(p (1 - p), 1e-12) (ATen's backward, finite at 0 and 1);
+    d/dy = max(log(1 - p), -100) - max(log p, -100), finite where PyTorch's is +-inf."""
+    p = np.array([0.0, 1.0, 0.0, 1.0, 1e-30, 0.3], np.float32)
+    y = np.array([1.0, 0.0, 0.0, 1.0, 1.0, 0.6], np.float32)
+    w = np.array([1.0, 2.0, 1.0, 1.0, 0.5, 3.0], np.float32)
+    gp, gy = jax.grad(lambda a, b: jaxloss.binary_cross_entropy(a, b, weights=w,
+                                                                reduction="sum"),
+                      argnums=(0, 1))(p, y)
+    floor = np.float32(1e-12)
+    want_p = w * (p - y) / np.maximum(p * (1 - p), floor)
+    np.testing.assert_allclose(gp, want_p, rtol=1e-6)
+    with np.errstate(divide="ignore"):
+        want_y = w * (np.maximum(np.log1p(-p.astype(np.float64)), -100)
+                      - np.maximum(np.log(p.astype(np.float64)), -100))
+    np.testing.assert_allclose(gy, want_y, rtol=1e-6)
+    assert np.isfinite(gp).all() and np.isfinite(gy).all()
+
+
+def test_bce_probs_gradient_matches_finite_differences_of_reference():
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0.05, 0.95, SHAPE).astype(np.float32)
+    _, y = make_inputs()
+    kwargs = {"weights": WEIGHTS, "where": WHERE}
+    gp, gy = jax.jit(jax.grad(lambda a, b: jaxloss.binary_cross_entropy(a, b, **kwargs),
+                              argnums=(0, 1)))(p, y)
+    np.testing.assert_allclose(gp, fd_grad(lambda a: ref.binary_cross_entropy(a, y, **kwargs), p),
+                               rtol=GRAD_RTOL, atol=GRAD_ATOL)
+    np.testing.assert_allclose(gy, fd_grad(lambda b: ref.binary_cross_entropy(p, b, **kwargs), y),
+                               rtol=GRAD_RTOL, atol=GRAD_ATOL)
+    assert (np.asarray(gp)[~np.broadcast_to(WHERE, SHAPE)] == 0).all()
+
+
+def test_bce_probs_of_sigmoid_is_bce_with_logits():
+    logits, targets = make_inputs(scale=2.0)
+    with jax.enable_x64(True):
+        x = logits.astype(np.float64)
+        for r in REDUCTIONS:
+            np.testing.assert_allclose(
+                jaxloss.binary_cross_entropy(jax.nn.sigmoid(x), targets, reduction=r),
+                jaxloss.binary_cross_entropy_with_logits(x, targets, reduction=r), rtol=1e-10)
+
+
+def test_bce_probs_outside_unit_interval_is_nan_not_clamped():
+    p = np.array([0.5, 1.5, -0.25, 0.5], np.float32)
+    y = np.array([1.0, 1.0, 0.0, 0.0], np.float32)
+    per = np.asarray(jaxloss.binary_cross_entropy(p, y, reduction="none"))
+    assert np.isfinite(per[[0, 3]]).all() and np.isnan(per[[1, 2]]).all()
+
+
+def test_bce_probs_where_subset_all_masked_and_bf16():
+    p, y = make_probs()
+    rows = WHERE[:, 0]
+    for r in ("sum", "mean"):
+        assert_close(jaxloss.binary_cross_entropy(p, y, where=WHERE, reduction=r),
+                     jaxloss.binary_cross_entropy(p[rows], y[rows], reduction=r), rtol=1e-6)
+    value, grad = jax.value_and_grad(
+        lambda a: jaxloss.binary_cross_entropy(a, y, where=np.zeros((6, 1), bool)))(p)
+    assert value == 0.0 and (np.asarray(grad) == 0).all()
+    pb = jnp.asarray(np.clip(p, 0.01, 0.99), jnp.bfloat16)
+    got = jaxloss.binary_cross_entropy(pb, y)
+    assert got.dtype == jnp.float32
+    assert_close(got, ref.binary_cross_entropy(np.asarray(pb.astype(jnp.float32)), y))
+
+
+def test_bce_probs_vmap_over_weights():
+    p, y = make_probs()
+    weights = np.stack([np.ones(SHAPE), ELEMENT_WEIGHTS, ELEMENT_WEIGHTS[::-1]]).astype(np.float32)
+    got = _assert_vmap_matches_loop(
+        lambda w: jaxloss.binary_cross_entropy(p, y, weights=w), weights)
+    assert_close(got, [ref.binary_cross_entropy(p, y, weights=w) for w in weights])

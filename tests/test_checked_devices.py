@@ -18,7 +18,7 @@ SCRIPT = textwrap.dedent(
     good = jnp.array([0, 1, 2, 0, 1, 2, 0, 1])
     bad = good.at[5].set(9)  # on shard 2
     ce = jaxloss.checked(jaxloss.cross_entropy)
-    bce = jaxloss.checked(jaxloss.binary_cross_entropy)
+    bce = jaxloss.checked(jaxloss.binary_cross_entropy_with_logits)
 
     def sharded(f, out=P()):
         return jax.jit(jax.shard_map(f, mesh=mesh, in_specs=(P("d"), P("d")), out_specs=out))
@@ -71,8 +71,8 @@ def test_checked_on_four_devices():
     for name in ("shard_map", "train_step", "pmap", "sharded_jit"):
         assert results[name] == label, name
     assert results["shard_map_values"] == (
-        "CheckError: binary_cross_entropy: `targets` must be in [0, 1], got 2.0 at index "
-        "(1, 1) of the shard at d=2. For class indices use jaxloss.cross_entropy."
+        "CheckError: binary_cross_entropy_with_logits: `targets` must be in [0, 1], got 2.0 at "
+        "index (1, 1) of the shard at d=2. For class indices use jaxloss.cross_entropy."
     )
     # Raised at once: a hang in a collective would take XLA's rendezvous timeout (>= 20 s).
     for name in ("shard_map", "train_step", "shard_map_values", "pmap", "sharded_jit"):

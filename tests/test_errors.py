@@ -31,7 +31,7 @@ def raises(exc, message):
 # ---------------------------------------------------------------------------------------------
 
 SOFTMAX_LOSSES = ["cross_entropy", "focal_loss", "nll_loss"]
-ALL_LOSSES = SOFTMAX_LOSSES + ["binary_cross_entropy", "sigmoid_focal_loss"]
+ALL_LOSSES = SOFTMAX_LOSSES + ["binary_cross_entropy_with_logits", "sigmoid_focal_loss"]
 
 
 def _call(loss, **kwargs):
@@ -100,7 +100,7 @@ def test_channel_first_hint():
         jaxloss.cross_entropy(np.zeros((2, 4, 3, 3), np.float32), np.zeros((2, 3, 3), np.int32))
 
 
-@pytest.mark.parametrize("loss", ["binary_cross_entropy", "sigmoid_focal_loss"])
+@pytest.mark.parametrize("loss", ["binary_cross_entropy_with_logits", "sigmoid_focal_loss"])
 def test_binary_mismatched_shapes(loss):
     with raises(
         ValueError, f"{loss}: `targets` must have the same shape as `logits`: expected (6, 4), "
@@ -154,10 +154,88 @@ def test_axis_out_of_range():
 def test_pos_weight_that_does_not_broadcast():
     with raises(
         ValueError,
-        "binary_cross_entropy: `pos_weight` of shape (3,) must broadcast to (6, 4) "
+        "binary_cross_entropy_with_logits: `pos_weight` of shape (3,) must broadcast to (6, 4) "
         "(NumPy broadcasting from the trailing axis).",
     ):
-        jaxloss.binary_cross_entropy(LOGITS, PROBS, pos_weight=np.ones(3, np.float32))
+        jaxloss.binary_cross_entropy_with_logits(LOGITS, PROBS, pos_weight=np.ones(3, np.float32))
+
+
+REGRESSION = ["l1_loss", "mse_loss", "huber_loss", "smooth_l1_loss", "poisson_nll_loss",
+              "gaussian_nll_loss"]
+ONES = np.ones((6, 4), np.float32)
+
+
+def _regression_call(loss, x=LOGITS, y=PROBS, **kwargs):
+    extra = (ONES,) if loss == "gaussian_nll_loss" else ()
+    return getattr(jaxloss, loss)(x, y, *extra, **kwargs)
+
+
+@pytest.mark.parametrize("loss", REGRESSION + ["binary_cross_entropy"])
+def test_issue_11_losses_shapes_dtypes_and_reduction(loss):
+    with raises(ValueError, f"{loss}: `target` must have the same shape as `input`: expected "
+                            "(6, 4), got (4,)."):
+        _regression_call(loss, y=PROBS[0])
+    with raises(ValueError, f"{loss}: `reduction` must be one of ('mean', 'sum', 'none'), got "
+                            "'average'."):
+        _regression_call(loss, reduction="average")
+    with raises(TypeError, f"{loss}: `input` must be a floating-point array, got dtype int32."):
+        _regression_call(loss, x=np.zeros((6, 4), np.int32), y=np.zeros((6, 4), np.int32))
+    with raises(TypeError, f"{loss}: `target` must be numeric, got dtype complex64."):
+        _regression_call(loss, y=np.zeros((6, 4), np.complex64))
+    with raises(ValueError, f"{loss}: `where` of shape (5,) must broadcast to (6, 4)"):
+        _regression_call(loss, where=np.ones(5, bool))
+
+
+@pytest.mark.parametrize("loss", ["l1_loss", "mse_loss", "huber_loss", "binary_cross_entropy"])
+def test_weights_that_do_not_broadcast(loss):
+    with raises(ValueError, f"{loss}: `weights` of shape (3,) must broadcast to (6, 4) "
+                            "(NumPy broadcasting from the trailing axis)."):
+        _regression_call(loss, weights=np.ones(3, np.float32))
+
+
+@pytest.mark.parametrize(
+    ("loss", "kwargs", "message"),
+    [
+        ("huber_loss", {"delta": 0.0}, "huber_loss: `delta` must be > 0, got 0.0."),
+        ("huber_loss", {"delta": -1.0}, "huber_loss: `delta` must be > 0, got -1.0."),
+        ("huber_loss", {"delta": np.ones(2)},
+         "huber_loss: `delta` must be a scalar, got shape (2,). To run several values at once, "
+         "`jax.vmap` over `delta`."),
+        ("smooth_l1_loss", {"beta": -1.0}, "smooth_l1_loss: `beta` must be >= 0, got -1.0."),
+        ("poisson_nll_loss", {"eps": -1e-8}, "poisson_nll_loss: `eps` must be >= 0, got -1e-08."),
+        ("gaussian_nll_loss", {"eps": -1.0}, "gaussian_nll_loss: `eps` must be >= 0, got -1.0."),
+        ("poisson_nll_loss", {"log_input": 1},
+         "poisson_nll_loss: `log_input` must be a Python bool (it selects the formula, it is "
+         "structure, not data), got 1."),
+        ("poisson_nll_loss", {"full": "yes"},
+         "poisson_nll_loss: `full` must be a Python bool (it selects the formula, it is "
+         "structure, not data), got 'yes'."),
+        ("gaussian_nll_loss", {"full": None},
+         "gaussian_nll_loss: `full` must be a Python bool (it selects the formula, it is "
+         "structure, not data), got None."),
+    ],
+)
+def test_regression_hyperparameters(loss, kwargs, message):
+    exc = TypeError if "Python bool" in message else ValueError
+    with raises(exc, message):
+        _regression_call(loss, **kwargs)
+
+
+@pytest.mark.parametrize("shape", [(4,), (6, 2), (1, 1), (6, 4, 1), (2, 6, 4)])
+def test_gaussian_var_of_a_shape_pytorch_rejects(shape):
+    with raises(ValueError, f"gaussian_nll_loss: `var` of shape {shape} does not fit `input` of "
+                            "shape (6, 4): expected (6, 4) (one variance per element), (6,) (one "
+                            "per row, shared along the last axis), the input's shape with 1 in "
+                            "exactly one axis (shared along that axis), or a scalar."):
+        jaxloss.gaussian_nll_loss(LOGITS, PROBS, np.ones(shape, np.float32))
+
+
+def test_gaussian_negative_scalar_var_and_integer_var():
+    with raises(ValueError, "gaussian_nll_loss: `var` must be >= 0, got -1.0."):
+        jaxloss.gaussian_nll_loss(LOGITS, PROBS, -1.0)
+    with raises(TypeError, "gaussian_nll_loss: `var` must be a floating-point array, got dtype "
+                           "int32. Cast it with `var.astype(jnp.float32)`."):
+        jaxloss.gaussian_nll_loss(LOGITS, PROBS, np.ones((6, 4), np.int32))
 
 
 def test_errors_are_raised_while_tracing_under_jit():
@@ -228,7 +306,7 @@ def test_swapped_arguments_channel_first_and_dice():
             fn(Y_SEG, X_SEG)
 
 
-@pytest.mark.parametrize("loss", ["binary_cross_entropy", "sigmoid_focal_loss"])
+@pytest.mark.parametrize("loss", ["binary_cross_entropy_with_logits", "sigmoid_focal_loss"])
 def test_swapped_arguments_binary(loss):
     targets = (PROBS > 0.2).astype(np.int32)
     with raises(
@@ -302,7 +380,7 @@ def _one_class(fn, name, shape, axis, fix):
     )
 
 
-BCE_FIX = "use jaxloss.binary_cross_entropy with one logit per element"
+BCE_FIX = "use jaxloss.binary_cross_entropy_with_logits with one logit per element"
 ONE = np.zeros((6, 1), np.float32)
 ONE_SEG = np.zeros((2, 8, 8, 1), np.float32)
 MASK_SEG = (np.arange(128).reshape(2, 8, 8, 1) % 3 == 0).astype(np.float32)
@@ -325,16 +403,16 @@ SINGLE_CLASS = [
     (jaxloss.dice_cross_entropy_loss, (ONE_SEG, MASK_SEG), {},
      _one_class("dice_cross_entropy_loss", "logits", (2, 8, 8, 1), 3,
                 'combine jaxloss.dice_loss(..., activation="sigmoid") with '
-                "jaxloss.binary_cross_entropy")),
+                "jaxloss.binary_cross_entropy_with_logits")),
     (jaxloss.dice_cross_entropy_loss, (ONE_SEG, MASK_SEG[..., 0].astype(np.int32)), {},
      _one_class("dice_cross_entropy_loss", "logits", (2, 8, 8, 1), 3,
                 'combine jaxloss.dice_loss(..., activation="sigmoid") with '
-                "jaxloss.binary_cross_entropy")),
+                "jaxloss.binary_cross_entropy_with_logits")),
     (jaxloss.linear_cross_entropy, (np.zeros((6, 3), np.float32), np.zeros((1, 3), np.float32),
                                     np.zeros(6, np.int32)), {},
      _one_class("linear_cross_entropy", "weight", (1, 3), 0,
-                "use jaxloss.binary_cross_entropy on the single logit, hidden @ weight[0] (a "
-                "(1, D) weight)")),
+                "use jaxloss.binary_cross_entropy_with_logits on the single logit, "
+                "hidden @ weight[0] (a (1, D) weight)")),
 ]
 
 
@@ -353,7 +431,7 @@ def test_one_channel_sigmoid_and_none_still_work():
     for activation in ("sigmoid", "none"):
         loss = jaxloss.dice_loss(ONE_SEG + 0.5, MASK_SEG, activation=activation)
         assert np.isfinite(loss)
-    assert np.isfinite(jaxloss.binary_cross_entropy(ONE_SEG, MASK_SEG))
+    assert np.isfinite(jaxloss.binary_cross_entropy_with_logits(ONE_SEG, MASK_SEG))
 
 
 def test_include_background_error_on_one_softmax_channel_points_to_sigmoid():
@@ -498,7 +576,7 @@ def test_unchecked_value_problems_are_numbers_not_errors():
     bad = np.array([0, 7, 1, 2, 3, 0], np.int32)
     assert np.isnan(jaxloss.cross_entropy(LOGITS, bad))
     assert np.isfinite(jaxloss.nll_loss(PROBS, LABELS))
-    assert np.isfinite(jaxloss.binary_cross_entropy(LOGITS, 2.0 * PROBS + 1.0))
+    assert np.isfinite(jaxloss.binary_cross_entropy_with_logits(LOGITS, 2.0 * PROBS + 1.0))
     text = jax.jit(jaxloss.cross_entropy).lower(LOGITS, bad).as_text()
     assert "callback" not in text
 
@@ -550,6 +628,11 @@ _seg_labels_bad[1, 0, 1] = 4
 _H = np.linspace(-1.0, 1.0, 18, dtype=np.float32).reshape(6, 3)
 _W = np.linspace(-1.0, 1.0, 12, dtype=np.float32).reshape(4, 3)  # (V, D)
 _unit = " For class indices use jaxloss.cross_entropy."
+_probs_bad = PROBS.copy()
+_probs_bad[4, 2] = 1.5
+_var_bad = np.ones((6, 4), np.float32)
+_var_bad[1, 2] = -0.5
+_var_bad[3, 0] = -0.25
 _none_hint = ' For logits pass activation="softmax" or activation="sigmoid".'
 
 VALUE_CHECKS = [
@@ -560,12 +643,15 @@ VALUE_CHECKS = [
      "cross_entropy: `targets` must be probabilities (>= 0), got -0.5 at index (2, 1)."),
     (jaxloss.focal_loss, (LOGITS, _negative_probs), {},
      "focal_loss: `targets` must be probabilities (>= 0), got -0.5 at index (2, 1)."),
-    (jaxloss.binary_cross_entropy, (LOGITS, _binary_two), {},
-     "binary_cross_entropy: `targets` must be in [0, 1], got 2.0 at index (3, 1)." + _unit),
+    (jaxloss.binary_cross_entropy_with_logits, (LOGITS, _binary_two), {},
+     "binary_cross_entropy_with_logits: `targets` must be in [0, 1], got 2.0 at index (3, 1)."
+     + _unit),
     (jaxloss.sigmoid_focal_loss, (LOGITS, -_binary_two), {},
      "sigmoid_focal_loss: `targets` must be in [0, 1], got -0.25 at index (0, 0)." + _unit),
-    (jaxloss.binary_cross_entropy, (LOGITS, np.tile(np.arange(4, dtype=np.int32), (6, 1))), {},
-     "binary_cross_entropy: `targets` must be in [0, 1], got 2.0 at index (0, 2)." + _unit),
+    (jaxloss.binary_cross_entropy_with_logits,
+     (LOGITS, np.tile(np.arange(4, dtype=np.int32), (6, 1))), {},
+     "binary_cross_entropy_with_logits: `targets` must be in [0, 1], got 2.0 at index (0, 2)."
+     + _unit),
     (jaxloss.dice_loss, (X_SEG, _seg_mask_bad), {"activation": "sigmoid"},
      "dice_loss: `targets` must be in [0, 1] (masks or probabilities), got 1.5 at index "
      "(1, 2, 0, 3)."),
@@ -586,6 +672,20 @@ VALUE_CHECKS = [
      _label_message("dice_cross_entropy_loss", 4)),
     (jaxloss.linear_cross_entropy, (_H, _W, np.array([0, 1, 2, 3, 4, 0], np.int32)), {},
      _label_message("linear_cross_entropy", 4)),
+    (jaxloss.binary_cross_entropy, (_probs_bad, PROBS), {},
+     "binary_cross_entropy: `input` must be a probability in [0, 1], got 1.5 at index (4, 2). "
+     "For logits use jaxloss.binary_cross_entropy_with_logits."),
+    (jaxloss.binary_cross_entropy, (LOGITS, PROBS), {},
+     "binary_cross_entropy: `input` must be a probability in [0, 1], got -2.0 at index (0, 0). "
+     "For logits use jaxloss.binary_cross_entropy_with_logits."),
+    (jaxloss.binary_cross_entropy, (PROBS, _binary_two), {},
+     "binary_cross_entropy: `target` must be in [0, 1], got 2.0 at index (3, 1)." + _unit),
+    (jaxloss.gaussian_nll_loss, (LOGITS, PROBS, _var_bad), {},
+     "gaussian_nll_loss: `var` must be a variance (>= 0), got -0.5 at index (1, 2). A negative "
+     "variance has no likelihood; PyTorch raises here too."),
+    (jaxloss.gaussian_nll_loss, (LOGITS, PROBS, _var_bad[:, :1]), {},
+     "gaussian_nll_loss: `var` must be a variance (>= 0), got -0.25 at index (3, 0). A "
+     "negative variance has no likelihood; PyTorch raises here too."),
 ]
 
 
@@ -619,18 +719,21 @@ NOT_CHECKED = [
     (jaxloss.nll_loss, (_log_probs_row0, LABELS), {"where": _mask_row0}),
     (jaxloss.nll_loss, (PROBS, LABELS), {"where": np.zeros(6, bool)}),
     (jaxloss.cross_entropy, (LOGITS, _negative_probs), {"where": np.arange(6) != 2}),
-    (jaxloss.binary_cross_entropy, (LOGITS, _binary_two), {"where": _binary_two <= 1}),
+    (jaxloss.binary_cross_entropy_with_logits, (LOGITS, _binary_two), {"where": _binary_two <= 1}),
     (jaxloss.dice_loss, (X_SEG, _seg_mask_bad), {"activation": "sigmoid", "where": _seg_keep}),
     (jaxloss.dice_loss, (_seg_probs_bad, Y_SEG), {"activation": "none", "where": _seg_keep_none}),
     # Values of the right kind, at their edges: no false alarms.
     (jaxloss.nll_loss, (np.asarray(jax.nn.log_softmax(100.0 * LOGITS)), LABELS), {}),
     (jaxloss.nll_loss, (np.log(np.asarray(jax.nn.softmax(LOGITS))), LABELS), {}),
     (jaxloss.cross_entropy, (LOGITS, np.eye(4, dtype=np.float32)[LABELS]), {}),
-    (jaxloss.binary_cross_entropy, (LOGITS, PROBS), {}),
+    (jaxloss.binary_cross_entropy_with_logits, (LOGITS, PROBS), {}),
     (jaxloss.sigmoid_focal_loss, (LOGITS, (PROBS > 0.2).astype(bool)), {}),
     (jaxloss.dice_loss, (X_SEG, _seg_mask), {"activation": "sigmoid"}),
     (jaxloss.dice_loss, (_seg_probs, _seg_mask), {"activation": "none"}),
     (jaxloss.linear_cross_entropy, (_H, _W, np.array([0, 1, 2, 3, -100, 0], np.int32)), {}),
+    (jaxloss.binary_cross_entropy, (_probs_bad, PROBS), {"where": _probs_bad <= 1}),
+    (jaxloss.binary_cross_entropy, (np.round(PROBS * 4 - 0.5).clip(0, 1), PROBS), {}),
+    (jaxloss.gaussian_nll_loss, (LOGITS, PROBS, np.zeros((6, 4), np.float32)), {}),
 ]
 
 
@@ -647,7 +750,7 @@ def test_checked_lets_good_and_masked_values_through(fn, args, kwargs):
 def test_a_nan_is_not_a_range_error():
     targets = PROBS.copy()
     targets[1, 1] = np.nan
-    assert np.isnan(jaxloss.checked(jaxloss.binary_cross_entropy)(LOGITS, targets))
+    assert np.isnan(jaxloss.checked(jaxloss.binary_cross_entropy_with_logits)(LOGITS, targets))
 
 
 def test_a_failed_check_under_jit_is_one_exception_and_silent():

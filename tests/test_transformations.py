@@ -296,11 +296,15 @@ def _bce_make(rng):
 
 
 def _bce_fn(logits, targets, pos_weight, weights):
-    return jaxloss.binary_cross_entropy(logits, targets, pos_weight=pos_weight, weights=weights)
+    return jaxloss.binary_cross_entropy_with_logits(
+        logits, targets, pos_weight=pos_weight, weights=weights
+    )
 
 
 def _bce_ref(logits, targets, pos_weight, weights):
-    return ref.binary_cross_entropy(logits, targets, pos_weight=pos_weight, weights=weights)
+    return ref.binary_cross_entropy_with_logits(
+        logits, targets, pos_weight=pos_weight, weights=weights
+    )
 
 
 def _sfl_make(rng):
@@ -318,6 +322,131 @@ def _sfl_fn(logits, targets, alpha, gamma):
 
 def _sfl_ref(logits, targets, alpha, gamma):
     return ref.sigmoid_focal_loss(logits, targets, alpha=alpha, gamma=gamma, reduction="sum")
+
+
+def _bce_probs_make(rng):
+    return {
+        "input": rng.uniform(0.05, 0.95, (3, 4)),  # away from the clamped logs
+        "target": _binary_targets(rng, (3, 4)),
+        "weights": np.random.default_rng(110).uniform(0.5, 2.0, (3, 1)),
+    }
+
+
+# Probabilities with a `where` mask: the mean over the kept elements.
+BCE_PROBS_WHERE = np.array([True, False, True])[:, None]
+
+
+def _bce_probs_fn(input, target, weights):
+    return jaxloss.binary_cross_entropy(input, target, weights=weights, where=BCE_PROBS_WHERE)
+
+
+def _bce_probs_ref(input, target, weights):
+    return ref.binary_cross_entropy(input, target, weights=weights, where=BCE_PROBS_WHERE)
+
+
+# --- regression ------------------------------------------------------------------------------
+
+
+def _regression_make(rng):
+    """Input and target whose differences stay >= 0.1 away from 0 and from the kinks of
+    huber_loss (delta) and smooth_l1_loss (beta) below, so finite differences are exact."""
+    x = _normal(rng, (3, 4), scale=1.0)
+    d = np.sign(rng.standard_normal((3, 4))) * rng.choice([0.2, 0.45, 0.9, 1.6, 2.5], (3, 4))
+    return {"input": x, "target": x - d}
+
+
+def _l1_loss_make(rng):
+    return {**_regression_make(rng), "weights": np.random.default_rng(111).uniform(0.5, 2.0, (4,))}
+
+
+def _l1_loss_fn(input, target, weights):
+    return jaxloss.l1_loss(input, target, weights=weights)
+
+
+def _l1_loss_ref(input, target, weights):
+    return ref.l1_loss(input, target, weights=weights)
+
+
+def _mse_fn(input, target, weights):
+    return jaxloss.mse_loss(input, target, weights=weights, reduction="none")
+
+
+def _mse_ref(input, target, weights):
+    return ref.mse_loss(input, target, weights=weights, reduction="none")
+
+
+def _huber_make(rng):
+    return {**_l1_loss_make(rng), "delta": _f(0.7)}
+
+
+def _huber_fn(input, target, weights, delta):
+    return jaxloss.huber_loss(input, target, delta=delta, weights=weights)
+
+
+def _huber_ref(input, target, weights, delta):
+    return ref.huber_loss(input, target, delta=delta, weights=weights)
+
+
+def _smooth_l1_make(rng):
+    return {**_regression_make(rng), "beta": _f(1.2)}
+
+
+def _smooth_l1_fn(input, target, beta):
+    return jaxloss.smooth_l1_loss(input, target, beta=beta, reduction="sum")
+
+
+def _smooth_l1_ref(input, target, beta):
+    return ref.smooth_l1_loss(input, target, beta=beta, reduction="sum")
+
+
+def _poisson_counts(rng, shape):
+    """Non-negative targets away from 1, where the Stirling term of full=True steps."""
+    return rng.choice([0.0, 0.4, 2.0, 3.5, 6.0], shape)
+
+
+def _poisson_make(rng):
+    return {"input": _normal(rng, (3, 4), scale=1.0), "target": _poisson_counts(rng, (3, 4))}
+
+
+def _poisson_fn(input, target):
+    return jaxloss.poisson_nll_loss(input, target, full=True)
+
+
+def _poisson_ref(input, target):
+    return ref.poisson_nll_loss(input, target, full=True)
+
+
+def _poisson_rates_make(rng):
+    return {
+        "input": rng.uniform(0.3, 4.0, (3, 4)),
+        "target": _poisson_counts(rng, (3, 4)),
+        "eps": _f(0.05),
+    }
+
+
+def _poisson_rates_fn(input, target, eps):
+    return jaxloss.poisson_nll_loss(input, target, log_input=False, eps=eps, reduction="none")
+
+
+def _poisson_rates_ref(input, target, eps):
+    return ref.poisson_nll_loss(input, target, log_input=False, eps=eps, reduction="none")
+
+
+def _gaussian_make(rng):
+    return {
+        "input": _normal(rng, (3, 4), scale=1.0),
+        "target": _normal(rng, (3, 4), scale=1.0),
+        "var": rng.uniform(0.3, 2.0, (3,)),  # one variance per row: PyTorch's (N,) for (N, D)
+        "eps": _f(1e-3),
+    }
+
+
+def _gaussian_fn(input, target, var, eps):
+    return jaxloss.gaussian_nll_loss(input, target, var, eps=eps, full=True)
+
+
+def _gaussian_ref(input, target, var, eps):
+    return ref.gaussian_nll_loss(input, target, var, eps=eps, full=True)
 
 
 # --- segmentation ----------------------------------------------------------------------------
@@ -593,9 +722,41 @@ REGISTRY: dict[str, Case] = {
         hyper=("gamma", "class_weights", "label_smoothing"), blocked=True,
         not_applicable={"grad_target": NO_FLOAT_TARGET},
     ),
-    "binary_cross_entropy": Case(
-        "binary_cross_entropy", _bce_fn, _bce_ref, _bce_make, **_SOFTMAX,
+    "binary_cross_entropy_with_logits": Case(
+        "binary_cross_entropy_with_logits", _bce_fn, _bce_ref, _bce_make, **_SOFTMAX,
         hyper=("pos_weight", "weights"), target="targets",
+    ),
+    "binary_cross_entropy": Case(
+        "binary_cross_entropy", _bce_probs_fn, _bce_probs_ref, _bce_probs_make,
+        data=("input",), hyper=("weights",), target="target",
+    ),
+    "l1_loss": Case(
+        "l1_loss", _l1_loss_fn, _l1_loss_ref, _l1_loss_make, data=("input",), hyper=("weights",),
+        target="target",
+    ),
+    "mse_loss": Case(
+        "mse_loss", _mse_fn, _mse_ref, _l1_loss_make, data=("input",), hyper=("weights",),
+        target="target",
+    ),
+    "huber_loss": Case(
+        "huber_loss", _huber_fn, _huber_ref, _huber_make, data=("input",),
+        hyper=("weights", "delta"), target="target",
+    ),
+    "smooth_l1_loss": Case(
+        "smooth_l1_loss", _smooth_l1_fn, _smooth_l1_ref, _smooth_l1_make, data=("input",),
+        hyper=("beta",), target="target",
+    ),
+    "poisson_nll_loss": Case(
+        "poisson_nll_loss", _poisson_fn, _poisson_ref, _poisson_make, data=("input",),
+        target="target", not_applicable={"grad_hyper": NO_HYPER + " (log_input, full: structure)"},
+    ),
+    "poisson_nll_loss[rates]": Case(
+        "poisson_nll_loss", _poisson_rates_fn, _poisson_rates_ref, _poisson_rates_make,
+        data=("input",), hyper=("eps",), target="target",
+    ),
+    "gaussian_nll_loss": Case(
+        "gaussian_nll_loss", _gaussian_fn, _gaussian_ref, _gaussian_make, data=("input", "var"),
+        hyper=("eps",), target="target",
     ),
     "sigmoid_focal_loss": Case(
         "sigmoid_focal_loss", _sfl_fn, _sfl_ref, _sfl_make, **_SOFTMAX,
@@ -1009,7 +1170,7 @@ def test_bce_target_gradient_is_pytorchs():
     """d/dy of BCE-with-logits is -x at every y, 0 and 1 included (PyTorch's autograd)."""
     x = jnp.array([1.3, -0.7, 2.0])
     y = jnp.array([0.0, 1.0, 0.0])
-    got = jax.grad(lambda y: jaxloss.binary_cross_entropy(x, y, reduction="sum"))(y)
+    got = jax.grad(lambda y: jaxloss.binary_cross_entropy_with_logits(x, y, reduction="sum"))(y)
     np.testing.assert_allclose(got, [-1.3, 0.7, -2.0], rtol=1e-12)
 
 

@@ -11,6 +11,9 @@ from jaxloss._class_weights import class_weights_from_counts as class_weights_fr
 from jaxloss._classification import cross_entropy as cross_entropy
 from jaxloss._classification import focal_loss as focal_loss
 from jaxloss._classification import nll_loss as nll_loss
+from jaxloss._imbalance import ldam_loss as ldam_loss
+from jaxloss._imbalance import logit_adjusted_cross_entropy as logit_adjusted_cross_entropy
+from jaxloss._imbalance import poly1_cross_entropy as poly1_cross_entropy
 from jaxloss._linear import linear_cross_entropy as linear_cross_entropy
 from jaxloss._penalties import l1_penalty as l1_penalty
 from jaxloss._penalties import l2_penalty as l2_penalty
@@ -31,8 +34,11 @@ __all__ = [
     "focal_loss",
     "l1_penalty",
     "l2_penalty",
+    "ldam_loss",
     "linear_cross_entropy",
+    "logit_adjusted_cross_entropy",
     "nll_loss",
+    "poly1_cross_entropy",
     "sigmoid_focal_loss",
     "tversky_loss",
 ]

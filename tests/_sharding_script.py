@@ -205,6 +205,8 @@ def large(rng):
 # --- the cases ------------------------------------------------------------------------------
 
 LS = {"label_smoothing": 0.1}
+PRIORS = np.array([0.4, 0.3, 0.15, 0.1, 0.05], np.float32)  # C = 5 classes
+COUNTS = np.array([400, 300, 150, 100, 5], np.int32)
 X = ("logits",)
 XW = ("logits", "class_weights")
 XY = ("logits", "targets")
@@ -273,6 +275,19 @@ CASES = [
     Case("linear-ignored-shard-sum", "linear_cross_entropy", linear(SHARD_1, True),
          {"chunk_size": 4, "reduction": "sum", **LS}, ("hidden", "weight", "targets"),
          ("hidden", "weight")),
+    # imbalance-aware softmax losses
+    Case("la-weights-ignore-smoothing", "logit_adjusted_cross_entropy", softmax_int([1, 9], True),
+         {"class_priors": PRIORS, "tau": 1.0, **LS}, POS, XW, pmap=True),
+    Case("la-probs-where-sum", "logit_adjusted_cross_entropy", softmax_probs(where=True),
+         {"class_priors": PRIORS, "reduction": "sum"}, POS, XY),
+    Case("ldam-weights-ignored-shard", "ldam_loss", softmax_int(SHARD_1, True),
+         {"class_counts": COUNTS, "scale": 5.0}, POS, XW),
+    Case("ldam-sum", "ldam_loss", softmax_int([1, 9]),
+         {"class_counts": COUNTS, "scale": 5.0, "reduction": "sum"}, POS, X, pmap=True),
+    Case("poly1-weights-ignore-smoothing", "poly1_cross_entropy", softmax_int([1, 9], True),
+         {"epsilon": 1.5, **LS}, POS, XW),
+    Case("poly1-probs", "poly1_cross_entropy", softmax_probs(weights=True), {"epsilon": 2.0},
+         POS, ("logits", "targets", "class_weights")),
     # local shards above the CPU row-blocked threshold
     Case("large-ce-weights-ignore", "cross_entropy", large, {}, POS, XW, large=True),
     Case("large-ce-smoothing", "cross_entropy", large, LS, POS, X, large=True),

@@ -22,6 +22,8 @@ Sections (one per family; add new families at the end under their own header):
 5. segmentation (Dice family): dice_loss, tversky_loss, dice_cross_entropy_loss, MONAI and
    segmentation_models_pytorch DiceLoss
 6. parameter penalties: l1_penalty, l2_penalty
+7. imbalance-aware softmax losses: logit_adjusted_cross_entropy, ldam_loss, poly1_cross_entropy
+8. divergences and distillation: kl_div, jensen_shannon_divergence, distillation_loss
 """
 
 from __future__ import annotations
@@ -563,3 +565,112 @@ def l1_penalty(leaves):
 def l2_penalty(leaves):
     """0.5 * sum theta**2 over a list of arrays (optax's l2_loss convention)."""
     return float(sum(0.5 * np.sum(_f64(x) ** 2) for x in leaves))
+
+
+# =============================================================================================
+# 7. Imbalance-aware softmax losses: logit_adjusted_cross_entropy, ldam_loss,
+#    poly1_cross_entropy
+# =============================================================================================
+
+
+def _per_class(v, ndim, axis):
+    shape = [1] * ndim
+    shape[axis % ndim] = -1
+    return _f64(v).reshape(shape)
+
+
+def logit_adjusted_cross_entropy(logits, targets, *, class_priors, tau=1.0, axis=-1, **kwargs):
+    """Menon et al. (2021), eq. 10: cross_entropy(x + tau * log(pi), y).
+
+    jaxloss: a prior of 0 is the limit tau * log 0 = -inf for tau > 0 (0 at tau = 0).
+    """
+    x = _f64(logits)
+    pi = _f64(class_priors)
+    tau = float(tau)
+    with np.errstate(divide="ignore"):
+        log_pi = np.log(pi)
+    if tau == 0.0:
+        shift = np.zeros_like(pi)
+    else:
+        shift = np.where(pi == 0, -np.inf, tau * np.where(pi == 0, 1.0, log_pi))
+    return cross_entropy(x + _per_class(shift, x.ndim, axis), targets, axis=axis, **kwargs)
+
+
+def ldam_loss(
+    logits, targets, *, class_counts, max_margin=0.5, scale=30.0, class_weights=None,
+    ignore_index=-100, reduction="mean", axis=-1, where=None,
+):
+    """The authors' LDAMLoss (github.com/kaidic/LDAM-DRW, losses.py):
+
+        m_list = 1 / sqrt(sqrt(cls_num_list)); m_list *= max_m / max(m_list)
+        output = where(onehot(y), x - m_list[y], x)
+        F.cross_entropy(s * output, y, weight=weight)
+
+    Rows with an ignored label keep their logits (the authors' scatter has no ignore_index;
+    they drop out of the cross-entropy anyway).
+    """
+    x = np.moveaxis(_f64(logits), axis, -1).copy()
+    m = 1.0 / np.sqrt(np.sqrt(_f64(class_counts)))
+    m = m * (float(max_margin) / np.max(m))
+    y = np.asarray(targets)
+    num_classes = x.shape[-1]
+    for idx in np.ndindex(y.shape):
+        if y[idx] != ignore_index and 0 <= y[idx] < num_classes:
+            x[idx + (int(y[idx]),)] -= m[int(y[idx])]
+    x = np.moveaxis(float(scale) * x, -1, axis)
+    return cross_entropy(
+        x, targets, class_weights=class_weights, ignore_index=ignore_index,
+        reduction=reduction, axis=axis, where=where,
+    )
+
+
+def poly1_cross_entropy(
+    logits, targets, *, epsilon=2.0, class_weights=None, ignore_index=-100, label_smoothing=0.0,
+    reduction="mean", axis=-1, where=None,
+):
+    """Leng et al. (2022), Poly-1: CE(q) + epsilon * (1 - p_t) with p_t = sum_c q_c p_c and q
+    the (smoothed) labels, as optax's poly_loss_cross_entropy and the paper's appendix (label
+    smoothing applied to the labels of both terms). Class weights (jaxloss: not in the paper)
+    weight each class's term, per_i = sum_c w_c q_ic [-log p_ic + epsilon (1 - p_ic)], and the
+    reductions are cross_entropy's ("mean" / sum_i m_i w[y_i] for integer targets, / kept count
+    for probability targets).
+    """
+    x, element_shape = _elements(logits, axis)
+    num_elements, num_classes = x.shape
+    w = np.ones(num_classes) if class_weights is None else _f64(class_weights)
+    eps = float(label_smoothing)
+    logp = log_softmax(x, axis=-1)
+    p = np.exp(logp)
+    keep = _element_mask(where, element_shape)
+    targets = np.asarray(targets)
+    integer = np.issubdtype(targets.dtype, np.integer)
+    if integer:
+        y = targets.reshape(-1)
+    else:
+        probs, _ = _elements(targets, axis)
+    per = np.zeros(num_elements)
+    denominator = np.zeros(num_elements)
+    for i in range(num_elements):
+        if not keep[i] or (integer and y[i] == ignore_index):
+            continue
+        if integer and not 0 <= y[i] < num_classes:
+            per[i], denominator[i] = np.nan, 1.0
+            continue
+        hard = np.eye(num_classes)[int(y[i])] if integer else probs[i]
+        q = (1.0 - eps) * hard + eps / num_classes
+        value = 0.0
+        for c in range(num_classes):
+            if q[c] == 0.0:
+                continue  # 0 * (anything finite or not) = 0
+            value += w[c] * q[c] * (-logp[i, c] + float(epsilon) * (1.0 - p[i, c]))
+        per[i] = value
+        denominator[i] = w[int(y[i])] if integer else 1.0
+    return _reduce(per, denominator, reduction, element_shape)
+
+
+def optax_poly_loss_cross_entropy(logits, labels, epsilon):
+    """optax.losses.poly_loss_cross_entropy (0.2.8), per example, class axis last:
+    softmax_cross_entropy(logits, labels) + epsilon * sum(labels * (1 - softmax(logits)))."""
+    logp = log_softmax(logits, axis=-1)
+    labels = _f64(labels)
+    return -np.sum(labels * logp, axis=-1) + epsilon * np.sum(labels * (1 - np.exp(logp)), -1)

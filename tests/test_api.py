@@ -17,8 +17,11 @@ EXPECTED_ALL = [
     "focal_loss",
     "l1_penalty",
     "l2_penalty",
+    "ldam_loss",
     "linear_cross_entropy",
+    "logit_adjusted_cross_entropy",
     "nll_loss",
+    "poly1_cross_entropy",
     "sigmoid_focal_loss",
     "tversky_loss",
 ]
@@ -83,6 +86,24 @@ SIGNATURES = {
     "sigmoid_focal_loss": [
         ("logits", POS, None), ("targets", POS, None), ("alpha", KW, 0.25), ("gamma", KW, 2.0),
         ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
+    ],
+    "logit_adjusted_cross_entropy": [
+        ("logits", POS, None), ("targets", POS, None), ("class_priors", KW, None),
+        ("tau", KW, 1.0), ("class_weights", KW, None), ("ignore_index", KW, -100),
+        ("label_smoothing", KW, 0.0), ("reduction", KW, "mean"), ("axis", KW, -1),
+        ("where", KW, None), ("axis_name", KW, None),
+    ],
+    "ldam_loss": [
+        ("logits", POS, None), ("targets", POS, None), ("class_counts", KW, None),
+        ("max_margin", KW, 0.5), ("scale", KW, 30.0), ("class_weights", KW, None),
+        ("ignore_index", KW, -100), ("reduction", KW, "mean"), ("axis", KW, -1),
+        ("where", KW, None), ("axis_name", KW, None),
+    ],
+    "poly1_cross_entropy": [
+        ("logits", POS, None), ("targets", POS, None), ("epsilon", KW, 2.0),
+        ("class_weights", KW, None), ("ignore_index", KW, -100), ("label_smoothing", KW, 0.0),
+        ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None),
+        ("axis_name", KW, None),
     ],
     "class_counts": [
         ("targets", POS, None), ("num_classes", POS, None), ("ignore_index", KW, -100),

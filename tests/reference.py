@@ -674,3 +674,110 @@ def optax_poly_loss_cross_entropy(logits, labels, epsilon):
     logp = log_softmax(logits, axis=-1)
     labels = _f64(labels)
     return -np.sum(labels * logp, axis=-1) + epsilon * np.sum(labels * (1 - np.exp(logp)), -1)
+
+
+# =============================================================================================
+# 8. Divergences and distillation: kl_div, jensen_shannon_divergence, distillation_loss
+# =============================================================================================
+
+
+def _t_log_ratio(t, log_t, log_i):
+    """t * (log t - log i) elementwise; jaxloss (and information theory): 0 where t = 0,
+    whatever log i is (PyTorch gives NaN there when log i = -inf)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(t == 0, 0.0, t * (log_t - log_i))
+
+
+def kl_div(input, target, *, reduction="mean", log_target=False, where=None):  # noqa: A002
+    """PyTorch ``F.kl_div`` (documented formula): pointwise L = target * (log target - input),
+    or exp(target) * (target - input) with log_target; "mean" = sum / numel, "batchmean" =
+    sum / input.size(0) (a 0-d input: the sum), "sum", "none".
+
+    jaxloss: 0 * log 0 = 0 also where input (or a log target) is -inf; negative probability
+    targets give NaN (log of a negative number), as in PyTorch; with ``where``, masked
+    elements are dropped, "mean" divides by the kept count and "batchmean" by the rows with
+    a kept element; an empty "mean"/"batchmean" is 0.
+    """
+    x = _f64(input)
+    t = np.broadcast_to(_f64(target), x.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if log_target:
+            per = _t_log_ratio(np.exp(t), t, x)
+        else:
+            per = np.where(t < 0, np.nan, _t_log_ratio(t, np.log(np.where(t > 0, t, 1.0)), x))
+    mask = np.ones(x.shape, bool) if where is None else np.broadcast_to(where, x.shape)
+    per = np.where(mask, per, 0.0)
+    if reduction == "none":
+        return per
+    total = np.sum(per)
+    if reduction == "sum":
+        return total
+    if reduction == "mean":
+        count = np.sum(mask)
+    elif x.ndim == 0:
+        count = float(mask)
+    else:
+        count = np.sum(np.any(mask.reshape(x.shape[0], -1), axis=1))
+    return 0.0 if count == 0 else total / count
+
+
+def _rows(x, axis):
+    flat, shape = _elements(x, axis)
+    return flat, shape
+
+
+def _row_reduce(per, where, row_shape, reduction):
+    keep = _element_mask(where, row_shape)
+    per = np.where(keep, per, 0.0)
+    return _reduce(per, keep.astype(np.float64), reduction, row_shape)
+
+
+def jensen_shannon_divergence(log_p, log_q, *, beta=0.5, reduction="mean", axis=-1, where=None):
+    """Liger-Kernel's generalised JSD (test/transformers/test_jsd.py's torch reference):
+
+        beta == 0: KL(P || Q);  beta == 1: KL(Q || P);  else, with m = lerp(q, p, beta):
+        beta * KL(P || M) + (1 - beta) * KL(Q || M), summed over the classes per row,
+        averaged over the kept rows ("mean"; Liger: sum / n_non_ignore).
+
+    Computed in probability space (m = beta p + (1 - beta) q, then log m), as Liger's test.
+    """
+    lp, row_shape = _rows(log_p, axis)
+    lq, _ = _rows(log_q, axis)
+    p, q = np.exp(lp), np.exp(lq)
+    beta = float(beta)
+    with np.errstate(divide="ignore"):
+        if beta == 0.0:
+            per = np.sum(_t_log_ratio(p, lp, lq), axis=-1)
+        elif beta == 1.0:
+            per = np.sum(_t_log_ratio(q, lq, lp), axis=-1)
+        else:
+            m = q + beta * (p - q)
+            log_m = np.log(m)
+            per = beta * np.sum(_t_log_ratio(p, lp, log_m), axis=-1) + (1 - beta) * np.sum(
+                _t_log_ratio(q, lq, log_m), axis=-1
+            )
+    return _row_reduce(per, where, row_shape, reduction)
+
+
+def distillation_loss(
+    student_logits, teacher_logits, *, temperature, targets=None, hard_weight=0.0,
+    ignore_index=-100, reduction="mean", axis=-1, where=None,
+):
+    """Hinton et al. (2015): per row
+    (1 - a) T**2 KL(softmax(t / T) || softmax(s / T)) + a CE(s, y); rows whose label is
+    ignore_index or whose ``where`` is False are dropped; "mean" over the kept rows.
+    """
+    s, row_shape = _rows(student_logits, axis)
+    t, _ = _rows(teacher_logits, axis)
+    temp = float(temperature)
+    log_s = log_softmax(s / temp, axis=-1)
+    log_t = log_softmax(t / temp, axis=-1)
+    per = temp**2 * np.sum(_t_log_ratio(np.exp(log_t), log_t, log_s), axis=-1)
+    keep = _element_mask(where, row_shape)
+    if targets is not None:
+        y = np.asarray(targets).reshape(-1)
+        hard = np.asarray(cross_entropy(s, y, ignore_index=ignore_index, reduction="none"))
+        per = (1.0 - hard_weight) * per + hard_weight * hard
+        keep = keep & (y != ignore_index)
+    per = np.where(keep, per, 0.0)
+    return _reduce(per, keep.astype(np.float64), reduction, row_shape)

@@ -14,7 +14,10 @@ EXPECTED_ALL = [
     "cross_entropy",
     "dice_cross_entropy_loss",
     "dice_loss",
+    "distillation_loss",
     "focal_loss",
+    "jensen_shannon_divergence",
+    "kl_div",
     "l1_penalty",
     "l2_penalty",
     "ldam_loss",
@@ -102,6 +105,21 @@ SIGNATURES = {
     "poly1_cross_entropy": [
         ("logits", POS, None), ("targets", POS, None), ("epsilon", KW, 2.0),
         ("class_weights", KW, None), ("ignore_index", KW, -100), ("label_smoothing", KW, 0.0),
+        ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None),
+        ("axis_name", KW, None),
+    ],
+    "kl_div": [
+        ("input", POS, None), ("target", POS, None), ("reduction", KW, "mean"),
+        ("log_target", KW, False), ("where", KW, None), ("axis_name", KW, None),
+    ],
+    "jensen_shannon_divergence": [
+        ("log_p", POS, None), ("log_q", POS, None), ("beta", KW, 0.5),
+        ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None),
+        ("axis_name", KW, None),
+    ],
+    "distillation_loss": [
+        ("student_logits", POS, None), ("teacher_logits", POS, None), ("temperature", KW, None),
+        ("targets", KW, None), ("hard_weight", KW, 0.0), ("ignore_index", KW, -100),
         ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None),
         ("axis_name", KW, None),
     ],

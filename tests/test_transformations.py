@@ -599,6 +599,90 @@ def _poly_probs_ref(logits, targets, epsilon):
     return ref.poly1_cross_entropy(logits, targets, epsilon=epsilon, reduction="sum")
 
 
+# --- divergences and distillation ------------------------------------------------------------
+
+
+def _log_softmax_np(x, axis=-1):
+    return np.log(_softmax_np(x, axis))
+
+
+def _kl_make(rng):
+    return {
+        "input": _log_softmax_np(_normal(rng, (3, 4))),
+        # mild targets: the finite differences of t log t lose accuracy as t -> 0
+        "target": _softmax_np(_normal(rng, (3, 4), 0.5), -1),
+    }
+
+
+def _kl_fn(input, target):  # noqa: A002
+    return jaxloss.kl_div(input, target, reduction="batchmean")
+
+
+def _kl_ref(input, target):  # noqa: A002
+    return ref.kl_div(input, target, reduction="batchmean")
+
+
+KL_WHERE = np.array([[True], [False], [True], [True]])
+
+
+def _kl_log_make(rng):
+    return {
+        "input": _log_softmax_np(_normal(rng, (4, 3))),
+        "target": _log_softmax_np(_normal(rng, (4, 3))),
+    }
+
+
+def _kl_log_fn(input, target):  # noqa: A002
+    return jaxloss.kl_div(input, target, log_target=True, reduction="none", where=KL_WHERE)
+
+
+def _kl_log_ref(input, target):  # noqa: A002
+    return ref.kl_div(input, target, log_target=True, reduction="none", where=KL_WHERE)
+
+
+JSD_WHERE = np.array([[True, False], [True, True], [False, True]])
+
+
+def _jsd_make(rng):
+    return {
+        "log_p": _log_softmax_np(_normal(rng, (3, 4, 2)), 1),
+        "log_q": _log_softmax_np(_normal(rng, (3, 4, 2)), 1),
+        "beta": _f(0.3),
+    }
+
+
+def _jsd_fn(log_p, log_q, beta):
+    return jaxloss.jensen_shannon_divergence(log_p, log_q, beta=beta, axis=1, where=JSD_WHERE)
+
+
+def _jsd_ref(log_p, log_q, beta):
+    return ref.jensen_shannon_divergence(log_p, log_q, beta=beta, axis=1, where=JSD_WHERE)
+
+
+def _distill_make(rng):
+    return {
+        "student_logits": _normal(rng, (5, 4)),
+        "teacher_logits": _normal(rng, (5, 4)),
+        "targets": _labels(rng, (5,), 4, -100, ignored=(3,)),
+        "temperature": _f(2.0),
+        "hard_weight": _f(0.3),
+    }
+
+
+def _distill_fn(student_logits, teacher_logits, targets, temperature, hard_weight):
+    return jaxloss.distillation_loss(
+        student_logits, teacher_logits, temperature=temperature, targets=targets,
+        hard_weight=hard_weight,
+    )
+
+
+def _distill_ref(student_logits, teacher_logits, targets, temperature, hard_weight):
+    return ref.distillation_loss(
+        student_logits, teacher_logits, temperature=temperature, targets=targets,
+        hard_weight=hard_weight,
+    )
+
+
 # --- class weights, penalties, checked -------------------------------------------------------
 
 
@@ -768,6 +852,23 @@ REGISTRY: dict[str, Case] = {
     "poly1_cross_entropy[probs]": Case(
         "poly1_cross_entropy", _poly_probs_fn, _poly_probs_ref, _poly_probs_make, **_SOFTMAX,
         hyper=("epsilon",), target="targets",
+    ),
+    "kl_div": Case(
+        "kl_div", _kl_fn, _kl_ref, _kl_make, data=("input",), target="target",
+        not_applicable={"grad_hyper": NO_HYPER},
+    ),
+    "kl_div[log_target]": Case(
+        "kl_div", _kl_log_fn, _kl_log_ref, _kl_log_make, data=("input",), target="target",
+        not_applicable={"grad_hyper": NO_HYPER},
+    ),
+    "jensen_shannon_divergence": Case(
+        "jensen_shannon_divergence", _jsd_fn, _jsd_ref, _jsd_make, data=("log_p", "log_q"),
+        hyper=("beta",), not_applicable={"grad_target": "no targets: both arguments are data"},
+    ),
+    "distillation_loss": Case(
+        "distillation_loss", _distill_fn, _distill_ref, _distill_make,
+        data=("student_logits", "teacher_logits"), hyper=("temperature", "hard_weight"),
+        not_applicable={"grad_target": NO_FLOAT_TARGET},
     ),
     "class_counts": Case(
         "class_counts", _counts_fn, _counts_ref, _counts_make,

@@ -472,3 +472,19 @@ def test_bf16_inputs_compute_in_float32():
     for got, want in cases:
         assert got.dtype == jnp.float32
         np.testing.assert_allclose(got, want, rtol=BF16_RTOL)
+
+
+def test_distillation_channel_first_tokens():
+    """(N, C, L) logits with axis=1: one distribution per (sample, token), "mean" over the
+    kept tokens."""
+    rng = np.random.default_rng(15)
+    s = (2.0 * rng.standard_normal((2, 4, 3))).astype(np.float32)
+    t = (2.0 * rng.standard_normal((2, 4, 3))).astype(np.float32)
+    y = np.array([[0, -100, 3], [2, 1, 1]], np.int32)
+    where = np.array([[True, True, True], [True, False, True]])
+    for r in REDUCTIONS:
+        got = jaxloss.distillation_loss(s, t, temperature=1.5, targets=y, hard_weight=0.4,
+                                        axis=1, where=where, reduction=r)
+        want = ref.distillation_loss(s, t, temperature=1.5, targets=y, hard_weight=0.4, axis=1,
+                                     where=where, reduction=r)
+        assert_close(got, want, rtol=5e-5, atol=5e-6)

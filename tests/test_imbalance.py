@@ -258,3 +258,25 @@ def test_bf16_logits_compute_in_float32(name):
     assert got.dtype == jnp.float32
     want = reference(np.asarray(xb.astype(jnp.float32)), y, **hyper)
     np.testing.assert_allclose(got, want, rtol=BF16_RTOL)
+
+
+def test_an_extra_class_at_minus_inf_changes_nothing():
+    """Without smoothing, a class nobody can predict (logit -inf) leaves every loss as it was
+    (for LDAM its count must not be the smallest, which would move the margins)."""
+    x, y, _ = make_inputs("2d", "int", seed=10)
+    x5 = np.concatenate([x, np.full((6, 1), -np.inf, np.float32)], axis=1)
+    w5 = np.append(WEIGHTS, 7.0).astype(np.float32)
+    pairs = [
+        (jaxloss.logit_adjusted_cross_entropy, {"class_priors": PRIORS},
+         {"class_priors": np.append(PRIORS, 0.3).astype(np.float32)}),
+        (jaxloss.ldam_loss, {"class_counts": COUNTS},
+         {"class_counts": np.append(COUNTS, 50).astype(np.int32)}),
+        (jaxloss.poly1_cross_entropy, {"epsilon": 1.0}, {"epsilon": 1.0}),
+    ]
+    for fn, kw4, kw5 in pairs:
+        for r in REDUCTIONS:
+            want = fn(x, y, **kw4, class_weights=WEIGHTS, reduction=r)
+            got = fn(x5, y, **kw5, class_weights=w5, reduction=r)
+            assert_close(got, want)
+            g = jax.grad(lambda x, fn=fn, kw5=kw5: fn(x, y, **kw5, class_weights=w5))(x5)
+            assert np.all(np.isfinite(g))

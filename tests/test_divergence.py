@@ -12,6 +12,8 @@ import pytest
 import reference as ref
 from _torch_kl_div import CASES, GRAD_CASES, GRAD_TARGETS
 from helpers import assert_close, fd_grad, maybe_jit
+from hypothesis import given
+from hypothesis import strategies as st
 from tolerances import BF16_RTOL, GRAD_ATOL, GRAD_RTOL
 
 import jaxloss
@@ -488,3 +490,38 @@ def test_distillation_channel_first_tokens():
         want = ref.distillation_loss(s, t, temperature=1.5, targets=y, hard_weight=0.4, axis=1,
                                      where=where, reduction=r)
         assert_close(got, want, rtol=5e-5, atol=5e-6)
+
+
+@functools.cache
+def _jsd_traced():
+    return jax.jit(lambda p, q, b: jaxloss.jensen_shannon_divergence(p, q, beta=b,
+                                                                     reduction="none"))
+
+
+@given(
+    seed=st.integers(0, 2**16),
+    scale=st.sampled_from([0.1, 1.0, 10.0, 50.0]),
+    beta=st.sampled_from([0.0, 0.05, 0.5, 0.95, 1.0]),
+    zeros=st.booleans(),
+)
+def test_property_jsd_matches_reference_and_is_bounded(seed, scale, beta, zeros):
+    """Random (possibly saturated, possibly with exact zeros) distributions: the reference,
+    0 <= JSD_beta <= the binary entropy h(beta) inside (0, 1), finite wherever it is finite
+    in the reference."""
+    rng = np.random.default_rng(seed)
+    x = scale * rng.standard_normal((2, 6, 5))
+    lp = np.array(jax.nn.log_softmax(x[0]), np.float32)
+    lq = np.asarray(jax.nn.log_softmax(x[1]), np.float32)
+    if zeros:
+        lp[rng.random(lp.shape) < 0.3] = -np.inf
+        lp[:, 0] = np.maximum(lp[:, 0], -1.0)  # every row keeps some mass
+        lp = np.asarray(jax.nn.log_softmax(lp), np.float32)
+    got = np.asarray(_jsd_traced()(lp, lq, np.float32(beta)))
+    want = ref.jensen_shannon_divergence(lp, lq, beta=beta, reduction="none")
+    finite = np.isfinite(want)
+    np.testing.assert_array_equal(np.isfinite(got), finite)
+    np.testing.assert_allclose(got[finite], want[finite], rtol=1e-4, atol=1e-5)
+    assert np.all(got[finite] >= -1e-6)
+    if 0.0 < beta < 1.0:
+        entropy = -(beta * np.log(beta) + (1 - beta) * np.log1p(-beta))
+        assert np.all(got <= entropy + 1e-5)

@@ -14,6 +14,8 @@ import optax
 import pytest
 import reference as ref
 from helpers import assert_close, fd_grad, maybe_jit
+from hypothesis import given
+from hypothesis import strategies as st
 from tolerances import BF16_RTOL, GRAD_ATOL, GRAD_RTOL
 
 import jaxloss
@@ -280,3 +282,63 @@ def test_an_extra_class_at_minus_inf_changes_nothing():
             assert_close(got, want)
             g = jax.grad(lambda x, fn=fn, kw5=kw5: fn(x, y, **kw5, class_weights=w5))(x5)
             assert np.all(np.isfinite(g))
+
+
+@functools.cache
+def _traced_all():
+    def run(x, y, w, priors, tau, counts, margin, scale, eps, smoothing):
+        return (
+            jaxloss.logit_adjusted_cross_entropy(
+                x, y, class_priors=priors, tau=tau, class_weights=w,
+                label_smoothing=smoothing, reduction="none",
+            ),
+            jaxloss.ldam_loss(x, y, class_counts=counts, max_margin=margin, scale=scale,
+                              class_weights=w, reduction="none"),
+            jaxloss.poly1_cross_entropy(x, y, epsilon=eps, class_weights=w,
+                                        label_smoothing=smoothing, reduction="none"),
+            jaxloss.cross_entropy(x, y, class_weights=w, label_smoothing=smoothing,
+                                  reduction="none"),
+        )
+
+    return jax.jit(run)
+
+
+@given(
+    seed=st.integers(0, 2**16),
+    scale=st.sampled_from([0.1, 1.0, 10.0]),
+    tau=st.sampled_from([0.0, 0.5, 1.0, 2.0]),
+    eps=st.sampled_from([-1.0, 0.0, 1.0, 2.0]),
+    smoothing=st.sampled_from([0.0, 0.1]),
+    margin=st.sampled_from([0.0, 0.5, 1.0]),
+    logit_scale=st.sampled_from([1.0, 30.0]),
+)
+def test_property_random_inputs_match_reference(
+    seed, scale, tau, eps, smoothing, margin, logit_scale
+):
+    """All hyperparameters traced in one compiled function; random priors (one may be 0),
+    counts and weights; each loss against its reference, and Poly-1 >= CE for epsilon >= 0."""
+    rng = np.random.default_rng(seed)
+    x = (scale * rng.standard_normal((6, C))).astype(np.float32)
+    y = rng.integers(0, C, 6).astype(np.int32)
+    y[rng.random(6) < 0.3] = -100
+    w = rng.uniform(0.1, 3.0, C).astype(np.float32)
+    priors = rng.dirichlet(np.ones(C)).astype(np.float32)
+    if seed % 3 == 0:
+        priors[3] = 0.0
+        y[y == 3] = -100
+    counts = rng.integers(1, 1000, C).astype(np.int32)
+    la, ldam, poly, ce = _traced_all()(
+        x, y, w, priors, np.float32(tau), counts, np.float32(margin),
+        np.float32(logit_scale), np.float32(eps), np.float32(smoothing),
+    )
+    opts = dict(class_weights=w, reduction="none")
+    assert_close(la, ref.logit_adjusted_cross_entropy(
+        x, y, class_priors=priors, tau=tau, label_smoothing=smoothing, **opts),
+        rtol=1e-4, atol=1e-5)
+    assert_close(ldam, ref.ldam_loss(
+        x, y, class_counts=counts, max_margin=margin, scale=logit_scale, **opts),
+        rtol=1e-4, atol=1e-4)
+    assert_close(poly, ref.poly1_cross_entropy(
+        x, y, epsilon=eps, label_smoothing=smoothing, **opts), rtol=1e-4, atol=1e-5)
+    if eps >= 0:
+        assert np.all(np.asarray(poly) >= np.asarray(ce) - 1e-5)

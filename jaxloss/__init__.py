@@ -14,6 +14,12 @@ from jaxloss._class_weights import class_weights_from_counts as class_weights_fr
 from jaxloss._classification import cross_entropy as cross_entropy
 from jaxloss._classification import focal_loss as focal_loss
 from jaxloss._classification import nll_loss as nll_loss
+from jaxloss._divergence import distillation_loss as distillation_loss
+from jaxloss._divergence import jensen_shannon_divergence as jensen_shannon_divergence
+from jaxloss._divergence import kl_div as kl_div
+from jaxloss._imbalance import ldam_loss as ldam_loss
+from jaxloss._imbalance import logit_adjusted_cross_entropy as logit_adjusted_cross_entropy
+from jaxloss._imbalance import poly1_cross_entropy as poly1_cross_entropy
 from jaxloss._linear import linear_cross_entropy as linear_cross_entropy
 from jaxloss._penalties import l1_penalty as l1_penalty
 from jaxloss._penalties import l2_penalty as l2_penalty
@@ -38,16 +44,22 @@ __all__ = [
     "cross_entropy",
     "dice_cross_entropy_loss",
     "dice_loss",
+    "distillation_loss",
     "focal_loss",
     "gaussian_nll_loss",
     "huber_loss",
+    "jensen_shannon_divergence",
+    "kl_div",
     "l1_loss",
     "l1_penalty",
     "l2_penalty",
+    "ldam_loss",
     "linear_cross_entropy",
+    "logit_adjusted_cross_entropy",
     "mse_loss",
     "nll_loss",
     "poisson_nll_loss",
+    "poly1_cross_entropy",
     "sigmoid_focal_loss",
     "smooth_l1_loss",
     "tversky_loss",

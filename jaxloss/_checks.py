@@ -379,6 +379,7 @@ def check_nonnegative(fn: str, name: str, value: Any) -> None:
 
 
 def check_positive(fn: str, name: str, value: Any) -> None:
+    """A concrete hyperparameter that must be > 0 (a scale, a temperature)."""
     v = concrete_float(value)
     if v is not None and not v > 0.0:
         raise ValueError(f"{fn}: `{name}` must be > 0, got {v}.")
@@ -641,3 +642,35 @@ def check_unit_interval_values(
 ) -> None:
     """Under ``checked``: values (binary targets, masks, probabilities) in [0, 1]."""
     check_values(fn, name, x, low=0.0, high=1.0, where=where, expected=expected, hint=hint)
+
+
+def check_class_statistics(
+    fn: str, name: str, v: jax.Array, num_classes: int, *, positive: bool = False
+) -> None:
+    """Per-class priors or counts: shape (C,), a floating or integer dtype, and (when the
+    values are concrete) no negative entry, or, with ``positive``, no entry <= 0. Traced
+    values are checked under :func:`jaxloss.checked` only (a bad value gives NaN or inf
+    otherwise, never a clamped number)."""
+    if not (jnp.issubdtype(v.dtype, jnp.floating) or jnp.issubdtype(v.dtype, jnp.integer)):
+        raise TypeError(f"{fn}: `{name}` must be a numeric (C,) array, got dtype {v.dtype}.")
+    if v.shape != (num_classes,):
+        raise ValueError(
+            f"{fn}: `{name}` must have shape ({num_classes},), one value per class, got "
+            f"shape {v.shape}."
+        )
+    bound = "> 0" if positive else ">= 0"
+    if not isinstance(v, jax.core.Tracer):
+        values = np.asarray(v)
+        bad = (values <= 0) if positive else (values < 0)
+        if bad.any():
+            c = int(np.argmax(bad))
+            raise ValueError(
+                f"{fn}: `{name}` must be {bound} for every class, got {_fmt(values[c])} for "
+                f"class {c}."
+            )
+        return
+    if jnp.issubdtype(v.dtype, jnp.integer):
+        low: float = 1 if positive else 0
+    else:
+        low = float(jnp.finfo(v.dtype).tiny) if positive else 0.0
+    check_values(fn, name, v, low=low, expected=f"{bound} for every class")

@@ -54,8 +54,22 @@ def _focal_nll(logp: jax.Array, gamma: jax.Array) -> jax.Array:
     return -jnp.exp(gamma * log1m_p) * logp
 
 
-def _class_terms(logp: jax.Array, gamma: jax.Array | None) -> tuple[jax.Array, jax.Array]:
-    """Per-class ``-(1 - p_c)**gamma * log p_c`` (``-log p_c`` when gamma is None).
+def _nll_term(logp: jax.Array, gamma: jax.Array | None, poly: jax.Array | None) -> jax.Array:
+    """A class's loss term from its log-probability: ``-log p`` (cross-entropy), the focal
+    ``-(1 - p)**gamma * log p`` when ``gamma`` is given, plus the Poly-1 term
+    ``poly * (1 - p)`` (Leng et al. 2022) when ``poly`` is given, with ``1 - p`` computed as
+    ``-expm1(log p)`` (accurate near p = 1, finite gradient everywhere)."""
+    term = -logp if gamma is None else _focal_nll(logp, gamma)
+    if poly is not None:
+        term = term - poly * jnp.expm1(logp)
+    return term
+
+
+def _class_terms(
+    logp: jax.Array, gamma: jax.Array | None, poly: jax.Array | None = None
+) -> tuple[jax.Array, jax.Array]:
+    """Per-class ``-(1 - p_c)**gamma * log p_c`` (``-log p_c`` when gamma is None), plus
+    ``poly * (1 - p_c)`` when ``poly`` is given (:func:`_nll_term`).
 
     Returns the terms and the mask of classes with ``log p_c = -inf`` (a ``-inf`` logit). The
     terms are computed on a safe stand-in there so that no ``inf * 0`` reaches a gradient; the
@@ -63,7 +77,7 @@ def _class_terms(logp: jax.Array, gamma: jax.Array | None) -> tuple[jax.Array, j
     """
     impossible = jnp.isneginf(logp)
     safe = jnp.where(impossible, -1.0, logp)
-    terms = -safe if gamma is None else _focal_nll(safe, gamma)
+    terms = _nll_term(safe, gamma, poly)
     return terms, impossible
 
 
@@ -163,8 +177,11 @@ def _softmax_loss(
     axis_name: str | None,
     inputs_are_log_probs: bool = False,
     class_axis_name: str | None = None,
+    poly: jax.Array | None = None,
 ) -> jax.Array:
-    """The shared implementation of cross_entropy, focal_loss and nll_loss."""
+    """The shared implementation of cross_entropy, focal_loss and nll_loss, and of the
+    imbalance-aware losses of ``_imbalance.py`` (which pass shifted logits, or ``poly``: the
+    Poly-1 coefficient, already validated, added to every class term as ``poly * (1 - p)``)."""
     logits_given = _checks.given_dtype(logits)
     targets_given = _checks.given_dtype(targets)
     logits = jnp.asarray(logits)
@@ -207,7 +224,7 @@ def _softmax_loss(
         return _integer_targets(
             fn, x, targets, w, eps, gamma, z,
             ignore_index, mask, reduction, axis, axis_name, inputs_are_log_probs,
-            num_classes, shard,
+            num_classes, shard, poly,
         )
     if jnp.issubdtype(targets.dtype, jnp.floating) and not inputs_are_log_probs:
         if targets.shape != x.shape:
@@ -232,7 +249,7 @@ def _softmax_loss(
         _checks.check_probabilities(fn, targets, mask, axis)
         return _probability_targets(
             x, targets.astype(dtype), w, eps, gamma, z, mask, reduction, axis, axis_name,
-            num_classes, shard,
+            num_classes, shard, poly,
         )
     expected = "an integer dtype (class indices)"
     if not inputs_are_log_probs:
@@ -264,7 +281,7 @@ def _sharded_lse_and_pick(x, safe_y, axis, shard, log_probs):
 
 def _integer_targets(
     fn, x, y, w, eps, gamma, z_loss, ignore_index, mask, reduction, axis, axis_name, log_probs,
-    num_classes, shard,
+    num_classes, shard, poly=None,
 ):
     keep = y != ignore_index
     if mask is not None:
@@ -278,7 +295,7 @@ def _integer_targets(
     if shard is not None:
         lse, x_y = _sharded_lse_and_pick(x, safe_y, axis, shard, log_probs)
         logp_y = x_y if log_probs else x_y - lse
-    elif gamma is None and eps is not None:
+    elif gamma is None and poly is None and eps is not None:
         # Smoothed cross-entropy: logsumexp, gather and smoothing sum in one custom JVP.
         lse, x_y, smooth = _smoothed_rows(jnp.moveaxis(x, axis, -1), safe_y, w)
         logp_y = x_y - lse
@@ -290,16 +307,16 @@ def _integer_targets(
         x_y = _logsumexp.pick(x, safe_y, axis)
         lse = None if log_probs else jax.nn.logsumexp(x, axis=axis)
         logp_y = x_y if log_probs else x_y - lse
-    per = -logp_y if gamma is None else _focal_nll(logp_y, gamma)
+    per = _nll_term(logp_y, gamma, poly)
     w_y = None if w is None else _logsumexp.take_classes(w, safe_y)
     if w_y is not None:
         per = w_y * per
     if eps is not None:
         # A class with a -inf logit is outside the support: it gets no smoothing mass (the
         # 0 * log 0 = 0 convention), so the loss stays finite where PyTorch's is inf.
-        if smooth is None:  # focal: per-class focal terms
+        if smooth is None:  # focal, Poly-1: per-class terms
             logp = x - jnp.expand_dims(lse, axis)
-            terms, impossible = _class_terms(logp, gamma)
+            terms, impossible = _class_terms(logp, gamma, poly)
             w_cls = _local_classes(w, x, axis, shard)
             if w_cls is not None:
                 terms = _along(w_cls, x.ndim, axis) * terms
@@ -318,14 +335,14 @@ def _integer_targets(
 
 
 def _probability_targets(
-    x, q, w, eps, gamma, z_loss, mask, reduction, axis, axis_name, num_classes, shard
+    x, q, w, eps, gamma, z_loss, mask, reduction, axis, axis_name, num_classes, shard, poly=None
 ):
     lse = jax.nn.logsumexp(x, axis=axis)
     if shard is not None:
         lse = global_logsumexp(lse, shard[1])
     w = _local_classes(w, x, axis, shard)
     logp = x - jnp.expand_dims(lse, axis)
-    terms, impossible = _class_terms(logp, gamma)
+    terms, impossible = _class_terms(logp, gamma, poly)
     # 0 * log 0 = 0 where the target puts no mass on a class with a -inf logit; positive mass
     # there is an infinite loss, as it should be. Elsewhere q * terms, so the derivative in q
     # is the class's term, at q = 0 too (PyTorch's; soft or learned targets need it).

@@ -171,6 +171,28 @@ def regression(kind="normal", weights=False, where=False, var=None):
             mask[SHARD_1] = False
             mask[0, 1] = False
             sharded["where"] = mask
+def divergence(kind, where=False):
+    """(N, C) pairs of distributions: kl_div's (input, target), the JSD's (log_p, log_q), or
+    distillation's (student, teacher) logits with labels."""
+
+    def make(rng):
+        a, b = _logits(rng, (N, C)), _logits(rng, (N, C))
+        la = (a - np.log(np.exp(a).sum(-1, keepdims=True))).astype(np.float32)
+        lb = (b - np.log(np.exp(b).sum(-1, keepdims=True))).astype(np.float32)
+        if kind == "kl":
+            sharded = {"input": la, "target": np.exp(lb)}
+        elif kind == "kl_log":
+            sharded = {"input": la, "target": lb}
+        elif kind == "jsd":
+            sharded = {"log_p": la, "log_q": lb}
+        else:
+            y = _ignore(_labels(rng, (N,), C), [1, 9])
+            sharded = {"student_logits": a, "teacher_logits": b, "targets": y}
+        if where:
+            mask = np.ones((N,), bool)
+            mask[SHARD_1] = False
+            mask[0] = False
+            sharded["where"] = mask if kind in ("jsd", "distill") else mask[:, None]
         return sharded, {}
 
     return make
@@ -239,6 +261,8 @@ def large(rng):
 # --- the cases ------------------------------------------------------------------------------
 
 LS = {"label_smoothing": 0.1}
+PRIORS = np.array([0.4, 0.3, 0.15, 0.1, 0.05], np.float32)  # C = 5 classes
+COUNTS = np.array([400, 300, 150, 100, 5], np.int32)
 X = ("logits",)
 XW = ("logits", "class_weights")
 XY = ("logits", "targets")
@@ -329,6 +353,36 @@ CASES = [
     Case("linear-ignored-shard-sum", "linear_cross_entropy", linear(SHARD_1, True),
          {"chunk_size": 4, "reduction": "sum", **LS}, ("hidden", "weight", "targets"),
          ("hidden", "weight")),
+    # imbalance-aware softmax losses
+    Case("la-weights-ignore-smoothing", "logit_adjusted_cross_entropy", softmax_int([1, 9], True),
+         {"class_priors": PRIORS, "tau": 1.0, **LS}, POS, XW, pmap=True),
+    Case("la-probs-where-sum", "logit_adjusted_cross_entropy", softmax_probs(where=True),
+         {"class_priors": PRIORS, "reduction": "sum"}, POS, XY),
+    Case("ldam-weights-ignored-shard", "ldam_loss", softmax_int(SHARD_1, True),
+         {"class_counts": COUNTS, "scale": 5.0}, POS, XW),
+    Case("ldam-sum", "ldam_loss", softmax_int([1, 9]),
+         {"class_counts": COUNTS, "scale": 5.0, "reduction": "sum"}, POS, X, pmap=True),
+    Case("poly1-weights-ignore-smoothing", "poly1_cross_entropy", softmax_int([1, 9], True),
+         {"epsilon": 1.5, **LS}, POS, XW),
+    Case("poly1-probs", "poly1_cross_entropy", softmax_probs(weights=True), {"epsilon": 2.0},
+         POS, ("logits", "targets", "class_weights")),
+    # divergences and distillation
+    Case("kl-batchmean", "kl_div", divergence("kl"), {"reduction": "batchmean"},
+         ("input", "target"), ("input", "target"), pmap=True),
+    Case("kl-mean-masked-shard", "kl_div", divergence("kl", where=True), {},
+         ("input", "target"), ("input", "target")),
+    Case("kl-log-batchmean-masked-shard", "kl_div", divergence("kl_log", where=True),
+         {"reduction": "batchmean", "log_target": True}, ("input", "target"),
+         ("input", "target")),
+    Case("jsd-mean", "jensen_shannon_divergence", divergence("jsd"), {"beta": 0.3},
+         ("log_p", "log_q"), ("log_p", "log_q"), pmap=True),
+    Case("jsd-masked-shard-sum", "jensen_shannon_divergence", divergence("jsd", where=True),
+         {"reduction": "sum"}, ("log_p", "log_q"), ("log_p", "log_q")),
+    Case("distill-hard-ignore", "distillation_loss", divergence("distill"),
+         {"temperature": 2.0, "hard_weight": 0.3}, ("student_logits", "teacher_logits"),
+         ("student_logits", "teacher_logits"), pmap=True),
+    Case("distill-masked-shard", "distillation_loss", divergence("distill", where=True),
+         {"temperature": 4.0}, ("student_logits", "teacher_logits"), ("student_logits",)),
     # local shards above the CPU row-blocked threshold
     Case("large-ce-weights-ignore", "cross_entropy", large, {}, POS, XW, large=True),
     Case("large-ce-smoothing", "cross_entropy", large, LS, POS, X, large=True),

@@ -61,6 +61,16 @@ def torch_calls(F):
         "smooth_l1_loss[beta=0]": (lambda a: F.smooth_l1_loss(a["x"], a["y"], beta=0.0), ("x",)),
         "smooth_l1_loss[beta,sum]": (
             lambda a: F.smooth_l1_loss(a["x"], a["y"], beta=0.5, reduction="sum"), ("x",)),
+        "kl_div[batchmean]": (  # targets with exact zeros: 0 log 0 = 0
+            lambda a: F.kl_div(F.log_softmax(a["logits"], -1), a["soft"],
+                               reduction="batchmean"),
+            ("logits",),
+        ),
+        "kl_div[log_target,sum]": (
+            lambda a: F.kl_div(F.log_softmax(a["logits"], -1), F.log_softmax(a["x"], -1),
+                               reduction="sum", log_target=True),
+            ("logits", "x"),
+        ),
         "poisson_nll_loss[plain]": (lambda a: F.poisson_nll_loss(a["x"], a["counts"]), ("x",)),
         "poisson_nll_loss[rates,full,eps]": (
             lambda a: F.poisson_nll_loss(a["rates"], a["counts"], log_input=False, full=True,

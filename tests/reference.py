@@ -25,6 +25,8 @@ Sections (one per family; add new families at the end under their own header):
 6. parameter penalties: l1_penalty, l2_penalty
 7. regression: l1_loss, mse_loss, huber_loss, smooth_l1_loss, poisson_nll_loss,
    gaussian_nll_loss
+8. imbalance-aware softmax losses: logit_adjusted_cross_entropy, ldam_loss, poly1_cross_entropy
+9. divergences and distillation: kl_div, jensen_shannon_divergence, distillation_loss
 """
 
 from __future__ import annotations
@@ -681,3 +683,216 @@ def gaussian_nll_loss(input, target, var, *, full=False, eps=1e-6, reduction="me
     if full:
         per = per + 0.5 * np.log(2.0 * np.pi)
     return _regression_reduce(per, None, where, reduction, divide_by_weights=False)
+# 8. Imbalance-aware softmax losses: logit_adjusted_cross_entropy, ldam_loss,
+#    poly1_cross_entropy
+# =============================================================================================
+
+
+def _per_class(v, ndim, axis):
+    shape = [1] * ndim
+    shape[axis % ndim] = -1
+    return _f64(v).reshape(shape)
+
+
+def logit_adjusted_cross_entropy(logits, targets, *, class_priors, tau=1.0, axis=-1, **kwargs):
+    """Menon et al. (2021), eq. 10: cross_entropy(x + tau * log(pi), y).
+
+    jaxloss: a prior of 0 is the limit tau * log 0 = -inf for tau > 0 (0 at tau = 0).
+    """
+    x = _f64(logits)
+    pi = _f64(class_priors)
+    tau = float(tau)
+    with np.errstate(divide="ignore"):
+        log_pi = np.log(pi)
+    if tau == 0.0:
+        shift = np.zeros_like(pi)
+    else:
+        shift = np.where(pi == 0, -np.inf, tau * np.where(pi == 0, 1.0, log_pi))
+    return cross_entropy(x + _per_class(shift, x.ndim, axis), targets, axis=axis, **kwargs)
+
+
+def ldam_loss(
+    logits, targets, *, class_counts, max_margin=0.5, scale=30.0, class_weights=None,
+    ignore_index=-100, reduction="mean", axis=-1, where=None,
+):
+    """The authors' LDAMLoss (github.com/kaidic/LDAM-DRW, losses.py):
+
+        m_list = 1 / sqrt(sqrt(cls_num_list)); m_list *= max_m / max(m_list)
+        output = where(onehot(y), x - m_list[y], x)
+        F.cross_entropy(s * output, y, weight=weight)
+
+    Rows with an ignored label keep their logits (the authors' scatter has no ignore_index;
+    they drop out of the cross-entropy anyway).
+    """
+    x = np.moveaxis(_f64(logits), axis, -1).copy()
+    m = 1.0 / np.sqrt(np.sqrt(_f64(class_counts)))
+    m = m * (float(max_margin) / np.max(m))
+    y = np.asarray(targets)
+    num_classes = x.shape[-1]
+    for idx in np.ndindex(y.shape):
+        if y[idx] != ignore_index and 0 <= y[idx] < num_classes:
+            x[idx + (int(y[idx]),)] -= m[int(y[idx])]
+    x = np.moveaxis(float(scale) * x, -1, axis)
+    return cross_entropy(
+        x, targets, class_weights=class_weights, ignore_index=ignore_index,
+        reduction=reduction, axis=axis, where=where,
+    )
+
+
+def poly1_cross_entropy(
+    logits, targets, *, epsilon=2.0, class_weights=None, ignore_index=-100, label_smoothing=0.0,
+    reduction="mean", axis=-1, where=None,
+):
+    """Leng et al. (2022), Poly-1: CE(q) + epsilon * (1 - p_t) with p_t = sum_c q_c p_c and q
+    the (smoothed) labels, as optax's poly_loss_cross_entropy and the paper's appendix (label
+    smoothing applied to the labels of both terms). Class weights (jaxloss: not in the paper)
+    weight each class's term, per_i = sum_c w_c q_ic [-log p_ic + epsilon (1 - p_ic)], and the
+    reductions are cross_entropy's ("mean" / sum_i m_i w[y_i] for integer targets, / kept count
+    for probability targets).
+    """
+    x, element_shape = _elements(logits, axis)
+    num_elements, num_classes = x.shape
+    w = np.ones(num_classes) if class_weights is None else _f64(class_weights)
+    eps = float(label_smoothing)
+    logp = log_softmax(x, axis=-1)
+    p = np.exp(logp)
+    keep = _element_mask(where, element_shape)
+    targets = np.asarray(targets)
+    integer = np.issubdtype(targets.dtype, np.integer)
+    if integer:
+        y = targets.reshape(-1)
+    else:
+        probs, _ = _elements(targets, axis)
+    per = np.zeros(num_elements)
+    denominator = np.zeros(num_elements)
+    for i in range(num_elements):
+        if not keep[i] or (integer and y[i] == ignore_index):
+            continue
+        if integer and not 0 <= y[i] < num_classes:
+            per[i], denominator[i] = np.nan, 1.0
+            continue
+        hard = np.eye(num_classes)[int(y[i])] if integer else probs[i]
+        q = (1.0 - eps) * hard + eps / num_classes
+        value = 0.0
+        for c in range(num_classes):
+            if q[c] == 0.0:
+                continue  # 0 * (anything finite or not) = 0
+            value += w[c] * q[c] * (-logp[i, c] + float(epsilon) * (1.0 - p[i, c]))
+        per[i] = value
+        denominator[i] = w[int(y[i])] if integer else 1.0
+    return _reduce(per, denominator, reduction, element_shape)
+
+
+def optax_poly_loss_cross_entropy(logits, labels, epsilon):
+    """optax.losses.poly_loss_cross_entropy (0.2.8), per example, class axis last:
+    softmax_cross_entropy(logits, labels) + epsilon * sum(labels * (1 - softmax(logits)))."""
+    logp = log_softmax(logits, axis=-1)
+    labels = _f64(labels)
+    return -np.sum(labels * logp, axis=-1) + epsilon * np.sum(labels * (1 - np.exp(logp)), -1)
+
+
+# =============================================================================================
+# 9. Divergences and distillation: kl_div, jensen_shannon_divergence, distillation_loss
+# =============================================================================================
+
+
+def _t_log_ratio(t, log_t, log_i):
+    """t * (log t - log i) elementwise; jaxloss (and information theory): 0 where t = 0,
+    whatever log i is (PyTorch gives NaN there when log i = -inf)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(t == 0, 0.0, t * (log_t - log_i))
+
+
+def kl_div(input, target, *, reduction="mean", log_target=False, where=None):  # noqa: A002
+    """PyTorch ``F.kl_div`` (documented formula): pointwise L = target * (log target - input),
+    or exp(target) * (target - input) with log_target; "mean" = sum / numel, "batchmean" =
+    sum / input.size(0) (a 0-d input: the sum), "sum", "none".
+
+    jaxloss: 0 * log 0 = 0 also where input (or a log target) is -inf; negative probability
+    targets give NaN (log of a negative number), as in PyTorch; with ``where``, masked
+    elements are dropped, "mean" divides by the kept count and "batchmean" by the rows with
+    a kept element; an empty "mean"/"batchmean" is 0.
+    """
+    x = _f64(input)
+    t = np.broadcast_to(_f64(target), x.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if log_target:
+            per = _t_log_ratio(np.exp(t), t, x)
+        else:
+            per = np.where(t < 0, np.nan, _t_log_ratio(t, np.log(np.where(t > 0, t, 1.0)), x))
+    mask = np.ones(x.shape, bool) if where is None else np.broadcast_to(where, x.shape)
+    per = np.where(mask, per, 0.0)
+    if reduction == "none":
+        return per
+    total = np.sum(per)
+    if reduction == "sum":
+        return total
+    if reduction == "mean":
+        count = np.sum(mask)
+    elif x.ndim == 0:
+        count = float(mask)
+    else:
+        count = np.sum(np.any(mask.reshape(x.shape[0], -1), axis=1))
+    return 0.0 if count == 0 else total / count
+
+
+def _rows(x, axis):
+    flat, shape = _elements(x, axis)
+    return flat, shape
+
+
+def _row_reduce(per, where, row_shape, reduction):
+    keep = _element_mask(where, row_shape)
+    per = np.where(keep, per, 0.0)
+    return _reduce(per, keep.astype(np.float64), reduction, row_shape)
+
+
+def jensen_shannon_divergence(log_p, log_q, *, beta=0.5, reduction="mean", axis=-1, where=None):
+    """Liger-Kernel's generalised JSD (test/transformers/test_jsd.py's torch reference):
+
+        beta == 0: KL(P || Q);  beta == 1: KL(Q || P);  else, with m = lerp(q, p, beta):
+        beta * KL(P || M) + (1 - beta) * KL(Q || M), summed over the classes per row,
+        averaged over the kept rows ("mean"; Liger: sum / n_non_ignore).
+
+    Computed in probability space (m = beta p + (1 - beta) q, then log m), as Liger's test.
+    """
+    lp, row_shape = _rows(log_p, axis)
+    lq, _ = _rows(log_q, axis)
+    p, q = np.exp(lp), np.exp(lq)
+    beta = float(beta)
+    with np.errstate(divide="ignore"):
+        if beta == 0.0:
+            per = np.sum(_t_log_ratio(p, lp, lq), axis=-1)
+        elif beta == 1.0:
+            per = np.sum(_t_log_ratio(q, lq, lp), axis=-1)
+        else:
+            m = q + beta * (p - q)
+            log_m = np.log(m)
+            per = beta * np.sum(_t_log_ratio(p, lp, log_m), axis=-1) + (1 - beta) * np.sum(
+                _t_log_ratio(q, lq, log_m), axis=-1
+            )
+    return _row_reduce(per, where, row_shape, reduction)
+
+
+def distillation_loss(
+    student_logits, teacher_logits, *, temperature, targets=None, hard_weight=0.0,
+    ignore_index=-100, reduction="mean", axis=-1, where=None,
+):
+    """Hinton et al. (2015): per row
+    (1 - a) T**2 KL(softmax(t / T) || softmax(s / T)) + a CE(s, y); rows whose label is
+    ignore_index or whose ``where`` is False are dropped; "mean" over the kept rows.
+    """
+    s, row_shape = _rows(student_logits, axis)
+    t, _ = _rows(teacher_logits, axis)
+    temp = float(temperature)
+    log_s = log_softmax(s / temp, axis=-1)
+    log_t = log_softmax(t / temp, axis=-1)
+    per = temp**2 * np.sum(_t_log_ratio(np.exp(log_t), log_t, log_s), axis=-1)
+    keep = _element_mask(where, row_shape)
+    if targets is not None:
+        y = np.asarray(targets).reshape(-1)
+        hard = np.asarray(cross_entropy(s, y, ignore_index=ignore_index, reduction="none"))
+        per = (1.0 - hard_weight) * per + hard_weight * hard
+        keep = keep & (y != ignore_index)
+    per = np.where(keep, per, 0.0)
+    return _reduce(per, keep.astype(np.float64), reduction, row_shape)

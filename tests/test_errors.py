@@ -869,3 +869,205 @@ def test_readme_errors_are_what_users_see(text, key):
     assert shown.splitlines()[-1] == last
     if jax.default_backend() == "cpu":
         assert shown.splitlines()[0] == first
+
+
+# ---------------------------------------------------------------------------------------------
+# imbalance-aware softmax losses (issue 12, item 1)
+# ---------------------------------------------------------------------------------------------
+
+_PRIORS = np.array([0.4, 0.3, 0.2, 0.1], np.float32)
+_COUNTS = np.array([40, 30, 20, 10], np.int32)
+IMBALANCE = {
+    "logit_adjusted_cross_entropy": {"class_priors": _PRIORS},
+    "ldam_loss": {"class_counts": _COUNTS},
+    "poly1_cross_entropy": {},
+}
+
+
+@pytest.mark.parametrize("loss", IMBALANCE)
+def test_imbalance_losses_shared_errors(loss):
+    fn, kw = getattr(jaxloss, loss), IMBALANCE[loss]
+    with raises(ValueError, f"{loss}: `reduction` must be one of ('mean', 'sum', 'none'), "
+                            "got 'average'."):
+        fn(LOGITS, LABELS, **kw, reduction="average")
+    with raises(ValueError, f"{loss}: `class_weights` must have shape (4,), one weight per "
+                            "class, got shape (3,)."):
+        fn(LOGITS, LABELS, **kw, class_weights=np.ones(3, np.float32))
+    with raises(TypeError, f"{loss}: `logits` must be a floating-point array, got dtype int32."):
+        fn(np.zeros((6, 4), np.int32), LABELS, **kw)
+    with raises(ValueError, f"{loss}: integer `targets` must have the logits' shape without "
+                            "the class axis (axis=1): expected (6,), got (4,)"):
+        fn(LOGITS, np.zeros(4, np.int32), **kw)
+
+
+@pytest.mark.parametrize(
+    ("loss", "name", "value", "message"),
+    [
+        ("logit_adjusted_cross_entropy", "class_priors", np.ones(3, np.float32),
+         "`class_priors` must have shape (4,), one value per class, got shape (3,)."),
+        ("logit_adjusted_cross_entropy", "class_priors", np.array([0.5, 0.6, -0.1, 0.0]),
+         "`class_priors` must be >= 0 for every class, got -0.1 for class 2."),
+        ("ldam_loss", "class_counts", np.array([5, 0, 3, 2]),
+         "`class_counts` must be > 0 for every class, got 0 for class 1."),
+        ("ldam_loss", "class_counts", np.array([5, -1, 3, 2]),
+         "`class_counts` must be > 0 for every class, got -1 for class 1."),
+        ("ldam_loss", "class_counts", np.ones((4, 1)),
+         "`class_counts` must have shape (4,), one value per class, got shape (4, 1)."),
+    ],
+)
+def test_bad_priors_and_counts(loss, name, value, message):
+    kw = {**IMBALANCE[loss], name: value}
+    with raises(ValueError, f"{loss}: {message}"):
+        getattr(jaxloss, loss)(LOGITS, LABELS, **kw)
+
+
+def test_non_numeric_priors():
+    with raises(TypeError, "logit_adjusted_cross_entropy: `class_priors` must be a numeric "
+                           "(C,) array, got dtype bool."):
+        jaxloss.logit_adjusted_cross_entropy(LOGITS, LABELS, class_priors=np.ones(4, bool))
+
+
+@pytest.mark.parametrize(
+    ("loss", "kwargs", "message"),
+    [
+        ("logit_adjusted_cross_entropy", {"tau": -1.0}, "`tau` must be >= 0, got -1.0."),
+        ("logit_adjusted_cross_entropy", {"tau": np.ones(2)}, "`tau` must be a scalar"),
+        ("logit_adjusted_cross_entropy", {"label_smoothing": 1.5},
+         "`label_smoothing` must be in [0, 1], got 1.5."),
+        ("ldam_loss", {"max_margin": -0.5}, "`max_margin` must be >= 0, got -0.5."),
+        ("ldam_loss", {"scale": 0.0}, "`scale` must be > 0, got 0.0."),
+        ("ldam_loss", {"scale": -30.0}, "`scale` must be > 0, got -30.0."),
+        ("poly1_cross_entropy", {"epsilon": -1.5}, "`epsilon` must be >= -1, got -1.5."),
+        ("poly1_cross_entropy", {"epsilon": np.ones(2)}, "`epsilon` must be a scalar"),
+    ],
+)
+def test_bad_imbalance_hyperparameters(loss, kwargs, message):
+    with raises(ValueError, f"{loss}: {message}"):
+        getattr(jaxloss, loss)(LOGITS, LABELS, **IMBALANCE[loss], **kwargs)
+
+
+def test_ldam_needs_integer_targets():
+    with raises(TypeError, "ldam_loss: `targets` must be integer class indices, got dtype "
+                           "float32: the LDAM margin is defined for a hard label"):
+        jaxloss.ldam_loss(LOGITS, PROBS, class_counts=_COUNTS)
+
+
+def test_checked_traced_priors_and_counts(no_callback_logs):
+    """Traced priors/counts cannot be checked while tracing: checked catches them."""
+    la = jaxloss.checked(
+        lambda p: jaxloss.logit_adjusted_cross_entropy(LOGITS, LABELS, class_priors=p)
+    )
+    bad = np.array([0.5, -0.25, 0.5, 0.25], np.float32)
+    message = ("logit_adjusted_cross_entropy: `class_priors` must be >= 0 for every class, "
+               "got -0.25 at index (1,).")
+    with pytest.raises(jax.errors.JaxRuntimeError) as info:
+        jax.block_until_ready(jax.jit(la)(bad))
+    assert _last_line(info.value) == "CheckError: " + message
+    assert np.isnan(jax.jit(lambda p: jaxloss.logit_adjusted_cross_entropy(
+        LOGITS, LABELS, class_priors=p))(bad))
+    ldam = jaxloss.checked(lambda n: jaxloss.ldam_loss(LOGITS, LABELS, class_counts=n))
+    with pytest.raises(jax.errors.JaxRuntimeError) as info:
+        jax.block_until_ready(jax.jit(ldam)(np.array([3, 0, 2, 1], np.int32)))
+    assert _last_line(info.value) == (
+        "CheckError: ldam_loss: `class_counts` must be > 0 for every class, got 0 at index (1,)."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# divergences and distillation (issue 12, item 3)
+# ---------------------------------------------------------------------------------------------
+
+_LOG_Q = np.array(jax.nn.log_softmax(LOGITS))
+
+
+def test_kl_div_errors():
+    with raises(ValueError, "kl_div: `reduction` must be one of ('mean', 'batchmean', 'sum', "
+                            "'none'), got 'average'."):
+        jaxloss.kl_div(_LOG_Q, PROBS, reduction="average")
+    with raises(TypeError, "kl_div: `log_target` must be a Python bool, got 1."):
+        jaxloss.kl_div(_LOG_Q, PROBS, log_target=1)
+    with raises(TypeError, "kl_div: `input` must be a floating-point array, got dtype int32."):
+        jaxloss.kl_div(np.zeros((6, 4), np.int32), PROBS)
+    with raises(TypeError, "kl_div: `target` must be a floating-point array, got dtype int32."):
+        jaxloss.kl_div(_LOG_Q, np.zeros((6, 4), np.int32))
+    with raises(ValueError, "kl_div: `target` of shape (6, 5) must broadcast to (6, 4)"):
+        jaxloss.kl_div(_LOG_Q, np.full((6, 5), 0.2, np.float32))
+    with raises(ValueError, "kl_div: `target` of shape (2, 6, 4) must broadcast to (6, 4)"):
+        jaxloss.kl_div(_LOG_Q, np.full((2, 6, 4), 0.25, np.float32))
+    with raises(ValueError, "kl_div: `where` of shape (4, 6) must broadcast to (6, 4)"):
+        jaxloss.kl_div(_LOG_Q, PROBS, where=np.ones((4, 6), bool))
+
+
+def test_jensen_shannon_divergence_errors():
+    fn = jaxloss.jensen_shannon_divergence
+    with raises(ValueError, "jensen_shannon_divergence: `beta` must be in [0, 1], got 1.5."):
+        fn(_LOG_Q, _LOG_Q, beta=1.5)
+    with raises(ValueError, "jensen_shannon_divergence: `beta` must be in [0, 1], got -0.1."):
+        fn(_LOG_Q, _LOG_Q, beta=-0.1)
+    with raises(ValueError, "jensen_shannon_divergence: `beta` must be a scalar"):
+        fn(_LOG_Q, _LOG_Q, beta=np.ones(2))
+    with raises(ValueError, "jensen_shannon_divergence: `log_q` must have the same shape as "
+                            "`log_p`: expected (6, 4), got (4, 6)."):
+        fn(_LOG_Q, _LOG_Q.T)
+    with raises(TypeError, "jensen_shannon_divergence: `log_p` must be a floating-point array, "
+                           "got dtype int32."):
+        fn(np.zeros((6, 4), np.int32), _LOG_Q)
+    with raises(ValueError, "jensen_shannon_divergence: `reduction` must be one of ('mean', "
+                            "'sum', 'none'), got 'batchmean'."):
+        fn(_LOG_Q, _LOG_Q, reduction="batchmean")
+    with raises(ValueError, "jensen_shannon_divergence: `where` of shape (4,) must broadcast "
+                            "to (6,)"):
+        fn(_LOG_Q, _LOG_Q, where=np.ones(4, bool))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "message"),
+    [
+        ({"temperature": 0.0}, ValueError, "`temperature` must be > 0, got 0.0."),
+        ({"temperature": -2.0}, ValueError, "`temperature` must be > 0, got -2.0."),
+        ({"temperature": np.ones(2)}, ValueError, "`temperature` must be a scalar"),
+        ({"temperature": 2.0, "hard_weight": 1.5}, ValueError,
+         "`hard_weight` must be in [0, 1], got 1.5."),
+        ({"temperature": 2.0, "hard_weight": 0.5}, ValueError,
+         "`hard_weight`=0.5 needs `targets` (the hard labels of the cross-entropy term); pass "
+         "targets=, or leave hard_weight at 0."),
+        ({"temperature": 2.0, "targets": PROBS[:, 0], "hard_weight": 0.5}, TypeError,
+         "`targets` must be integer class indices, got dtype float32."),
+        ({"temperature": 2.0, "targets": LABELS[:4], "hard_weight": 0.5}, ValueError,
+         "integer `targets` must have the logits' shape without the class axis"),
+        ({"temperature": 2.0, "reduction": "batchmean"}, ValueError,
+         "`reduction` must be one of ('mean', 'sum', 'none'), got 'batchmean'."),
+        ({"temperature": 2.0, "ignore_index": 1.0}, TypeError,
+         "`ignore_index` must be a Python int"),
+    ],
+)
+def test_distillation_loss_errors(kwargs, exc, message):
+    with raises(exc, f"distillation_loss: {message}"):
+        jaxloss.distillation_loss(LOGITS, LOGITS[::-1], **kwargs)
+
+
+def test_distillation_shapes_and_traced_hard_weight_without_targets():
+    with raises(ValueError, "distillation_loss: `teacher_logits` must have the same shape as "
+                            "`student_logits`: expected (6, 4), got (6, 3)."):
+        jaxloss.distillation_loss(LOGITS, LOGITS[:, :3], temperature=1.0)
+    with raises(ValueError, "distillation_loss: `hard_weight`="):
+        jax.jit(lambda w: jaxloss.distillation_loss(LOGITS, LOGITS, temperature=1.0,
+                                                    hard_weight=w))(0.0)
+
+
+def test_checked_kl_div_negative_target(no_callback_logs):
+    bad = PROBS.copy()
+    bad[2, 3] = -0.25
+    message = ("kl_div: `target` must be probabilities (>= 0), got -0.25 at index (2, 3). "
+               "Pass log_target=True for log-probability targets.")
+    checked = jaxloss.checked(jaxloss.kl_div)
+    with pytest.raises(CheckError) as info:
+        checked(_LOG_Q, bad)
+    assert str(info.value) == message
+    with pytest.raises(jax.errors.JaxRuntimeError) as info:
+        jax.block_until_ready(jax.jit(checked)(_LOG_Q, bad))
+    assert _last_line(info.value) == "CheckError: " + message
+    assert np.isnan(jaxloss.kl_div(_LOG_Q, bad))  # unchecked: NaN, as PyTorch
+    masked = np.ones((6, 4), bool)
+    masked[2, 3] = False
+    assert np.isfinite(checked(_LOG_Q, bad, where=masked))

@@ -614,6 +614,204 @@ def _linear_ref(hidden, weight, targets, class_weights, label_smoothing, z_loss)
     )
 
 
+# --- imbalance-aware softmax losses -----------------------------------------------------------
+
+
+def _la_make(rng):
+    return {
+        "logits": _normal(rng, (5, 4)),
+        "targets": _labels(rng, (5,), 4, -100, ignored=(2,)),
+        "class_priors": np.array([0.5, 0.3, 0.15, 0.05]),
+        "tau": _f(1.2),
+        "class_weights": _weights(np.random.default_rng(112), 4),
+        "label_smoothing": _f(0.1),
+    }
+
+
+def _la_fn(logits, targets, class_priors, tau, class_weights, label_smoothing):
+    return jaxloss.logit_adjusted_cross_entropy(
+        logits, targets, class_priors=class_priors, tau=tau, class_weights=class_weights,
+        label_smoothing=label_smoothing,
+    )
+
+
+def _la_ref(logits, targets, class_priors, tau, class_weights, label_smoothing):
+    return ref.logit_adjusted_cross_entropy(
+        logits, targets, class_priors=class_priors, tau=tau, class_weights=class_weights,
+        label_smoothing=label_smoothing,
+    )
+
+
+def _la_probs_make(rng):
+    targets = _softmax_np(_normal(rng, (3, 4, 2)), axis=1)
+    targets[1, :, 0] = [0.0, 0.0, 1.0, 0.0]
+    return {
+        "logits": _normal(rng, (3, 4, 2)),
+        "targets": targets,
+        "class_priors": np.array([0.4, 0.3, 0.2, 0.1]),
+        "tau": _f(1.0),
+    }
+
+
+def _la_probs_fn(logits, targets, class_priors, tau):
+    return jaxloss.logit_adjusted_cross_entropy(
+        logits, targets, class_priors=class_priors, tau=tau, axis=1, reduction="none"
+    )
+
+
+def _la_probs_ref(logits, targets, class_priors, tau):
+    return ref.logit_adjusted_cross_entropy(
+        logits, targets, class_priors=class_priors, tau=tau, axis=1, reduction="none"
+    )
+
+
+def _ldam_make(rng):
+    return {
+        "logits": _normal(rng, (6, 3), 0.5),
+        "targets": _labels(rng, (6,), 3, -100, ignored=(4,)),
+        "class_counts": np.array([120.0, 30.0, 7.0]),
+        "max_margin": _f(0.5),
+        "scale": _f(5.0),
+        "class_weights": _weights(np.random.default_rng(113), 3),
+    }
+
+
+def _ldam_fn(logits, targets, class_counts, max_margin, scale, class_weights):
+    return jaxloss.ldam_loss(
+        logits, targets, class_counts=class_counts, max_margin=max_margin, scale=scale,
+        class_weights=class_weights, reduction="sum",
+    )
+
+
+def _ldam_ref(logits, targets, class_counts, max_margin, scale, class_weights):
+    return ref.ldam_loss(
+        logits, targets, class_counts=class_counts, max_margin=max_margin, scale=scale,
+        class_weights=class_weights, reduction="sum",
+    )
+
+
+def _poly_make(rng):
+    return {
+        "logits": _normal(rng, (2, 4, 3)),  # (N, C, d), axis=1
+        "targets": _labels(rng, (2, 3), 4, -100, ignored=(1,)),
+        "epsilon": _f(1.5),
+        "class_weights": _weights(np.random.default_rng(114), 4),
+        "label_smoothing": _f(0.1),
+    }
+
+
+def _poly_fn(logits, targets, epsilon, class_weights, label_smoothing):
+    return jaxloss.poly1_cross_entropy(
+        logits, targets, epsilon=epsilon, class_weights=class_weights,
+        label_smoothing=label_smoothing, axis=1,
+    )
+
+
+def _poly_ref(logits, targets, epsilon, class_weights, label_smoothing):
+    return ref.poly1_cross_entropy(
+        logits, targets, epsilon=epsilon, class_weights=class_weights,
+        label_smoothing=label_smoothing, axis=1,
+    )
+
+
+def _poly_probs_make(rng):
+    targets = _softmax_np(_normal(rng, (4, 3)), axis=-1)
+    targets[2] = [0.0, 1.0, 0.0]
+    return {"logits": _normal(rng, (4, 3)), "targets": targets, "epsilon": _f(2.0)}
+
+
+def _poly_probs_fn(logits, targets, epsilon):
+    return jaxloss.poly1_cross_entropy(logits, targets, epsilon=epsilon, reduction="sum")
+
+
+def _poly_probs_ref(logits, targets, epsilon):
+    return ref.poly1_cross_entropy(logits, targets, epsilon=epsilon, reduction="sum")
+
+
+# --- divergences and distillation ------------------------------------------------------------
+
+
+def _log_softmax_np(x, axis=-1):
+    return np.log(_softmax_np(x, axis))
+
+
+def _kl_make(rng):
+    return {
+        "input": _log_softmax_np(_normal(rng, (3, 4))),
+        # mild targets: the finite differences of t log t lose accuracy as t -> 0
+        "target": _softmax_np(_normal(rng, (3, 4), 0.5), -1),
+    }
+
+
+def _kl_fn(input, target):  # noqa: A002
+    return jaxloss.kl_div(input, target, reduction="batchmean")
+
+
+def _kl_ref(input, target):  # noqa: A002
+    return ref.kl_div(input, target, reduction="batchmean")
+
+
+KL_WHERE = np.array([[True], [False], [True], [True]])
+
+
+def _kl_log_make(rng):
+    return {
+        "input": _log_softmax_np(_normal(rng, (4, 3))),
+        "target": _log_softmax_np(_normal(rng, (4, 3))),
+    }
+
+
+def _kl_log_fn(input, target):  # noqa: A002
+    return jaxloss.kl_div(input, target, log_target=True, reduction="none", where=KL_WHERE)
+
+
+def _kl_log_ref(input, target):  # noqa: A002
+    return ref.kl_div(input, target, log_target=True, reduction="none", where=KL_WHERE)
+
+
+JSD_WHERE = np.array([[True, False], [True, True], [False, True]])
+
+
+def _jsd_make(rng):
+    return {
+        "log_p": _log_softmax_np(_normal(rng, (3, 4, 2)), 1),
+        "log_q": _log_softmax_np(_normal(rng, (3, 4, 2)), 1),
+        "beta": _f(0.3),
+    }
+
+
+def _jsd_fn(log_p, log_q, beta):
+    return jaxloss.jensen_shannon_divergence(log_p, log_q, beta=beta, axis=1, where=JSD_WHERE)
+
+
+def _jsd_ref(log_p, log_q, beta):
+    return ref.jensen_shannon_divergence(log_p, log_q, beta=beta, axis=1, where=JSD_WHERE)
+
+
+def _distill_make(rng):
+    return {
+        "student_logits": _normal(rng, (5, 4)),
+        "teacher_logits": _normal(rng, (5, 4)),
+        "targets": _labels(rng, (5,), 4, -100, ignored=(3,)),
+        "temperature": _f(2.0),
+        "hard_weight": _f(0.3),
+    }
+
+
+def _distill_fn(student_logits, teacher_logits, targets, temperature, hard_weight):
+    return jaxloss.distillation_loss(
+        student_logits, teacher_logits, temperature=temperature, targets=targets,
+        hard_weight=hard_weight,
+    )
+
+
+def _distill_ref(student_logits, teacher_logits, targets, temperature, hard_weight):
+    return ref.distillation_loss(
+        student_logits, teacher_logits, temperature=temperature, targets=targets,
+        hard_weight=hard_weight,
+    )
+
+
 # --- class weights, penalties, checked -------------------------------------------------------
 
 
@@ -791,6 +989,46 @@ REGISTRY: dict[str, Case] = {
     "linear_cross_entropy": Case(
         "linear_cross_entropy", _linear_fn, _linear_ref, _linear_make,
         data=("hidden", "weight"), hyper=("class_weights", "label_smoothing", "z_loss"),
+        not_applicable={"grad_target": NO_FLOAT_TARGET},
+    ),
+    "logit_adjusted_cross_entropy": Case(
+        "logit_adjusted_cross_entropy", _la_fn, _la_ref, _la_make, **_SOFTMAX,
+        hyper=("class_priors", "tau", "class_weights", "label_smoothing"),
+        not_applicable={"grad_target": NO_FLOAT_TARGET},
+    ),
+    "logit_adjusted_cross_entropy[probs]": Case(
+        "logit_adjusted_cross_entropy", _la_probs_fn, _la_probs_ref, _la_probs_make,
+        **_SOFTMAX, hyper=("class_priors", "tau"), target="targets",
+    ),
+    "ldam_loss": Case(
+        "ldam_loss", _ldam_fn, _ldam_ref, _ldam_make, **_SOFTMAX,
+        hyper=("class_counts", "max_margin", "scale", "class_weights"),
+        not_applicable={"grad_target": NO_FLOAT_TARGET},
+    ),
+    "poly1_cross_entropy": Case(
+        "poly1_cross_entropy", _poly_fn, _poly_ref, _poly_make, **_SOFTMAX,
+        hyper=("epsilon", "class_weights", "label_smoothing"),
+        not_applicable={"grad_target": NO_FLOAT_TARGET},
+    ),
+    "poly1_cross_entropy[probs]": Case(
+        "poly1_cross_entropy", _poly_probs_fn, _poly_probs_ref, _poly_probs_make, **_SOFTMAX,
+        hyper=("epsilon",), target="targets",
+    ),
+    "kl_div": Case(
+        "kl_div", _kl_fn, _kl_ref, _kl_make, data=("input",), target="target",
+        not_applicable={"grad_hyper": NO_HYPER},
+    ),
+    "kl_div[log_target]": Case(
+        "kl_div", _kl_log_fn, _kl_log_ref, _kl_log_make, data=("input",), target="target",
+        not_applicable={"grad_hyper": NO_HYPER},
+    ),
+    "jensen_shannon_divergence": Case(
+        "jensen_shannon_divergence", _jsd_fn, _jsd_ref, _jsd_make, data=("log_p", "log_q"),
+        hyper=("beta",), not_applicable={"grad_target": "no targets: both arguments are data"},
+    ),
+    "distillation_loss": Case(
+        "distillation_loss", _distill_fn, _distill_ref, _distill_make,
+        data=("student_logits", "teacher_logits"), hyper=("temperature", "hard_weight"),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
     ),
     "class_counts": Case(

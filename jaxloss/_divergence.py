@@ -1,0 +1,392 @@
+"""Divergences between distributions and knowledge distillation: PyTorch's ``kl_div``, the
+generalised Jensen-Shannon divergence (Liger-Kernel's), and Hinton et al.'s distillation loss.
+
+Every term is computed from log-probabilities with ``0 * log 0 = 0``: a class whose target
+probability is exactly 0 contributes 0 to the value, and finite (zero) derivatives, whatever
+the other distribution puts there, also a ``-inf`` log-probability (a masked class). A class
+with positive target mass where the input has none is an infinite divergence, as it should be.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from jaxloss import _checks
+from jaxloss._classification import _softmax_loss
+from jaxloss._reduction import reduce_loss
+
+KL_REDUCTIONS = ("mean", "batchmean", "sum", "none")
+
+
+def _kl_terms(log_t: jax.Array, log_i: jax.Array) -> jax.Array:
+    """Elementwise ``t * (log t - log i)`` from log-probabilities, 0 where ``t = 0``.
+
+    Both logs are replaced by 0 where ``log t = -inf`` before the product, so neither the
+    value nor any derivative sees ``0 * inf``: there the derivatives are exactly 0, the
+    limits of ``t (log t - log i + 1)`` and ``-t``.
+    """
+    absent = jnp.isneginf(log_t)
+    lt = jnp.where(absent, 0.0, log_t)
+    li = jnp.where(absent, 0.0, log_i)
+    return jnp.where(absent, 0.0, jnp.exp(lt) * (lt - li))
+
+
+def _log_mixture(log_p: jax.Array, log_q: jax.Array, beta: jax.Array) -> jax.Array:
+    """``log(beta * p + (1 - beta) * q)`` for ``0 < beta < 1``, from log-probabilities.
+
+    A shifted log-sum-exp whose shift is a constant (stop-gradient); where both ``p`` and
+    ``q`` are 0 the result is ``-inf`` with zero derivatives (the sum is replaced by 1 inside
+    the log, so no ``1 / 0`` reaches a gradient).
+    """
+    a = jnp.log(beta) + log_p
+    b = jnp.log1p(-beta) + log_q
+    shift = jax.lax.stop_gradient(jnp.maximum(a, b))
+    shift = jnp.where(jnp.isfinite(shift), shift, 0.0)
+    total = jnp.exp(a - shift) + jnp.exp(b - shift)
+    some = total > 0
+    return jnp.where(some, shift + jnp.log(jnp.where(some, total, 1.0)), -jnp.inf)
+
+
+def _float_input(fn: str, name: str, x: ArrayLike) -> jax.Array:
+    given = _checks.given_dtype(x)
+    x = jnp.asarray(x)
+    _checks.check_float(fn, name, x, given=given)
+    return x
+
+
+def _check_kl_reduction(fn: str, reduction: str) -> None:
+    if reduction not in KL_REDUCTIONS:
+        raise ValueError(
+            f"{fn}: `reduction` must be one of {KL_REDUCTIONS}, got {reduction!r}. Use "
+            "'batchmean' for the KL divergence per sample, 'none' for the elementwise loss."
+        )
+
+
+def kl_div(
+    input: ArrayLike,  # noqa: A002 (PyTorch's name)
+    target: ArrayLike,
+    *,
+    reduction: str = "mean",
+    log_target: bool = False,
+    where: ArrayLike | None = None,
+    axis_name: str | None = None,
+) -> jax.Array:
+    r"""The Kullback-Leibler divergence loss, with PyTorch's ``F.kl_div`` semantics.
+
+    ``input`` holds log-probabilities :math:`\log q`; ``target`` probabilities :math:`p`
+    (or log-probabilities with ``log_target=True``). Elementwise
+
+    .. math::
+
+       l = p\,(\log p - \log q), \qquad 0 \log 0 = 0,
+
+    so that summed over a distribution's support it is :math:`\mathrm{KL}(p \,\|\, q)`.
+    Reductions as PyTorch's: ``"none"`` the elementwise loss, ``"sum"`` its sum, ``"mean"``
+    (PyTorch's default) the sum divided by the number of *elements*, ``"batchmean"`` the sum
+    divided by the batch size ``input.shape[0]`` (the KL divergence per sample; a 0-d input
+    is just summed). With ``where``, masked elements are dropped: ``"mean"`` divides by the
+    kept elements, ``"batchmean"`` by the rows (along axis 0) with a kept element. With
+    ``axis_name``, "mean", "batchmean" and "sum" are global over that mapped axis (the
+    batch is the sum of the devices' batches).
+
+    Deliberate differences from PyTorch (2.13):
+
+    * a zero target where ``input`` is ``-inf`` (a masked class) gives 0, not NaN; so does a
+      ``-inf`` log target with ``log_target=True``;
+    * derivatives at a zero target are finite: in ``input``, ``-p = 0``; in a log target,
+      exactly 0 (the limit); in a probability target, whose true derivative
+      ``log p + 1 - log q`` is ``-inf`` at ``p = 0``, the finite ``-log q`` (PyTorch: NaN).
+      Differentiate through log targets when the target is learned;
+    * ``target`` broadcasts to ``input``'s shape, not the other way round (PyTorch also
+      broadcasts ``input`` up, and "batchmean" then divides by a size that is not the
+      batch's);
+    * every element masked: "mean" and "batchmean" are 0.0, not NaN;
+    * bf16/f16 inputs are computed in float32 and the loss is float32.
+
+    Args:
+      input: float array of log-probabilities, any shape (batch first for "batchmean").
+      target: float array broadcastable to ``input``'s shape: probabilities, or
+        log-probabilities with ``log_target=True``.
+      reduction: "mean", "batchmean", "sum" or "none".
+      log_target: whether ``target`` holds log-probabilities.
+      where: optional boolean mask broadcastable to ``input``'s shape.
+      axis_name: inside ``shard_map``/``pmap``, makes the reductions global.
+
+    Returns:
+      A scalar, or the elementwise loss with ``input``'s shape for "none"; float32 (float64
+      for float64 input).
+
+    Raises:
+      ValueError: unknown ``reduction``, a ``target`` or ``where`` that does not broadcast to
+        ``input``'s shape.
+      TypeError: integer ``input`` or ``target``, non-bool ``log_target``.
+
+    Under :func:`jaxloss.checked`, also: negative probability targets (NaN otherwise, as
+    PyTorch).
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, jaxloss
+      >>> log_q = jax.nn.log_softmax(jnp.array([[1.0, 2.0, 0.5], [0.0, 0.0, 3.0]]))
+      >>> p = jnp.array([[0.2, 0.8, 0.0], [0.1, 0.1, 0.8]])
+      >>> print(f"{jaxloss.kl_div(log_q, p, reduction='batchmean'):.4f}")
+      0.1099
+      >>> print(f"{jaxloss.kl_div(log_q, p):.4f}")
+      0.0366
+      >>> print(f"{jaxloss.kl_div(log_q, jnp.log(p), log_target=True, reduction='sum'):.4f}")
+      0.2199
+
+    References:
+      PyTorch ``torch.nn.functional.kl_div`` and ``torch.nn.KLDivLoss``.
+    """
+    fn = "kl_div"
+    _check_kl_reduction(fn, reduction)
+    if not isinstance(log_target, bool):
+        raise TypeError(f"{fn}: `log_target` must be a Python bool, got {log_target!r}.")
+    x = _float_input(fn, "input", input)
+    t = _float_input(fn, "target", target)
+    _checks.check_broadcastable(fn, "target", t.shape, x.shape)
+    dtype = _checks.compute_dtype(x.dtype)
+    x = x.astype(dtype)
+    t = jnp.broadcast_to(t.astype(dtype), x.shape)
+    mask = _checks.as_mask(fn, where, x.shape)
+    if log_target:
+        per = _kl_terms(t, x)
+    else:
+        _checks.check_values(
+            fn, "target", t, low=0.0, where=mask, expected="probabilities (>= 0)",
+            hint=" Pass log_target=True for log-probability targets.",
+        )
+        positive = t > 0
+        t_safe = jnp.where(positive, t, 1.0)
+        # t log t with 0 log 0 = 0; NaN for a negative target (as PyTorch), never dropped.
+        t_log_t = jnp.where(positive, t_safe * jnp.log(t_safe), jnp.where(t == 0, 0.0, jnp.nan))
+        per = t_log_t - t * jnp.where((t == 0) & jnp.isneginf(x), 0.0, x)
+    if mask is not None:
+        per = jnp.where(mask, per, 0.0)
+    if reduction in ("none", "sum"):
+        return reduce_loss(per, None, reduction, axis_name)
+    if reduction == "mean":
+        return reduce_loss(per, None if mask is None else mask.astype(dtype), "mean", axis_name)
+    if x.ndim == 0:  # PyTorch: "batchmean" of a 0-d input is the sum
+        rows = jnp.ones((), dtype) if mask is None else mask.astype(dtype)
+    elif mask is None:
+        rows = jnp.ones(x.shape[:1], dtype)
+    else:
+        rows = jnp.any(mask.reshape(x.shape[0], -1), axis=1).astype(dtype)
+    return reduce_loss(per, rows, "mean", axis_name)
+
+
+def jensen_shannon_divergence(
+    log_p: ArrayLike,
+    log_q: ArrayLike,
+    *,
+    beta: ArrayLike = 0.5,
+    reduction: str = "mean",
+    axis: int = -1,
+    where: ArrayLike | None = None,
+    axis_name: str | None = None,
+) -> jax.Array:
+    r"""The generalised Jensen-Shannon divergence, as Liger-Kernel's ``LigerJSD`` defines it.
+
+    Per distribution (row along ``axis``), with :math:`M = \beta P + (1 - \beta) Q`:
+
+    .. math::
+
+       \mathrm{JSD}_\beta(P \,\|\, Q) = \beta\, \mathrm{KL}(P \,\|\, M)
+           + (1 - \beta)\, \mathrm{KL}(Q \,\|\, M), \qquad 0 < \beta < 1,
+
+    and, as Liger-Kernel, the forward :math:`\mathrm{KL}(P \| Q)` at :math:`\beta = 0` and the
+    reverse :math:`\mathrm{KL}(Q \| P)` at :math:`\beta = 1` (the limits of
+    :math:`\mathrm{JSD}_\beta / \beta` and :math:`\mathrm{JSD}_\beta / (1 - \beta)`: the
+    function jumps there, the formula itself being 0). ``beta = 0.5`` is the symmetric JSD.
+    ``"mean"`` averages over the kept rows (Liger: the sum divided by the number of
+    non-ignored rows), ``"sum"`` sums them, ``"none"`` returns one value per row.
+
+    The names follow Liger's math: ``log_p`` is :math:`\log P` (the teacher, Liger's
+    ``target``/``log_p``), ``log_q`` is :math:`\log Q` (the student, Liger's ``input``/
+    ``log_q``). Liger's call ``LigerJSD(beta)(log_q, log_p)`` is
+    ``jensen_shannon_divergence(log_p, log_q, beta=beta)``: mind the order, or pass them by
+    name. Liger's ``shift_labels != ignore_index`` is ``where=``. Unlike Liger's kernel
+    (gradients for the input only), both arguments are differentiable. ``M`` is computed in
+    log space (a log-sum-exp), with ``0 log 0 = 0``, so classes where P or Q is exactly 0
+    (``-inf`` log-probabilities) give finite values and gradients.
+
+    Args:
+      log_p: float array of log-probabilities, class axis at ``axis``.
+      log_q: float array of log-probabilities, same shape as ``log_p``.
+      beta: scalar in [0, 1] (traceable: ``jax.vmap`` over it works, the endpoints too).
+      reduction: "mean", "sum" or "none".
+      axis: the class axis.
+      where: optional boolean mask broadcastable to the row shape (the shape without
+        ``axis``).
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+
+    Returns:
+      A scalar for "mean"/"sum", else one value per row; float32 (float64 for float64
+      inputs).
+
+    Raises:
+      ValueError: unknown ``reduction``, mismatched shapes, a concrete ``beta`` outside
+        [0, 1], a bad ``axis`` or ``where``.
+      TypeError: integer inputs.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, jaxloss
+      >>> log_p = jax.nn.log_softmax(jnp.array([[1.0, 2.0, 0.5], [0.0, 0.0, 3.0]]))
+      >>> log_q = jax.nn.log_softmax(jnp.array([[0.5, 2.0, 1.0], [1.0, 0.0, 1.0]]))
+      >>> print(f"{jaxloss.jensen_shannon_divergence(log_p, log_q):.5f}")
+      0.08026
+      >>> print(f"{jaxloss.jensen_shannon_divergence(log_p, log_q, beta=0.0):.5f}")
+      0.29308
+
+    References:
+      Liger-Kernel ``LigerJSD`` (linkedin/Liger-Kernel, ``ops/jsd.py``); Lin, "Divergence
+      measures based on the Shannon entropy", IEEE Trans. Inf. Theory 1991.
+    """
+    fn = "jensen_shannon_divergence"
+    _checks.check_reduction(fn, reduction)
+    lp = _float_input(fn, "log_p", log_p)
+    lq = _float_input(fn, "log_q", log_q)
+    _checks.check_same_shape(fn, "log_p", lp.shape, "log_q", lq.shape)
+    axis = _checks.check_axis(fn, "log_p", lp, axis)
+    _checks.check_scalar(fn, "beta", beta)
+    _checks.check_unit_interval(fn, "beta", beta)
+    dtype = _checks.compute_dtype(jnp.promote_types(lp.dtype, lq.dtype))
+    lp, lq = lp.astype(dtype), lq.astype(dtype)
+    mask = _checks.as_mask(fn, where, lp.shape[:axis] + lp.shape[axis + 1 :])
+    b = jnp.asarray(beta, dtype)
+    # Each branch sees harmless inputs where it is not selected (KL(P||P) = 0), so that an
+    # infinite KL at a class that only one side supports cannot put 0 * inf into the
+    # gradient of the branch that is taken.
+    forward = jnp.sum(_kl_terms(lp, jnp.where(b == 0, lq, lp)), axis=axis)
+    reverse = jnp.sum(_kl_terms(lq, jnp.where(b == 1, lp, lq)), axis=axis)
+    interior = (b > 0) & (b < 1)
+    b_in = jnp.where(interior, b, 0.5)  # the unselected branch stays finite, with its grads
+    log_m = _log_mixture(lp, lq, b_in)
+    mixed = b_in * jnp.sum(_kl_terms(lp, log_m), axis=axis) + (1.0 - b_in) * jnp.sum(
+        _kl_terms(lq, log_m), axis=axis
+    )
+    per = jnp.where(interior, mixed, jnp.where(b == 0, forward, reverse))
+    if mask is None:
+        return reduce_loss(per, None, reduction, axis_name)
+    return reduce_loss(jnp.where(mask, per, 0.0), mask.astype(dtype), reduction, axis_name)
+
+
+def distillation_loss(
+    student_logits: ArrayLike,
+    teacher_logits: ArrayLike,
+    *,
+    temperature: ArrayLike,
+    targets: ArrayLike | None = None,
+    hard_weight: ArrayLike = 0.0,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    axis: int = -1,
+    where: ArrayLike | None = None,
+    axis_name: str | None = None,
+) -> jax.Array:
+    r"""Knowledge distillation (Hinton et al., 2015): softened KL plus hard-label CE.
+
+    Per row (distribution along ``axis``), with :math:`T` the temperature and
+    :math:`\alpha` the hard weight:
+
+    .. math::
+
+       l_i = (1 - \alpha)\, T^2\, \mathrm{KL}\big(\mathrm{softmax}(t_i / T) \,\|\,
+             \mathrm{softmax}(s_i / T)\big) + \alpha\, \mathrm{CE}(s_i, y_i)
+
+    The :math:`T^2` keeps the soft term's gradients on the scale of the hard term's as
+    :math:`T` changes (Hinton et al., section 2). The KL is computed from log-softmaxes with
+    ``0 log 0 = 0``, so a teacher probability of exactly 0 (a ``-inf`` teacher logit, or one
+    that underflows) gives finite values and gradients (optax's ``kl_divergence`` gives NaN
+    gradients there). The hard term is :func:`cross_entropy` at temperature 1. A row is
+    dropped from both terms when its target is ``ignore_index`` or ``where`` is False;
+    ``"mean"`` averages over the kept rows. This equals PyTorch's usual recipe
+    ``(1 - a) * T**2 * F.kl_div(F.log_softmax(s / T, 1), F.softmax(t / T, 1),
+    reduction="batchmean") + a * F.cross_entropy(s, y)`` for (N, C) logits; for (N, L, C)
+    tokens "mean" averages over the N*L kept tokens, not over N.
+
+    Args:
+      student_logits: float array with the class axis at ``axis``.
+      teacher_logits: float array of the same shape (differentiable too: wrap it in
+        ``jax.lax.stop_gradient`` for a frozen teacher).
+      temperature: scalar > 0 (traceable).
+      targets: optional integer class indices with the logits' shape without ``axis``; needed
+        when ``hard_weight`` is not 0.
+      hard_weight: the weight :math:`\alpha` of the cross-entropy, scalar in [0, 1]
+        (traceable).
+      ignore_index: target value whose rows are dropped.
+      reduction: "mean", "sum" or "none" (per row, 0 at dropped rows).
+      axis: the class axis.
+      where: optional boolean mask broadcastable to the row shape.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+
+    Returns:
+      Scalar or per-row loss, float32 (float64 for float64 logits).
+
+    Raises:
+      ValueError: a concrete ``temperature <= 0``, a concrete ``hard_weight`` outside [0, 1],
+        ``hard_weight`` other than a concrete 0 without ``targets``, mismatched shapes, and
+        what :func:`cross_entropy` raises for ``targets``.
+      TypeError: integer logits, non-integer ``targets``.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> student = jnp.array([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]])
+      >>> teacher = jnp.array([[3.0, 1.0, -2.0], [0.0, 1.0, 2.0]])
+      >>> print(f"{jaxloss.distillation_loss(student, teacher, temperature=2.0):.4f}")
+      0.2186
+      >>> targets = jnp.array([0, 2])
+      >>> print(f"{jaxloss.distillation_loss(student, teacher, temperature=2.0, targets=targets, hard_weight=0.5):.4f}")
+      0.1970
+
+    References:
+      Hinton, Vinyals and Dean, "Distilling the Knowledge in a Neural Network", 2015.
+    """  # noqa: E501
+    fn = "distillation_loss"
+    _checks.check_reduction(fn, reduction)
+    s = _float_input(fn, "student_logits", student_logits)
+    t = _float_input(fn, "teacher_logits", teacher_logits)
+    _checks.check_same_shape(fn, "student_logits", s.shape, "teacher_logits", t.shape)
+    axis = _checks.check_axis(fn, "student_logits", s, axis)
+    _checks.check_ignore_index(fn, ignore_index)
+    for name, value in (("temperature", temperature), ("hard_weight", hard_weight)):
+        _checks.check_scalar(fn, name, value)
+    _checks.check_positive(fn, "temperature", temperature)
+    _checks.check_unit_interval(fn, "hard_weight", hard_weight)
+    if targets is None and _checks.concrete_float(hard_weight) != 0.0:
+        raise ValueError(
+            f"{fn}: `hard_weight`={hard_weight!r} needs `targets` (the hard labels of the "
+            "cross-entropy term); pass targets=, or leave hard_weight at 0."
+        )
+    dtype = _checks.compute_dtype(jnp.promote_types(s.dtype, t.dtype))
+    s, t = s.astype(dtype), t.astype(dtype)
+    row_shape = s.shape[:axis] + s.shape[axis + 1 :]
+    keep = _checks.as_mask(fn, where, row_shape)
+    temp = jnp.asarray(temperature, dtype)
+    log_s = jax.nn.log_softmax(s / temp, axis=axis)
+    log_t = jax.nn.log_softmax(t / temp, axis=axis)
+    per = jnp.square(temp) * jnp.sum(_kl_terms(log_t, log_s), axis=axis)
+    if targets is not None:
+        targets_given = _checks.given_dtype(targets)
+        y = jnp.asarray(targets)
+        if not jnp.issubdtype(y.dtype, jnp.integer):
+            raise TypeError(
+                f"{fn}: `targets` must be integer class indices, got dtype "
+                f"{y.dtype if targets_given is None else targets_given}."
+            )
+        alpha = jnp.asarray(hard_weight, dtype)
+        # cross_entropy per row: 0 where ignored or masked, NaN for an out-of-range label.
+        hard = _softmax_loss(
+            fn, s, y, gamma=None, class_weights=None, ignore_index=ignore_index,
+            label_smoothing=0.0, z_loss=0.0, reduction="none", axis=axis, where=keep,
+            axis_name=None,
+        )
+        per = (1.0 - alpha) * per + alpha * hard
+        labelled = y != ignore_index
+        keep = labelled if keep is None else keep & labelled
+    if keep is None:
+        return reduce_loss(per, None, reduction, axis_name)
+    return reduce_loss(jnp.where(keep, per, 0.0), keep.astype(dtype), reduction, axis_name)

@@ -32,11 +32,17 @@ def batches(vocab_size: int, seq_len: int, batch_size: int, *, exponent: float, 
         yield np.concatenate([first, first], axis=1)[:, : seq_len + 1]
 
 
+def unigram_loss(vocab_size: int, exponent: float) -> float:
+    """The loss, in nats per token, of a model that knows the token frequencies but does not
+    copy: the Zipf entropy."""
+    p = zipf_probabilities(vocab_size, exponent)
+    return float(-(p * np.log(p)).sum())
+
+
 def optimal_loss(vocab_size: int, seq_len: int, exponent: float) -> float:
     """The mean next-token loss of a perfect model, in nats: the Zipf entropy on the first
     half's predictions, 0 on the copies."""
-    p = zipf_probabilities(vocab_size, exponent)
-    entropy = float(-(p * np.log(p)).sum())
+    entropy = unigram_loss(vocab_size, exponent)
     half = (seq_len + 2) // 2
     unpredictable = half - 1  # targets 1 .. half-1 are fresh draws; the rest are copies
     return entropy * unpredictable / seq_len

@@ -39,7 +39,7 @@ from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
 import jaxloss
-from examples.lm.data import batches, optimal_loss
+from examples.lm.data import batches, optimal_loss, unigram_loss
 from examples.lm.model import CausalLM
 
 LOSSES = ("naive", "linear", "vocab-parallel")
@@ -209,21 +209,25 @@ def compare_variants(trainer: Trainer, batch: jax.Array) -> tuple[list[dict], di
     return rows, steps
 
 
-def plot(losses: list[float], config: Config, floor: float, path: Path) -> None:
+def plot(losses: list[float], config: Config, floor: float, unigram: float, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = plt.subplots(figsize=(6.4, 5.0))
     ax.plot(np.arange(1, len(losses) + 1), losses, label=f"training loss ({config.loss})")
     ax.axhline(math.log(config.vocab_size), color="gray", ls="--",
                label=f"uniform guess, log V = {math.log(config.vocab_size):.2f}")
-    ax.axhline(floor, color="green", ls=":", label=f"best possible = {floor:.2f}")
+    ax.axhline(unigram, color="orange", ls="-.",
+               label=f"token frequencies only, no copying = {unigram:.2f}")
+    ax.axhline(floor, color="green", ls=":", label=f"best possible (frequencies + copying) = "
+                                                   f"{floor:.2f}")
     ax.set_xlabel("step")
     ax.set_ylabel("cross-entropy (nats per token)")
     ax.set_title(f"Copy task, V = {config.vocab_size}, mesh {config.mesh[0]}x{config.mesh[1]}")
-    ax.legend()
+    ax.set_ylim(0, max(max(losses), math.log(config.vocab_size)) * 1.05)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -260,13 +264,15 @@ def main(argv=None) -> int:
         if i + 1 < config.steps:
             batch = trainer.put(next(data))
     floor = optimal_loss(config.vocab_size, config.seq_len, config.zipf_exponent)
-    print(f"final loss {losses[-1]:.3f} nats/token (first {losses[0]:.3f}, uniform "
-          f"{math.log(config.vocab_size):.3f}, best possible {floor:.3f})")
+    unigram = unigram_loss(config.vocab_size, config.zipf_exponent)
+    print(f"final loss {losses[-1]:.3f} nats/token (first {losses[0]:.3f}; uniform guess "
+          f"{math.log(config.vocab_size):.3f}, token frequencies only {unigram:.3f}, best "
+          f"possible {floor:.3f})")
 
     out.mkdir(parents=True, exist_ok=True)
-    plot(losses, config, floor, out / "loss.png")
+    plot(losses, config, floor, unigram, out / "loss.png")
     metrics = {"config": dataclasses.asdict(config), "losses": losses,
-               "variants": table, "best_possible": floor}
+               "variants": table, "best_possible": floor, "frequencies_only": unigram}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     print(f"wrote {out / 'loss.png'} and {out / 'metrics.json'}")
     return 0

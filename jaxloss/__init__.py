@@ -12,6 +12,15 @@ from jaxloss._classification import cross_entropy as cross_entropy
 from jaxloss._classification import focal_loss as focal_loss
 from jaxloss._classification import nll_loss as nll_loss
 from jaxloss._linear import linear_cross_entropy as linear_cross_entropy
+from jaxloss._margin import cosine_embedding_loss as cosine_embedding_loss
+from jaxloss._margin import hinge_embedding_loss as hinge_embedding_loss
+from jaxloss._margin import margin_ranking_loss as margin_ranking_loss
+from jaxloss._margin import multi_margin_loss as multi_margin_loss
+from jaxloss._margin import multilabel_margin_loss as multilabel_margin_loss
+from jaxloss._margin import multilabel_soft_margin_loss as multilabel_soft_margin_loss
+from jaxloss._margin import soft_margin_loss as soft_margin_loss
+from jaxloss._margin import triplet_margin_loss as triplet_margin_loss
+from jaxloss._margin import triplet_margin_with_distance_loss as triplet_margin_with_distance_loss
 from jaxloss._penalties import l1_penalty as l1_penalty
 from jaxloss._penalties import l2_penalty as l2_penalty
 from jaxloss._segmentation import dice_cross_entropy_loss as dice_cross_entropy_loss
@@ -25,14 +34,23 @@ __all__ = [
     "checked",
     "class_counts",
     "class_weights_from_counts",
+    "cosine_embedding_loss",
     "cross_entropy",
     "dice_cross_entropy_loss",
     "dice_loss",
     "focal_loss",
+    "hinge_embedding_loss",
     "l1_penalty",
     "l2_penalty",
     "linear_cross_entropy",
+    "margin_ranking_loss",
+    "multi_margin_loss",
+    "multilabel_margin_loss",
+    "multilabel_soft_margin_loss",
     "nll_loss",
     "sigmoid_focal_loss",
+    "soft_margin_loss",
+    "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
     "tversky_loss",
 ]

@@ -539,6 +539,42 @@ def multi_margin_loss(
     return reduce_masked(per, mask, reduction, axis_name)
 
 
+def _listed_counts(t: jax.Array, num_classes: int, dtype: Any) -> jax.Array:
+    """``counts[m, c]``: how often class ``c`` is listed in row ``m`` of (M, C) targets in
+    PyTorch's format (the entries before the row's first negative one). O(M C), a scatter."""
+    listed = jnp.cumsum(t < 0, axis=-1) == 0
+    index = jnp.where(listed & (t < num_classes), t, num_classes)  # num_classes: dropped
+
+    def row(i: jax.Array, w: jax.Array) -> jax.Array:
+        return jnp.zeros((num_classes,), dtype).at[i].add(w, mode="drop")
+
+    return jax.vmap(row)(index, listed.astype(dtype))
+
+
+def _multilabel_hinge_sums(x: jax.Array, counts: jax.Array) -> jax.Array:
+    """``sum_j counts_j sum_{i unlisted} max(0, 1 - x_j + x_i)`` for each row of (M, C) ``x``,
+    counting a term only where it is > 0, in O(C log C) per row instead of the C x C pairs.
+
+    The unlisted values are sorted (listed ones become ``-inf``, never above a threshold);
+    for each ``j`` the unlisted ``x_i > x_j - 1`` are a suffix of the sorted row, found by
+    ``searchsorted``, whose count ``n_j`` and sum ``S_j`` give
+    ``sum_i max(0, 1 - x_j + x_i) = n_j (1 - x_j) + S_j``. Gradients flow through the sort
+    (a permutation) and the suffix sums: ``-counts_j n_j`` to ``x_j``, and to each unlisted
+    ``x_i`` the counts of the ``j`` whose threshold it exceeds, as PyTorch's kernel.
+    """
+    num_classes = x.shape[-1]
+    is_target = counts > 0
+    ranked = jnp.sort(jnp.where(is_target, -jnp.inf, x), axis=-1)
+    suffix = jnp.flip(jnp.cumsum(jnp.flip(ranked, -1), axis=-1), -1)
+    suffix = jnp.concatenate([suffix, jnp.zeros_like(suffix[:, :1])], axis=-1)
+    first_above = jax.vmap(
+        lambda r, q: jnp.searchsorted(r, q, side="right", method="scan_unrolled")
+    )(ranked, x - 1.0)
+    n_above = (num_classes - first_above).astype(x.dtype)
+    per_j = n_above * (1.0 - x) + jnp.take_along_axis(suffix, first_above, axis=-1)
+    return jnp.sum(jnp.where(is_target, counts * per_j, jnp.zeros_like(per_j)), axis=-1)
+
+
 def multilabel_margin_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -558,8 +594,9 @@ def multilabel_margin_loss(
     ``t_{n0}, t_{n1}, ...`` and the first ``-1`` ends the list (``K_n`` entries before it;
     what follows is not read). ``T_n`` is the set of listed classes; a class listed twice
     counts twice, as in PyTorch. A term counts only where its hinge is > 0 (gradient 0 at
-    exactly 0, as PyTorch's kernel). "mean" is the mean over samples. This materialises a
-    (..., C, C) array of pairwise hinges, as the direct formula does.
+    exactly 0, as PyTorch's kernel). "mean" is the mean over samples. Computed by sorting
+    each sample's unlisted scores, O(C log C) per sample and O(C) memory, rather than the
+    C x C pairs of the formula.
 
     Args:
       input: float array (..., C), the class axis last ((C,) or (N, C) in PyTorch).
@@ -601,17 +638,9 @@ def multilabel_margin_loss(
         f"a class index in [0, {num_classes}) or -1 (the end of the list)",
     )
     row_ok = jnp.all(ok, axis=-1)
-    listed = jnp.cumsum(t < 0, axis=-1) == 0  # entries before the first -1
-    classes = jnp.arange(num_classes, dtype=t.dtype).reshape((1,) * t.ndim + (num_classes,))
-    # counts[..., c]: how often class c is listed (before the terminator).
-    counts = jnp.sum(
-        ((t[..., :, None] == classes) & listed[..., :, None]).astype(dtype), axis=-2
-    )
-    is_target = counts > 0
-    # pair[..., j, i] = max(0, 1 - x_j + x_i) for listed j and unlisted i.
-    pair = _hinge_strict(1.0 - x[..., :, None] + x[..., None, :])
-    pair = jnp.where(is_target[..., None, :], jnp.zeros_like(pair), pair)
-    per = jnp.sum(counts * jnp.sum(pair, axis=-1), axis=-1) / num_classes
+    rows_x = x.reshape(-1, num_classes)
+    counts = _listed_counts(t.reshape(-1, num_classes), num_classes, dtype)
+    per = (_multilabel_hinge_sums(rows_x, counts) / num_classes).reshape(x.shape[:-1])
     per = jnp.where(row_ok, per, jnp.full_like(per, jnp.nan))
     return reduce_masked(per, mask, reduction, axis_name)
 

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import reference as ref
 from helpers import assert_close, fd_grad, maybe_jit
+from hypothesis import given
+from hypothesis import strategies as st
 from tolerances import GRAD_ATOL, GRAD_RTOL
 
 import jaxloss
@@ -707,3 +709,35 @@ def test_checked_raises_for_a_traced_out_of_range_label():
                        match=r"multi_margin_loss: `target` must be class indices in \[0, 4\), "
                              r"got 4 at index \(1,\)\."):
         f(x, jnp.array([0, 4]))
+
+
+@given(
+    st.integers(2, 6).flatmap(
+        lambda c: st.tuples(
+            st.lists(st.integers(-4, 4), min_size=c, max_size=c),
+            st.lists(st.integers(-1, c - 1), min_size=c, max_size=c),
+        )
+    )
+)
+def test_multilabel_margin_sorting_matches_pytorchs_kernel_at_ties(row):
+    """Scores on a grid of 0.5 make ties and hinges exactly at 0 common: the sort-based sums
+    give PyTorch's kernel's value and gradient (a term counts only where it is > 0)."""
+    scores, labels = row
+    x = np.asarray(scores, np.float64) / 2.0
+    t = np.asarray(labels, np.int32)
+    c = len(x)
+    listed = []
+    for label in t:
+        if label < 0:
+            break
+        listed.append(int(label))
+    want_grad = np.zeros(c)
+    for j in listed:
+        for i in range(c):
+            if i not in listed and 1.0 - x[j] + x[i] > 0:
+                want_grad[j] -= 1.0 / c
+                want_grad[i] += 1.0 / c
+    with jax.enable_x64(True):
+        value, grad = jax.value_and_grad(jaxloss.multilabel_margin_loss)(x, t)
+    np.testing.assert_allclose(value, ref.multilabel_margin_loss(x, t), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-12, atol=1e-12)

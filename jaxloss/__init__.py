@@ -21,6 +21,15 @@ from jaxloss._imbalance import ldam_loss as ldam_loss
 from jaxloss._imbalance import logit_adjusted_cross_entropy as logit_adjusted_cross_entropy
 from jaxloss._imbalance import poly1_cross_entropy as poly1_cross_entropy
 from jaxloss._linear import linear_cross_entropy as linear_cross_entropy
+from jaxloss._margin import cosine_embedding_loss as cosine_embedding_loss
+from jaxloss._margin import hinge_embedding_loss as hinge_embedding_loss
+from jaxloss._margin import margin_ranking_loss as margin_ranking_loss
+from jaxloss._margin import multi_margin_loss as multi_margin_loss
+from jaxloss._margin import multilabel_margin_loss as multilabel_margin_loss
+from jaxloss._margin import multilabel_soft_margin_loss as multilabel_soft_margin_loss
+from jaxloss._margin import soft_margin_loss as soft_margin_loss
+from jaxloss._margin import triplet_margin_loss as triplet_margin_loss
+from jaxloss._margin import triplet_margin_with_distance_loss as triplet_margin_with_distance_loss
 from jaxloss._penalties import l1_penalty as l1_penalty
 from jaxloss._penalties import l2_penalty as l2_penalty
 from jaxloss._regression import gaussian_nll_loss as gaussian_nll_loss
@@ -41,12 +50,14 @@ __all__ = [
     "checked",
     "class_counts",
     "class_weights_from_counts",
+    "cosine_embedding_loss",
     "cross_entropy",
     "dice_cross_entropy_loss",
     "dice_loss",
     "distillation_loss",
     "focal_loss",
     "gaussian_nll_loss",
+    "hinge_embedding_loss",
     "huber_loss",
     "jensen_shannon_divergence",
     "kl_div",
@@ -56,11 +67,18 @@ __all__ = [
     "ldam_loss",
     "linear_cross_entropy",
     "logit_adjusted_cross_entropy",
+    "margin_ranking_loss",
     "mse_loss",
+    "multi_margin_loss",
+    "multilabel_margin_loss",
+    "multilabel_soft_margin_loss",
     "nll_loss",
     "poisson_nll_loss",
     "poly1_cross_entropy",
     "sigmoid_focal_loss",
     "smooth_l1_loss",
+    "soft_margin_loss",
+    "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
     "tversky_loss",
 ]

@@ -47,6 +47,24 @@ def reduce_loss(
     return safe_divide(total, count)
 
 
+def reduce_masked(
+    per_element: jax.Array,
+    mask: jax.Array | None,
+    reduction: str,
+    axis_name: str | None,
+) -> jax.Array:
+    """:func:`reduce_loss` of a per-element loss under an optional ``where`` mask.
+
+    Masked-out elements (``mask`` False, already broadcast to ``per_element``) are 0 in
+    "none" and absent from "sum" and "mean": "mean" divides by the number of kept elements
+    (0.0 when none is kept). ``where`` selects, so a NaN at a masked position does not leak.
+    """
+    if mask is None:
+        return reduce_loss(per_element, None, reduction, axis_name)
+    per_element = jnp.where(mask, per_element, jnp.zeros_like(per_element))
+    return reduce_loss(per_element, mask.astype(per_element.dtype), reduction, axis_name)
+
+
 def class_shard(fn: str, class_axis_name: str, local_classes: int) -> tuple[jax.Array, int]:
     """``(offset, num_classes)`` of this device's contiguous block of the class axis.
 

@@ -258,6 +258,57 @@ def large(rng):
     return {"logits": x, "targets": y}, {"class_weights": _weights(LARGE_C)}
 
 
+def _pm1(rng, shape, dtype=np.float32):
+    return np.where(rng.uniform(size=shape) < 0.5, -1, 1).astype(dtype)
+
+
+def _shard_1_masked(shape):
+    mask = np.ones(shape, bool)
+    mask[SHARD_1] = False  # device 1 keeps nothing
+    mask[0] = False
+    return mask
+
+
+def margin_pairs(target_dtype=np.float32, per_sample=False, where=False):
+    """(N, C) input1/input2 (or one input) with +-1 targets (N, C), or (N,) per sample."""
+
+    def make(rng):
+        shape = (N,) if per_sample else (N, C)
+        sharded = {"input1": _logits(rng, (N, C)), "input2": _logits(rng, (N, C)),
+                   "target": _pm1(rng, shape, target_dtype)}
+        if where:
+            sharded["where"] = _shard_1_masked(shape)
+        return sharded, {}
+
+    return make
+
+
+def margin_single(kind, where=False, weights=False):
+    """One (N, C) input and a target of the loss's kind."""
+
+    def make(rng):
+        x = _logits(rng, (N, C))
+        if kind == "sign":
+            target = _pm1(rng, (N, C), np.int32)
+        elif kind == "probs":
+            target = rng.uniform(size=(N, C)).astype(np.float32)
+        elif kind == "labels":
+            target = _labels(rng, (N,), C)
+        else:  # PyTorch's multilabel format: a few classes, -1, then anything
+            target = _labels(rng, (N, C), C)
+            target[np.arange(N), rng.integers(0, C, N)] = -1
+        sharded = {"input": x, "target": target}
+        if where:
+            sharded["where"] = _shard_1_masked(target.shape if kind == "sign" else (N,))
+        return sharded, ({"class_weights": _weights(C)} if weights else {})
+
+    return make
+
+
+def triplets(rng):
+    return {k: _logits(rng, (N, 3)) for k in ("anchor", "positive", "negative")}, {}
+
+
 # --- the cases ------------------------------------------------------------------------------
 
 LS = {"label_smoothing": 0.1}
@@ -383,6 +434,29 @@ CASES = [
          ("student_logits", "teacher_logits"), pmap=True),
     Case("distill-masked-shard", "distillation_loss", divergence("distill", where=True),
          {"temperature": 4.0}, ("student_logits", "teacher_logits"), ("student_logits",)),
+    # margin, ranking and embedding losses (issue 11)
+    Case("margin-ranking", "margin_ranking_loss", margin_pairs(), {"margin": 0.5},
+         ("input1", "input2", "target"), ("input1", "input2", "target"), pmap=True),
+    Case("hinge-embedding-masked-shard-sum", "hinge_embedding_loss", margin_single("sign", True),
+         {"reduction": "sum"}, ("input", "target"), ("input",)),
+    Case("soft-margin", "soft_margin_loss", margin_single("sign"), {}, ("input", "target"),
+         ("input",)),
+    Case("multilabel-soft-margin-weights", "multilabel_soft_margin_loss",
+         margin_single("probs", weights=True), {}, ("input", "target"),
+         ("input", "target", "class_weights")),
+    Case("multi-margin-p2-weights", "multi_margin_loss", margin_single("labels", weights=True),
+         {"p": 2}, ("input", "target"), ("input", "class_weights"), pmap=True),
+    Case("multilabel-margin-masked-shard", "multilabel_margin_loss",
+         margin_single("multilabel", where=True), {}, ("input", "target"), ("input",)),
+    Case("cosine-embedding", "cosine_embedding_loss",
+         margin_pairs(np.int32, per_sample=True), {"margin": 0.2},
+         ("input1", "input2", "target"), ("input1", "input2")),
+    Case("triplet-swap-sum", "triplet_margin_loss", triplets, {"swap": True, "reduction": "sum"},
+         ("anchor", "positive", "negative"), ("anchor", "positive", "negative")),
+    Case("triplet-distance", "triplet_margin_with_distance_loss", triplets,
+         {"distance_function": lambda u, v: (u - v) ** 2 @ np.ones(3, np.float32),
+          "margin": 2.0},
+         ("anchor", "positive", "negative"), ("anchor", "positive", "negative")),
     # local shards above the CPU row-blocked threshold
     Case("large-ce-weights-ignore", "cross_entropy", large, {}, POS, XW, large=True),
     Case("large-ce-smoothing", "cross_entropy", large, LS, POS, X, large=True),

@@ -71,6 +71,40 @@ def torch_calls(F):
                                reduction="sum", log_target=True),
             ("logits", "x"),
         ),
+        "margin_ranking_loss[margin]": (
+            lambda a: F.margin_ranking_loss(a["x"], a["y"], a["pm1"], margin=0.3), ("x", "y")),
+        "hinge_embedding_loss[margin,none]": (
+            lambda a: F.hinge_embedding_loss(a["x"], a["pm1"], margin=1.5, reduction="none"),
+            ("x",),
+        ),
+        "soft_margin_loss": (lambda a: F.soft_margin_loss(a["x"], a["pm1"]), ("x",)),
+        "multilabel_soft_margin_loss[weights]": (
+            lambda a: F.multilabel_soft_margin_loss(a["x"], a["binary"],
+                                                    weight=a["class_weights"]),
+            ("x",),
+        ),
+        "multi_margin_loss[p=2,margin,weights]": (
+            lambda a: F.multi_margin_loss(a["x"], a["classes"], p=2, margin=0.7,
+                                          weight=a["class_weights"]),
+            ("x",),
+        ),
+        "multilabel_margin_loss[sum]": (
+            lambda a: F.multilabel_margin_loss(a["x"], a["label_lists"], reduction="sum"),
+            ("x",),
+        ),
+        "cosine_embedding_loss[margin]": (
+            lambda a: F.cosine_embedding_loss(a["x"], a["y"], a["pm1_rows"], margin=0.2),
+            ("x", "y"),
+        ),
+        "triplet_margin_loss[swap]": (
+            lambda a: F.triplet_margin_loss(a["x"], a["y"], a["logits"], swap=True),
+            ("x", "y", "logits"),
+        ),
+        "triplet_margin_with_distance_loss[margin]": (
+            lambda a: F.triplet_margin_with_distance_loss(a["x"], a["y"], a["logits"],
+                                                          margin=0.5),
+            ("x", "y", "logits"),
+        ),
         "poisson_nll_loss[plain]": (lambda a: F.poisson_nll_loss(a["x"], a["counts"]), ("x",)),
         "poisson_nll_loss[rates,full,eps]": (
             lambda a: F.poisson_nll_loss(a["rates"], a["counts"], log_input=False, full=True,

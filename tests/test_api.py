@@ -12,12 +12,14 @@ EXPECTED_ALL = [
     "checked",
     "class_counts",
     "class_weights_from_counts",
+    "cosine_embedding_loss",
     "cross_entropy",
     "dice_cross_entropy_loss",
     "dice_loss",
     "distillation_loss",
     "focal_loss",
     "gaussian_nll_loss",
+    "hinge_embedding_loss",
     "huber_loss",
     "jensen_shannon_divergence",
     "kl_div",
@@ -27,12 +29,19 @@ EXPECTED_ALL = [
     "ldam_loss",
     "linear_cross_entropy",
     "logit_adjusted_cross_entropy",
+    "margin_ranking_loss",
     "mse_loss",
+    "multi_margin_loss",
+    "multilabel_margin_loss",
+    "multilabel_soft_margin_loss",
     "nll_loss",
     "poisson_nll_loss",
     "poly1_cross_entropy",
     "sigmoid_focal_loss",
     "smooth_l1_loss",
+    "soft_margin_loss",
+    "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
     "tversky_loss",
 ]
 
@@ -166,6 +175,48 @@ SIGNATURES = {
     ],
     "class_weights_from_counts": [
         ("counts", POS, None), ("method", KW, "balanced"), ("beta", KW, 0.9999),
+    ],
+    # issue 11: margin, ranking and embedding losses (PyTorch's tensor names)
+    "margin_ranking_loss": [
+        ("input1", POS, None), ("input2", POS, None), ("target", POS, None),
+        ("margin", KW, 0.0), ("reduction", KW, "mean"), ("where", KW, None),
+        ("axis_name", KW, None),
+    ],
+    "hinge_embedding_loss": [
+        ("input", POS, None), ("target", POS, None), ("margin", KW, 1.0),
+        ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
+    ],
+    "soft_margin_loss": [
+        ("input", POS, None), ("target", POS, None), ("reduction", KW, "mean"),
+        ("where", KW, None), ("axis_name", KW, None),
+    ],
+    "multilabel_soft_margin_loss": [
+        ("input", POS, None), ("target", POS, None), ("class_weights", KW, None),
+        ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
+    ],
+    "multi_margin_loss": [
+        ("input", POS, None), ("target", POS, None), ("p", KW, 1), ("margin", KW, 1.0),
+        ("class_weights", KW, None), ("reduction", KW, "mean"), ("where", KW, None),
+        ("axis_name", KW, None),
+    ],
+    "multilabel_margin_loss": [
+        ("input", POS, None), ("target", POS, None), ("reduction", KW, "mean"),
+        ("where", KW, None), ("axis_name", KW, None),
+    ],
+    "cosine_embedding_loss": [
+        ("input1", POS, None), ("input2", POS, None), ("target", POS, None),
+        ("margin", KW, 0.0), ("reduction", KW, "mean"), ("where", KW, None),
+        ("axis_name", KW, None),
+    ],
+    "triplet_margin_loss": [
+        ("anchor", POS, None), ("positive", POS, None), ("negative", POS, None),
+        ("margin", KW, 1.0), ("p", KW, 2.0), ("eps", KW, 1e-6), ("swap", KW, False),
+        ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
+    ],
+    "triplet_margin_with_distance_loss": [
+        ("anchor", POS, None), ("positive", POS, None), ("negative", POS, None),
+        ("distance_function", KW, None), ("margin", KW, 1.0), ("swap", KW, False),
+        ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
     ],
 }
 

@@ -1,5 +1,6 @@
 """Every bad input raises its error, matched by message; jaxloss.checked for value checks."""
 
+import inspect
 import logging
 import os
 import re
@@ -1071,3 +1072,163 @@ def test_checked_kl_div_negative_target(no_callback_logs):
     masked = np.ones((6, 4), bool)
     masked[2, 3] = False
     assert np.isfinite(checked(_LOG_Q, bad, where=masked))
+# margin, ranking and embedding losses (issue 11): shapes PyTorch broadcasts, p, labels
+# ---------------------------------------------------------------------------------------------
+
+X34 = np.zeros((3, 4), np.float32)
+SIGNS = np.ones((3, 4), np.float32)
+Y3 = np.array([0, 1, 3], np.int32)
+ML = np.array([[0, -1, 0, 0], [1, 2, -1, 3], [3, 3, 3, 3]], np.int32)
+MARGIN_CALLS = {
+    "margin_ranking_loss": (X34, X34, SIGNS),
+    "hinge_embedding_loss": (X34, SIGNS),
+    "soft_margin_loss": (X34, SIGNS),
+    "multilabel_soft_margin_loss": (X34, SIGNS),
+    "multi_margin_loss": (X34, Y3),
+    "multilabel_margin_loss": (X34, ML),
+    "cosine_embedding_loss": (X34, X34, np.ones(3, np.int32)),
+    "triplet_margin_loss": (X34, X34, X34),
+    "triplet_margin_with_distance_loss": (X34, X34, X34),
+}
+
+
+@pytest.mark.parametrize("loss", list(MARGIN_CALLS))
+def test_margin_losses_unknown_reduction_and_integer_input(loss):
+    fn = getattr(jaxloss, loss)
+    args = MARGIN_CALLS[loss]
+    with raises(ValueError, f"{loss}: `reduction` must be one of ('mean', 'sum', 'none'), "
+                            "got 'average'."):
+        fn(*args, reduction="average")
+    first = inspect.signature(fn).parameters
+    name = next(iter(first))
+    with raises(TypeError, f"{loss}: `{name}` must be a floating-point array, got dtype int32. "
+                           f"Cast it with `{name}.astype(jnp.float32)`."):
+        fn(args[0].astype(np.int32), *args[1:])
+
+
+@pytest.mark.parametrize(
+    "loss, args, message",
+    [
+        ("margin_ranking_loss", (X34, X34[:, :3], SIGNS),
+         "`input2` must have the same shape as `input1`: expected (3, 4), got (3, 3)."),
+        ("margin_ranking_loss", (X34, X34, SIGNS[0]),
+         "`target` must have the same shape as `input1`: expected (3, 4), got (4,)."),
+        ("hinge_embedding_loss", (X34, SIGNS[:, :1]),
+         "`target` must have the same shape as `input`: expected (3, 4), got (3, 1)."),
+        ("soft_margin_loss", (X34, SIGNS.T),
+         "`target` must have the same shape as `input`: expected (3, 4), got (4, 3)."),
+        ("multilabel_soft_margin_loss", (X34, SIGNS[:2]),
+         "`target` must have the same shape as `input`: expected (3, 4), got (2, 4)."),
+        ("multilabel_soft_margin_loss", (np.zeros((), np.float32), np.zeros((), np.float32)),
+         "`input` must have a non-empty class axis last, shape (..., C), got shape ()."),
+        ("multi_margin_loss", (X34, np.zeros(4, np.int32)),
+         "`target` must have the shape of `input` without its class axis: expected (3,), got "
+         "(4,) for input of shape (3, 4)."),
+        ("multilabel_margin_loss", (X34, ML[:, :3]),
+         "`target` must have the same shape as `input`: expected (3, 4), got (3, 3)."),
+        ("cosine_embedding_loss", (X34, X34, np.ones(4, np.int32)),
+         "`target` must have the shape of `input1` without its feature axis: expected (3,), "
+         "got (4,) for inputs of shape (3, 4)."),
+        ("cosine_embedding_loss", (X34, X34[:2], np.ones(3, np.int32)),
+         "`input2` must have the same shape as `input1`: expected (3, 4), got (2, 4)."),
+        ("triplet_margin_loss", (X34, X34, X34[:2]),
+         "`negative` must have the same shape as `anchor`: expected (3, 4), got (2, 4)."),
+        ("triplet_margin_loss", (np.zeros((3, 0), np.float32),) * 3,
+         "`anchor` must have a non-empty feature axis last, shape (..., C), got shape (3, 0)."),
+        ("triplet_margin_with_distance_loss", (X34, X34[None], X34),
+         "`positive` must have the same shape as `anchor`: expected (3, 4), got (1, 3, 4)."),
+    ],
+)
+def test_margin_losses_shape_mismatches(loss, args, message):
+    """PyTorch broadcasts these (some with a warning); jaxloss names the argument."""
+    with raises(ValueError, f"{loss}: {message}"):
+        getattr(jaxloss, loss)(*args)
+
+
+def test_margin_losses_bad_hyperparameters():
+    with raises(ValueError, "multi_margin_loss: `p` must be 1 or 2 (PyTorch supports only "
+                            "these), got 3."):
+        jaxloss.multi_margin_loss(X34, Y3, p=3)
+    with raises(ValueError, "margin_ranking_loss: `margin` must be a scalar, got shape (2,)."):
+        jaxloss.margin_ranking_loss(X34, X34, SIGNS, margin=np.array([0.1, 0.2]))
+    for loss in ("triplet_margin_loss", "triplet_margin_with_distance_loss"):
+        with raises(ValueError, f"{loss}: `margin` must be > 0, got 0.0 (PyTorch raises too)."):
+            getattr(jaxloss, loss)(X34, X34, X34, margin=0.0)
+        with raises(TypeError, f"{loss}: `swap` must be a Python bool, got 1."):
+            getattr(jaxloss, loss)(X34, X34, X34, swap=1)
+    with raises(ValueError, "triplet_margin_loss: `p` must be > 0 (or inf), got 0.0."):
+        jaxloss.triplet_margin_loss(X34, X34, X34, p=0)
+    with raises(TypeError, "triplet_margin_loss: `p` must be a Python number (the norm's order "
+                           "is structure, not data)"):
+        jaxloss.triplet_margin_loss(X34, X34, X34, p=jnp.array(2.0))
+    with raises(ValueError, "multi_margin_loss: `class_weights` must have shape (4,), one "
+                            "weight per class, got shape (3,)."):
+        jaxloss.multi_margin_loss(X34, Y3, class_weights=np.ones(3, np.float32))
+    with raises(ValueError, "multilabel_soft_margin_loss: `class_weights` must have shape (4,)"):
+        jaxloss.multilabel_soft_margin_loss(X34, SIGNS, class_weights=np.ones(5, np.float32))
+
+
+def test_margin_losses_bad_targets():
+    with raises(TypeError, "multi_margin_loss: `target` must be an integer array of class "
+                           "indices, got dtype float32. Cast it with `target.astype(jnp.int32)`."):
+        jaxloss.multi_margin_loss(X34, Y3.astype(np.float32))
+    with raises(TypeError, "multilabel_margin_loss: `target` must be an integer array of class "
+                           "indices ending with -1, got dtype float32."):
+        jaxloss.multilabel_margin_loss(X34, ML.astype(np.float32))
+    with raises(TypeError, "hinge_embedding_loss: `target` must be a real or integer array of 1 "
+                           "and -1, got dtype bool."):
+        jaxloss.hinge_embedding_loss(X34, SIGNS.astype(bool))
+
+
+@pytest.mark.parametrize("label", [4, -1])
+def test_multi_margin_concrete_out_of_range_label(label):
+    with raises(ValueError, f"multi_margin_loss: `target` must be class indices in [0, 4), got "
+                            f"{label} at index (1,)."):
+        jaxloss.multi_margin_loss(X34, np.array([0, label, 1], np.int32))
+    # a masked-out sample's label is not read
+    jaxloss.multi_margin_loss(X34, np.array([0, label, 1], np.int32),
+                              where=np.array([True, False, True]))
+
+
+@pytest.mark.parametrize("value, index", [(7, (1, 3)), (-2, (1, 1))])
+def test_multilabel_margin_concrete_out_of_range_value(value, index):
+    """Every entry is checked, also after the -1 that ends the list (as PyTorch)."""
+    t = ML.copy()
+    t[index] = value
+    with raises(ValueError, f"multilabel_margin_loss: `target` must be a class index in [0, 4) "
+                            f"or -1 (the end of the list), got {value} at index {index}."):
+        jaxloss.multilabel_margin_loss(X34, t)
+
+
+def test_multilabel_margin_out_of_range_under_checked_and_jit(no_callback_logs):
+    t = ML.copy()
+    t[2, 0] = 9
+    f = jax.jit(jaxloss.checked(jaxloss.multilabel_margin_loss))
+    with pytest.raises(jax.errors.JaxRuntimeError) as info:
+        f(X34, t)
+    assert _last_line(info.value) == (
+        "CheckError: multilabel_margin_loss: `target` must be a class index in [0, 4) or -1 "
+        "(the end of "
+        "the list), got 9 at index (2, 0)."
+    )
+
+
+def test_triplet_distance_function_errors():
+    fn = "triplet_margin_with_distance_loss"
+    with raises(TypeError, f"{fn}: `distance_function` must be a callable (u, v) -> distances, "
+                           "or None for the pairwise L2 distance, got 'euclidean'."):
+        jaxloss.triplet_margin_with_distance_loss(X34, X34, X34, distance_function="euclidean")
+    with raises(TypeError, f"{fn}: `distance_function` must return a floating-point array, got "
+                           "dtype int32."):
+        jaxloss.triplet_margin_with_distance_loss(
+            X34, X34, X34, distance_function=lambda u, v: (u - v).astype(jnp.int32)
+        )
+    calls = []
+
+    def inconsistent(u, v):
+        calls.append(None)
+        return jnp.sum(u - v, axis=-1) if len(calls) == 1 else u - v
+
+    with raises(ValueError, f"{fn}: `distance_function` returned distances of different "
+                            "shapes, (3,) and (3, 4): it must return one distance per triplet."):
+        jaxloss.triplet_margin_with_distance_loss(X34, X34, X34, distance_function=inconsistent)

@@ -812,6 +812,141 @@ def _distill_ref(student_logits, teacher_logits, targets, temperature, hard_weig
     )
 
 
+# --- margin, ranking and embedding (issue 11) ------------------------------------------------
+
+
+def _pm1(rng, shape, dtype=np.float64):
+    """Targets of 1 and -1 (float for the differentiable ones, int64 for the others)."""
+    return np.where(rng.uniform(size=shape) < 0.5, -1, 1).astype(dtype)
+
+
+def _ranking_make(rng):
+    return {"input1": _normal(rng, (3, 4), 1.0), "input2": _normal(rng, (3, 4), 1.0),
+            "target": _pm1(rng, (3, 4)), "margin": _f(0.5)}
+
+
+def _ranking_fn(input1, input2, target, margin):
+    return jaxloss.margin_ranking_loss(input1, input2, target, margin=margin)
+
+
+def _ranking_ref(input1, input2, target, margin):
+    return ref.margin_ranking_loss(input1, input2, target, margin=margin)
+
+
+def _hinge_emb_make(rng):
+    return {"input": np.abs(_normal(rng, (3, 4))), "target": _pm1(rng, (3, 4), np.int64),
+            "margin": _f(1.5)}
+
+
+def _hinge_emb_fn(input, target, margin):
+    return jaxloss.hinge_embedding_loss(input, target, margin=margin, reduction="none")
+
+
+def _hinge_emb_ref(input, target, margin):
+    return ref.hinge_embedding_loss(input, target, margin=margin, reduction="none")
+
+
+def _soft_margin_make(rng):
+    return {"input": _normal(rng, (3, 4)), "target": _pm1(rng, (3, 4))}
+
+
+def _soft_margin_fn(input, target):
+    return jaxloss.soft_margin_loss(input, target, reduction="sum")
+
+
+def _soft_margin_ref(input, target):
+    return ref.soft_margin_loss(input, target, reduction="sum")
+
+
+def _mlsm_make(rng):
+    return {"input": _normal(rng, (3, 4)), "target": _binary_targets(rng, (3, 4)),
+            "class_weights": _weights(np.random.default_rng(112), 4)}
+
+
+def _mlsm_fn(input, target, class_weights):
+    return jaxloss.multilabel_soft_margin_loss(input, target, class_weights=class_weights)
+
+
+def _mlsm_ref(input, target, class_weights):
+    return ref.multilabel_soft_margin_loss(input, target, class_weights=class_weights)
+
+
+def _multi_margin_make(rng):
+    return {"input": _normal(rng, (4, 5), 1.0), "target": rng.integers(0, 5, (4,)),
+            "margin": _f(1.5), "class_weights": _weights(np.random.default_rng(113), 5)}
+
+
+def _multi_margin_fn(input, target, margin, class_weights):
+    return jaxloss.multi_margin_loss(input, target, p=2, margin=margin,
+                                     class_weights=class_weights)
+
+
+def _multi_margin_ref(input, target, margin, class_weights):
+    return ref.multi_margin_loss(input, target, p=2, margin=margin, class_weights=class_weights)
+
+
+def _mlm_make(rng):
+    # PyTorch's format: listed classes, -1, then entries that are not read
+    target = np.array([[3, 0, -1, 1, 1], [4, -1, 2, 2, 0], [1, 2, 2, -1, 4]], np.int64)
+    return {"input": _normal(rng, (3, 5), 1.0), "target": target}
+
+
+def _mlm_fn(input, target):
+    return jaxloss.multilabel_margin_loss(input, target, reduction="none")
+
+
+def _mlm_ref(input, target):
+    return ref.multilabel_margin_loss(input, target, reduction="none")
+
+
+def _cosine_make(rng):
+    return {"input1": _normal(rng, (4, 3), 1.0), "input2": _normal(rng, (4, 3), 1.0),
+            "target": _pm1(rng, (4,), np.int64), "margin": _f(-0.3)}
+
+
+def _cosine_fn(input1, input2, target, margin):
+    return jaxloss.cosine_embedding_loss(input1, input2, target, margin=margin)
+
+
+def _cosine_ref(input1, input2, target, margin):
+    return ref.cosine_embedding_loss(input1, input2, target, margin=margin)
+
+
+def _triplet_make(rng):
+    return {"anchor": _normal(rng, (4, 3), 1.0), "positive": _normal(rng, (4, 3), 1.0),
+            "negative": _normal(rng, (4, 3), 1.0), "margin": _f(2.0), "eps": _f(0.1)}
+
+
+def _triplet_fn(anchor, positive, negative, margin, eps):
+    return jaxloss.triplet_margin_loss(anchor, positive, negative, margin=margin, eps=eps,
+                                       swap=True, reduction="none")
+
+
+def _triplet_ref(anchor, positive, negative, margin, eps):
+    return ref.triplet_margin_loss(anchor, positive, negative, margin=margin, eps=eps,
+                                   swap=True, reduction="none")
+
+
+def _triplet_dist_make(rng):
+    args = _triplet_make(rng)
+    del args["eps"]
+    return args
+
+
+def _triplet_dist_fn(anchor, positive, negative, margin):
+    return jaxloss.triplet_margin_with_distance_loss(
+        anchor, positive, negative, margin=margin, swap=True,
+        distance_function=lambda u, v: jnp.sum((u - v) ** 2, axis=-1),
+    )
+
+
+def _triplet_dist_ref(anchor, positive, negative, margin):
+    return ref.triplet_margin_with_distance_loss(
+        anchor, positive, negative, margin=margin, swap=True,
+        distance_function=lambda u, v: np.sum((u - v) ** 2, axis=-1),
+    )
+
+
 # --- class weights, penalties, checked -------------------------------------------------------
 
 
@@ -885,6 +1020,7 @@ def _checked_make(rng):
 INTEGER_ONLY = "integer targets in, int32 counts out: nothing to differentiate"
 NO_HYPER = "no numeric hyperparameter"
 NO_FLOAT_TARGET = "integer targets only"
+SELECTOR_TARGET = "the +-1 target only selects a branch (PyTorch does not differentiate it)"
 
 _SOFTMAX = dict(data=("logits",))
 REGISTRY: dict[str, Case] = {
@@ -1030,6 +1166,47 @@ REGISTRY: dict[str, Case] = {
         "distillation_loss", _distill_fn, _distill_ref, _distill_make,
         data=("student_logits", "teacher_logits"), hyper=("temperature", "hard_weight"),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
+    ),
+    "margin_ranking_loss": Case(
+        "margin_ranking_loss", _ranking_fn, _ranking_ref, _ranking_make,
+        data=("input1", "input2"), hyper=("margin",), target="target",
+    ),
+    "hinge_embedding_loss": Case(
+        "hinge_embedding_loss", _hinge_emb_fn, _hinge_emb_ref, _hinge_emb_make,
+        data=("input",), hyper=("margin",), not_applicable={"grad_target": SELECTOR_TARGET},
+    ),
+    "soft_margin_loss": Case(
+        "soft_margin_loss", _soft_margin_fn, _soft_margin_ref, _soft_margin_make,
+        data=("input",), target="target", not_applicable={"grad_hyper": NO_HYPER},
+    ),
+    "multilabel_soft_margin_loss": Case(
+        "multilabel_soft_margin_loss", _mlsm_fn, _mlsm_ref, _mlsm_make, data=("input",),
+        hyper=("class_weights",), target="target",
+    ),
+    "multi_margin_loss": Case(
+        "multi_margin_loss", _multi_margin_fn, _multi_margin_ref, _multi_margin_make,
+        data=("input",), hyper=("margin", "class_weights"),
+        not_applicable={"grad_target": NO_FLOAT_TARGET},
+    ),
+    "multilabel_margin_loss": Case(
+        "multilabel_margin_loss", _mlm_fn, _mlm_ref, _mlm_make, data=("input",),
+        not_applicable={"grad_hyper": NO_HYPER + " (PyTorch's margin is fixed at 1)",
+                        "grad_target": NO_FLOAT_TARGET},
+    ),
+    "cosine_embedding_loss": Case(
+        "cosine_embedding_loss", _cosine_fn, _cosine_ref, _cosine_make,
+        data=("input1", "input2"), hyper=("margin",),
+        not_applicable={"grad_target": SELECTOR_TARGET},
+    ),
+    "triplet_margin_loss": Case(
+        "triplet_margin_loss", _triplet_fn, _triplet_ref, _triplet_make,
+        data=("anchor", "positive", "negative"), hyper=("margin", "eps"),
+        not_applicable={"grad_target": "no targets"},
+    ),
+    "triplet_margin_with_distance_loss": Case(
+        "triplet_margin_with_distance_loss", _triplet_dist_fn, _triplet_dist_ref,
+        _triplet_dist_make, data=("anchor", "positive", "negative"), hyper=("margin",),
+        not_applicable={"grad_target": "no targets"},
     ),
     "class_counts": Case(
         "class_counts", _counts_fn, _counts_ref, _counts_make,

@@ -17,6 +17,7 @@ from jaxloss._penalties import l2_penalty as l2_penalty
 from jaxloss._segmentation import dice_cross_entropy_loss as dice_cross_entropy_loss
 from jaxloss._segmentation import dice_loss as dice_loss
 from jaxloss._segmentation import tversky_loss as tversky_loss
+from jaxloss._sequence import ctc_loss as ctc_loss
 
 __version__ = "0.1.0"
 
@@ -26,6 +27,7 @@ __all__ = [
     "class_counts",
     "class_weights_from_counts",
     "cross_entropy",
+    "ctc_loss",
     "dice_cross_entropy_loss",
     "dice_loss",
     "focal_loss",

@@ -1,0 +1,457 @@
+"""Sequence losses: connectionist temporal classification (CTC), as PyTorch's ``F.ctc_loss``.
+
+The forward variable of Graves et al. (2006) runs over the extended label sequence (a blank
+before, between and after the labels: length 2S + 1) in log space, as one ``lax.scan`` over
+time vectorised over the batch. The derivative is a custom JVP whose tangent is linear in
+the log-probabilities' tangent: ``-sum_{t,s} gamma_t(s) d log y_t(l'_s)`` with the state
+occupancies ``gamma = exp(alpha + beta - log p)`` from one forward (alpha) and one backward
+(beta) scan, Graves' eq. 16 before the softmax. Reverse mode is its transpose (no
+differentiation through the scan); forward mode and higher orders differentiate the two
+scans, whose three-way log-sum-exp has a JVP that is finite at unreachable (``-inf``)
+states.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.custom_derivatives import SymbolicZero
+from jax.typing import ArrayLike
+
+from jaxloss import _checks
+from jaxloss._reduction import reduce_sequence_loss
+
+_FN = "ctc_loss"
+
+
+# ---------------------------------------------------------------------------------------------
+# The recursions
+# ---------------------------------------------------------------------------------------------
+
+
+@jax.custom_jvp
+def _lse3(a: jax.Array, b: jax.Array, c: jax.Array) -> jax.Array:
+    """``log(exp(a) + exp(b) + exp(c))``; ``-inf`` (not NaN) where all three are ``-inf``."""
+    m = jnp.maximum(jnp.maximum(a, b), c)
+    m = jnp.where(m == -jnp.inf, 0.0, m)
+    return m + jnp.log(jnp.exp(a - m) + jnp.exp(b - m) + jnp.exp(c - m))
+
+
+@_lse3.defjvp
+def _lse3_jvp(primals, tangents):
+    out = _lse3(*primals)
+    reachable = out > -jnp.inf
+    d_out = jnp.zeros_like(out)
+    for x, dx in zip(primals, tangents, strict=True):
+        # The share of each term, 0 at an unreachable state (where every term is -inf), so
+        # no -inf - (-inf) reaches a derivative.
+        d_out = d_out + jnp.exp(jnp.where(reachable, x - out, -jnp.inf)) * dx
+    return out, d_out
+
+
+def _shift_right(a: jax.Array, k: int, fill: Any) -> jax.Array:
+    """``a[..., s - k]`` along the last axis, ``fill`` for ``s < k``."""
+    pad = jnp.full(a.shape[:-1] + (k,), fill, a.dtype)
+    return jnp.concatenate([pad, a], axis=-1)[..., : a.shape[-1]]
+
+
+def _shift_left(a: jax.Array, k: int, fill: Any) -> jax.Array:
+    """``a[..., s + k]`` along the last axis, ``fill`` beyond the end."""
+    pad = jnp.full(a.shape[:-1] + (k,), fill, a.dtype)
+    return jnp.concatenate([a, pad], axis=-1)[..., k:]
+
+
+def _alpha(emit, skip, input_lengths, keep):
+    """The log forward variables. ``emit`` (T, N, L): log y_t(l'_s); ``skip`` (N, L): 0 where
+    the transition s - 2 -> s is allowed, else -inf. A sequence's alpha stops changing after
+    its input length. Returns the last alpha (N, L) and, with ``keep``, every alpha_t."""
+    num_steps, batch, length = emit.shape
+    # alpha_{-1}: probability 1 in a virtual state before state 0, so that every t, t = 0
+    # included, is the same recursion (and input length 0 leaves alpha_{-1}).
+    start = jnp.full((batch, length), -jnp.inf, emit.dtype).at[:, 0].set(0.0)
+
+    def step(a, xs):
+        e_t, t = xs
+        new = e_t + _lse3(a, _shift_right(a, 1, -jnp.inf), _shift_right(a, 2, -jnp.inf) + skip)
+        a = jnp.where((t < input_lengths)[:, None], new, a)
+        return a, (a if keep else None)
+
+    return jax.lax.scan(step, start, (emit, jnp.arange(num_steps, dtype=jnp.int32)))
+
+
+def _beta(emit, skip, input_lengths, end):
+    """The log backward variables excluding the emission at t (N, L) for every t: the log
+    probability of emitting frames t + 1 .. T_n - 1 from state s at t and ending in one of
+    the two final states (``end``: 0 there, else -inf)."""
+    num_steps = emit.shape[0]
+    emit_next = jnp.concatenate([emit[1:], jnp.full_like(emit[:1], -jnp.inf)])
+    skip_from = _shift_left(skip, 2, -jnp.inf)  # state s may jump to s + 2
+
+    def step(b, xs):
+        e_next, t = xs
+        g = e_next + b
+        new = _lse3(g, _shift_left(g, 1, -jnp.inf), _shift_left(g, 2, -jnp.inf) + skip_from)
+        b = jnp.where((t >= input_lengths - 1)[:, None], end, new)
+        return b, b
+
+    _, betas = jax.lax.scan(
+        step, end, (emit_next, jnp.arange(num_steps, dtype=jnp.int32)), reverse=True
+    )
+    return betas
+
+
+def _zero_infinite(nll: jax.Array, zero_infinity: bool) -> jax.Array:
+    return jnp.where(jnp.isinf(nll), 0.0, nll) if zero_infinity else nll
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _ctc_nll(zero_infinity, emit, skip, input_lengths, end):
+    """-log p(l | x) per sequence (N,) from the gathered emissions (T, N, L)."""
+    last, _ = _alpha(emit, skip, input_lengths, keep=False)
+    return _zero_infinite(-jax.nn.logsumexp(last + end, axis=-1), zero_infinity)
+
+
+def _ctc_nll_jvp(zero_infinity, primals, tangents):
+    emit, skip, input_lengths, end = primals
+    d_emit = tangents[0]
+    last, alphas = _alpha(emit, skip, input_lengths, keep=True)
+    log_p = jax.nn.logsumexp(last + end, axis=-1)
+    nll = _zero_infinite(-log_p, zero_infinity)
+    if isinstance(d_emit, SymbolicZero):
+        return nll, jnp.zeros_like(nll)
+    betas = _beta(emit, skip, input_lengths, end)
+    t = jnp.arange(emit.shape[0], dtype=jnp.int32)[:, None, None]
+    live = t < input_lengths[None, :, None]
+    if zero_infinity:
+        live = live & ~jnp.isinf(log_p)[None, :, None]
+    # Occupancies gamma_t(s); NaN for an infeasible target without zero_infinity (its loss
+    # is inf), as PyTorch's gradient.
+    log_gamma = jnp.where(live, alphas + betas - log_p[None, :, None], -jnp.inf)
+    return nll, -jnp.sum(jnp.exp(log_gamma) * d_emit, axis=(0, 2))
+
+
+_ctc_nll.defjvp(_ctc_nll_jvp, symbolic_zeros=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------------------------
+
+
+def _integer_array(name: str, x: ArrayLike) -> jax.Array:
+    given = _checks.given_dtype(x)
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.integer):
+        dtype = x.dtype if given is None else given
+        raise TypeError(
+            f"{_FN}: `{name}` must be an integer array, got dtype {dtype}."
+            + (f" Cast it with `{name}.astype(jnp.int32)`." if name != "targets" else
+               " Targets are class indices: cast them with `targets.astype(jnp.int32)`.")
+        )
+    return x
+
+
+def _check_blank(blank: Any, num_classes: int) -> None:
+    if not isinstance(blank, (int, np.integer)) or isinstance(blank, (bool, np.bool_)):
+        raise TypeError(
+            f"{_FN}: `blank` must be a Python int (the blank's class index is structure, not "
+            f"data), got {blank!r}."
+        )
+    if not 0 <= blank < num_classes:
+        raise ValueError(
+            f"{_FN}: `blank` must be a class index in [0, {num_classes}) (C = "
+            f"log_probs.shape[-1] = {num_classes}), got {blank}."
+        )
+
+
+def _check_length_shape(name: str, x: jax.Array, batch: int | None, lp_shape) -> jax.Array:
+    """(N,) lengths for batched log_probs; a scalar or (1,) for unbatched (T, C) ones."""
+    if batch is None:
+        if x.shape not in ((), (1,)):
+            raise ValueError(
+                f"{_FN}: `{name}` must be a scalar (or shape (1,)) for unbatched (T, C) "
+                f"`log_probs` of shape {lp_shape}, got shape {x.shape}."
+            )
+        return x.reshape(1)
+    if x.shape != (batch,):
+        raise ValueError(
+            f"{_FN}: `{name}` must have shape ({batch},), one length per sequence of "
+            f"`log_probs` of shape {lp_shape} (T, N, C), got shape {x.shape}."
+        )
+    return x
+
+
+def _check_lengths(enforce, input_lengths, target_lengths, keep, num_steps, width, targets):
+    """Lengths in range: concretely always, traced under ``checked`` (NaN losses otherwise)."""
+    if not enforce:
+        return
+    _checks.check_bad_values(
+        _FN, "input_lengths", input_lengths,
+        keep & ((input_lengths < 0) | (input_lengths > num_steps)),
+        expected=f"in [0, {num_steps}] (T = log_probs.shape[0])",
+    )
+    if width is None:  # concatenated targets
+        _checks.check_bad_values(
+            _FN, "target_lengths", target_lengths, keep & (target_lengths < 0),
+            expected=">= 0",
+        )
+        total = targets.shape[0]
+
+        def message(got: np.ndarray, shard: str | None = None) -> str:
+            del shard
+            return (
+                f"{_FN}: 1-D (concatenated) `targets` must hold sum(target_lengths) = "
+                f"{_checks._fmt(got)} labels, got {total}. Padded targets have shape (N, S)."
+            )
+
+        got = jnp.sum(target_lengths)
+        _checks._require(got != total, message, lambda: {"got": got})
+    else:
+        _checks.check_bad_values(
+            _FN, "target_lengths", target_lengths,
+            keep & ((target_lengths < 0) | (target_lengths > width)),
+            expected=f"in [0, {width}] (S = targets.shape[1], the padded width)",
+        )
+
+
+def _check_labels(enforce, targets, bad):
+    if enforce:
+        _checks.check_bad_values(
+            _FN, "targets", targets, bad,
+            expected="class indices other than the blank",
+            hint=" Within target_lengths every target is a class in [0, C) and never the "
+            "blank (padding beyond target_lengths is not read).",
+        )
+
+
+def _padded_targets(targets, target_lengths, concatenated):
+    """(N, S) targets: the padded array as given, or the concatenated ones cut per sequence.
+
+    For concatenated targets S is max(target_lengths) when the lengths are concrete; when
+    they are traced it cannot be known while tracing, and the sum of the lengths
+    (``targets.shape[0]``), an upper bound, is used (slower: pass padded targets under
+    ``jit`` when speed matters).
+    """
+    if not concatenated:
+        return targets, None
+    total = targets.shape[0]
+    batch = target_lengths.shape[0]
+    if isinstance(target_lengths, jax.core.Tracer):
+        width = total
+    else:
+        width = int(np.clip(np.max(np.asarray(target_lengths), initial=0), 0, total))
+    offsets = jnp.cumsum(target_lengths) - target_lengths
+    pos = offsets[:, None] + jnp.arange(width, dtype=jnp.int32)[None, :]
+    if total == 0:
+        return jnp.zeros((batch, width), targets.dtype), pos
+    return targets[jnp.clip(pos, 0, total - 1)], pos
+
+
+# ---------------------------------------------------------------------------------------------
+# The loss
+# ---------------------------------------------------------------------------------------------
+
+
+def ctc_loss(
+    log_probs: ArrayLike,
+    targets: ArrayLike,
+    input_lengths: ArrayLike,
+    target_lengths: ArrayLike,
+    *,
+    blank: int = 0,
+    reduction: str = "mean",
+    zero_infinity: bool = False,
+    where: ArrayLike | None = None,
+    axis_name: str | None = None,
+) -> jax.Array:
+    r"""Connectionist temporal classification loss, as PyTorch's ``F.ctc_loss``.
+
+    For sequence n with T_n frames and target :math:`l` of length S_n, the loss is the
+    negative log-probability of all alignments that collapse to :math:`l` (Graves et al.,
+    2006, eq. 3-8), summed in log space over the extended sequence :math:`l'` (a blank
+    before, between and after the labels, length 2 S_n + 1):
+
+    .. math::
+
+       \alpha_t(s) = y_t(l'_s) \big[\alpha_{t-1}(s) + \alpha_{t-1}(s-1)
+           + [l'_s \ne \text{blank},\ l'_s \ne l'_{s-2}]\, \alpha_{t-1}(s-2)\big],
+       \qquad
+       \ell_n = -\log\big(\alpha_{T_n-1}(2S_n) + \alpha_{T_n-1}(2S_n-1)\big)
+
+    with :math:`\log y_t(c)` = ``log_probs[t, n, c]``. A repeated label needs a blank
+    between its copies, so a target is feasible iff T_n >= S_n + (number of adjacent
+    repeats); an infeasible one has loss ``inf`` (``zero_infinity=True``: 0 with zero
+    gradient). An empty target (S_n = 0) is all blanks, and T_n = 0 with S_n = 0 has loss 0.
+
+    Reductions are PyTorch's: ``"mean"`` divides each sequence's loss by its target length
+    (clamped to >= 1) and averages over the batch; ``"sum"`` adds the losses; ``"none"``
+    returns them, shape (N,) (a scalar for unbatched input).
+
+    Gradients are the exact derivatives of the loss with respect to ``log_probs``: minus the
+    occupancy of each (frame, class) (Graves' eq. 16 before the softmax), 0 for frames
+    ``t >= input_lengths[n]``. PyTorch's CTC backward instead returns the gradient with
+    respect to the logits of a log-softmax, ``exp(log_probs) - occupancy`` (verified on
+    torch 2.13): the two agree exactly once they pass back through
+    ``jax.nn.log_softmax`` (the documented use, where the rows of ``exp(log_probs)`` sum to
+    1), and differ by ``exp(log_probs)`` when differentiating with respect to
+    ``log_probs`` directly. An infeasible target without ``zero_infinity`` has NaN
+    gradients, as in PyTorch; with it, finite (zero) ones.
+
+    optax's ``ctc_loss(logits, logit_paddings, labels, label_paddings, blank_id=0)`` is the
+    same per-sequence loss with another layout: ``log_probs = jnp.moveaxis(
+    jax.nn.log_softmax(logits), 1, 0)``, ``input_lengths = T - logit_paddings.sum(1)``,
+    ``targets = labels``, ``target_lengths = S - label_paddings.sum(1)``; optax returns
+    the (N,) losses (``reduction="none"``) and writes log(0) as ``-1e5``, so an infeasible
+    target costs about 1e5 instead of ``inf``.
+
+    Args:
+      log_probs: (T, N, C) float log-probabilities (``jax.nn.log_softmax`` over C), or
+        (T, C) for one unbatched sequence. Time first, as PyTorch.
+      targets: integer class indices, padded (N, S) (entries at and beyond
+        ``target_lengths[n]`` are not read; S may exceed the longest target), or 1-D,
+        all targets concatenated, of length ``sum(target_lengths)``. Unbatched: 1-D
+        (one target, of length ``target_lengths``) or (1, S). Never the blank.
+      input_lengths: (N,) integers in [0, T], the frames of each sequence (a scalar or (1,)
+        unbatched); a Python list or tuple works too. Traceable.
+      target_lengths: (N,) integers, the length of each target (<= S when padded).
+        Traceable; with concatenated targets under ``jit`` the padded width becomes
+        ``sum(target_lengths)`` (it must be known while tracing), so pass padded targets
+        there when speed matters.
+      blank: the blank's class index in [0, C), a Python int (structure, not traced).
+      reduction: "mean", "sum" or "none".
+      zero_infinity: a Python bool; True sets infinite losses (infeasible targets) and their
+        gradients to 0.
+      where: optional boolean mask of shape (N,) (broadcastable); False sequences count as
+        absent: loss 0, excluded from the "mean", not checked.
+      axis_name: inside ``shard_map``/``pmap`` with the batch split over that axis, makes
+        "mean" and "sum" global.
+
+    Returns:
+      A scalar for "mean"/"sum", else (N,) (a scalar unbatched); float32 (float64 for
+      float64 ``log_probs``; bf16/f16 are computed in float32). Gradients have the dtype of
+      ``log_probs``.
+
+    Raises:
+      ValueError: unknown ``reduction``; ``log_probs`` not (T, N, C) or (T, C); ``blank``
+        outside [0, C); lengths or targets whose shapes do not fit ``log_probs``.
+      TypeError: non-float ``log_probs``; non-integer targets or lengths (PyTorch casts
+        float targets); ``blank`` not an int; ``zero_infinity`` not a bool.
+
+    Values are checked where they are concrete (Python or NumPy lengths and targets, eager
+    calls; under :func:`jaxloss.checked` also inside ``jit``), raising
+    :class:`jaxloss._checks.CheckError` (a ``ValueError``) that names the first offending
+    entry: lengths outside [0, T], negative target lengths or ones beyond S, concatenated
+    targets whose size is not ``sum(target_lengths)``, and targets (within their length)
+    outside [0, C) or equal to ``blank`` (PyTorch computes a number for those). Traced
+    and unchecked, such a sequence's loss is NaN; nothing is clamped or dropped.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> log_probs = jnp.full((3, 1, 3), jnp.log(1 / 3))  # (T, N, C): uniform over 3
+      >>> loss = jaxloss.ctc_loss(log_probs, jnp.array([[1]]), [3], [1], reduction="sum")
+      >>> print(f"{loss:.4f}")  # six alignments of "1" in 3 frames: -log(6 / 27)
+      1.5041
+      >>> jaxloss.ctc_loss(log_probs, jnp.array([[1, 1]]), [3], [2], reduction="none")
+      Array([3.2958], dtype=float32)
+      >>> jaxloss.ctc_loss(log_probs, jnp.array([[1, 1, 1]]), [3], [3], reduction="none",
+      ...                  zero_infinity=True)  # "111" needs 5 frames
+      Array([0.], dtype=float32)
+
+    References:
+      Graves, Fernandez, Gomez, Schmidhuber, "Connectionist temporal classification:
+      labelling unsegmented sequence data with recurrent neural networks", ICML 2006.
+      PyTorch ``torch.nn.functional.ctc_loss`` (ATen ``LossCTC.cpp``).
+    """
+    lp_given = _checks.given_dtype(log_probs)
+    lp = jnp.asarray(log_probs)
+    _checks.check_reduction(_FN, reduction)
+    _checks.check_float(_FN, "log_probs", lp, given=lp_given)
+    if lp.ndim not in (2, 3):
+        raise ValueError(
+            f"{_FN}: `log_probs` must have shape (T, N, C) (time first, as PyTorch), or "
+            f"(T, C) for one unbatched sequence, got shape {lp.shape}."
+        )
+    lp_shape = lp.shape
+    batched = lp.ndim == 3
+    num_classes = lp.shape[-1]
+    _check_blank(blank, num_classes)
+    if not isinstance(zero_infinity, (bool, np.bool_)):
+        raise TypeError(f"{_FN}: `zero_infinity` must be a Python bool, got {zero_infinity!r}.")
+    targets = _integer_array("targets", targets)
+    input_lengths = _integer_array("input_lengths", input_lengths)
+    target_lengths = _integer_array("target_lengths", target_lengths)
+    if not batched:
+        lp = lp[:, None, :]
+    num_steps, batch, _ = lp.shape
+    input_lengths = _check_length_shape(
+        "input_lengths", input_lengths, batch if batched else None, lp_shape
+    ).astype(jnp.int32)
+    target_lengths = _check_length_shape(
+        "target_lengths", target_lengths, batch if batched else None, lp_shape
+    ).astype(jnp.int32)
+    concatenated = targets.ndim == 1
+    if targets.ndim not in (1, 2) or (targets.ndim == 2 and targets.shape[0] != batch):
+        expected = (f"({batch}, S) (padded) or 1-D (concatenated)" if batched
+                    else "(S,) or (1, S)")
+        raise ValueError(
+            f"{_FN}: `targets` must have shape {expected} for `log_probs` of shape "
+            f"{lp_shape}, got shape {targets.shape}."
+        )
+    targets = targets.astype(jnp.int32)
+    mask = _checks.as_mask(_FN, where, (batch,) if batched else ())
+    if mask is not None:
+        mask = mask.reshape(batch)
+    keep = jnp.ones((batch,), jnp.bool_) if mask is None else mask
+
+    enforce = _checks.enforce_value_checks(targets, input_lengths, target_lengths, mask)
+    width = None if concatenated else targets.shape[1]
+    _check_lengths(enforce, input_lengths, target_lengths, keep, num_steps, width, targets)
+
+    padded, pos = _padded_targets(targets, target_lengths, concatenated)
+    width = padded.shape[1]
+    in_target = jnp.arange(width, dtype=jnp.int32)[None, :] < target_lengths[:, None]
+    bad_label = in_target & ((padded < 0) | (padded >= num_classes) | (padded == blank))
+    if concatenated:
+        # Report the first bad label at its index in the 1-D targets.
+        flat_bad = jnp.zeros(targets.shape, jnp.bool_)
+        if targets.shape[0]:
+            flat_bad = flat_bad.at[jnp.clip(pos, 0, targets.shape[0] - 1)].max(
+                bad_label & keep[:, None]
+            )
+        _check_labels(enforce, targets, flat_bad)
+    else:
+        _check_labels(enforce, targets, bad_label & keep[:, None])
+
+    invalid = (
+        (input_lengths < 0) | (input_lengths > num_steps) | (target_lengths < 0)
+        | (target_lengths > width) | jnp.any(bad_label, axis=1)
+    )
+    if concatenated:
+        invalid = invalid | (jnp.sum(target_lengths) != targets.shape[0])
+    input_lengths = jnp.clip(input_lengths, 0, num_steps)
+    target_lengths = jnp.clip(target_lengths, 0, width)
+
+    # Extended labels l' (N, 2S + 1): blanks at even positions, the targets at odd ones
+    # (padding beyond the target length read as blanks, never gathered out of range).
+    length = 2 * width + 1
+    labels = jnp.where(in_target & ~bad_label, padded, blank)
+    ext = jnp.full((batch, length), blank, jnp.int32).at[:, 1::2].set(labels)
+    s = jnp.arange(length, dtype=jnp.int32)[None, :]
+    dtype = _checks.compute_dtype(lp.dtype)
+    skip_ok = (s % 2 == 1) & (s >= 2) & (ext != _shift_right(ext, 2, blank))
+    skip = jnp.where(skip_ok, 0.0, -jnp.inf).astype(dtype)
+    last_blank = 2 * target_lengths[:, None]
+    end = jnp.where((s == last_blank) | (s == last_blank - 1), 0.0, -jnp.inf).astype(dtype)
+
+    x = lp.astype(dtype)
+    emit = x[:, jnp.arange(batch, dtype=jnp.int32)[:, None], ext]  # (T, N, L)
+    nll = _ctc_nll(bool(zero_infinity), emit, skip, input_lengths, end)
+    per = jnp.where(invalid, jnp.nan, nll)
+    if mask is not None:
+        per = jnp.where(mask, per, 0.0)
+    out = reduce_sequence_loss(per, target_lengths, mask, reduction, axis_name)
+    return out if batched or reduction != "none" else out[0]

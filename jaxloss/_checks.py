@@ -610,17 +610,6 @@ def check_unit_interval_values(
     check_values(fn, name, x, low=0.0, high=1.0, where=where, expected=expected, hint=hint)
 
 
-def enforce_value_checks(*xs: Any) -> bool:
-    """Whether value checks on ``xs`` (None entries ignored) run.
-
-    Under :func:`jaxloss.checked` always (staged when traced); otherwise only when every
-    array is concrete (host data, eager calls), where the check costs no op in a compiled
-    program. Used where a wrong value would otherwise be a silent wrong number, as for
-    CTC's lengths and targets.
-    """
-    return _CHECKING.get() or not any(isinstance(x, jax.core.Tracer) for x in xs)
-
-
 def check_bad_values(
     fn: str,
     name: str,
@@ -633,8 +622,8 @@ def check_bad_values(
     """Fails (:func:`_require`) naming the first element of ``x`` where ``bad`` is True.
 
     The message is check_values's: ``"{fn}: `{name}` must be {expected}, got {value} at
-    index {index}.{hint}"``. The caller decides whether it runs
-    (:func:`enforce_value_checks`).
+    index {index}.{hint}"``. The caller decides whether it runs: CTC checks concrete
+    (host) values always, with NumPy arrays, and traced ones under :func:`jaxloss.checked`.
     """
     if x.size == 0:
         return
@@ -645,4 +634,6 @@ def check_bad_values(
             at += f" of the shard at {shard}"
         return f"{fn}: `{name}` must be {expected}, got {_fmt(value)} at {at}.{hint}"
 
-    _require(jnp.any(bad), message, lambda: _first_failure(x, bad))
+    # NumPy (host) values are checked with NumPy: no device op unless the check fails.
+    failed = np.any(bad) if isinstance(bad, (np.ndarray, np.generic)) else jnp.any(bad)
+    _require(failed, message, lambda: _first_failure(x, bad))

@@ -7,7 +7,7 @@ the log-probabilities' tangent: ``-sum_{t,s} gamma_t(s) d log y_t(l'_s)`` with t
 occupancies ``gamma = exp(alpha + beta - log p)`` from one forward (alpha) and one backward
 (beta) scan, Graves' eq. 16 before the softmax. Reverse mode is its transpose (no
 differentiation through the scan); forward mode and higher orders differentiate the two
-scans, whose three-way log-sum-exp has a JVP that is finite at unreachable (``-inf``)
+scans, whose three-way log-sum-exp has finite derivatives at unreachable (``-inf``)
 states.
 """
 
@@ -33,24 +33,16 @@ _FN = "ctc_loss"
 # ---------------------------------------------------------------------------------------------
 
 
-@jax.custom_jvp
 def _lse3(a: jax.Array, b: jax.Array, c: jax.Array) -> jax.Array:
-    """``log(exp(a) + exp(b) + exp(c))``; ``-inf`` (not NaN) where all three are ``-inf``."""
+    """``log(exp(a) + exp(b) + exp(c))``, ``-inf`` where all three are ``-inf`` (an
+    unreachable state), with finite derivatives of every order there: the shift is held
+    (its derivative cancels) and the log never sees 0 in the branch that is kept.
+    """
     m = jnp.maximum(jnp.maximum(a, b), c)
-    m = jnp.where(m == -jnp.inf, 0.0, m)
-    return m + jnp.log(jnp.exp(a - m) + jnp.exp(b - m) + jnp.exp(c - m))
-
-
-@_lse3.defjvp
-def _lse3_jvp(primals, tangents):
-    out = _lse3(*primals)
-    reachable = out > -jnp.inf
-    d_out = jnp.zeros_like(out)
-    for x, dx in zip(primals, tangents, strict=True):
-        # The share of each term, 0 at an unreachable state (where every term is -inf), so
-        # no -inf - (-inf) reaches a derivative.
-        d_out = d_out + jnp.exp(jnp.where(reachable, x - out, -jnp.inf)) * dx
-    return out, d_out
+    m = jax.lax.stop_gradient(jnp.where(m == -jnp.inf, 0.0, m))
+    total = jnp.exp(a - m) + jnp.exp(b - m) + jnp.exp(c - m)
+    reachable = total > 0
+    return jnp.where(reachable, m + jnp.log(jnp.where(reachable, total, 1.0)), -jnp.inf)
 
 
 def _shift_right(a: jax.Array, k: int, fill: Any) -> jax.Array:
@@ -185,16 +177,16 @@ def _check_length_shape(name: str, x: jax.Array, batch: int | None, lp_shape) ->
     return x
 
 
-def _check_lengths(enforce, input_lengths, target_lengths, keep, num_steps, width, targets):
-    """Lengths in range: concretely always, traced under ``checked`` (NaN losses otherwise)."""
-    if not enforce:
-        return
+def _check_values(xp, targets, input_lengths, target_lengths, keep, num_steps, num_classes,
+                  blank, concatenated):
+    """Lengths and targets in range; ``xp`` is NumPy for concrete values (checked at once,
+    no device op), ``jax.numpy`` for traced ones under ``checked`` (staged)."""
     _checks.check_bad_values(
         _FN, "input_lengths", input_lengths,
         keep & ((input_lengths < 0) | (input_lengths > num_steps)),
         expected=f"in [0, {num_steps}] (T = log_probs.shape[0])",
     )
-    if width is None:  # concatenated targets
+    if concatenated:
         _checks.check_bad_values(
             _FN, "target_lengths", target_lengths, keep & (target_lengths < 0),
             expected=">= 0",
@@ -208,47 +200,28 @@ def _check_lengths(enforce, input_lengths, target_lengths, keep, num_steps, widt
                 f"{_checks._fmt(got)} labels, got {total}. Padded targets have shape (N, S)."
             )
 
-        got = jnp.sum(target_lengths)
+        got = xp.sum(target_lengths)
         _checks._require(got != total, message, lambda: {"got": got})
+        if keep.shape[0] == 0:
+            return
+        # Each label's sequence, from its position against the ends of the sequences.
+        ends = xp.cumsum(xp.maximum(target_lengths, 0))
+        owner = xp.searchsorted(ends, xp.arange(total), side="right")
+        kept_label = (owner < keep.shape[0]) & keep[xp.minimum(owner, keep.shape[0] - 1)]
     else:
+        width = targets.shape[1]
         _checks.check_bad_values(
             _FN, "target_lengths", target_lengths,
             keep & ((target_lengths < 0) | (target_lengths > width)),
             expected=f"in [0, {width}] (S = targets.shape[1], the padded width)",
         )
-
-
-def _check_labels(enforce, targets, bad):
-    if enforce:
-        _checks.check_bad_values(
-            _FN, "targets", targets, bad,
-            expected="class indices other than the blank",
-            hint=" Within target_lengths every target is a class in [0, C) and never the "
-            "blank (padding beyond target_lengths is not read).",
-        )
-
-
-def _padded_targets(targets, target_lengths, concatenated):
-    """(N, S) targets: the padded array as given, or the concatenated ones cut per sequence.
-
-    For concatenated targets S is max(target_lengths) when the lengths are concrete; when
-    they are traced it cannot be known while tracing, and the sum of the lengths
-    (``targets.shape[0]``), an upper bound, is used (slower: pass padded targets under
-    ``jit`` when speed matters).
-    """
-    if not concatenated:
-        return targets, None
-    total = targets.shape[0]
-    batch = target_lengths.shape[0]
-    if isinstance(target_lengths, jax.core.Tracer):
-        width = total
-    else:
-        width = int(np.clip(np.max(np.asarray(target_lengths), initial=0), 0, total))
-    offsets = jnp.cumsum(target_lengths) - target_lengths
-    pos = offsets[:, None] + jnp.arange(width, dtype=jnp.int32)[None, :]
-    if total == 0:
-        return jnp.zeros((batch, width), targets.dtype), pos
-    return targets[jnp.clip(pos, 0, total - 1)], pos
+        kept_label = keep[:, None] & (xp.arange(width)[None, :] < target_lengths[:, None])
+    bad = kept_label & ((targets < 0) | (targets >= num_classes) | (targets == blank))
+    _checks.check_bad_values(
+        _FN, "targets", targets, bad,
+        expected=f"class indices in [0, {num_classes}) other than blank={blank}",
+        hint=" Entries beyond target_lengths are padding and not read.",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -389,10 +362,10 @@ def ctc_loss(
     num_steps, batch, _ = lp.shape
     input_lengths = _check_length_shape(
         "input_lengths", input_lengths, batch if batched else None, lp_shape
-    ).astype(jnp.int32)
+    )
     target_lengths = _check_length_shape(
         "target_lengths", target_lengths, batch if batched else None, lp_shape
-    ).astype(jnp.int32)
+    )
     concatenated = targets.ndim == 1
     if targets.ndim not in (1, 2) or (targets.ndim == 2 and targets.shape[0] != batch):
         expected = (f"({batch}, S) (padded) or 1-D (concatenated)" if batched
@@ -401,31 +374,56 @@ def ctc_loss(
             f"{_FN}: `targets` must have shape {expected} for `log_probs` of shape "
             f"{lp_shape}, got shape {targets.shape}."
         )
-    targets = targets.astype(jnp.int32)
     mask = _checks.as_mask(_FN, where, (batch,) if batched else ())
     if mask is not None:
         mask = mask.reshape(batch)
-    keep = jnp.ones((batch,), jnp.bool_) if mask is None else mask
 
-    enforce = _checks.enforce_value_checks(targets, input_lengths, target_lengths, mask)
-    width = None if concatenated else targets.shape[1]
-    _check_lengths(enforce, input_lengths, target_lengths, keep, num_steps, width, targets)
+    ints = (targets, input_lengths, target_lengths, mask)
+    concrete = not any(isinstance(v, jax.core.Tracer) for v in ints)
+    if concrete:
+        # Host values: checked with NumPy at once (no device op), always.
+        host = [None if v is None else np.asarray(v) for v in ints]
+        keep = np.ones((batch,), bool) if mask is None else host[3]
+        _check_values(np, host[0], host[1], host[2], keep, num_steps, num_classes, blank,
+                      concatenated)
+    elif _checks.checking_active():
+        keep = jnp.ones((batch,), jnp.bool_) if mask is None else mask
+        _check_values(jnp, targets, input_lengths, target_lengths, keep, num_steps,
+                      num_classes, blank, concatenated)
+    width = targets.shape[1] if not concatenated else targets.shape[0]
+    if concatenated and not isinstance(target_lengths, jax.core.Tracer):
+        # The longest target, known while tracing; traced lengths need the upper bound.
+        width = int(np.clip(np.max(np.asarray(target_lengths), initial=0), 0, width))
+    out = _ctc(
+        lp, targets.astype(jnp.int32), input_lengths.astype(jnp.int32),
+        target_lengths.astype(jnp.int32), mask, blank=int(blank),
+        zero_infinity=bool(zero_infinity), reduction=reduction, width=width,
+        concatenated=concatenated, axis_name=axis_name,
+    )
+    return out if batched or reduction != "none" else out[0]
 
-    padded, pos = _padded_targets(targets, target_lengths, concatenated)
-    width = padded.shape[1]
-    in_target = jnp.arange(width, dtype=jnp.int32)[None, :] < target_lengths[:, None]
-    bad_label = in_target & ((padded < 0) | (padded >= num_classes) | (padded == blank))
+
+@functools.partial(
+    jax.jit,
+    static_argnames=("blank", "zero_infinity", "reduction", "width", "concatenated", "axis_name"),
+)
+def _ctc(lp, targets, input_lengths, target_lengths, mask, *, blank, zero_infinity, reduction,
+         width, concatenated, axis_name):
+    """The loss after validation, one compiled program (eager calls too: one dispatch)."""
+    num_steps, batch, num_classes = lp.shape
+    col = jnp.arange(width, dtype=jnp.int32)[None, :]
     if concatenated:
-        # Report the first bad label at its index in the 1-D targets.
-        flat_bad = jnp.zeros(targets.shape, jnp.bool_)
-        if targets.shape[0]:
-            flat_bad = flat_bad.at[jnp.clip(pos, 0, targets.shape[0] - 1)].max(
-                bad_label & keep[:, None]
-            )
-        _check_labels(enforce, targets, flat_bad)
+        total = targets.shape[0]
+        pos = (jnp.cumsum(target_lengths) - target_lengths)[:, None] + col
+        if total:
+            padded = targets[jnp.clip(pos, 0, total - 1)]
+        else:
+            padded = jnp.zeros((batch, width), jnp.int32)
     else:
-        _check_labels(enforce, targets, bad_label & keep[:, None])
-
+        padded = targets
+    in_target = col < target_lengths[:, None]
+    bad_label = in_target & ((padded < 0) | (padded >= num_classes) | (padded == blank))
+    # Traced, unchecked invalid values make that sequence's loss NaN: never a clamped number.
     invalid = (
         (input_lengths < 0) | (input_lengths > num_steps) | (target_lengths < 0)
         | (target_lengths > width) | jnp.any(bad_label, axis=1)
@@ -449,9 +447,8 @@ def ctc_loss(
 
     x = lp.astype(dtype)
     emit = x[:, jnp.arange(batch, dtype=jnp.int32)[:, None], ext]  # (T, N, L)
-    nll = _ctc_nll(bool(zero_infinity), emit, skip, input_lengths, end)
+    nll = _ctc_nll(zero_infinity, emit, skip, input_lengths, end)
     per = jnp.where(invalid, jnp.nan, nll)
     if mask is not None:
         per = jnp.where(mask, per, 0.0)
-    out = reduce_sequence_loss(per, target_lengths, mask, reduction, axis_name)
-    return out if batched or reduction != "none" else out[0]
+    return reduce_sequence_loss(per, target_lengths, mask, reduction, axis_name)

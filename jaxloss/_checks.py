@@ -634,6 +634,12 @@ def check_bad_values(
             at += f" of the shard at {shard}"
         return f"{fn}: `{name}` must be {expected}, got {_fmt(value)} at {at}.{hint}"
 
-    # NumPy (host) values are checked with NumPy: no device op unless the check fails.
-    failed = np.any(bad) if isinstance(bad, (np.ndarray, np.generic)) else jnp.any(bad)
-    _require(failed, message, lambda: _first_failure(x, bad))
+    if isinstance(bad, (np.ndarray, np.generic)):
+        # Host values are checked with NumPy: no device op (and none staged inside jit).
+        def host_failure() -> dict[str, np.ndarray]:
+            flat = np.argmax(np.reshape(bad, -1))
+            return {"value": np.reshape(x, -1)[flat], "flat_index": flat}
+
+        _require(np.any(bad), message, host_failure)
+        return
+    _require(jnp.any(bad), message, lambda: _first_failure(x, bad))

@@ -354,6 +354,7 @@ def ctc_loss(
     _check_blank(blank, num_classes)
     if not isinstance(zero_infinity, (bool, np.bool_)):
         raise TypeError(f"{_FN}: `zero_infinity` must be a Python bool, got {zero_infinity!r}.")
+    targets_in, input_lengths_in, target_lengths_in = targets, input_lengths, target_lengths
     targets = _integer_array("targets", targets)
     input_lengths = _integer_array("input_lengths", input_lengths)
     target_lengths = _integer_array("target_lengths", target_lengths)
@@ -378,22 +379,27 @@ def ctc_loss(
     if mask is not None:
         mask = mask.reshape(batch)
 
-    ints = (targets, input_lengths, target_lengths, mask)
-    concrete = not any(isinstance(v, jax.core.Tracer) for v in ints)
+    # Concreteness is read from the arguments as passed: inside jit, JAX may turn even a
+    # host constant into a tracer once it goes through jnp.asarray.
+    raw = (targets_in, input_lengths_in, target_lengths_in, where)
+    concrete = not any(isinstance(v, jax.core.Tracer) for v in raw)
     if concrete:
         # Host values: checked with NumPy at once (no device op), always.
-        host = [None if v is None else np.asarray(v) for v in ints]
-        keep = np.ones((batch,), bool) if mask is None else host[3]
-        _check_values(np, host[0], host[1], host[2], keep, num_steps, num_classes, blank,
-                      concatenated)
+        keep = (np.ones((batch,), bool) if where is None
+                else np.broadcast_to(np.asarray(where), (batch,) if batched else ()).reshape(batch))
+        host_targets = np.asarray(targets_in)
+        host_tl = np.asarray(target_lengths_in).reshape(batch)
+        _check_values(np, host_targets, np.asarray(input_lengths_in).reshape(batch), host_tl,
+                      keep, num_steps, num_classes, blank, concatenated)
     elif _checks.checking_active():
         keep = jnp.ones((batch,), jnp.bool_) if mask is None else mask
         _check_values(jnp, targets, input_lengths, target_lengths, keep, num_steps,
                       num_classes, blank, concatenated)
     width = targets.shape[1] if not concatenated else targets.shape[0]
-    if concatenated and not isinstance(target_lengths, jax.core.Tracer):
+    if concatenated and not isinstance(target_lengths_in, jax.core.Tracer):
         # The longest target, known while tracing; traced lengths need the upper bound.
-        width = int(np.clip(np.max(np.asarray(target_lengths), initial=0), 0, width))
+        longest = np.max(np.asarray(target_lengths_in), initial=0)
+        width = int(np.clip(longest, 0, width))
     out = _ctc(
         lp, targets.astype(jnp.int32), input_lengths.astype(jnp.int32),
         target_lengths.astype(jnp.int32), mask, blank=int(blank),

@@ -12,6 +12,7 @@ EXPECTED_ALL = [
     "class_counts",
     "class_weights_from_counts",
     "cross_entropy",
+    "ctc_loss",
     "dice_cross_entropy_loss",
     "dice_loss",
     "focal_loss",
@@ -83,6 +84,11 @@ SIGNATURES = {
     "sigmoid_focal_loss": [
         ("logits", POS, None), ("targets", POS, None), ("alpha", KW, 0.25), ("gamma", KW, 2.0),
         ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
+    ],
+    "ctc_loss": [
+        ("log_probs", POS, None), ("targets", POS, None), ("input_lengths", POS, None),
+        ("target_lengths", POS, None), ("blank", KW, 0), ("reduction", KW, "mean"),
+        ("zero_infinity", KW, False), ("where", KW, None), ("axis_name", KW, None),
     ],
     "class_counts": [
         ("targets", POS, None), ("num_classes", POS, None), ("ignore_index", KW, -100),

@@ -2,13 +2,10 @@
 
 The forward variable of Graves et al. (2006) runs over the extended label sequence (a blank
 before, between and after the labels: length 2S + 1) in log space, as one ``lax.scan`` over
-time vectorised over the batch. The derivative is a custom JVP whose tangent is linear in
-the log-probabilities' tangent: ``-sum_{t,s} gamma_t(s) d log y_t(l'_s)`` with the state
-occupancies ``gamma = exp(alpha + beta - log p)`` from one forward (alpha) and one backward
-(beta) scan, Graves' eq. 16 before the softmax. Reverse mode is its transpose (no
-differentiation through the scan); forward mode and higher orders differentiate the two
-scans, whose three-way log-sum-exp has finite derivatives at unreachable (``-inf``)
-states.
+time vectorised over the batch. Gradients are JAX's derivatives of that scan (reverse mode
+keeps the per-step softmax weights of the three-way log-sum-exp and runs the recursion
+backwards in linear space, which is the backward variable of the paper); the log-sum-exp is
+written so that every derivative is finite at unreachable (``-inf``) states.
 """
 
 from __future__ import annotations
@@ -19,7 +16,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
 from jaxloss import _checks
@@ -51,16 +47,10 @@ def _shift_right(a: jax.Array, k: int, fill: Any) -> jax.Array:
     return jnp.concatenate([pad, a], axis=-1)[..., : a.shape[-1]]
 
 
-def _shift_left(a: jax.Array, k: int, fill: Any) -> jax.Array:
-    """``a[..., s + k]`` along the last axis, ``fill`` beyond the end."""
-    pad = jnp.full(a.shape[:-1] + (k,), fill, a.dtype)
-    return jnp.concatenate([a, pad], axis=-1)[..., k:]
-
-
-def _alpha(emit, skip, input_lengths, keep):
+def _alpha(emit, skip, input_lengths):
     """The log forward variables. ``emit`` (T, N, L): log y_t(l'_s); ``skip`` (N, L): 0 where
     the transition s - 2 -> s is allowed, else -inf. A sequence's alpha stops changing after
-    its input length. Returns the last alpha (N, L) and, with ``keep``, every alpha_t."""
+    its input length. Returns the last alpha (N, L)."""
     num_steps, batch, length = emit.shape
     # alpha_{-1}: probability 1 in a virtual state before state 0, so that every t, t = 0
     # included, is the same recursion (and input length 0 leaves alpha_{-1}).
@@ -70,63 +60,33 @@ def _alpha(emit, skip, input_lengths, keep):
         e_t, t = xs
         new = e_t + _lse3(a, _shift_right(a, 1, -jnp.inf), _shift_right(a, 2, -jnp.inf) + skip)
         a = jnp.where((t < input_lengths)[:, None], new, a)
-        return a, (a if keep else None)
+        return a, None
 
-    return jax.lax.scan(step, start, (emit, jnp.arange(num_steps, dtype=jnp.int32)))
-
-
-def _beta(emit, skip, input_lengths, end):
-    """The log backward variables excluding the emission at t (N, L) for every t: the log
-    probability of emitting frames t + 1 .. T_n - 1 from state s at t and ending in one of
-    the two final states (``end``: 0 there, else -inf)."""
-    num_steps = emit.shape[0]
-    emit_next = jnp.concatenate([emit[1:], jnp.full_like(emit[:1], -jnp.inf)])
-    skip_from = _shift_left(skip, 2, -jnp.inf)  # state s may jump to s + 2
-
-    def step(b, xs):
-        e_next, t = xs
-        g = e_next + b
-        new = _lse3(g, _shift_left(g, 1, -jnp.inf), _shift_left(g, 2, -jnp.inf) + skip_from)
-        b = jnp.where((t >= input_lengths - 1)[:, None], end, new)
-        return b, b
-
-    _, betas = jax.lax.scan(
-        step, end, (emit_next, jnp.arange(num_steps, dtype=jnp.int32)), reverse=True
-    )
-    return betas
+    last, _ = jax.lax.scan(step, start, (emit, jnp.arange(num_steps, dtype=jnp.int32)))
+    return last
 
 
-def _zero_infinite(nll: jax.Array, zero_infinity: bool) -> jax.Array:
-    return jnp.where(jnp.isinf(nll), 0.0, nll) if zero_infinity else nll
+def _log_total(x: jax.Array) -> jax.Array:
+    """``logsumexp`` over the last axis, ``-inf`` with zero derivatives where every entry is
+    ``-inf`` (an infeasible target), so a zeroed infinite loss has finite gradients."""
+    m = jnp.max(x, axis=-1, keepdims=True)
+    m = jax.lax.stop_gradient(jnp.where(m == -jnp.inf, 0.0, m))
+    total = jnp.sum(jnp.exp(x - m), axis=-1)
+    feasible = total > 0
+    return jnp.where(feasible, m[..., 0] + jnp.log(jnp.where(feasible, total, 1.0)), -jnp.inf)
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
-def _ctc_nll(zero_infinity, emit, skip, input_lengths, end):
-    """-log p(l | x) per sequence (N,) from the gathered emissions (T, N, L)."""
-    last, _ = _alpha(emit, skip, input_lengths, keep=False)
-    return _zero_infinite(-jax.nn.logsumexp(last + end, axis=-1), zero_infinity)
-
-
-def _ctc_nll_jvp(zero_infinity, primals, tangents):
-    emit, skip, input_lengths, end = primals
-    d_emit = tangents[0]
-    last, alphas = _alpha(emit, skip, input_lengths, keep=True)
-    log_p = jax.nn.logsumexp(last + end, axis=-1)
-    nll = _zero_infinite(-log_p, zero_infinity)
-    if isinstance(d_emit, SymbolicZero):
-        return nll, jnp.zeros_like(nll)
-    betas = _beta(emit, skip, input_lengths, end)
-    t = jnp.arange(emit.shape[0], dtype=jnp.int32)[:, None, None]
-    live = t < input_lengths[None, :, None]
+def _ctc_nll(log_probs, ext, skip, input_lengths, end, zero_infinity):
+    """-log p(l | x) per sequence (N,) from (T, N, C) log-probabilities and the (N, L)
+    extended labels ``ext``."""
+    batch = log_probs.shape[1]
+    emit = log_probs[:, jnp.arange(batch, dtype=jnp.int32)[:, None], ext]  # (T, N, L)
+    last = _alpha(emit, skip, input_lengths)
     if zero_infinity:
-        live = live & ~jnp.isinf(log_p)[None, :, None]
-    # Occupancies gamma_t(s); NaN for an infeasible target without zero_infinity (its loss
-    # is inf), as PyTorch's gradient.
-    log_gamma = jnp.where(live, alphas + betas - log_p[None, :, None], -jnp.inf)
-    return nll, -jnp.sum(jnp.exp(log_gamma) * d_emit, axis=(0, 2))
-
-
-_ctc_nll.defjvp(_ctc_nll_jvp, symbolic_zeros=True)
+        nll = -_log_total(last + end)
+        return jnp.where(jnp.isinf(nll), 0.0, nll)
+    # Without zero_infinity an infeasible target's gradient is NaN, as PyTorch's.
+    return -jax.nn.logsumexp(last + end, axis=-1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -452,8 +412,7 @@ def _ctc(lp, targets, input_lengths, target_lengths, mask, *, blank, zero_infini
     end = jnp.where((s == last_blank) | (s == last_blank - 1), 0.0, -jnp.inf).astype(dtype)
 
     x = lp.astype(dtype)
-    emit = x[:, jnp.arange(batch, dtype=jnp.int32)[:, None], ext]  # (T, N, L)
-    nll = _ctc_nll(zero_infinity, emit, skip, input_lengths, end)
+    nll = _ctc_nll(x, ext, skip, input_lengths, end, zero_infinity)
     per = jnp.where(invalid, jnp.nan, nll)
     if mask is not None:
         per = jnp.where(mask, per, 0.0)

@@ -54,7 +54,11 @@ def _alpha(emit, skip, input_lengths):
     num_steps, batch, length = emit.shape
     # alpha_{-1}: probability 1 in a virtual state before state 0, so that every t, t = 0
     # included, is the same recursion (and input length 0 leaves alpha_{-1}).
-    start = jnp.full((batch, length), -jnp.inf, emit.dtype).at[:, 0].set(0.0)
+    start = jnp.where(jnp.arange(length)[None, :] == 0, 0.0, -jnp.inf).astype(emit.dtype)
+    # Zeros carrying the inputs' varying mesh axes (inside shard_map the carry must have the
+    # type the step returns).
+    start = start + jnp.zeros_like(emit[0]) + jnp.zeros_like(skip)
+    start = start + jnp.zeros_like(input_lengths, emit.dtype)[:, None]
 
     def step(a, xs):
         e_t, t = xs

@@ -223,6 +223,8 @@ def ctc_loss(
     between its copies, so a target is feasible iff T_n >= S_n + (number of adjacent
     repeats); an infeasible one has loss ``inf`` (``zero_infinity=True``: 0 with zero
     gradient). An empty target (S_n = 0) is all blanks, and T_n = 0 with S_n = 0 has loss 0.
+    A ``-inf`` log-probability is exact: off every alignment it changes nothing, on every
+    alignment it makes the loss ``inf``.
 
     Reductions are PyTorch's: ``"mean"`` divides each sequence's loss by its target length
     (clamped to >= 1) and averages over the batch; ``"sum"`` adds the losses; ``"none"``
@@ -264,8 +266,8 @@ def ctc_loss(
         gradients to 0.
       where: optional boolean mask of shape (N,) (broadcastable); False sequences count as
         absent: loss 0, excluded from the "mean", not checked.
-      axis_name: inside ``shard_map``/``pmap`` with the batch split over that axis, makes
-        "mean" and "sum" global.
+      axis_name: inside ``shard_map``/``pmap`` with the batch split over that axis (axis 1
+        of ``log_probs``), makes "mean" and "sum" global.
 
     Returns:
       A scalar for "mean"/"sum", else (N,) (a scalar unbatched); float32 (float64 for

@@ -221,15 +221,18 @@ def test_eager_equals_jit(x64):
 @pytest.mark.parametrize("name", list(CASES))
 def test_float32_against_the_reference(name):
     lp, targets, il, tl, blank = _case(name)
-    for reduction in REDUCTIONS:
-        kw = dict(blank=blank, reduction=reduction, zero_infinity=True)
-        got = jaxloss.ctc_loss(lp.astype(np.float32), targets, il, tl, **kw)
-        assert got.dtype == jnp.float32
-        assert_close(got, ref.ctc_loss(lp.astype(np.float32), targets, il, tl, **kw))
-    g = jax.grad(lambda x: jaxloss.ctc_loss(x, targets, il, tl, blank=blank,
-                                            zero_infinity=True))(lp.astype(np.float32))
-    fd = fd_grad(lambda x: ref.ctc_loss(x, targets, il, tl, blank=blank, zero_infinity=True),
-                 lp.astype(np.float32).astype(np.float64))
+    x = lp.astype(np.float32)
+    kw = dict(blank=blank, zero_infinity=True)
+
+    def run(x):
+        values = [jaxloss.ctc_loss(x, targets, il, tl, reduction=r, **kw) for r in REDUCTIONS]
+        return values, jax.grad(lambda x: jaxloss.ctc_loss(x, targets, il, tl, **kw))(x)
+
+    values, g = jax.jit(run)(x)
+    for reduction, value in zip(REDUCTIONS, values, strict=True):
+        assert value.dtype == jnp.float32
+        assert_close(value, ref.ctc_loss(x, targets, il, tl, reduction=reduction, **kw))
+    fd = fd_grad(lambda v: ref.ctc_loss(v, targets, il, tl, **kw), x.astype(np.float64))
     np.testing.assert_allclose(g, fd, rtol=GRAD_RTOL, atol=GRAD_ATOL)
 
 

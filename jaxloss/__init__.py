@@ -41,6 +41,7 @@ from jaxloss._regression import smooth_l1_loss as smooth_l1_loss
 from jaxloss._segmentation import dice_cross_entropy_loss as dice_cross_entropy_loss
 from jaxloss._segmentation import dice_loss as dice_loss
 from jaxloss._segmentation import tversky_loss as tversky_loss
+from jaxloss._sequence import ctc_loss as ctc_loss
 
 __version__ = "0.1.0"
 
@@ -52,6 +53,7 @@ __all__ = [
     "class_weights_from_counts",
     "cosine_embedding_loss",
     "cross_entropy",
+    "ctc_loss",
     "dice_cross_entropy_loss",
     "dice_loss",
     "distillation_loss",

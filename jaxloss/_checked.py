@@ -28,6 +28,11 @@ def checked(loss_fn: Callable[..., Any]) -> Callable[..., Any]:
     * ``gaussian_nll_loss``: a negative ``var``;
     * Dice family: floating (mask or probability) targets outside [0, 1], and inputs outside
       [0, 1] with ``activation="none"``.
+    * ``ctc_loss``: input lengths outside [0, T], target lengths outside [0, S] (or
+      negative, and not summing to the size of concatenated targets), targets outside
+      [0, C) or equal to ``blank``. These are also checked without ``checked`` wherever the
+      values are concrete (host arrays, eager calls); traced and unchecked, that sequence's
+      loss is NaN.
 
     Ignored (``ignore_index``) and masked (``where=False``) elements are not checked.
 

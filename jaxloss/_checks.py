@@ -674,3 +674,36 @@ def check_class_statistics(
     else:
         low = float(jnp.finfo(v.dtype).tiny) if positive else 0.0
     check_values(fn, name, v, low=low, expected=f"{bound} for every class")
+def check_bad_values(
+    fn: str,
+    name: str,
+    x: jax.Array,
+    bad: jax.Array,
+    *,
+    expected: str,
+    hint: str = "",
+) -> None:
+    """Fails (:func:`_require`) naming the first element of ``x`` where ``bad`` is True.
+
+    The message is check_values's: ``"{fn}: `{name}` must be {expected}, got {value} at
+    index {index}.{hint}"``. The caller decides whether it runs: CTC checks concrete
+    (host) values always, with NumPy arrays, and traced ones under :func:`jaxloss.checked`.
+    """
+    if x.size == 0:
+        return
+
+    def message(value: np.ndarray, flat_index: np.ndarray, shard: str | None = None) -> str:
+        at = f"index {_index(flat_index, tuple(x.shape))}"
+        if shard is not None:
+            at += f" of the shard at {shard}"
+        return f"{fn}: `{name}` must be {expected}, got {_fmt(value)} at {at}.{hint}"
+
+    if isinstance(bad, (np.ndarray, np.generic)):
+        # Host values are checked with NumPy: no device op (and none staged inside jit).
+        def host_failure() -> dict[str, np.ndarray]:
+            flat = np.argmax(np.reshape(bad, -1))
+            return {"value": np.reshape(x, -1)[flat], "flat_index": flat}
+
+        _require(np.any(bad), message, host_failure)
+        return
+    _require(jnp.any(bad), message, lambda: _first_failure(x, bad))

@@ -99,3 +99,23 @@ def global_logsumexp(local_lse: jax.Array, class_axis_name: str) -> jax.Array:
     m = jax.lax.pmax(jax.lax.stop_gradient(local_lse), class_axis_name)
     m = jnp.where(jnp.isfinite(m), m, jnp.zeros_like(m))
     return m + jnp.log(jax.lax.psum(jnp.exp(local_lse - m), class_axis_name))
+
+
+def reduce_sequence_loss(
+    per_sequence: jax.Array,
+    lengths: jax.Array,
+    mask: jax.Array | None,
+    reduction: str,
+    axis_name: str | None,
+) -> jax.Array:
+    """PyTorch's reduction of a per-sequence loss (``F.ctc_loss``).
+
+    "mean" divides each sequence's loss by its target length, clamped to >= 1 (an empty
+    target keeps its loss), then averages over the (kept) sequences; "sum" and "none" are
+    :func:`reduce_loss`'s. ``per_sequence`` is already 0 where ``mask`` is False.
+    """
+    if reduction == "mean":
+        scale = jnp.maximum(lengths, 1).astype(per_sequence.dtype)
+        per_sequence = per_sequence / scale
+    denominator = None if mask is None else mask.astype(per_sequence.dtype)
+    return reduce_loss(per_sequence, denominator, reduction, axis_name)

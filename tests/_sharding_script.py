@@ -34,7 +34,9 @@ AXIS = "d"
 class Case:
     """``make(rng)`` returns (sharded, replicated) dicts of NumPy arrays; sharded arrays have the
     global batch on axis 0. ``positional`` names the arguments passed positionally (in order);
-    the rest go by keyword with ``static``. ``diff`` names the float arguments differentiated."""
+    the rest go by keyword with ``static``. ``diff`` names the float arguments differentiated.
+    ``batch_axis`` gives the batch axis of sharded arguments whose batch is not axis 0
+    (``ctc_loss``'s time-first (T, N, C) log-probabilities); shard_map only."""
 
     id: str
     loss: str
@@ -44,6 +46,7 @@ class Case:
     diff: tuple[str, ...]
     pmap: bool = False
     large: bool = False
+    batch_axis: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 # --- inputs ---------------------------------------------------------------------------------
@@ -279,6 +282,19 @@ def margin_pairs(target_dtype=np.float32, per_sample=False, where=False):
         if where:
             sharded["where"] = _shard_1_masked(shape)
         return sharded, {}
+def ctc(where=False):
+    """(T, N, C) log-probabilities (batch on axis 1), padded targets with a repeated label,
+    padding and empty targets, an infeasible target (zero_infinity); ``where``: device 1
+    keeps no sequence."""
+
+    def make(rng):
+        sharded, replicated = _ctc_inputs(rng)
+        if where:
+            mask = np.ones((N,), bool)
+            mask[SHARD_1] = False
+            mask[0] = False
+            sharded["where"] = mask
+        return sharded, replicated
 
     return make
 
@@ -307,6 +323,18 @@ def margin_single(kind, where=False, weights=False):
 
 def triplets(rng):
     return {k: _logits(rng, (N, 3)) for k in ("anchor", "positive", "negative")}, {}
+def _ctc_inputs(rng):
+    t, s = 6, 3
+    x = _logits(rng, (t, N, C))
+    lp = (x - np.log(np.exp(x).sum(-1, keepdims=True))).astype(np.float32)
+    targets = rng.integers(1, C, (N, s)).astype(np.int32)
+    targets[::4, :2] = 2  # a repeated label
+    target_lengths = rng.integers(0, s + 1, (N,)).astype(np.int32)
+    input_lengths = rng.integers(4, t + 1, (N,)).astype(np.int32)
+    targets[5], target_lengths[5], input_lengths[5] = 1, 3, 4  # "1 1 1" in 4 frames
+    sharded = {"log_probs": lp, "targets": targets, "input_lengths": input_lengths,
+               "target_lengths": target_lengths}
+    return sharded, {}
 
 
 # --- the cases ------------------------------------------------------------------------------
@@ -457,6 +485,16 @@ CASES = [
          {"distance_function": lambda u, v: (u - v) ** 2 @ np.ones(3, np.float32),
           "margin": 2.0},
          ("anchor", "positive", "negative"), ("anchor", "positive", "negative")),
+    # ctc_loss: time-first log_probs, sharded over their batch axis 1
+    Case("ctc-mean-zero-infinity", "ctc_loss", ctc(), {"zero_infinity": True},
+         ("log_probs", "targets", "input_lengths", "target_lengths"), ("log_probs",),
+         batch_axis={"log_probs": 1}),
+    Case("ctc-where-mean", "ctc_loss", ctc(where=True), {"zero_infinity": True},
+         ("log_probs", "targets", "input_lengths", "target_lengths"), ("log_probs",),
+         batch_axis={"log_probs": 1}),
+    Case("ctc-sum", "ctc_loss", ctc(), {"zero_infinity": True, "reduction": "sum"},
+         ("log_probs", "targets", "input_lengths", "target_lengths"), ("log_probs",),
+         batch_axis={"log_probs": 1}),
     # local shards above the CPU row-blocked threshold
     Case("large-ce-weights-ignore", "cross_entropy", large, {}, POS, XW, large=True),
     Case("large-ce-smoothing", "cross_entropy", large, LS, POS, X, large=True),
@@ -525,13 +563,18 @@ def run_case(case, mesh):
     def local(ds, dr, os_, or_):
         return jax.value_and_grad(loss(AXIS), argnums=(0, 1))(ds, dr, os_, or_)
 
+    def spec(name):
+        return P(*([None] * case.batch_axis.get(name, 0)), AXIS)
+
+    specs_ds, specs_os = {k: spec(k) for k in ds}, {k: spec(k) for k in os_}
     mapped = jax.jit(
         jax.shard_map(
-            local, mesh=mesh, in_specs=(P(AXIS), P(), P(AXIS), P()),
-            out_specs=(P(), (P(AXIS), P())),
+            local, mesh=mesh, in_specs=(specs_ds, P(), specs_os, P()),
+            out_specs=(P(), (specs_ds, P())),
         )
     )
-    put_s = lambda t: jax.device_put(t, NamedSharding(mesh, P(AXIS)))  # noqa: E731
+    put_s = lambda t: {k: jax.device_put(v, NamedSharding(mesh, spec(k)))  # noqa: E731
+                       for k, v in t.items()}
     put_r = lambda t: jax.device_put(t, NamedSharding(mesh, P()))  # noqa: E731
     value, (got_ds, got_dr) = mapped(put_s(ds), put_r(dr), put_s(os_), put_r(or_))
     _close(value, want_value, "shard_map value", rtol, atol)
@@ -541,6 +584,7 @@ def run_case(case, mesh):
         _close(got_dr[k], want_dr[k], f"shard_map d/d{k} (replicated)", rtol, atol)
 
     if case.pmap:
+        assert not case.batch_axis, f"{case.id}: pmap cases split axis 0"
         split = lambda t: jax.tree.map(  # noqa: E731
             lambda a: a.reshape(NUM_DEVICES, a.shape[0] // NUM_DEVICES, *a.shape[1:]), t
         )

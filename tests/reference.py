@@ -30,6 +30,7 @@ Sections (one per family; add new families at the end under their own header):
 10. margin, ranking and embedding: margin_ranking_loss, hinge_embedding_loss, soft_margin_loss,
    multilabel_soft_margin_loss, multi_margin_loss, multilabel_margin_loss,
    cosine_embedding_loss, triplet_margin_loss, triplet_margin_with_distance_loss
+11. sequence: ctc_loss
 """
 
 from __future__ import annotations
@@ -1055,3 +1056,75 @@ def triplet_margin_loss(
         anchor, positive, negative, margin=margin, swap=swap, reduction=reduction, where=where,
         distance_function=lambda u, v: pairwise_distance(u, v, p=p, eps=eps),
     )
+# 11. Sequence: ctc_loss
+# =============================================================================================
+
+
+def ctc_sequence_nll(log_probs, target, blank):
+    """-log p(target | x) for one sequence: log_probs (T_n, C) of its frames, target (S_n,).
+
+    Graves et al. (2006), eq. 5-8, with PyTorch's docs for the layout: the extended target
+    l' puts a blank before, between and after the labels (length 2 S_n + 1); a path may
+    stay in a state, move to the next one, or skip a blank between two *different* labels.
+    p = alpha_{T-1}(|l'| - 1) + alpha_{T-1}(|l'| - 2), computed with np.logaddexp (log 0 is
+    -inf). T_n = 0: p = 1 for the empty target, else 0.
+    """
+    lp = _f64(log_probs)
+    ext = [blank]
+    for label in target:
+        ext += [int(label), blank]
+    n_states = len(ext)
+    num_steps = lp.shape[0]
+    if num_steps == 0:
+        return 0.0 if n_states == 1 else np.inf
+    alpha = np.full(n_states, -np.inf)
+    alpha[0] = lp[0, ext[0]]
+    if n_states > 1:
+        alpha[1] = lp[0, ext[1]]
+    for t in range(1, num_steps):
+        new = np.full(n_states, -np.inf)
+        for s in range(n_states):
+            total = alpha[s]
+            if s >= 1:
+                total = np.logaddexp(total, alpha[s - 1])
+            if s >= 2 and ext[s] != blank and ext[s] != ext[s - 2]:
+                total = np.logaddexp(total, alpha[s - 2])
+            new[s] = total + lp[t, ext[s]]
+        alpha = new
+    log_p = alpha[-1] if n_states == 1 else np.logaddexp(alpha[-1], alpha[-2])
+    return -log_p
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, *, blank=0, reduction="mean",
+             zero_infinity=False, where=None):
+    """PyTorch ``F.ctc_loss``: log_probs (T, N, C) or unbatched (T, C); targets padded (N, S)
+    or concatenated 1-D; per sequence the nll of its first input_lengths[n] frames.
+
+    zero_infinity: inf -> 0. "none": (N,) (a scalar unbatched); "sum": sum; "mean": each
+    loss divided by max(target_length, 1), then the mean over the batch. jaxloss: ``where``
+    drops sequences (loss 0, not in the mean's count; all dropped: 0).
+    """
+    lp = _f64(log_probs)
+    unbatched = lp.ndim == 2
+    if unbatched:
+        lp = lp[:, None, :]
+    il = np.asarray(input_lengths).reshape(-1)
+    tl = np.asarray(target_lengths).reshape(-1)
+    tg = np.asarray(targets)
+    n = lp.shape[1]
+    if tg.ndim == 1:
+        offsets = np.concatenate([[0], np.cumsum(tl)[:-1]]).astype(int)
+        seqs = [tg[offsets[i]: offsets[i] + tl[i]] for i in range(n)]
+    else:
+        seqs = [tg[i, : tl[i]] for i in range(n)]
+    per = np.array([ctc_sequence_nll(lp[: il[i], i], seqs[i], blank) for i in range(n)])
+    if zero_infinity:
+        per = np.where(np.isinf(per), 0.0, per)
+    keep = np.ones(n, bool) if where is None else np.broadcast_to(np.asarray(where, bool), (n,))
+    per = np.where(keep, per, 0.0)
+    if reduction == "none":
+        return per[0] if unbatched else per
+    if reduction == "sum":
+        return np.sum(per)
+    kept = np.count_nonzero(keep)
+    return 0.0 if kept == 0 else np.sum(per / np.maximum(tl, 1)) / kept

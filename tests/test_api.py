@@ -14,6 +14,7 @@ EXPECTED_ALL = [
     "class_weights_from_counts",
     "cosine_embedding_loss",
     "cross_entropy",
+    "ctc_loss",
     "dice_cross_entropy_loss",
     "dice_loss",
     "distillation_loss",
@@ -169,6 +170,11 @@ SIGNATURES = {
         ("targets", KW, None), ("hard_weight", KW, 0.0), ("ignore_index", KW, -100),
         ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None),
         ("axis_name", KW, None),
+    ],
+    "ctc_loss": [
+        ("log_probs", POS, None), ("targets", POS, None), ("input_lengths", POS, None),
+        ("target_lengths", POS, None), ("blank", KW, 0), ("reduction", KW, "mean"),
+        ("zero_infinity", KW, False), ("where", KW, None), ("axis_name", KW, None),
     ],
     "class_counts": [
         ("targets", POS, None), ("num_classes", POS, None), ("ignore_index", KW, -100),

@@ -1232,3 +1232,136 @@ def test_triplet_distance_function_errors():
     with raises(ValueError, f"{fn}: `distance_function` returned distances of different "
                             "shapes, (3,) and (3, 4): it must return one distance per triplet."):
         jaxloss.triplet_margin_with_distance_loss(X34, X34, X34, distance_function=inconsistent)
+# ctc_loss: shapes and structure while tracing; lengths and targets where concrete (and under
+# checked inside jit)
+# ---------------------------------------------------------------------------------------------
+
+CTC_LP = np.log(np.full((4, 2, 3), 1.0 / 3.0, np.float32))  # (T, N, C)
+CTC_TARGETS = np.array([[1, 2], [2, 0]], np.int32)
+CTC_IL = np.array([4, 3], np.int32)
+CTC_TL = np.array([2, 1], np.int32)
+
+
+def _ctc(log_probs=CTC_LP, targets=CTC_TARGETS, il=CTC_IL, tl=CTC_TL, **kwargs):
+    return jaxloss.ctc_loss(log_probs, targets, il, tl, **kwargs)
+
+
+CTC_TRACE_ERRORS = [
+    (dict(reduction="batchmean"), ValueError,
+     "ctc_loss: `reduction` must be one of ('mean', 'sum', 'none'), got 'batchmean'."),
+    (dict(log_probs=CTC_LP.astype(np.int32)), TypeError,
+     "ctc_loss: `log_probs` must be a floating-point array, got dtype int32."),
+    (dict(log_probs=CTC_LP[0, 0]), ValueError,
+     "ctc_loss: `log_probs` must have shape (T, N, C) (time first, as PyTorch), or (T, C) for "
+     "one unbatched sequence, got shape (3,)."),
+    (dict(blank=3), ValueError,
+     "ctc_loss: `blank` must be a class index in [0, 3) (C = log_probs.shape[-1] = 3), got 3."),
+    (dict(blank=-1), ValueError,
+     "ctc_loss: `blank` must be a class index in [0, 3) (C = log_probs.shape[-1] = 3), got -1."),
+    (dict(blank=0.0), TypeError,
+     "ctc_loss: `blank` must be a Python int (the blank's class index is structure, not "
+     "data), got 0.0."),
+    (dict(zero_infinity=1), TypeError, "ctc_loss: `zero_infinity` must be a Python bool, got 1."),
+    (dict(targets=CTC_TARGETS.astype(np.float32)), TypeError,
+     "ctc_loss: `targets` must be an integer array, got dtype float32. Targets are class "
+     "indices: cast them with `targets.astype(jnp.int32)`."),
+    (dict(il=np.array([4.0, 3.0])), TypeError,
+     "ctc_loss: `input_lengths` must be an integer array, got dtype float64. Cast it with "
+     "`input_lengths.astype(jnp.int32)`."),
+    (dict(il=np.array([4, 3, 2])), ValueError,
+     "ctc_loss: `input_lengths` must have shape (2,), one length per sequence of `log_probs` "
+     "of shape (4, 2, 3) (T, N, C), got shape (3,)."),
+    (dict(tl=np.array(2)), ValueError,
+     "ctc_loss: `target_lengths` must have shape (2,), one length per sequence of "
+     "`log_probs` of shape (4, 2, 3) (T, N, C), got shape ()."),
+    (dict(targets=CTC_TARGETS[:1]), ValueError,
+     "ctc_loss: `targets` must have shape (2, S) (padded) or 1-D (concatenated) for "
+     "`log_probs` of shape (4, 2, 3), got shape (1, 2)."),
+    (dict(targets=CTC_TARGETS[None]), ValueError,
+     "ctc_loss: `targets` must have shape (2, S) (padded) or 1-D (concatenated) for "
+     "`log_probs` of shape (4, 2, 3), got shape (1, 2, 2)."),
+    (dict(log_probs=CTC_LP[:, 0], targets=CTC_TARGETS, il=4, tl=2), ValueError,
+     "ctc_loss: `targets` must have shape (S,) or (1, S) for `log_probs` of shape (4, 3), got "
+     "shape (2, 2)."),
+    (dict(log_probs=CTC_LP[:, 0], targets=CTC_TARGETS[0], il=CTC_IL, tl=2), ValueError,
+     "ctc_loss: `input_lengths` must be a scalar (or shape (1,)) for unbatched (T, C) "
+     "`log_probs` of shape (4, 3), got shape (2,)."),
+    (dict(where=np.ones(3, bool)), ValueError,
+     "ctc_loss: `where` of shape (3,) must broadcast to (2,)"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "exc", "message"), CTC_TRACE_ERRORS,
+                         ids=lambda v: str(v)[:30] if isinstance(v, str) else None)
+def test_ctc_loss_shape_and_structure_errors(kwargs, exc, message):
+    with raises(exc, message):
+        _ctc(**kwargs)
+
+
+def test_ctc_loss_errors_are_raised_while_tracing_under_jit():
+    with raises(ValueError, "ctc_loss: `blank` must be a class index in [0, 3)"):
+        jax.jit(lambda x: _ctc(log_probs=x, blank=5))(CTC_LP)
+
+
+def _ctc_value_message(name, expected, value, index, hint=""):
+    return f"ctc_loss: `{name}` must be {expected}, got {value} at index {index}.{hint}"
+
+
+LABEL_EXPECTED = "class indices in [0, 3) other than blank=0"
+LABEL_HINT = " Entries beyond target_lengths are padding and not read."
+CTC_VALUE_ERRORS = [
+    (dict(il=np.array([5, 3])),
+     _ctc_value_message("input_lengths", "in [0, 4] (T = log_probs.shape[0])", 5, "(0,)")),
+    (dict(il=np.array([4, -1])),
+     _ctc_value_message("input_lengths", "in [0, 4] (T = log_probs.shape[0])", -1, "(1,)")),
+    (dict(tl=np.array([3, 1])),
+     _ctc_value_message("target_lengths", "in [0, 2] (S = targets.shape[1], the padded width)",
+                        3, "(0,)")),
+    (dict(tl=np.array([2, -2])),
+     _ctc_value_message("target_lengths", "in [0, 2] (S = targets.shape[1], the padded width)",
+                        -2, "(1,)")),
+    (dict(targets=np.array([[1, 0], [2, 0]])),
+     _ctc_value_message("targets", LABEL_EXPECTED, 0, "(0, 1)", LABEL_HINT)),
+    (dict(targets=np.array([[1, 2], [3, 0]])),
+     _ctc_value_message("targets", LABEL_EXPECTED, 3, "(1, 0)", LABEL_HINT)),
+    (dict(targets=np.array([1, 2, 0]), tl=np.array([2, 1])),
+     _ctc_value_message("targets", LABEL_EXPECTED, 0, "(2,)", LABEL_HINT)),
+    (dict(targets=np.array([1, 2, 2]), tl=np.array([2, -1])),
+     _ctc_value_message("target_lengths", ">= 0", -1, "(1,)")),
+    (dict(targets=np.array([1, 2, 2, 1])),
+     "ctc_loss: 1-D (concatenated) `targets` must hold sum(target_lengths) = 3 labels, got 4. "
+     "Padded targets have shape (N, S)."),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "message"), CTC_VALUE_ERRORS,
+                         ids=lambda v: v[10:50] if isinstance(v, str) else None)
+def test_ctc_loss_value_errors_where_concrete(kwargs, message):
+    """Host (NumPy/Python) lengths and targets are checked on every call, as PyTorch does;
+    so are concrete jax arrays in an eager call."""
+    with raises(CheckError, message):
+        _ctc(**kwargs)
+    with raises(ValueError, message):  # a CheckError is a ValueError
+        _ctc(**{k: jnp.asarray(v) for k, v in kwargs.items()})
+    # concrete while tracing: the jitted function closes over the host values
+    with raises(CheckError, message):
+        jax.jit(lambda x: _ctc(log_probs=x, **kwargs))(CTC_LP)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), CTC_VALUE_ERRORS[:2] + CTC_VALUE_ERRORS[4:5],
+                         ids=lambda v: v[10:50] if isinstance(v, str) else None)
+def test_ctc_loss_value_errors_under_checked_inside_jit(kwargs, message, no_callback_logs):
+    args = {"targets": CTC_TARGETS, "il": CTC_IL, "tl": CTC_TL, **kwargs}
+    fn = jax.jit(jaxloss.checked(lambda x, t, i, n: jaxloss.ctc_loss(x, t, i, n)))
+    with pytest.raises(jax.errors.JaxRuntimeError) as info:
+        jax.block_until_ready(fn(CTC_LP, args["targets"], args["il"], args["tl"]))
+    assert _last_line(info.value) == "CheckError: " + message
+    # unchecked, the traced bad value is a NaN loss (see tests/test_sequence.py)
+    plain = jax.jit(lambda x, t, i, n: jaxloss.ctc_loss(x, t, i, n))
+    assert np.isnan(plain(CTC_LP, args["targets"], args["il"], args["tl"]))
+
+
+def test_ctc_loss_masked_sequences_are_not_checked():
+    bad = np.array([[1, 2], [0, 0]])
+    got = _ctc(targets=bad, where=np.array([True, False]))
+    np.testing.assert_allclose(got, _ctc(where=np.array([True, False])))

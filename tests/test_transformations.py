@@ -945,6 +945,52 @@ def _triplet_dist_ref(anchor, positive, negative, margin):
         anchor, positive, negative, margin=margin, swap=True,
         distance_function=lambda u, v: np.sum((u - v) ** 2, axis=-1),
     )
+# --- sequence (CTC) --------------------------------------------------------------------------
+
+# Padded (N, S) targets: a repeated label, padding, an empty target; lengths below T and S.
+CTC_TARGETS = np.array([[1, 1, 2], [2, 3, 0], [3, 0, 0]])
+CTC_INPUT_LENGTHS = np.array([5, 4, 3])
+CTC_TARGET_LENGTHS = np.array([3, 2, 0])
+
+
+def _ctc_make(rng):
+    logits = _normal(rng, (5, 3, 4), 1.0)
+    return {
+        "log_probs": logits - np.log(np.sum(np.exp(logits), axis=-1, keepdims=True)),
+        "targets": CTC_TARGETS.astype(np.int64),
+        "input_lengths": CTC_INPUT_LENGTHS.astype(np.int64),
+        "target_lengths": CTC_TARGET_LENGTHS.astype(np.int64),
+    }
+
+
+def _ctc_fn(log_probs, targets, input_lengths, target_lengths):
+    return jaxloss.ctc_loss(log_probs, targets, input_lengths, target_lengths)
+
+
+def _ctc_ref(log_probs, targets, input_lengths, target_lengths):
+    return ref.ctc_loss(log_probs, targets, input_lengths, target_lengths)
+
+
+# Concatenated targets, blank = 3, zero_infinity with an infeasible target ("1 1" in 2
+# frames), "none".
+def _ctc_concat_make(rng):
+    logits = _normal(rng, (4, 3, 4), 1.0)
+    return {
+        "log_probs": logits - np.log(np.sum(np.exp(logits), axis=-1, keepdims=True)),
+        "targets": np.array([0, 2, 1, 1, 2], np.int64),
+        "input_lengths": np.array([4, 2, 3], np.int64),
+        "target_lengths": np.array([2, 2, 1], np.int64),
+    }
+
+
+def _ctc_concat_fn(log_probs, targets, input_lengths, target_lengths):
+    return jaxloss.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=3,
+                            zero_infinity=True, reduction="none")
+
+
+def _ctc_concat_ref(log_probs, targets, input_lengths, target_lengths):
+    return ref.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=3,
+                        zero_infinity=True, reduction="none")
 
 
 # --- class weights, penalties, checked -------------------------------------------------------
@@ -1021,6 +1067,7 @@ INTEGER_ONLY = "integer targets in, int32 counts out: nothing to differentiate"
 NO_HYPER = "no numeric hyperparameter"
 NO_FLOAT_TARGET = "integer targets only"
 SELECTOR_TARGET = "the +-1 target only selects a branch (PyTorch does not differentiate it)"
+CTC_NO_HYPER = "no numeric hyperparameter: blank and zero_infinity are structure"
 
 _SOFTMAX = dict(data=("logits",))
 REGISTRY: dict[str, Case] = {
@@ -1207,6 +1254,14 @@ REGISTRY: dict[str, Case] = {
         "triplet_margin_with_distance_loss", _triplet_dist_fn, _triplet_dist_ref,
         _triplet_dist_make, data=("anchor", "positive", "negative"), hyper=("margin",),
         not_applicable={"grad_target": "no targets"},
+    ),
+    "ctc_loss": Case(
+        "ctc_loss", _ctc_fn, _ctc_ref, _ctc_make, data=("log_probs",),
+        not_applicable={"grad_hyper": CTC_NO_HYPER, "grad_target": NO_FLOAT_TARGET},
+    ),
+    "ctc_loss[concatenated]": Case(
+        "ctc_loss", _ctc_concat_fn, _ctc_concat_ref, _ctc_concat_make, data=("log_probs",),
+        not_applicable={"grad_hyper": CTC_NO_HYPER, "grad_target": NO_FLOAT_TARGET},
     ),
     "class_counts": Case(
         "class_counts", _counts_fn, _counts_ref, _counts_make,

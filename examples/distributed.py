@@ -11,8 +11,8 @@ other trainer can adopt it as is):
 - ``add_flags(parser)`` and ``initialize_from_args(args, parser)``: ``--coordinator
   HOST:PORT``, ``--num-processes N``, ``--process-id K``, ``--initialization-timeout S``.
   With none of the first three, ``jax.distributed.initialize()`` is called only when JAX
-  detects a cluster by itself (Cloud TPU pod, SLURM, Open MPI, Kubernetes); otherwise the
-  run is single-process, as without this module.
+  detects a cluster by itself (Cloud TPU pod, SLURM, Open MPI, a Kubernetes Indexed
+  Job); otherwise the run is single-process, as without this module.
 - ``process_rows`` and ``global_batch``: each process materialises only the rows of a
   global batch that its own devices hold, and ``jax.make_array_from_process_local_data``
   assembles the global array.
@@ -50,7 +50,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         help="address of process 0's coordination service, the same for every process. "
         "Give it with --num-processes and --process-id; without the three, "
         "jax.distributed.initialize() is called only on a cluster JAX detects by itself "
-        "(Cloud TPU pod, SLURM, Open MPI, Kubernetes), otherwise the run is single-process",
+        "(Cloud TPU pod, SLURM, Open MPI, Kubernetes Indexed Job), otherwise the run is "
+        "single-process",
     )
     g.add_argument(
         "--num-processes", type=int, default=None, metavar="N", help="number of processes"
@@ -115,8 +116,12 @@ def detected_cluster() -> str | None:
     runs the detection and raises when it finds nothing. The same detection
     (``jax._src.clusters.ClusterEnv``: Cloud TPU, SLURM, Open MPI, Kubernetes; mpi4py is
     opt-in there and here) is asked directly, so nothing is initialised on a laptop. If
-    that private module moves, the public route is taken instead (see
-    ``initialize_from_args``).
+    that private module moves, the public route is taken instead (see ``initialize``).
+
+    One narrowing: JAX counts any Kubernetes pod (``KUBERNETES_SERVICE_HOST``) as a
+    cluster, which would make every containerised single-process run (a CI job) wait
+    for a coordinator. Here Kubernetes counts only in an Indexed Job
+    (``JOB_COMPLETION_INDEX``), the layout of a multi-pod JAX job.
     """
     try:
         from jax._src.clusters import ClusterEnv
@@ -125,7 +130,11 @@ def detected_cluster() -> str | None:
     except (ImportError, AttributeError):
         return "unknown"  # private API gone: let jax.distributed.initialize() decide
     for env in types:
-        if not getattr(env, "opt_in_only_method", False) and env.is_env_present():
+        if getattr(env, "opt_in_only_method", False):
+            continue
+        if env.__name__ == "K8sCluster" and "JOB_COMPLETION_INDEX" not in os.environ:
+            continue
+        if env.is_env_present():
             return env.__name__
     return None
 

@@ -7,7 +7,6 @@ is made once per module and compared with everything else.
 
 import hashlib
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -17,7 +16,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from helpers import compilation_cache_env
+from helpers import compilation_cache_env, device_env
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) from elsewhere
@@ -54,11 +53,9 @@ def uninterrupted(tmp_path_factory):
 
 
 def subprocess_env(cache: Path):
-    """One process on the CPU; compilations shared through a persistent cache (the
-    resumed run reuses the killed run's programs instead of compiling them again)."""
-    env = dict(os.environ, JAX_PLATFORMS="cpu", **compilation_cache_env(cache))
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env
+    """One CPU device; compilations shared through a persistent cache (the resumed run
+    reuses the killed run's programs instead of compiling them again)."""
+    return device_env(1, compilation_cache_env(cache))
 
 
 def snapshot(folder: Path) -> dict:

@@ -210,25 +210,30 @@ def test_bad_checkpoint_every(capsys):
 
 
 def test_sweep_over_seeds_resumes_each_models_data_order(tmp_path):
-    """A sweep over seeds gives each model its own data order; resuming keeps them."""
+    """A sweep over seeds gives each model its own data order; resuming keeps them.
+
+    The configuration of tests/test_mnist.py's seed sweep with a checkpoint every epoch:
+    the same compiled programs, so in one pytest session nothing is compiled again."""
     config = Config(
-        max_train=256, max_test=128, batch_size=32, num_epochs=2, data_dir=SHARED_MNIST,
-        download=False,
-    )  # fmt: skip
-    seeds = [0, 7]
-    full = train.sweep(config, "seed", seeds, progress=False, checkpoint_dir=tmp_path / "a",
-                       checkpoint_every=3)  # fmt: skip
-    assert full[0].checkpoint["saved_steps"] == [3, 6, 9, 12, 15, 16]
+        max_train=4096, max_test=1000, num_epochs=2, data_dir=SHARED_MNIST, download=False
+    )
+    seeds = [3, 0, 5]
+
+    def run(folder):
+        return train.sweep(
+            config, "seed", seeds, progress=False, checkpoint_dir=folder, checkpoint_every=64
+        )
+
+    full = run(tmp_path / "a")
+    assert full[0].checkpoint["saved_steps"] == [64, 128]
     shutil.copytree(tmp_path / "a", tmp_path / "b")
-    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["15", "16"]  # kept: 2
-    shutil.rmtree(tmp_path / "b" / "16")  # as if killed after step 15 was saved
-    resumed = train.sweep(config, "seed", seeds, progress=False, checkpoint_dir=tmp_path / "b",
-                          checkpoint_every=3)  # fmt: skip
-    assert resumed[0].checkpoint["resumed_from_step"] == 15
+    shutil.rmtree(tmp_path / "b" / "128")  # as if killed after the first epoch was saved
+    resumed = run(tmp_path / "b")
+    assert resumed[0].checkpoint["resumed_from_step"] == 64
     for a, b in zip(full, resumed, strict=True):
         np.testing.assert_array_equal(a.step_losses, b.step_losses)
         assert_same_tree(a.state.params, b.state.params)
     assert not np.allclose(full[0].step_losses[:3], full[1].step_losses[:3])
     # A different sweep is a different configuration.
-    with pytest.raises(checkpoint.CheckpointMismatchError, match=r"seed: checkpoint \[0, 7\]"):
-        train.sweep(config, "seed", [0, 8], progress=False, checkpoint_dir=tmp_path / "b")
+    with pytest.raises(checkpoint.CheckpointMismatchError, match=r"seed: checkpoint \[3, 0, 5\]"):
+        train.sweep(config, "seed", [3, 0, 6], progress=False, checkpoint_dir=tmp_path / "b")

@@ -9,11 +9,13 @@ Tolerance: every run computes the same float32 operations on the same batches; w
 differs is how the global sums (the loss's numerator and denominator, the gradients)
 are split into per-device partial sums and combined (within a device, across devices,
 across processes over Gloo). Float addition is not associative, so the runs agree to
-float32 round-off (a few ulp per step, ~1e-7 relative), compounded through Adam over the
-32 steps compared: per-step losses within rtol 1e-4 (as tests/test_mnist_devices.py for
-one process), test accuracy within 2 of the 256 test examples (a round-off can flip an
-example that sits on a decision boundary). Not bitwise: the 1-device run has no
-cross-device reduction at all.
+float32 round-off, compounded through Adam over the 32 steps compared, and are not
+bitwise equal (not even 2 x 2 against 1 x 4: Gloo combines the partial sums in another
+order than one process does). Measured: per-step losses within 2.2e-7 relative of each
+other, final parameters within 6e-8; asserted: per-step losses within rtol 1e-4 of the
+1-device run (as tests/test_mnist_devices.py) and 1e-5 between the 4-device runs,
+parameters within rtol 1e-4 / atol 1e-6, test accuracy within 2 of the 256 examples (a
+round-off can flip an example on a decision boundary).
 """
 
 import json
@@ -132,7 +134,7 @@ def test_two_processes_equal_one_process_and_survive_sigkill(tmp_path):
     state_four, meta_four = checkpoint.load_state(tmp_path / "ckpt4")
     assert meta_two["step"] == meta_four["step"] == STEPS
     for a, b in zip(jax.tree.leaves(state_two), jax.tree.leaves(state_four), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
 def test_batch_size_not_divisible_by_the_global_device_count():

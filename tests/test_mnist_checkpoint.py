@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import jax
@@ -89,12 +90,15 @@ def test_sigkill_then_resume_ends_with_the_same_parameters(tmp_path, uninterrupt
         stderr=subprocess.DEVNULL,
         text=True,
     )
+    watchdog = threading.Timer(300, proc.kill)  # bounds the blocking readline below
+    watchdog.start()
     try:
         line = proc.stdout.readline()  # blocks until the checkpoint is saved (or exit)
         assert line.strip() == f"SAVED {KILL_AT}", line
         proc.send_signal(signal.SIGKILL)  # as a preempted host dies: no cleanup at all
         assert proc.wait(timeout=60) == -signal.SIGKILL
     finally:
+        watchdog.cancel()
         if proc.poll() is None:
             proc.kill()
         proc.wait()

@@ -232,10 +232,12 @@ def data_key(seed) -> jax.Array:
 
 
 @jax.jit
-def _permutations(data_keys, epoch, n: jax.Array):
-    # Shape (K, n) for K keys of shape (K, 2); `n` static through its shape.
+def _permutations(data_keys, epoch, indices):
+    # (K, n): `indices` (arange(n)) shuffled by each of the K keys (K, 2); the same
+    # values as jax.random.permutation(key, n).
     def one(k):
-        return jax.random.permutation(jax.random.fold_in(jax.random.wrap_key_data(k), epoch), n)
+        key = jax.random.fold_in(jax.random.wrap_key_data(k), epoch)
+        return jax.random.permutation(key, indices)
 
     return jax.vmap(one)(data_keys)
 
@@ -248,12 +250,15 @@ def epoch_permutations(data_keys: np.ndarray, epoch: int, n: int) -> np.ndarray:
     return np.asarray(_permutations(data_keys, np.int32(epoch), np.arange(n, dtype=np.int32)))
 
 
-def train_chunk(state, hp, class_weights, images, labels, num_steps, *, program: Program):
+def train_chunk(
+    state, hp, class_weights, images, labels, num_steps, *, program: Program, masked: bool
+):
     """``lax.scan`` of ``train_step`` over the first ``num_steps`` of the chunk's batches.
 
-    ``images`` (L, batch, 784) and ``labels`` (L, batch) hold L batches; steps from
-    ``num_steps`` on are skipped (state unchanged, loss 0), so one compiled program of
-    L steps runs every chunk length up to L.
+    ``images`` (L, batch, 784) and ``labels`` (L, batch) hold L batches. With ``masked``,
+    steps from ``num_steps`` on are skipped (state unchanged, loss 0), so one compiled
+    program of L steps runs every chunk length up to L; without, all L steps run (the
+    chunks are always full: no checkpoints, or checkpoints every epoch or a divisor of it).
     """
     sharded = NamedSharding(program.mesh, P("data"))
 
@@ -263,6 +268,8 @@ def train_chunk(state, hp, class_weights, images, labels, num_steps, *, program:
             jax.lax.with_sharding_constraint(step_images, sharded),
             jax.lax.with_sharding_constraint(step_labels, sharded),
         )
+        if not masked:
+            return train_step(state, batch, hp, class_weights, program=program)
         return jax.lax.cond(
             i < num_steps,
             lambda s: train_step(s, batch, hp, class_weights, program=program),
@@ -330,8 +337,15 @@ def batch_sharding(mesh: Mesh, per_model: bool) -> NamedSharding:
 
 
 @functools.lru_cache(maxsize=32)
-def compiled_chunk(program: Program, num_models: int | None, length: int, per_model_data: bool):
-    """The program of ``train_chunk`` for chunks of ``length`` steps.
+def compiled_chunk(
+    program: Program,
+    num_models: int | None,
+    length: int,
+    per_model_data: bool,
+    masked: bool = False,
+):
+    """The program of ``train_chunk`` for chunks of ``length`` steps (``masked``: of up
+    to ``length`` steps).
 
     ``per_model_data``: in a sweep over seeds each model has its own data order, so the
     batches carry a leading model axis; otherwise all models see the same batches.
@@ -344,7 +358,7 @@ def compiled_chunk(program: Program, num_models: int | None, length: int, per_mo
     data_axis = 0 if per_model_data else None
     fn = jax.jit(
         _vmap(num_models)(
-            functools.partial(train_chunk, program=program),
+            functools.partial(train_chunk, program=program, masked=masked),
             in_axes=(0, 0, None, data_axis, data_axis, None),
         ),
         out_shardings=replicated,
@@ -466,8 +480,10 @@ def _fit(
     steps_per_epoch = n_train // config.batch_size
     total_steps = config.num_epochs * steps_per_epoch
     every = checkpoint_every or steps_per_epoch
-    # Chunk of steps per compiled call: an epoch, or up to the next checkpoint.
+    # Chunk of steps per compiled call: an epoch, or up to the next checkpoint. Chunks
+    # are all full unless checkpoints and epochs interleave unevenly (then masked).
     length = min(every, steps_per_epoch) if checkpoint_dir is not None else steps_per_epoch
+    masked = max(every, steps_per_epoch) % length != 0 and checkpoint_dir is not None
     checkpoints = None
     if checkpoint_dir is not None:  # raises before anything is written into the folder
         checkpoints = checkpoint_lib.Checkpoints(checkpoint_dir, config=checkpoint_config(configs))
@@ -500,7 +516,7 @@ def _fit(
         program, loss="ce", batch_size=1, weighted=False, schedule_steps=None
     )
     init_fn = compiled_init(program, k)
-    chunk_fn = compiled_chunk(program, k, length, per_model_data)
+    chunk_fn = compiled_chunk(program, k, length, per_model_data, masked)
     eval_fn = compiled_eval(eval_program, k, test[1].shape)
     compile_s = time.perf_counter() - t0  # ~0 when an earlier run compiled them
     state = init_fn(hp)
@@ -548,36 +564,48 @@ def _fit(
         leave=False,
         disable=None if progress else True,  # None: no bar when not on a terminal
     )
+    # The chunks of steps left: each ends at an epoch's end or a checkpoint step.
+    bounds = set(range(steps_per_epoch, total_steps + 1, steps_per_epoch))
+    if checkpoints is not None:
+        bounds |= set(range(every, total_steps, every))
+    ends = sorted(e for e in bounds if e > step)
+    chunks = list(zip([step, *ends][:-1], ends, strict=True))
     batches = batch_sharding(mesh, per_model_data)
-    batch = config.batch_size
-    train_s = 0.0
-    epoch_s = 0.0
-    perms = None
-    preds = None
-    while step < total_steps:
-        epoch, offset = divmod(step, steps_per_epoch)
-        end = min((epoch + 1) * steps_per_epoch, (step // every + 1) * every, total_steps)
-        if checkpoints is None:
-            end = min((epoch + 1) * steps_per_epoch, total_steps)
-        n = end - step
-        t = time.perf_counter()
-        if perms is None or perms[0] != epoch:
-            perms = (epoch, epoch_permutations(keys, epoch, n_train))
-        order = perms[1][:, offset * batch : (offset + n) * batch].reshape(k, n, batch)
+    perms = {}
+
+    def load(start, end):
+        """The global batches of steps [start, end), padded to ``length`` steps."""
+        epoch, offset = divmod(start, steps_per_epoch)
+        if epoch not in perms:
+            perms.clear()
+            perms[epoch] = epoch_permutations(keys, epoch, n_train)
+        n, b = end - start, config.batch_size
+        order = perms[epoch][:, offset * b : (offset + n) * b].reshape(k, n, b)
         order = np.pad(order, ((0, 0), (0, length - n), (0, 0)))  # skipped steps: row 0
         if not per_model_data:
             order = order[0]
         # This process gathers only the rows of each batch its devices hold.
         axis = order.ndim - 1
         images = distributed.global_batch(
-            batches, (*order.shape, 28 * 28), axis, lambda rows, o=order: ds.x_train[o[..., rows]]
+            batches, (*order.shape, 28 * 28), axis, lambda rows: ds.x_train[order[..., rows]]
         )
         labels = distributed.global_batch(
-            batches, order.shape, axis, lambda rows, o=order: ds.y_train[o[..., rows]]
+            batches, order.shape, axis, lambda rows: ds.y_train[order[..., rows]]
         )
-        state, losses = chunk_fn(state, hp, weights, images, labels, np.int32(n))
+        return images, labels
+
+    train_s = 0.0
+    epoch_s = 0.0
+    preds = None
+    t = time.perf_counter()
+    pending = load(*chunks[0]) if chunks else None
+    for i_chunk, (start, end) in enumerate(chunks):
+        epoch, n = start // steps_per_epoch, end - start
+        state, losses = chunk_fn(state, hp, weights, *pending, np.int32(n))  # dispatched
+        if i_chunk + 1 < len(chunks):  # the next batches, while the devices compute
+            pending = load(*chunks[i_chunk + 1])
         losses = np.asarray(losses).reshape(k, -1)[:, :n]  # blocks until the chunk is done
-        seconds = time.perf_counter() - t
+        seconds = time.perf_counter() - t  # training only: evaluation and saving follow
         train_s += seconds
         epoch_s += seconds
         step_losses = np.concatenate([step_losses, losses], axis=1)
@@ -608,6 +636,7 @@ def _fit(
             epoch_s = 0.0
         if checkpoints is not None and (step % every == 0 or step == total_steps):
             save(step)
+        t = time.perf_counter()
     bar.close()
     if preds is None:  # resumed from the final checkpoint: evaluate the restored model
         _, preds = eval_fn(state.params, *test)

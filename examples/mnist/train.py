@@ -518,6 +518,7 @@ def _fit(
     init_fn = compiled_init(program, k)
     chunk_fn = compiled_chunk(program, k, length, per_model_data, masked)
     eval_fn = compiled_eval(eval_program, k, test[1].shape)
+    epoch_permutations(keys, 0, n_train)  # compiles the data order's program too
     compile_s = time.perf_counter() - t0  # ~0 when an earlier run compiled them
     state = init_fn(hp)
 

@@ -8,20 +8,23 @@ known point (as a preempted host dies), without racing a run that might already 
 import sys
 import time
 
-from examples import checkpoint
-from examples.mnist import cli
 
-STOP = int(sys.argv[1])
-_save = checkpoint.Checkpoints.save
+def main(stop: int, argv: list[str]) -> int:
+    from examples import checkpoint
+    from examples.mnist import cli
+
+    save = checkpoint.Checkpoints.save
+
+    def save_then_stop(self, step, state, meta):
+        save(self, step, state, meta)
+        if step == stop:
+            self.manager.wait_until_finished()
+            print(f"SAVED {step}", flush=True)
+            time.sleep(600)
+
+    checkpoint.Checkpoints.save = save_then_stop
+    return cli.main(argv)
 
 
-def save(self, step, state, meta):
-    _save(self, step, state, meta)
-    if step == STOP:
-        self.manager.wait_until_finished()
-        print(f"SAVED {step}", flush=True)
-        time.sleep(600)
-
-
-checkpoint.Checkpoints.save = save
-raise SystemExit(cli.main(sys.argv[2:]))
+if __name__ == "__main__":
+    raise SystemExit(main(int(sys.argv[1]), sys.argv[2:]))

@@ -105,6 +105,17 @@ def torch_calls(F):
                                                           margin=0.5),
             ("x", "y", "logits"),
         ),
+        "ctc_loss[mean]": (
+            lambda a: F.ctc_loss(F.log_softmax(a["ctc_logits"], -1), a["ctc_targets"],
+                                 a["ctc_input_lengths"], a["ctc_target_lengths"]),
+            ("ctc_logits",),
+        ),
+        "ctc_loss[blank=3,none]": (
+            lambda a: F.ctc_loss(F.log_softmax(a["ctc_logits"], -1), a["ctc_targets"] % 3,
+                                 a["ctc_input_lengths"], a["ctc_target_lengths"], blank=3,
+                                 reduction="none"),
+            ("ctc_logits",),
+        ),
         "poisson_nll_loss[plain]": (lambda a: F.poisson_nll_loss(a["x"], a["counts"]), ("x",)),
         "poisson_nll_loss[rates,full,eps]": (
             lambda a: F.poisson_nll_loss(a["rates"], a["counts"], log_input=False, full=True,

@@ -84,9 +84,9 @@ def test_compare_cli(tmp_path, capsys):
 def test_sweep_equals_separate_runs(tiny):
     config = Config(**TINY, loss="focal", download=False)
     gammas = [0.0, 1.0, 3.0]
-    misses = train.compiled_epoch.cache_info().misses
+    misses = train.compiled_chunk.cache_info().misses
     swept = train.sweep(config, "gamma", gammas, tiny, progress=False)
-    assert train.compiled_epoch.cache_info().misses == misses + 1  # one program for all
+    assert train.compiled_chunk.cache_info().misses == misses + 1  # one program for all
     for gamma, result in zip(gammas, swept, strict=True):
         single = train.train_and_evaluate(config.replace(gamma=gamma), tiny, progress=False)
         assert result.config.gamma == gamma

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from examples import distributed
 from examples.mnist.config import CLASS_WEIGHT_METHODS, LOSSES, SCHEDULES, SWEEPABLE, Config
 
 COMMANDS = ("train", "compare", "sweep")
@@ -201,11 +202,23 @@ def _add_common(p: argparse.ArgumentParser, *, sweep: bool = False, loss: bool =
     )
     g.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     g.add_argument(
-        "--distributed",
-        action="store_true",
-        help="call jax.distributed.initialize() first (multi-host runs; the "
-        "cluster is detected from the environment)",
+        "--checkpoint-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="save the train state (parameters, optimiser state, step, data order) there "
+        "with Orbax and, started again with the same flags, resume from the latest complete "
+        "checkpoint in it; compare keeps one subfolder per run. On many hosts: a folder "
+        "every process sees",
     )
+    g.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="steps between checkpoints (default: one epoch); the last step is always saved",
+    )
+    distributed.add_flags(p)
 
 
 _METAVARS = {
@@ -356,14 +369,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sub = args.parser  # the subcommand's parser, for .error()
 
-    if args.distributed:
-        import jax
-
-        jax.distributed.initialize()
-
-    # Imported after jax.distributed.initialize(), which must come before other JAX use.
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        sub.error(f"--checkpoint-every must be >= 1 step, got {args.checkpoint_every}.")
+    # Before any other JAX use, as jax.distributed requires; exits on bad flags.
+    distributed.initialize_from_args(args, sub)
     import jax
 
+    from examples.checkpoint import CheckpointMismatchError
     from examples.mnist import data, report, train
 
     sweep_name, sweep_values = None, None
@@ -404,12 +416,47 @@ def main(argv: list[str] | None = None) -> int:
             f"MNIST: {len(dataset.y_train)} training examples "
             f"(per class: {', '.join(str(int((dataset.y_train == c).sum())) for c in range(10))}), "
             f"{len(dataset.y_test)} test examples; {jax.device_count()} "
-            f"{jax.default_backend()} device(s)",
+            f"{jax.default_backend()} device(s) in {jax.process_count()} process(es)",
             file=sys.stderr,
         )
 
+    ckpt = {"checkpoint_every": args.checkpoint_every}
+    try:
+        if args.command == "train":
+            result = train.train_and_evaluate(
+                config, dataset, progress=progress, checkpoint_dir=args.checkpoint_dir, **ckpt
+            )
+        elif args.command == "compare":
+            labels = [cfg.name for cfg in configs]
+            labels = [  # distinct names (and folders) for repeated specs
+                f"{label} #{labels[:i].count(label) + 1}" if labels.count(label) > 1 else label
+                for i, label in enumerate(labels)
+            ]
+            results = []
+            for label, cfg in zip(labels, configs, strict=True):
+                if progress:
+                    print(f"\n== {label}", file=sys.stderr)
+                folder = args.checkpoint_dir and args.checkpoint_dir / report.slug(label)
+                results.append(
+                    train.train_and_evaluate(
+                        cfg, dataset, progress=progress, checkpoint_dir=folder, **ckpt
+                    )
+                )
+        else:
+            results = train.sweep(
+                config,
+                sweep_name,
+                sweep_values,
+                dataset,
+                progress=progress,
+                checkpoint_dir=args.checkpoint_dir,
+                **ckpt,
+            )
+    except CheckpointMismatchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
     if args.command == "train":
-        result = train.train_and_evaluate(config, dataset, progress=progress)
         if main_process:
             report.write_run(result, out)
             print(report.run_summary(result))
@@ -417,19 +464,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if args.command == "compare":
-        results = []
-        for cfg in configs:
-            if progress:
-                print(f"\n== {cfg.name}", file=sys.stderr)
-            results.append(train.train_and_evaluate(cfg, dataset, progress=progress))
-        labels = [r.config.name for r in results]
-        labels = [  # distinct names (and folders) for repeated specs
-            f"{label} #{labels[:i].count(label) + 1}" if labels.count(label) > 1 else label
-            for i, label in enumerate(labels)
-        ]
         title = "MNIST loss comparison"
     else:
-        results = train.sweep(config, sweep_name, sweep_values, dataset, progress=progress)
         labels = [f"{sweep_name}={v:g}" for v in sweep_values]
         title = f"MNIST sweep over {sweep_name} ({config.name.split()[0]}, one vmapped program)"
     if config.imbalance < 1.0:

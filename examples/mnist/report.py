@@ -71,6 +71,8 @@ def to_json(result: RunResult) -> dict:
         "name": result.config.name,
         "config": result.config.to_dict(),
         "devices": result.num_devices,
+        "processes": result.num_processes,
+        "checkpoint": result.checkpoint,
         "backend": jax.default_backend(),
         "timing": result.timing,
         "train_class_counts": [int(c) for c in result.class_counts],

@@ -6,18 +6,29 @@ How it is laid out:
   parameters (``nnx.split``); ``train_step`` and ``eval_step`` are pure functions of
   that pytree and the optimiser state, so ``lax.scan``, ``jax.vmap`` (the ``sweep``
   subcommand) and sharding apply to them directly.
-- The uint8 images of both splits are put on the devices once. Each epoch is one
-  compiled call: it draws a permutation on the device and runs ``lax.scan`` over the
-  shuffled batches (the last partial batch is dropped, so every step has the same
-  shape; the permutation changes every epoch, so no example is left out for good).
-  Pixels are normalised inside the step.
-- Devices: a one-dimensional ``Mesh`` over all devices with the axis ``"data"``. The
-  training set is replicated and every batch is constrained to
-  ``NamedSharding(mesh, P("data"))``, so XLA splits each step over the devices and
-  reduces the gradients across them. The loss is ``jaxloss``'s ``"mean"`` over the
+- Data: every process holds MNIST in host memory and draws the same permutation per
+  epoch (from the data-order key, ``jax.random.permutation``); for each chunk of steps
+  it gathers only the rows of each global batch that its own devices hold and
+  ``jax.make_array_from_process_local_data`` assembles the global batches (see
+  ``examples/distributed.py``). The last partial batch of an epoch is dropped, so every
+  step has the same shape; the permutation changes every epoch, so no example is left
+  out for good. Pixels are normalised inside the step.
+- Compiled programs: one ``lax.scan`` over a chunk of steps, by default a whole epoch.
+  With checkpoints every K steps, chunks end at multiples of K and at epoch ends; every
+  chunk runs the same program of ``min(K, steps per epoch)`` steps, whose steps past the
+  chunk's end are skipped by a ``lax.cond`` (one compilation whatever the chunking).
+- Devices and processes: a one-dimensional ``Mesh`` over all devices of all processes
+  with the axis ``"data"``. Every batch is ``NamedSharding(mesh, P("data"))``, so XLA
+  splits each step over the devices and reduces the gradients across them (across
+  processes too, with ``jax.distributed``). The loss is ``jaxloss``'s ``"mean"`` over the
   global batch: under ``jit`` with a sharded batch, its numerator and denominator are
   sums over all devices, so the normalisation is global (no mean of per-device means)
-  and the result equals the one-device run up to float rounding (tested).
+  and the result equals the one-device run up to float rounding (tested, also for two
+  processes).
+- Checkpoints (``--checkpoint-dir``): parameters, optimiser state and the data-order
+  key, with the step, history and configuration (``examples/checkpoint.py``, Orbax);
+  a run started again with the same flags resumes from the latest complete one and
+  continues on the same data order, so it ends with the same parameters.
 - Progress: the whole epoch is one XLA program, so the tqdm bar advances once per
   epoch and shows the epoch's train loss and test accuracy. Finer progress would need
   host callbacks from inside the scan, which cost speed and fire once per device.
@@ -44,6 +55,8 @@ from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
 import jaxloss
+from examples import checkpoint as checkpoint_lib
+from examples import distributed
 from examples.mnist import metrics as metrics_lib
 from examples.mnist.config import NUM_CLASSES, SWEEPABLE, Config
 from examples.mnist.data import Dataset, prepare
@@ -90,6 +103,8 @@ class RunResult:
     class_weights: np.ndarray | None
     timing: dict
     num_devices: int
+    num_processes: int = 1
+    checkpoint: dict | None = None  # dir, resumed_from_step, saved_steps
     state: TrainState | None = None
 
 
@@ -98,9 +113,11 @@ def make_mesh(batch_size: int, devices=None) -> Mesh:
     devices = jax.devices() if devices is None else list(devices)
     if batch_size % len(devices):
         lower = batch_size - batch_size % len(devices)
+        processes = len({d.process_index for d in devices})
+        where = f" ({processes} processes)" if processes > 1 else ""
         raise ValueError(
-            f"--batch-size {batch_size} is not divisible by the {len(devices)} devices the "
-            f"batch is sharded over; choose a multiple of {len(devices)}, for example "
+            f"--batch-size {batch_size} is not divisible by the {len(devices)} devices{where} "
+            f"the batch is sharded over; choose a multiple of {len(devices)}, for example "
             f"{lower or len(devices)} or {lower + len(devices)}."
         )
     return Mesh(np.array(devices), ("data",))
@@ -209,22 +226,59 @@ def init_state(hp: Hyperparams, *, program: Program) -> TrainState:
     return TrainState(params, tx.init(params))
 
 
-def train_epoch(state, hp, class_weights, images, labels, epoch, *, program: Program):
-    """One epoch: a fresh permutation, then ``lax.scan`` of ``train_step`` over it."""
-    batch_size = program.batch_size
-    steps = labels.shape[0] // batch_size
-    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(hp.seed), 1), epoch)
-    perm = jax.random.permutation(key, labels.shape[0])[: steps * batch_size]
+def data_key(seed) -> jax.Array:
+    """The data-order key of ``seed`` as raw ``uint32`` key data (checkpointed as is)."""
+    return jax.random.key_data(jax.random.fold_in(jax.random.key(seed), 1))
+
+
+@jax.jit
+def _permutations(data_keys, epoch, indices):
+    # (K, n): `indices` (arange(n)) shuffled by each of the K keys (K, 2); the same
+    # values as jax.random.permutation(key, n).
+    def one(k):
+        key = jax.random.fold_in(jax.random.wrap_key_data(k), epoch)
+        return jax.random.permutation(key, indices)
+
+    return jax.vmap(one)(data_keys)
+
+
+def epoch_permutations(data_keys: np.ndarray, epoch: int, n: int) -> np.ndarray:
+    """The order of the ``n`` training examples in ``epoch``, one row per data key.
+
+    Computed on this process's default device; every process gets the same result.
+    """
+    return np.asarray(_permutations(data_keys, np.int32(epoch), np.arange(n, dtype=np.int32)))
+
+
+def train_chunk(
+    state, hp, class_weights, images, labels, num_steps, *, program: Program, masked: bool
+):
+    """``lax.scan`` of ``train_step`` over the first ``num_steps`` of the chunk's batches.
+
+    ``images`` (L, batch, 784) and ``labels`` (L, batch) hold L batches. With ``masked``,
+    steps from ``num_steps`` on are skipped (state unchanged, loss 0), so one compiled
+    program of L steps runs every chunk length up to L; without, all L steps run (the
+    chunks are always full: no checkpoints, or checkpoints every epoch or a divisor of it).
+    """
     sharded = NamedSharding(program.mesh, P("data"))
 
-    def body(state, idx):
+    def body(state, xs):
+        i, step_images, step_labels = xs
         batch = (
-            jax.lax.with_sharding_constraint(images[idx], sharded),
-            jax.lax.with_sharding_constraint(labels[idx], sharded),
+            jax.lax.with_sharding_constraint(step_images, sharded),
+            jax.lax.with_sharding_constraint(step_labels, sharded),
         )
-        return train_step(state, batch, hp, class_weights, program=program)
+        if not masked:
+            return train_step(state, batch, hp, class_weights, program=program)
+        return jax.lax.cond(
+            i < num_steps,
+            lambda s: train_step(s, batch, hp, class_weights, program=program),
+            lambda s: (s, jnp.zeros((), jnp.float32)),
+            state,
+        )
 
-    return jax.lax.scan(body, state, perm.reshape(steps, batch_size))
+    steps = jnp.arange(labels.shape[0], dtype=jnp.int32)
+    return jax.lax.scan(body, state, (steps, images, labels))
 
 
 def evaluate(params, images, labels, mask, *, program: Program):
@@ -277,26 +331,47 @@ def _compiled_init(program: Program, num_models: int | None):
     return fn.lower(_hyperparams_spec(num_models, replicated)).compile()
 
 
+def batch_sharding(mesh: Mesh, per_model: bool) -> NamedSharding:
+    """Chunks of batches, (L, batch, ...) or (K, L, batch, ...): split on the batch axis."""
+    return NamedSharding(mesh, P(None, None, "data") if per_model else P(None, "data"))
+
+
 @functools.lru_cache(maxsize=32)
-def compiled_epoch(program: Program, num_models: int | None, train_size: int):
+def compiled_chunk(
+    program: Program,
+    num_models: int | None,
+    length: int,
+    per_model_data: bool,
+    masked: bool = False,
+):
+    """The program of ``train_chunk`` for chunks of ``length`` steps (``masked``: of up
+    to ``length`` steps).
+
+    ``per_model_data``: in a sweep over seeds each model has its own data order, so the
+    batches carry a leading model axis; otherwise all models see the same batches.
+    """
     replicated = NamedSharding(program.mesh, P())
+    batches = batch_sharding(program.mesh, per_model_data)
     init = compiled_init(program, num_models)
     state = jax.tree.map(lambda s: _spec(s.shape, s.dtype, replicated), init.out_info)
     weights = _spec((NUM_CLASSES,), jnp.float32, replicated) if program.weighted else None
+    data_axis = 0 if per_model_data else None
     fn = jax.jit(
         _vmap(num_models)(
-            functools.partial(train_epoch, program=program),
-            in_axes=(0, 0, None, None, None, None),
+            functools.partial(train_chunk, program=program, masked=masked),
+            in_axes=(0, 0, None, data_axis, data_axis, None),
         ),
         out_shardings=replicated,
         donate_argnums=0,
     )
+    k = (num_models,) if per_model_data else ()
+    shape = (*k, length, program.batch_size)
     return fn.lower(
         state,
         _hyperparams_spec(num_models, replicated),
         weights,
-        _spec((train_size, 28 * 28), jnp.uint8, replicated),
-        _spec((train_size,), jnp.int32, replicated),
+        _spec((*shape, 28 * 28), jnp.uint8, batches),
+        _spec(shape, jnp.int32, batches),
         _spec((), jnp.int32, replicated),
     ).compile()
 
@@ -358,7 +433,37 @@ def _class_weights(ds: Dataset, config: Config):
     return np.asarray(counts), None if method == "none" else np.asarray(weights, np.float32)
 
 
-def _fit(configs: list[Config], ds: Dataset, *, batched: bool, progress: bool, devices=None):
+# Config fields that do not change the training trajectory: a checkpoint may be resumed
+# with other values of these. ``num_epochs`` joins them unless a cosine schedule ties
+# the learning rate to the run's length (a constant-rate run may be extended).
+_NOT_IN_CHECKPOINT = ("max_test", "eval_batch_size", "data_dir", "download")
+
+
+def checkpoint_config(configs: list[Config]) -> dict:
+    """What a checkpoint of these models depends on: stored with it and compared on resume.
+
+    One flat dict; a field that differs between the models of a sweep is a list.
+    """
+    dicts = [c.to_dict() for c in configs]
+    out = {"models": len(configs)}
+    for key in dicts[0]:
+        if key in _NOT_IN_CHECKPOINT or (key == "num_epochs" and configs[0].schedule != "cosine"):
+            continue
+        values = [d[key] for d in dicts]
+        out[key] = values if any(v != values[0] for v in values) else values[0]
+    return out
+
+
+def _fit(
+    configs: list[Config],
+    ds: Dataset,
+    *,
+    batched: bool,
+    progress: bool,
+    devices=None,
+    checkpoint_dir=None,
+    checkpoint_every: int | None = None,
+):
     """Trains one model (``batched=False``) or ``len(configs)`` models vmapped as one."""
     config = configs[0]
     mesh = make_mesh(config.batch_size, devices)
@@ -370,20 +475,40 @@ def _fit(configs: list[Config], ds: Dataset, *, batched: bool, progress: bool, d
             f"the training split has {n_train} examples, fewer than one batch of "
             f"{config.batch_size}; lower --batch-size or raise --max-train."
         )
+    if checkpoint_every is not None and checkpoint_every < 1:
+        raise ValueError(f"--checkpoint-every must be >= 1 step, got {checkpoint_every}.")
+    steps_per_epoch = n_train // config.batch_size
+    total_steps = config.num_epochs * steps_per_epoch
+    every = checkpoint_every or steps_per_epoch
+    # Chunk of steps per compiled call: an epoch, or up to the next checkpoint. Chunks
+    # are all full unless checkpoints and epochs interleave unevenly (then masked).
+    length = min(every, steps_per_epoch) if checkpoint_dir is not None else steps_per_epoch
+    masked = max(every, steps_per_epoch) % length != 0 and checkpoint_dir is not None
+    checkpoints = None
+    if checkpoint_dir is not None:  # raises before anything is written into the folder
+        checkpoints = checkpoint_lib.Checkpoints(checkpoint_dir, config=checkpoint_config(configs))
+        if checkpoints.latest_step is not None and checkpoints.latest_step > total_steps:
+            raise checkpoint_lib.CheckpointMismatchError(
+                f"--checkpoint-dir {checkpoints.directory} holds step "
+                f"{checkpoints.latest_step}, past the {total_steps} steps of this run "
+                f"({config.num_epochs} epochs of {steps_per_epoch}); raise --epochs to "
+                f"continue it, or choose another --checkpoint-dir."
+            )
     counts, class_weights = _class_weights(ds, config)
     hp = Hyperparams.from_configs(configs)
     if not batched:
         hp = jax.tree.map(lambda a: a[0], hp)
     hp = jax.tree.map(lambda a: _put(a, replicated), hp)
     weights = None if class_weights is None else _put(class_weights, replicated)
-    train_images = _put(ds.x_train, replicated)
-    train_labels = _put(ds.y_train, replicated)
     test = _chunk_test_set(ds, config, mesh.size)
     test = tuple(_put(a, NamedSharding(mesh, P(None, "data"))) for a in test)
+    # Each model's data order; a sweep over seeds gives each model its own batches.
+    keys = np.stack([np.asarray(data_key(c.seed)) for c in configs])
+    per_model_data = batched and len({c.seed for c in configs}) > 1
 
     if progress:
         what = f"{len(configs)} vmapped models" if batched else "the model"
-        print(f"compiling init, epoch and evaluation programs for {what}...", file=sys.stderr)
+        print(f"compiling init, training and evaluation programs for {what}...", file=sys.stderr)
     t0 = time.perf_counter()
     k = len(configs) if batched else None
     # The evaluation program does not depend on the loss: key it on a neutral one.
@@ -391,54 +516,142 @@ def _fit(configs: list[Config], ds: Dataset, *, batched: bool, progress: bool, d
         program, loss="ce", batch_size=1, weighted=False, schedule_steps=None
     )
     init_fn = compiled_init(program, k)
-    epoch_fn = compiled_epoch(program, k, n_train)
+    chunk_fn = compiled_chunk(program, k, length, per_model_data, masked)
     eval_fn = compiled_eval(eval_program, k, test[1].shape)
+    epoch_permutations(keys, 0, n_train)  # compiles the data order's program too
     compile_s = time.perf_counter() - t0  # ~0 when an earlier run compiled them
     state = init_fn(hp)
 
     n_test = len(ds.y_test)
     k = len(configs)
     histories = [[] for _ in range(k)]
-    step_losses = []
+    step_losses = np.zeros((k, 0), np.float32)
+    step = 0
+    if checkpoints is not None and checkpoints.latest_step is not None:
+        abstract = {
+            "params": state.params,
+            "opt_state": state.opt_state,
+            "data_key": _put(keys if batched else keys[0], replicated),
+        }
+        abstract = jax.tree.map(lambda a: _spec(a.shape, a.dtype, a.sharding), abstract)
+        restored = checkpoints.restore(abstract)
+        state = TrainState(restored["params"], restored["opt_state"])
+        keys = np.asarray(restored["data_key"]).reshape(k, -1)
+        meta = checkpoints.latest_meta
+        step = checkpoints.latest_step
+        step_losses = np.asarray(meta["step_losses"], np.float32).reshape(k, step)
+        histories = [list(h) for h in meta["histories"]]
+        if distributed.is_main_process():
+            where = checkpoints.directory / str(step)
+            print(f"resuming from step {step} of {total_steps} ({where})", file=sys.stderr)
+    resumed_from = step if step else None
+    saved = []
+
+    def save(step):
+        state_tree = {
+            "params": state.params,
+            "opt_state": state.opt_state,
+            "data_key": _put(keys if batched else keys[0], replicated),
+        }
+        meta = {"step_losses": step_losses.tolist(), "histories": histories}
+        checkpoints.save(step, state_tree, meta)
+        saved.append(step)
+
     bar = tqdm(
-        range(config.num_epochs),
+        total=config.num_epochs,
+        initial=step // steps_per_epoch,
         desc="training",
         unit="epoch",
         leave=False,
         disable=None if progress else True,  # None: no bar when not on a terminal
     )
+    # The chunks of steps left: each ends at an epoch's end or a checkpoint step.
+    bounds = set(range(steps_per_epoch, total_steps + 1, steps_per_epoch))
+    if checkpoints is not None:
+        bounds |= set(range(every, total_steps, every))
+    ends = sorted(e for e in bounds if e > step)
+    chunks = list(zip([step, *ends][:-1], ends, strict=True))
+    batches = batch_sharding(mesh, per_model_data)
+    perms = {}
+
+    def load(start, end):
+        """The global batches of steps [start, end), padded to ``length`` steps."""
+        epoch, offset = divmod(start, steps_per_epoch)
+        if epoch not in perms:
+            perms.clear()
+            perms[epoch] = epoch_permutations(keys, epoch, n_train)
+        n, b = end - start, config.batch_size
+        order = perms[epoch][:, offset * b : (offset + n) * b].reshape(k, n, b)
+        order = np.pad(order, ((0, 0), (0, length - n), (0, 0)))  # skipped steps: row 0
+        if not per_model_data:
+            order = order[0]
+        # This process gathers only the rows of each batch its devices hold.
+        axis = order.ndim - 1
+        images = distributed.global_batch(
+            batches, (*order.shape, 28 * 28), axis, lambda rows: ds.x_train[order[..., rows]]
+        )
+        labels = distributed.global_batch(
+            batches, order.shape, axis, lambda rows: ds.y_train[order[..., rows]]
+        )
+        return images, labels
+
     train_s = 0.0
-    for epoch in bar:
-        t = time.perf_counter()
-        state, losses = epoch_fn(state, hp, weights, train_images, train_labels, np.int32(epoch))
-        losses = np.asarray(losses).reshape(k, -1)  # blocks until the epoch is done
-        seconds = time.perf_counter() - t
+    epoch_s = 0.0
+    preds = None
+    t = time.perf_counter()
+    pending = load(*chunks[0]) if chunks else None
+    for i_chunk, (start, end) in enumerate(chunks):
+        epoch, n = start // steps_per_epoch, end - start
+        state, losses = chunk_fn(state, hp, weights, *pending, np.int32(n))  # dispatched
+        if i_chunk + 1 < len(chunks):  # the next batches, while the devices compute
+            pending = load(*chunks[i_chunk + 1])
+        losses = np.asarray(losses).reshape(k, -1)[:, :n]  # blocks until the chunk is done
+        seconds = time.perf_counter() - t  # training only: evaluation and saving follow
         train_s += seconds
-        test_loss, preds = eval_fn(state.params, *test)
-        test_loss = np.asarray(test_loss).reshape(k)
-        preds = np.asarray(preds).reshape(k, -1)[:, :n_test]
-        step_losses.append(losses)
-        for i in range(k):
-            histories[i].append(
-                {
-                    "epoch": epoch + 1,
-                    "train_loss": float(losses[i].mean()),
-                    "test_loss": float(test_loss[i]),
-                    "test_accuracy": float(np.mean(preds[i] == ds.y_test)),
-                    "train_seconds": seconds,
-                }
-            )
-        if progress:
-            acc = " ".join(f"{h[-1]['test_accuracy']:.2%}" for h in histories)
-            loss = " ".join(f"{h[-1]['train_loss']:.4f}" for h in histories)
-            tqdm.write(
-                f"epoch {epoch + 1}/{config.num_epochs}  train loss {loss}  "
-                f"test accuracy {acc}  ({seconds:.2f}s)",
-                file=sys.stderr,
-            )
+        epoch_s += seconds
+        step_losses = np.concatenate([step_losses, losses], axis=1)
+        step = end
+        if step % steps_per_epoch == 0:
+            test_loss, preds = eval_fn(state.params, *test)
+            test_loss = np.asarray(test_loss).reshape(k)
+            preds = np.asarray(preds).reshape(k, -1)[:, :n_test]
+            for i in range(k):
+                histories[i].append(
+                    {
+                        "epoch": epoch + 1,
+                        "train_loss": float(step_losses[i, epoch * steps_per_epoch :].mean()),
+                        "test_loss": float(test_loss[i]),
+                        "test_accuracy": float(np.mean(preds[i] == ds.y_test)),
+                        "train_seconds": epoch_s,
+                    }
+                )
+            bar.update(1)
+            if progress:
+                acc = " ".join(f"{h[-1]['test_accuracy']:.2%}" for h in histories)
+                loss = " ".join(f"{h[-1]['train_loss']:.4f}" for h in histories)
+                tqdm.write(
+                    f"epoch {epoch + 1}/{config.num_epochs}  train loss {loss}  "
+                    f"test accuracy {acc}  ({epoch_s:.2f}s)",
+                    file=sys.stderr,
+                )
+            epoch_s = 0.0
+        if checkpoints is not None and (step % every == 0 or step == total_steps):
+            save(step)
+        t = time.perf_counter()
     bar.close()
-    step_losses = np.concatenate(step_losses, axis=1)
+    if preds is None:  # resumed from the final checkpoint: evaluate the restored model
+        _, preds = eval_fn(state.params, *test)
+        preds = np.asarray(preds).reshape(k, -1)[:, :n_test]
+    if checkpoints is not None:
+        checkpoints.close()
     timing = {"compile_seconds": compile_s, "train_seconds": train_s}
+    checkpoint_info = None
+    if checkpoints is not None:
+        checkpoint_info = {
+            "dir": str(checkpoints.directory),
+            "resumed_from_step": resumed_from,
+            "saved_steps": saved,
+        }
     results = []
     for i, cfg in enumerate(configs):
         report = metrics_lib.classification_report(
@@ -459,6 +672,8 @@ def _fit(configs: list[Config], ds: Dataset, *, batched: bool, progress: bool, d
                 class_weights=class_weights,
                 timing=timing,
                 num_devices=mesh.size,
+                num_processes=jax.process_count(),
+                checkpoint=checkpoint_info,
                 state=jax.tree.map(lambda a, i=i: a[i], state) if batched else state,
             )
         )
@@ -466,7 +681,13 @@ def _fit(configs: list[Config], ds: Dataset, *, batched: bool, progress: bool, d
 
 
 def train_and_evaluate(
-    config: Config, dataset: Dataset | None = None, *, progress: bool = True, devices=None
+    config: Config,
+    dataset: Dataset | None = None,
+    *,
+    progress: bool = True,
+    devices=None,
+    checkpoint_dir=None,
+    checkpoint_every: int | None = None,
 ) -> RunResult:
     """Trains the model of ``config`` and evaluates it on the test split after each epoch.
 
@@ -475,13 +696,30 @@ def train_and_evaluate(
       dataset: the prepared data (``data.prepare(config)`` when None), to share one
         load across runs.
       progress: show the tqdm bar and per-epoch lines.
-      devices: the devices to shard the batch over (default: all).
+      devices: the devices to shard the batch over (default: all, of all processes).
+      checkpoint_dir: save the train state there every ``checkpoint_every`` steps (default:
+        every epoch) and at the end, and resume from the latest complete checkpoint in it.
+      checkpoint_every: steps between checkpoints.
 
     Returns:
       A ``RunResult`` with the history, the final metrics and the trained state.
+
+    Raises:
+      ValueError: the batch size does not divide over the devices, or the split is
+        smaller than one batch.
+      examples.checkpoint.CheckpointMismatchError: ``checkpoint_dir`` holds a checkpoint
+        of another configuration, one past this run's last step, or other files.
     """
     dataset = prepare(config) if dataset is None else dataset
-    return _fit([config], dataset, batched=False, progress=progress, devices=devices)[0]
+    return _fit(
+        [config],
+        dataset,
+        batched=False,
+        progress=progress,
+        devices=devices,
+        checkpoint_dir=checkpoint_dir,
+        checkpoint_every=checkpoint_every,
+    )[0]
 
 
 def check_sweep(config: Config, name: str) -> None:
@@ -504,6 +742,8 @@ def sweep(
     *,
     progress: bool = True,
     devices=None,
+    checkpoint_dir=None,
+    checkpoint_every: int | None = None,
 ) -> list[RunResult]:
     """Trains one model per value of hyperparameter ``name``, all as one vmapped program.
 
@@ -515,4 +755,12 @@ def sweep(
     cast = int if name == "seed" else float
     configs = [config.replace(**{name: cast(v)}) for v in values]
     dataset = prepare(config) if dataset is None else dataset
-    return _fit(configs, dataset, batched=True, progress=progress, devices=devices)
+    return _fit(
+        configs,
+        dataset,
+        batched=True,
+        progress=progress,
+        devices=devices,
+        checkpoint_dir=checkpoint_dir,
+        checkpoint_every=checkpoint_every,
+    )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib
 import os
 import platform
 import sys
@@ -167,6 +168,12 @@ def _table(title, results, variants, baseline):
     return "\n".join(lines)
 
 
+# Case groups; the catalogue's live in their own modules (each has ``cases(quick, torch)``).
+CASES = ("ce", "ce-large", "binary", "linear", "regression", "margin", "ctc")
+FAMILY_MODULES = {"regression": "benchmarks.regression", "margin": "benchmarks.margin",
+                  "ctc": "benchmarks.sequence"}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes, 5 rounds (smoke test)")
@@ -175,13 +182,13 @@ def main(argv=None):
                    help="rounds for the (slow) linear cross-entropy sweep")
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--no-linear", action="store_true")
-    p.add_argument("--cases", default="ce,ce-large,binary,linear",
+    p.add_argument("--cases", default=",".join(CASES),
                    help="comma-separated case groups to run (default: all of them)")
     args = p.parse_args(argv)
     cases = set(args.cases.split(","))
-    unknown = cases - {"ce", "ce-large", "binary", "linear"}
+    unknown = cases - set(CASES)
     if unknown:
-        p.error(f"unknown --cases {sorted(unknown)}; choose from ce, ce-large, binary, linear")
+        p.error(f"unknown --cases {sorted(unknown)}; choose from {', '.join(CASES)}")
     if args.no_linear:
         cases.discard("linear")
     rounds = args.rounds or (5 if args.quick else 31)
@@ -216,6 +223,9 @@ def main(argv=None):
             groups += _linear_cases(4096, 512, 32768,
                                     ((512, 1024), (1024, 1024), (512, 2048), (4096, 1024)), args)
             groups += _linear_cases(2048, 512, 131072, ((512, 1024), (2048, 1024)), args)
+    for name, module in FAMILY_MODULES.items():
+        if name in cases:
+            groups += importlib.import_module(module).cases(args.quick, torch)
     for title, variants, baseline in groups:
         r = args.linear_rounds if title.startswith("linear") and not args.quick else rounds
         results = interleaved(variants, r)

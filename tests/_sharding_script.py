@@ -174,6 +174,11 @@ def regression(kind="normal", weights=False, where=False, var=None):
             mask[SHARD_1] = False
             mask[0, 1] = False
             sharded["where"] = mask
+        return sharded, {}
+
+    return make
+
+
 def divergence(kind, where=False):
     """(N, C) pairs of distributions: kl_div's (input, target), the JSD's (log_p, log_q), or
     distillation's (student, teacher) logits with labels."""
@@ -282,6 +287,10 @@ def margin_pairs(target_dtype=np.float32, per_sample=False, where=False):
         if where:
             sharded["where"] = _shard_1_masked(shape)
         return sharded, {}
+
+    return make
+
+
 def ctc(where=False):
     """(T, N, C) log-probabilities (batch on axis 1), padded targets with a repeated label,
     padding and empty targets, an infeasible target (zero_infinity); ``where``: device 1
@@ -323,6 +332,8 @@ def margin_single(kind, where=False, weights=False):
 
 def triplets(rng):
     return {k: _logits(rng, (N, 3)) for k in ("anchor", "positive", "negative")}, {}
+
+
 def _ctc_inputs(rng):
     t, s = 6, 3
     x = _logits(rng, (t, N, C))

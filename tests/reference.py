@@ -687,6 +687,9 @@ def gaussian_nll_loss(input, target, var, *, full=False, eps=1e-6, reduction="me
     if full:
         per = per + 0.5 * np.log(2.0 * np.pi)
     return _regression_reduce(per, None, where, reduction, divide_by_weights=False)
+
+
+# =============================================================================================
 # 8. Imbalance-aware softmax losses: logit_adjusted_cross_entropy, ldam_loss,
 #    poly1_cross_entropy
 # =============================================================================================
@@ -900,6 +903,9 @@ def distillation_loss(
         keep = keep & (y != ignore_index)
     per = np.where(keep, per, 0.0)
     return _reduce(per, keep.astype(np.float64), reduction, row_shape)
+
+
+# =============================================================================================
 # 10. Margin, ranking and embedding: PyTorch's margin_ranking_loss, hinge_embedding_loss,
 #    soft_margin_loss, multilabel_soft_margin_loss, multi_margin_loss, multilabel_margin_loss,
 #    cosine_embedding_loss, triplet_margin_loss, triplet_margin_with_distance_loss
@@ -1056,6 +1062,9 @@ def triplet_margin_loss(
         anchor, positive, negative, margin=margin, swap=swap, reduction=reduction, where=where,
         distance_function=lambda u, v: pairwise_distance(u, v, p=p, eps=eps),
     )
+
+
+# =============================================================================================
 # 11. Sequence: ctc_loss
 # =============================================================================================
 

@@ -1072,6 +1072,9 @@ def test_checked_kl_div_negative_target(no_callback_logs):
     masked = np.ones((6, 4), bool)
     masked[2, 3] = False
     assert np.isfinite(checked(_LOG_Q, bad, where=masked))
+
+
+# ---------------------------------------------------------------------------------------------
 # margin, ranking and embedding losses (issue 11): shapes PyTorch broadcasts, p, labels
 # ---------------------------------------------------------------------------------------------
 
@@ -1232,6 +1235,9 @@ def test_triplet_distance_function_errors():
     with raises(ValueError, f"{fn}: `distance_function` returned distances of different "
                             "shapes, (3,) and (3, 4): it must return one distance per triplet."):
         jaxloss.triplet_margin_with_distance_loss(X34, X34, X34, distance_function=inconsistent)
+
+
+# ---------------------------------------------------------------------------------------------
 # ctc_loss: shapes and structure while tracing; lengths and targets where concrete (and under
 # checked inside jit)
 # ---------------------------------------------------------------------------------------------

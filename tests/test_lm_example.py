@@ -5,16 +5,23 @@ run writes its curve and metrics."""
 import json
 import re
 
-from helpers import run_on_devices
+import numpy as np
+import pytest
+from helpers import run_on_devices, run_processes
+
+COMMON = ["-m", "examples.lm", "--batch-size", "4", "--seq-len", "16", "--dim", "32",
+          "--layers", "1", "--checkpoint-every", "2"]
 
 
-def test_lm_example_runs_on_a_2x2_mesh(tmp_path):
-    out = tmp_path / "run"
-    proc = run_on_devices(
-        ["-m", "examples.lm", "--steps", "3", "--batch-size", "4", "--seq-len", "16",
-         "--vocab-size", "32768", "--dim", "32", "--layers", "1", "--out", str(out)],
-        timeout=600,
-    )
+@pytest.fixture(scope="module")
+def single_run(tmp_path_factory):
+    """4 steps in one process on 4 devices (V = 32768, the default)."""
+    out = tmp_path_factory.mktemp("lm") / "run"
+    return run_on_devices([*COMMON, "--steps", "4", "--out", str(out)], timeout=600), out
+
+
+def test_lm_example_runs_on_a_2x2_mesh(single_run):
+    proc, out = single_run
     text = proc.stdout + proc.stderr
     assert proc.returncode == 0, text
     assert "mesh {'data': 2, 'model': 2}" in text
@@ -29,6 +36,33 @@ def test_lm_example_runs_on_a_2x2_mesh(tmp_path):
     assert rows["naive"]["head_temp_mib"] >= 2.0, rows
     for kind in ("linear", "vocab-parallel"):
         assert rows[kind]["head_temp_mib"] * 4 < rows["naive"]["head_temp_mib"], rows
-    assert len(metrics["losses"]) == 3 and all(v == v for v in metrics["losses"])
+    assert len(metrics["losses"]) == 4 and all(v == v for v in metrics["losses"])
     assert (out / "loss.png").stat().st_size > 10_000
     assert re.search(r"\| naive \| [\d.]+ \| [\d.]+ \|", text), text
+
+
+def test_lm_example_two_processes_resume_equals_one_process(single_run, tmp_path):
+    """2 processes x 2 devices train 2 steps and checkpoint, a second launch resumes to 4:
+    the per-step losses equal one process on 4 devices to float32 round-off (the all-reduces
+    run in another order across processes); only process 0 writes its --out."""
+    proc, one = single_run
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    ck = tmp_path / "ck"
+
+    def argv(steps, out):
+        return lambda k, port: [
+            *COMMON, "--steps", str(steps), "--checkpoint-dir", str(ck),
+            "--out", str(tmp_path / f"{out}{k}"), "--coordinator", f"127.0.0.1:{port}",
+            "--num-processes", "2", "--process-id", str(k), "--initialization-timeout", "120",
+        ]
+
+    for steps, out in ((2, "first"), (4, "resumed")):
+        results = run_processes(argv(steps, out), timeout=600)
+        for rc, stdout, stderr in results:
+            assert rc == 0, stdout + stderr
+    assert "resuming from step 2" in results[0][1], results[0][1]
+    assert not (tmp_path / "first1").exists() and not (tmp_path / "resumed1").exists()
+    want = json.loads((one / "metrics.json").read_text())["losses"]
+    got = json.loads((tmp_path / "resumed0" / "metrics.json").read_text())
+    assert got["processes"] == 2 and len(got["losses"]) == 4
+    np.testing.assert_allclose(got["losses"], want, rtol=1e-5)

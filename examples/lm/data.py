@@ -18,18 +18,22 @@ def zipf_probabilities(vocab_size: int, exponent: float) -> np.ndarray:
     return p / p.sum()
 
 
-def batches(vocab_size: int, seq_len: int, batch_size: int, *, exponent: float, seed: int):
-    """Endless (batch_size, seq_len + 1) int32 token batches: inputs are ``[:, :-1]`` and
-    next-token targets ``[:, 1:]``."""
+def batch_at(step: int, vocab_size: int, seq_len: int, batch_size: int, *, exponent: float,
+             seed: int) -> np.ndarray:
+    """The (batch_size, seq_len + 1) int32 tokens of training step ``step``: inputs are
+    ``[:, :-1]`` and next-token targets ``[:, 1:]``.
+
+    A function of (seed, step) alone, so every process of a multi-host run computes the same
+    global batch (a few KB) and a resumed run continues with the batches it would have seen.
+    """
     if seq_len % 2:
         raise ValueError(f"examples.lm: `seq_len` must be even (a sequence and its copy), got "
                          f"{seq_len}.")
-    rng = np.random.default_rng(seed)
-    p = zipf_probabilities(vocab_size, exponent)
+    rng = np.random.default_rng([seed, step])
     half = (seq_len + 2) // 2
-    while True:
-        first = rng.choice(vocab_size, size=(batch_size, half), p=p).astype(np.int32)
-        yield np.concatenate([first, first], axis=1)[:, : seq_len + 1]
+    first = rng.choice(vocab_size, size=(batch_size, half),
+                       p=zipf_probabilities(vocab_size, exponent)).astype(np.int32)
+    return np.concatenate([first, first], axis=1)[:, : seq_len + 1]
 
 
 def unigram_loss(vocab_size: int, exponent: float) -> float:

@@ -39,7 +39,9 @@ from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
 import jaxloss
-from examples.lm.data import batches, optimal_loss, unigram_loss
+from examples import checkpoint as checkpoint_lib
+from examples import distributed
+from examples.lm.data import batch_at, optimal_loss, unigram_loss
 from examples.lm.model import CausalLM
 
 LOSSES = ("naive", "linear", "vocab-parallel")
@@ -61,6 +63,19 @@ class Config:
     seed: int = 0
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Shows each flag's default where it has one."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        default = action.default
+        if isinstance(default, tuple):
+            default = "x".join(map(str, default))
+        return f"{text} (default: {default})"
+
+
 def _mesh_shape(text: str) -> tuple[int, int]:
     try:
         data, model = (int(v) for v in text.lower().split("x"))
@@ -73,11 +88,11 @@ def _mesh_shape(text: str) -> tuple[int, int]:
     return data, model
 
 
-def parse_args(argv=None) -> tuple[Config, Path, int]:
+def parse_args(argv=None) -> tuple[Config, argparse.Namespace, argparse.ArgumentParser]:
     d = Config()
     p = argparse.ArgumentParser(
         prog="python -m examples.lm", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Formatter,
     )
     p.add_argument("--loss", choices=LOSSES, default=d.loss, help="how the loss is computed")
     p.add_argument("--steps", type=int, default=d.steps, help="training steps")
@@ -95,7 +110,15 @@ def parse_args(argv=None) -> tuple[Config, Path, int]:
     p.add_argument("--seed", type=int, default=d.seed, help="initialisation and data seed")
     p.add_argument("--out", type=Path, default=None,
                    help="output folder (default: runs/lm/<date-time>)")
+    p.add_argument("--checkpoint-dir", type=Path, default=None,
+                   help="save parameters, optimizer state and step here with Orbax; started "
+                        "again with the same flags, the run resumes from the latest one")
+    p.add_argument("--checkpoint-every", type=int, default=50,
+                   help="steps between checkpoints (the last step is always saved)")
+    distributed.add_flags(p)
     a = p.parse_args(argv)
+    if a.checkpoint_every < 1:
+        p.error(f"--checkpoint-every must be >= 1, got {a.checkpoint_every}")
     for name in ("steps", "batch_size", "seq_len", "vocab_size", "dim", "layers"):
         if getattr(a, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(a, name)}")
@@ -106,8 +129,7 @@ def parse_args(argv=None) -> tuple[Config, Path, int]:
         batch_size=a.batch_size, steps=a.steps, learning_rate=a.learning_rate, loss=a.loss,
         mesh=a.mesh, seed=a.seed,
     )
-    out = a.out or Path("runs/lm") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return config, out, a.cpu_devices
+    return config, a, p
 
 
 def make_mesh(config: Config) -> jax.sharding.Mesh:
@@ -164,7 +186,10 @@ class Trainer:
         self.shardings = param_shardings(params, mesh)
         self.params = jax.device_put(params, self.shardings)
         self.tx = optax.adamw(config.learning_rate)
-        self.opt_state = jax.jit(self.tx.init)(self.params)
+        # The optimizer state is sharded like the parameters it tracks (the same path rule),
+        # its step count replicated: every process then holds the same global arrays.
+        opt_shardings = param_shardings(jax.eval_shape(self.tx.init, self.params), mesh)
+        self.opt_state = jax.jit(self.tx.init, out_shardings=opt_shardings)(self.params)
         self.batch_sharding = NamedSharding(mesh, P("data", None))
 
     def hidden(self, params, tokens):
@@ -184,8 +209,13 @@ class Trainer:
 
         return jax.jit(step, donate_argnums=(0, 1))
 
-    def put(self, batch: np.ndarray) -> jax.Array:
-        return jax.device_put(batch, self.batch_sharding)
+    def batch(self, step: int) -> jax.Array:
+        """The global batch of ``step``; this process places only its own rows."""
+        c = self.config
+        tokens = batch_at(step, c.vocab_size, c.seq_len, c.batch_size,
+                          exponent=c.zipf_exponent, seed=c.seed)
+        return distributed.global_batch(self.batch_sharding, tokens.shape, 0,
+                                        lambda rows: tokens[rows])
 
 
 def compare_variants(trainer: Trainer, batch: jax.Array) -> tuple[list[dict], dict]:
@@ -234,45 +264,75 @@ def plot(losses: list[float], config: Config, floor: float, unigram: float, path
 
 
 def main(argv=None) -> int:
-    config, out, _ = parse_args(argv)
+    config, args, parser = parse_args(argv)
+    distributed.initialize_from_args(args, parser)  # before anything touches the devices
+    main_process = distributed.is_main_process()
+    say = print if main_process else (lambda *a, **k: None)
     mesh = make_mesh(config)
-    print(f"devices: {jax.device_count()} x {jax.devices()[0].platform}, mesh "
-          f"{dict(mesh.shape)}; V = {config.vocab_size}, D = {config.dim}, "
-          f"{config.batch_size} x {config.seq_len} tokens per step")
+    say(f"devices: {jax.device_count()} x {jax.devices()[0].platform} in "
+        f"{jax.process_count()} process(es), mesh {dict(mesh.shape)}; V = {config.vocab_size}, "
+        f"D = {config.dim}, {config.batch_size} x {config.seq_len} tokens per step")
+    checkpoints = None
+    if args.checkpoint_dir is not None:  # raises before anything is written into the folder
+        try:
+            checkpoints = checkpoint_lib.Checkpoints(
+                args.checkpoint_dir, config={k: v for k, v in dataclasses.asdict(config).items()
+                                             if k != "steps"})
+        except checkpoint_lib.CheckpointMismatchError as e:
+            raise SystemExit(f"examples.lm: {e}") from None
     trainer = Trainer(config, mesh)
-    data = batches(config.vocab_size, config.seq_len, config.batch_size,
-                   exponent=config.zipf_exponent, seed=config.seed)
-    first = trainer.put(next(data))
+    first = trainer.batch(0)
 
     table, steps = compare_variants(trainer, first)
-    print("loss on the first batch: "
-          + ", ".join(f"{row['loss']} {row['first_batch_loss']:.6f}" for row in table))
-    print("\nper-device compiled temp memory (MiB)\n")
-    print("| loss | loss head fwd+bwd | train step |\n|---|---:|---:|")
+    say("loss on the first batch: "
+        + ", ".join(f"{row['loss']} {row['first_batch_loss']:.6f}" for row in table))
+    say("\nper-device compiled temp memory (MiB)\n")
+    say("| loss | loss head fwd+bwd | train step |\n|---|---:|---:|")
     for row in table:
-        print(f"| {row['loss']} | {row['head_temp_mib']:.1f} | {row['step_temp_mib']:.1f} |")
-    print()
+        say(f"| {row['loss']} | {row['head_temp_mib']:.1f} | {row['step_temp_mib']:.1f} |")
+    say()
 
-    step = steps[config.loss]
-    params, opt_state, batch = trainer.params, trainer.opt_state, first
-    losses = []
-    bar = tqdm(range(config.steps), desc=f"training ({config.loss})", unit="step")
+    step_fn = steps[config.loss]
+    params, opt_state = trainer.params, trainer.opt_state
+    losses: list[float] = []
+    start = 0
+    if checkpoints is not None and checkpoints.latest_step is not None:
+        abstract = jax.tree.map(
+            lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding),
+            {"params": params, "opt_state": opt_state})
+        restored = checkpoints.restore(abstract)
+        params, opt_state = restored["params"], restored["opt_state"]
+        start = checkpoints.latest_step
+        losses = list(checkpoints.latest_meta["losses"])[:start]
+        say(f"resuming from step {start} ({checkpoints.directory / str(start)})")
+    bar = tqdm(range(start, config.steps), desc=f"training ({config.loss})", unit="step",
+               initial=start, total=config.steps, disable=not main_process)
     for i in bar:
-        params, opt_state, value = step(params, opt_state, batch)
+        params, opt_state, value = step_fn(params, opt_state, first if i == 0 else trainer.batch(i))
         losses.append(float(value))
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
-        if i + 1 < config.steps:
-            batch = trainer.put(next(data))
+        done = i + 1
+        if checkpoints is not None and (done % args.checkpoint_every == 0 or done == config.steps):
+            checkpoints.save(done, {"params": params, "opt_state": opt_state},
+                             {"losses": losses})
+    if checkpoints is not None:
+        checkpoints.close()
+    if not losses:
+        say(f"nothing to do: the checkpoint is at step {start} of {config.steps}")
+        return 0
     floor = optimal_loss(config.vocab_size, config.seq_len, config.zipf_exponent)
     unigram = unigram_loss(config.vocab_size, config.zipf_exponent)
-    print(f"final loss {losses[-1]:.3f} nats/token (first {losses[0]:.3f}; uniform guess "
-          f"{math.log(config.vocab_size):.3f}, token frequencies only {unigram:.3f}, best "
-          f"possible {floor:.3f})")
-
+    say(f"final loss {losses[-1]:.3f} nats/token (first {losses[0]:.3f}; uniform guess "
+        f"{math.log(config.vocab_size):.3f}, token frequencies only {unigram:.3f}, best "
+        f"possible {floor:.3f})")
+    if not main_process:
+        return 0
+    out = args.out or Path("runs/lm") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     plot(losses, config, floor, unigram, out / "loss.png")
-    metrics = {"config": dataclasses.asdict(config), "losses": losses,
-               "variants": table, "best_possible": floor, "frequencies_only": unigram}
+    metrics = {"config": dataclasses.asdict(config), "processes": jax.process_count(),
+               "losses": losses, "variants": table, "best_possible": floor,
+               "frequencies_only": unigram}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    print(f"wrote {out / 'loss.png'} and {out / 'metrics.json'}")
+    say(f"wrote {out / 'loss.png'} and {out / 'metrics.json'}")
     return 0

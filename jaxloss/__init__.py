@@ -21,6 +21,8 @@ from jaxloss._imbalance import ldam_loss as ldam_loss
 from jaxloss._imbalance import logit_adjusted_cross_entropy as logit_adjusted_cross_entropy
 from jaxloss._imbalance import poly1_cross_entropy as poly1_cross_entropy
 from jaxloss._linear import linear_cross_entropy as linear_cross_entropy
+from jaxloss._lovasz import lovasz_hinge_loss as lovasz_hinge_loss
+from jaxloss._lovasz import lovasz_softmax_loss as lovasz_softmax_loss
 from jaxloss._penalties import l1_penalty as l1_penalty
 from jaxloss._penalties import l2_penalty as l2_penalty
 from jaxloss._regression import gaussian_nll_loss as gaussian_nll_loss
@@ -30,7 +32,9 @@ from jaxloss._regression import mse_loss as mse_loss
 from jaxloss._regression import poisson_nll_loss as poisson_nll_loss
 from jaxloss._regression import smooth_l1_loss as smooth_l1_loss
 from jaxloss._segmentation import dice_cross_entropy_loss as dice_cross_entropy_loss
+from jaxloss._segmentation import dice_focal_loss as dice_focal_loss
 from jaxloss._segmentation import dice_loss as dice_loss
+from jaxloss._segmentation import generalized_dice_loss as generalized_dice_loss
 from jaxloss._segmentation import tversky_loss as tversky_loss
 
 __version__ = "0.1.0"
@@ -43,10 +47,12 @@ __all__ = [
     "class_weights_from_counts",
     "cross_entropy",
     "dice_cross_entropy_loss",
+    "dice_focal_loss",
     "dice_loss",
     "distillation_loss",
     "focal_loss",
     "gaussian_nll_loss",
+    "generalized_dice_loss",
     "huber_loss",
     "jensen_shannon_divergence",
     "kl_div",
@@ -56,6 +62,8 @@ __all__ = [
     "ldam_loss",
     "linear_cross_entropy",
     "logit_adjusted_cross_entropy",
+    "lovasz_hinge_loss",
+    "lovasz_softmax_loss",
     "mse_loss",
     "nll_loss",
     "poisson_nll_loss",

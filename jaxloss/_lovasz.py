@@ -191,7 +191,7 @@ def lovasz_softmax_loss(
     p = jnp.moveaxis(p, axis, -1).reshape(logits.shape[0], -1, num_classes)  # (N, M, C)
     y = targets.reshape(targets.shape[0], -1)
     keep = keep.reshape(y.shape)
-    fg = (y[..., None] == jnp.arange(num_classes, dtype=y.dtype)).astype(dtype)
+    fg = (y[..., None] == jnp.arange(num_classes, dtype=y.dtype)[None, None]).astype(dtype)
     # A kept out-of-range label poisons its ranking (NaN), never a silent all-zero one-hot.
     fg = jnp.where((keep & ~in_range.reshape(y.shape))[..., None], jnp.nan, fg)
     p, fg, keep = _group(p, per_image), _group(fg, per_image), _group(keep, per_image)

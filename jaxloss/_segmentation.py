@@ -711,7 +711,8 @@ def generalized_dice_loss(
         squared=False, reduction=reduction, axis=axis, where=where, axis_name=axis_name,
         soft_label=soft_label,
     )
-    included = included != 0  # (C,): False for a dropped background class
+    # (C,) or (N, C): False for a dropped background class.
+    included = jnp.broadcast_to(included != 0, sum_t.shape)
     if w_type == "uniform":
         gw = jnp.ones_like(sum_t)
     else:
@@ -764,7 +765,9 @@ def dice_focal_loss(
       :func:`sigmoid_focal_loss` on every channel (class 0 dropped with
       ``include_background=False``, as MONAI drops it); "mean" divides by the number of
       kept elements of the included channels, whatever the class weights, as MONAI does.
-      This is MONAI ``DiceFocalLoss(sigmoid=True)`` exactly for 0/1 targets.
+      This is MONAI ``DiceFocalLoss(sigmoid=True)`` exactly for 0/1 targets; for soft
+      targets the factor is torchvision's :math:`(1 - p_t)^\gamma` with
+      :math:`p_t = p t + (1 - p)(1 - t)`, where MONAI uses :math:`\sigma(-x (2t - 1))^\gamma`.
     * ``"softmax"``: :func:`focal_loss`'s softmax focal term over every class, normalised
       like :func:`cross_entropy` (``sum w[y] l / sum w[y]``). MONAI 1.6.1's
       ``DiceFocalLoss(softmax=True)`` applies the softmax to the Dice term only and still

@@ -533,11 +533,11 @@ def dice_focal_loss(
 ):
     """lambda_dice * dice_loss + lambda_focal * focal.
 
-    softmax: the focal term is focal_loss (normalised like cross_entropy). sigmoid: MONAI's
-    sigmoid focal term per element (monai.losses.focal_loss.sigmoid_focal_loss):
-    l = (x - x t - log sigmoid(x)) * exp(gamma * log sigmoid(-x (2t - 1))), times
-    alpha t + (1 - alpha)(1 - t) when alpha is given, times w_c; "mean" is the sum over the
-    kept elements of the included channels divided by their count, "sum" the sum.
+    softmax: the focal term is focal_loss (normalised like cross_entropy). sigmoid: the
+    torchvision sigmoid focal term per element (sigmoid_focal_loss above; MONAI's
+    (x - x t - log sigmoid(x)) exp(gamma log sigmoid(-x (2t - 1))) is the same for 0/1
+    targets), times w_c; "mean" is the sum over the kept elements of the included channels
+    divided by their count, "sum" the sum.
     """
     dice = dice_loss(
         logits, targets, activation=activation, smooth=smooth, class_weights=class_weights,
@@ -558,10 +558,7 @@ def dice_focal_loss(
             where=where,
         )
         t = np.where(keep[:, None, :], t, 0.0)
-        loss = x - x * t - log_sigmoid(x)
-        loss = np.exp(float(gamma) * log_sigmoid(-x * (2.0 * t - 1.0))) * loss
-        if alpha is not None:
-            loss = (alpha * t + (1.0 - alpha) * (1.0 - t)) * loss
+        loss = sigmoid_focal_loss(x, t, alpha=alpha, gamma=gamma, reduction="none")
         w = np.ones(c) if class_weights is None else _f64(class_weights)
         loss = loss * w[None, :, None]
         counted = np.broadcast_to(keep[:, None, :], loss.shape).copy()

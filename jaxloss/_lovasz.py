@@ -307,8 +307,10 @@ def lovasz_hinge_loss(
                 "soft masks, or drop those pixels with `where=`."
             )
     else:
+        # Every kept non-binary value fails (`low=inf` flags any finite value the mask lets
+        # through; NaN passes, as in every value check).
         _checks.check_values(
-            fn, "targets", g, low=0.0, high=1.0, where=keep, expected="0 or 1",
+            fn, "targets", g, low=float("inf"), where=keep & ~binary, expected="0 or 1",
         )
     x = logits.astype(dtype)
     n = x.shape[0]

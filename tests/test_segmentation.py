@@ -1088,3 +1088,20 @@ def test_new_losses_bfloat16_and_axis_name():
                    (jaxloss.generalized_dice_loss, dict(reduction="sum")),
                    (jaxloss.dice_focal_loss, dict(activation="sigmoid"))):
         assert_close(split(fn, **kw), np.full(2, fn(logits, targets, **kw)), rtol=1e-5)
+
+
+def test_monai_drops_weight_when_one_channel_is_left():
+    """MONAI DiceLoss(weight=w) with C = 2 and include_background=False keeps one channel and
+    ignores `weight`: jaxloss's weighted "mean" equals it, "sum" is w_1 times it."""
+    logits, labels = _channel_first_inputs(8, shape=(3, 2, 4, 5))
+    labels = np.where(labels > 1, 1, labels)
+    w1 = 3.0
+    monai = ref.monai_dice_loss(
+        logits, labels[:, None], softmax=True, to_onehot_y=True, include_background=False,
+        weight=np.array([w1]),
+    )
+    cw = np.array([1.0, w1], np.float32)
+    kw = dict(axis=1, include_background=False, class_weights=cw)
+    assert_close(jaxloss.dice_loss(logits, labels, **kw), monai)
+    n = logits.shape[0]
+    assert_close(jaxloss.dice_loss(logits, labels, reduction="sum", **kw), w1 * n * monai)

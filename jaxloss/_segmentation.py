@@ -268,18 +268,22 @@ def _overlap_loss(
     axis_name: str | None,
     soft_label: bool = False,
     gamma: ArrayLike = 1.0,
+    stats: tuple | None = None,
 ) -> jax.Array:
     """The shared implementation of dice_loss, tversky_loss and the Dice terms of dice_ce and
-    dice_focal."""
+    dice_focal; ``stats``: the first six values of :func:`_overlap_stats` when the caller has
+    already computed them (from the same arguments)."""
     for name, value in (("smooth", smooth), ("alpha", alpha), ("beta", beta), ("gamma", gamma)):
         _checks.check_scalar(fn, name, value)
         _checks.check_nonnegative(fn, name, value)
-    intersection, sum_p, sum_t, kept, w, dtype = _overlap_stats(
-        fn, logits, targets, activation=activation, class_weights=class_weights,
-        ignore_index=ignore_index, include_background=include_background, batch=batch,
-        squared=squared, reduction=reduction, axis=axis, where=where, axis_name=axis_name,
-        soft_label=soft_label,
-    )
+    if stats is None:
+        stats = _overlap_stats(
+            fn, logits, targets, activation=activation, class_weights=class_weights,
+            ignore_index=ignore_index, include_background=include_background, batch=batch,
+            squared=squared, reduction=reduction, axis=axis, where=where, axis_name=axis_name,
+            soft_label=soft_label,
+        )
+    intersection, sum_p, sum_t, kept, w, dtype = stats
     s = jnp.asarray(smooth, dtype)
     a = jnp.asarray(alpha, dtype)
     b = jnp.asarray(beta, dtype)
@@ -847,7 +851,7 @@ def dice_focal_loss(
             )
         _checks.check_scalar(fn, "alpha", alpha)
         _checks.check_unit_interval(fn, "alpha", alpha)
-    *_, (x, t, keep) = _overlap_stats(
+    *stats, (x, t, keep) = _overlap_stats(
         fn, logits, targets, activation=activation, class_weights=class_weights,
         ignore_index=ignore_index, include_background=include_background, batch=batch,
         squared=squared, reduction=reduction, axis=axis, where=where, axis_name=axis_name,
@@ -857,7 +861,7 @@ def dice_focal_loss(
         fn, logits, targets, alpha=0.5, beta=0.5, smooth=smooth, activation=activation,
         class_weights=class_weights, ignore_index=ignore_index,
         include_background=include_background, batch=batch, squared=squared,
-        reduction=reduction, axis=axis, where=where, axis_name=axis_name,
+        reduction=reduction, axis=axis, where=where, axis_name=axis_name, stats=tuple(stats),
     )
     if activation == "softmax":
         focal = _softmax_loss(

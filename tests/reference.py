@@ -587,6 +587,24 @@ def dice_cross_entropy_loss(
     return dice_weight * dice + (1.0 - dice_weight) * ce
 
 
+def _monai_prepare(inputs, target, *, include_background, to_onehot_y, sigmoid, softmax):
+    """MONAI's shared preamble: activation, one-hot, channel 0 dropped; (B, C, M) float64."""
+    x = _f64(inputs)
+    if sigmoid:
+        x = 1.0 / (1.0 + np.exp(-x))
+    if softmax:
+        x = np.exp(log_softmax(x, axis=1))
+    target = np.asarray(target)
+    if to_onehot_y:
+        labels = target[:, 0].astype(np.int64)
+        target = np.moveaxis(np.eye(x.shape[1])[labels], -1, 1)
+    target = _f64(target)
+    if not include_background:
+        x, target = x[:, 1:], target[:, 1:]
+    b, c = x.shape[:2]
+    return x.reshape(b, c, -1), target.reshape(b, c, -1)
+
+
 def monai_dice_loss(
     inputs,
     target,
@@ -611,20 +629,11 @@ def monai_dice_loss(
     denominator with squared_pred. weight (one per remaining channel) multiplies f, and "mean"
     is then mean(w_c f) over all B*C entries (not divided by the sum of weights).
     """
-    x = _f64(inputs)
-    if sigmoid:
-        x = 1.0 / (1.0 + np.exp(-x))
-    if softmax:
-        x = np.exp(log_softmax(x, axis=1))
-    target = np.asarray(target)
-    if to_onehot_y:
-        labels = target[:, 0].astype(np.int64)
-        target = np.moveaxis(np.eye(x.shape[1])[labels], -1, 1)
-    target = _f64(target)
-    if not include_background:
-        x, target = x[:, 1:], target[:, 1:]
+    x, target = _monai_prepare(
+        inputs, target, include_background=include_background, to_onehot_y=to_onehot_y,
+        sigmoid=sigmoid, softmax=softmax,
+    )
     b, c = x.shape[:2]
-    x, target = x.reshape(b, c, -1), target.reshape(b, c, -1)
     f = np.zeros((1, c) if batch else (b, c))
     for i in range(f.shape[0]):
         for k in range(c):
@@ -643,24 +652,6 @@ def monai_dice_loss(
     if reduction == "none":
         return f
     return np.mean(f) if reduction == "mean" else np.sum(f)
-
-
-def _monai_prepare(inputs, target, *, include_background, to_onehot_y, sigmoid, softmax):
-    """MONAI's shared preamble: activation, one-hot, channel 0 dropped; (B, C, M) float64."""
-    x = _f64(inputs)
-    if sigmoid:
-        x = 1.0 / (1.0 + np.exp(-x))
-    if softmax:
-        x = np.exp(log_softmax(x, axis=1))
-    target = np.asarray(target)
-    if to_onehot_y:
-        labels = target[:, 0].astype(np.int64)
-        target = np.moveaxis(np.eye(x.shape[1])[labels], -1, 1)
-    target = _f64(target)
-    if not include_background:
-        x, target = x[:, 1:], target[:, 1:]
-    b, c = x.shape[:2]
-    return x.reshape(b, c, -1), target.reshape(b, c, -1)
 
 
 def _monai_tp_fp_fn(x, t, axes, soft_label, decoupled=True):

@@ -1105,3 +1105,77 @@ def test_monai_drops_weight_when_one_channel_is_left():
     assert_close(jaxloss.dice_loss(logits, labels, **kw), monai)
     n = logits.shape[0]
     assert_close(jaxloss.dice_loss(logits, labels, reduction="sum", **kw), w1 * n * monai)
+
+
+# ---------------------------------------------------------------------------------------------
+# pinned to the peers themselves: MONAI 1.6.1 and SMP (segmentation_models_pytorch losses at
+# commit 5006616, 0.5.1.dev0), float32, recorded by tests/record_monai_values.py
+# ---------------------------------------------------------------------------------------------
+
+# monai 1.6.1, torch 2.13.0+cpu, python tests/record_monai_values.py
+PEER_RECORDED = {
+    'monai.DiceLoss(softmax, soft_label)[soft]': 0.4896261990070343,
+    'monai.TverskyLoss(softmax, 0.3, 0.7, soft_label, batch)[soft]': 0.48511433601379395,
+    'monai.GeneralizedDiceLoss(softmax, onehot, square)': 0.7227763533592224,
+    'monai.GeneralizedDiceLoss(softmax, onehot, simple, batch, no background)': 0.6855310201644897,
+    'monai.GeneralizedDiceLoss(sigmoid, uniform, soft_label)[soft]': 0.39283642172813416,
+    'monai.DiceFocalLoss(sigmoid, gamma 1.5, alpha 0.3, weight)[masks]': 0.8090534210205078,
+    'monai.DiceLoss(softmax, onehot, no background, weight [3]) C=2': 0.3866354525089264,
+    'smp.LovaszLoss(multiclass)': 0.7632530331611633,
+    'smp.LovaszLoss(multiclass, per_image)': 0.7413493990898132,
+    'smp.LovaszLoss(binary)': 2.1105470657348633,
+    'smp.LovaszLoss(multilabel, per_image)': 2.0152595043182373,
+    'smp.TverskyLoss(binary, 0.3, 0.7, gamma 0.75)': 0.7063549757003784,
+}
+
+
+def _peer_jax_calls():
+    """case id -> the jaxloss call that reproduces the peer call of the same id."""
+    J = jaxloss
+    return {
+        "monai.DiceLoss(softmax, soft_label)[soft]": lambda a: J.dice_loss(
+            a["logits"], a["soft"], axis=1, soft_label=True),
+        "monai.TverskyLoss(softmax, 0.3, 0.7, soft_label, batch)[soft]": lambda a: J.tversky_loss(
+            a["logits"], a["soft"], axis=1, alpha=0.3, beta=0.7, soft_label=True, batch=True,
+            smooth=2e-5),
+        "monai.GeneralizedDiceLoss(softmax, onehot, square)": lambda a: J.generalized_dice_loss(
+            a["logits"], a["labels"], axis=1),
+        "monai.GeneralizedDiceLoss(softmax, onehot, simple, batch, no background)": (
+            lambda a: J.generalized_dice_loss(
+                a["logits"], a["labels"], axis=1, w_type="simple", batch=True,
+                include_background=False)),
+        "monai.GeneralizedDiceLoss(sigmoid, uniform, soft_label)[soft]": (
+            lambda a: J.generalized_dice_loss(
+                a["logits"], a["soft"], axis=1, activation="sigmoid", w_type="uniform",
+                soft_label=True)),
+        "monai.DiceFocalLoss(sigmoid, gamma 1.5, alpha 0.3, weight)[masks]": (
+            lambda a: J.dice_focal_loss(
+                a["logits"], a["masks"], axis=1, activation="sigmoid", gamma=1.5, alpha=0.3,
+                class_weights=np.array([0.5, 1.5, 1.0], np.float32), lambda_dice=0.7)),
+        "monai.DiceLoss(softmax, onehot, no background, weight [3]) C=2": lambda a: J.dice_loss(
+            a["logits"][:, :2], np.minimum(a["labels"], 1), axis=1, include_background=False,
+            class_weights=np.array([1.0, 3.0], np.float32)),
+        "smp.LovaszLoss(multiclass)": lambda a: J.lovasz_softmax_loss(
+            a["logits"], a["labels"], axis=1),
+        "smp.LovaszLoss(multiclass, per_image)": lambda a: J.lovasz_softmax_loss(
+            a["logits"], a["labels"], axis=1, per_image=True),
+        "smp.LovaszLoss(binary)": lambda a: J.lovasz_hinge_loss(a["logits"][:, :1], a["binary"]),
+        "smp.LovaszLoss(multilabel, per_image)": lambda a: J.lovasz_hinge_loss(
+            a["logits"], a["masks"], per_image=True),
+        "smp.TverskyLoss(binary, 0.3, 0.7, gamma 0.75)": lambda a: J.tversky_loss(
+            a["logits"][:, :1], a["binary"], axis=1, activation="sigmoid", batch=True,
+            alpha=0.3, beta=0.7, gamma=0.75, smooth=0.0),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(PEER_RECORDED))
+def test_pinned_to_monai_and_smp(case):
+    from record_monai_values import peer_inputs
+
+    inputs = {
+        k: v.astype(np.float32) if v.dtype.kind == "f" else v.astype(np.int32)
+        for k, v in peer_inputs().items()
+    }
+    assert set(_peer_jax_calls()) == set(PEER_RECORDED)
+    got = _peer_jax_calls()[case](inputs)
+    np.testing.assert_allclose(got, PEER_RECORDED[case], rtol=2e-6, atol=1e-7)

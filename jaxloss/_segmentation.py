@@ -1,6 +1,7 @@
-r"""Overlap losses for segmentation: Dice, Tversky and Dice + cross-entropy.
+r"""Overlap losses for segmentation: Dice, Tversky (and focal Tversky), generalised Dice,
+Dice + cross-entropy and Dice + focal. The Lovász losses are in ``_lovasz.py``.
 
-All three reduce a prediction ``P`` (softmax or sigmoid of the logits, or probabilities as
+All of them reduce a prediction ``P`` (softmax or sigmoid of the logits, or probabilities as
 given) and a target ``T`` (one-hot of integer labels, or probabilities) to three statistics
 per (sample, class), summed over the spatial positions that are kept:
 

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import reference as ref
 from helpers import assert_close, fd_grad, maybe_jit
+from hypothesis import given
+from hypothesis import strategies as st
 from tolerances import BF16_RTOL, GRAD_ATOL, GRAD_RTOL
 
 import jaxloss
@@ -193,3 +195,39 @@ def test_out_of_range_label_is_nan_and_checked_raises():
     assert np.isfinite(per[0]) and np.isnan(per[1])
     with pytest.raises(ValueError, match="lovasz_softmax_loss: target label 9 is out of range"):
         jaxloss.checked(jaxloss.lovasz_softmax_loss)(logits, bad)
+
+
+@functools.cache
+def _traced_lovasz():
+    def run(x, y, keep, xb, g):
+        return {
+            (c, pi): (
+                jaxloss.lovasz_softmax_loss(x, y, classes=c, per_image=pi, where=keep,
+                                            reduction="none"),
+                jaxloss.lovasz_hinge_loss(xb, g, per_image=pi, where=keep, reduction="none"),
+            )
+            for c in ("present", "all") for pi in (False, True)
+        }
+
+    return jax.jit(run)
+
+
+@given(seed=st.integers(0, 2**16), scale=st.sampled_from([0.1, 1.0, 10.0]))
+def test_property_random_inputs_match_reference_and_bounds(seed, scale):
+    """Random logits, labels, ignored pixels and masks (an image may lose every pixel): both
+    losses against the reference; Lovász-Softmax lies in [0, 1] (errors are in [0, 1])."""
+    rng = np.random.default_rng(seed)
+    x = (scale * rng.standard_normal((3, 4, 3, C))).astype(np.float32)
+    y = rng.integers(0, C, (3, 4, 3)).astype(np.int32)
+    y[rng.random(y.shape) < 0.2] = -100
+    keep = rng.random(y.shape) < 0.8
+    if seed % 4 == 0:
+        keep[seed % 3] = False
+    xb = (scale * rng.standard_normal((3, 4, 3))).astype(np.float32)
+    g = (rng.random((3, 4, 3)) < 0.4).astype(np.int32)
+    for (c, pi), (soft, hinge) in _traced_lovasz()(x, y, keep, xb, g).items():
+        assert_close(soft, ref.lovasz_softmax_loss(
+            x, y, classes=c, per_image=pi, where=keep, reduction="none"), rtol=1e-5, atol=1e-6)
+        assert_close(hinge, ref.lovasz_hinge_loss(
+            xb, g, per_image=pi, where=keep, reduction="none"), rtol=1e-5, atol=1e-5)
+        assert np.all((np.asarray(soft) >= -1e-6) & (np.asarray(soft) <= 1.0 + 1e-6))

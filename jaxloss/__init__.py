@@ -21,6 +21,8 @@ from jaxloss._imbalance import ldam_loss as ldam_loss
 from jaxloss._imbalance import logit_adjusted_cross_entropy as logit_adjusted_cross_entropy
 from jaxloss._imbalance import poly1_cross_entropy as poly1_cross_entropy
 from jaxloss._linear import linear_cross_entropy as linear_cross_entropy
+from jaxloss._lovasz import lovasz_hinge_loss as lovasz_hinge_loss
+from jaxloss._lovasz import lovasz_softmax_loss as lovasz_softmax_loss
 from jaxloss._margin import cosine_embedding_loss as cosine_embedding_loss
 from jaxloss._margin import hinge_embedding_loss as hinge_embedding_loss
 from jaxloss._margin import margin_ranking_loss as margin_ranking_loss
@@ -39,7 +41,9 @@ from jaxloss._regression import mse_loss as mse_loss
 from jaxloss._regression import poisson_nll_loss as poisson_nll_loss
 from jaxloss._regression import smooth_l1_loss as smooth_l1_loss
 from jaxloss._segmentation import dice_cross_entropy_loss as dice_cross_entropy_loss
+from jaxloss._segmentation import dice_focal_loss as dice_focal_loss
 from jaxloss._segmentation import dice_loss as dice_loss
+from jaxloss._segmentation import generalized_dice_loss as generalized_dice_loss
 from jaxloss._segmentation import tversky_loss as tversky_loss
 from jaxloss._sequence import ctc_loss as ctc_loss
 
@@ -55,10 +59,12 @@ __all__ = [
     "cross_entropy",
     "ctc_loss",
     "dice_cross_entropy_loss",
+    "dice_focal_loss",
     "dice_loss",
     "distillation_loss",
     "focal_loss",
     "gaussian_nll_loss",
+    "generalized_dice_loss",
     "hinge_embedding_loss",
     "huber_loss",
     "jensen_shannon_divergence",
@@ -69,6 +75,8 @@ __all__ = [
     "ldam_loss",
     "linear_cross_entropy",
     "logit_adjusted_cross_entropy",
+    "lovasz_hinge_loss",
+    "lovasz_softmax_loss",
     "margin_ranking_loss",
     "mse_loss",
     "multi_margin_loss",

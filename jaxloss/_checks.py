@@ -458,6 +458,9 @@ _SINGLE_CLASS_FIX = {
     "focal_loss": "use jaxloss.sigmoid_focal_loss with one logit per element",
     "dice_loss": 'pass activation="sigmoid"',
     "tversky_loss": 'pass activation="sigmoid"',
+    "generalized_dice_loss": 'pass activation="sigmoid"',
+    "dice_focal_loss": 'pass activation="sigmoid"',
+    "lovasz_softmax_loss": "use jaxloss.lovasz_hinge_loss on the single logit per pixel",
     "dice_cross_entropy_loss": (
         'combine jaxloss.dice_loss(..., activation="sigmoid") with '
         "jaxloss.binary_cross_entropy_with_logits"

@@ -1,6 +1,7 @@
-r"""Overlap losses for segmentation: Dice, Tversky and Dice + cross-entropy.
+r"""Overlap losses for segmentation: Dice, Tversky (and focal Tversky), generalised Dice,
+Dice + cross-entropy and Dice + focal. The Lovász losses are in ``_lovasz.py``.
 
-All three reduce a prediction ``P`` (softmax or sigmoid of the logits, or probabilities as
+All of them reduce a prediction ``P`` (softmax or sigmoid of the logits, or probabilities as
 given) and a target ``T`` (one-hot of integer labels, or probabilities) to three statistics
 per (sample, class), summed over the spatial positions that are kept:
 
@@ -29,13 +30,16 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from jaxloss import _checks
+from jaxloss._binary import sigmoid_focal_loss
 from jaxloss._classification import _along, _softmax_loss
 from jaxloss._reduction import reduce_loss
 
 ACTIVATIONS = ("softmax", "sigmoid", "none")
+W_TYPES = ("square", "simple", "uniform")
 
 
 def _check_layout(fn: str, x: jax.Array, axis: Any) -> int:
@@ -61,6 +65,28 @@ def _check_bool(fn: str, name: str, value: Any) -> None:
         )
 
 
+def _check_concrete_unit_interval(fn: str, targets: Any, keep: Any, axis: int) -> None:
+    """Soft targets must lie in [0, 1]; checked here when they are concrete (eager calls).
+
+    Traced targets are checked under :func:`jaxloss.checked` only, like every value check.
+    """
+    if isinstance(targets, jax.core.Tracer) or (
+        keep is not None and isinstance(keep, jax.core.Tracer)
+    ):
+        return
+    values = np.asarray(targets)
+    bad = (values < 0) | (values > 1)
+    if keep is not None:
+        bad &= np.expand_dims(np.asarray(keep), axis)
+    if bad.any():
+        index = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+        raise ValueError(
+            f"{fn}: `targets` must be in [0, 1] with soft_label=True (soft labels are "
+            f"probabilities), got {_checks._fmt(values[index])} at index {index}. Rescale "
+            "the targets, or drop those pixels with `where=`."
+        )
+
+
 def _overlap_stats(
     fn: str,
     logits: ArrayLike,
@@ -76,8 +102,18 @@ def _overlap_stats(
     axis: int,
     where: ArrayLike | None,
     axis_name: str | None,
+    soft_label: bool = False,
+    pixels: bool = False,
 ):
-    """Validates the inputs; returns (I, S_P, S_T, kept samples, class weights, dtype)."""
+    """Validates the inputs; returns (I, S_P, S_T, kept samples, class weights, dtype), and
+    with ``pixels`` also (logits in the compute dtype, targets, kept-pixel mask or None):
+    the per-pixel pieces a pixel-wise companion term (dice_focal_loss's focal term) needs.
+
+    With ``soft_label`` (and without ``squared``) ``I`` is MONAI's soft-label intersection
+    ``(S_P + S_T - sum |P - T|) / 2``, which is ``sum P T`` for 0/1 targets and gives
+    ``I = S_P = S_T`` when ``P == T``. With ``squared`` the two coincide for every target
+    (``sum P T = (sum P**2 + sum T**2 - sum (P - T)**2) / 2``).
+    """
     logits_given = _checks.given_dtype(logits)
     targets_given = _checks.given_dtype(targets)
     logits = jnp.asarray(logits)
@@ -98,6 +134,7 @@ def _overlap_stats(
     _check_bool(fn, "include_background", include_background)
     _check_bool(fn, "batch", batch)
     _check_bool(fn, "squared", squared)
+    _check_bool(fn, "soft_label", soft_label)
     dtype = _checks.compute_dtype(logits.dtype)
     x = logits.astype(dtype)
     num_classes = x.shape[axis]
@@ -154,6 +191,8 @@ def _overlap_stats(
             )
         keep = _checks.as_mask(fn, where, pixel_shape)
         t = targets.astype(dtype)
+        if soft_label:
+            _check_concrete_unit_interval(fn, targets, keep, axis)
         _checks.check_unit_interval_values(
             fn, "targets", t, None if keep is None else jnp.expand_dims(keep, axis),
             expected="in [0, 1] (masks or probabilities)",
@@ -177,9 +216,12 @@ def _overlap_stats(
         t = jnp.where(keep_c, t, 0.0)
     spatial = tuple(i for i in range(x.ndim) if i not in (0, axis))
     sum_axes = (0, *spatial) if batch else spatial
-    intersection = jnp.sum(p * t, axis=sum_axes)
     sum_p = jnp.sum(p * p if squared else p, axis=sum_axes)
     sum_t = jnp.sum(t * t if squared else t, axis=sum_axes)
+    if soft_label and not squared:
+        intersection = 0.5 * (sum_p + sum_t - jnp.sum(jnp.abs(p - t), axis=sum_axes))
+    else:
+        intersection = jnp.sum(p * t, axis=sum_axes)
     # Samples with no kept pixel drop out of the mean instead of diluting it with a 0.
     if keep is None:
         kept = jnp.ones(() if batch else (x.shape[0],), jnp.bool_)
@@ -188,8 +230,23 @@ def _overlap_stats(
     if batch and axis_name is not None:
         intersection, sum_p, sum_t = jax.lax.psum((intersection, sum_p, sum_t), axis_name)
         kept = jax.lax.psum(kept.astype(jnp.int32), axis_name) > 0
+    if pixels:
+        return intersection, sum_p, sum_t, kept, w, dtype, (x, t, keep)
     return intersection, sum_p, sum_t, kept, w, dtype
 
+
+
+def _power(score: jax.Array, gamma: jax.Array) -> jax.Array:
+    """``score ** gamma`` for scores in [0, 1], with a finite gradient at 0 for every
+    ``gamma >= 0`` (the focal-Tversky exponent 0.75 has an infinite slope there).
+
+    A perfect score (0, or a rounding error below it) stays 0 with zero gradient, and
+    ``0 ** 0`` is 1 as in Python.
+    """
+    positive = score > 0
+    safe = jnp.where(positive, score, 1.0)
+    powered = jnp.exp(gamma * jnp.log(safe))
+    return jnp.where(positive, powered, jnp.where(gamma == 0, 1.0, 0.0).astype(score.dtype))
 
 
 def _overlap_loss(
@@ -210,16 +267,24 @@ def _overlap_loss(
     axis: int,
     where: ArrayLike | None,
     axis_name: str | None,
+    soft_label: bool = False,
+    gamma: ArrayLike = 1.0,
+    stats: tuple | None = None,
 ) -> jax.Array:
-    """The shared implementation of dice_loss, tversky_loss and the Dice term of dice_ce."""
-    for name, value in (("smooth", smooth), ("alpha", alpha), ("beta", beta)):
+    """The shared implementation of dice_loss, tversky_loss and the Dice terms of dice_ce and
+    dice_focal; ``stats``: the first six values of :func:`_overlap_stats` when the caller has
+    already computed them (from the same arguments)."""
+    for name, value in (("smooth", smooth), ("alpha", alpha), ("beta", beta), ("gamma", gamma)):
         _checks.check_scalar(fn, name, value)
         _checks.check_nonnegative(fn, name, value)
-    intersection, sum_p, sum_t, kept, w, dtype = _overlap_stats(
-        fn, logits, targets, activation=activation, class_weights=class_weights,
-        ignore_index=ignore_index, include_background=include_background, batch=batch,
-        squared=squared, reduction=reduction, axis=axis, where=where, axis_name=axis_name,
-    )
+    if stats is None:
+        stats = _overlap_stats(
+            fn, logits, targets, activation=activation, class_weights=class_weights,
+            ignore_index=ignore_index, include_background=include_background, batch=batch,
+            squared=squared, reduction=reduction, axis=axis, where=where, axis_name=axis_name,
+            soft_label=soft_label,
+        )
+    intersection, sum_p, sum_t, kept, w, dtype = stats
     s = jnp.asarray(smooth, dtype)
     a = jnp.asarray(alpha, dtype)
     b = jnp.asarray(beta, dtype)
@@ -230,6 +295,8 @@ def _overlap_loss(
     empty = denominator == 0
     ratio = jnp.where(empty, 1.0, numerator / jnp.where(empty, 1.0, denominator))
     score = 1.0 - ratio
+    if _checks.concrete_float(gamma) != 1.0:
+        score = _power(score, jnp.asarray(gamma, dtype))
 
     if batch:
         weights = jnp.where(kept, w, 0.0)
@@ -252,6 +319,7 @@ def dice_loss(
     include_background: bool = True,
     batch: bool = False,
     squared: bool = False,
+    soft_label: bool = False,
     reduction: str = "mean",
     axis: int = -1,
     where: ArrayLike | None = None,
@@ -282,6 +350,14 @@ def dice_loss(
     intersection, :math:`\sum P` and :math:`\sum T` alike (MONAI's ``MaskedDiceLoss``). A
     sample with no kept pixel drops out of ``"mean"``; when nothing is kept, ``"mean"`` is 0.
 
+    Soft targets (``soft_label=True``, MONAI's ``soft_label``): the intersection becomes
+    :math:`I = (\sum P + \sum T - \sum |P - T|) / 2`, so :math:`d = (\sum |P - T|) /
+    (\sum P + \sum T + s)` up to the smoothing, which is 0 exactly when a soft prediction
+    equals its soft target (the product :math:`\sum P T` is smaller than :math:`\sum P` for
+    any target strictly between 0 and 1, so the default never reaches 0 there). For 0/1
+    targets both forms are equal; with ``squared=True`` they are equal for every target.
+    The default stays ``False``, MONAI's default.
+
     A class absent from both the prediction and the target (all :math:`P` and :math:`T`
     exactly 0) has :math:`d = 1 - s/s = 0`; with ``smooth=0`` the ``0/0`` is also read as a
     perfect score, so the loss is never NaN and gradients are finite everywhere. Note that a
@@ -306,6 +382,9 @@ def dice_loss(
       include_background: False drops class 0 from the loss (it stays in the softmax).
       batch: pool the sums over the batch (MONAI ``batch=True``) instead of per sample.
       squared: square P and T in the denominator (V-Net; MONAI ``squared_pred``).
+      soft_label: the soft-label intersection above (MONAI ``soft_label``), for
+        probability targets; floating targets outside [0, 1] are then a ValueError when
+        they are concrete.
       reduction: ``"mean"``, ``"sum"`` or ``"none"``.
       axis: the class axis of ``logits`` (not 0).
       where: optional boolean mask broadcastable to the per-pixel shape (the logits' shape
@@ -319,7 +398,8 @@ def dice_loss(
     Raises:
       ValueError: unknown ``reduction`` or ``activation``, ``axis`` 0 or out of range,
         mismatched shapes, wrong ``class_weights`` length, a concrete negative ``smooth``,
-        a single class with ``activation="softmax"`` (always 1: use ``"sigmoid"``).
+        a single class with ``activation="softmax"`` (always 1: use ``"sigmoid"``),
+        concrete floating targets outside [0, 1] with ``soft_label=True``.
       TypeError: integer ``logits``, targets of an unsupported dtype, non-bool flags.
 
     Under :func:`jaxloss.checked`, also: an out-of-range integer label, floating targets
@@ -335,6 +415,11 @@ def dice_loss(
       Array([[0.1603, 0.0975]], dtype=float32)
       >>> print(f"{jaxloss.dice_loss(logits, targets, include_background=False):.4f}")
       0.0975
+      >>> p = jnp.array([[[0.7, 0.3], [0.4, 0.6]]])  # soft prediction == soft target
+      >>> print(f"{jaxloss.dice_loss(p, p, activation='none'):.4f}")
+      0.4545
+      >>> print(f"{jaxloss.dice_loss(p, p, activation='none', soft_label=True):.4f}")
+      0.0000
 
     References:
       Milletari et al., "V-Net", 3DV 2016; Sudre et al., "Generalised Dice overlap as a deep
@@ -345,6 +430,7 @@ def dice_loss(
         activation=activation, class_weights=class_weights, ignore_index=ignore_index,
         include_background=include_background, batch=batch, squared=squared,
         reduction=reduction, axis=axis, where=where, axis_name=axis_name,
+        soft_label=soft_label,
     )
 
 
@@ -354,6 +440,7 @@ def tversky_loss(
     *,
     alpha: ArrayLike = 0.5,
     beta: ArrayLike = 0.5,
+    gamma: ArrayLike = 1.0,
     activation: str = "softmax",
     smooth: ArrayLike = 1e-5,
     class_weights: ArrayLike | None = None,
@@ -361,6 +448,7 @@ def tversky_loss(
     include_background: bool = True,
     batch: bool = False,
     squared: bool = False,
+    soft_label: bool = False,
     reduction: str = "mean",
     axis: int = -1,
     where: ArrayLike | None = None,
@@ -379,6 +467,14 @@ def tversky_loss(
     structures). ``alpha = beta = 0.5`` is exactly :func:`dice_loss` with the same
     ``smooth``; ``alpha = beta = 1`` is the soft Jaccard (IoU) loss.
 
+    Focal Tversky (Abraham & Khan 2019): ``gamma`` raises each (sample, class) score to a
+    power before the reduction, :math:`t_{nc}^{\gamma}` (``gamma=1``, the default, is plain
+    Tversky). The paper writes the exponent as :math:`1/\gamma` and recommends
+    :math:`\gamma = 4/3`, i.e. ``gamma=0.75`` here; the gradient of a perfect score (0)
+    is 0, not the infinite slope of :math:`x^{0.75}`. SMP's ``TverskyLoss(gamma=)`` raises
+    the *mean over classes* to the power, so it is the same loss for one class only.
+    ``soft_label`` is as in :func:`dice_loss` (MONAI ``TverskyLoss(soft_label=True)``).
+
     The smoothing is placed as ``s/2`` so that the special case holds; MONAI's and optax's
     Tversky use ``s``, i.e. MONAI ``TverskyLoss(smooth_nr=s, smooth_dr=s)`` is
     ``tversky_loss(smooth=2 * s)``. Everything else (weights, reductions, masks, absent
@@ -389,6 +485,7 @@ def tversky_loss(
       targets: see :func:`dice_loss`.
       alpha: false-positive weight, scalar >= 0 (traceable).
       beta: false-negative weight, scalar >= 0 (traceable).
+      gamma: focal-Tversky exponent on each class's score, scalar >= 0 (traceable).
       activation: ``"softmax"``, ``"sigmoid"`` or ``"none"``.
       smooth: scalar >= 0 (traceable).
       class_weights: optional (C,) per-class weights (traceable).
@@ -396,6 +493,7 @@ def tversky_loss(
       include_background: False drops class 0.
       batch: pool the sums over the batch.
       squared: squares in :math:`S_P` and :math:`S_T`.
+      soft_label: the soft-label intersection of :func:`dice_loss`.
       reduction: ``"mean"``, ``"sum"`` or ``"none"``.
       axis: the class axis (not 0).
       where: optional boolean per-pixel mask.
@@ -405,7 +503,7 @@ def tversky_loss(
       As :func:`dice_loss`.
 
     Raises:
-      ValueError: a concrete negative ``alpha`` or ``beta``, and everything
+      ValueError: a concrete negative ``alpha``, ``beta`` or ``gamma``, and everything
         :func:`dice_loss` raises.
 
     Examples:
@@ -416,16 +514,21 @@ def tversky_loss(
       0.1207
       >>> print(f"{jaxloss.tversky_loss(logits, targets, alpha=0.5, beta=0.5):.4f}")
       0.1289
+      >>> focal = jaxloss.tversky_loss(logits, targets, alpha=0.3, beta=0.7, gamma=0.75)
+      >>> print(f"{focal:.4f}")
+      0.2047
 
     References:
       Salehi et al., "Tversky loss function for image segmentation using 3D fully
-      convolutional deep networks", MLMI 2017.
+      convolutional deep networks", MLMI 2017; Abraham & Khan, "A novel focal Tversky loss
+      function with improved attention U-Net for lesion segmentation", ISBI 2019.
     """
     return _overlap_loss(
         "tversky_loss", logits, targets, alpha=alpha, beta=beta, smooth=smooth,
         activation=activation, class_weights=class_weights, ignore_index=ignore_index,
         include_background=include_background, batch=batch, squared=squared,
         reduction=reduction, axis=axis, where=where, axis_name=axis_name,
+        soft_label=soft_label, gamma=gamma,
     )
 
 
@@ -520,3 +623,271 @@ def dice_cross_entropy_loss(
     )
     lam = jnp.asarray(dice_weight, dice.dtype)
     return lam * dice + (1.0 - lam) * ce
+
+
+def generalized_dice_loss(
+    logits: ArrayLike,
+    targets: ArrayLike,
+    *,
+    w_type: str = "square",
+    activation: str = "softmax",
+    smooth: ArrayLike = 1e-5,
+    ignore_index: int = -100,
+    include_background: bool = True,
+    batch: bool = False,
+    soft_label: bool = False,
+    reduction: str = "mean",
+    axis: int = -1,
+    where: ArrayLike | None = None,
+    axis_name: str | None = None,
+) -> jax.Array:
+    r"""Generalised Dice loss (Sudre et al. 2017), MONAI's ``GeneralizedDiceLoss``.
+
+    One score per sample (per batch with ``batch=True``), the classes pooled with weights
+    that fall with each class's target volume :math:`S_{T,c} = \sum T_c`:
+
+    .. math::
+
+       g_n = 1 - \frac{2 \sum_c w_{nc} I_{nc} + s}{\sum_c w_{nc} (S_{P,nc} + S_{T,nc}) + s},
+       \qquad w_{nc} = S_{T,nc}^{-2}\ (\text{"square"}),\ S_{T,nc}^{-1}\
+       (\text{"simple"}),\ 1\ (\text{"uniform"})
+
+    with :math:`I`, :math:`S_P`, :math:`S_T` as in :func:`dice_loss` over the kept pixels
+    (``soft_label=True`` gives MONAI's soft-label intersection). A class absent from the
+    target has an infinite weight; as in MONAI it gets the largest finite weight of the
+    same sample (of the batch with ``batch=True``), and when every class is absent all
+    weights are 0 and :math:`g = 1 - s/s = 0` (0 also when ``smooth=0``: the ``0/0`` is read
+    as a perfect score, never NaN). ``include_background=False`` drops class 0 before the
+    weights are taken. The weights are functions of the targets only.
+
+    * ``"none"``: :math:`g_n`, shape (N,), or () with ``batch=True``;
+    * ``"sum"``: :math:`\sum_n g_n`; ``"mean"``: the mean over the samples with a kept
+      pixel (MONAI: the mean over all samples; they agree when every sample has one).
+
+    Args:
+      logits: float array (N, ..., C), or (N, C, ...) with ``axis=1`` (see :func:`dice_loss`).
+      targets: integer class indices (the logits' shape without ``axis``) or
+        floating/bool targets with the logits' shape.
+      w_type: ``"square"`` (default, MONAI's), ``"simple"`` or ``"uniform"`` (structure).
+      activation: ``"softmax"``, ``"sigmoid"`` or ``"none"`` (probabilities).
+      smooth: scalar >= 0 added to numerator and denominator (MONAI ``smooth_nr`` =
+        ``smooth_dr``; traceable).
+      ignore_index: integer label whose pixels are dropped (integer targets only).
+      include_background: False drops class 0 (it stays in the softmax).
+      batch: pool the sums (and the weights) over the batch.
+      soft_label: the soft-label intersection of :func:`dice_loss`.
+      reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+      axis: the class axis (not 0).
+      where: optional boolean per-pixel mask.
+      axis_name: inside ``shard_map``/``pmap``: with ``batch=True`` the sums are pooled
+        across devices (so are the weights), otherwise "mean"/"sum" are global.
+
+    Returns:
+      A scalar for "mean"/"sum", else (N,) or (); float32 (float64 for float64 logits).
+
+    Raises:
+      ValueError: an unknown ``w_type``, and everything :func:`dice_loss` raises.
+      TypeError: as :func:`dice_loss`.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> logits = jnp.array([[[2.0, -1.0], [0.5, 1.5], [-1.0, 2.0]]])
+      >>> targets = jnp.array([[0, 1, 1]])
+      >>> print(f"{jaxloss.generalized_dice_loss(logits, targets):.4f}")
+      0.1420
+      >>> print(f"{jaxloss.generalized_dice_loss(logits, targets, w_type='uniform'):.4f}")
+      0.1213
+
+    References:
+      Sudre et al., "Generalised Dice overlap as a deep learning loss function for highly
+      unbalanced segmentations", DLMIA 2017; MONAI ``monai.losses.GeneralizedDiceLoss``.
+    """
+    fn = "generalized_dice_loss"
+    if w_type not in W_TYPES:
+        raise ValueError(
+            f"{fn}: `w_type` must be one of {W_TYPES}, got {w_type!r}: 'square' weighs each "
+            "class by 1/volume**2 (Sudre et al.), 'simple' by 1/volume, 'uniform' by 1."
+        )
+    _checks.check_scalar(fn, "smooth", smooth)
+    _checks.check_nonnegative(fn, "smooth", smooth)
+    intersection, sum_p, sum_t, kept, included, dtype = _overlap_stats(
+        fn, logits, targets, activation=activation, class_weights=None,
+        ignore_index=ignore_index, include_background=include_background, batch=batch,
+        squared=False, reduction=reduction, axis=axis, where=where, axis_name=axis_name,
+        soft_label=soft_label,
+    )
+    # (C,) or (N, C): False for a dropped background class.
+    included = jnp.broadcast_to(included != 0, sum_t.shape)
+    if w_type == "uniform":
+        gw = jnp.ones_like(sum_t)
+    else:
+        absent = sum_t == 0
+        safe = jnp.where(absent, 1.0, sum_t)
+        gw = 1.0 / (safe * safe if w_type == "square" else safe)
+        finite = jnp.where(absent | ~included, 0.0, gw)
+        largest = jnp.max(finite, axis=-1, keepdims=True)
+        gw = jnp.where(absent, largest, gw)
+    gw = jnp.where(included, gw, 0.0)
+    s = jnp.asarray(smooth, dtype)
+    numerator = 2.0 * jnp.sum(gw * intersection, axis=-1) + s
+    denominator = jnp.sum(gw * (sum_p + sum_t), axis=-1) + s
+    empty = denominator == 0
+    per = 1.0 - jnp.where(empty, 1.0, numerator / jnp.where(empty, 1.0, denominator))
+    per = jnp.where(kept, per, 0.0)
+    if reduction == "none":
+        return per
+    return reduce_loss(per, kept.astype(dtype), reduction, None if batch else axis_name)
+
+
+def dice_focal_loss(
+    logits: ArrayLike,
+    targets: ArrayLike,
+    *,
+    activation: str = "softmax",
+    gamma: ArrayLike = 2.0,
+    alpha: ArrayLike | None = None,
+    lambda_dice: ArrayLike = 1.0,
+    lambda_focal: ArrayLike = 1.0,
+    smooth: ArrayLike = 1e-5,
+    class_weights: ArrayLike | None = None,
+    ignore_index: int = -100,
+    include_background: bool = True,
+    batch: bool = False,
+    squared: bool = False,
+    reduction: str = "mean",
+    axis: int = -1,
+    where: ArrayLike | None = None,
+    axis_name: str | None = None,
+) -> jax.Array:
+    r"""``lambda_dice * dice_loss + lambda_focal * focal``, MONAI's ``DiceFocalLoss``.
+
+    The Dice term is :func:`dice_loss` with the same ``activation``, ``smooth``,
+    ``class_weights``, ``include_background``, ``batch`` and ``squared``. The focal term
+    depends on the activation:
+
+    * ``"sigmoid"`` (multi-label or binary channels): the per-element sigmoid focal loss
+      :math:`w_c \alpha_t (1 - p_t)^\gamma \mathrm{BCE}(x, t)` of
+      :func:`sigmoid_focal_loss` on every channel (class 0 dropped with
+      ``include_background=False``, as MONAI drops it); "mean" divides by the number of
+      kept elements of the included channels, whatever the class weights, as MONAI does.
+      This is MONAI ``DiceFocalLoss(sigmoid=True)`` exactly for 0/1 targets; for soft
+      targets the factor is torchvision's :math:`(1 - p_t)^\gamma` with
+      :math:`p_t = p t + (1 - p)(1 - t)`, where MONAI uses :math:`\sigma(-x (2t - 1))^\gamma`.
+    * ``"softmax"``: :func:`focal_loss`'s softmax focal term over every class, normalised
+      like :func:`cross_entropy` (``sum w[y] l / sum w[y]``). MONAI 1.6.1's
+      ``DiceFocalLoss(softmax=True)`` applies the softmax to the Dice term only and still
+      uses a per-channel *sigmoid* focal term on the raw logits; use
+      ``activation="sigmoid"`` with one-hot targets if that is the loss you want.
+
+    ``alpha`` (sigmoid only: the positive-class weight in [0, 1], None for none) is
+    MONAI's ``alpha``; with softmax, weight classes with ``class_weights``.
+
+    Args:
+      logits: float array (N, ..., C), or (N, C, ...) with ``axis=1`` (see :func:`dice_loss`).
+      targets: integer class indices, or floating/bool targets with the logits' shape.
+      activation: ``"softmax"`` or ``"sigmoid"`` (the focal term needs logits).
+      gamma: focal exponent, scalar >= 0 (traceable).
+      alpha: sigmoid focal positive-class weight in [0, 1] or None (traceable).
+      lambda_dice: weight of the Dice term, scalar >= 0 (traceable).
+      lambda_focal: weight of the focal term, scalar >= 0 (traceable).
+      smooth: Dice smoothing, scalar >= 0 (traceable).
+      class_weights: optional (C,) per-class weights for both terms (traceable).
+      ignore_index: integer label whose pixels are dropped from both terms.
+      include_background: False drops class 0 from the Dice term, and from the sigmoid
+        focal term (the softmax focal term covers every class).
+      batch: pool the Dice sums over the batch.
+      squared: squared Dice denominator.
+      reduction: ``"mean"`` or ``"sum"`` (the terms have different shapes).
+      axis: the class axis (not 0).
+      where: optional boolean per-pixel mask for both terms.
+      axis_name: inside ``shard_map``/``pmap``, makes both terms global (see
+        :func:`dice_loss`).
+
+    Returns:
+      A float32 scalar (float64 for float64 logits).
+
+    Raises:
+      ValueError: ``reduction="none"``, ``activation="none"``, ``alpha`` with
+        ``activation="softmax"``, a concrete ``alpha`` outside [0, 1] or a negative
+        ``gamma``, ``lambda_dice`` or ``lambda_focal``, and everything :func:`dice_loss`,
+        :func:`focal_loss` and :func:`sigmoid_focal_loss` raise.
+      TypeError: as :func:`dice_loss`.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> logits = jnp.array([[[2.0, -1.0], [0.5, 1.5], [-1.0, 2.0]]])
+      >>> targets = jnp.array([[0, 1, 1]])
+      >>> print(f"{jaxloss.dice_focal_loss(logits, targets):.4f}")
+      0.1365
+      >>> print(f"{jaxloss.dice_focal_loss(logits, targets, activation='sigmoid'):.4f}")
+      0.3264
+
+    References:
+      Lin et al., "Focal loss for dense object detection", ICCV 2017; Zhu et al.,
+      "AnatomyNet", Medical Physics 2019 (Dice + focal); MONAI
+      ``monai.losses.DiceFocalLoss``.
+    """
+    fn = "dice_focal_loss"
+    if reduction not in ("mean", "sum"):
+        raise ValueError(
+            f"{fn}: `reduction` must be 'mean' or 'sum', got {reduction!r}. The Dice term is "
+            "per (sample, class) and the focal term per element, so there is no common "
+            "'none'; call jaxloss.dice_loss and jaxloss.focal_loss (or "
+            "jaxloss.sigmoid_focal_loss) with reduction='none'."
+        )
+    if activation not in ("softmax", "sigmoid"):
+        raise ValueError(
+            f"{fn}: `activation` must be 'softmax' or 'sigmoid', got {activation!r}: the "
+            "focal term is computed from logits."
+        )
+    for name, value in (("gamma", gamma), ("lambda_dice", lambda_dice),
+                        ("lambda_focal", lambda_focal)):
+        _checks.check_scalar(fn, name, value)
+        _checks.check_nonnegative(fn, name, value)
+    if alpha is not None:
+        if activation == "softmax":
+            raise ValueError(
+                f"{fn}: `alpha` applies to the sigmoid focal term only, got alpha={alpha!r} "
+                'with activation="softmax"; weight the classes with `class_weights` instead.'
+            )
+        _checks.check_scalar(fn, "alpha", alpha)
+        _checks.check_unit_interval(fn, "alpha", alpha)
+    *stats, (x, t, keep) = _overlap_stats(
+        fn, logits, targets, activation=activation, class_weights=class_weights,
+        ignore_index=ignore_index, include_background=include_background, batch=batch,
+        squared=squared, reduction=reduction, axis=axis, where=where, axis_name=axis_name,
+        pixels=True,
+    )
+    dice = _overlap_loss(
+        fn, logits, targets, alpha=0.5, beta=0.5, smooth=smooth, activation=activation,
+        class_weights=class_weights, ignore_index=ignore_index,
+        include_background=include_background, batch=batch, squared=squared,
+        reduction=reduction, axis=axis, where=where, axis_name=axis_name, stats=tuple(stats),
+    )
+    if activation == "softmax":
+        focal = _softmax_loss(
+            fn, logits, targets, gamma=gamma, class_weights=class_weights,
+            ignore_index=ignore_index, label_smoothing=0.0, z_loss=0.0,
+            reduction=reduction, axis=axis, where=where, axis_name=axis_name,
+        )
+    else:
+        axis = axis % x.ndim
+        per = sigmoid_focal_loss(
+            x, jnp.where(jnp.isnan(t), 0.0, t), alpha=alpha, gamma=gamma, reduction="none"
+        )
+        per = jnp.where(jnp.isnan(t), jnp.nan, per)  # a kept out-of-range label: NaN
+        num_classes = x.shape[axis]
+        w = jnp.ones((num_classes,), x.dtype)
+        if class_weights is not None:
+            w = jnp.asarray(class_weights).astype(x.dtype)
+        included = jnp.arange(num_classes) != 0 if not include_background else None
+        counted = jnp.ones(x.shape, jnp.bool_)
+        if included is not None:
+            counted = counted & _along(included, x.ndim, axis)
+        if keep is not None:
+            counted = counted & jnp.expand_dims(keep, axis)
+        per = jnp.where(counted, _along(w, x.ndim, axis) * per, 0.0)
+        focal = reduce_loss(per, counted.astype(x.dtype), reduction, axis_name)
+    dtype = dice.dtype
+    return (jnp.asarray(lambda_dice, dtype) * dice
+            + jnp.asarray(lambda_focal, dtype) * focal.astype(dtype))

@@ -20,8 +20,9 @@ Sections (one per family; add new families at the end under their own header):
 3. binary: binary_cross_entropy (probabilities), binary_cross_entropy_with_logits,
    sigmoid_focal_loss
 4. class weights: class_counts, class_weights_from_counts
-5. segmentation (Dice family): dice_loss, tversky_loss, dice_cross_entropy_loss, MONAI and
-   segmentation_models_pytorch DiceLoss
+5. segmentation (Dice family): dice_loss, tversky_loss, generalized_dice_loss,
+   dice_cross_entropy_loss, dice_focal_loss, and the MONAI and segmentation_models_pytorch
+   losses they are compared with
 6. parameter penalties: l1_penalty, l2_penalty
 7. regression: l1_loss, mse_loss, huber_loss, smooth_l1_loss, poisson_nll_loss,
    gaussian_nll_loss
@@ -31,6 +32,7 @@ Sections (one per family; add new families at the end under their own header):
    multilabel_soft_margin_loss, multi_margin_loss, multilabel_margin_loss,
    cosine_embedding_loss, triplet_margin_loss, triplet_margin_with_distance_loss
 11. sequence: ctc_loss
+12. Lovász losses: lovasz_softmax_loss, lovasz_hinge_loss
 """
 
 from __future__ import annotations
@@ -409,6 +411,8 @@ def overlap_loss(
     reduction="mean",
     axis=-1,
     where=None,
+    soft_label=False,
+    gamma=1.0,
 ):
     """jaxloss's Dice (alpha = beta = 1/2) and Tversky losses, one score per (sample, class).
 
@@ -419,8 +423,11 @@ def overlap_loss(
         score = 1 - (I + s/2) / (I + alpha FP + beta FN + s/2)     (0/0 read as 1: score 0)
 
     which at alpha = beta = 1/2 is 1 - (2I + s) / (S_P + S_T + s). Without squares FP and FN
-    are summed directly as sum P (1 - T) and sum (1 - P) T. w_c are the class weights with
-    w_0 = 0 when include_background is False; a sample with no kept pixel gets weight 0.
+    are summed directly as sum P (1 - T) and sum (1 - P) T; with soft_label (MONAI's
+    compute_tp_fp_fn with ord=1) I = (S_P + S_T - sum |P - T|) / 2, FP = S_P - I,
+    FN = S_T - I. Focal Tversky (Abraham & Khan 2019): score ** gamma per (sample, class).
+    w_c are the class weights with w_0 = 0 when include_background is False; a sample with
+    no kept pixel gets weight 0.
 
         "none": w_c * score (N, C) or (C,); "sum": its sum; "mean": its sum / sum of weights.
     """
@@ -448,9 +455,17 @@ def overlap_loss(
                 s_t += np.sum(tk**2)
             if squared:
                 fp, fn = s_p - inter, s_t - inter
+            elif soft_label:
+                s_p = sum(np.sum(p[i, k][keep[i]]) for i in samples)
+                s_t = sum(np.sum(t[i, k][keep[i]]) for i in samples)
+                diff = sum(np.sum(np.abs(p[i, k] - t[i, k])[keep[i]]) for i in samples)
+                inter = (s_p + s_t - diff) / 2.0
+                fp, fn = s_p - inter, s_t - inter
             num = inter + smooth / 2.0
             den = inter + alpha * fp + beta * fn + smooth / 2.0
             scores[g, k] = 0.0 if den == 0 else 1.0 - num / den
+            if float(gamma) != 1.0:
+                scores[g, k] = scores[g, k] ** float(gamma) if scores[g, k] > 0 else 0.0
             weights[g, k] = w[k] if any_kept else 0.0
     per = np.where(weights != 0, weights * scores, 0.0)
     if batch:
@@ -467,8 +482,100 @@ def dice_loss(logits, targets, **kwargs):
     return overlap_loss(logits, targets, alpha=0.5, beta=0.5, **kwargs)
 
 
-def tversky_loss(logits, targets, *, alpha=0.5, beta=0.5, **kwargs):
-    return overlap_loss(logits, targets, alpha=alpha, beta=beta, **kwargs)
+def generalized_dice_loss(
+    logits, targets, *, w_type="square", activation="softmax", smooth=1e-5,
+    ignore_index=-100, include_background=True, batch=False, soft_label=False,
+    reduction="mean", axis=-1, where=None,
+):
+    """jaxloss's generalised Dice: MONAI's GeneralizedDiceLoss (transcribed below as
+    monai_generalized_dice_loss) on the kept pixels, per sample (pooled with batch).
+
+    Over the included classes c (class 0 dropped without the background):
+    w_c = 1 / S_T**2 ("square"), 1 / S_T ("simple"), 1 ("uniform"); a class with S_T = 0
+    takes the largest finite w of its sample (0 if none). g = 1 - (2 sum_c w_c I_c + s) /
+    (sum_c w_c (S_P + S_T) + s), 0/0 read as 0. A sample with no kept pixel drops out;
+    "mean" is over the other samples.
+    """
+    p, t, keep = _probs_and_onehot(
+        logits, targets, activation=activation, ignore_index=ignore_index, axis=axis, where=where
+    )
+    n, c, _ = p.shape
+    classes = list(range(c)) if include_background else list(range(1, c))
+    groups = [list(range(n))] if batch else [[i] for i in range(n)]
+    per = np.zeros(len(groups))
+    kept = np.zeros(len(groups), dtype=bool)
+    for g, samples in enumerate(groups):
+        kept[g] = any(keep[i].any() for i in samples)
+        inter, s_p, s_t = (np.zeros(len(classes)) for _ in range(3))
+        for j, k in enumerate(classes):
+            for i in samples:
+                pk, tk = p[i, k][keep[i]], t[i, k][keep[i]]
+                s_p[j] += np.sum(pk)
+                s_t[j] += np.sum(tk)
+                inter[j] += (np.sum(pk) + np.sum(tk) - np.sum(np.abs(pk - tk))) / 2.0 \
+                    if soft_label else np.sum(pk * tk)
+        with np.errstate(divide="ignore"):
+            w = {"square": 1.0 / s_t**2, "simple": 1.0 / s_t, "uniform": np.ones_like(s_t)}[w_type]
+        finite = w[np.isfinite(w)]
+        w = np.where(np.isinf(w), finite.max() if finite.size else 0.0, w)
+        num = 2.0 * np.sum(w * inter) + smooth
+        den = np.sum(w * (s_p + s_t)) + smooth
+        per[g] = 0.0 if (den == 0 or not kept[g]) else 1.0 - num / den
+    if batch:
+        per, kept = per[0], kept[0]
+    if reduction == "none":
+        return per
+    if reduction == "sum":
+        return np.sum(per)
+    return 0.0 if not np.any(kept) else np.sum(per) / np.sum(kept)
+
+
+def dice_focal_loss(
+    logits, targets, *, activation="softmax", gamma=2.0, alpha=None, lambda_dice=1.0,
+    lambda_focal=1.0, smooth=1e-5, class_weights=None, ignore_index=-100,
+    include_background=True, batch=False, squared=False, reduction="mean", axis=-1, where=None,
+):
+    """lambda_dice * dice_loss + lambda_focal * focal.
+
+    softmax: the focal term is focal_loss (normalised like cross_entropy). sigmoid: the
+    torchvision sigmoid focal term per element (sigmoid_focal_loss above; MONAI's
+    (x - x t - log sigmoid(x)) exp(gamma log sigmoid(-x (2t - 1))) is the same for 0/1
+    targets), times w_c; "mean" is the sum over the kept elements of the included channels
+    divided by their count, "sum" the sum.
+    """
+    dice = dice_loss(
+        logits, targets, activation=activation, smooth=smooth, class_weights=class_weights,
+        ignore_index=ignore_index, include_background=include_background, batch=batch,
+        squared=squared, reduction=reduction, axis=axis, where=where,
+    )
+    if activation == "softmax":
+        focal = focal_loss(
+            logits, targets, gamma=gamma, class_weights=class_weights,
+            ignore_index=ignore_index, reduction=reduction, axis=axis, where=where,
+        )
+    else:
+        x = np.moveaxis(_f64(logits), axis % np.ndim(logits), 1)
+        n, c = x.shape[:2]
+        x = x.reshape(n, c, -1)
+        _, t, keep = _probs_and_onehot(
+            logits, targets, activation=activation, ignore_index=ignore_index, axis=axis,
+            where=where,
+        )
+        t = np.where(keep[:, None, :], t, 0.0)
+        loss = sigmoid_focal_loss(x, t, alpha=alpha, gamma=gamma, reduction="none")
+        w = np.ones(c) if class_weights is None else _f64(class_weights)
+        loss = loss * w[None, :, None]
+        counted = np.broadcast_to(keep[:, None, :], loss.shape).copy()
+        if not include_background:
+            counted[:, 0] = False
+        total = np.sum(np.where(counted, loss, 0.0))
+        count = np.sum(counted)
+        focal = total if reduction == "sum" else (0.0 if count == 0 else total / count)
+    return lambda_dice * dice + lambda_focal * focal
+
+
+def tversky_loss(logits, targets, *, alpha=0.5, beta=0.5, gamma=1.0, **kwargs):
+    return overlap_loss(logits, targets, alpha=alpha, beta=beta, gamma=gamma, **kwargs)
 
 
 def dice_cross_entropy_loss(
@@ -482,6 +589,24 @@ def dice_cross_entropy_loss(
     )
     ce = cross_entropy(logits, targets, label_smoothing=label_smoothing, **shared)
     return dice_weight * dice + (1.0 - dice_weight) * ce
+
+
+def _monai_prepare(inputs, target, *, include_background, to_onehot_y, sigmoid, softmax):
+    """MONAI's shared preamble: activation, one-hot, channel 0 dropped; (B, C, M) float64."""
+    x = _f64(inputs)
+    if sigmoid:
+        x = 1.0 / (1.0 + np.exp(-x))
+    if softmax:
+        x = np.exp(log_softmax(x, axis=1))
+    target = np.asarray(target)
+    if to_onehot_y:
+        labels = target[:, 0].astype(np.int64)
+        target = np.moveaxis(np.eye(x.shape[1])[labels], -1, 1)
+    target = _f64(target)
+    if not include_background:
+        x, target = x[:, 1:], target[:, 1:]
+    b, c = x.shape[:2]
+    return x.reshape(b, c, -1), target.reshape(b, c, -1)
 
 
 def monai_dice_loss(
@@ -498,6 +623,7 @@ def monai_dice_loss(
     batch=False,
     weight=None,
     reduction="mean",
+    soft_label=False,
 ):
     """MONAI 1.x ``DiceLoss`` (channel-first (B, C, ...), target (B, 1, ...) or one-hot).
 
@@ -507,20 +633,11 @@ def monai_dice_loss(
     denominator with squared_pred. weight (one per remaining channel) multiplies f, and "mean"
     is then mean(w_c f) over all B*C entries (not divided by the sum of weights).
     """
-    x = _f64(inputs)
-    if sigmoid:
-        x = 1.0 / (1.0 + np.exp(-x))
-    if softmax:
-        x = np.exp(log_softmax(x, axis=1))
-    target = np.asarray(target)
-    if to_onehot_y:
-        labels = target[:, 0].astype(np.int64)
-        target = np.moveaxis(np.eye(x.shape[1])[labels], -1, 1)
-    target = _f64(target)
-    if not include_background:
-        x, target = x[:, 1:], target[:, 1:]
+    x, target = _monai_prepare(
+        inputs, target, include_background=include_background, to_onehot_y=to_onehot_y,
+        sigmoid=sigmoid, softmax=softmax,
+    )
     b, c = x.shape[:2]
-    x, target = x.reshape(b, c, -1), target.reshape(b, c, -1)
     f = np.zeros((1, c) if batch else (b, c))
     for i in range(f.shape[0]):
         for k in range(c):
@@ -529,14 +646,131 @@ def monai_dice_loss(
             inter = np.sum(xs * ts)
             s_p = np.sum(xs**2) if squared_pred else np.sum(xs)
             s_t = np.sum(ts**2) if squared_pred else np.sum(ts)
+            if soft_label and not squared_pred:  # monai.losses.utils.compute_tp_fp_fn
+                inter = (s_p + s_t - np.sum(np.abs(xs - ts))) / 2.0
             f[i, k] = 1.0 - (2.0 * inter + smooth_nr) / (s_p + s_t + smooth_dr)
-    if weight is not None:
+    if weight is not None and c != 1:  # MONAI ignores `weight` when one channel is left
         f = f * _f64(weight).reshape(1, c)
     if batch:
         f = f[0]
     if reduction == "none":
         return f
     return np.mean(f) if reduction == "mean" else np.sum(f)
+
+
+def _monai_tp_fp_fn(x, t, axes, soft_label, decoupled=True):
+    """monai.losses.utils.compute_tp_fp_fn with ord=1."""
+    if not soft_label:
+        tp = np.sum(x * t, axis=axes)
+        if decoupled:
+            return tp, np.sum(x, axis=axes) - tp, np.sum(t, axis=axes) - tp
+        return tp, np.sum(x * (1 - t), axis=axes), np.sum((1 - x) * t, axis=axes)
+    pred_o, ground_o = np.sum(np.abs(x), axis=axes), np.sum(np.abs(t), axis=axes)
+    tp = (pred_o + ground_o - np.sum(np.abs(x - t), axis=axes)) / 2.0
+    return tp, pred_o - tp, ground_o - tp
+
+
+def monai_tversky_loss(
+    inputs, target, *, include_background=True, to_onehot_y=False, sigmoid=False,
+    softmax=False, alpha=0.5, beta=0.5, smooth_nr=1e-5, smooth_dr=1e-5, batch=False,
+    soft_label=False, reduction="mean",
+):
+    """MONAI 1.x ``TverskyLoss``: per (b, c) 1 - (tp + smooth_nr) / (tp + alpha fp + beta fn +
+    smooth_dr), fp and fn from compute_tp_fp_fn (decoupled=False); "mean" over B*C."""
+    x, t = _monai_prepare(
+        inputs, target, include_background=include_background, to_onehot_y=to_onehot_y,
+        sigmoid=sigmoid, softmax=softmax,
+    )
+    axes = (0, 2) if batch else (2,)
+    tp, fp, fn = _monai_tp_fp_fn(x, t, axes, soft_label, decoupled=False)
+    score = 1.0 - (tp + smooth_nr) / (tp + alpha * fp + beta * fn + smooth_dr)
+    if reduction == "none":
+        return score
+    return np.mean(score) if reduction == "mean" else np.sum(score)
+
+
+def monai_generalized_dice_loss(
+    inputs, target, *, include_background=True, to_onehot_y=False, sigmoid=False,
+    softmax=False, w_type="square", smooth_nr=1e-5, smooth_dr=1e-5, batch=False,
+    soft_label=False, reduction="mean",
+):
+    """MONAI 1.x ``GeneralizedDiceLoss``: w = 1/ground_o**2, 1/ground_o or 1; infinite
+    weights (empty classes) replaced by the largest finite weight of the sample (of the batch
+    with batch=True); f = 1 - (2 sum_c w tp + smooth_nr) / (sum_c w (2 tp + fp + fn) +
+    smooth_dr) per sample; "mean" over the samples."""
+    x, t = _monai_prepare(
+        inputs, target, include_background=include_background, to_onehot_y=to_onehot_y,
+        sigmoid=sigmoid, softmax=softmax,
+    )
+    axes = (0, 2) if batch else (2,)
+    tp, fp, fn = _monai_tp_fp_fn(x, t, axes, soft_label)
+    denominator = 2.0 * tp + fp + fn
+    ground_o = np.sum(t, axis=axes)
+    with np.errstate(divide="ignore"):
+        w = {"square": 1.0 / ground_o**2, "simple": 1.0 / ground_o,
+             "uniform": np.ones_like(ground_o)}[w_type]
+    infs = np.isinf(w)
+    w = np.where(infs, 0.0, w)
+    w = w + infs * np.max(w, axis=-1, keepdims=True)
+    f = 1.0 - (2.0 * np.sum(tp * w, axis=-1) + smooth_nr) / (
+        np.sum(denominator * w, axis=-1) + smooth_dr
+    )
+    if reduction == "none":
+        return f
+    return np.mean(f) if reduction == "mean" else np.sum(f)
+
+
+def monai_dice_focal_loss(
+    inputs, target, *, include_background=True, to_onehot_y=False, sigmoid=False,
+    softmax=False, gamma=2.0, alpha=None, weight=None, lambda_dice=1.0, lambda_focal=1.0,
+    smooth_nr=1e-5, smooth_dr=1e-5, batch=False, squared_pred=False,
+):
+    """MONAI 1.x ``DiceFocalLoss`` ("mean"): lambda_dice DiceLoss + lambda_focal FocalLoss,
+    the focal term being MONAI's sigmoid focal loss on the raw inputs whatever the Dice
+    activation (use_softmax is not passed), class 0 dropped without the background, weight
+    per channel, mean over every element."""
+    if to_onehot_y:
+        labels = np.asarray(target)[:, 0].astype(np.int64)
+        target = np.moveaxis(np.eye(np.shape(inputs)[1])[labels], -1, 1)
+    dice = monai_dice_loss(
+        inputs, target, include_background=include_background, sigmoid=sigmoid,
+        softmax=softmax, squared_pred=squared_pred, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
+        batch=batch, weight=weight,
+    )
+    x, t = _monai_prepare(
+        inputs, target, include_background=include_background, to_onehot_y=False,
+        sigmoid=False, softmax=False,
+    )
+    loss = x - x * t - log_sigmoid(x)
+    loss = np.exp(gamma * log_sigmoid(-x * (t * 2.0 - 1.0))) * loss
+    if alpha is not None:
+        loss = (t * alpha + (1.0 - t) * (1.0 - alpha)) * loss
+    if weight is not None and x.shape[1] != 1:
+        loss = loss * _f64(weight).reshape(1, -1, 1)
+    return lambda_dice * dice + lambda_focal * np.mean(loss)
+
+
+def smp_tversky_loss(y_pred, y_true, *, mode, alpha=0.5, beta=0.5, gamma=1.0, smooth=0.0,
+                     eps=1e-7, from_logits=True):
+    """segmentation_models_pytorch ``TverskyLoss`` (binary or multilabel; pooled over the
+    batch): soft_tversky_score with tp = (S_P + S_T - |P - T|_1) / 2, fp = S_P - tp,
+    fn = S_T - tp, score = (tp + smooth) / max(tp + alpha fp + beta fn + smooth, eps);
+    loss_c = 1 - score, 0 for a class absent from y_true; loss = mean_c(loss_c) ** gamma
+    (the exponent after the class mean)."""
+    x = _f64(y_pred)
+    n, c = x.shape[:2]
+    x = x.reshape(n, c, -1)
+    if from_logits:
+        x = sigmoid(x)
+    t = _f64(y_true).reshape(n, c, -1)
+    loss = np.zeros(c)
+    for k in range(c):
+        s_p, s_t = np.sum(x[:, k]), np.sum(t[:, k])
+        tp = (s_p + s_t - np.sum(np.abs(x[:, k] - t[:, k]))) / 2.0
+        fp, fn = s_p - tp, s_t - tp
+        score = (tp + smooth) / max(tp + alpha * fp + beta * fn + smooth, eps)
+        loss[k] = (1.0 - score) if s_t > 0 else 0.0
+    return np.mean(loss) ** gamma
 
 
 def smp_dice_loss(y_pred, y_true, *, mode, from_logits=True, smooth=0.0, eps=1e-7,
@@ -1137,3 +1371,104 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, *, blank=0, redu
         return np.sum(per)
     kept = np.count_nonzero(keep)
     return 0.0 if kept == 0 else np.sum(per / np.maximum(tl, 1)) / kept
+
+
+# =============================================================================================
+# 12. Lovász losses: lovasz_softmax_loss, lovasz_hinge_loss
+# =============================================================================================
+
+# From Berman et al. (2018) and the authors' lovasz_losses.py as SMP's losses/lovasz.py
+# carries it: ignored pixels are removed (boolean indexing), errors sorted in decreasing
+# order, and the sorted errors dotted with the Jaccard increments of Alg. 1.
+
+
+def lovasz_grad(gt_sorted):
+    """Alg. 1: the Jaccard loss increments of the ground truth in error order."""
+    gt_sorted = _f64(gt_sorted)
+    gts = gt_sorted.sum()
+    intersection = gts - np.cumsum(gt_sorted)
+    union = gts + np.cumsum(1.0 - gt_sorted)
+    jaccard = 1.0 - intersection / union
+    if len(gt_sorted) > 1:
+        jaccard[1:] = jaccard[1:] - jaccard[:-1]
+    return jaccard
+
+
+def _lovasz_flat(errors, labels, values=None):
+    """sum_k values[pi(k)] * lovasz_grad(labels[pi])_k, pi sorting errors decreasingly."""
+    perm = np.argsort(-errors, kind="stable")
+    values = errors if values is None else values
+    return float(np.dot(values[perm], lovasz_grad(labels[perm])))
+
+
+def _group_mean(values, keep_groups, reduction, per_image):
+    values = np.asarray(values, np.float64)
+    if not per_image:
+        return values[0]
+    values = np.where(keep_groups, values, 0.0)
+    if reduction == "none":
+        return values
+    if reduction == "sum":
+        return np.sum(values)
+    return 0.0 if not np.any(keep_groups) else np.sum(values) / np.sum(keep_groups)
+
+
+def lovasz_softmax_loss(logits, targets, *, classes="present", per_image=False,
+                        ignore_index=-100, reduction="mean", axis=-1, where=None):
+    """SMP LovaszLoss(mode="multiclass"): softmax over the classes; per group of pixels (the
+    batch, or each image with per_image) and class c, errors |[y = c] - p_c| over the kept
+    pixels; the class losses averaged over the classes present among them ("present") or
+    all. jaxloss: an image with no kept pixel drops out of the per-image mean."""
+    x = np.moveaxis(_f64(logits), axis % np.ndim(logits), -1)
+    n, c = x.shape[0], x.shape[-1]
+    p = np.exp(log_softmax(x.reshape(n, -1, c), axis=-1))
+    y = np.asarray(targets).reshape(n, -1)
+    keep = y != ignore_index
+    if where is not None:
+        keep = keep & np.broadcast_to(np.asarray(where, bool), np.shape(targets)).reshape(n, -1)
+    groups = [[i] for i in range(n)] if per_image else [list(range(n))]
+    out, kept = [], []
+    for samples in groups:
+        pg = np.concatenate([p[i][keep[i]] for i in samples])
+        yg = np.concatenate([y[i][keep[i]] for i in samples])
+        kept.append(len(yg) > 0)
+        losses = []
+        for k in range(c):
+            fg = (yg == k).astype(np.float64)
+            if classes == "present" and fg.sum() == 0:
+                continue
+            if len(fg) == 0:
+                continue
+            losses.append(_lovasz_flat(np.abs(fg - pg[:, k]), fg))
+        out.append(np.mean(losses) if losses else 0.0)
+    return _group_mean(out, np.array(kept), reduction, per_image)
+
+
+def lovasz_hinge_loss(logits, targets, *, per_image=False, ignore_index=-100,
+                      reduction="mean", where=None):
+    """SMP LovaszLoss(mode="binary"/"multilabel"): per group (the batch, or each image with
+    per_image) of kept elements, errors 1 - x (2 g - 1), sorted decreasingly, their positive
+    part dotted with lovasz_grad. jaxloss: an image with no kept element drops out of the
+    per-image mean."""
+    x = _f64(logits)
+    n = x.shape[0]
+    x = x.reshape(n, -1)
+    g = np.asarray(targets)
+    keep = np.ones(x.shape, bool)
+    if np.issubdtype(g.dtype, np.integer):
+        keep = g.reshape(n, -1) != ignore_index
+    if where is not None:
+        keep = keep & np.broadcast_to(np.asarray(where, bool), np.shape(logits)).reshape(n, -1)
+    g = _f64(g).reshape(n, -1)
+    groups = [[i] for i in range(n)] if per_image else [list(range(n))]
+    out, kept = [], []
+    for samples in groups:
+        xg = np.concatenate([x[i][keep[i]] for i in samples])
+        gg = np.concatenate([g[i][keep[i]] for i in samples])
+        kept.append(len(gg) > 0)
+        if len(gg) == 0:
+            out.append(0.0)
+            continue
+        errors = 1.0 - xg * (2.0 * gg - 1.0)
+        out.append(_lovasz_flat(errors, gg, np.maximum(errors, 0.0)))
+    return _group_mean(out, np.array(kept), reduction, per_image)

@@ -1371,3 +1371,132 @@ def test_ctc_loss_masked_sequences_are_not_checked():
     bad = np.array([[1, 2], [0, 0]])
     got = _ctc(targets=bad, where=np.array([True, False]))
     np.testing.assert_allclose(got, _ctc(where=np.array([True, False])))
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 12, item 4: the Dice family and the Lovász losses
+# ---------------------------------------------------------------------------------------------
+
+_SOFT_SEG = np.full((2, 3, 3, 4), 0.25, np.float32)
+_SOFT_SEG_BAD = _SOFT_SEG.copy()
+_SOFT_SEG_BAD[1, 0, 2, 3] = -0.5
+_MASK_HINGE = (np.arange(18, dtype=np.int32) % 2).reshape(2, 3, 3)
+_X_HINGE = np.linspace(-2.0, 2.0, 18, dtype=np.float32).reshape(2, 3, 3)
+_HALF_HINGE = np.full((2, 3, 3), 0.5, np.float32)
+
+DICE_FAMILY_ERRORS = [
+    (jaxloss.dice_loss, (_SOFT_SEG, _SOFT_SEG_BAD), {"activation": "none", "soft_label": True},
+     ValueError, "dice_loss: `targets` must be in [0, 1] with soft_label=True (soft labels are "
+     "probabilities), got -0.5 at index (1, 0, 2, 3). Rescale the targets, or drop those "
+     "pixels with `where=`."),
+    (jaxloss.tversky_loss, (X_SEG, _SOFT_SEG_BAD), {"soft_label": True}, ValueError,
+     "tversky_loss: `targets` must be in [0, 1] with soft_label=True"),
+    (jaxloss.generalized_dice_loss, (X_SEG, _SOFT_SEG_BAD), {"soft_label": True}, ValueError,
+     "generalized_dice_loss: `targets` must be in [0, 1] with soft_label=True"),
+    (jaxloss.dice_loss, (X_SEG, Y_SEG), {"soft_label": 1}, TypeError,
+     "dice_loss: `soft_label` must be a Python bool (it is structure, not data), got 1."),
+    (jaxloss.tversky_loss, (X_SEG, Y_SEG), {"gamma": -1.0}, ValueError,
+     "tversky_loss: `gamma` must be >= 0, got -1.0."),
+    (jaxloss.tversky_loss, (X_SEG, Y_SEG), {"gamma": np.ones(2)}, ValueError,
+     "tversky_loss: `gamma` must be a scalar, got shape (2,). To run several values at once, "
+     "`jax.vmap` over `gamma`."),
+    (jaxloss.generalized_dice_loss, (X_SEG, Y_SEG), {"w_type": "log"}, ValueError,
+     "generalized_dice_loss: `w_type` must be one of ('square', 'simple', 'uniform'), got "
+     "'log'"),
+    (jaxloss.generalized_dice_loss, (X_SEG, Y_SEG), {"smooth": -1}, ValueError,
+     "generalized_dice_loss: `smooth` must be >= 0, got -1.0."),
+    (jaxloss.generalized_dice_loss, (X_SEG, Y_SEG), {"reduction": "avg"}, ValueError,
+     "generalized_dice_loss: `reduction` must be one of ('mean', 'sum', 'none'), got 'avg'."),
+    (jaxloss.generalized_dice_loss, (ONE_SEG, MASK_SEG), {}, ValueError,
+     _one_class("generalized_dice_loss", "logits", (2, 8, 8, 1), 3, 'pass activation="sigmoid"')),
+    (jaxloss.dice_focal_loss, (X_SEG, Y_SEG), {"reduction": "none"}, ValueError,
+     "dice_focal_loss: `reduction` must be 'mean' or 'sum', got 'none'."),
+    (jaxloss.dice_focal_loss, (X_SEG, Y_SEG), {"activation": "none"}, ValueError,
+     "dice_focal_loss: `activation` must be 'softmax' or 'sigmoid', got 'none': the focal "
+     "term is computed from logits."),
+    (jaxloss.dice_focal_loss, (X_SEG, Y_SEG), {"alpha": 0.25}, ValueError,
+     "dice_focal_loss: `alpha` applies to the sigmoid focal term only, got alpha=0.25 with "
+     'activation="softmax"; weight the classes with `class_weights` instead.'),
+    (jaxloss.dice_focal_loss, (X_SEG, Y_SEG), {"activation": "sigmoid", "alpha": 1.5},
+     ValueError, "dice_focal_loss: `alpha` must be in [0, 1], got 1.5."),
+    (jaxloss.dice_focal_loss, (X_SEG, Y_SEG), {"lambda_dice": -0.5}, ValueError,
+     "dice_focal_loss: `lambda_dice` must be >= 0, got -0.5."),
+    (jaxloss.dice_focal_loss, (X_SEG, Y_SEG), {"lambda_focal": -1.0}, ValueError,
+     "dice_focal_loss: `lambda_focal` must be >= 0, got -1.0."),
+    (jaxloss.dice_focal_loss, (X_SEG, Y_SEG), {"gamma": -2.0}, ValueError,
+     "dice_focal_loss: `gamma` must be >= 0, got -2.0."),
+    (jaxloss.dice_focal_loss, (X_SEG, Y_SEG), {"class_weights": np.ones(3)}, ValueError,
+     "dice_focal_loss: `class_weights` must have shape (4,), one weight per class, got shape "
+     "(3,)."),
+    (jaxloss.lovasz_softmax_loss, (X_SEG, Y_SEG), {"classes": "some"}, ValueError,
+     "lovasz_softmax_loss: `classes` must be one of ('present', 'all'), got 'some'"),
+    (jaxloss.lovasz_softmax_loss, (X_SEG, Y_SEG), {"per_image": 1}, TypeError,
+     "lovasz_softmax_loss: `per_image` must be a Python bool (it is structure, not data), "
+     "got 1."),
+    (jaxloss.lovasz_softmax_loss, (X_SEG, Y_SEG), {"reduction": "avg"}, ValueError,
+     "lovasz_softmax_loss: `reduction` must be one of ('mean', 'sum', 'none'), got 'avg'."),
+    (jaxloss.lovasz_softmax_loss, (X_SEG, _SOFT_SEG), {}, TypeError,
+     "lovasz_softmax_loss: `targets` must be integer class indices, got dtype float32. For "
+     "0/1 masks use jaxloss.lovasz_hinge_loss."),
+    (jaxloss.lovasz_softmax_loss, (X_SEG, Y_SEG[:, :2]), {}, ValueError,
+     "lovasz_softmax_loss: integer `targets` must have the logits' shape without the class "
+     "axis (axis=3): expected (2, 3, 3), got (2, 2, 3)"),
+    (jaxloss.lovasz_softmax_loss, (X_SEG, Y_SEG), {"axis": 0}, ValueError,
+     "lovasz_softmax_loss: `logits` must have a batch axis 0 and a class axis"),
+    (jaxloss.lovasz_softmax_loss, (X_SEG.astype(np.int32), Y_SEG), {}, TypeError,
+     "lovasz_softmax_loss: `logits` must be a floating-point array, got dtype int32."),
+    (jaxloss.lovasz_softmax_loss, (ONE_SEG, MASK_SEG[..., 0].astype(np.int32)), {}, ValueError,
+     _one_class("lovasz_softmax_loss", "logits", (2, 8, 8, 1), 3,
+                "use jaxloss.lovasz_hinge_loss on the single logit per pixel")),
+    (jaxloss.lovasz_softmax_loss, (X_SEG, Y_SEG), {"where": np.ones((2, 3, 3), np.int32)},
+     TypeError, "lovasz_softmax_loss: `where` must be a boolean array, got dtype int32."),
+    (jaxloss.lovasz_hinge_loss, (_X_HINGE, _HALF_HINGE), {}, ValueError,
+     "lovasz_hinge_loss: `targets` must be 0 or 1 (the Lovász hinge ranks a binary ground "
+     "truth), got 0.5 at index (0, 0, 0). Threshold soft masks, or drop those pixels with "
+     "`where=`."),
+    (jaxloss.lovasz_hinge_loss, (_X_HINGE, _MASK_HINGE * 2), {}, ValueError,
+     "lovasz_hinge_loss: `targets` must be 0 or 1"),
+    (jaxloss.lovasz_hinge_loss, (_X_HINGE, _MASK_HINGE[:, :2]), {}, ValueError,
+     "lovasz_hinge_loss: `targets` must have the same shape as `logits`: expected (2, 3, 3), "
+     "got (2, 2, 3)."),
+    (jaxloss.lovasz_hinge_loss, (_X_HINGE, _HALF_HINGE * 0), {"ignore_index": 255},
+     ValueError, "lovasz_hinge_loss: `ignore_index`=255 applies to integer targets only"),
+    (jaxloss.lovasz_hinge_loss, (np.float32(1.0), np.float32(1.0)), {}, ValueError,
+     "lovasz_hinge_loss: `logits` must have a batch axis, e.g. (N, H, W), got a scalar."),
+    (jaxloss.lovasz_hinge_loss, (_MASK_HINGE, _X_HINGE), {}, TypeError,
+     "lovasz_hinge_loss: `logits` must be a floating-point array, got dtype int32. The "
+     "arguments look swapped"),
+    (jaxloss.lovasz_hinge_loss, (_X_HINGE, _MASK_HINGE), {"per_image": "yes"}, TypeError,
+     "lovasz_hinge_loss: `per_image` must be a Python bool"),
+]
+
+
+@pytest.mark.parametrize(
+    ("fn", "args", "kwargs", "exc", "message"), DICE_FAMILY_ERRORS,
+    ids=[e[4][:60] for e in DICE_FAMILY_ERRORS],
+)
+def test_dice_family_and_lovasz_bad_input(fn, args, kwargs, exc, message):
+    with raises(exc, message):
+        fn(*args, **kwargs)
+
+
+def test_dice_family_value_checks_under_jit(no_callback_logs):
+    """Traced soft targets and hinge masks are checked by jaxloss.checked only."""
+    f = jax.jit(jaxloss.checked(
+        lambda t: jaxloss.dice_loss(_SOFT_SEG, t, activation="none", soft_label=True)))
+    with pytest.raises(jax.errors.JaxRuntimeError) as info:
+        jax.block_until_ready(f(_SOFT_SEG_BAD))
+    assert _last_line(info.value) == (
+        "CheckError: dice_loss: `targets` must be in [0, 1] (masks or probabilities), got -0.5 "
+        "at index (1, 0, 2, 3)."
+    )
+    g = jax.jit(jaxloss.checked(lambda t: jaxloss.lovasz_hinge_loss(_X_HINGE, t)))
+    with pytest.raises(jax.errors.JaxRuntimeError) as info:
+        jax.block_until_ready(g(_HALF_HINGE * 3))
+    assert _last_line(info.value) == (
+        "CheckError: lovasz_hinge_loss: `targets` must be 0 or 1, got 1.5 at index (0, 0, 0)."
+    )
+    with pytest.raises(jax.errors.JaxRuntimeError) as info:
+        jax.block_until_ready(g(_HALF_HINGE))
+    assert _last_line(info.value).endswith("got 0.5 at index (0, 0, 0).")
+    assert np.isfinite(g(_MASK_HINGE.astype(np.float32)))

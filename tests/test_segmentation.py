@@ -734,3 +734,448 @@ def test_traced_hyperparameters_are_not_range_checked():
     """Range checks run on concrete values only; under jit a negative smooth is computed."""
     out = jax.jit(lambda s: jaxloss.dice_loss(X, Y, smooth=s))(-1.0)
     assert out.shape == ()
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 12, item 4: soft_label, focal Tversky, generalized_dice_loss, dice_focal_loss
+# ---------------------------------------------------------------------------------------------
+
+
+def _soft_inputs(seed=0, shape=(2, 5, 4, C)):
+    rng = np.random.default_rng(seed)
+    logits = (2.0 * rng.standard_normal(shape)).astype(np.float32)
+    soft = rng.dirichlet(np.ones(C), size=shape[:-1]).astype(np.float32)
+    return logits, soft
+
+
+@pytest.mark.parametrize("loss", ["dice_loss", "tversky_loss"])
+def test_soft_label_is_zero_when_the_prediction_equals_the_soft_target(loss):
+    """The issue's report: dice_loss(p, p, activation="none") on a soft p was 0.53."""
+    _, soft = _soft_inputs()
+    fn = getattr(jaxloss, loss)
+    kw = dict(alpha=0.3, beta=0.7) if loss == "tversky_loss" else {}
+    for batch in (False, True):
+        got = fn(soft, soft, activation="none", soft_label=True, batch=batch, **kw)
+        np.testing.assert_allclose(got, 0.0, atol=1e-6)
+        # Without soft_label the product intersection never reaches 0 on soft targets.
+        assert float(fn(soft, soft, activation="none", batch=batch, **kw)) > 0.3
+    grad = jax.grad(lambda p: fn(p, soft, activation="none", soft_label=True, **kw))(soft)
+    assert np.all(np.isfinite(grad))
+
+
+@pytest.mark.parametrize("mode", ["jit"])
+def test_soft_label_parity_and_hard_labels_unchanged(mode):
+    logits, soft = _soft_inputs(1)
+    grid = [(opt, r) for opt in OPTIONS[:4] for r in REDUCTIONS]
+
+    def run(x, t):
+        return {
+            (opt, r): jaxloss.dice_loss(x, t, soft_label=True, reduction=r, **option_kwargs(*opt))
+            for opt, r in grid
+        }
+
+    for (opt, r), value in maybe_jit(mode, run)(logits, soft).items():
+        want = ref.dice_loss(logits, soft, soft_label=True, reduction=r, **option_kwargs(*opt))
+        assert_close(value, want)
+    # 0/1 targets (one-hot or multi-label masks): soft_label changes nothing.
+    for activation, kind in (("softmax", "int_ignored"), ("sigmoid", "multilabel")):
+        x, t, axis = make_inputs("first", kind, activation)
+        kw = dict(activation=activation, axis=axis, reduction="none")
+        assert_close(jaxloss.dice_loss(x, t, soft_label=True, **kw), jaxloss.dice_loss(x, t, **kw))
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_soft_label_reproduces_monai(batch):
+    """MONAI DiceLoss/TverskyLoss(soft_label=True) on soft one-hot targets, channel-first."""
+    logits, soft = _soft_inputs(2, (3, 4, 5, C))
+    x = np.moveaxis(logits, -1, 1)
+    t = np.moveaxis(soft, -1, 1)
+    got = jaxloss.dice_loss(x, t, axis=1, soft_label=True, batch=batch, reduction="none")
+    want = ref.monai_dice_loss(x, t, softmax=True, soft_label=True, batch=batch, reduction="none")
+    assert_close(got, want)
+    # MONAI's Tversky places the smoothing without the factor 2: smooth=2 s here.
+    got = jaxloss.tversky_loss(
+        x, t, axis=1, alpha=0.3, beta=0.7, soft_label=True, batch=batch, smooth=2e-5,
+        reduction="none",
+    )
+    want = ref.monai_tversky_loss(
+        x, t, softmax=True, alpha=0.3, beta=0.7, soft_label=True, batch=batch, reduction="none"
+    )
+    assert_close(got, want)
+
+
+def test_soft_label_targets_outside_unit_interval_are_an_error_when_concrete():
+    _, soft = _soft_inputs()
+    bad = soft.copy()
+    bad[1, 2, 3, 0] = 1.25
+    message = (
+        "dice_loss: `targets` must be in [0, 1] with soft_label=True (soft labels are "
+        "probabilities), got 1.25 at index (1, 2, 3, 0)."
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        jaxloss.dice_loss(soft, bad, activation="none", soft_label=True)
+    keep = np.ones(bad.shape[:-1], bool)
+    keep[1, 2, 3] = False  # a masked pixel is not checked
+    jaxloss.dice_loss(soft, bad, activation="none", soft_label=True, where=keep)
+    # Traced targets are checked under jaxloss.checked only.
+    out = jax.jit(lambda t: jaxloss.dice_loss(soft, t, activation="none", soft_label=True))(bad)
+    assert np.isfinite(out)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.75, 1.0, 2.0])
+def test_focal_tversky_parity(gamma, mode):
+    logits, targets, axis = make_inputs("first", "int_ignored")
+
+    def run(x, t):
+        return {
+            (bt, r): jaxloss.tversky_loss(
+                x, t, alpha=0.3, beta=0.7, gamma=gamma, batch=bt, axis=axis, reduction=r,
+                class_weights=WEIGHTS,
+            )
+            for bt in (False, True) for r in REDUCTIONS
+        }
+
+    for (bt, r), value in maybe_jit(mode, run)(logits, targets).items():
+        want = ref.tversky_loss(
+            logits, targets, alpha=0.3, beta=0.7, gamma=gamma, batch=bt, axis=axis,
+            reduction=r, class_weights=WEIGHTS,
+        )
+        assert_close(value, want)
+
+
+def test_focal_tversky_gamma_one_is_tversky_and_per_class_before_the_mean():
+    logits, targets, axis = make_inputs("last", "int_ignored")
+    kw = dict(alpha=0.3, beta=0.7, reduction="none")
+    plain = np.asarray(jaxloss.tversky_loss(logits, targets, **kw), np.float64)
+    np.testing.assert_array_equal(jaxloss.tversky_loss(logits, targets, gamma=1.0, **kw), plain)
+    # Traced gamma = 1 takes the power path: equal to rounding.
+    traced = jax.jit(lambda g: jaxloss.tversky_loss(logits, targets, gamma=g, **kw))(1.0)
+    assert_close(traced, plain)
+    focal = jaxloss.tversky_loss(logits, targets, gamma=0.75, alpha=0.3, beta=0.7)
+    assert_close(focal, np.mean(plain**0.75))
+
+
+@pytest.mark.parametrize("gamma", [0.75, 2.0])
+def test_focal_tversky_reproduces_smp_for_one_class(gamma):
+    """SMP TverskyLoss(mode="binary", gamma) == tversky_loss(sigmoid, batch=True) for one
+    class (SMP raises the class mean to gamma, jaxloss each class: the same for C=1)."""
+    rng = np.random.default_rng(3)
+    logits = (2.0 * rng.standard_normal((3, 1, 4, 5))).astype(np.float32)
+    masks = (rng.random(logits.shape) < 0.4).astype(np.float32)
+    got = jaxloss.tversky_loss(
+        logits, masks, alpha=0.3, beta=0.7, gamma=gamma, activation="sigmoid", axis=1,
+        batch=True, smooth=0.0,
+    )
+    want = ref.smp_tversky_loss(logits, masks, mode="binary", alpha=0.3, beta=0.7, gamma=gamma)
+    assert_close(got, want)
+    # Two classes: SMP's mean-then-power differs from the per-class power.
+    two = np.concatenate([logits, -logits], axis=1)
+    two_masks = np.concatenate([masks, 1.0 - masks], axis=1)
+    jl = jaxloss.tversky_loss(
+        two, two_masks, alpha=0.3, beta=0.7, gamma=gamma, activation="sigmoid", axis=1,
+        batch=True, smooth=0.0,
+    )
+    smp = ref.smp_tversky_loss(two, two_masks, mode="multilabel", alpha=0.3, beta=0.7,
+                               gamma=gamma)
+    assert abs(float(jl) - smp) > 1e-4
+
+
+def test_focal_tversky_gradient_finite_at_a_perfect_score():
+    """x**0.75 has an infinite slope at 0: a perfect class gets gradient 0, not inf/NaN."""
+    _, soft = _soft_inputs()
+    onehot = (soft == soft.max(-1, keepdims=True)).astype(np.float32)
+    g = jax.grad(lambda p: jaxloss.tversky_loss(
+        p, onehot, activation="none", gamma=0.75, smooth=0.0))(onehot)
+    assert np.all(np.isfinite(g))
+
+
+GDL_CASES = [
+    ("softmax", "int_ignored", "last"),
+    ("softmax", "prob", "first"),
+    ("sigmoid", "multilabel", "first"),
+]
+
+
+@pytest.mark.parametrize(("activation", "kind", "layout"), GDL_CASES)
+def test_generalized_dice_parity_grid(activation, kind, layout, mode):
+    logits, targets, axis = make_inputs(layout, kind, activation)
+    if kind == "int_ignored":
+        targets[1][targets[1] == 2] = 3  # class 2 absent from sample 1: an infinite weight
+    grid = [
+        (w, bg, bt, sl, r)
+        for w in ("square", "simple", "uniform")
+        for bg, bt, sl in ((True, False, False), (False, True, True))
+        for r in REDUCTIONS
+    ]
+
+    def run(x, t):
+        return {
+            key: jaxloss.generalized_dice_loss(
+                x, t, w_type=key[0], include_background=key[1], batch=key[2],
+                soft_label=key[3], reduction=key[4], activation=activation, axis=axis,
+            )
+            for key in grid
+        }
+
+    for (w, bg, bt, sl, r), value in maybe_jit(mode, run)(logits, targets).items():
+        want = ref.generalized_dice_loss(
+            logits, targets, w_type=w, include_background=bg, batch=bt, soft_label=sl,
+            reduction=r, activation=activation, axis=axis,
+        )
+        assert value.shape == np.shape(want)
+        assert_close(value, want)
+
+
+@pytest.mark.parametrize("w_type", ["square", "simple", "uniform"])
+@pytest.mark.parametrize("batch", [False, True])
+@pytest.mark.parametrize("include_background", [True, False])
+def test_generalized_dice_reproduces_monai(w_type, batch, include_background):
+    """MONAI GeneralizedDiceLoss(softmax=True, to_onehot_y=True), classes absent from some
+    samples (MONAI's infinite weights) included."""
+    logits, labels = _channel_first_inputs(4)
+    kw = dict(batch=batch, include_background=include_background)
+    want = ref.monai_generalized_dice_loss(
+        logits, labels[:, None], softmax=True, to_onehot_y=True, w_type=w_type,
+        reduction="none", **kw,
+    )
+    got = jaxloss.generalized_dice_loss(
+        logits, labels, axis=1, w_type=w_type, reduction="none", **kw
+    )
+    assert_close(got, np.reshape(want, np.shape(got)))
+
+
+def test_generalized_dice_sample_without_any_target_is_zero_and_finite():
+    """Every class absent (sigmoid, all-zero masks): all weights are 0, the loss 1 - s/s = 0,
+    as in MONAI, with finite gradients; smooth=0 reads the 0/0 as a perfect score."""
+    logits, _ = _soft_inputs()
+    empty = np.zeros_like(logits)
+    for smooth in (1e-5, 0.0):
+        f = functools.partial(
+            jaxloss.generalized_dice_loss, activation="sigmoid", smooth=smooth, reduction="none"
+        )
+        np.testing.assert_array_equal(f(logits, empty), 0.0)
+        g = jax.grad(lambda x, f=f: jnp.sum(f(x, empty)))(logits)
+        assert np.all(np.isfinite(g))
+    monai = ref.monai_generalized_dice_loss(
+        np.moveaxis(logits, -1, 1), np.moveaxis(empty, -1, 1), sigmoid=True, reduction="none"
+    )
+    np.testing.assert_allclose(monai, 0.0, atol=1e-12)
+
+
+def test_generalized_dice_uniform_one_class_is_dice():
+    logits, targets, axis = make_inputs("last", "multilabel", "sigmoid")
+    x, t = logits[..., :1], targets[..., :1]
+    kw = dict(activation="sigmoid", reduction="none")
+    assert_close(
+        jaxloss.generalized_dice_loss(x, t, w_type="uniform", **kw),
+        jaxloss.dice_loss(x, t, **kw)[:, 0],
+    )
+
+
+def test_generalized_dice_gradient_matches_finite_differences_of_reference():
+    logits, targets, axis = make_inputs("first", "int_ignored")
+    logits, targets = logits[:, :, :2, :2], targets[:, :2, :2]
+    got = jitted(jax.grad(jaxloss.generalized_dice_loss), axis=axis, w_type="simple")(
+        logits, targets
+    )
+    want = fd_grad(
+        lambda z: ref.generalized_dice_loss(z, targets, axis=axis, w_type="simple"), logits
+    )
+    np.testing.assert_allclose(got, want, rtol=GRAD_RTOL, atol=GRAD_ATOL)
+
+
+DICE_FOCAL_OPTIONS = [
+    dict(),
+    dict(class_weights=WEIGHTS, include_background=False, gamma=0.5),
+    dict(batch=True, squared=True, lambda_dice=0.25, lambda_focal=2.0),
+]
+
+
+@pytest.mark.parametrize(
+    ("activation", "kind", "layout"),
+    [("softmax", "int_ignored", "last"), ("sigmoid", "multilabel", "first"),
+     ("sigmoid", "int_ignored", "last")],
+)
+def test_dice_focal_parity(activation, kind, layout, mode):
+    logits, targets, axis = make_inputs(layout, kind)
+    grid = [(i, r) for i in range(len(DICE_FOCAL_OPTIONS)) for r in ("mean", "sum")]
+    extra = dict(alpha=0.25) if activation == "sigmoid" else {}
+
+    def run(x, t):
+        return {
+            (i, r): jaxloss.dice_focal_loss(
+                x, t, activation=activation, axis=axis, reduction=r, **extra,
+                **DICE_FOCAL_OPTIONS[i],
+            )
+            for i, r in grid
+        }
+
+    for (i, r), value in maybe_jit(mode, run)(logits, targets).items():
+        want = ref.dice_focal_loss(
+            logits, targets, activation=activation, axis=axis, reduction=r, **extra,
+            **DICE_FOCAL_OPTIONS[i],
+        )
+        assert_close(value, want)
+
+
+@pytest.mark.parametrize("include_background", [True, False])
+@pytest.mark.parametrize("alpha", [None, 0.3])
+def test_dice_focal_reproduces_monai_sigmoid(include_background, alpha):
+    """MONAI DiceFocalLoss(sigmoid=True) on multi-label masks (weights averaging 1, where
+    MONAI's and jaxloss's weighted Dice means agree)."""
+    logits, labels = _channel_first_inputs(5)
+    masks = (np.random.default_rng(6).random(logits.shape) < 0.3).astype(np.float32)
+    weight = np.array([0.5, 1.5, 1.0, 1.0], np.float32)
+    weight = weight if include_background else np.array([1.5, 0.5, 1.0], np.float32)
+    cw = weight if include_background else np.concatenate([[7.0], weight]).astype(np.float32)
+    want = ref.monai_dice_focal_loss(
+        logits, masks, sigmoid=True, include_background=include_background, alpha=alpha,
+        weight=weight, gamma=1.5, lambda_dice=0.7,
+    )
+    got = jaxloss.dice_focal_loss(
+        logits, masks, activation="sigmoid", axis=1, include_background=include_background,
+        alpha=alpha, class_weights=cw, gamma=1.5, lambda_dice=0.7,
+    )
+    assert_close(got, want)
+
+
+def test_dice_focal_softmax_is_dice_plus_focal_loss_and_differs_from_monai():
+    logits, labels = _channel_first_inputs(7)
+    got = jaxloss.dice_focal_loss(logits, labels, axis=1, gamma=2.0)
+    parts = jaxloss.dice_loss(logits, labels, axis=1) + jaxloss.focal_loss(
+        logits, labels, axis=1, gamma=2.0
+    )
+    assert_close(got, parts)
+    monai = ref.monai_dice_focal_loss(logits, labels[:, None], softmax=True, to_onehot_y=True)
+    assert abs(float(got) - monai) > 1e-3  # MONAI's focal term is a per-channel sigmoid one
+
+
+@pytest.mark.parametrize(
+    ("loss", "name", "values"),
+    [
+        ("tversky_loss", "gamma", [0.5, 0.75, 1.0, 3.0]),
+        ("generalized_dice_loss", "smooth", [0.0, 1e-5, 1.0]),
+        ("dice_focal_loss", "gamma", [0.0, 1.0, 2.0]),
+        ("dice_focal_loss", "lambda_focal", [0.0, 0.5]),
+    ],
+)
+def test_vmap_over_new_hyperparameters(loss, name, values):
+    fn = getattr(jaxloss, loss)
+    logits, targets, axis = make_inputs("last", "int_ignored")
+    got = jax.jit(jax.vmap(lambda v: fn(logits, targets, **{name: v})))(
+        jnp.asarray(values, jnp.float32)
+    )
+    want = np.stack([np.asarray(fn(logits, targets, **{name: v})) for v in values])
+    assert_close(got, want)
+
+
+def test_new_losses_bfloat16_and_axis_name():
+    logits, targets, axis = make_inputs("last", "int_ignored")
+    x16 = jnp.asarray(logits, jnp.bfloat16)
+    x32 = np.asarray(x16.astype(jnp.float32))
+    for fn, rfn in ((jaxloss.generalized_dice_loss, ref.generalized_dice_loss),
+                    (jaxloss.dice_focal_loss, ref.dice_focal_loss)):
+        got = fn(x16, targets)
+        assert got.dtype == jnp.float32
+        assert_close(got, rfn(x32, targets), rtol=BF16_RTOL, atol=1e-3)
+
+    def split(fn, **kw):
+        xs = logits.reshape((2, 1) + logits.shape[1:])
+        ts = targets.reshape((2, 1) + targets.shape[1:])
+        return jax.vmap(functools.partial(fn, axis_name="d", **kw), axis_name="d")(xs, ts)
+
+    for fn, kw in ((jaxloss.generalized_dice_loss, dict(batch=True)),
+                   (jaxloss.generalized_dice_loss, dict(reduction="sum")),
+                   (jaxloss.dice_focal_loss, dict(activation="sigmoid"))):
+        assert_close(split(fn, **kw), np.full(2, fn(logits, targets, **kw)), rtol=1e-5)
+
+
+def test_monai_drops_weight_when_one_channel_is_left():
+    """MONAI DiceLoss(weight=w) with C = 2 and include_background=False keeps one channel and
+    ignores `weight`: jaxloss's weighted "mean" equals it, "sum" is w_1 times it."""
+    logits, labels = _channel_first_inputs(8, shape=(3, 2, 4, 5))
+    labels = np.where(labels > 1, 1, labels)
+    w1 = 3.0
+    monai = ref.monai_dice_loss(
+        logits, labels[:, None], softmax=True, to_onehot_y=True, include_background=False,
+        weight=np.array([w1]),
+    )
+    cw = np.array([1.0, w1], np.float32)
+    kw = dict(axis=1, include_background=False, class_weights=cw)
+    assert_close(jaxloss.dice_loss(logits, labels, **kw), monai)
+    n = logits.shape[0]
+    assert_close(jaxloss.dice_loss(logits, labels, reduction="sum", **kw), w1 * n * monai)
+
+
+# ---------------------------------------------------------------------------------------------
+# pinned to the peers themselves: MONAI 1.6.1 and SMP (segmentation_models_pytorch losses at
+# commit 5006616, 0.5.1.dev0), float32, recorded by tests/record_monai_values.py
+# ---------------------------------------------------------------------------------------------
+
+# monai 1.6.1, torch 2.13.0+cpu, python tests/record_monai_values.py
+PEER_RECORDED = {
+    'monai.DiceLoss(softmax, soft_label)[soft]': 0.4896261990070343,
+    'monai.TverskyLoss(softmax, 0.3, 0.7, soft_label, batch)[soft]': 0.48511433601379395,
+    'monai.GeneralizedDiceLoss(softmax, onehot, square)': 0.7227763533592224,
+    'monai.GeneralizedDiceLoss(softmax, onehot, simple, batch, no background)': 0.6855310201644897,
+    'monai.GeneralizedDiceLoss(sigmoid, uniform, soft_label)[soft]': 0.39283642172813416,
+    'monai.DiceFocalLoss(sigmoid, gamma 1.5, alpha 0.3, weight)[masks]': 0.8090534210205078,
+    'monai.DiceLoss(softmax, onehot, no background, weight [3]) C=2': 0.3866354525089264,
+    'smp.LovaszLoss(multiclass)': 0.7632530331611633,
+    'smp.LovaszLoss(multiclass, per_image)': 0.7413493990898132,
+    'smp.LovaszLoss(binary)': 2.1105470657348633,
+    'smp.LovaszLoss(multilabel, per_image)': 2.0152595043182373,
+    'smp.TverskyLoss(binary, 0.3, 0.7, gamma 0.75)': 0.7063549757003784,
+}
+
+
+def _peer_jax_calls():
+    """case id -> the jaxloss call that reproduces the peer call of the same id."""
+    J = jaxloss
+    return {
+        "monai.DiceLoss(softmax, soft_label)[soft]": lambda a: J.dice_loss(
+            a["logits"], a["soft"], axis=1, soft_label=True),
+        "monai.TverskyLoss(softmax, 0.3, 0.7, soft_label, batch)[soft]": lambda a: J.tversky_loss(
+            a["logits"], a["soft"], axis=1, alpha=0.3, beta=0.7, soft_label=True, batch=True,
+            smooth=2e-5),
+        "monai.GeneralizedDiceLoss(softmax, onehot, square)": lambda a: J.generalized_dice_loss(
+            a["logits"], a["labels"], axis=1),
+        "monai.GeneralizedDiceLoss(softmax, onehot, simple, batch, no background)": (
+            lambda a: J.generalized_dice_loss(
+                a["logits"], a["labels"], axis=1, w_type="simple", batch=True,
+                include_background=False)),
+        "monai.GeneralizedDiceLoss(sigmoid, uniform, soft_label)[soft]": (
+            lambda a: J.generalized_dice_loss(
+                a["logits"], a["soft"], axis=1, activation="sigmoid", w_type="uniform",
+                soft_label=True)),
+        "monai.DiceFocalLoss(sigmoid, gamma 1.5, alpha 0.3, weight)[masks]": (
+            lambda a: J.dice_focal_loss(
+                a["logits"], a["masks"], axis=1, activation="sigmoid", gamma=1.5, alpha=0.3,
+                class_weights=np.array([0.5, 1.5, 1.0], np.float32), lambda_dice=0.7)),
+        "monai.DiceLoss(softmax, onehot, no background, weight [3]) C=2": lambda a: J.dice_loss(
+            a["logits"][:, :2], np.minimum(a["labels"], 1), axis=1, include_background=False,
+            class_weights=np.array([1.0, 3.0], np.float32)),
+        "smp.LovaszLoss(multiclass)": lambda a: J.lovasz_softmax_loss(
+            a["logits"], a["labels"], axis=1),
+        "smp.LovaszLoss(multiclass, per_image)": lambda a: J.lovasz_softmax_loss(
+            a["logits"], a["labels"], axis=1, per_image=True),
+        "smp.LovaszLoss(binary)": lambda a: J.lovasz_hinge_loss(a["logits"][:, :1], a["binary"]),
+        "smp.LovaszLoss(multilabel, per_image)": lambda a: J.lovasz_hinge_loss(
+            a["logits"], a["masks"], per_image=True),
+        "smp.TverskyLoss(binary, 0.3, 0.7, gamma 0.75)": lambda a: J.tversky_loss(
+            a["logits"][:, :1], a["binary"], axis=1, activation="sigmoid", batch=True,
+            alpha=0.3, beta=0.7, gamma=0.75, smooth=0.0),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(PEER_RECORDED))
+def test_pinned_to_monai_and_smp(case):
+    from record_monai_values import peer_inputs
+
+    inputs = {
+        k: v.astype(np.float32) if v.dtype.kind == "f" else v.astype(np.int32)
+        for k, v in peer_inputs().items()
+    }
+    assert set(_peer_jax_calls()) == set(PEER_RECORDED)
+    got = _peer_jax_calls()[case](inputs)
+    np.testing.assert_allclose(got, PEER_RECORDED[case], rtol=2e-6, atol=1e-7)

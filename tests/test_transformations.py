@@ -586,6 +586,146 @@ def _dice_ce_probs_ref(logits, targets, dice_weight, smooth):
     )
 
 
+def _tversky_focal_make(rng):
+    targets = _softmax_np(_normal(rng, (2, 3, 3)), axis=-1)  # soft labels
+    return {
+        "logits": _normal(rng, (2, 3, 3)),
+        "targets": targets,
+        "alpha": _f(0.3),
+        "beta": _f(0.7),
+        "gamma": _f(0.75),
+        "smooth": _f(0.5),
+    }
+
+
+def _tversky_focal_fn(logits, targets, alpha, beta, gamma, smooth):
+    return jaxloss.tversky_loss(
+        logits, targets, alpha=alpha, beta=beta, gamma=gamma, smooth=smooth, soft_label=True,
+    )
+
+
+def _tversky_focal_ref(logits, targets, alpha, beta, gamma, smooth):
+    return ref.tversky_loss(
+        logits, targets, alpha=alpha, beta=beta, gamma=gamma, smooth=smooth, soft_label=True,
+    )
+
+
+def _gdl_make(rng):
+    y = _labels(rng, (2, 2, 3), 3, -100, ignored=(4,))
+    y[1] = np.where(y[1] == 2, 1, y[1])  # class 2 absent from sample 1: infinite weight
+    return {"logits": _normal(rng, (2, 2, 3, 3)), "targets": y, "smooth": _f(0.5)}
+
+
+def _gdl_fn(logits, targets, smooth):
+    return jaxloss.generalized_dice_loss(logits, targets, smooth=smooth)
+
+
+def _gdl_ref(logits, targets, smooth):
+    return ref.generalized_dice_loss(logits, targets, smooth=smooth)
+
+
+def _gdl_probs_make(rng):
+    return {
+        "logits": _normal(rng, (2, 3, 2)),
+        "targets": _binary_targets(rng, (2, 3, 2)),
+        "smooth": _f(0.5),
+    }
+
+
+def _gdl_probs_fn(logits, targets, smooth):
+    return jaxloss.generalized_dice_loss(
+        logits, targets, smooth=smooth, activation="sigmoid", w_type="simple", batch=True,
+        soft_label=True,
+    )
+
+
+def _gdl_probs_ref(logits, targets, smooth):
+    return ref.generalized_dice_loss(
+        logits, targets, smooth=smooth, activation="sigmoid", w_type="simple", batch=True,
+        soft_label=True,
+    )
+
+
+def _dice_focal_make(rng):
+    return {
+        "logits": _normal(rng, (2, 2, 2, 3)),
+        "targets": _labels(rng, (2, 2, 2), 3, -100, ignored=(3,)),
+        "gamma": _f(1.5),
+        "lambda_dice": _f(0.7),
+        "lambda_focal": _f(1.3),
+        "smooth": _f(0.1),
+        "class_weights": _weights(np.random.default_rng(112), 3),
+    }
+
+
+def _dice_focal_fn(logits, targets, gamma, lambda_dice, lambda_focal, smooth, class_weights):
+    return jaxloss.dice_focal_loss(
+        logits, targets, gamma=gamma, lambda_dice=lambda_dice, lambda_focal=lambda_focal,
+        smooth=smooth, class_weights=class_weights,
+    )
+
+
+def _dice_focal_ref(logits, targets, gamma, lambda_dice, lambda_focal, smooth, class_weights):
+    return ref.dice_focal_loss(
+        logits, targets, gamma=gamma, lambda_dice=lambda_dice, lambda_focal=lambda_focal,
+        smooth=smooth, class_weights=class_weights,
+    )
+
+
+def _dice_focal_sigmoid_make(rng):
+    return {
+        "logits": _normal(rng, (2, 2, 3)),  # (N, C, pixels), axis=1
+        "targets": _binary_targets(rng, (2, 2, 3)),
+        "gamma": _f(2.0),
+        "alpha": _f(0.3),
+        "smooth": _f(0.5),
+    }
+
+
+def _dice_focal_sigmoid_fn(logits, targets, gamma, alpha, smooth):
+    return jaxloss.dice_focal_loss(
+        logits, targets, activation="sigmoid", gamma=gamma, alpha=alpha, smooth=smooth, axis=1,
+        include_background=False, reduction="sum",
+    )
+
+
+def _dice_focal_sigmoid_ref(logits, targets, gamma, alpha, smooth):
+    return ref.dice_focal_loss(
+        logits, targets, activation="sigmoid", gamma=gamma, alpha=alpha, smooth=smooth, axis=1,
+        include_background=False, reduction="sum",
+    )
+
+
+def _lovasz_softmax_make(rng):
+    return {
+        "logits": _normal(rng, (2, 2, 3, 3)),
+        "targets": _labels(rng, (2, 2, 3), 3, -100, ignored=(4,)),
+    }
+
+
+def _lovasz_softmax_fn(logits, targets):
+    return jaxloss.lovasz_softmax_loss(logits, targets, per_image=True)
+
+
+def _lovasz_softmax_ref(logits, targets):
+    return ref.lovasz_softmax_loss(logits, targets, per_image=True)
+
+
+def _lovasz_hinge_make(rng):
+    return {
+        "logits": _normal(rng, (2, 3, 2)),
+        "targets": _labels(rng, (2, 3, 2), 2, -100, ignored=(2,)),  # 0/1 masks, one ignored
+    }
+
+
+def _lovasz_hinge_fn(logits, targets):
+    return jaxloss.lovasz_hinge_loss(logits, targets)
+
+
+def _lovasz_hinge_ref(logits, targets):
+    return ref.lovasz_hinge_loss(logits, targets)
+
+
 # --- linear cross-entropy --------------------------------------------------------------------
 
 
@@ -1168,6 +1308,42 @@ REGISTRY: dict[str, Case] = {
     "dice_cross_entropy_loss[probs]": Case(
         "dice_cross_entropy_loss", _dice_ce_probs_fn, _dice_ce_probs_ref, _dice_ce_probs_make,
         **_SOFTMAX, hyper=("dice_weight", "smooth"), target="targets",
+    ),
+    "tversky_loss[focal, soft_label]": Case(
+        "tversky_loss", _tversky_focal_fn, _tversky_focal_ref, _tversky_focal_make,
+        **_SOFTMAX, hyper=("alpha", "beta", "gamma", "smooth"), target="targets",
+    ),
+    "generalized_dice_loss": Case(
+        "generalized_dice_loss", _gdl_fn, _gdl_ref, _gdl_make, **_SOFTMAX, hyper=("smooth",),
+        not_applicable={"grad_target": NO_FLOAT_TARGET},
+    ),
+    "generalized_dice_loss[sigmoid]": Case(
+        "generalized_dice_loss", _gdl_probs_fn, _gdl_probs_ref, _gdl_probs_make, **_SOFTMAX,
+        hyper=("smooth",), target="targets",
+    ),
+    "dice_focal_loss": Case(
+        "dice_focal_loss", _dice_focal_fn, _dice_focal_ref, _dice_focal_make, **_SOFTMAX,
+        hyper=("gamma", "lambda_dice", "lambda_focal", "smooth", "class_weights"),
+        not_applicable={"grad_target": NO_FLOAT_TARGET},
+    ),
+    "dice_focal_loss[sigmoid]": Case(
+        "dice_focal_loss", _dice_focal_sigmoid_fn, _dice_focal_sigmoid_ref,
+        _dice_focal_sigmoid_make, **_SOFTMAX, hyper=("gamma", "alpha", "smooth"),
+        target="targets",
+    ),
+    "lovasz_softmax_loss": Case(
+        "lovasz_softmax_loss", _lovasz_softmax_fn, _lovasz_softmax_ref, _lovasz_softmax_make,
+        **_SOFTMAX, not_applicable={
+            "grad_hyper": NO_HYPER + " (classes, per_image: structure)",
+            "grad_target": NO_FLOAT_TARGET,
+        },
+    ),
+    "lovasz_hinge_loss": Case(
+        "lovasz_hinge_loss", _lovasz_hinge_fn, _lovasz_hinge_ref, _lovasz_hinge_make,
+        **_SOFTMAX, not_applicable={
+            "grad_hyper": NO_HYPER + " (per_image: structure)",
+            "grad_target": NO_FLOAT_TARGET + " here (0/1 masks with an ignored pixel)",
+        },
     ),
     "linear_cross_entropy": Case(
         "linear_cross_entropy", _linear_fn, _linear_ref, _linear_make,

@@ -49,3 +49,21 @@ def test_large_vocabulary_snippets_run():
         exec(compile(block, str(README), "exec"), namespace)
     assert 0.0 <= float(namespace["accuracy"]) <= 1.0
     assert set(namespace["aux"]) == {"lse", "z_loss", "argmax", "denominator"}
+
+
+def test_every_python_block_runs_as_written():
+    """Every ```python block, in order, in one namespace (a later block may use what an
+    earlier one of its section defined), as a reader pasting them would. Blocks fenced
+    ```python reference are signature lists and recipes with placeholders (MONAI's and
+    SMP's settings as ``ib``, ``b``, ...): they are not meant to run, and the recipes are
+    tested in tests/test_segmentation.py."""
+    namespace: dict = {}
+    blocks = _python_blocks()
+    assert len(blocks) >= 5
+    with jax.numpy_dtype_promotion("standard"):
+        for i, block in enumerate(blocks):
+            try:
+                exec(compile(block, f"{README}:block{i}", "exec"), namespace)
+            except Exception as e:  # name the block that failed
+                raise AssertionError(f"README python block {i} failed:\n{block}") from e
+    assert namespace["losses"].shape == (5,)  # the vmap sweep over gammas

@@ -505,6 +505,8 @@ def main(argv: list[str] | None = None) -> int:
                 # compiled program serves every seed: the seed is traced).
                 runs = []
                 for seed in args.seeds:
+                    if progress and len(args.seeds) > 1:
+                        print(f"-- seed {seed}", file=sys.stderr)
                     where = folder
                     if folder and len(args.seeds) > 1:
                         where = folder / f"seed={seed}"

@@ -62,7 +62,8 @@ def test_train_cli_real_data(tmp_path, capsys):
 def test_compare_cli(tmp_path, capsys):
     out = tmp_path / "cmp"
     argv = ["compare", *TINY_FLAGS, "--epochs", "1", "--out", str(out), "--quiet"]
-    argv += ["--imbalance", "0.05", "--runs", "ce", "focal:gamma=1,class_weights=inverse"]
+    argv += ["--imbalance", "0.05", "--seeds", "0"]  # one seed: one folder per run
+    argv += ["--runs", "ce", "focal:gamma=1,class_weights=inverse"]
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out
     table = (out / "report.md").read_text()

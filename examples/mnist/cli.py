@@ -10,7 +10,17 @@ from examples import distributed
 from examples.mnist.config import CLASS_WEIGHT_METHODS, LOSSES, SCHEDULES, SWEEPABLE, Config
 
 COMMANDS = ("train", "compare", "sweep")
-DEFAULT_COMPARE_RUNS = ("ce", "weighted_ce", "focal", "focal:class_weights=balanced", "ce_l1")
+DEFAULT_COMPARE_RUNS = (
+    "ce",
+    "weighted_ce",
+    "focal",
+    "focal:class_weights=balanced",
+    "ce_l1",
+    "logit_adjusted",
+    "ldam",
+    "poly1",
+)
+DEFAULT_COMPARE_SEEDS = (0, 1, 2)
 # Config fields a compare run spec may set, with their types.
 SPEC_KEYS = {
     "gamma": float,
@@ -18,6 +28,11 @@ SPEC_KEYS = {
     "class_weights": str,
     "beta": float,
     "l1": float,
+    "tau": float,
+    "max_margin": float,
+    "scale": float,
+    "drw_epoch": int,
+    "epsilon": float,
     "learning_rate": float,
 }
 _D = Config()
@@ -64,7 +79,9 @@ def _numbers(cast):
     return parse
 
 
-def _add_common(p: argparse.ArgumentParser, *, sweep: bool = False, loss: bool = True) -> None:
+def _add_common(
+    p: argparse.ArgumentParser, *, sweep: bool = False, loss: bool = True, seed: bool = True
+) -> None:
     """The flags every subcommand shares; in ``sweep``, the sweepable ones take lists."""
     num = _numbers(float) if sweep else float
     integer = _numbers(int) if sweep else int
@@ -78,27 +95,40 @@ def _add_common(p: argparse.ArgumentParser, *, sweep: bool = False, loss: bool =
             choices=LOSSES,
             default=_D.loss,
             help="training loss: cross-entropy, class-weighted cross-entropy, "
-            "softmax focal loss, or cross-entropy + L1 penalty on the parameters",
+            "softmax focal loss, cross-entropy + L1 penalty on the parameters, "
+            "logit-adjusted cross-entropy (Menon et al. 2021), LDAM with deferred "
+            "re-weighting (Cao et al. 2019), or Poly-1 cross-entropy (Leng et al. 2022)",
         )
+    # The loss's numeric hyperparameters: traced, so a sweep may vary each of them.
+    for flag, field, text in (
+        ("--gamma", "gamma", "focusing parameter of --loss focal"),
+        ("--label-smoothing", "label_smoothing",
+         "label smoothing in [0, 1], for every loss but ldam"),
+        ("--tau", "tau", "temperature of --loss logit_adjusted; the priors are the training "
+         "split's class frequencies (1: balanced softmax)"),
+        ("--max-margin", "max_margin", "the rarest class's margin of --loss ldam (margins ~ "
+         "count**-1/4 of the training split)"),
+        ("--scale", "scale", "logit scale of --loss ldam, whose model ends in a cosine "
+         "classifier (logits in [-1, 1])"),
+        ("--epsilon", "epsilon", "Poly-1 coefficient of --loss poly1"),
+    ):  # fmt: skip
+        g.add_argument(flag, type=num, default=wrap(getattr(_D, field)), help=text + listed)
     g.add_argument(
-        "--gamma",
-        type=num,
-        default=wrap(_D.gamma),
-        help=f"focusing parameter of --loss focal{listed}",
-    )
-    g.add_argument(
-        "--label-smoothing",
-        type=num,
-        default=wrap(_D.label_smoothing),
-        help=f"label smoothing in [0, 1], for every loss{listed}",
+        "--drw-epoch",
+        type=int,
+        default=None,
+        help="--loss ldam trains the first N epochs without class weights, then with "
+        "--class-weights (default effective_number, beta 0.9999): LDAM-DRW's deferred "
+        "re-weighting. Default: the last 20%% of the epochs, floor(0.8 * epochs), and at "
+        "least the last epoch; --epochs turns it off",
     )
     g.add_argument(
         "--class-weights",
         choices=CLASS_WEIGHT_METHODS,
         default=None,
         help="class weights from the training split's class counts "
-        "(jaxloss.class_weights_from_counts); default: balanced for "
-        "weighted_ce, none otherwise",
+        "(jaxloss.class_weights_from_counts); default: balanced for weighted_ce, "
+        "effective_number for ldam (from --drw-epoch on), none otherwise",
     )
     g.add_argument(
         "--beta", type=float, default=_D.beta, help="beta of --class-weights effective_number"
@@ -127,12 +157,23 @@ def _add_common(p: argparse.ArgumentParser, *, sweep: bool = False, loss: bool =
         default=_D.schedule,
         help="learning-rate schedule: constant (the recipe), or cosine decay to 0 over the run",
     )
-    g.add_argument(
-        "--seed",
-        type=integer,
-        default=wrap(_D.seed),
-        help=f"seed of the initialisation and the shuffling{listed}",
-    )
+    if seed:
+        g.add_argument(
+            "--seed",
+            type=integer,
+            default=wrap(_D.seed),
+            help=f"seed of the initialisation and the shuffling{listed}",
+        )
+    else:
+        g.add_argument(
+            "--seeds",
+            type=_ints,
+            default=DEFAULT_COMPARE_SEEDS,
+            metavar="S1,S2,...",
+            help="seeds of the initialisation and the shuffling: each run is trained once "
+            "per seed (as 'train --seed S' would) and reported as the mean and the "
+            "min..max over the seeds",
+        )
     g.add_argument(
         "--hidden",
         type=_ints,
@@ -225,6 +266,11 @@ _METAVARS = {
     "--gamma": "GAMMA",
     "--label-smoothing": "EPS",
     "--l1": "COEF",
+    "--tau": "TAU",
+    "--max-margin": "MARGIN",
+    "--scale": "SCALE",
+    "--drw-epoch": "N",
+    "--epsilon": "EPS",
     "--lr": "LR",
     "--seed": "SEED",
     "--beta": "BETA",
@@ -242,6 +288,10 @@ SWEEP_FLAGS = {  # flag -> Config field
     "--gamma": "gamma",
     "--label-smoothing": "label_smoothing",
     "--l1": "l1",
+    "--tau": "tau",
+    "--max-margin": "max_margin",
+    "--scale": "scale",
+    "--epsilon": "epsilon",
     "--lr": "learning_rate",
     "--seed": "seed",
 }
@@ -283,7 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
         help="compare loss configurations",
         description="Train several loss configurations on the same (by default "
-        "imbalanced) split; write report.md (accuracy, macro F1, minority-class recall), "
+        "imbalanced) split, each with every seed of --seeds; write report.md (accuracy, "
+        "macro F1, minority-class recall: the mean and min..max over the seeds), "
         "summary.json, loss_curves.png and one folder per run to --out.",
     )
     p.add_argument(
@@ -295,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"{', '.join(SPEC_KEYS)} (unset keys take the flags below), e.g. "
         "'focal:gamma=1,class_weights=effective_number'",
     )
-    _add_common(p, loss=False)
+    _add_common(p, loss=False, seed=False)
     p.set_defaults(imbalance=0.02)
     p = sub.add_parser(
         "sweep",
@@ -321,6 +372,11 @@ def _config(args, **overrides) -> Config:
         "class_weights": args.class_weights,
         "beta": args.beta,
         "l1": args.l1,
+        "tau": args.tau,
+        "max_margin": args.max_margin,
+        "scale": args.scale,
+        "drw_epoch": args.drw_epoch,
+        "epsilon": args.epsilon,
         "hidden": args.hidden,
         "mean": args.mean,
         "std": args.std,
@@ -328,7 +384,7 @@ def _config(args, **overrides) -> Config:
         "schedule": args.schedule,
         "batch_size": args.batch_size,
         "num_epochs": args.epochs,
-        "seed": args.seed,
+        "seed": args.seeds[0] if args.command == "compare" else args.seed,
         "imbalance": args.imbalance,
         "minority_classes": args.minority_classes,
         "data_seed": args.data_seed,
@@ -358,6 +414,8 @@ def parse_spec(spec: str, base: Config) -> Config:
             changes[key] = SPEC_KEYS[key](value.strip())
         except ValueError:
             raise ValueError(f"run spec {spec!r}: {key} must be a number, got {value!r}.") from None
+    if "drw_epoch" in changes and changes["loss"] != "ldam":
+        raise ValueError(f"run spec {spec!r}: drw_epoch applies to ldam only.")
     return base.replace(**changes)
 
 
@@ -399,6 +457,11 @@ def main(argv: list[str] | None = None) -> int:
         configs = (
             [parse_spec(s, config) for s in args.runs] if args.command == "compare" else [config]
         )
+        if args.command == "compare":
+            if not args.seeds:
+                raise ValueError("--seeds needs at least one seed, e.g. --seeds 0,1,2.")
+            if len(set(args.seeds)) != len(args.seeds):
+                raise ValueError(f"--seeds repeats a seed: {args.seeds}.")
         train.make_mesh(config.batch_size)  # a clear error now if it does not divide
     except ValueError as e:
         sub.error(str(e))
@@ -432,16 +495,31 @@ def main(argv: list[str] | None = None) -> int:
                 f"{label} #{labels[:i].count(label) + 1}" if labels.count(label) > 1 else label
                 for i, label in enumerate(labels)
             ]
-            results = []
+            results = []  # per run, one result per seed
             for label, cfg in zip(labels, configs, strict=True):
                 if progress:
-                    print(f"\n== {label}", file=sys.stderr)
+                    seeds = ",".join(map(str, args.seeds))
+                    print(f"\n== {label} (seed {seeds})", file=sys.stderr)
                 folder = args.checkpoint_dir and args.checkpoint_dir / report.slug(label)
-                results.append(
-                    train.train_and_evaluate(
-                        cfg, dataset, progress=progress, checkpoint_dir=folder, **ckpt
+                # One run per seed, each as `train --seed S` would run it (the same
+                # compiled program serves every seed: the seed is traced).
+                runs = []
+                for seed in args.seeds:
+                    if progress and len(args.seeds) > 1:
+                        print(f"-- seed {seed}", file=sys.stderr)
+                    where = folder
+                    if folder and len(args.seeds) > 1:
+                        where = folder / f"seed={seed}"
+                    runs.append(
+                        train.train_and_evaluate(
+                            cfg.replace(seed=seed),
+                            dataset,
+                            progress=progress,
+                            checkpoint_dir=where,
+                            **ckpt,
+                        )
                     )
-                )
+                results.append(runs)
         else:
             results = train.sweep(
                 config,
@@ -473,6 +551,8 @@ def main(argv: list[str] | None = None) -> int:
             f"; classes {','.join(map(str, config.minority_classes))} kept at "
             f"{config.imbalance:g} in training"
         )
+    if args.command == "sweep":
+        results = [[r] for r in results]
     if main_process:
         table = report.write_comparison(results, out, title=title, labels=labels)
         print(

@@ -189,28 +189,76 @@ def _worst_class(metrics: dict) -> int:
     return int(np.argmin([c["recall"] for c in metrics["per_class"]]))
 
 
-def comparison_table(results: list[RunResult], labels: list[str] | None = None) -> str:
-    """A markdown table (also readable in the terminal) of the runs side by side."""
-    labels = labels or [r.config.name for r in results]
-    minority = results[0].metrics["minority_classes"]
+METRICS = ("accuracy", "macro_f1", "minority_recall", "worst_recall")
+
+
+def seed_statistics(runs: list[RunResult]) -> dict:
+    """Per metric of ``METRICS``: the seeds' values, their mean, min, max and std.
+
+    The std is the population one (``ddof=0``); None where the metric is None (no
+    minority classes).
+    """
+    out = {}
+    for key in METRICS:
+        values = [r.metrics[key] for r in runs]
+        if any(v is None for v in values):
+            out[key] = None
+            continue
+        v = np.asarray(values, np.float64)
+        out[key] = {
+            "values": [float(x) for x in v],
+            "mean": float(v.mean()),
+            "min": float(v.min()),
+            "max": float(v.max()),
+            "std": float(v.std()),
+        }
+    return out
+
+
+def _cell(stats: dict | None, digits: int = 4) -> str:
+    """``mean`` for one seed, ``mean (min..max)`` for several."""
+    if stats is None:
+        return "n/a"
+    mean = f"{stats['mean']:.{digits}f}"
+    if len(stats["values"]) == 1:
+        return mean
+    return f"{mean} ({stats['min']:.{digits}f}..{stats['max']:.{digits}f})"
+
+
+def comparison_table(groups: list[list[RunResult]], labels: list[str] | None = None) -> str:
+    """A markdown table (also readable in the terminal) of the runs side by side.
+
+    ``groups``: per run, its results over seeds (one each for a sweep). With several
+    seeds a cell is the mean over the seeds and, in parentheses, their min..max.
+    """
+    labels = labels or [g[0].config.name for g in groups]
+    first = groups[0][0]
+    minority = first.metrics["minority_classes"]
     minority_head = (
         f"minority recall ({','.join(map(str, minority))})" if minority else "minority recall"
     )
+    seeds = sorted({r.config.seed for g in groups for r in g})
+    several = any(len(g) > 1 for g in groups)
+    flat = [r for g in groups for r in g]
     # A sweep's models train together: one time for all of them.
-    shared = len(results) > 1 and all(r.timing is results[0].timing for r in results)
+    shared = len(flat) > 1 and all(r.timing is first.timing for r in flat)
     train_head = "train s (all models together)" if shared else "train s"
+    if several:
+        train_head = "train s (mean of the seeds)"
     head = ["run", "accuracy", "macro F1", minority_head, "worst-class recall", train_head]
     rows = []
-    for label, r in zip(labels, results, strict=True):
-        m = r.metrics
+    for label, runs in zip(labels, groups, strict=True):
+        stats = seed_statistics(runs)
+        worst = [_worst_class(r.metrics) for r in runs]
+        worst_classes = ",".join(str(c) for c in sorted(set(worst)))
         rows.append(
             [
                 label,
-                f"{m['accuracy']:.4f}",
-                f"{m['macro_f1']:.4f}",
-                "n/a" if m["minority_recall"] is None else f"{m['minority_recall']:.4f}",
-                f"{m['worst_recall']:.4f} (class {_worst_class(m)})",
-                f"{r.timing['train_seconds']:.2f}",
+                _cell(stats["accuracy"]),
+                _cell(stats["macro_f1"]),
+                _cell(stats["minority_recall"]),
+                f"{_cell(stats['worst_recall'])} (class {worst_classes})",
+                f"{np.mean([r.timing['train_seconds'] for r in runs]):.2f}",
             ]
         )
     widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
@@ -218,26 +266,38 @@ def comparison_table(results: list[RunResult], labels: list[str] | None = None) 
     def fmt(cells):
         return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
 
-    return "\n".join(
-        [fmt(head), "| " + " | ".join("-" * w for w in widths) + " |", *map(fmt, rows)]
-    )
+    lines = [fmt(head), "| " + " | ".join("-" * w for w in widths) + " |", *map(fmt, rows)]
+    if several:
+        lines += [
+            "",
+            f"Mean (min..max) over seeds {', '.join(map(str, seeds))} (initialisation and "
+            "data order; the split is the same).",
+        ]
+    return "\n".join(lines)
 
 
-def plot_loss_curves(results: list[RunResult], path: Path, labels: list[str], title: str) -> None:
-    """All runs in one figure: smoothed training objective, and test cross-entropy."""
+def plot_loss_curves(
+    groups: list[list[RunResult]], path: Path, labels: list[str], title: str
+) -> None:
+    """All runs in one figure: smoothed training objective, and test cross-entropy.
+
+    The seeds of a run share its colour.
+    """
     fig = Figure(figsize=(12, 4.5), layout="constrained")
     ax_train, ax_test = fig.subplots(1, 2)
-    for i, (label, r) in enumerate(zip(labels, results, strict=True)):
-        steps_per_epoch = len(r.step_losses) // max(len(r.history), 1)
-        smooth = _smooth(r.step_losses, max(steps_per_epoch // 10, 1))
-        ax_train.plot(_epoch_axis(r), smooth, color=f"C{i}", lw=1.3, label=label)
-        ax_test.plot(
-            [h["epoch"] for h in r.history],
-            [h["test_loss"] for h in r.history],
-            "o-",
-            color=f"C{i}",
-            label=label,
-        )
+    for i, (label, runs) in enumerate(zip(labels, groups, strict=True)):
+        for j, r in enumerate(runs):
+            steps_per_epoch = len(r.step_losses) // max(len(r.history), 1)
+            smooth = _smooth(r.step_losses, max(steps_per_epoch // 10, 1))
+            name = label if j == 0 else None
+            ax_train.plot(_epoch_axis(r), smooth, color=f"C{i}", lw=1.3, label=name)
+            ax_test.plot(
+                [h["epoch"] for h in r.history],
+                [h["test_loss"] for h in r.history],
+                "o-",
+                color=f"C{i}",
+                label=name,
+            )
     ax_train.set_title("training objective (moving average; scales differ by loss)")
     ax_test.set_title("test cross-entropy (unweighted, comparable)")
     for ax in (ax_train, ax_test):
@@ -252,37 +312,45 @@ def plot_loss_curves(results: list[RunResult], path: Path, labels: list[str], ti
 
 
 def write_comparison(
-    results: list[RunResult], out: Path, *, title: str, labels: list[str] | None = None
+    groups: list[list[RunResult]], out: Path, *, title: str, labels: list[str] | None = None
 ) -> str:
     """Writes ``report.md``, ``summary.json``, ``loss_curves.png`` and one folder per run.
 
-    Returns the markdown table.
+    ``groups``: per run, its results over seeds. A run of one seed writes its files into
+    its folder; a run of several, one subfolder ``seed=S`` per seed. ``summary.json``
+    holds each run's mean metrics (``final``) and, per metric, the seeds' values, mean,
+    min, max and std (``seeds``). Returns the markdown table.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    labels = labels or [r.config.name for r in results]
-    table = comparison_table(results, labels)
-    counts = ", ".join(f"{c}: {int(n)}" for c, n in enumerate(results[0].class_counts))
+    labels = labels or [g[0].config.name for g in groups]
+    table = comparison_table(groups, labels)
+    first = groups[0][0]
+    counts = ", ".join(f"{c}: {int(n)}" for c, n in enumerate(first.class_counts))
     (out / "report.md").write_text(
         f"# {title}\n\n{table}\n\nTraining examples per class: {counts}. "
-        f"Test split: {len(results[0].labels)} examples, untouched.\n\n"
+        f"Test split: {len(first.labels)} examples, untouched.\n\n"
         f"![loss curves](loss_curves.png)\n"
     )
-    plot_loss_curves(results, out / "loss_curves.png", labels, title)
+    plot_loss_curves(groups, out / "loss_curves.png", labels, title)
     summary = []
-    for label, r in zip(labels, results, strict=True):
+    for label, runs in zip(labels, groups, strict=True):
         folder = out / slug(label)
-        write_run(r, folder)
+        if len(runs) == 1:
+            write_run(runs[0], folder)
+        else:
+            for r in runs:
+                write_run(r, folder / f"seed={r.config.seed}")
+        stats = seed_statistics(runs)
         summary.append(
             {
                 "run": label,
                 "folder": folder.name,
-                "config": r.config.to_dict(),
-                "final": {
-                    k: r.metrics[k]
-                    for k in ("accuracy", "macro_f1", "minority_recall", "worst_recall")
-                },
-                "timing": r.timing,
+                "config": runs[0].config.to_dict(),
+                "seeds": [r.config.seed for r in runs],
+                "final": {k: None if v is None else v["mean"] for k, v in stats.items()},
+                "over_seeds": stats,
+                "timing": runs[0].timing,
             }
         )
     (out / "summary.json").write_text(

@@ -69,6 +69,10 @@ class Hyperparams(NamedTuple):
     gamma: jax.Array
     label_smoothing: jax.Array
     l1: jax.Array
+    tau: jax.Array
+    max_margin: jax.Array
+    scale: jax.Array
+    epsilon: jax.Array
     learning_rate: jax.Array
     seed: jax.Array
 
@@ -76,11 +80,13 @@ class Hyperparams(NamedTuple):
     def from_configs(cls, configs: list[Config]) -> Hyperparams:
         """Stacks the hyperparameters of several configs along a leading model axis."""
         return cls(
-            gamma=np.array([c.gamma for c in configs], np.float32),
-            label_smoothing=np.array([c.label_smoothing for c in configs], np.float32),
-            l1=np.array([c.l1 for c in configs], np.float32),
-            learning_rate=np.array([c.learning_rate for c in configs], np.float32),
-            seed=np.array([c.seed for c in configs], np.int32),
+            **{
+                name: np.array(
+                    [getattr(c, name) for c in configs],
+                    np.int32 if name == "seed" else np.float32,
+                )
+                for name in cls._fields
+            }
         )
 
 
@@ -155,6 +161,7 @@ class Program:
     batch_size: int
     weighted: bool
     mesh: Mesh
+    cosine: bool = False  # LDAM's cosine classifier as the last layer (model.MLP)
     schedule_steps: int | None = None  # cosine decay over this many steps; None: constant
 
     @classmethod
@@ -169,11 +176,12 @@ class Program:
             batch_size=config.batch_size,
             weighted=config.class_weight_method != "none",
             mesh=mesh,
+            cosine=config.loss == "ldam",
         )
 
     @functools.cached_property
     def graphdef(self):
-        return nnx.graphdef(MLP(self.features, rngs=nnx.Rngs(0)))
+        return nnx.graphdef(MLP(self.features, cosine=self.cosine, rngs=nnx.Rngs(0)))
 
 
 def normalize(images: jax.Array, program: Program) -> jax.Array:
@@ -181,12 +189,31 @@ def normalize(images: jax.Array, program: Program) -> jax.Array:
     return (images.astype(jnp.float32) / 255.0 - program.mean) / program.std
 
 
-def loss_fn(params, images, labels, hp: Hyperparams, class_weights, program: Program):
-    """The training objective of ``program.loss`` on one batch of normalised images."""
+def loss_fn(params, images, labels, hp: Hyperparams, class_weights, class_counts, program: Program):
+    """The training objective of ``program.loss`` on one batch of normalised images.
+
+    ``class_counts`` (C,) are the training split's: the priors of ``logit_adjusted`` and
+    the margins of ``ldam``.
+    """
     logits = nnx.merge(program.graphdef, params)(images)
+    if program.loss == "ldam":  # logits are cosines (program.cosine); no label smoothing
+        return jaxloss.ldam_loss(
+            logits,
+            labels,
+            class_counts=class_counts,
+            max_margin=hp.max_margin,
+            scale=hp.scale,
+            class_weights=class_weights,
+        )
     kwargs = {"class_weights": class_weights, "label_smoothing": hp.label_smoothing}
     if program.loss == "focal":
         loss = jaxloss.focal_loss(logits, labels, gamma=hp.gamma, **kwargs)
+    elif program.loss == "logit_adjusted":
+        loss = jaxloss.logit_adjusted_cross_entropy(
+            logits, labels, class_priors=class_counts, tau=hp.tau, **kwargs
+        )
+    elif program.loss == "poly1":
+        loss = jaxloss.poly1_cross_entropy(logits, labels, epsilon=hp.epsilon, **kwargs)
     else:
         loss = jaxloss.cross_entropy(logits, labels, **kwargs)
     if program.loss == "ce_l1":  # L1 on the weight matrices; biases are not penalised
@@ -194,11 +221,19 @@ def loss_fn(params, images, labels, hp: Hyperparams, class_weights, program: Pro
     return loss
 
 
-def train_step(state: TrainState, batch, hp: Hyperparams, class_weights, *, program: Program):
+def train_step(
+    state: TrainState, batch, hp: Hyperparams, class_weights, class_counts, *, program: Program
+):
     """One Adam step on ``batch = (uint8 images, labels)``; returns (state, loss)."""
     images, labels = batch
     loss, grads = jax.value_and_grad(loss_fn)(
-        state.params, normalize(images, program), labels, hp, class_weights, program
+        state.params,
+        normalize(images, program),
+        labels,
+        hp,
+        class_weights,
+        class_counts,
+        program,
     )
     # The learning rate is read from opt_state (see make_optimizer), not from here.
     tx = make_optimizer(0.0, program.schedule_steps)
@@ -206,14 +241,17 @@ def train_step(state: TrainState, batch, hp: Hyperparams, class_weights, *, prog
     return TrainState(optax.apply_updates(state.params, updates), opt_state), loss
 
 
-def eval_step(params, batch, *, program: Program):
+def eval_step(params, hp: Hyperparams, batch, *, program: Program):
     """Summed plain cross-entropy and predictions on ``batch = (images, labels, mask)``.
 
     The test loss is unweighted cross-entropy whatever the training loss, so that it
-    compares across losses; padding rows (``mask`` False) count for nothing.
+    compares across losses; padding rows (``mask`` False) count for nothing. A cosine
+    classifier's (``ldam``'s) logits are its cosines times ``hp.scale``, as in training.
     """
     images, labels, mask = batch
     logits = nnx.merge(program.graphdef, params)(normalize(images, program))
+    if program.cosine:
+        logits = hp.scale * logits
     loss_sum = jaxloss.cross_entropy(logits, labels, reduction="sum", where=mask)
     return loss_sum, jnp.argmax(logits, axis=-1).astype(jnp.int32)
 
@@ -221,7 +259,7 @@ def eval_step(params, batch, *, program: Program):
 def init_state(hp: Hyperparams, *, program: Program) -> TrainState:
     """Initialises parameters (from ``hp.seed``) and the optimiser state."""
     init_key = jax.random.fold_in(jax.random.key(hp.seed), 0)
-    params = nnx.state(MLP(program.features, rngs=nnx.Rngs(init_key)))
+    params = nnx.state(MLP(program.features, cosine=program.cosine, rngs=nnx.Rngs(init_key)))
     tx = make_optimizer(hp.learning_rate, program.schedule_steps)
     return TrainState(params, tx.init(params))
 
@@ -251,7 +289,16 @@ def epoch_permutations(data_keys: np.ndarray, epoch: int, n: int) -> np.ndarray:
 
 
 def train_chunk(
-    state, hp, class_weights, images, labels, num_steps, *, program: Program, masked: bool
+    state,
+    hp,
+    class_weights,
+    class_counts,
+    images,
+    labels,
+    num_steps,
+    *,
+    program: Program,
+    masked: bool,
 ):
     """``lax.scan`` of ``train_step`` over the first ``num_steps`` of the chunk's batches.
 
@@ -269,10 +316,10 @@ def train_chunk(
             jax.lax.with_sharding_constraint(step_labels, sharded),
         )
         if not masked:
-            return train_step(state, batch, hp, class_weights, program=program)
+            return train_step(state, batch, hp, class_weights, class_counts, program=program)
         return jax.lax.cond(
             i < num_steps,
-            lambda s: train_step(s, batch, hp, class_weights, program=program),
+            lambda s: train_step(s, batch, hp, class_weights, class_counts, program=program),
             lambda s: (s, jnp.zeros((), jnp.float32)),
             state,
         )
@@ -281,11 +328,11 @@ def train_chunk(
     return jax.lax.scan(body, state, (steps, images, labels))
 
 
-def evaluate(params, images, labels, mask, *, program: Program):
+def evaluate(params, hp, images, labels, mask, *, program: Program):
     """``eval_step`` scanned over the test set in chunks; returns (mean loss, predictions)."""
 
     def body(total, batch):
-        loss_sum, preds = eval_step(params, batch, program=program)
+        loss_sum, preds = eval_step(params, hp, batch, program=program)
         return total + loss_sum, preds
 
     total, preds = jax.lax.scan(body, jnp.zeros((), jnp.float32), (images, labels, mask))
@@ -302,9 +349,8 @@ def _vmap(num_models: int | None):
 
 def _hyperparams_spec(num_models: int | None, sharding) -> Hyperparams:
     k = () if num_models is None else (num_models,)
-    return Hyperparams(
-        *(_spec(k, jnp.float32, sharding) for _ in range(4)), seed=_spec(k, jnp.int32, sharding)
-    )
+    floats = {f: _spec(k, jnp.float32, sharding) for f in Hyperparams._fields if f != "seed"}
+    return Hyperparams(**floats, seed=_spec(k, jnp.int32, sharding))
 
 
 # The compiled programs are cached per process, each keyed only by what it depends on:
@@ -359,7 +405,7 @@ def compiled_chunk(
     fn = jax.jit(
         _vmap(num_models)(
             functools.partial(train_chunk, program=program, masked=masked),
-            in_axes=(0, 0, None, data_axis, data_axis, None),
+            in_axes=(0, 0, None, None, data_axis, data_axis, None),
         ),
         out_shardings=replicated,
         donate_argnums=0,
@@ -370,6 +416,7 @@ def compiled_chunk(
         state,
         _hyperparams_spec(num_models, replicated),
         weights,
+        _spec((NUM_CLASSES,), jnp.float32, replicated),
         _spec((*shape, 28 * 28), jnp.uint8, batches),
         _spec(shape, jnp.int32, batches),
         _spec((), jnp.int32, replicated),
@@ -384,12 +431,13 @@ def compiled_eval(program: Program, num_models: int | None, test_shape: tuple[in
     params = jax.tree.map(lambda s: _spec(s.shape, s.dtype, replicated), init.out_info.params)
     fn = jax.jit(
         _vmap(num_models)(
-            functools.partial(evaluate, program=program), in_axes=(0, None, None, None)
+            functools.partial(evaluate, program=program), in_axes=(0, 0, None, None, None)
         ),
         out_shardings=replicated,
     )
     return fn.lower(
         params,
+        _hyperparams_spec(num_models, replicated),
         _spec((*test_shape, 28 * 28), jnp.uint8, chunked),
         _spec(test_shape, jnp.int32, chunked),
         _spec(test_shape, jnp.bool_, chunked),
@@ -431,6 +479,18 @@ def _class_weights(ds: Dataset, config: Config):
         ds.y_train, np.float32(config.beta), method="balanced" if method == "none" else method
     )
     return np.asarray(counts), None if method == "none" else np.asarray(weights, np.float32)
+
+
+def epoch_class_weights(config: Config, class_weights: np.ndarray | None, epoch: int):
+    """The class weights that epoch ``epoch`` (0-based) trains with.
+
+    ``class_weights`` from its first epoch on, except for ``ldam``'s deferred re-weighting
+    (LDAM-DRW, Cao et al. 2019): all ones (no weights; with ones, "mean" divides by the
+    batch size, as without weights) before ``config.drw_start``. None stays None.
+    """
+    if class_weights is None or epoch >= config.drw_start:
+        return class_weights
+    return np.ones_like(class_weights)
 
 
 # Config fields that do not change the training trajectory: a checkpoint may be resumed
@@ -499,7 +559,19 @@ def _fit(
     if not batched:
         hp = jax.tree.map(lambda a: a[0], hp)
     hp = jax.tree.map(lambda a: _put(a, replicated), hp)
-    weights = None if class_weights is None else _put(class_weights, replicated)
+    # The class weights of each epoch, placed once per distinct value (LDAM-DRW: two).
+    placed = {}
+
+    def weights_at(epoch):
+        w = epoch_class_weights(config, class_weights, epoch)
+        if w is None:
+            return None
+        key = w.tobytes()
+        if key not in placed:
+            placed[key] = _put(w, replicated)
+        return placed[key]
+
+    counts_on_device = _put(np.asarray(counts, np.float32), replicated)
     test = _chunk_test_set(ds, config, mesh.size)
     test = tuple(_put(a, NamedSharding(mesh, P(None, "data"))) for a in test)
     # Each model's data order; a sweep over seeds gives each model its own batches.
@@ -511,7 +583,8 @@ def _fit(
         print(f"compiling init, training and evaluation programs for {what}...", file=sys.stderr)
     t0 = time.perf_counter()
     k = len(configs) if batched else None
-    # The evaluation program does not depend on the loss: key it on a neutral one.
+    # The evaluation program does not depend on the loss (but for a cosine classifier's
+    # scale): key it on a neutral one.
     eval_program = dataclasses.replace(
         program, loss="ce", batch_size=1, weighted=False, schedule_steps=None
     )
@@ -602,7 +675,9 @@ def _fit(
     pending = load(*chunks[0]) if chunks else None
     for i_chunk, (start, end) in enumerate(chunks):
         epoch, n = start // steps_per_epoch, end - start
-        state, losses = chunk_fn(state, hp, weights, *pending, np.int32(n))  # dispatched
+        state, losses = chunk_fn(  # dispatched
+            state, hp, weights_at(epoch), counts_on_device, *pending, np.int32(n)
+        )
         if i_chunk + 1 < len(chunks):  # the next batches, while the devices compute
             pending = load(*chunks[i_chunk + 1])
         losses = np.asarray(losses).reshape(k, -1)[:, :n]  # blocks until the chunk is done
@@ -612,7 +687,7 @@ def _fit(
         step_losses = np.concatenate([step_losses, losses], axis=1)
         step = end
         if step % steps_per_epoch == 0:
-            test_loss, preds = eval_fn(state.params, *test)
+            test_loss, preds = eval_fn(state.params, hp, *test)
             test_loss = np.asarray(test_loss).reshape(k)
             preds = np.asarray(preds).reshape(k, -1)[:, :n_test]
             for i in range(k):
@@ -622,6 +697,8 @@ def _fit(
                         "train_loss": float(step_losses[i, epoch * steps_per_epoch :].mean()),
                         "test_loss": float(test_loss[i]),
                         "test_accuracy": float(np.mean(preds[i] == ds.y_test)),
+                        "class_weighted": weights_at(epoch) is not None
+                        and epoch >= config.drw_start,
                         "train_seconds": epoch_s,
                     }
                 )
@@ -640,7 +717,7 @@ def _fit(
         t = time.perf_counter()
     bar.close()
     if preds is None:  # resumed from the final checkpoint: evaluate the restored model
-        _, preds = eval_fn(state.params, *test)
+        _, preds = eval_fn(state.params, hp, *test)
         preds = np.asarray(preds).reshape(k, -1)[:, :n_test]
     if checkpoints is not None:
         checkpoints.close()
@@ -726,7 +803,14 @@ def check_sweep(config: Config, name: str) -> None:
     """Raises ValueError unless ``name`` can be swept and changes ``config.loss``."""
     if name not in SWEEPABLE:
         raise ValueError(f"sweep can vary one of {SWEEPABLE}, got {name!r}.")
-    needs = {"gamma": "focal", "l1": "ce_l1"}
+    needs = {
+        "gamma": "focal",
+        "l1": "ce_l1",
+        "tau": "logit_adjusted",
+        "max_margin": "ldam",
+        "scale": "ldam",
+        "epsilon": "poly1",
+    }
     if name in needs and config.loss != needs[name]:
         raise ValueError(
             f"sweeping {name} needs --loss {needs[name]} (it does not enter --loss "

@@ -16,7 +16,7 @@ HERE = Path(__file__).resolve().parent
 def test_vocab_parallel_equals_unsharded():
     proc = run_on_devices([str(HERE / "_vocab_parallel_script.py")])
     assert proc.returncode == 0 and "ALL OK" in proc.stdout, proc.stdout + proc.stderr
-    assert proc.stdout.count("OK ") >= 31
+    assert proc.stdout.count("OK ") >= 25
 
 
 @pytest.mark.parametrize(

@@ -115,6 +115,9 @@ def parse_args(argv=None) -> tuple[Config, argparse.Namespace, argparse.Argument
                         "again with the same flags, the run resumes from the latest one")
     p.add_argument("--checkpoint-every", type=int, default=50,
                    help="steps between checkpoints (the last step is always saved)")
+    p.add_argument("--compare", action=argparse.BooleanOptionalAction, default=True,
+                   help="compile all three loss variants first and print their first-batch "
+                        "losses and memory table")
     distributed.add_flags(p)
     a = p.parse_args(argv)
     if a.checkpoint_every < 1:
@@ -283,16 +286,19 @@ def main(argv=None) -> int:
     trainer = Trainer(config, mesh)
     first = trainer.batch(0)
 
-    table, steps = compare_variants(trainer, first)
-    say("loss on the first batch: "
-        + ", ".join(f"{row['loss']} {row['first_batch_loss']:.6f}" for row in table))
-    say("\nper-device compiled temp memory (MiB)\n")
-    say("| loss | loss head fwd+bwd | train step |\n|---|---:|---:|")
-    for row in table:
-        say(f"| {row['loss']} | {row['head_temp_mib']:.1f} | {row['step_temp_mib']:.1f} |")
-    say()
+    table: list[dict] = []
+    step_fn = trainer.step_fn(config.loss)
+    if args.compare:
+        table, steps = compare_variants(trainer, first)
+        step_fn = steps[config.loss]
+        say("loss on the first batch: "
+            + ", ".join(f"{row['loss']} {row['first_batch_loss']:.6f}" for row in table))
+        say("\nper-device compiled temp memory (MiB)\n")
+        say("| loss | loss head fwd+bwd | train step |\n|---|---:|---:|")
+        for row in table:
+            say(f"| {row['loss']} | {row['head_temp_mib']:.1f} | {row['step_temp_mib']:.1f} |")
+        say()
 
-    step_fn = steps[config.loss]
     params, opt_state = trainer.params, trainer.opt_state
     losses: list[float] = []
     start = 0

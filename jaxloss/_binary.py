@@ -228,7 +228,7 @@ def _focal_scale(cfg, x, y, class_weights, alpha, one=1.0):
     """``class_weights * alpha_t`` (None when neither is given)."""
     scale = _full(class_weights, x) if cfg[2] else None
     if cfg[3]:
-        alpha_t = alpha * y + (one - alpha) * (one - y)
+        alpha_t = (one - alpha) + ((2.0 * one) * alpha - one) * y  # alpha y + (1-alpha)(1-y)
         scale = alpha_t if scale is None else scale * alpha_t
     return scale
 
@@ -266,11 +266,11 @@ def _focal_value(
     if n is not None:  # a concrete integer gamma: multiplications only
         per = jax.lax.integer_pow(s, n) * ce if n else ce
     else:
-        # s^g = exp(g log s), with g log s = 0 where g = 0 (0^0 = 1) even at s = 0: log s is
-        # clipped to [cap, 0], cap = -inf for g > 0 and +inf -> 0 for g = 0.
-        g = gamma_pos * y + gamma_neg * (one - y)
-        cap = (one - 2.0 * jnp.sign(g)) * (jnp.inf * one)
-        per = jnp.exp(g * jnp.minimum(jnp.maximum(jnp.log(s), cap), zero)) * ce
+        # s^g = exp(g log s); log 0 = -inf is taken as the most negative float, so that
+        # 0^0 = 1 and 0^g = 0 (g > 0) without a select (exact: only s = 0 is moved).
+        g = gamma_neg * one + ((gamma_pos - gamma_neg) * one) * y  # scalars via `one` too
+        big = float(jnp.finfo(x.dtype).max) * one
+        per = jnp.exp(g * jnp.maximum(jnp.log(s), -big)) * ce
     scale = _focal_scale(cfg, x, y, class_weights, alpha, one)
     return per if scale is None else scale * per
 
@@ -290,10 +290,10 @@ def _focal_tangent(cfg, args, tangents):
     pw = _full(pos_weight, x) if cfg[1] else jnp.ones((), x.dtype)
     n = cfg[4]
     if n is None:
-        g = gamma_pos * y + gamma_neg * (1.0 - y)
+        g = gamma_neg + (gamma_pos - gamma_neg) * y
         pos = s > 0
-        log_s = jnp.where(pos, jnp.log(jnp.where(pos, s, 1.0)), 0.0)
-        w = jnp.where(pos, jnp.exp(g * log_s), jnp.where(g == 0, 1.0, 0.0))
+        log_s = jnp.where(pos, jnp.log(jnp.where(pos, s, 1.0)), 0.0)  # w log s = 0 at s = 0
+        w = jnp.where(pos, jnp.exp(g * log_s), jnp.where(g == 0, 1.0, 0.0))  # 0^0 = 1
         g_w_over_s = g * jnp.where(pos, w / jnp.where(pos, s, 1.0), 0.0)
     else:  # w = s^n, g w / s = n s^(n - 1); a concrete gamma has no tangent (no log s)
         log_s = None
@@ -315,10 +315,14 @@ def _focal_tangent(cfg, args, tangents):
     zero = jnp.zeros((), x.dtype)
     if dx is not None:
         # d(-log p) = -q dx; d log(1 - p_m) = -p q / (q + m) dx above the clip, else 0.
-        d_log_q = jnp.where(ok, -p * q / q_m, 0.0) if clipped else -p
-        d_pm = jnp.where(above, p * q, 0.0) if clipped else p * q
-        d_ce = -(pw * y * q) - (1.0 - y) * d_log_q
-        out = out + coefficient(d_ce, -y * p * q + (1.0 - y) * d_pm, zero) * dx
+        if clipped:
+            d_log_q = jnp.where(ok, -p * q / q_m, 0.0)
+            d_ce = -(pw * y * q) - (1.0 - y) * d_log_q
+            d_s = jnp.where(above, p * q * (1.0 - 2.0 * y), -y * p * q)
+        else:  # the same with m = 0, shortened: (1 - y) p - y q = p - y
+            d_ce = (1.0 - y) * p - pw * y * q if cfg[1] else p - y
+            d_s = p * q * (1.0 - 2.0 * y)
+        out = out + coefficient(d_ce, d_s, zero) * dx
     if dy is not None:
         p_m = jnp.maximum(p - clip, 0.0) if clipped else p
         d_ce = pw * neg_log_p + log_q

@@ -729,8 +729,18 @@ def test_axis_name_mean_is_global_new(loss):
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("loss", LOSSES_NEW)
-@pytest.mark.parametrize("options", ["defaults", "options"])
+TEMP_OPTIONS = {  # per loss: option sets beyond the defaults and NEW_KWARGS
+    "binary_cross_entropy_with_logits": [{"weights": WEIGHTS[:1]}],
+    "sigmoid_focal_loss": [{"alpha": None}, {"gamma": 0.0, "pos_weight": POS_WEIGHT}],
+    "asymmetric_loss": [{"gamma_pos": 0.0}, {"clip": 0.0}],
+}
+
+
+@pytest.mark.parametrize(
+    "loss, options",
+    [(loss, o) for loss in LOSSES_NEW for o in ["defaults", "options", 0, 1]
+     if not isinstance(o, int) or o < len(TEMP_OPTIONS[loss])],
+)
 def test_value_and_grad_keeps_no_logits_sized_temporary(loss, options):
     """XLA's compiled temp bytes of jit(value_and_grad(loss)) ("mean", no mask) stay below a
     tenth of the logits (the gradient, an output, is not temp): the forward is one fused
@@ -739,9 +749,9 @@ def test_value_and_grad_keeps_no_logits_sized_temporary(loss, options):
     shape = (256, 100)
     x = jax.random.normal(jax.random.key(0), shape, jnp.float32)
     t = (jax.random.uniform(jax.random.key(1), shape) < 0.3).astype(jnp.float32)
-    kwargs = {} if options == "defaults" else {
-        k: np.resize(v, shape[-1:]) if np.ndim(v) else v for k, v in NEW_KWARGS[loss].items()
-    }
+    given = ({} if options == "defaults" else NEW_KWARGS[loss] if options == "options"
+             else TEMP_OPTIONS[loss][options])
+    kwargs = {k: np.resize(v, shape[-1:]) if np.ndim(v) else v for k, v in given.items()}
     fn = getattr(jaxloss, loss)
     compiled = jax.jit(jax.value_and_grad(lambda a, b: fn(a, b, **kwargs))).lower(x, t).compile()
     analysis = compiled.memory_analysis()

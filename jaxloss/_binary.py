@@ -59,10 +59,16 @@ def _xlogy0(a: jax.Array, log_p: jax.Array) -> jax.Array:
 #   not a select (`jnp.where`), a comparison, a clamp or a dtype conversion: each of those
 #   in a forward value materialises a logits-sized array, so the forward values avoid them;
 # * an array that enters the rematerialised tangent map crosses an optimisation barrier and
-#   is materialised: only the caller's arrays enter it (logits, targets, and the weights in
-#   the shape given); broadcasts, label smoothing and alpha_t are computed on both sides;
-# * a node shared by the forward reduction and anything else (even `1 - y` or a broadcast 1)
-#   is materialised, which the scalar cotangent of the summed primitive avoids.
+#   is materialised. With an elementwise primitive the cotangent (the broadcast of the mean's
+#   scalar) would, hence the summed primitive for "mean"/"sum"; otherwise only the caller's
+#   arrays enter (logits, targets, the weights in the shape given), and broadcasts, label
+#   smoothing and alpha_t are computed on each side;
+# * a node shared by the forward reduction and the backward (even a broadcast constant, which
+#   CSE merges) is materialised: the forward's constants are built from a 1 computed from the
+#   logits (`_runtime_one`).
+#
+# `test_value_and_grad_keeps_no_logits_sized_temporary` checks the outcome for several option
+# sets; it is what catches a new constant or select in a forward value.
 
 
 def _finite(x: jax.Array, one=1.0) -> jax.Array:

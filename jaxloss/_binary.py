@@ -75,8 +75,9 @@ def _finite(x: jax.Array, one=1.0) -> jax.Array:
     """``x`` with ``+-inf`` replaced by the largest finite float (finite values unchanged).
 
     The forward values are then free of ``0 * inf``: an infinite logit with its matching
-    target costs exactly 0 (PyTorch: NaN), with the other target the largest float (PyTorch:
-    inf). Two operations where a guarded product cost twenty in the fused reduction."""
+    target costs exactly 0, with the other target the largest float (PyTorch 2.13: NaN, but
+    inf for ``+inf`` with target 0). Two operations where a guarded product cost twenty in
+    the fused reduction."""
     big = float(jnp.finfo(x.dtype).max) * one
     return jnp.minimum(jnp.maximum(x, -big), big)
 

@@ -118,21 +118,29 @@ def _primitives(value, tangent):
     def elementwise(cfg, *args):
         return value(cfg, *args)
 
+    def kept(mask, per):
+        return per if mask is None else jnp.where(jnp.broadcast_to(mask, per.shape), per, 0.0)
+
     @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
-    def total(cfg, *args):
+    def total(cfg, mask, *args):
         # The forward's constants (broadcasts of 1, 0.5, 0) are built from a 1 that XLA cannot
         # fold (`one`), so that they are not merged with the backward's: a broadcast with two
-        # users is materialised, not fused into the reduction.
-        return jnp.sum(value(cfg, *args, one=_runtime_one(args[0])))
+        # users is materialised, not fused into the reduction. `mask` (the caller's `where`,
+        # in its own shape, or None) selects the kept elements; its select is not fused, so a
+        # masked forward keeps one logits-sized array.
+        return jnp.sum(kept(mask, value(cfg, *args, one=_runtime_one(args[0]))))
 
     tangent_map = remat(tangent)
-    total_tangent = remat(lambda cfg, args, tangents: jnp.sum(tangent(cfg, args, tangents)))
+    total_tangent = remat(
+        lambda cfg, mask, args, tangents: jnp.sum(kept(mask, tangent(cfg, args, tangents)))
+    )
 
     def elementwise_jvp(cfg, primals, tangents):
         return elementwise(cfg, *primals), tangent_map(cfg, primals, nonzero(tangents))
 
     def total_jvp(cfg, primals, tangents):
-        return total(cfg, *primals), total_tangent(cfg, primals, nonzero(tangents))
+        mask, *args = primals
+        return total(cfg, mask, *args), total_tangent(cfg, mask, args, nonzero(tangents[1:]))
 
     elementwise.defjvp(elementwise_jvp, symbolic_zeros=True)
     total.defjvp(total_jvp, symbolic_zeros=True)
@@ -506,15 +514,21 @@ def _weight_arg(fn: str, name: str, value: ArrayLike | None, x: jax.Array) -> ja
     return value.astype(x.dtype)
 
 
-def _apply(primitives, cfg, args, mask, reduction: str, axis_name) -> jax.Array:
+def _apply(primitives, cfg, args, mask, reduction: str, axis_name, where) -> jax.Array:
     """The loss of ``primitives`` (from :func:`_primitives`) reduced: the summed primitive
-    for "mean"/"sum" without a mask (one fused pass each way), else the elementwise one."""
+    for "mean"/"sum" (one fused pass each way; ``where`` enters it in the caller's shape),
+    the elementwise one for "none"."""
     elementwise, total = primitives
     x = args[0]
-    if mask is None and reduction != "none":
-        count = jnp.full((), x.size, x.dtype)
-        return reduce_loss(total(cfg, *args), count, reduction, axis_name)
-    return _reduce_masked(elementwise(cfg, *args), mask, reduction, axis_name)
+    if reduction == "none":
+        return _reduce_masked(elementwise(cfg, *args), mask, reduction, axis_name)
+    if mask is None:
+        return reduce_loss(total(cfg, None, *args), jnp.full((), x.size, x.dtype), reduction,
+                           axis_name)
+    where = jnp.asarray(where)
+    # Each element of `where` stands for x.size / where.size elements of the loss.
+    count = jnp.sum(where, dtype=x.dtype) * (x.size // max(where.size, 1))
+    return reduce_loss(total(cfg, where, *args), count, reduction, axis_name)
 
 
 def binary_cross_entropy_with_logits(
@@ -604,7 +618,7 @@ def binary_cross_entropy_with_logits(
         _weight_arg(fn, "weights", weights, x),
         jnp.asarray(label_smoothing, x.dtype),
     )
-    return _apply((_bce, _bce_total), cfg, args, mask, reduction, axis_name)
+    return _apply((_bce, _bce_total), cfg, args, mask, reduction, axis_name, where)
 
 
 def sigmoid_focal_loss(
@@ -701,7 +715,7 @@ def sigmoid_focal_loss(
         g,
         zero,
     )
-    return _apply((_focal, _focal_total), cfg, args, mask, reduction, axis_name)
+    return _apply((_focal, _focal_total), cfg, args, mask, reduction, axis_name, where)
 
 
 def _small_integer(gamma: ArrayLike) -> int | None:
@@ -819,4 +833,4 @@ def asymmetric_loss(
         jnp.asarray(gamma_neg, x.dtype),
         jnp.asarray(clip, x.dtype),
     )
-    return _apply((_focal, _focal_total), cfg, args, mask, reduction, axis_name)
+    return _apply((_focal, _focal_total), cfg, args, mask, reduction, axis_name, where)

@@ -758,3 +758,19 @@ def test_value_and_grad_keeps_no_logits_sized_temporary(loss, options):
     if analysis is None:
         pytest.skip("no memory analysis on this backend")
     assert analysis.temp_size_in_bytes < x.nbytes / 10, analysis.temp_size_in_bytes
+
+
+@pytest.mark.parametrize("loss", LOSSES_NEW)
+def test_masked_value_and_grad_keeps_at_most_one_logits_sized_temporary(loss):
+    """With `where`, "mean" keeps at most one logits-sized array (the select before the
+    reduction, which XLA:CPU does not fuse): the gradient's size."""
+    shape = (256, 100)
+    x = jax.random.normal(jax.random.key(0), shape, jnp.float32)
+    t = (jax.random.uniform(jax.random.key(1), shape) < 0.3).astype(jnp.float32)
+    m = jax.random.uniform(jax.random.key(2), (256, 1)) < 0.7
+    fn = getattr(jaxloss, loss)
+    compiled = jax.jit(jax.value_and_grad(lambda a, b: fn(a, b, where=m))).lower(x, t).compile()
+    analysis = compiled.memory_analysis()
+    if analysis is None:
+        pytest.skip("no memory analysis on this backend")
+    assert analysis.temp_size_in_bytes <= 1.1 * x.nbytes, analysis.temp_size_in_bytes

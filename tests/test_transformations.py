@@ -394,6 +394,21 @@ def _asl_ref(logits, targets, gamma_pos, gamma_neg, clip):
     )
 
 
+def _asl_where_fn(logits, targets, gamma_pos, gamma_neg, clip):
+    """"mean" over a `where` mask: the summed primitive with the mask inside."""
+    return jaxloss.asymmetric_loss(
+        logits, targets, gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip,
+        where=BINARY_WHERE,
+    )
+
+
+def _asl_where_ref(logits, targets, gamma_pos, gamma_neg, clip):
+    return ref.asymmetric_loss(
+        logits, targets, gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip,
+        where=BINARY_WHERE,
+    )
+
+
 def _asl_none_make(rng):
     return {"logits": _normal(rng, (3, 4)), "targets": _binary_targets(rng, (3, 4)),
             "gamma_neg": _f(2.5)}
@@ -1060,6 +1075,10 @@ REGISTRY: dict[str, Case] = {
     ),
     "asymmetric_loss": Case(
         "asymmetric_loss", _asl_fn, _asl_ref, _asl_make, **_SOFTMAX,
+        hyper=("gamma_pos", "gamma_neg", "clip"), target="targets",
+    ),
+    "asymmetric_loss[where]": Case(
+        "asymmetric_loss", _asl_where_fn, _asl_where_ref, _asl_make, **_SOFTMAX,
         hyper=("gamma_pos", "gamma_neg", "clip"), target="targets",
     ),
     "asymmetric_loss[none]": Case(

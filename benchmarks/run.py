@@ -109,6 +109,7 @@ def _binary_cases(n, c, args, torch):
         "optax sigmoid_bce.mean": lambda x, t: optax.sigmoid_binary_cross_entropy(x, t).mean(),
         "jaxloss.sigmoid_focal_loss": lambda x, t: jaxloss.sigmoid_focal_loss(x, t),
         "optax sigmoid_focal_loss.mean": lambda x, t: optax.sigmoid_focal_loss(x, t).mean(),
+        "jaxloss.asymmetric_loss": lambda x, t: jaxloss.asymmetric_loss(x, t),
     }
     bwd = []
     for label, f in losses.items():
@@ -125,7 +126,8 @@ def _binary_cases(n, c, args, torch):
             return loss, torch.autograd.grad(loss, xx)[0]
 
         bwd.append(Variant("torch F.bce_with_logits", t_bwd, (tx, tt), sync=lambda o: None))
-    return [(f"BCE / sigmoid focal ({n}, {c}) fwd+bwd", bwd, "optax sigmoid_bce.mean")]
+    return [(f"BCE / sigmoid focal / asymmetric ({n}, {c}) fwd+bwd", bwd,
+             ("optax sigmoid_bce.mean", "jaxloss.binary_cross_entropy_with_logits"))]
 
 
 def _linear_cases(n, d, v, tiles, args):
@@ -158,13 +160,16 @@ def _linear_cases(n, d, v, tiles, args):
 
 
 def _table(title, results, variants, baseline):
-    lines = [f"### {title}", "", "| variant | median ms | ratio | XLA temp MiB |",
-             "|---|---:|---:|---:|"]
-    base = results[baseline]
+    """``baseline``: the label the "ratio" column divides by, or a tuple of labels (one ratio
+    column each, the first named "ratio")."""
+    baselines = (baseline,) if isinstance(baseline, str) else tuple(baseline)
+    heads = ["ratio"] + [f"/ {b}" for b in baselines[1:]]
+    lines = [f"### {title}", "", f"| variant | median ms | {' | '.join(heads)} | XLA temp MiB |",
+             "|---|---:|" + "---:|" * len(heads) + "---:|"]
     for v in variants:
         mem = "" if v.memory is None else f"{v.memory / 2**20:.1f}"
-        lines.append(f"| {v.label} | {results[v.label] * 1e3:.2f} | "
-                     f"{results[v.label] / base:.2f} | {mem} |")
+        ratios = " | ".join(f"{results[v.label] / results[b]:.2f}" for b in baselines)
+        lines.append(f"| {v.label} | {results[v.label] * 1e3:.2f} | {ratios} | {mem} |")
     return "\n".join(lines)
 
 

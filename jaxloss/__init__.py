@@ -3,6 +3,7 @@
 PyTorch's semantics where PyTorch has them, optax's style, clear errors at trace time.
 """
 
+from jaxloss._binary import asymmetric_loss as asymmetric_loss
 from jaxloss._binary import binary_cross_entropy as binary_cross_entropy
 from jaxloss._binary import (
     binary_cross_entropy_with_logits as binary_cross_entropy_with_logits,
@@ -50,6 +51,7 @@ from jaxloss._sequence import ctc_loss as ctc_loss
 __version__ = "0.1.0"
 
 __all__ = [
+    "asymmetric_loss",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "checked",

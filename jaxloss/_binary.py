@@ -1,6 +1,9 @@
-"""Binary losses: BCE on probabilities and with logits, torchvision's sigmoid focal loss."""
+"""Binary and multi-label losses: BCE on probabilities and with logits, the sigmoid focal loss
+(torchvision, kornia) and the asymmetric loss (Ridnik et al. 2021)."""
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -41,43 +44,332 @@ def _prepare_binary(
 
 
 def _xlogy0(a: jax.Array, log_p: jax.Array) -> jax.Array:
-    """``a * log_p`` with ``0 * (-inf) = 0`` (a value only: never differentiated)."""
+    """``a * log_p`` with ``0 * (-inf) = 0`` (in tangent rules; a select)."""
     return jnp.where(a == 0, 0.0, a * log_p)
 
 
-@jax.custom_jvp
-def _bce(x: jax.Array, y: jax.Array, pos_weight: jax.Array) -> jax.Array:
-    """Elementwise ``-[pos_weight * y * log σ(x) + (1 - y) * log σ(-x)]``.
+# Speed (issue 12, item 6). Each logits loss below is one elementwise function with a custom
+# JVP in closed form, built twice by `_primitives`: per element (for "none" and `where`), and
+# summed (for "mean"/"sum"), so that reverse mode receives a *scalar* cotangent. Its tangent
+# map is rematerialised (`jax.checkpoint`): the backward pass is one elementwise kernel that
+# reads the inputs and writes the gradient. Three XLA:CPU facts shape the code (measured
+# with `benchmarks.timing.temp_bytes`):
+#
+# * the reduction fuses arithmetic, min/max/abs/sign, division and exp/log/log1p/pow, but
+#   not a select (`jnp.where`), a comparison, a clamp or a dtype conversion: each of those
+#   in a forward value materialises a logits-sized array, so the forward values avoid them;
+# * an array that enters the rematerialised tangent map crosses an optimisation barrier and
+#   is materialised. With an elementwise primitive the cotangent (the broadcast of the mean's
+#   scalar) would, hence the summed primitive for "mean"/"sum"; otherwise only the caller's
+#   arrays enter (logits, targets, the weights in the shape given), and broadcasts, label
+#   smoothing and alpha_t are computed on each side;
+# * a node shared by the forward reduction and the backward (even a broadcast constant, which
+#   CSE merges) is materialised: the forward's constants are built from a 1 computed from the
+#   logits (`_runtime_one`).
+#
+# `test_value_and_grad_keeps_no_logits_sized_temporary` checks the outcome for several option
+# sets; it is what catches a new constant or select in a forward value.
 
-    ``0 * log 0 = 0``, so an infinite logit with the matching target costs 0, not NaN. The
-    custom JVP gives PyTorch's derivatives everywhere, the target's at ``y = 0`` and ``1``
-    too (``d/dy = log σ(-x) - pos_weight * log σ(x)``, which a ``where(y == 0, ...)``
-    guard would drop), and its tangent map is rematerialised so that reverse mode keeps
-    only the inputs: no logits-sized residual beyond what the caller already holds.
-    """
-    log_p, log_not_p = jax.nn.log_sigmoid(x), jax.nn.log_sigmoid(-x)
-    return -(pos_weight * _xlogy0(y, log_p) + _xlogy0(1.0 - y, log_not_p))
+
+def _finite(x: jax.Array, one=1.0) -> jax.Array:
+    """``x`` with ``+-inf`` replaced by the largest finite float (finite values unchanged).
+
+    The forward values are then free of ``0 * inf``: an infinite logit with its matching
+    target costs exactly 0, with the other target the largest float (PyTorch 2.13: NaN, but
+    inf for ``+inf`` with target 0). Two operations where a guarded product cost twenty in
+    the fused reduction."""
+    big = float(jnp.finfo(x.dtype).max) * one
+    return jnp.minimum(jnp.maximum(x, -big), big)
 
 
-@jax.checkpoint
-def _bce_tangent(x, y, pos_weight, dx, dy, dw):
+def _sigmoid_parts(x: jax.Array):
+    """``(softplus(-|x|), σ(x), σ(-x))`` from one ``exp``, both tails accurate (for the
+    tangent rules, where a select costs nothing)."""
+    e = jnp.exp(-jnp.abs(x))
+    r = 1.0 / (1.0 + e)
+    nonneg = x >= 0
+    return jnp.log1p(e), jnp.where(nonneg, r, e * r), jnp.where(nonneg, e * r, r)
+
+
+def _full(v: jax.Array, x: jax.Array) -> jax.Array:
+    return jnp.broadcast_to(v, x.shape)
+
+
+def _runtime_one(x: jax.Array) -> jax.Array:
+    """A scalar 1 that XLA cannot constant-fold (it is computed from ``x``'s first element,
+    whatever its value; an optimisation barrier on a constant is removed on CPU)."""
+    if x.size == 0:
+        return jnp.ones((), x.dtype)
+    first = jax.lax.index_in_dim(x.reshape(-1), 0, keepdims=False)
+    return jnp.nan_to_num(first * 0.0, nan=0.0, posinf=0.0, neginf=0.0) + 1.0
+
+
+def _primitives(value, tangent):
+    """``(elementwise, total)`` custom-JVP functions of ``(cfg, *args)`` from ``value(cfg,
+    *args)`` (select-free) and ``tangent(cfg, args, tangents)`` (its JVP in closed form;
+    tangents that are symbolic zeros arrive as None). ``cfg`` is static (a hashable tuple);
+    ``total`` is ``sum(value)``."""
+    remat = functools.partial(jax.checkpoint, static_argnums=(0,))
+
+    def nonzero(tangents):
+        return tuple(None if isinstance(t, SymbolicZero) else t for t in tangents)
+
+    @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+    def elementwise(cfg, *args):
+        return value(cfg, *args)
+
+    def kept(mask, per):
+        return per if mask is None else jnp.where(jnp.broadcast_to(mask, per.shape), per, 0.0)
+
+    @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+    def total(cfg, mask, *args):
+        # The forward's constants (broadcasts of 1, 0.5, 0) are built from a 1 that XLA cannot
+        # fold (`one`), so that they are not merged with the backward's: a broadcast with two
+        # users is materialised, not fused into the reduction. `mask` (the caller's `where`,
+        # in its own shape, or None) selects the kept elements; its select is not fused, so a
+        # masked forward keeps one logits-sized array.
+        return jnp.sum(kept(mask, value(cfg, *args, one=_runtime_one(args[0]))))
+
+    tangent_map = remat(tangent)
+    total_tangent = remat(
+        lambda cfg, mask, args, tangents: jnp.sum(kept(mask, tangent(cfg, args, tangents)))
+    )
+
+    def elementwise_jvp(cfg, primals, tangents):
+        return elementwise(cfg, *primals), tangent_map(cfg, primals, nonzero(tangents))
+
+    def total_jvp(cfg, primals, tangents):
+        mask, *args = primals
+        return total(cfg, mask, *args), total_tangent(cfg, mask, args, nonzero(tangents[1:]))
+
+    elementwise.defjvp(elementwise_jvp, symbolic_zeros=True)
+    total.defjvp(total_jvp, symbolic_zeros=True)
+    return elementwise, total
+
+
+# --- BCE with logits: args (x, y, pos_weight, weights, label_smoothing), cfg the flags
+# (has_pos_weight, has_weights, has_smoothing); an absent argument is a 0-d placeholder.
+
+
+def _bce_targets(cfg, x, y, eps, one=1.0):
+    return (one - eps) * y + (0.5 * one) * eps if cfg[2] else y
+
+
+def _bce_value(cfg, x, y, pos_weight, weights, eps, one=1.0):
+    """``w [pos_weight y softplus(-x) + (1 - y) softplus(x)]`` with
+    ``softplus(+-x) = L + max(+-x, 0)``, ``L = log1p(exp(-|x|))`` (one ``exp``, one
+    ``log1p``): ``L + max(x, 0) - x y`` without ``pos_weight``. Every operation counts in the
+    fused reduction, so this is the shortest exact form."""
+    y = _bce_targets(cfg, x, y, eps, one)
+    x = _finite(x, one)
+    zero = 0.0 * one
+    big_l = jnp.log1p(jnp.exp(-jnp.abs(x)))
+    if cfg[0]:
+        pos = _full(pos_weight, x) * y
+        neg = one - y
+        per = big_l * (pos + neg) + pos * jnp.maximum(-x, zero) + neg * jnp.maximum(x, zero)
+    else:
+        per = big_l + jnp.maximum(x, zero) - x * y
+    return _full(weights, x) * per if cfg[1] else per
+
+
+def _bce_tangent(cfg, args, tangents):
+    """PyTorch's derivatives: ``d/dx = w [(1 - y) σ(x) - pos_weight y σ(-x)]``,
+    ``d/dy = w [log σ(-x) - pos_weight log σ(x)]`` (at ``y`` = 0 and 1 too), and those of the
+    smoothing map ``y -> (1 - ε) y + ε / 2`` and of the weights."""
+    x, y0, pos_weight, weights, eps = args
+    dx, dy, dpw, dw, deps = tangents
+    y = _bce_targets(cfg, x, y0, eps)
+    pw = _full(pos_weight, x) if cfg[0] else jnp.ones((), x.dtype)
+    w = _full(weights, x) if cfg[1] else None
     d = jnp.zeros_like(x)
     if dx is not None:
-        d = d + ((1.0 - y) * jax.nn.sigmoid(x) - pos_weight * y * jax.nn.sigmoid(-x)) * dx
+        _, p, q = _sigmoid_parts(x)
+        d = d + ((1.0 - y) * p - pw * y * q) * dx
+    dys = None
     if dy is not None:
-        d = d + (jax.nn.log_sigmoid(-x) - pos_weight * jax.nn.log_sigmoid(x)) * dy
+        dys = (1.0 - eps) * dy if cfg[2] else dy
+    if deps is not None:
+        dys = (0.5 - y0) * deps + (0.0 if dys is None else dys)
+    if dys is not None:
+        d = d + (jax.nn.log_sigmoid(-x) - _xlogy0(pw, jax.nn.log_sigmoid(x))) * dys
+    if dpw is not None:
+        d = d - _xlogy0(y, jax.nn.log_sigmoid(x)) * _full(dpw, x)
+    if w is not None:
+        d = w * d
     if dw is not None:
-        d = d - _xlogy0(y, jax.nn.log_sigmoid(x)) * dw
+        d = d + _bce_value(cfg[:1] + (False,) + cfg[2:], x, y0, pos_weight, weights, eps) * _full(
+            dw, x
+        )
     return d
 
 
-def _bce_jvp(primals, tangents):
-    x, y, pos_weight = primals
-    dx, dy, dw = (None if isinstance(t, SymbolicZero) else t for t in tangents)
-    return _bce(x, y, pos_weight), _bce_tangent(x, y, pos_weight, dx, dy, dw)
+_bce, _bce_total = _primitives(_bce_value, _bce_tangent)
 
 
-_bce.defjvp(_bce_jvp, symbolic_zeros=True)
+# --- The focal family: torchvision's sigmoid focal loss (with kornia's pos_weight and class
+# weights) and Ridnik et al.'s asymmetric loss are one elementwise function,
+#
+#   l = c alpha_t (1 - p_t)^g_y [pos_weight y (-log p) + (1 - y) (-log(1 - p_m))],
+#   p = σ(x),  p_m = max(p - m, 0),  1 - p_t = y (1 - p) + (1 - y) p_m,
+#   g_y = gamma_pos y + gamma_neg (1 - y),  alpha_t = alpha y + (1 - alpha)(1 - y),
+#
+# with m = 0 and gamma_pos = gamma_neg = gamma for the focal loss. args: (x, y, pos_weight,
+# class_weights, alpha, gamma_pos, gamma_neg, clip); cfg: (clipped, has_pos_weight,
+# has_class_weights, has_alpha, integer gamma or None).
+
+
+def _focal_terms(cfg, x, y, pos_weight, clip):
+    """``(ce, s, p, q, log(1 - p_m), -log p)``: the cross-entropy factor, ``s = 1 - p_t``,
+    σ(x), σ(-x), each accurate in both tails (for the tangent rule); infinite logits count
+    as the largest float, as in the forward value."""
+    x = _finite(x)
+    big_l, p, q = _sigmoid_parts(x)
+    neg_log_p = jnp.maximum(-x, 0.0) + big_l
+    log_q = -(jnp.maximum(x, 0.0) + big_l)
+    if cfg[0]:
+        # log(1 - p_m) = log(min(σ(-x) + m, 1)), and at least log σ(-x): exact where σ(-x)
+        # underflows with m = 0 (a traced clip of 0) too.
+        log_q = jnp.minimum(jnp.maximum(jnp.log(q + clip), log_q), 0.0)
+        p_m = jnp.maximum(p - clip, 0.0)
+    else:
+        p_m = p
+    pos = _full(pos_weight, x) * y if cfg[1] else y
+    ce = pos * neg_log_p - (1.0 - y) * log_q
+    return ce, y * q + (1.0 - y) * p_m, p, q, log_q, neg_log_p
+
+
+def _focal_scale(cfg, x, y, class_weights, alpha, one=1.0):
+    """``class_weights * alpha_t`` (None when neither is given)."""
+    scale = _full(class_weights, x) if cfg[2] else None
+    if cfg[3]:
+        alpha_t = (one - alpha) + ((2.0 * one) * alpha - one) * y  # alpha y + (1-alpha)(1-y)
+        scale = alpha_t if scale is None else scale * alpha_t
+    return scale
+
+
+def _focal_value(
+    cfg, x, y, pos_weight, class_weights, alpha, gamma_pos, gamma_neg, clip, one=1.0
+):
+    """The forward value in few fused operations: ``p = 1 / (1 + exp(-x))`` and
+    ``1 - p_t = p + y (1 - 2 p)`` (the same number as the tangent rule's two-tailed form up to
+    the rounding of ``1 - p``, which only touches terms below ``ulp(1)^gamma * ce``), and the
+    factor by ``integer_pow`` for a concrete integer gamma, else ``exp(g log(1 - p_t))``
+    (XLA:CPU's ``pow`` is 10x an ``exp``)."""
+    clipped, has_pw, _, _, n = cfg
+    x = _finite(x, one)
+    zero = 0.0 * one
+    big_l = jnp.log1p(jnp.exp(-jnp.abs(x)))
+    p = one / (one + jnp.exp(-x))  # written out: jax.nn.sigmoid's constant 1 is XLA's
+    if clipped:
+        # log(1 - p_m) = log(min(1 - p + m, 1)), at least log σ(-x) (exact where 1 - p
+        # rounds to 0 and m is a traced 0).
+        log_q = jnp.minimum(
+            jnp.maximum(jnp.log(one - p + clip), -(big_l + jnp.maximum(x, zero))), zero
+        )
+        pos = _full(pos_weight, x) * y if has_pw else y
+        ce = pos * (big_l + jnp.maximum(-x, zero)) - (one - y) * log_q
+        s = y * (one - p) + (one - y) * jnp.maximum(p - clip, zero)
+    else:
+        if has_pw:
+            pos = _full(pos_weight, x) * y
+            neg = one - y
+            ce = big_l * (pos + neg) + pos * jnp.maximum(-x, zero) + neg * jnp.maximum(x, zero)
+        else:
+            ce = big_l + jnp.maximum(x, zero) - x * y
+        s = p + y * (one - (2.0 * one) * p)
+    if n is not None:  # a concrete integer gamma: multiplications only
+        per = jax.lax.integer_pow(s, n) * ce if n else ce
+    else:
+        # s^g = exp(g log s); log 0 = -inf is taken as the most negative float, so that
+        # 0^0 = 1 and 0^g = 0 (g > 0) without a select (exact: only s = 0 is moved).
+        g = gamma_neg * one + ((gamma_pos - gamma_neg) * one) * y  # scalars via `one` too
+        big = float(jnp.finfo(x.dtype).max) * one
+        per = jnp.exp(g * jnp.maximum(jnp.log(s), -big)) * ce
+    scale = _focal_scale(cfg, x, y, class_weights, alpha, one)
+    return per if scale is None else scale * per
+
+
+def _focal_tangent(cfg, args, tangents):
+    """The JVP of :func:`_focal_value` in closed form (each term elementwise).
+
+    With ``w = s^g`` (``s = 1 - p_t``) and ``l = w ce``: ``dl = dw ce + w dce`` and
+    ``dw = w (g ds / s + dg log s)``. Where ``s = 0`` (a saturated logit with its target, or a
+    clipped negative) ``w`` is 0 (or 1 for ``g = 0``) and ``dw`` is taken as 0, its one-sided
+    value for ``g > 1``.
+    """
+    clipped = cfg[0]
+    x, y, pos_weight, class_weights, alpha, gamma_pos, gamma_neg, clip = args
+    dx, dy, dpw, dcw, dalpha, dgp, dgn, dm = tangents
+    ce, s, p, q, log_q, neg_log_p = _focal_terms(cfg, x, y, pos_weight, clip)
+    pw = _full(pos_weight, x) if cfg[1] else jnp.ones((), x.dtype)
+    n = cfg[4]
+    if n is None:
+        g = gamma_neg + (gamma_pos - gamma_neg) * y
+        pos = s > 0
+        log_s = jnp.where(pos, jnp.log(jnp.where(pos, s, 1.0)), 0.0)  # w log s = 0 at s = 0
+        w = jnp.where(pos, jnp.exp(g * log_s), jnp.where(g == 0, 1.0, 0.0))  # 0^0 = 1
+        g_w_over_s = g * jnp.where(pos, w / jnp.where(pos, s, 1.0), 0.0)
+    else:  # w = s^n, g w / s = n s^(n - 1); a concrete gamma has no tangent (no log s)
+        log_s = None
+        w = jax.lax.integer_pow(s, n) if n else jnp.ones_like(s)
+        g_w_over_s = n * jax.lax.integer_pow(s, n - 1) if n else jnp.zeros_like(s)
+    if clipped:
+        above = p > clip
+        q_m = q + clip
+        ok = above & (q_m > 0)
+        q_m = jnp.where(ok, q_m, 1.0)
+
+    # Each tangent's coefficient is a primal array: dl = sum_k (dw_k ce + w dce_k) dt_k, with
+    # dw_k = w (g ds_k / s + dg_k log s).
+    def coefficient(d_ce, d_s, d_g):
+        d_w = g_w_over_s * d_s + (0.0 if log_s is None else w * log_s * d_g)
+        return d_w * ce + w * d_ce
+
+    out = jnp.zeros_like(x)
+    zero = jnp.zeros((), x.dtype)
+    if dx is not None:
+        # d(-log p) = -q dx; d log(1 - p_m) = -p q / (q + m) dx above the clip, else 0.
+        if clipped:
+            d_log_q = jnp.where(ok, -p * q / q_m, 0.0)
+            d_ce = -(pw * y * q) - (1.0 - y) * d_log_q
+            d_s = jnp.where(above, p * q * (1.0 - 2.0 * y), -y * p * q)
+        else:  # the same with m = 0, shortened: (1 - y) p - y q = p - y
+            d_ce = (1.0 - y) * p - pw * y * q if cfg[1] else p - y
+            d_s = p * q * (1.0 - 2.0 * y)
+        out = out + coefficient(d_ce, d_s, zero) * dx
+    if dy is not None:
+        p_m = jnp.maximum(p - clip, 0.0) if clipped else p
+        d_ce = pw * neg_log_p + log_q
+        out = out + coefficient(d_ce, q - p_m, gamma_pos - gamma_neg) * dy
+    if dpw is not None:
+        out = out + w * y * neg_log_p * _full(dpw, x)
+    if dgp is not None:
+        out = out + coefficient(zero, zero, y) * dgp
+    if dgn is not None:
+        out = out + coefficient(zero, zero, 1.0 - y) * dgn
+    if dm is not None:  # only with clipped
+        d_ce = -jnp.where(ok, (1.0 - y) / q_m, 0.0)
+        out = out + coefficient(d_ce, -jnp.where(above, 1.0 - y, 0.0), zero) * dm
+    scale = _focal_scale(cfg, x, y, class_weights, alpha)
+    if scale is not None:
+        out = scale * out
+    if dy is not None or dcw is not None or dalpha is not None:
+        # d(c alpha_t) = c [(2 alpha - 1) dy + (2 y - 1) dalpha] + alpha_t dc, each coefficient
+        # times the unscaled loss.
+        focal = w * ce
+        cw = _full(class_weights, x) if cfg[2] else jnp.ones((), x.dtype)
+        if cfg[3] and dy is not None:
+            out = out + cw * (2.0 * alpha - 1.0) * focal * dy
+        if cfg[3] and dalpha is not None:
+            out = out + cw * (2.0 * y - 1.0) * focal * dalpha
+        if dcw is not None:
+            alpha_t = alpha * y + (1.0 - alpha) * (1.0 - y) if cfg[3] else jnp.ones_like(x)
+            out = out + alpha_t * focal * _full(dcw, x)
+    return out
+
+
+_focal, _focal_total = _primitives(_focal_value, _focal_tangent)
 
 
 # PyTorch's floor on x (1 - x) in the BCE input gradient: the float 1e-12 of ATen's Loss.cpp
@@ -127,46 +419,6 @@ def _bce_probs_jvp(primals, tangents):
 
 
 _bce_probs.defjvp(_bce_probs_jvp, symbolic_zeros=True)
-
-
-def _log_weights(y: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``(log y, log(1 - y))``, each ``-inf`` where its weight is 0 (no NaN in any branch)."""
-    log_y = jnp.where(y > 0, jnp.log(jnp.where(y > 0, y, 1.0)), -jnp.inf)
-    log_1my = jnp.where(y < 1, jnp.log1p(-jnp.where(y < 1, y, 0.0)), -jnp.inf)
-    return log_y, log_1my
-
-
-@jax.custom_jvp
-def _log1m_pt(log_p: jax.Array, log_1mp: jax.Array, y: jax.Array) -> jax.Array:
-    """``log(1 - p_t) = log(y (1 - p) + (1 - y) p)`` from ``log p`` and ``log(1 - p)``.
-
-    Computed as a ``logaddexp`` whose terms are ``-inf`` where their weight ``y`` or
-    ``1 - y`` is 0, so it stays accurate at saturated logits. The custom JVP gives the exact
-    derivatives, ``d/dy = (1 - p - p) / (1 - p_t)`` included at ``y`` in {0, 1}, where
-    differentiating through ``log(y)`` would drop it (``0 * inf``).
-    """
-    log_y, log_1my = _log_weights(y)
-    return jnp.logaddexp(log_y + log_1mp, log_1my + log_p)
-
-
-def _log1m_pt_jvp(primals, tangents):
-    log_p, log_1mp, y = primals
-    d_log_p, d_log_1mp, dy = tangents
-    out = _log1m_pt(log_p, log_1mp, y)
-    shift = jnp.where(jnp.isfinite(out), out, 0.0)
-    log_y, log_1my = _log_weights(y)
-    # The two shares of 1 - p_t, each in [0, 1]: y (1 - p) / (1 - p_t), (1 - y) p / (1 - p_t).
-    d_out = jnp.zeros_like(out)
-    if not isinstance(d_log_1mp, SymbolicZero):
-        d_out = d_out + jnp.exp(log_y + log_1mp - shift) * d_log_1mp
-    if not isinstance(d_log_p, SymbolicZero):
-        d_out = d_out + jnp.exp(log_1my + log_p - shift) * d_log_p
-    if not isinstance(dy, SymbolicZero):
-        d_out = d_out + (jnp.exp(log_1mp - shift) - jnp.exp(log_p - shift)) * dy
-    return out, d_out
-
-
-_log1m_pt.defjvp(_log1m_pt_jvp, symbolic_zeros=True)
 
 
 def _reduce_masked(per: jax.Array, mask, reduction: str, axis_name) -> jax.Array:
@@ -251,27 +503,63 @@ def binary_cross_entropy(
     return _reduce_masked(per, mask, reduction, axis_name)
 
 
+def _weight_arg(fn: str, name: str, value: ArrayLike | None, x: jax.Array) -> jax.Array:
+    """A traceable weight broadcastable to ``x`` (NumPy rules from the trailing axis), in
+    ``x``'s dtype and its own shape (it is broadcast inside the loss); None becomes a 0-d
+    placeholder."""
+    if value is None:
+        return jnp.zeros((), x.dtype)
+    value = jnp.asarray(value)
+    _checks.check_broadcastable(fn, name, value.shape, x.shape)
+    return value.astype(x.dtype)
+
+
+def _apply(primitives, cfg, args, mask, reduction: str, axis_name, where) -> jax.Array:
+    """The loss of ``primitives`` (from :func:`_primitives`) reduced: the summed primitive
+    for "mean"/"sum" (one fused pass each way; ``where`` enters it in the caller's shape),
+    the elementwise one for "none"."""
+    elementwise, total = primitives
+    x = args[0]
+    if reduction == "none":
+        return _reduce_masked(elementwise(cfg, *args), mask, reduction, axis_name)
+    if mask is None:
+        return reduce_loss(total(cfg, None, *args), jnp.full((), x.size, x.dtype), reduction,
+                           axis_name)
+    where = jnp.asarray(where)
+    # Each element of `where` stands for x.size / where.size elements of the loss.
+    count = jnp.sum(where, dtype=x.dtype) * (x.size // max(where.size, 1))
+    return reduce_loss(total(cfg, where, *args), count, reduction, axis_name)
+
+
 def binary_cross_entropy_with_logits(
     logits: ArrayLike,
     targets: ArrayLike,
     *,
     pos_weight: ArrayLike | None = None,
     weights: ArrayLike | None = None,
+    label_smoothing: ArrayLike = 0.0,
     reduction: str = "mean",
     where: ArrayLike | None = None,
     axis_name: str | None = None,
 ) -> jax.Array:
     r"""Sigmoid binary cross-entropy from logits, as PyTorch's
-    ``F.binary_cross_entropy_with_logits``.
+    ``F.binary_cross_entropy_with_logits``, with Keras's label smoothing.
 
     .. math::
 
-       l = -w \big[\, p_w\, y \log\sigma(x) + (1 - y) \log\sigma(-x) \big]
+       l = -w \big[\, p_w\, \tilde y \log\sigma(x) + (1 - \tilde y) \log\sigma(-x) \big],
+       \qquad \tilde y = (1 - \varepsilon)\, y + \varepsilon / 2
 
-    computed with ``log_sigmoid`` (no ``log(sigmoid(x) + eps)``). ``"mean"`` is the plain mean
-    over all (kept) elements, not divided by a weight sum, exactly as PyTorch. ``weights`` and
-    ``pos_weight`` broadcast NumPy-style from the trailing axis, so for channel-first
-    (N, C, H, W) logits a per-class ``pos_weight`` has shape (C, 1, 1).
+    computed in log space (``softplus``, no ``log(sigmoid(x) + eps)``); ``ε`` is
+    ``label_smoothing``. ``"mean"`` is the plain mean over all (kept) elements, not divided by
+    a weight sum, exactly as PyTorch. ``weights`` and ``pos_weight`` broadcast NumPy-style
+    from the trailing axis, so for channel-first (N, C, H, W) logits a per-class
+    ``pos_weight`` has shape (C, 1, 1).
+
+    Label smoothing is Keras's ``BinaryCrossentropy(label_smoothing=ε)``: the targets move
+    towards 1/2 by ``ε`` (PyTorch's ``cross_entropy`` rule ``ε / C`` with C = 2 classes), before
+    ``pos_weight`` applies. segmentation_models_pytorch's ``SoftBCEWithLogitsLoss(smooth_factor=s)``
+    moves them by ``s`` instead: it is ``label_smoothing=2 * s`` here.
 
     Args:
       logits: float array of any shape.
@@ -281,13 +569,21 @@ def binary_cross_entropy_with_logits(
       pos_weight: optional weight of the positive term, broadcastable to ``logits``
         (traceable).
       weights: optional per-element rescaling weight, broadcastable to ``logits`` (traceable).
+      label_smoothing: scalar in [0, 1] (traceable); 0 is PyTorch's loss exactly.
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to ``logits``; False elements count as absent
         (0 loss, excluded from the mean).
       axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
 
     Returns:
-      Scalar or elementwise loss, float32 (float64 for float64 logits).
+      Scalar or elementwise loss, float32 (float64 for float64 logits; bf16/f16 logits are
+      computed in float32).
+
+    Raises:
+      ValueError: ``targets`` of another shape; ``pos_weight``, ``weights`` or ``where`` that
+        do not broadcast; ``label_smoothing`` outside [0, 1] or not a scalar; an unknown
+        ``reduction``; under :func:`jaxloss.checked`, ``targets`` outside [0, 1].
+      TypeError: non-float ``logits``, non-numeric ``targets``, non-boolean ``where``.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -297,19 +593,32 @@ def binary_cross_entropy_with_logits(
       0.3048
       >>> print(f"{jaxloss.binary_cross_entropy_with_logits(logits, targets, pos_weight=3.0):.4f}")
       0.7054
+      >>> smoothed = jaxloss.binary_cross_entropy_with_logits(
+      ...     logits, targets, label_smoothing=0.2)
+      >>> print(f"{smoothed:.4f}")
+      0.4214
+
+    References:
+      PyTorch ``torch.nn.functional.binary_cross_entropy_with_logits``; Keras
+      ``keras.losses.BinaryCrossentropy(label_smoothing=...)``.
     """
     fn = "binary_cross_entropy_with_logits"
     x, y, mask = _prepare_binary(fn, logits, targets, reduction, where)
-    pw = jnp.ones((), x.dtype)
-    if pos_weight is not None:
-        pos_weight = jnp.asarray(pos_weight)
-        _checks.check_broadcastable(fn, "pos_weight", pos_weight.shape, x.shape)
-        pw = jnp.broadcast_to(pos_weight.astype(x.dtype), x.shape)
-    per = _bce(x, y, pw)
-    w = _checks.as_weights(fn, weights, x.shape, x.dtype)
-    if w is not None:
-        per = w * per
-    return _reduce_masked(per, mask, reduction, axis_name)
+    _checks.check_scalar(fn, "label_smoothing", label_smoothing)
+    _checks.check_unit_interval(fn, "label_smoothing", label_smoothing)
+    cfg = (
+        pos_weight is not None,
+        weights is not None,
+        _checks.concrete_float(label_smoothing) != 0.0,
+    )
+    args = (
+        x,
+        y,
+        _weight_arg(fn, "pos_weight", pos_weight, x),
+        _weight_arg(fn, "weights", weights, x),
+        jnp.asarray(label_smoothing, x.dtype),
+    )
+    return _apply((_bce, _bce_total), cfg, args, mask, reduction, axis_name, where)
 
 
 def sigmoid_focal_loss(
@@ -318,35 +627,57 @@ def sigmoid_focal_loss(
     *,
     alpha: ArrayLike | None = 0.25,
     gamma: ArrayLike = 2.0,
+    pos_weight: ArrayLike | None = None,
+    class_weights: ArrayLike | None = None,
     reduction: str = "mean",
     where: ArrayLike | None = None,
     axis_name: str | None = None,
 ) -> jax.Array:
-    r"""Sigmoid focal loss, as torchvision's ``ops.sigmoid_focal_loss``, in log space.
+    r"""Sigmoid focal loss, as torchvision's ``ops.sigmoid_focal_loss``, with kornia's
+    ``pos_weight`` and class weights.
 
     .. math::
 
-       l = \alpha_t\, (1 - p_t)^{\gamma}\, \mathrm{BCE}(x, y), \qquad
-       p_t = p y + (1 - p)(1 - y), \quad \alpha_t = \alpha y + (1 - \alpha)(1 - y)
+       l = w_c\, \alpha_t\, (1 - p_t)^{\gamma}\,
+           \big[-p_w\, y \log p - (1 - y) \log(1 - p)\big], \qquad
+       1 - p_t = y (1 - p) + (1 - y)\, p, \quad \alpha_t = \alpha y + (1 - \alpha)(1 - y)
 
-    with :math:`p = \sigma(x)`. The factor is ``exp(gamma * log(1 - p_t))`` with
-    ``log(1 - p_t) = logaddexp(log y + log σ(-x), log(1 - y) + log σ(x))``, so gradients are
-    finite at saturated logits for every ``gamma >= 0`` (torchvision's are NaN there for
-    ``gamma < 1``). ``alpha=None`` disables the alpha term (torchvision's ``alpha=-1``).
-    Unlike torchvision, whose default reduction is "none", the default here is "mean", like
-    every jaxloss loss.
+    with :math:`p = \sigma(x)`, :math:`p_w` = ``pos_weight`` and :math:`w_c` =
+    ``class_weights``. Without them this is torchvision's loss; with 0/1 targets it is kornia's
+    ``binary_focal_loss_with_logits(pred, target, alpha, gamma, pos_weight=, weight=)``
+    (kornia weights each term by its own factor, ``(1 - p)^γ`` and ``p^γ``, so for soft
+    targets jaxloss keeps torchvision's ``(1 - p_t)^γ``). ``"mean"`` is the plain mean over the
+    (kept) elements, also with weights, as kornia and PyTorch's BCE. Logs come from
+    ``softplus`` and the factor from ``1 - p_t`` in closed form, so gradients are finite at
+    saturated logits for every ``gamma >= 0`` (torchvision's are NaN there for
+    ``gamma < 1``); the backward pass is one elementwise kernel (custom JVP).
+    ``alpha=None`` disables the alpha term (torchvision's ``alpha=-1``). Unlike torchvision,
+    whose default reduction is "none", the default here is "mean", like every jaxloss loss.
 
     Args:
       logits: float array of any shape.
       targets: same shape, values in [0, 1] (checked under :func:`jaxloss.checked`).
       alpha: weight of the positive class in [0, 1], or None (traceable).
-      gamma: focusing parameter >= 0 (traceable).
+      gamma: focusing parameter >= 0 (traceable); 0 with ``alpha=None`` is
+        :func:`binary_cross_entropy_with_logits`.
+      pos_weight: optional weight of the positive term, broadcastable to ``logits`` like
+        :func:`binary_cross_entropy_with_logits`'s: (C,) for (..., C) logits, (C, 1, 1) for
+        channel-first (N, C, H, W) ones, where kornia takes (C,) (traceable).
+      class_weights: optional weight of each class's loss, broadcastable to ``logits`` in the
+        same way (kornia's ``weight``; traceable).
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to ``logits``.
       axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
 
     Returns:
-      Scalar or elementwise loss, float32 (float64 for float64 logits).
+      Scalar or elementwise loss, float32 (float64 for float64 logits; bf16/f16 logits are
+      computed in float32).
+
+    Raises:
+      ValueError: ``targets`` of another shape; ``pos_weight``, ``class_weights`` or ``where``
+        that do not broadcast; ``alpha`` outside [0, 1], ``gamma`` < 0, either not a scalar;
+        an unknown ``reduction``; under :func:`jaxloss.checked`, ``targets`` outside [0, 1].
+      TypeError: non-float ``logits``, non-numeric ``targets``, non-boolean ``where``.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -354,19 +685,152 @@ def sigmoid_focal_loss(
       >>> targets = jnp.array([1.0, 0.0, 1.0])
       >>> print(f"{jaxloss.sigmoid_focal_loss(logits, targets):.5f}")
       0.01145
+      >>> print(f"{jaxloss.sigmoid_focal_loss(logits, targets, pos_weight=3.0):.5f}")
+      0.02301
+
+    References:
+      Lin et al. 2017, "Focal Loss for Dense Object Detection"; torchvision
+      ``ops.sigmoid_focal_loss``; kornia ``losses.binary_focal_loss_with_logits``.
     """
     fn = "sigmoid_focal_loss"
     x, y, mask = _prepare_binary(fn, logits, targets, reduction, where)
     _checks.check_scalar(fn, "gamma", gamma)
     _checks.check_nonnegative(fn, "gamma", gamma)
-    log_p = jax.nn.log_sigmoid(x)
-    log_1mp = jax.nn.log_sigmoid(-x)
-    ce = _bce(x, y, jnp.ones((), x.dtype))
-    log_1m_pt = _log1m_pt(log_p, log_1mp, y)
-    per = jnp.exp(jnp.asarray(gamma, x.dtype) * log_1m_pt) * ce
     if alpha is not None:
         _checks.check_scalar(fn, "alpha", alpha)
         _checks.check_unit_interval(fn, "alpha", alpha)
-        a = jnp.asarray(alpha, x.dtype)
-        per = (a * y + (1.0 - a) * (1.0 - y)) * per
-    return _reduce_masked(per, mask, reduction, axis_name)
+    g = jnp.asarray(gamma, x.dtype)
+    zero = jnp.zeros((), x.dtype)
+    cfg = (
+        False, pos_weight is not None, class_weights is not None, alpha is not None,
+        _small_integer(gamma),
+    )
+    args = (
+        x,
+        y,
+        _weight_arg(fn, "pos_weight", pos_weight, x),
+        _weight_arg(fn, "class_weights", class_weights, x),
+        zero if alpha is None else jnp.asarray(alpha, x.dtype),
+        g,
+        g,
+        zero,
+    )
+    return _apply((_focal, _focal_total), cfg, args, mask, reduction, axis_name, where)
+
+
+def _small_integer(gamma: ArrayLike) -> int | None:
+    """``gamma`` as a Python int when it is a concrete integer in [0, 8] (the factor is then
+    ``integer_pow``: multiplications instead of a log and an exp per element), else None."""
+    v = _checks.concrete_float(gamma)
+    return int(v) if v is not None and v in range(9) else None
+
+
+def _check_clip(fn: str, clip: ArrayLike) -> None:
+    _checks.check_scalar(fn, "clip", clip)
+    v = _checks.concrete_float(clip)
+    if v is not None and not 0.0 <= v < 1.0:
+        raise ValueError(
+            f"{fn}: `clip` must be in [0, 1), got {v}. It is the probability shift m of the "
+            "negatives, p_m = max(p - m, 0); clip=0 turns it off."
+        )
+
+
+def asymmetric_loss(
+    logits: ArrayLike,
+    targets: ArrayLike,
+    *,
+    gamma_pos: ArrayLike = 1.0,
+    gamma_neg: ArrayLike = 4.0,
+    clip: ArrayLike = 0.05,
+    reduction: str = "mean",
+    where: ArrayLike | None = None,
+    axis_name: str | None = None,
+) -> jax.Array:
+    r"""Asymmetric loss for multi-label classification (ASL, Ridnik et al. 2021), the authors'
+    formula with the probability shift ``clip``.
+
+    .. math::
+
+       l = -(1 - p_t)^{\gamma_y} \big[\, y \log p + (1 - y) \log(1 - p_m) \big], \qquad
+       p_m = \max(p - m, 0),
+
+       1 - p_t = y (1 - p) + (1 - y)\, p_m, \qquad
+       \gamma_y = \gamma_+ y + \gamma_- (1 - y)
+
+    with :math:`p = \sigma(x)`, :math:`m` = ``clip``, :math:`\gamma_+` = ``gamma_pos``,
+    :math:`\gamma_-` = ``gamma_neg``: for a positive label ``(1 - p)^γ+ (-log p)``, for a
+    negative ``p_m^γ- (-log(1 - p_m))``, so easy negatives (``p <= m``) cost exactly 0. This is
+    the authors' ``AsymmetricLoss`` (Alibaba-MIIL/ASL, ``src/loss_functions/losses.py``) with
+    their defaults ``gamma_neg=4, gamma_pos=1, clip=0.05`` (their training script and the paper
+    use ``gamma_pos=0``), soft targets included, with three differences, each named:
+
+    * logs in log space (``softplus``), where the authors clamp probabilities at ``eps=1e-8``
+      before the log: the values differ only where ``p < 1e-8`` (a positive with a logit
+      below -18.4), where the authors' loss is flat at 18.42 and this one keeps growing;
+    * the gradient goes through the focusing weight, as in the paper's gradient analysis and
+      the authors' ``AsymmetricLossOptimized``; their ``AsymmetricLoss`` defaults to
+      ``disable_torch_grad_focal_loss=True``, which treats the weight as a constant;
+    * ``reduction`` "mean" by default, as every jaxloss loss; the authors return the sum
+      (``reduction="sum"``).
+
+    ``gamma_pos = gamma_neg = γ`` with ``clip=0`` is :func:`sigmoid_focal_loss` with
+    ``alpha=None``; all three 0 is :func:`binary_cross_entropy_with_logits`. The backward pass
+    is one elementwise kernel (custom JVP).
+
+    Args:
+      logits: float array of any shape, e.g. (N, C) for C labels.
+      targets: same shape, values in [0, 1] (multi-hot 0/1; soft labels allowed; checked
+        under :func:`jaxloss.checked`).
+      gamma_pos: focusing parameter of the positives, >= 0 (traceable).
+      gamma_neg: focusing parameter of the negatives, >= 0 (traceable).
+      clip: probability shift ``m`` of the negatives, in [0, 1); 0 turns it off (the
+        authors' ``clip=None``) (traceable).
+      reduction: "mean", "sum" or "none".
+      where: optional boolean mask broadcastable to ``logits``; False elements count as absent
+        (0 loss, excluded from the mean).
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+
+    Returns:
+      Scalar or elementwise loss, float32 (float64 for float64 logits; bf16/f16 logits are
+      computed in float32).
+
+    Raises:
+      ValueError: ``targets`` of another shape, ``where`` that does not broadcast,
+        ``gamma_pos`` or ``gamma_neg`` < 0, ``clip`` outside [0, 1), any of them not a
+        scalar, an unknown ``reduction``; under :func:`jaxloss.checked`, ``targets`` outside
+        [0, 1].
+      TypeError: non-float ``logits``, non-numeric ``targets``, non-boolean ``where``.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> logits = jnp.array([[2.0, -1.0, 0.5, -4.0]])
+      >>> targets = jnp.array([[1.0, 0.0, 1.0, 0.0]])
+      >>> print(f"{jaxloss.asymmetric_loss(logits, targets, reduction='sum'):.4f}")
+      0.1947
+      >>> per = jaxloss.asymmetric_loss(logits, targets, reduction="none")
+      >>> print(per[0, 3])  # p = 0.018 < clip: an easy negative costs nothing
+      0.0
+
+    References:
+      Ridnik et al. 2021, "Asymmetric Loss For Multi-Label Classification" (ICCV);
+      github.com/Alibaba-MIIL/ASL.
+    """
+    fn = "asymmetric_loss"
+    x, y, mask = _prepare_binary(fn, logits, targets, reduction, where)
+    for name, value in (("gamma_pos", gamma_pos), ("gamma_neg", gamma_neg)):
+        _checks.check_scalar(fn, name, value)
+        _checks.check_nonnegative(fn, name, value)
+    _check_clip(fn, clip)
+    zero = jnp.zeros((), x.dtype)
+    cfg = (_checks.concrete_float(clip) != 0.0, False, False, False, None)
+    args = (
+        x,
+        y,
+        zero,
+        zero,
+        zero,
+        jnp.asarray(gamma_pos, x.dtype),
+        jnp.asarray(gamma_neg, x.dtype),
+        jnp.asarray(clip, x.dtype),
+    )
+    return _apply((_focal, _focal_total), cfg, args, mask, reduction, axis_name, where)

@@ -23,7 +23,8 @@ def checked(loss_fn: Callable[..., Any]) -> Callable[..., Any]:
     * ``nll_loss``: ``log_probs`` above 0 (probabilities or logits where log-probabilities
       are expected);
     * ``cross_entropy``/``focal_loss``: negative probability targets;
-    * ``binary_cross_entropy_with_logits``/``sigmoid_focal_loss``: targets outside [0, 1];
+    * ``binary_cross_entropy_with_logits``/``sigmoid_focal_loss``/``asymmetric_loss``:
+      targets outside [0, 1];
     * ``binary_cross_entropy``: probabilities (``input``) or targets outside [0, 1];
     * ``gaussian_nll_loss``: a negative ``var``;
     * Dice family: floating (mask or probability) targets outside [0, 1], and inputs outside

@@ -127,7 +127,7 @@ def log_probs_int(ignore=None, weights=False):
     return make
 
 
-def binary(pos_weight=False, row_weights=False, where=False):
+def binary(pos_weight=False, row_weights=False, where=False, class_weights=False):
     def make(rng):
         t = rng.uniform(size=(N, C)).astype(np.float32)
         t.reshape(-1)[::3] = 0.0
@@ -140,7 +140,10 @@ def binary(pos_weight=False, row_weights=False, where=False):
             mask[SHARD_1] = False
             mask[0, 1] = False
             sharded["where"] = mask
-        return sharded, ({"pos_weight": _weights(C, 8)} if pos_weight else {})
+        replicated = {"pos_weight": _weights(C, 8)} if pos_weight else {}
+        if class_weights:
+            replicated["class_weights"] = _weights(C, 9)
+        return sharded, replicated
 
     return make
 
@@ -395,6 +398,17 @@ CASES = [
     Case("sfl-plain", "sigmoid_focal_loss", binary(), {"alpha": 0.25, "gamma": 2.0}, POS, XY),
     Case("sfl-masked-shard-sum", "sigmoid_focal_loss", binary(where=True),
          {"reduction": "sum"}, POS, XY),
+    # issue 12, item 2: label smoothing, kornia's weights, the asymmetric loss
+    Case("bce-smoothing-pos-weight", "binary_cross_entropy_with_logits", binary(True),
+         {"label_smoothing": 0.1}, POS, ("logits", "targets", "pos_weight")),
+    Case("bce-smoothing-masked-shard-weights", "binary_cross_entropy_with_logits",
+         binary(row_weights=True, where=True), {"label_smoothing": 0.2}, POS, XY),
+    Case("sfl-pos-weight-class-weights", "sigmoid_focal_loss",
+         binary(True, class_weights=True), {"gamma": 1.5},
+         POS, ("logits", "targets", "pos_weight", "class_weights"), pmap=True),
+    Case("asl-defaults", "asymmetric_loss", binary(), {}, POS, XY, pmap=True),
+    Case("asl-masked-shard-sum", "asymmetric_loss", binary(where=True),
+         {"gamma_pos": 0.0, "gamma_neg": 2.5, "clip": 0.1, "reduction": "sum"}, POS, XY),
     Case("bce-probs-weights-masked-shard", "binary_cross_entropy",
          regression("probs", weights=True, where=True), {}, RXY, RXY + ("weights",)),
     Case("bce-probs-sum", "binary_cross_entropy", regression("probs"), {"reduction": "sum"},

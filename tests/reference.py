@@ -18,7 +18,7 @@ Sections (one per family; add new families at the end under their own header):
 1. helpers
 2. softmax classification: cross_entropy, nll_loss, focal_loss
 3. binary: binary_cross_entropy (probabilities), binary_cross_entropy_with_logits,
-   sigmoid_focal_loss
+   sigmoid_focal_loss, asymmetric_loss (and the peers kornia, SMP and ASL's authors)
 4. class weights: class_counts, class_weights_from_counts
 5. segmentation (Dice family): dice_loss, tversky_loss, generalized_dice_loss,
    dice_cross_entropy_loss, dice_focal_loss, and the MONAI and segmentation_models_pytorch
@@ -249,11 +249,28 @@ def bce_elementwise(logits, targets, pos_weight=None, weights=None):
 
 
 def binary_cross_entropy_with_logits(
-    logits, targets, *, pos_weight=None, weights=None, reduction="mean", where=None
+    logits, targets, *, pos_weight=None, weights=None, label_smoothing=0.0, reduction="mean",
+    where=None,
 ):
-    """PyTorch ``F.binary_cross_entropy_with_logits``; "mean" is the plain mean over elements."""
-    per = bce_elementwise(logits, targets, pos_weight, weights)
+    """PyTorch ``F.binary_cross_entropy_with_logits``; "mean" is the plain mean over elements.
+
+    ``label_smoothing`` is Keras's ``BinaryCrossentropy(label_smoothing=eps)`` (keras
+    ``losses.py``: ``y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing``), applied to
+    the targets before the loss.
+    """
+    eps = float(label_smoothing)
+    y = _f64(targets) * (1.0 - eps) + 0.5 * eps
+    per = bce_elementwise(logits, y, pos_weight, weights)
     return _binary_reduce(per, where, reduction)
+
+
+def smp_soft_bce_with_logits(y_pred, y_true, *, smooth_factor):
+    """segmentation_models_pytorch ``SoftBCEWithLogitsLoss(smooth_factor=s)`` ("mean"):
+    ``soft_targets = (1 - y_true) * s + y_true * (1 - s)``, then PyTorch's BCE."""
+    s = float(smooth_factor)
+    y = _f64(y_true)
+    soft = (1.0 - y) * s + y * (1.0 - s)
+    return float(np.mean(bce_elementwise(y_pred, soft)))
 
 
 def binary_cross_entropy(input, target, *, weights=None, reduction="mean", where=None):
@@ -274,7 +291,10 @@ def binary_cross_entropy(input, target, *, weights=None, reduction="mean", where
     return _binary_reduce(per, where, reduction)
 
 
-def sigmoid_focal_loss(logits, targets, *, alpha=0.25, gamma=2.0, reduction="mean", where=None):
+def sigmoid_focal_loss(
+    logits, targets, *, alpha=0.25, gamma=2.0, pos_weight=None, class_weights=None,
+    reduction="mean", where=None,
+):
     """torchvision ``ops.sigmoid_focal_loss``:
 
     ce = BCE(x, y); p_t = p y + (1 - p)(1 - y); loss = ce (1 - p_t)**gamma;
@@ -282,14 +302,92 @@ def sigmoid_focal_loss(logits, targets, *, alpha=0.25, gamma=2.0, reduction="mea
 
     ``1 - p_t`` is written ``y (1 - p) + (1 - y) p`` with ``1 - p = sigmoid(-x)``, which is the
     same quantity without the cancellation of ``1 - p_t`` at saturated logits.
+
+    ``pos_weight`` and ``class_weights`` (jaxloss's extension, after kornia): ``ce`` is
+    PyTorch's BCE with ``pos_weight``, and the loss is multiplied by ``class_weights``; both
+    broadcast from the trailing axis. With 0/1 targets this is
+    :func:`kornia_binary_focal_loss_with_logits`.
     """
     x = _f64(logits)
     y = _f64(targets)
-    ce = bce_elementwise(x, y)
+    ce = bce_elementwise(x, y, pos_weight)
     one_minus_pt = y * sigmoid(-x) + (1.0 - y) * sigmoid(x)
     per = ce * one_minus_pt ** float(gamma)
     if alpha is not None:
         per = (alpha * y + (1.0 - alpha) * (1.0 - y)) * per
+    if class_weights is not None:
+        per = np.broadcast_to(_f64(class_weights), x.shape) * per
+    return _binary_reduce(per, where, reduction)
+
+
+def kornia_binary_focal_loss_with_logits(
+    pred, target, *, alpha=0.25, gamma=2.0, pos_weight=None, weight=None, reduction="mean"
+):
+    """kornia 0.9 ``losses.binary_focal_loss_with_logits`` (kornia ``losses/focal.py``),
+    channel-first ``pred`` (N, C, *), ``pos_weight`` and ``weight`` of shape (C,):
+
+    pos = -alpha * pos_weight[c] * sigmoid(-x)**gamma * y * logsigmoid(x)
+    neg = -(1 - alpha) * sigmoid(x)**gamma * (1 - y) * logsigmoid(-x)
+    loss = weight[c] * (pos + neg); "mean" = torch.mean over every element.
+    """
+    x = _f64(pred)
+    y = _f64(target)
+    view = (-1,) + (1,) * (x.ndim - 2)
+    pos = -sigmoid(-x) ** gamma * _xlogy(y, log_sigmoid(x))
+    neg = -sigmoid(x) ** gamma * _xlogy(1.0 - y, log_sigmoid(-x))
+    if alpha is not None:
+        pos, neg = alpha * pos, (1.0 - alpha) * neg
+    if pos_weight is not None:
+        pos = _f64(pos_weight).reshape(view) * pos
+    per = pos + neg
+    if weight is not None:
+        per = _f64(weight).reshape(view) * per
+    return _reduce(per.reshape(-1), np.ones(per.size), reduction, per.shape)
+
+
+def asymmetric_loss_authors(x, y, *, gamma_neg=4, gamma_pos=1, clip=0.05, eps=1e-8):
+    """Ridnik et al.'s ``AsymmetricLoss.forward`` (Alibaba-MIIL/ASL,
+    ``src/loss_functions/losses.py``) line by line, in float64; returns ``-loss.sum()``::
+
+        xs_pos = sigmoid(x); xs_neg = 1 - sigmoid(x)
+        if clip is not None and clip > 0: xs_neg = (xs_neg + clip).clamp(max=1)
+        loss = y * log(xs_pos.clamp(min=eps)) + (1 - y) * log(xs_neg.clamp(min=eps))
+        if gamma_neg > 0 or gamma_pos > 0:
+            pt = xs_pos * y + xs_neg * (1 - y)
+            loss *= (1 - pt) ** (gamma_pos * y + gamma_neg * (1 - y))
+        return -loss.sum()
+    """
+    x = _f64(x)
+    y = _f64(y)
+    xs_pos = sigmoid(x)
+    xs_neg = 1.0 - xs_pos
+    if clip is not None and clip > 0:
+        xs_neg = np.minimum(xs_neg + clip, 1.0)
+    loss = y * np.log(np.maximum(xs_pos, eps)) + (1.0 - y) * np.log(np.maximum(xs_neg, eps))
+    if gamma_neg > 0 or gamma_pos > 0:
+        pt = xs_pos * y + xs_neg * (1.0 - y)
+        loss = loss * (1.0 - pt) ** (gamma_pos * y + gamma_neg * (1.0 - y))
+    return -np.sum(loss)
+
+
+def asymmetric_loss(
+    logits, targets, *, gamma_pos=1.0, gamma_neg=4.0, clip=0.05, reduction="mean", where=None
+):
+    """The authors' formula above per element, without the ``eps`` clamp (jaxloss: logs of
+    the probabilities themselves), written so that float64 keeps it exact at saturated logits:
+    ``log p = log_sigmoid(x)``, ``1 - p = sigmoid(-x)``, and ``1 - pt`` as
+    ``y (1 - p) + (1 - y) max(p - clip, 0)`` (the same quantity: ``1 - xs_neg`` is
+    ``max(p - clip, 0)``). ``0 * log 0 = 0``; ``0 ** 0 = 1``.
+    """
+    x = _f64(logits)
+    y = _f64(targets)
+    m = float(clip)
+    p, q = sigmoid(x), sigmoid(-x)
+    with np.errstate(divide="ignore"):
+        log_xs_neg = log_sigmoid(-x) if m == 0 else np.log(np.minimum(q + m, 1.0))
+    loss = _xlogy(y, log_sigmoid(x)) + _xlogy(1.0 - y, log_xs_neg)
+    one_minus_pt = y * q + (1.0 - y) * np.maximum(p - m, 0.0)
+    per = -loss * one_minus_pt ** (float(gamma_pos) * y + float(gamma_neg) * (1.0 - y))
     return _binary_reduce(per, where, reduction)
 
 

@@ -7,6 +7,7 @@ import types
 import jaxloss
 
 EXPECTED_ALL = [
+    "asymmetric_loss",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "checked",
@@ -104,8 +105,8 @@ SIGNATURES = {
     ],
     "binary_cross_entropy_with_logits": [
         ("logits", POS, None), ("targets", POS, None), ("pos_weight", KW, None),
-        ("weights", KW, None), ("reduction", KW, "mean"), ("where", KW, None),
-        ("axis_name", KW, None),
+        ("weights", KW, None), ("label_smoothing", KW, 0.0), ("reduction", KW, "mean"),
+        ("where", KW, None), ("axis_name", KW, None),
     ],
     # issue 11: PyTorch's names, tensors positional as PyTorch names them (input, target, var).
     "binary_cross_entropy": [
@@ -140,7 +141,14 @@ SIGNATURES = {
     ],
     "sigmoid_focal_loss": [
         ("logits", POS, None), ("targets", POS, None), ("alpha", KW, 0.25), ("gamma", KW, 2.0),
-        ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
+        ("pos_weight", KW, None), ("class_weights", KW, None), ("reduction", KW, "mean"),
+        ("where", KW, None), ("axis_name", KW, None),
+    ],
+    # issue 12, item 2: the authors' defaults (Alibaba-MIIL/ASL AsymmetricLoss).
+    "asymmetric_loss": [
+        ("logits", POS, None), ("targets", POS, None), ("gamma_pos", KW, 1.0),
+        ("gamma_neg", KW, 4.0), ("clip", KW, 0.05), ("reduction", KW, "mean"),
+        ("where", KW, None), ("axis_name", KW, None),
     ],
     "logit_adjusted_cross_entropy": [
         ("logits", POS, None), ("targets", POS, None), ("class_priors", KW, None),

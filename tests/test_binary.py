@@ -461,3 +461,316 @@ def test_bce_probs_vmap_over_weights():
     got = _assert_vmap_matches_loop(
         lambda w: jaxloss.binary_cross_entropy(p, y, weights=w), weights)
     assert_close(got, [ref.binary_cross_entropy(p, y, weights=w) for w in weights])
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 12, item 2: label smoothing, kornia's pos_weight/class_weights, the asymmetric loss
+# ---------------------------------------------------------------------------------------------
+
+CLASS_WEIGHTS = np.array([1.0, 0.3, 2.0, 0.7], np.float32)
+
+
+def test_bce_label_smoothing_parity_grid(mode):
+    logits, targets = make_inputs()
+    grid = [(eps, pw, r) for eps in (0.0, 0.1, 1.0) for pw in (None, POS_WEIGHT)
+            for r in REDUCTIONS]
+
+    def run(x, t):
+        return [jaxloss.binary_cross_entropy_with_logits(x, t, label_smoothing=eps,
+                                                         pos_weight=pw, reduction=r)
+                for eps, pw, r in grid]
+
+    for (eps, pw, r), got in zip(grid, maybe_jit(mode, run)(logits, targets), strict=True):
+        assert_close(got, ref.binary_cross_entropy_with_logits(
+            logits, targets, label_smoothing=eps, pos_weight=pw, reduction=r))
+
+
+def test_bce_label_smoothing_is_keras_and_twice_smps_smooth_factor():
+    """Keras moves the targets towards 1/2 by eps; SMP's smooth_factor s moves them by s:
+    SoftBCEWithLogitsLoss(smooth_factor=s) is label_smoothing=2 s."""
+    logits, targets = make_inputs()
+    hard = (targets > 0.5).astype(np.float32)
+    assert_close(jaxloss.binary_cross_entropy_with_logits(logits, hard, label_smoothing=0.2),
+                 ref.smp_soft_bce_with_logits(logits, hard, smooth_factor=0.1))
+    smoothed = 0.8 * hard + 0.1
+    assert_close(jaxloss.binary_cross_entropy_with_logits(logits, hard, label_smoothing=0.2),
+                 jaxloss.binary_cross_entropy_with_logits(logits, smoothed), rtol=1e-6)
+
+
+def test_bce_label_smoothing_zero_is_pytorchs_loss_exactly():
+    logits, targets = make_inputs()
+    for r in REDUCTIONS:
+        np.testing.assert_array_equal(
+            jaxloss.binary_cross_entropy_with_logits(logits, targets, reduction=r,
+                                                     label_smoothing=0.0),
+            jaxloss.binary_cross_entropy_with_logits(logits, targets, reduction=r))
+
+
+def test_sigmoid_focal_pos_weight_class_weights_parity_grid(mode):
+    logits, targets = make_inputs()
+    grid = [(pw, cw, a, g, r) for pw in (None, POS_WEIGHT) for cw in (None, CLASS_WEIGHTS)
+            for a in (0.25, None) for g in (0.5, 2.0) for r in ("none", "mean")]
+
+    def run(x, t):
+        return [jaxloss.sigmoid_focal_loss(x, t, pos_weight=pw, class_weights=cw, alpha=a,
+                                           gamma=g, reduction=r)
+                for pw, cw, a, g, r in grid]
+
+    for (pw, cw, a, g, r), got in zip(grid, maybe_jit(mode, run)(logits, targets), strict=True):
+        assert_close(got, ref.sigmoid_focal_loss(logits, targets, pos_weight=pw,
+                                                 class_weights=cw, alpha=a, gamma=g,
+                                                 reduction=r))
+
+
+@pytest.mark.parametrize("alpha", [0.25, None])
+def test_sigmoid_focal_is_kornias_on_hard_targets(alpha):
+    """kornia's binary_focal_loss_with_logits on channel-first (N, C, H, W) with (C,) weights
+    is jaxloss's with (C, 1, 1) weights, on 0/1 targets."""
+    logits, targets = make_inputs(SHAPE_4D)
+    hard = (targets > 0.5).astype(np.float32)
+    for r in ("none", "mean", "sum"):
+        got = jaxloss.sigmoid_focal_loss(
+            logits, hard, alpha=alpha, gamma=2.0, pos_weight=POS_WEIGHT.reshape(4, 1, 1),
+            class_weights=CLASS_WEIGHTS.reshape(4, 1, 1), reduction=r)
+        assert_close(got, ref.kornia_binary_focal_loss_with_logits(
+            logits, hard, alpha=alpha, gamma=2.0, pos_weight=POS_WEIGHT, weight=CLASS_WEIGHTS,
+            reduction=r))
+
+
+def test_sigmoid_focal_unit_weights_change_nothing():
+    logits, targets = make_inputs()
+    ones = np.ones(4, np.float32)
+    for r in REDUCTIONS:
+        assert_close(jaxloss.sigmoid_focal_loss(logits, targets, pos_weight=ones,
+                                                class_weights=ones, reduction=r),
+                     jaxloss.sigmoid_focal_loss(logits, targets, reduction=r), rtol=1e-6)
+
+
+def test_sigmoid_focal_gamma_zero_with_pos_weight_is_bce():
+    logits, targets = make_inputs()
+    assert_close(
+        jaxloss.sigmoid_focal_loss(logits, targets, alpha=None, gamma=0.0, pos_weight=POS_WEIGHT),
+        jaxloss.binary_cross_entropy_with_logits(logits, targets, pos_weight=POS_WEIGHT),
+        rtol=1e-6)
+
+
+def _asl_inputs(shape=SHAPE, seed=0):
+    """Logits on both sides of the clip (sigmoid(-2.94) = 0.05) and soft/hard targets."""
+    return make_inputs(shape, seed)
+
+
+def test_asymmetric_loss_parity_grid(mode):
+    logits, targets = _asl_inputs()
+    grid = [(gp, gn, c, m, r) for gp, gn in ((1.0, 4.0), (0.0, 4.0), (0.5, 1.5), (0.0, 0.0))
+            for c in (0.05, 0.0, 0.3) for m in (None, WHERE) for r in REDUCTIONS]
+
+    def run(x, t):
+        return [jaxloss.asymmetric_loss(x, t, gamma_pos=gp, gamma_neg=gn, clip=c, where=m,
+                                        reduction=r)
+                for gp, gn, c, m, r in grid]
+
+    for (gp, gn, c, m, r), got in zip(grid, maybe_jit(mode, run)(logits, targets), strict=True):
+        assert got.dtype == jnp.float32
+        assert_close(got, ref.asymmetric_loss(logits, targets, gamma_pos=gp, gamma_neg=gn,
+                                              clip=c, where=m, reduction=r))
+
+
+def test_asymmetric_loss_defaults_are_the_authors():
+    logits, targets = _asl_inputs()
+    assert_close(jaxloss.asymmetric_loss(logits, targets),
+                 ref.asymmetric_loss(logits, targets, gamma_pos=1.0, gamma_neg=4.0, clip=0.05))
+
+
+def test_asymmetric_loss_is_the_authors_code():
+    """The authors' AsymmetricLoss (eps=1e-8 clamp, -loss.sum()) is reduction="sum" wherever
+    no probability is below eps; below it their loss is flat and jaxloss's keeps growing."""
+    logits, targets = _asl_inputs()
+    for gp, gn, c in ((1, 4, 0.05), (0, 4, 0.05), (2, 1, 0.0)):
+        assert_close(
+            jaxloss.asymmetric_loss(logits, targets, gamma_pos=gp, gamma_neg=gn, clip=c,
+                                    reduction="sum"),
+            ref.asymmetric_loss_authors(logits, targets, gamma_pos=gp, gamma_neg=gn, clip=c))
+    x = np.array([-25.0], np.float32)
+    y = np.array([1.0], np.float32)
+    ours = float(jaxloss.asymmetric_loss(x, y, gamma_pos=0.0, reduction="sum"))
+    np.testing.assert_allclose(ours, 25.0, rtol=1e-6)
+    np.testing.assert_allclose(ref.asymmetric_loss_authors(x, y, gamma_pos=0), -np.log(1e-8))
+
+
+def test_asymmetric_loss_special_cases():
+    """gamma_pos = gamma_neg = g with clip=0 is sigmoid_focal_loss(alpha=None, gamma=g), soft
+    targets included; all zero is binary_cross_entropy_with_logits."""
+    logits, targets = _asl_inputs()
+    for r in REDUCTIONS:
+        for g in (0.5, 2.0):
+            assert_close(
+                jaxloss.asymmetric_loss(logits, targets, gamma_pos=g, gamma_neg=g, clip=0.0,
+                                        reduction=r),
+                jaxloss.sigmoid_focal_loss(logits, targets, alpha=None, gamma=g, reduction=r),
+                rtol=1e-5)
+        assert_close(
+            jaxloss.asymmetric_loss(logits, targets, gamma_pos=0.0, gamma_neg=0.0, clip=0.0,
+                                    reduction=r),
+            jaxloss.binary_cross_entropy_with_logits(logits, targets, reduction=r), rtol=1e-6)
+
+
+def test_asymmetric_loss_easy_negatives_cost_nothing():
+    """p <= clip on a negative: loss and gradient exactly 0 (the shifted probability is 0)."""
+    x = np.array([-4.0, -3.0, -2.5, 1.0], np.float32)  # sigmoid: 0.018, 0.047, 0.076, 0.73
+    y = np.zeros(4, np.float32)
+    per, grad = jax.value_and_grad(
+        lambda a: jaxloss.asymmetric_loss(a, y, reduction="none").sum())(x)
+    per = np.asarray(jaxloss.asymmetric_loss(x, y, reduction="none"))
+    assert (per[:2] == 0).all() and (per[2:] > 0).all()
+    assert (np.asarray(grad)[:2] == 0).all() and (np.asarray(grad)[2:] > 0).all()
+
+
+LOSSES_NEW = ["binary_cross_entropy_with_logits", "sigmoid_focal_loss", "asymmetric_loss"]
+NEW_KWARGS = {
+    "binary_cross_entropy_with_logits": {"label_smoothing": 0.1, "pos_weight": POS_WEIGHT},
+    "sigmoid_focal_loss": {"gamma": 1.5, "pos_weight": POS_WEIGHT,
+                           "class_weights": CLASS_WEIGHTS},
+    "asymmetric_loss": {"gamma_pos": 0.5, "gamma_neg": 3.0, "clip": 0.1},
+}
+
+
+@pytest.mark.parametrize("loss", LOSSES_NEW)
+def test_new_options_gradient_matches_finite_differences_of_reference(loss):
+    logits, targets = _asl_inputs()
+    kwargs = {**NEW_KWARGS[loss], "where": WHERE}
+    got = jax.jit(jax.grad(lambda x: getattr(jaxloss, loss)(x, targets, **kwargs)))(logits)
+    want = fd_grad(lambda x: getattr(ref, loss)(x, targets, **kwargs), logits)
+    np.testing.assert_allclose(got, want, rtol=GRAD_RTOL, atol=GRAD_ATOL)
+    assert (np.asarray(got)[~np.broadcast_to(WHERE, SHAPE)] == 0).all()
+
+
+@pytest.mark.parametrize("loss", LOSSES_NEW)
+def test_new_options_finite_at_saturated_logits(loss):
+    logits = np.array([[100.0, -100.0, 100.0, -100.0]] * 2, np.float32)
+    targets = np.array([[1.0, 0.0, 0.0, 1.0], [1.0, 0.0, 0.5, 0.5]], np.float32)
+    fn = getattr(jaxloss, loss)
+    extra = ({"gamma_pos": 0.0, "gamma_neg": 0.5}, {"gamma_pos": 0.5, "gamma_neg": 0.0})
+    for kwargs in (NEW_KWARGS[loss],) + (extra if loss == "asymmetric_loss" else ()):
+        value, grad = jax.value_and_grad(lambda x, kw=kwargs: fn(x, targets, **kw))(logits)
+        assert np.isfinite(value) and np.isfinite(np.asarray(grad)).all()
+        assert_close(value, getattr(ref, loss)(logits, targets, **kwargs), rtol=1e-5)
+
+
+def test_infinite_logits_with_their_target_cost_nothing():
+    """An infinite logit counts as the largest float: 0 with the matching target (PyTorch:
+    NaN), the largest float with the other one (the asymmetric loss without its clip, which
+    bounds a negative's cost by -log(clip)); gradients finite."""
+    x = np.array([np.inf, -np.inf, np.inf, -np.inf], np.float32)
+    y = np.array([1.0, 0.0, 0.0, 1.0], np.float32)
+    asl = functools.partial(jaxloss.asymmetric_loss, clip=0.0)
+    asl.__name__ = "asymmetric_loss"
+    for fn in (jaxloss.binary_cross_entropy_with_logits, jaxloss.sigmoid_focal_loss, asl):
+        per = np.asarray(fn(x, y, reduction="none"))
+        assert (per[:2] == 0).all(), fn.__name__
+        assert (per[2:] > 1e30).all() and np.isfinite(per).all(), fn.__name__
+        assert np.isfinite(np.asarray(jax.grad(lambda a, fn=fn: fn(a, y))(x))).all()
+
+
+@pytest.mark.parametrize("loss", LOSSES_NEW)
+def test_new_options_where_equals_subset_and_bf16(loss):
+    logits, targets = make_inputs(scale=1.0)
+    rows = WHERE[:, 0]
+    fn = getattr(jaxloss, loss)
+    kwargs = NEW_KWARGS[loss]
+    for r in ("sum", "mean"):
+        assert_close(fn(logits, targets, where=WHERE, reduction=r, **kwargs),
+                     fn(logits[rows], targets[rows], reduction=r, **kwargs), rtol=1e-6)
+    x = jnp.asarray(logits, jnp.bfloat16)
+    got = fn(x, targets, **kwargs)
+    assert got.dtype == jnp.float32
+    assert_close(got, getattr(ref, loss)(np.asarray(x.astype(jnp.float32)), targets, **kwargs))
+
+
+def test_vmap_over_the_new_hyperparameters():
+    logits, targets = make_inputs()
+    eps = np.array([0.0, 0.1, 0.5], np.float32)
+    got = _assert_vmap_matches_loop(
+        lambda e: jaxloss.binary_cross_entropy_with_logits(logits, targets, label_smoothing=e),
+        eps)
+    assert_close(got, [ref.binary_cross_entropy_with_logits(logits, targets, label_smoothing=e)
+                       for e in eps])
+    cws = np.stack([np.ones(4), CLASS_WEIGHTS, 2 * CLASS_WEIGHTS]).astype(np.float32)
+    got = _assert_vmap_matches_loop(
+        lambda c: jaxloss.sigmoid_focal_loss(logits, targets, class_weights=c), cws)
+    assert_close(got, [ref.sigmoid_focal_loss(logits, targets, class_weights=c) for c in cws])
+    got = _assert_vmap_matches_loop(
+        lambda p: jaxloss.sigmoid_focal_loss(logits, targets, pos_weight=p), cws)
+    assert_close(got, [ref.sigmoid_focal_loss(logits, targets, pos_weight=p) for p in cws])
+    hyper = np.array([[1.0, 4.0, 0.05], [0.0, 2.0, 0.0], [0.5, 0.5, 0.2]], np.float32)
+    got = _assert_vmap_matches_loop(
+        lambda h: jaxloss.asymmetric_loss(logits, targets, gamma_pos=h[0], gamma_neg=h[1],
+                                          clip=h[2]), hyper)
+    assert_close(got, [ref.asymmetric_loss(logits, targets, gamma_pos=h[0], gamma_neg=h[1],
+                                           clip=h[2]) for h in hyper])
+
+
+@pytest.mark.parametrize("loss", ["binary_cross_entropy_with_logits", "asymmetric_loss"])
+def test_axis_name_mean_is_global_new(loss):
+    logits, targets = make_inputs((2, 4, 3))
+    where = np.array([[True, True, True, False], [False, False, True, False]])[..., None]
+    fn, ref_fn = getattr(jaxloss, loss), getattr(ref, loss)
+    kwargs = {"label_smoothing": 0.1} if loss != "asymmetric_loss" else {}
+    for m in (None, where):
+        means = jax.jit(jax.vmap(
+            lambda x, t, mm: fn(x, t, where=mm, axis_name="d", **kwargs), axis_name="d",
+            in_axes=(0, 0, None if m is None else 0)))(logits, targets, m)
+        flat_where = None if m is None else m.reshape(8, 1)
+        want = ref_fn(logits.reshape(8, 3), targets.reshape(8, 3), where=flat_where, **kwargs)
+        assert_close(means, [want, want])
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 12, item 6: no logits-sized temporary in the compiled forward + backward
+# ---------------------------------------------------------------------------------------------
+
+
+TEMP_OPTIONS = {  # per loss: option sets beyond the defaults and NEW_KWARGS
+    "binary_cross_entropy_with_logits": [{"weights": WEIGHTS[:1]}],
+    "sigmoid_focal_loss": [{"alpha": None}, {"gamma": 0.0, "pos_weight": POS_WEIGHT}],
+    "asymmetric_loss": [{"gamma_pos": 0.0}, {"clip": 0.0}],
+}
+
+
+@pytest.mark.parametrize(
+    "loss, options",
+    [(loss, o) for loss in LOSSES_NEW for o in ["defaults", "options", 0, 1]
+     if not isinstance(o, int) or o < len(TEMP_OPTIONS[loss])],
+)
+def test_value_and_grad_keeps_no_logits_sized_temporary(loss, options):
+    """XLA's compiled temp bytes of jit(value_and_grad(loss)) ("mean", no mask) stay below a
+    tenth of the logits (the gradient, an output, is not temp): the forward is one fused
+    reduction and the backward one elementwise kernel (the old BCE kept two logits-sized
+    temps, the old sigmoid focal seven)."""
+    shape = (256, 100)
+    x = jax.random.normal(jax.random.key(0), shape, jnp.float32)
+    t = (jax.random.uniform(jax.random.key(1), shape) < 0.3).astype(jnp.float32)
+    given = ({} if options == "defaults" else NEW_KWARGS[loss] if options == "options"
+             else TEMP_OPTIONS[loss][options])
+    kwargs = {k: np.resize(v, shape[-1:]) if np.ndim(v) else v for k, v in given.items()}
+    fn = getattr(jaxloss, loss)
+    compiled = jax.jit(jax.value_and_grad(lambda a, b: fn(a, b, **kwargs))).lower(x, t).compile()
+    analysis = compiled.memory_analysis()
+    if analysis is None:
+        pytest.skip("no memory analysis on this backend")
+    assert analysis.temp_size_in_bytes < x.nbytes / 10, analysis.temp_size_in_bytes
+
+
+@pytest.mark.parametrize("loss", LOSSES_NEW)
+def test_masked_value_and_grad_keeps_at_most_one_logits_sized_temporary(loss):
+    """With `where`, "mean" keeps at most one logits-sized array (the select before the
+    reduction, which XLA:CPU does not fuse): the gradient's size."""
+    shape = (256, 100)
+    x = jax.random.normal(jax.random.key(0), shape, jnp.float32)
+    t = (jax.random.uniform(jax.random.key(1), shape) < 0.3).astype(jnp.float32)
+    m = jax.random.uniform(jax.random.key(2), (256, 1)) < 0.7
+    fn = getattr(jaxloss, loss)
+    compiled = jax.jit(jax.value_and_grad(lambda a, b: fn(a, b, where=m))).lower(x, t).compile()
+    analysis = compiled.memory_analysis()
+    if analysis is None:
+        pytest.skip("no memory analysis on this backend")
+    assert analysis.temp_size_in_bytes <= 1.1 * x.nbytes, analysis.temp_size_in_bytes

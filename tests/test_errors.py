@@ -32,7 +32,8 @@ def raises(exc, message):
 # ---------------------------------------------------------------------------------------------
 
 SOFTMAX_LOSSES = ["cross_entropy", "focal_loss", "nll_loss"]
-ALL_LOSSES = SOFTMAX_LOSSES + ["binary_cross_entropy_with_logits", "sigmoid_focal_loss"]
+BINARY_LOSSES = ["binary_cross_entropy_with_logits", "sigmoid_focal_loss", "asymmetric_loss"]
+ALL_LOSSES = SOFTMAX_LOSSES + BINARY_LOSSES
 
 
 def _call(loss, **kwargs):
@@ -101,7 +102,7 @@ def test_channel_first_hint():
         jaxloss.cross_entropy(np.zeros((2, 4, 3, 3), np.float32), np.zeros((2, 3, 3), np.int32))
 
 
-@pytest.mark.parametrize("loss", ["binary_cross_entropy_with_logits", "sigmoid_focal_loss"])
+@pytest.mark.parametrize("loss", BINARY_LOSSES)
 def test_binary_mismatched_shapes(loss):
     with raises(
         ValueError, f"{loss}: `targets` must have the same shape as `logits`: expected (6, 4), "
@@ -159,6 +160,63 @@ def test_pos_weight_that_does_not_broadcast():
         "(NumPy broadcasting from the trailing axis).",
     ):
         jaxloss.binary_cross_entropy_with_logits(LOGITS, PROBS, pos_weight=np.ones(3, np.float32))
+
+
+@pytest.mark.parametrize("value", [1.0, 1.5, -0.1])
+def test_asymmetric_clip_outside_unit_interval(value):
+    with raises(
+        ValueError,
+        f"asymmetric_loss: `clip` must be in [0, 1), got {value}. It is the probability shift "
+        "m of the negatives, p_m = max(p - m, 0); clip=0 turns it off.",
+    ):
+        jaxloss.asymmetric_loss(LOGITS, PROBS, clip=value)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"gamma_pos": -1.0}, "asymmetric_loss: `gamma_pos` must be >= 0, got -1.0."),
+        ({"gamma_neg": -0.5}, "asymmetric_loss: `gamma_neg` must be >= 0, got -0.5."),
+        ({"clip": np.array([0.05, 0.1])}, "asymmetric_loss: `clip` must be a scalar, got shape "
+                                          "(2,). To run several values at once, `jax.vmap` over "
+                                          "`clip`."),
+        ({"gamma_neg": np.ones(2)}, "asymmetric_loss: `gamma_neg` must be a scalar, got shape "
+                                    "(2,)."),
+    ],
+)
+def test_asymmetric_hyperparameters(kwargs, message):
+    with raises(ValueError, message):
+        jaxloss.asymmetric_loss(LOGITS, PROBS, **kwargs)
+
+
+@pytest.mark.parametrize("value", [1.5, -0.1])
+def test_bce_label_smoothing_outside_unit_interval(value):
+    with raises(
+        ValueError,
+        f"binary_cross_entropy_with_logits: `label_smoothing` must be in [0, 1], got {value}.",
+    ):
+        jaxloss.binary_cross_entropy_with_logits(LOGITS, PROBS, label_smoothing=value)
+
+
+def test_bce_label_smoothing_must_be_scalar():
+    with raises(ValueError, "binary_cross_entropy_with_logits: `label_smoothing` must be a "
+                            "scalar, got shape (4,)."):
+        jaxloss.binary_cross_entropy_with_logits(LOGITS, PROBS, label_smoothing=np.zeros(4))
+
+
+@pytest.mark.parametrize("name", ["pos_weight", "class_weights"])
+def test_sigmoid_focal_weights_that_do_not_broadcast(name):
+    """kornia's channel-first (C,) layout on (N, C, H, W) logits does not broadcast from the
+    trailing axis: the message says so (the fix is shape (C, 1, 1))."""
+    with raises(
+        ValueError,
+        f"sigmoid_focal_loss: `{name}` of shape (4,) must broadcast to (2, 4, 3, 3) "
+        "(NumPy broadcasting from the trailing axis).",
+    ):
+        jaxloss.sigmoid_focal_loss(
+            np.zeros((2, 4, 3, 3), np.float32), np.zeros((2, 4, 3, 3), np.float32),
+            **{name: np.ones(4, np.float32)},
+        )
 
 
 REGRESSION = ["l1_loss", "mse_loss", "huber_loss", "smooth_l1_loss", "poisson_nll_loss",
@@ -307,7 +365,7 @@ def test_swapped_arguments_channel_first_and_dice():
             fn(Y_SEG, X_SEG)
 
 
-@pytest.mark.parametrize("loss", ["binary_cross_entropy_with_logits", "sigmoid_focal_loss"])
+@pytest.mark.parametrize("loss", BINARY_LOSSES)
 def test_swapped_arguments_binary(loss):
     targets = (PROBS > 0.2).astype(np.int32)
     with raises(
@@ -649,6 +707,8 @@ VALUE_CHECKS = [
      + _unit),
     (jaxloss.sigmoid_focal_loss, (LOGITS, -_binary_two), {},
      "sigmoid_focal_loss: `targets` must be in [0, 1], got -0.25 at index (0, 0)." + _unit),
+    (jaxloss.asymmetric_loss, (LOGITS, _binary_two), {},
+     "asymmetric_loss: `targets` must be in [0, 1], got 2.0 at index (3, 1)." + _unit),
     (jaxloss.binary_cross_entropy_with_logits,
      (LOGITS, np.tile(np.arange(4, dtype=np.int32), (6, 1))), {},
      "binary_cross_entropy_with_logits: `targets` must be in [0, 1], got 2.0 at index (0, 2)."
@@ -729,6 +789,7 @@ NOT_CHECKED = [
     (jaxloss.cross_entropy, (LOGITS, np.eye(4, dtype=np.float32)[LABELS]), {}),
     (jaxloss.binary_cross_entropy_with_logits, (LOGITS, PROBS), {}),
     (jaxloss.sigmoid_focal_loss, (LOGITS, (PROBS > 0.2).astype(bool)), {}),
+    (jaxloss.asymmetric_loss, (LOGITS, _binary_two), {"where": _binary_two <= 1}),
     (jaxloss.dice_loss, (X_SEG, _seg_mask), {"activation": "sigmoid"}),
     (jaxloss.dice_loss, (_seg_probs, _seg_mask), {"activation": "none"}),
     (jaxloss.linear_cross_entropy, (_H, _W, np.array([0, 1, 2, 3, -100, 0], np.int32)), {}),

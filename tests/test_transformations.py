@@ -292,19 +292,43 @@ def _bce_make(rng):
         "targets": _binary_targets(rng, (3, 4)),
         "pos_weight": np.random.default_rng(106).uniform(0.5, 3.0, (4,)),
         "weights": np.random.default_rng(107).uniform(0.5, 2.0, (3, 1)),
+        "label_smoothing": _f(0.1),
     }
 
 
-def _bce_fn(logits, targets, pos_weight, weights):
+def _bce_fn(logits, targets, pos_weight, weights, label_smoothing):
     return jaxloss.binary_cross_entropy_with_logits(
-        logits, targets, pos_weight=pos_weight, weights=weights
+        logits, targets, pos_weight=pos_weight, weights=weights, label_smoothing=label_smoothing
     )
 
 
-def _bce_ref(logits, targets, pos_weight, weights):
+def _bce_ref(logits, targets, pos_weight, weights, label_smoothing):
     return ref.binary_cross_entropy_with_logits(
-        logits, targets, pos_weight=pos_weight, weights=weights
+        logits, targets, pos_weight=pos_weight, weights=weights, label_smoothing=label_smoothing
     )
+
+
+# The "none" reduction and a `where` mask: the elementwise primitive (the case above runs the
+# summed one, which "mean"/"sum" use without a mask).
+BINARY_WHERE = np.array([True, False, True])[:, None]
+
+
+def _bce_none_fn(logits, targets, pos_weight):
+    return jaxloss.binary_cross_entropy_with_logits(
+        logits, targets, pos_weight=pos_weight, where=BINARY_WHERE, reduction="none"
+    )
+
+
+def _bce_none_ref(logits, targets, pos_weight):
+    return ref.binary_cross_entropy_with_logits(
+        logits, targets, pos_weight=pos_weight, where=BINARY_WHERE, reduction="none"
+    )
+
+
+def _bce_none_make(rng):
+    args = _bce_make(rng)
+    del args["weights"], args["label_smoothing"]
+    return args
 
 
 def _sfl_make(rng):
@@ -312,16 +336,97 @@ def _sfl_make(rng):
         "logits": _normal(rng, (3, 4)),
         "targets": _binary_targets(rng, (3, 4)),
         "alpha": _f(0.25),
-        "gamma": _f(2.0),
+        "gamma": _f(1.5),  # traced, non-integer: the exp(g log s) path
+        "pos_weight": np.random.default_rng(112).uniform(0.5, 3.0, (4,)),
+        "class_weights": np.random.default_rng(113).uniform(0.5, 2.0, (4,)),
     }
 
 
-def _sfl_fn(logits, targets, alpha, gamma):
-    return jaxloss.sigmoid_focal_loss(logits, targets, alpha=alpha, gamma=gamma, reduction="sum")
+def _sfl_fn(logits, targets, alpha, gamma, pos_weight, class_weights):
+    return jaxloss.sigmoid_focal_loss(
+        logits, targets, alpha=alpha, gamma=gamma, pos_weight=pos_weight,
+        class_weights=class_weights, reduction="sum",
+    )
 
 
-def _sfl_ref(logits, targets, alpha, gamma):
-    return ref.sigmoid_focal_loss(logits, targets, alpha=alpha, gamma=gamma, reduction="sum")
+def _sfl_ref(logits, targets, alpha, gamma, pos_weight, class_weights):
+    return ref.sigmoid_focal_loss(
+        logits, targets, alpha=alpha, gamma=gamma, pos_weight=pos_weight,
+        class_weights=class_weights, reduction="sum",
+    )
+
+
+def _sfl_int_make(rng):
+    return {"logits": _normal(rng, (3, 4)), "targets": _binary_targets(rng, (3, 4))}
+
+
+def _sfl_int_fn(logits, targets):
+    """A concrete integer gamma (the default 2): the integer_pow path, elementwise."""
+    return jaxloss.sigmoid_focal_loss(logits, targets, where=BINARY_WHERE, reduction="none")
+
+
+def _sfl_int_ref(logits, targets):
+    return ref.sigmoid_focal_loss(logits, targets, where=BINARY_WHERE, reduction="none")
+
+
+def _asl_make(rng):
+    """Logits with sigmoid above the clip (p > 0.05 at x > -2.94): at a target of exactly 0 a
+    clipped negative has 1 - p_t = 0, where the finite differences of the reference step
+    outside [0, 1] (the clipped region itself is tested in test_binary.py)."""
+    return {
+        "logits": rng.uniform(-2.5, 3.0, (3, 4)),
+        "targets": _binary_targets(rng, (3, 4)),
+        "gamma_pos": _f(1.0),
+        "gamma_neg": _f(4.0),
+        "clip": _f(0.05),
+    }
+
+
+def _asl_fn(logits, targets, gamma_pos, gamma_neg, clip):
+    return jaxloss.asymmetric_loss(
+        logits, targets, gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip
+    )
+
+
+def _asl_ref(logits, targets, gamma_pos, gamma_neg, clip):
+    return ref.asymmetric_loss(
+        logits, targets, gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip
+    )
+
+
+def _asl_where_fn(logits, targets, gamma_pos, gamma_neg, clip):
+    """"mean" over a `where` mask: the summed primitive with the mask inside."""
+    return jaxloss.asymmetric_loss(
+        logits, targets, gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip,
+        where=BINARY_WHERE,
+    )
+
+
+def _asl_where_ref(logits, targets, gamma_pos, gamma_neg, clip):
+    return ref.asymmetric_loss(
+        logits, targets, gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip,
+        where=BINARY_WHERE,
+    )
+
+
+def _asl_none_make(rng):
+    return {"logits": _normal(rng, (3, 4)), "targets": _binary_targets(rng, (3, 4)),
+            "gamma_neg": _f(2.5)}
+
+
+def _asl_none_fn(logits, targets, gamma_neg):
+    """clip=0 (concrete: the unclipped path), a `where` mask, "none"."""
+    return jaxloss.asymmetric_loss(
+        logits, targets, gamma_pos=0.0, gamma_neg=gamma_neg, clip=0.0, where=BINARY_WHERE,
+        reduction="none",
+    )
+
+
+def _asl_none_ref(logits, targets, gamma_neg):
+    return ref.asymmetric_loss(
+        logits, targets, gamma_pos=0.0, gamma_neg=gamma_neg, clip=0.0, where=BINARY_WHERE,
+        reduction="none",
+    )
 
 
 def _bce_probs_make(rng):
@@ -1245,7 +1350,11 @@ REGISTRY: dict[str, Case] = {
     ),
     "binary_cross_entropy_with_logits": Case(
         "binary_cross_entropy_with_logits", _bce_fn, _bce_ref, _bce_make, **_SOFTMAX,
-        hyper=("pos_weight", "weights"), target="targets",
+        hyper=("pos_weight", "weights", "label_smoothing"), target="targets",
+    ),
+    "binary_cross_entropy_with_logits[none]": Case(
+        "binary_cross_entropy_with_logits", _bce_none_fn, _bce_none_ref, _bce_none_make,
+        **_SOFTMAX, hyper=("pos_weight",), target="targets",
     ),
     "binary_cross_entropy": Case(
         "binary_cross_entropy", _bce_probs_fn, _bce_probs_ref, _bce_probs_make,
@@ -1281,7 +1390,23 @@ REGISTRY: dict[str, Case] = {
     ),
     "sigmoid_focal_loss": Case(
         "sigmoid_focal_loss", _sfl_fn, _sfl_ref, _sfl_make, **_SOFTMAX,
-        hyper=("alpha", "gamma"), target="targets",
+        hyper=("alpha", "gamma", "pos_weight", "class_weights"), target="targets",
+    ),
+    "sigmoid_focal_loss[integer gamma]": Case(
+        "sigmoid_focal_loss", _sfl_int_fn, _sfl_int_ref, _sfl_int_make, **_SOFTMAX,
+        target="targets", not_applicable={"grad_hyper": NO_HYPER + " (gamma=2 concrete)"},
+    ),
+    "asymmetric_loss": Case(
+        "asymmetric_loss", _asl_fn, _asl_ref, _asl_make, **_SOFTMAX,
+        hyper=("gamma_pos", "gamma_neg", "clip"), target="targets",
+    ),
+    "asymmetric_loss[where]": Case(
+        "asymmetric_loss", _asl_where_fn, _asl_where_ref, _asl_make, **_SOFTMAX,
+        hyper=("gamma_pos", "gamma_neg", "clip"), target="targets",
+    ),
+    "asymmetric_loss[none]": Case(
+        "asymmetric_loss", _asl_none_fn, _asl_none_ref, _asl_none_make, **_SOFTMAX,
+        hyper=("gamma_neg",), target="targets",
     ),
     "dice_loss": Case(
         "dice_loss", _dice_fn, _dice_ref, _dice_make, **_SOFTMAX,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import datetime
+import re
 import sys
 from pathlib import Path
 
@@ -61,6 +63,39 @@ def _ints(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated integers, got {text!r}"
         ) from None
+
+
+def _run_name(text: str) -> str:
+    """A run name is one folder name: letters, digits and ``_.=+-``, not ``.``/``..``."""
+    if not re.fullmatch(r"[A-Za-z0-9_.=+-]+", text) or text in (".", ".."):
+        raise argparse.ArgumentTypeError(
+            f"expected a folder name of letters, digits and _.=+- (no '/' or spaces), got {text!r}"
+        )
+    return text
+
+
+def default_out(command: str, name: str | None, *, root: Path = Path("runs"), now=None) -> Path:
+    """The fresh folder a run writes to without ``--out``: ``root/command/name``, or
+    ``root/command/<UTC date-time>`` (``-2``, ``-3``, ... appended while that exists).
+
+    Raises ValueError when ``name`` is given and its folder exists: a named run never
+    replaces an earlier one.
+    """
+    base = root / command
+    if name is not None:
+        if (base / name).exists():
+            raise ValueError(
+                f"--name {name}: {base / name} exists (an earlier run); choose another "
+                f"name, or --out {base / name} to write into it anyway."
+            )
+        return base / name
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    stamp = now.strftime("%Y%m%d-%H%M%S")  # as examples/lm names its runs
+    out, k = base / stamp, 1
+    while out.exists():
+        k += 1
+        out = base / f"{stamp}-{k}"
+    return out
 
 
 def _numbers(cast):
@@ -239,7 +274,17 @@ def _add_common(
         type=Path,
         default=None,
         metavar="DIR",
-        help="output folder (default: runs/<subcommand>)",
+        help="output folder, used as given (an earlier run's files there are replaced). "
+        "Default: a fresh folder runs/<subcommand>/<--name> or, without --name, "
+        "runs/<subcommand>/<UTC date-time>, so that no run overwrites another",
+    )
+    g.add_argument(
+        "--name",
+        type=_run_name,
+        default=None,
+        metavar="NAME",
+        help="name of the run's folder, runs/<subcommand>/NAME (an error if it exists); "
+        "ignored with --out",
     )
     g.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     g.add_argument(
@@ -419,6 +464,23 @@ def parse_spec(spec: str, base: Config) -> Config:
     return base.replace(**changes)
 
 
+def _claim(out: Path) -> Path:
+    """Creates the default folder ``out`` (process 0 only), or ``out-2``, ``out-3``, ...
+    when another run took it while this one trained."""
+    base, k = out, 1
+    out.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            out.mkdir()
+        except FileExistsError:
+            k += 1
+            out = base.with_name(f"{base.name}-{k}")
+            continue
+        if out != base:
+            print(f"{base} was taken while this run trained; writing to {out}", file=sys.stderr)
+        return out
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
@@ -463,12 +525,13 @@ def main(argv: list[str] | None = None) -> int:
             if len(set(args.seeds)) != len(args.seeds):
                 raise ValueError(f"--seeds repeats a seed: {args.seeds}.")
         train.make_mesh(config.batch_size)  # a clear error now if it does not divide
+        # Before training, so that a taken --name fails at once. Only process 0 writes.
+        out = args.out or default_out(args.command, args.name)
     except ValueError as e:
         sub.error(str(e))
 
     main_process = jax.process_index() == 0
     progress = main_process and not args.quiet
-    out = args.out or Path("runs") / args.command
     try:
         dataset = data.prepare(config)
     except (data.MNISTNotFoundError, data.IDXError) as e:
@@ -491,6 +554,13 @@ def main(argv: list[str] | None = None) -> int:
             )
         elif args.command == "compare":
             labels = [cfg.name for cfg in configs]
+            # Spec keys that Config.name leaves out, on the rows only where they vary.
+            for field, short in (("learning_rate", "lr"), ("beta", "beta")):
+                if len({getattr(cfg, field) for cfg in configs}) > 1:
+                    labels = [
+                        f"{label} {short}={getattr(cfg, field):g}"
+                        for label, cfg in zip(labels, configs, strict=True)
+                    ]
             labels = [  # distinct names (and folders) for repeated specs
                 f"{label} #{labels[:i].count(label) + 1}" if labels.count(label) > 1 else label
                 for i, label in enumerate(labels)
@@ -534,6 +604,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
+    if main_process and args.out is None:
+        out = _claim(out)
     if args.command == "train":
         if main_process:
             report.write_run(result, out)

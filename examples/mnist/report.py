@@ -14,7 +14,7 @@ import jax
 import numpy as np
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from examples.mnist.train import RunResult
 
@@ -99,44 +99,90 @@ def _epoch_axis(result: RunResult) -> np.ndarray:
     return np.arange(1, len(result.step_losses) + 1) / steps
 
 
-def plot_loss_curve(result: RunResult, path: Path) -> None:
-    """Training loss per step (raw and smoothed), test loss and accuracy per epoch."""
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
-    ax, ax_acc = fig.subplots(1, 2, width_ratios=(2, 1))
+def _plain(value: float, _pos=None) -> str:
+    """A tick label as a plain number (``0.4``, ``2``), never ``4x10^-1``."""
+    return f"{value:.3g}"
+
+
+def _log_y(ax) -> None:
+    """A log y-axis whose ticks read as plain numbers: 1, 2, 5 per decade, and every
+    minor tick labelled when the axis spans less than a decade (so it never has none)."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(_plain))
+    lo, hi = ax.get_ylim()
+    if hi / lo < 10:
+        ax.yaxis.set_minor_formatter(FuncFormatter(_plain))
+    else:
+        ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def objective_is_test_loss(config) -> bool:
+    """Whether the training objective is the plain cross-entropy the test loss reports
+    (``ce`` without class weights or label smoothing); only then do both share an axis."""
+    return (
+        config.loss == "ce" and config.class_weight_method == "none" and not config.label_smoothing
+    )
+
+
+def plot_loss_curve(result: RunResult, path: Path) -> Figure:
+    """Training objective per step (raw and smoothed), test cross-entropy and accuracy
+    per epoch. The objective and the test cross-entropy share an axis only when they are
+    the same loss; otherwise each has its own panel."""
+    same = objective_is_test_loss(result.config)
+    fig = Figure(figsize=(11 if same else 14, 4.2), layout="constrained")
+    if same:
+        ax, ax_acc = fig.subplots(1, 2, width_ratios=(2, 1))
+        ax_test = ax
+    else:
+        ax, ax_test, ax_acc = fig.subplots(1, 3, width_ratios=(2, 1.2, 1))
     x = _epoch_axis(result)
     steps_per_epoch = len(result.step_losses) // max(len(result.history), 1)
-    ax.plot(x, result.step_losses, color="C0", alpha=0.25, lw=0.6, label="train loss (step)")
+    objective = "cross-entropy" if same else f"{result.config.name} objective"
+    ax.plot(
+        x, result.step_losses, color="C0", alpha=0.25, lw=0.6, label=f"train {objective} (step)"
+    )
     ax.plot(
         x,
         _smooth(result.step_losses, max(steps_per_epoch // 10, 1)),
         color="C0",
         lw=1.5,
-        label="train loss (moving average)",
+        label=f"train {objective} (moving average)",
     )
     epochs = [h["epoch"] for h in result.history]
-    ax.plot(
+    ax_test.plot(
         epochs,
         [h["test_loss"] for h in result.history],
         "o-",
         color="C3",
         label="test cross-entropy",
     )
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.set_title(f"{result.config.name}: training objective and test cross-entropy")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    for a in {ax, ax_test}:
+        _log_y(a)
+        a.set_xlabel("epoch")
+        a.grid(True, which="both", alpha=0.3)
+        a.legend(fontsize=8)
+    if same:
+        ax.set_ylabel("cross-entropy (log scale)")
+        ax.set_title(f"{result.config.name}: training and test cross-entropy")
+    else:
+        ax.set_ylabel(f"training objective: {result.config.name} (log scale)")
+        ax.set_title(f"{result.config.name}: training objective")
+        ax_test.set_ylabel("test cross-entropy (log scale)")
+        ax_test.set_title("test cross-entropy (unweighted)")
+        ax_test.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_acc.plot(epochs, [100 * h["test_accuracy"] for h in result.history], "o-", color="C2")
     ax_acc.set_xlabel("epoch")
     ax_acc.set_ylabel("test accuracy (%)")
     ax_acc.set_title(f"final {100 * result.metrics['accuracy']:.2f}%")
-    ax_acc.set_xticks(epochs)
+    ax_acc.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_acc.yaxis.set_major_formatter(FuncFormatter(_plain))
     ax_acc.grid(True, alpha=0.3)
     fig.savefig(path, dpi=110)
+    return fig
 
 
-def plot_confusion_matrix(result: RunResult, path: Path) -> None:
+def plot_confusion_matrix(result: RunResult, path: Path) -> Figure:
     """Counts in each cell; colour = share of the true class (row), so rare classes show."""
     cm = np.asarray(result.metrics["confusion_matrix"])
     share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
@@ -169,6 +215,7 @@ def plot_confusion_matrix(result: RunResult, path: Path) -> None:
         f"macro F1 {result.metrics['macro_f1']:.4f}"
     )
     fig.savefig(path, dpi=110)
+    return fig
 
 
 def write_run(result: RunResult, out: Path) -> None:
@@ -225,11 +272,46 @@ def _cell(stats: dict | None, digits: int = 4) -> str:
     return f"{mean} ({stats['min']:.{digits}f}..{stats['max']:.{digits}f})"
 
 
+# Config fields never shown in the shared line (paths and switches, not the experiment).
+_NOT_SHOWN = ("data_dir", "download", "eval_batch_size", "seed")
+
+
+def _value(v) -> str:
+    if isinstance(v, list | tuple):
+        return ",".join(map(str, v))
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def shared_settings(groups: list[list[RunResult]]) -> str:
+    """What every row of a comparison has in common: the configuration fields that
+    one value on every run (the loss's hyperparameters included when all rows use the
+    same loss), the seeds, and the class balance."""
+    configs = [r.config.to_dict() for g in groups for r in g]
+    first = configs[0]
+    same = [
+        k
+        for k in first
+        if k not in _NOT_SHOWN and all(k in c and c[k] == first[k] for c in configs)
+    ]
+    if first["imbalance"] == 1.0:  # no minority classes: thinning settings do not apply
+        same = [k for k in same if k not in ("minority_classes", "data_seed")]
+    parts = [f"{k} {_value(first[k])}" for k in same]
+    seeds = sorted({r.config.seed for g in groups for r in g})
+    per_group = {tuple(sorted(r.config.seed for r in g)) for g in groups}
+    if len(per_group) == 1:
+        parts.append(f"seed{'s' if len(seeds) > 1 else ''} {_value(seeds)}")
+    return ", ".join(parts)
+
+
 def comparison_table(groups: list[list[RunResult]], labels: list[str] | None = None) -> str:
-    """A markdown table (also readable in the terminal) of the runs side by side.
+    """A markdown table (also readable in the terminal) of the runs side by side, under
+    a line saying what all rows share.
 
     ``groups``: per run, its results over seeds (one each for a sweep). With several
-    seeds a cell is the mean over the seeds and, in parentheses, their min..max.
+    seeds a cell is the mean over the seeds and, in parentheses, their min..max. A
+    column with one value on every row (minority recall without minority classes, the
+    one training time of a sweep's models) moves into that line: rows show only what
+    differs.
     """
     labels = labels or [g[0].config.name for g in groups]
     first = groups[0][0]
@@ -261,12 +343,30 @@ def comparison_table(groups: list[list[RunResult]], labels: list[str] | None = N
                 f"{np.mean([r.timing['train_seconds'] for r in runs]):.2f}",
             ]
         )
+    common = shared_settings(groups)
+    if not minority:
+        common += ", no minority classes (no --imbalance)"
+    if len(rows) > 1:
+        keep = [0] + [j for j in range(1, len(head)) if len({row[j] for row in rows}) > 1]
+        for j in range(1, len(head)):
+            if j not in keep and not (j == 3 and not minority):
+                common += f", {head[j]} {rows[0][j]}"
+        head = [head[j] for j in keep]
+        rows = [[row[j] for j in keep] for row in rows]
+    elif not minority:  # one row: still no column of n/a
+        del head[3], rows[0][3]
     widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
 
     def fmt(cells):
         return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
 
-    lines = [fmt(head), "| " + " | ".join("-" * w for w in widths) + " |", *map(fmt, rows)]
+    lines = [
+        f"All rows: {common}.",
+        "",
+        fmt(head),
+        "| " + " | ".join("-" * w for w in widths) + " |",
+        *map(fmt, rows),
+    ]
     if several:
         lines += [
             "",
@@ -278,7 +378,7 @@ def comparison_table(groups: list[list[RunResult]], labels: list[str] | None = N
 
 def plot_loss_curves(
     groups: list[list[RunResult]], path: Path, labels: list[str], title: str
-) -> None:
+) -> Figure:
     """All runs in one figure: smoothed training objective, and test cross-entropy.
 
     The seeds of a run share its colour.
@@ -298,17 +398,19 @@ def plot_loss_curves(
                 color=f"C{i}",
                 label=name,
             )
-    ax_train.set_title("training objective (moving average; scales differ by loss)")
-    ax_test.set_title("test cross-entropy (unweighted, comparable)")
+    ax_train.set_title("training objective (moving average; each run's own loss)")
+    ax_test.set_title("test cross-entropy (unweighted, comparable across runs)")
     for ax in (ax_train, ax_test):
-        ax.set_yscale("log")
+        _log_y(ax)
         ax.set_xlabel("epoch")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    ax_train.set_ylabel("loss")
+    ax_train.set_ylabel("training objective (log scale; scales differ by loss)")
+    ax_test.set_ylabel("test cross-entropy (log scale)")
     ax_test.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(title)
     fig.savefig(path, dpi=110)
+    return fig
 
 
 def write_comparison(

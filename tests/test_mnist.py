@@ -63,15 +63,19 @@ def test_compare_cli(tmp_path, capsys):
     out = tmp_path / "cmp"
     argv = ["compare", *TINY_FLAGS, "--epochs", "1", "--out", str(out), "--quiet"]
     argv += ["--imbalance", "0.05", "--seeds", "0"]  # one seed: one folder per run
-    argv += ["--runs", "ce", "focal:gamma=1,class_weights=inverse"]
+    argv += ["--runs", "ce", "focal:gamma=1,class_weights=inverse", "ce:learning_rate=0.002"]
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out
     table = (out / "report.md").read_text()
     assert "| run " in table and "minority recall (0,1,2,3,4)" in table
-    for row in ("| ce ", "| focal gamma=1 w=inverse "):
-        assert row in table and row in printed
+    shared = table.split("\n")[2]  # "# title", "", "All rows: ..."
+    assert shared.startswith("All rows: ") and "imbalance 0.05" in shared and "seed 0" in shared
+    assert "gamma" not in shared and "learning_rate" not in shared  # these differ
+    rows = ["ce lr=0.001", "focal gamma=1 w=inverse lr=0.001", "ce lr=0.002"]
+    for row in rows:  # the learning rate is on every row as it differs between them
+        assert f"| {row} " in table and f"| {row} " in printed
     summary = json.loads((out / "summary.json").read_text())
-    assert [r["run"] for r in summary["runs"]] == ["ce", "focal gamma=1 w=inverse"]
+    assert [r["run"] for r in summary["runs"]] == rows
     recall = [r["final"]["minority_recall"] for r in summary["runs"]]
     assert recall[1] > recall[0]  # the point of class weights
     assert_png(out / "loss_curves.png")
@@ -117,6 +121,12 @@ def test_sweep_cli(tmp_path, capsys):
     argv = ["sweep", *TINY_FLAGS, "--epochs", "2", "--out", str(out), "--quiet"]
     assert cli.main([*argv, "--loss", "focal", "--gamma", "0,1,3"]) == 0
     table = (out / "report.md").read_text()
+    # Rows show what differs; what all share is said once, above them.
+    shared, head = table.split("\n")[2], table.split("\n")[4]
+    assert shared.startswith("All rows: loss focal,") and "seed 0" in shared
+    assert "no minority classes" in shared and "train s (all models together) " in shared
+    assert "gamma" not in shared and "n/a" not in table
+    assert "minority recall" not in head and "train s" not in head
     for label in ("gamma=0", "gamma=1", "gamma=3"):
         assert f"| {label} " in table
         assert (out / label / "metrics.json").is_file()
@@ -227,3 +237,83 @@ def test_optimizer_reads_each_models_learning_rate_and_schedule():
         sizes.append(float(np.abs(updates["w"]).max()))
     assert sizes[0] == pytest.approx(1e-3, rel=1e-4) and sizes[3] == 0.0
     assert sizes[0] > sizes[1] > sizes[2] > sizes[3]
+
+
+def test_default_output_folder_is_fresh(tmp_path):
+    now = __import__("datetime").datetime(2026, 1, 2, 3, 4, 5)
+    first = cli.default_out("train", None, root=tmp_path, now=now)
+    assert first == tmp_path / "train" / "20260102-030405"
+    first.mkdir(parents=True)
+    assert cli.default_out("train", None, root=tmp_path, now=now) == first.with_name(
+        "20260102-030405-2"
+    )
+    assert cli.default_out("sweep", "lr", root=tmp_path) == tmp_path / "sweep" / "lr"
+    (tmp_path / "sweep" / "lr").mkdir(parents=True)
+    with pytest.raises(ValueError, match=re.escape("--name lr: ") + ".*exists"):
+        cli.default_out("sweep", "lr", root=tmp_path)
+
+
+def test_runs_never_overwrite_each_other(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", *TINY_FLAGS, "--epochs", "1", "--quiet"]
+    assert cli.main(argv) == 0
+    assert cli.main([*argv, "--name", "baseline"]) == 0
+    printed = capsys.readouterr().out
+    (stamped,) = [d for d in (tmp_path / "runs" / "train").iterdir() if d.name != "baseline"]
+    assert re.fullmatch(r"\d{8}-\d{6}", stamped.name)
+    for folder in (stamped, tmp_path / "runs" / "train" / "baseline"):
+        assert (folder / "metrics.json").is_file()
+        assert f"wrote {folder.relative_to(tmp_path)}/metrics.json" in printed
+    before = (tmp_path / "runs" / "train" / "baseline" / "metrics.json").read_bytes()
+    with pytest.raises(SystemExit) as info:  # a taken name fails before training
+        cli.main([*argv, "--name", "baseline"])
+    assert info.value.code == 2
+    assert "--name baseline: runs/train/baseline exists" in capsys.readouterr().err
+    assert (tmp_path / "runs" / "train" / "baseline" / "metrics.json").read_bytes() == before
+    with pytest.raises(SystemExit):
+        cli.main([*argv, "--name", "../elsewhere"])
+    assert "expected a folder name" in capsys.readouterr().err
+
+
+# "0.5", "2", a minority class "3*", or an unlabelled minor tick.
+PLAIN_TICK = re.compile(r"-?\d+(\.\d+)?\*?|")
+
+
+def assert_readable(fig):
+    """Every panel has both axes labelled and plain tick labels (no 4x10^-1)."""
+    fig.canvas.draw()
+    for ax in fig.axes:
+        colorbar = ax.get_label() == "<colorbar>"  # one axis: its label says what it is
+        assert (colorbar or ax.get_xlabel()) and ax.get_ylabel(), ax.get_title()
+        for axis in (ax.xaxis, ax.yaxis):
+            for minor in (False, True):
+                for label in axis.get_ticklabels(minor=minor):
+                    text = label.get_text().replace("\N{MINUS SIGN}", "-")
+                    assert PLAIN_TICK.fullmatch(text), (ax.get_title(), text)
+
+
+def test_figures_label_every_axis_and_keep_objectives_apart(tiny, tmp_path):
+    ce = train.train_and_evaluate(Config(**TINY, download=False), tiny, progress=False)
+    focal = train.train_and_evaluate(
+        Config(**TINY, loss="focal", download=False), tiny, progress=False
+    )
+    # Plain cross-entropy: the objective and the test loss are one loss, on one axis.
+    fig = report.plot_loss_curve(ce, tmp_path / "ce.png")
+    assert_readable(fig)
+    loss_ax, acc_ax = fig.axes
+    assert {"test cross-entropy", "train cross-entropy (moving average)"} <= {
+        line.get_label() for line in loss_ax.get_lines()
+    }
+    # Focal: its objective gets its own panel, the test cross-entropy another.
+    fig = report.plot_loss_curve(focal, tmp_path / "focal.png")
+    assert_readable(fig)
+    objective_ax, test_ax, acc_ax = fig.axes
+    assert "test cross-entropy" not in {line.get_label() for line in objective_ax.get_lines()}
+    assert "focal" in objective_ax.get_ylabel() and test_ax.get_ylabel().startswith("test cross")
+    assert acc_ax.get_ylabel() == "test accuracy (%)"
+    assert_readable(report.plot_confusion_matrix(focal, tmp_path / "cm.png"))
+    fig = report.plot_loss_curves([[ce], [focal]], tmp_path / "both.png", ["ce", "focal"], "t")
+    assert_readable(fig)
+    assert fig.axes[1].get_ylabel().startswith("test cross-entropy")
+    for name in ("ce.png", "focal.png", "cm.png", "both.png"):
+        assert_png(tmp_path / name)

@@ -370,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
         help="train one model (default)",
         description="Train one model and write metrics.json, loss_curve.png and "
-        "confusion_matrix.png to --out.",
+        "confusion_matrix.png to a fresh runs/train/<date-time> (or --name, --out).",
     )
     _add_common(p)
     p = sub.add_parser(
@@ -380,7 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train several loss configurations on the same (by default "
         "imbalanced) split, each with every seed of --seeds; write report.md (accuracy, "
         "macro F1, minority-class recall: the mean and min..max over the seeds), "
-        "summary.json, loss_curves.png and one folder per run to --out.",
+        "summary.json, loss_curves.png and one folder per run to a fresh "
+        "runs/compare/<date-time> (or --name, --out).",
     )
     p.add_argument(
         "--runs",

@@ -12,7 +12,7 @@ from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
 from jaxloss import _checks
-from jaxloss._reduction import reduce_loss
+from jaxloss._reduction import reduce_loss, reduce_masked
 
 
 def _prepare_binary(
@@ -421,13 +421,6 @@ def _bce_probs_jvp(primals, tangents):
 _bce_probs.defjvp(_bce_probs_jvp, symbolic_zeros=True)
 
 
-def _reduce_masked(per: jax.Array, mask, reduction: str, axis_name) -> jax.Array:
-    if mask is None:
-        return reduce_loss(per, None, reduction, axis_name)
-    per = jnp.where(mask, per, 0.0)
-    return reduce_loss(per, mask.astype(per.dtype), reduction, axis_name)
-
-
 def binary_cross_entropy(
     input: ArrayLike,
     target: ArrayLike,
@@ -500,7 +493,7 @@ def binary_cross_entropy(
     w = _checks.as_weights(fn, weights, p.shape, p.dtype)
     if w is not None:
         per = w * per
-    return _reduce_masked(per, mask, reduction, axis_name)
+    return reduce_masked(per, mask, reduction, axis_name)
 
 
 def _weight_arg(fn: str, name: str, value: ArrayLike | None, x: jax.Array) -> jax.Array:
@@ -521,7 +514,7 @@ def _apply(primitives, cfg, args, mask, reduction: str, axis_name, where) -> jax
     elementwise, total = primitives
     x = args[0]
     if reduction == "none":
-        return _reduce_masked(elementwise(cfg, *args), mask, reduction, axis_name)
+        return reduce_masked(elementwise(cfg, *args), mask, reduction, axis_name)
     if mask is None:
         return reduce_loss(total(cfg, None, *args), jnp.full((), x.size, x.dtype), reduction,
                            axis_name)

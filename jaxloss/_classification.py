@@ -17,7 +17,7 @@ from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
 from jaxloss import _checks, _logsumexp
-from jaxloss._reduction import class_shard, global_logsumexp, reduce_loss
+from jaxloss._reduction import class_shard, global_logsumexp, reduce_loss, reduce_masked
 
 _LN2 = math.log(2.0)
 
@@ -364,10 +364,7 @@ def _probability_targets(
             w_p = jnp.sum(_along(w, x.ndim, axis) * q, axis=axis)
             z_term = (w_p if shard is None else jax.lax.psum(w_p, shard[1])) * z_term
         per = per + z_term
-    if mask is None:
-        return reduce_loss(per, None, reduction, axis_name)
-    per = jnp.where(mask, per, 0.0)
-    return reduce_loss(per, mask.astype(x.dtype), reduction, axis_name)
+    return reduce_masked(per, mask, reduction, axis_name)
 
 
 def cross_entropy(

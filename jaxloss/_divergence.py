@@ -15,7 +15,7 @@ from jax.typing import ArrayLike
 
 from jaxloss import _checks
 from jaxloss._classification import _softmax_loss
-from jaxloss._reduction import reduce_loss
+from jaxloss._reduction import reduce_loss, reduce_masked
 
 KL_REDUCTIONS = ("mean", "batchmean", "sum", "none")
 
@@ -269,9 +269,7 @@ def jensen_shannon_divergence(
         _kl_terms(lq, log_m), axis=axis
     )
     per = jnp.where(interior, mixed, jnp.where(b == 0, forward, reverse))
-    if mask is None:
-        return reduce_loss(per, None, reduction, axis_name)
-    return reduce_loss(jnp.where(mask, per, 0.0), mask.astype(dtype), reduction, axis_name)
+    return reduce_masked(per, mask, reduction, axis_name)
 
 
 def distillation_loss(
@@ -387,6 +385,4 @@ def distillation_loss(
         per = (1.0 - alpha) * per + alpha * hard
         labelled = y != ignore_index
         keep = labelled if keep is None else keep & labelled
-    if keep is None:
-        return reduce_loss(per, None, reduction, axis_name)
-    return reduce_loss(jnp.where(keep, per, 0.0), keep.astype(dtype), reduction, axis_name)
+    return reduce_masked(per, keep, reduction, axis_name)

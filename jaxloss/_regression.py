@@ -20,7 +20,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from jaxloss import _checks
-from jaxloss._reduction import reduce_loss
+from jaxloss._reduction import reduce_loss, reduce_masked
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -54,15 +54,12 @@ def _reduce(
     ``divide_by_weights`` (and weights are given), else by the kept element count."""
     if weights is not None:
         per = weights * per
+    if not (divide_by_weights and weights is not None):
+        return reduce_masked(per, mask, reduction, axis_name)
     if mask is not None:
         per = jnp.where(mask, per, jnp.zeros_like(per))
-    if divide_by_weights and weights is not None:
-        denominator = weights if mask is None else jnp.where(mask, weights, 0.0)
-    elif mask is not None:
-        denominator = mask.astype(per.dtype)
-    else:
-        denominator = None
-    return reduce_loss(per, denominator, reduction, axis_name)
+        weights = jnp.where(mask, weights, 0.0)
+    return reduce_loss(per, weights, reduction, axis_name)
 
 
 @jax.custom_jvp

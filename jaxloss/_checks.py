@@ -40,6 +40,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -203,7 +204,7 @@ def _index(flat_index: np.ndarray, shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(int(i) for i in np.unravel_index(int(flat_index), shape))
 
 
-def _fmt(value: np.ndarray) -> str:
+def _fmt(value: ArrayLike) -> str:
     """``7`` for an int, ``0.7`` for a float32 0.7 (NumPy's shortest round-trip repr)."""
     return str(np.asarray(value)[()])
 

@@ -16,7 +16,9 @@ from jaxloss import _checks
 from jaxloss._classification import _along, _softmax_loss
 
 
-def _prepare(fn: str, logits: ArrayLike, targets: ArrayLike, axis: int):
+def _prepare(
+    fn: str, logits: ArrayLike, targets: ArrayLike, axis: int
+) -> tuple[jax.Array, jax.Array, int]:
     """Validated logits in the compute dtype, the normalised class axis, and the targets."""
     logits_given = _checks.given_dtype(logits)
     targets_given = _checks.given_dtype(targets)

@@ -556,7 +556,8 @@ def linear_cross_entropy(
     if hidden.ndim < 1:
         raise ValueError(f"{_FN}: `hidden` must have shape (..., D), got a scalar.")
     dim, local_vocab = _check_weight(hidden, weight, weight_layout)
-    offset, vocab = 0, local_vocab
+    offset: int | jax.Array = 0
+    vocab = local_vocab
     if class_axis_name is not None:
         offset, vocab = class_shard(_FN, class_axis_name, local_vocab)
     _checks.check_softmax_classes(_FN, "weight", weight.shape, 0 if weight_layout == "vd" else 1)
@@ -633,7 +634,7 @@ def linear_cross_entropy(
         )
         if eps is not None:
             q = (1.0 - eps) * q + eps / vocab
-        coef = q if w is None else q * w[None, :]
+        coef: jax.Array | None = q if w is None else q * w[None, :]
         # The effective class weight of a token: sum_c w_c p_c (w_y for a one-hot p).
         w_tok = None if w is None else targets.reshape(rows, vocab).astype(acc) @ w
         safe_y = jnp.zeros_like(keep, jnp.int32)
@@ -666,12 +667,14 @@ def linear_cross_entropy(
         if kind == "classes":
             coef = jnp.ones((vocab,), acc) if w is None else w
     if probabilities:
+        assert coef is not None  # the targets' rows (set above); narrows the type
         per = jnp.sum(coef, axis=1) * lse - t
     else:
         per = lse - picked
         if w_tok is not None:
             per = w_tok * per
         if eps is not None:
+            assert coef is not None  # set with eps above; narrows the type
             per = (1.0 - eps) * per + (eps / vocab) * (jnp.sum(coef) * lse - t)
     z_term = None
     if z is not None:

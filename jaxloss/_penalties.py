@@ -19,7 +19,7 @@ def _selected_leaves(fn: str, params: Any, where: Any) -> list[tuple[jax.Array, 
         masks = [where(path, leaf) for path, leaf in flat]
     else:
         try:
-            masks = treedef.flatten_up_to(where)
+            masks = treedef.flatten_up_to(where)  # type: ignore[attr-defined]  # not in jaxlib's stub
         except (ValueError, TypeError) as e:
             raise ValueError(
                 f"{fn}: `where` must be a pytree of booleans with the structure of `params`, "

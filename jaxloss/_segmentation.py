@@ -167,16 +167,17 @@ def _overlap_stats(
     if jnp.issubdtype(targets.dtype, jnp.integer):
         _checks.check_targets_shape(fn, x.shape, targets.shape, axis)
         mask = _checks.as_mask(fn, where, targets.shape)
-        keep = targets != ignore_index
+        kept = targets != ignore_index
         if mask is not None:
-            keep = keep & mask
+            kept = kept & mask
+        keep: jax.Array | None = kept
         in_range = (targets >= 0) & (targets < num_classes)
-        _checks.check_labels(fn, targets, in_range | ~keep, num_classes, ignore_index)
+        _checks.check_labels(fn, targets, in_range | ~kept, num_classes, ignore_index)
         classes = _along(jnp.arange(num_classes, dtype=targets.dtype), x.ndim, axis)
         t = (jnp.expand_dims(targets, axis) == classes).astype(dtype)
         # A kept out-of-range label poisons its sample (NaN), as in cross_entropy: no silent
         # all-zero one-hot.
-        t = jnp.where(jnp.expand_dims(keep & ~in_range, axis), jnp.nan, t)
+        t = jnp.where(jnp.expand_dims(kept & ~in_range, axis), jnp.nan, t)
     elif jnp.issubdtype(targets.dtype, jnp.floating) or targets.dtype == jnp.bool_:
         if targets.shape != x.shape:
             raise ValueError(

@@ -351,7 +351,7 @@ def ctc_loss(
     concrete = not any(isinstance(v, jax.core.Tracer) for v in raw)
     if concrete:
         # Host values: checked with NumPy at once (no device op), always.
-        keep = (np.ones((batch,), bool) if where is None
+        keep: Any = (np.ones((batch,), bool) if where is None
                 else np.broadcast_to(np.asarray(where), (batch,) if batched else ()).reshape(batch))
         host_targets = np.asarray(targets_in)
         host_tl = np.asarray(target_lengths_in).reshape(batch)

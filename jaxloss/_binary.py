@@ -491,9 +491,7 @@ def binary_cross_entropy(
     )
     per = _bce_probs(p, y)
     w = _checks.as_weights(fn, weights, p.shape, p.dtype)
-    if w is not None:
-        per = w * per
-    return reduce_masked(per, mask, reduction, axis_name)
+    return reduce_masked(per, mask, reduction, axis_name, weights=w)
 
 
 def _weight_arg(fn: str, name: str, value: ArrayLike | None, x: jax.Array) -> jax.Array:
@@ -503,6 +501,7 @@ def _weight_arg(fn: str, name: str, value: ArrayLike | None, x: jax.Array) -> ja
     if value is None:
         return jnp.zeros((), x.dtype)
     value = jnp.asarray(value)
+    _checks.check_weights_dtype(fn, name, value)
     _checks.check_broadcastable(fn, name, value.shape, x.shape)
     return value.astype(x.dtype)
 

@@ -509,13 +509,28 @@ def check_broadcastable(fn: str, name: str, shape: Sequence[int], target: Sequen
         )
 
 
-def as_weights(fn: str, weights: Any, shape: Sequence[int], dtype: Any) -> jax.Array | None:
-    """Validates per-element ``weights`` (broadcastable to ``shape``) and broadcasts them, in
-    ``dtype``; None stays None."""
+def check_weights_dtype(fn: str, name: str, weights: jax.Array) -> None:
+    """Per-element weights are real numbers (float or integer); a boolean array is a mask."""
+    if weights.dtype == jnp.bool_ or not (
+        jnp.issubdtype(weights.dtype, jnp.floating) or jnp.issubdtype(weights.dtype, jnp.integer)
+    ):
+        raise TypeError(
+            f"{fn}: `{name}` must be real-valued per-element weights (a float array), got "
+            f"dtype {weights.dtype}."
+            + (" Boolean masks go in `where`." if weights.dtype == jnp.bool_ else "")
+        )
+
+
+def as_weights(
+    fn: str, weights: Any, shape: Sequence[int], dtype: Any, name: str = "weights"
+) -> jax.Array | None:
+    """Validates per-element ``weights`` (real numbers, broadcastable to ``shape``, the shape
+    ``where`` broadcasts to) and broadcasts them, in ``dtype``; None stays None."""
     if weights is None:
         return None
     weights = jnp.asarray(weights)
-    check_broadcastable(fn, "weights", weights.shape, shape)
+    check_weights_dtype(fn, name, weights)
+    check_broadcastable(fn, name, weights.shape, shape)
     return jnp.broadcast_to(weights.astype(dtype), tuple(shape))
 
 

@@ -17,7 +17,7 @@ from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
 from jaxloss import _checks, _logsumexp
-from jaxloss._reduction import class_shard, global_logsumexp, reduce_loss, reduce_masked
+from jaxloss._reduction import class_shard, global_logsumexp, reduce_loss, reduce_masked, weigh
 
 _LN2 = math.log(2.0)
 
@@ -175,6 +175,7 @@ def _softmax_loss(
     axis: int,
     where: ArrayLike | None,
     axis_name: str | None,
+    weights: ArrayLike | None = None,
     inputs_are_log_probs: bool = False,
     class_axis_name: str | None = None,
     poly: jax.Array | None = None,
@@ -219,12 +220,13 @@ def _softmax_loss(
     if jnp.issubdtype(targets.dtype, jnp.integer):
         _checks.check_targets_shape(fn, x.shape, targets.shape, axis)
         mask = _checks.as_mask(fn, where, targets.shape)
+        v = _checks.as_weights(fn, weights, targets.shape, dtype)
         if inputs_are_log_probs:
             _checks.check_log_probs(fn, x, targets, ignore_index, mask, axis)
         return _integer_targets(
             fn, x, targets, w, eps, gamma, z,
             ignore_index, mask, reduction, axis, axis_name, inputs_are_log_probs,
-            num_classes, shard, poly,
+            num_classes, shard, poly, v,
         )
     if jnp.issubdtype(targets.dtype, jnp.floating) and not inputs_are_log_probs:
         if targets.shape != x.shape:
@@ -246,10 +248,11 @@ def _softmax_loss(
             )
         element_shape = x.shape[:axis] + x.shape[axis + 1 :]
         mask = _checks.as_mask(fn, where, element_shape)
+        v = _checks.as_weights(fn, weights, element_shape, dtype)
         _checks.check_probabilities(fn, targets, mask, axis)
         return _probability_targets(
             x, targets.astype(dtype), w, eps, gamma, z, mask, reduction, axis, axis_name,
-            num_classes, shard, poly,
+            num_classes, shard, poly, v,
         )
     expected = "an integer dtype (class indices)"
     if not inputs_are_log_probs:
@@ -281,7 +284,7 @@ def _sharded_lse_and_pick(x, safe_y, axis, shard, log_probs):
 
 def _integer_targets(
     fn, x, y, w, eps, gamma, z_loss, ignore_index, mask, reduction, axis, axis_name, log_probs,
-    num_classes, shard, poly=None,
+    num_classes, shard, poly=None, v=None,
 ):
     keep = y != ignore_index
     if mask is not None:
@@ -329,13 +332,15 @@ def _integer_targets(
         # strength when the class weights are rescaled.
         z_term = jnp.asarray(z_loss, x.dtype) * jnp.square(lse)
         per = per + (z_term if w_y is None else w_y * z_term)
-    per = jnp.where(keep, jnp.where(in_range, per, jnp.nan), 0.0)
+    # Per-element weights rescale the loss only: the denominator stays sum m_i w_{y_i}.
+    per = jnp.where(keep, jnp.where(in_range, weigh(per, v), jnp.nan), 0.0)
     denominator = keep.astype(x.dtype) if w_y is None else jnp.where(keep, w_y, 0.0)
     return reduce_loss(per, denominator, reduction, axis_name)
 
 
 def _probability_targets(
-    x, q, w, eps, gamma, z_loss, mask, reduction, axis, axis_name, num_classes, shard, poly=None
+    x, q, w, eps, gamma, z_loss, mask, reduction, axis, axis_name, num_classes, shard, poly=None,
+    v=None,
 ):
     lse = jax.nn.logsumexp(x, axis=axis)
     if shard is not None:
@@ -364,7 +369,7 @@ def _probability_targets(
             w_p = jnp.sum(_along(w, x.ndim, axis) * q, axis=axis)
             z_term = (w_p if shard is None else jax.lax.psum(w_p, shard[1])) * z_term
         per = per + z_term
-    return reduce_masked(per, mask, reduction, axis_name)
+    return reduce_masked(per, mask, reduction, axis_name, weights=v)
 
 
 def cross_entropy(
@@ -372,6 +377,7 @@ def cross_entropy(
     targets: ArrayLike,
     *,
     class_weights: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
     ignore_index: int = -100,
     label_smoothing: ArrayLike = 0.0,
     z_loss: ArrayLike = 0.0,
@@ -431,6 +437,11 @@ def cross_entropy(
       label_smoothing: scalar in [0, 1] (traceable).
       z_loss: scalar >= 0; adds ``z_loss * w_y * logsumexp(x)**2`` per kept element (PaLM;
         ``w_y`` = 1 without class weights).
+      weights: optional real per-element weights, broadcastable to the per-element shape
+        (``targets``' for class indices, the logits' without ``axis`` for probabilities) like
+        ``where`` (traceable): each element's loss is multiplied by its weight and "mean" still
+        divides by the number of kept elements (their class weights' sum with ``class_weights`` and
+        class indices), as without weights (the README's weights rule).
       reduction: "mean", "sum" or "none" (per-element loss, 0 at ignored/masked elements).
       axis: the class axis of ``logits``.
       where: optional boolean mask broadcastable to the per-element shape; False elements
@@ -449,11 +460,12 @@ def cross_entropy(
       float64 logits).
 
     Raises:
-      ValueError: unknown ``reduction``, mismatched shapes, wrong ``class_weights`` length, a
-        concrete ``label_smoothing`` outside [0, 1] or negative ``z_loss``, a class axis of
-        size 1 (a softmax over one class is always 1: use :func:`binary_cross_entropy_with_logits`).
-      TypeError: integer ``logits`` (swapped arguments are named as such) or targets of an
-        unsupported dtype.
+      ValueError: ``weights`` that do not broadcast; unknown ``reduction``, mismatched shapes, wrong
+        ``class_weights`` length, a concrete ``label_smoothing`` outside [0, 1] or negative
+        ``z_loss``, a class axis of size 1 (a softmax over one class is always 1: use
+        :func:`binary_cross_entropy_with_logits`).
+      TypeError: boolean or complex ``weights``; integer ``logits`` (swapped arguments are named as
+        such) or targets of an unsupported dtype.
 
     Under :func:`jaxloss.checked`, also: an out-of-range integer label, negative
     probability targets.
@@ -472,7 +484,7 @@ def cross_entropy(
     return _softmax_loss(
         "cross_entropy", logits, targets, gamma=None, class_weights=class_weights,
         ignore_index=ignore_index, label_smoothing=label_smoothing, z_loss=z_loss,
-        reduction=reduction, axis=axis, where=where, axis_name=axis_name,
+        reduction=reduction, axis=axis, where=where, weights=weights, axis_name=axis_name,
         class_axis_name=class_axis_name,
     )
 
@@ -482,6 +494,7 @@ def nll_loss(
     targets: ArrayLike,
     *,
     class_weights: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
     ignore_index: int = -100,
     reduction: str = "mean",
     axis: int = -1,
@@ -503,6 +516,11 @@ def nll_loss(
       targets: integer class indices with the shape of ``log_probs`` without ``axis``.
       class_weights: optional (C,) per-class weights (traceable).
       ignore_index: target value whose elements are dropped.
+      weights: optional real per-element weights, broadcastable to the per-element shape
+        (``targets``' for class indices, the logits' without ``axis`` for probabilities) like
+        ``where`` (traceable): each element's loss is multiplied by its weight and "mean" still
+        divides by the number of kept elements (their class weights' sum with ``class_weights`` and
+        class indices), as without weights (the README's weights rule).
       reduction: "mean", "sum" or "none".
       axis: the class axis.
       where: optional boolean mask broadcastable to the targets' shape.
@@ -512,8 +530,8 @@ def nll_loss(
       Scalar or per-element loss, float32 (float64 for float64 inputs).
 
     Raises:
-      ValueError: as :func:`cross_entropy`.
-      TypeError: integer ``log_probs``, non-integer ``targets``.
+      ValueError: ``weights`` that do not broadcast; as :func:`cross_entropy`.
+      TypeError: boolean or complex ``weights``; integer ``log_probs``, non-integer ``targets``.
 
     Under :func:`jaxloss.checked`, also: an out-of-range integer label, and ``log_probs``
     above 0 at a kept element (probabilities or logits passed as log-probabilities).
@@ -527,7 +545,7 @@ def nll_loss(
     return _softmax_loss(
         "nll_loss", log_probs, targets, gamma=None, class_weights=class_weights,
         ignore_index=ignore_index, label_smoothing=0.0, z_loss=0.0, reduction=reduction,
-        axis=axis, where=where, axis_name=axis_name, inputs_are_log_probs=True,
+        axis=axis, where=where, weights=weights, axis_name=axis_name, inputs_are_log_probs=True,
     )
 
 
@@ -537,6 +555,7 @@ def focal_loss(
     *,
     gamma: ArrayLike = 2.0,
     class_weights: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
     ignore_index: int = -100,
     label_smoothing: ArrayLike = 0.0,
     reduction: str = "mean",
@@ -569,6 +588,11 @@ def focal_loss(
       class_weights: optional (C,) per-class weights (traceable).
       ignore_index: integer target value whose elements are dropped.
       label_smoothing: scalar in [0, 1] (traceable).
+      weights: optional real per-element weights, broadcastable to the per-element shape
+        (``targets``' for class indices, the logits' without ``axis`` for probabilities) like
+        ``where`` (traceable): each element's loss is multiplied by its weight and "mean" still
+        divides by the number of kept elements (their class weights' sum with ``class_weights`` and
+        class indices), as without weights (the README's weights rule).
       reduction: "mean", "sum" or "none".
       axis: the class axis.
       where: optional boolean mask broadcastable to the per-element shape.
@@ -580,8 +604,9 @@ def focal_loss(
       Scalar or per-element loss, float32 (float64 for float64 logits).
 
     Raises:
-      ValueError: a concrete negative ``gamma``, and everything :func:`cross_entropy` raises
-        (a class axis of size 1 points to :func:`sigmoid_focal_loss`).
+      ValueError: ``weights`` that do not broadcast; a concrete negative ``gamma``, and everything
+        :func:`cross_entropy` raises (a class axis of size 1 points to :func:`sigmoid_focal_loss`).
+      TypeError: boolean or complex ``weights``.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -598,7 +623,7 @@ def focal_loss(
     return _softmax_loss(
         "focal_loss", logits, targets, gamma=gamma, class_weights=class_weights,
         ignore_index=ignore_index, label_smoothing=label_smoothing, z_loss=0.0,
-        reduction=reduction, axis=axis, where=where, axis_name=axis_name,
+        reduction=reduction, axis=axis, where=where, weights=weights, axis_name=axis_name,
         class_axis_name=class_axis_name,
     )
 

@@ -15,7 +15,7 @@ from jax.typing import ArrayLike
 
 from jaxloss import _checks
 from jaxloss._classification import _softmax_loss
-from jaxloss._reduction import reduce_loss, reduce_masked
+from jaxloss._reduction import reduce_loss, reduce_masked, weigh
 
 KL_REDUCTIONS = ("mean", "batchmean", "sum", "none")
 
@@ -68,6 +68,7 @@ def kl_div(
     input: ArrayLike,  # noqa: A002 (PyTorch's name)
     target: ArrayLike,
     *,
+    weights: ArrayLike | None = None,
     reduction: str = "mean",
     log_target: bool = False,
     where: ArrayLike | None = None,
@@ -109,6 +110,10 @@ def kl_div(
       input: float array of log-probabilities, any shape (batch first for "batchmean").
       target: float array broadcastable to ``input``'s shape: probabilities, or
         log-probabilities with ``log_target=True``.
+      weights: optional real per-element weights, broadcastable to ``input`` like ``where``
+        (traceable): each element's loss is multiplied by its weight and "mean" still divides by the
+        count of kept elements (kept rows for ``"batchmean"``), as without weights (the README's
+        weights rule).
       reduction: "mean", "batchmean", "sum" or "none".
       log_target: whether ``target`` holds log-probabilities.
       where: optional boolean mask broadcastable to ``input``'s shape.
@@ -119,9 +124,10 @@ def kl_div(
       for float64 input).
 
     Raises:
-      ValueError: unknown ``reduction``, a ``target`` or ``where`` that does not broadcast to
-        ``input``'s shape.
-      TypeError: integer ``input`` or ``target``, non-bool ``log_target``.
+      ValueError: ``weights`` that do not broadcast; unknown ``reduction``, a ``target`` or
+        ``where`` that does not broadcast to ``input``'s shape.
+      TypeError: boolean or complex ``weights``; integer ``input`` or ``target``, non-bool
+        ``log_target``.
 
     Under :func:`jaxloss.checked`, also: negative probability targets (NaN otherwise, as
     PyTorch).
@@ -151,6 +157,7 @@ def kl_div(
     x = x.astype(dtype)
     t = jnp.broadcast_to(t.astype(dtype), x.shape)
     mask = _checks.as_mask(fn, where, x.shape)
+    v = _checks.as_weights(fn, weights, x.shape, dtype)
     if log_target:
         per = _kl_terms(t, x)
     else:
@@ -163,6 +170,7 @@ def kl_div(
         # t log t with 0 log 0 = 0; NaN for a negative target (as PyTorch), never dropped.
         t_log_t = jnp.where(positive, t_safe * jnp.log(t_safe), jnp.where(t == 0, 0.0, jnp.nan))
         per = t_log_t - t * jnp.where((t == 0) & jnp.isneginf(x), 0.0, x)
+    per = weigh(per, v)
     if mask is not None:
         per = jnp.where(mask, per, 0.0)
     if reduction in ("none", "sum"):
@@ -183,6 +191,7 @@ def jensen_shannon_divergence(
     log_q: ArrayLike,
     *,
     beta: ArrayLike = 0.5,
+    weights: ArrayLike | None = None,
     reduction: str = "mean",
     axis: int = -1,
     where: ArrayLike | None = None,
@@ -217,6 +226,10 @@ def jensen_shannon_divergence(
       log_p: float array of log-probabilities, class axis at ``axis``.
       log_q: float array of log-probabilities, same shape as ``log_p``.
       beta: scalar in [0, 1] (traceable: ``jax.vmap`` over it works, the endpoints too).
+      weights: optional real per-element weights, broadcastable to the row shape (``log_p``'s
+        without ``axis``) like ``where`` (traceable): each element's loss is multiplied by its
+        weight and "mean" still divides by the number of kept rows, as without weights (the README's
+        weights rule).
       reduction: "mean", "sum" or "none".
       axis: the class axis.
       where: optional boolean mask broadcastable to the row shape (the shape without
@@ -228,9 +241,9 @@ def jensen_shannon_divergence(
       inputs).
 
     Raises:
-      ValueError: unknown ``reduction``, mismatched shapes, a concrete ``beta`` outside
-        [0, 1], a bad ``axis`` or ``where``.
-      TypeError: integer inputs.
+      ValueError: ``weights`` that do not broadcast; unknown ``reduction``, mismatched shapes, a
+        concrete ``beta`` outside [0, 1], a bad ``axis`` or ``where``.
+      TypeError: boolean or complex ``weights``; integer inputs.
 
     Examples:
       >>> import jax, jax.numpy as jnp, jaxloss
@@ -256,6 +269,7 @@ def jensen_shannon_divergence(
     dtype = _checks.compute_dtype(jnp.promote_types(lp.dtype, lq.dtype))
     lp, lq = lp.astype(dtype), lq.astype(dtype)
     mask = _checks.as_mask(fn, where, lp.shape[:axis] + lp.shape[axis + 1 :])
+    v = _checks.as_weights(fn, weights, lp.shape[:axis] + lp.shape[axis + 1 :], dtype)
     b = jnp.asarray(beta, dtype)
     # Each branch sees harmless inputs where it is not selected (KL(P||P) = 0), so that an
     # infinite KL at a class that only one side supports cannot put 0 * inf into the
@@ -269,7 +283,7 @@ def jensen_shannon_divergence(
         _kl_terms(lq, log_m), axis=axis
     )
     per = jnp.where(interior, mixed, jnp.where(b == 0, forward, reverse))
-    return reduce_masked(per, mask, reduction, axis_name)
+    return reduce_masked(per, mask, reduction, axis_name, weights=v)
 
 
 def distillation_loss(
@@ -280,6 +294,7 @@ def distillation_loss(
     targets: ArrayLike | None = None,
     hard_weight: ArrayLike = 0.0,
     ignore_index: int = -100,
+    weights: ArrayLike | None = None,
     reduction: str = "mean",
     axis: int = -1,
     where: ArrayLike | None = None,
@@ -316,6 +331,10 @@ def distillation_loss(
       hard_weight: the weight :math:`\alpha` of the cross-entropy, scalar in [0, 1]
         (traceable).
       ignore_index: target value whose rows are dropped.
+      weights: optional real per-element weights, broadcastable to the row shape (the logits'
+        without ``axis``) like ``where`` (traceable): each element's loss is multiplied by its
+        weight and "mean" still divides by the number of kept rows, as without weights (the README's
+        weights rule).
       reduction: "mean", "sum" or "none" (per row, 0 at dropped rows).
       axis: the class axis.
       where: optional boolean mask broadcastable to the row shape.
@@ -325,10 +344,10 @@ def distillation_loss(
       Scalar or per-row loss, float32 (float64 for float64 logits).
 
     Raises:
-      ValueError: a concrete ``temperature <= 0``, a concrete ``hard_weight`` outside [0, 1],
-        ``hard_weight`` other than a concrete 0 without ``targets``, mismatched shapes, and
-        what :func:`cross_entropy` raises for ``targets``.
-      TypeError: integer logits, non-integer ``targets``.
+      ValueError: ``weights`` that do not broadcast; a concrete ``temperature <= 0``, a concrete
+        ``hard_weight`` outside [0, 1], ``hard_weight`` other than a concrete 0 without ``targets``,
+        mismatched shapes, and what :func:`cross_entropy` raises for ``targets``.
+      TypeError: boolean or complex ``weights``; integer logits, non-integer ``targets``.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -363,6 +382,7 @@ def distillation_loss(
     s, t = s.astype(dtype), t.astype(dtype)
     row_shape = s.shape[:axis] + s.shape[axis + 1 :]
     keep = _checks.as_mask(fn, where, row_shape)
+    v = _checks.as_weights(fn, weights, row_shape, dtype)
     temp = jnp.asarray(temperature, dtype)
     log_s = jax.nn.log_softmax(s / temp, axis=axis)
     log_t = jax.nn.log_softmax(t / temp, axis=axis)
@@ -385,4 +405,4 @@ def distillation_loss(
         per = (1.0 - alpha) * per + alpha * hard
         labelled = y != ignore_index
         keep = labelled if keep is None else keep & labelled
-    return reduce_masked(per, keep, reduction, axis_name)
+    return reduce_masked(per, keep, reduction, axis_name, weights=v)

@@ -40,6 +40,7 @@ def logit_adjusted_cross_entropy(
     class_priors: ArrayLike,
     tau: ArrayLike = 1.0,
     class_weights: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
     ignore_index: int = -100,
     label_smoothing: ArrayLike = 0.0,
     reduction: str = "mean",
@@ -76,6 +77,11 @@ def logit_adjusted_cross_entropy(
       class_weights: optional (C,) per-class weights (traceable).
       ignore_index: integer target value whose elements are dropped.
       label_smoothing: scalar in [0, 1] (traceable).
+      weights: optional real per-element weights, broadcastable to the per-element shape
+        (``targets``' for class indices, the logits' without ``axis`` for probabilities) like
+        ``where`` (traceable): each element's loss is multiplied by its weight and "mean" still
+        divides by the number of kept elements (their class weights' sum with ``class_weights`` and
+        class indices), as without weights (the README's weights rule).
       reduction: "mean", "sum" or "none".
       axis: the class axis.
       where: optional boolean mask broadcastable to the per-element shape.
@@ -86,9 +92,11 @@ def logit_adjusted_cross_entropy(
       logits).
 
     Raises:
-      ValueError: ``class_priors`` of a shape other than (C,) or with a concrete negative
-        entry, a concrete negative ``tau``, and everything :func:`cross_entropy` raises.
-      TypeError: non-numeric ``class_priors``, and everything :func:`cross_entropy` raises.
+      ValueError: ``weights`` that do not broadcast; ``class_priors`` of a shape other than (C,) or
+        with a concrete negative entry, a concrete negative ``tau``, and everything
+        :func:`cross_entropy` raises.
+      TypeError: boolean or complex ``weights``; non-numeric ``class_priors``, and everything
+        :func:`cross_entropy` raises.
 
     Under :func:`jaxloss.checked`, also: traced negative priors (NaN otherwise).
 
@@ -122,7 +130,7 @@ def logit_adjusted_cross_entropy(
     return _softmax_loss(
         fn, x + _along(shift, x.ndim, axis), targets, gamma=None, class_weights=class_weights,
         ignore_index=ignore_index, label_smoothing=label_smoothing, z_loss=0.0,
-        reduction=reduction, axis=axis, where=where, axis_name=axis_name,
+        reduction=reduction, axis=axis, where=where, weights=weights, axis_name=axis_name,
     )
 
 
@@ -134,6 +142,7 @@ def ldam_loss(
     max_margin: ArrayLike = 0.5,
     scale: ArrayLike = 30.0,
     class_weights: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
     ignore_index: int = -100,
     reduction: str = "mean",
     axis: int = -1,
@@ -167,6 +176,10 @@ def ldam_loss(
       scale: the logit scale ``s``, scalar > 0 (traceable).
       class_weights: optional (C,) per-class weights (traceable).
       ignore_index: integer target value whose elements are dropped.
+      weights: optional real per-element weights, broadcastable to ``targets``' shape like ``where``
+        (traceable): each element's loss is multiplied by its weight and "mean" still divides by the
+        number of kept elements (their class weights' sum with ``class_weights``), as without
+        weights (the README's weights rule).
       reduction: "mean", "sum" or "none".
       axis: the class axis.
       where: optional boolean mask broadcastable to the targets' shape.
@@ -176,10 +189,11 @@ def ldam_loss(
       Scalar or per-element loss, float32 (float64 for float64 logits).
 
     Raises:
-      ValueError: ``class_counts`` of a shape other than (C,) or with a concrete entry <= 0 (a
-        class of count 0 would have an infinite margin), a concrete negative ``max_margin`` or
-        ``scale <= 0``, and everything :func:`cross_entropy` raises.
-      TypeError: floating (probability) targets, and everything :func:`cross_entropy` raises.
+      ValueError: ``weights`` that do not broadcast; ``class_counts`` of a shape other than (C,) or
+        with a concrete entry <= 0 (a class of count 0 would have an infinite margin), a concrete
+        negative ``max_margin`` or ``scale <= 0``, and everything :func:`cross_entropy` raises.
+      TypeError: boolean or complex ``weights``; floating (probability) targets, and everything
+        :func:`cross_entropy` raises.
 
     Under :func:`jaxloss.checked`, also: traced counts <= 0 (NaN or inf otherwise).
 
@@ -225,7 +239,7 @@ def ldam_loss(
     return _softmax_loss(
         fn, shifted, targets, gamma=None, class_weights=class_weights,
         ignore_index=ignore_index, label_smoothing=0.0, z_loss=0.0, reduction=reduction,
-        axis=axis, where=where, axis_name=axis_name,
+        axis=axis, where=where, weights=weights, axis_name=axis_name,
     )
 
 
@@ -235,6 +249,7 @@ def poly1_cross_entropy(
     *,
     epsilon: ArrayLike = 2.0,
     class_weights: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
     ignore_index: int = -100,
     label_smoothing: ArrayLike = 0.0,
     reduction: str = "mean",
@@ -266,6 +281,11 @@ def poly1_cross_entropy(
       class_weights: optional (C,) per-class weights (traceable).
       ignore_index: integer target value whose elements are dropped.
       label_smoothing: scalar in [0, 1] (traceable).
+      weights: optional real per-element weights, broadcastable to the per-element shape
+        (``targets``' for class indices, the logits' without ``axis`` for probabilities) like
+        ``where`` (traceable): each element's loss is multiplied by its weight and "mean" still
+        divides by the number of kept elements (their class weights' sum with ``class_weights`` and
+        class indices), as without weights (the README's weights rule).
       reduction: "mean", "sum" or "none".
       axis: the class axis.
       where: optional boolean mask broadcastable to the per-element shape.
@@ -275,8 +295,9 @@ def poly1_cross_entropy(
       Scalar or per-element loss, float32 (float64 for float64 logits).
 
     Raises:
-      ValueError: a concrete ``epsilon < -1`` (the loss would decrease as ``p_t`` grows
-        towards 1), and everything :func:`cross_entropy` raises.
+      ValueError: ``weights`` that do not broadcast; a concrete ``epsilon < -1`` (the loss would
+        decrease as ``p_t`` grows towards 1), and everything :func:`cross_entropy` raises.
+      TypeError: boolean or complex ``weights``.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -301,5 +322,5 @@ def poly1_cross_entropy(
     return _softmax_loss(
         fn, x, targets, gamma=None, class_weights=class_weights, ignore_index=ignore_index,
         label_smoothing=label_smoothing, z_loss=0.0, reduction=reduction, axis=axis,
-        where=where, axis_name=axis_name, poly=poly,
+        where=where, weights=weights, axis_name=axis_name, poly=poly,
     )

@@ -401,20 +401,6 @@ def _check_weight(hidden: jax.Array, weight: jax.Array, layout: Any) -> tuple[in
     return dim, weight.shape[1 - d_axis]
 
 
-def _per_token(name: str, value: Any, shape: tuple[int, ...], dtype) -> jax.Array | None:
-    """Per-token float ``weights`` broadcast to the token shape, or None."""
-    if value is None:
-        return None
-    value = jnp.asarray(value)
-    if not jnp.issubdtype(value.dtype, jnp.floating):
-        raise TypeError(
-            f"{_FN}: `{name}` must be floating-point per-token weights, got dtype "
-            f"{value.dtype}. Boolean masks go in `where`."
-        )
-    _checks.check_broadcastable(_FN, name, value.shape, shape)
-    return jnp.broadcast_to(value.astype(dtype), shape)
-
-
 def linear_cross_entropy(
     hidden: ArrayLike,
     weight: ArrayLike,
@@ -530,7 +516,7 @@ def linear_cross_entropy(
         bad ``chunk_size``/``token_chunk_size``/``reduction``/``weight_layout``, V == 1, a
         concrete ``label_smoothing`` outside [0, 1], negative ``z_loss``, ``softcap <= 0``.
       TypeError: non-float ``hidden``/``weight``, targets that are neither integer nor
-        float, non-float ``weights``.
+        float, non-real ``weights`` (boolean, complex).
 
     Examples:
       >>> import jax, jax.numpy as jnp, jaxloss
@@ -622,7 +608,7 @@ def linear_cross_entropy(
             f"got dtype {targets.dtype if targets_given is None else targets_given}."
         )
     mask = _checks.as_mask(_FN, where, token_shape)
-    v_tok = _per_token("weights", weights, token_shape, acc)
+    v_tok = _checks.as_weights(_FN, weights, token_shape, acc)
 
     rows = int(np.prod(token_shape, dtype=np.int64))
     h2 = hidden.reshape(rows, dim)

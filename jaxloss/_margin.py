@@ -102,6 +102,20 @@ def _scalar(fn: str, name: str, value: ArrayLike, dtype: Any) -> jax.Array:
     return jnp.asarray(value, dtype)
 
 
+def _reduce(
+    fn: str,
+    per: jax.Array,
+    mask: jax.Array | None,
+    weights: ArrayLike | None,
+    reduction: str,
+    axis_name: str | None,
+) -> jax.Array:
+    """``reduce_masked`` with the per-element ``weights`` validated against ``per``'s shape
+    (the shape ``where`` broadcasts to): they rescale, the count stays the kept elements'."""
+    w = _checks.as_weights(fn, weights, per.shape, per.dtype)
+    return reduce_masked(per, mask, reduction, axis_name, weights=w)
+
+
 def _hinge(z: jax.Array) -> jax.Array:
     """``max(z, 0)`` as PyTorch's ``clamp_min``: gradient 1 at ``z == 0``; NaN stays NaN."""
     return jnp.where(z < 0, jnp.zeros_like(z), z)
@@ -217,6 +231,7 @@ def margin_ranking_loss(
     target: ArrayLike,
     *,
     margin: ArrayLike = 0.0,
+    weights: ArrayLike | None = None,
     reduction: str = "mean",
     where: ArrayLike | None = None,
     axis_name: str | None = None,
@@ -237,6 +252,9 @@ def margin_ranking_loss(
         as in PyTorch). A float target is differentiable: ``d l / d y = -(x1 - x2)`` where
         the hinge is active (PyTorch's derivative).
       margin: scalar (traceable).
+      weights: optional real per-element weights, broadcastable to ``input1`` like ``where``
+        (traceable): each element's loss is multiplied by its weight and "mean" still divides by the
+        number of kept elements, as without weights (the README's weights rule).
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to the inputs; False elements are absent
         (0 loss, not counted in the mean).
@@ -246,9 +264,10 @@ def margin_ranking_loss(
       Scalar, or the inputs' shape for "none"; float32 (float64 for float64 inputs).
 
     Raises:
-      ValueError: shapes differ (PyTorch broadcasts), non-scalar ``margin``, bad
-        ``reduction`` or ``where``.
-      TypeError: integer inputs, a non-numeric target, a non-boolean ``where``.
+      ValueError: ``weights`` that do not broadcast; shapes differ (PyTorch broadcasts), non-scalar
+        ``margin``, bad ``reduction`` or ``where``.
+      TypeError: boolean or complex ``weights``; integer inputs, a non-numeric target, a non-boolean
+        ``where``.
 
     References:
       PyTorch ``torch.nn.MarginRankingLoss`` (ATen ``margin_ranking_loss``).
@@ -267,7 +286,7 @@ def margin_ranking_loss(
     mask = _checks.as_mask(fn, where, x1.shape)
     m = _scalar(fn, "margin", margin, dtype)
     per = _hinge(-y.astype(dtype) * (x1 - x2) + m)
-    return reduce_masked(per, mask, reduction, axis_name)
+    return _reduce(fn, per, mask, weights, reduction, axis_name)
 
 
 def hinge_embedding_loss(
@@ -275,6 +294,7 @@ def hinge_embedding_loss(
     target: ArrayLike,
     *,
     margin: ArrayLike = 1.0,
+    weights: ArrayLike | None = None,
     reduction: str = "mean",
     where: ArrayLike | None = None,
     axis_name: str | None = None,
@@ -295,6 +315,9 @@ def hinge_embedding_loss(
       input: float array of any shape.
       target: same shape, float or integer, nominally 1 or -1.
       margin: scalar (traceable).
+      weights: optional real per-element weights, broadcastable to ``input`` like ``where``
+        (traceable): each element's loss is multiplied by its weight and "mean" still divides by the
+        number of kept elements, as without weights (the README's weights rule).
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to ``input``.
       axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
@@ -303,9 +326,10 @@ def hinge_embedding_loss(
       Scalar, or ``input``'s shape for "none"; float32 (float64 for float64 input).
 
     Raises:
-      ValueError: ``target``'s shape differs from ``input``'s (PyTorch broadcasts),
-        non-scalar ``margin``, bad ``reduction`` or ``where``.
-      TypeError: integer ``input``, non-numeric ``target``, non-boolean ``where``.
+      ValueError: ``weights`` that do not broadcast; ``target``'s shape differs from ``input``'s
+        (PyTorch broadcasts), non-scalar ``margin``, bad ``reduction`` or ``where``.
+      TypeError: boolean or complex ``weights``; integer ``input``, non-numeric ``target``,
+        non-boolean ``where``.
 
     References:
       PyTorch ``torch.nn.HingeEmbeddingLoss`` (ATen ``hinge_embedding_loss``).
@@ -325,13 +349,14 @@ def hinge_embedding_loss(
     m = _scalar(fn, "margin", margin, dtype)
     zeros = jnp.zeros_like(x)
     per = jnp.where(y != 1, _hinge(m - x), zeros) + jnp.where(y != -1, x, zeros)
-    return reduce_masked(per, mask, reduction, axis_name)
+    return _reduce(fn, per, mask, weights, reduction, axis_name)
 
 
 def soft_margin_loss(
     input: ArrayLike,
     target: ArrayLike,
     *,
+    weights: ArrayLike | None = None,
     reduction: str = "mean",
     where: ArrayLike | None = None,
     axis_name: str | None = None,
@@ -351,6 +376,9 @@ def soft_margin_loss(
       input: float array of any shape.
       target: same shape, float or integer, nominally 1 or -1. A float target is
         differentiable here (``-x sigmoid(-y x)``); PyTorch refuses to differentiate it.
+      weights: optional real per-element weights, broadcastable to ``input`` like ``where``
+        (traceable): each element's loss is multiplied by its weight and "mean" still divides by the
+        number of kept elements, as without weights (the README's weights rule).
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to ``input``.
       axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
@@ -359,9 +387,10 @@ def soft_margin_loss(
       Scalar, or ``input``'s shape for "none"; float32 (float64 for float64 input).
 
     Raises:
-      ValueError: ``target``'s shape differs from ``input``'s, bad ``reduction`` or
-        ``where``.
-      TypeError: integer ``input``, non-numeric ``target``, non-boolean ``where``.
+      ValueError: ``weights`` that do not broadcast; ``target``'s shape differs from ``input``'s,
+        bad ``reduction`` or ``where``.
+      TypeError: boolean or complex ``weights``; integer ``input``, non-numeric ``target``,
+        non-boolean ``where``.
 
     References:
       PyTorch ``torch.nn.SoftMarginLoss`` (ATen ``soft_margin_loss``).
@@ -379,7 +408,7 @@ def soft_margin_loss(
     _same_shapes(fn, ("input", x), ("target", y))
     mask = _checks.as_mask(fn, where, x.shape)
     per = jax.nn.softplus(-y.astype(dtype) * x)
-    return reduce_masked(per, mask, reduction, axis_name)
+    return _reduce(fn, per, mask, weights, reduction, axis_name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,6 +421,7 @@ def multilabel_soft_margin_loss(
     target: ArrayLike,
     *,
     class_weights: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
     reduction: str = "mean",
     where: ArrayLike | None = None,
     axis_name: str | None = None,
@@ -412,6 +442,10 @@ def multilabel_soft_margin_loss(
       target: same shape, float (soft labels allowed, differentiable, as in PyTorch) or
         integer/boolean 0/1.
       class_weights: optional (C,) per-class weights, PyTorch's ``weight`` (traceable).
+      weights: optional real per-element weights, broadcastable to the sample shape (``input``'s
+        without the class axis) like ``where`` (traceable): each element's loss is multiplied by its
+        weight and "mean" still divides by the number of kept samples, as without weights (the
+        README's weights rule).
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to the sample shape ``input.shape[:-1]``.
       axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
@@ -420,9 +454,10 @@ def multilabel_soft_margin_loss(
       Scalar, or ``input.shape[:-1]`` for "none"; float32 (float64 for float64 input).
 
     Raises:
-      ValueError: ``target``'s shape differs from ``input``'s, no class axis, wrong
-        ``class_weights`` shape, bad ``reduction`` or ``where``.
-      TypeError: integer ``input``, non-numeric ``target``, non-boolean ``where``.
+      ValueError: ``weights`` that do not broadcast; ``target``'s shape differs from ``input``'s, no
+        class axis, wrong ``class_weights`` shape, bad ``reduction`` or ``where``.
+      TypeError: boolean or complex ``weights``; integer ``input``, non-numeric ``target``,
+        non-boolean ``where``.
 
     References:
       PyTorch ``torch.nn.MultiLabelSoftMarginLoss`` (``torch/nn/functional.py``).
@@ -447,7 +482,7 @@ def multilabel_soft_margin_loss(
         _checks.check_class_vector(fn, "class_weights", w, num_classes)
         per_class = jnp.broadcast_to(w.astype(dtype), x.shape) * per_class
     per = jnp.sum(per_class, axis=-1) / num_classes
-    return reduce_masked(per, mask, reduction, axis_name)
+    return _reduce(fn, per, mask, weights, reduction, axis_name)
 
 
 def multi_margin_loss(
@@ -457,6 +492,7 @@ def multi_margin_loss(
     p: int = 1,
     margin: ArrayLike = 1.0,
     class_weights: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
     reduction: str = "mean",
     where: ArrayLike | None = None,
     axis_name: str | None = None,
@@ -479,6 +515,9 @@ def multi_margin_loss(
       p: 1 or 2 (static).
       margin: scalar (traceable).
       class_weights: optional (C,) per-class weights, PyTorch's ``weight`` (traceable).
+      weights: optional real per-element weights, broadcastable to ``target`` like ``where``
+        (traceable): each element's loss is multiplied by its weight and "mean" still divides by the
+        number of kept samples, as without weights (the README's weights rule).
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to ``input.shape[:-1]``.
       axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
@@ -487,12 +526,13 @@ def multi_margin_loss(
       Scalar, or ``input.shape[:-1]`` for "none"; float32 (float64 for float64 input).
 
     Raises:
-      ValueError: ``p`` not 1 or 2; a concrete label outside [0, C) (PyTorch:
-        RuntimeError); ``target`` of the wrong shape; no class axis; wrong
-        ``class_weights`` shape; non-scalar ``margin``; bad ``reduction`` or ``where``.
-        Labels only known under ``jit`` are not checked (that sample's loss is NaN) unless
-        the call is wrapped in :func:`jaxloss.checked`.
-      TypeError: integer ``input``, non-integer ``target``, non-boolean ``where``.
+      ValueError: ``weights`` that do not broadcast; ``p`` not 1 or 2; a concrete label outside [0,
+        C) (PyTorch: RuntimeError); ``target`` of the wrong shape; no class axis; wrong
+        ``class_weights`` shape; non-scalar ``margin``; bad ``reduction`` or ``where``. Labels only
+        known under ``jit`` are not checked (that sample's loss is NaN) unless the call is wrapped
+        in :func:`jaxloss.checked`.
+      TypeError: boolean or complex ``weights``; integer ``input``, non-integer ``target``,
+        non-boolean ``where``.
 
     References:
       PyTorch ``torch.nn.MultiMarginLoss`` (ATen ``LossMultiMargin.cpp``); Weston and
@@ -536,7 +576,7 @@ def multi_margin_loss(
         _checks.check_class_vector(fn, "class_weights", w, num_classes)
         per = w.astype(dtype)[safe[..., 0]] * per
     per = jnp.where(ok, per, jnp.full_like(per, jnp.nan))
-    return reduce_masked(per, mask, reduction, axis_name)
+    return _reduce(fn, per, mask, weights, reduction, axis_name)
 
 
 def _listed_counts(t: jax.Array, num_classes: int, dtype: Any) -> jax.Array:
@@ -579,6 +619,7 @@ def multilabel_margin_loss(
     input: ArrayLike,
     target: ArrayLike,
     *,
+    weights: ArrayLike | None = None,
     reduction: str = "mean",
     where: ArrayLike | None = None,
     axis_name: str | None = None,
@@ -602,6 +643,10 @@ def multilabel_margin_loss(
       input: float array (..., C), the class axis last ((C,) or (N, C) in PyTorch).
       target: integer array of ``input``'s shape, values in [-1, C) (every entry, also
         after the terminator, as PyTorch checks).
+      weights: optional real per-element weights, broadcastable to the sample shape (``input``'s
+        without the class axis) like ``where`` (traceable): each element's loss is multiplied by its
+        weight and "mean" still divides by the number of kept samples, as without weights (the
+        README's weights rule).
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to ``input.shape[:-1]``.
       axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
@@ -611,11 +656,13 @@ def multilabel_margin_loss(
       float32 (float64 for float64 input).
 
     Raises:
-      ValueError: a concrete target value outside [-1, C) (PyTorch: RuntimeError "target is
-        out of range"); ``target``'s shape differs from ``input``'s; no class axis; bad
-        ``reduction`` or ``where``. Values only known under ``jit`` are not checked (that
-        sample's loss is NaN) unless the call is wrapped in :func:`jaxloss.checked`.
-      TypeError: integer ``input``, non-integer ``target``, non-boolean ``where``.
+      ValueError: ``weights`` that do not broadcast; a concrete target value outside [-1, C)
+        (PyTorch: RuntimeError "target is out of range"); ``target``'s shape differs from
+        ``input``'s; no class axis; bad ``reduction`` or ``where``. Values only known under ``jit``
+        are not checked (that sample's loss is NaN) unless the call is wrapped in
+        :func:`jaxloss.checked`.
+      TypeError: boolean or complex ``weights``; integer ``input``, non-integer ``target``,
+        non-boolean ``where``.
 
     References:
       PyTorch ``torch.nn.MultiLabelMarginLoss`` (ATen ``LossMultiLabelMargin.cpp``).
@@ -642,7 +689,7 @@ def multilabel_margin_loss(
     counts = _listed_counts(t.reshape(-1, num_classes), num_classes, dtype)
     per = (_multilabel_hinge_sums(rows_x, counts) / num_classes).reshape(x.shape[:-1])
     per = jnp.where(row_ok, per, jnp.full_like(per, jnp.nan))
-    return reduce_masked(per, mask, reduction, axis_name)
+    return _reduce(fn, per, mask, weights, reduction, axis_name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -656,6 +703,7 @@ def cosine_embedding_loss(
     target: ArrayLike,
     *,
     margin: ArrayLike = 0.0,
+    weights: ArrayLike | None = None,
     reduction: str = "mean",
     where: ArrayLike | None = None,
     axis_name: str | None = None,
@@ -681,6 +729,9 @@ def cosine_embedding_loss(
         (N, D) in PyTorch).
       target: float or integer, shape ``input1.shape[:-1]``, nominally 1 or -1.
       margin: scalar, nominally in [-1, 1] (traceable).
+      weights: optional real per-element weights, broadcastable to ``target`` like ``where``
+        (traceable): each element's loss is multiplied by its weight and "mean" still divides by the
+        number of kept pairs, as without weights (the README's weights rule).
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to ``input1.shape[:-1]``.
       axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
@@ -689,10 +740,11 @@ def cosine_embedding_loss(
       Scalar, or ``input1.shape[:-1]`` for "none"; float32 (float64 for float64 inputs).
 
     Raises:
-      ValueError: ``input2``'s shape differs from ``input1``'s; ``target`` not of shape
-        ``input1.shape[:-1]``; no feature axis; non-scalar ``margin``; bad ``reduction``
-        or ``where``.
-      TypeError: integer inputs, non-numeric ``target``, non-boolean ``where``.
+      ValueError: ``weights`` that do not broadcast; ``input2``'s shape differs from ``input1``'s;
+        ``target`` not of shape ``input1.shape[:-1]``; no feature axis; non-scalar ``margin``; bad
+        ``reduction`` or ``where``.
+      TypeError: boolean or complex ``weights``; integer inputs, non-numeric ``target``, non-boolean
+        ``where``.
 
     References:
       PyTorch ``torch.nn.CosineEmbeddingLoss`` (ATen ``cosine_embedding_loss``).
@@ -723,7 +775,7 @@ def cosine_embedding_loss(
     cos = dot / jnp.sqrt(mag1 * mag2)
     zeros = jnp.zeros_like(cos)
     per = jnp.where(y == 1, 1.0 - cos, zeros) + jnp.where(y == -1, _hinge(cos - m), zeros)
-    return reduce_masked(per, mask, reduction, axis_name)
+    return _reduce(fn, per, mask, weights, reduction, axis_name)
 
 
 def _triplet(
@@ -735,6 +787,7 @@ def _triplet(
     *,
     margin: ArrayLike,
     swap: bool,
+    weights: ArrayLike | None,
     reduction: str,
     where: ArrayLike | None,
     axis_name: str | None,
@@ -749,7 +802,7 @@ def _triplet(
         d_neg = jnp.minimum(d_neg, distance(p, n))
     per = _hinge(m + d_pos - d_neg)
     mask = _checks.as_mask(fn, where, per.shape)
-    return reduce_masked(per, mask, reduction, axis_name)
+    return _reduce(fn, per, mask, weights, reduction, axis_name)
 
 
 def triplet_margin_loss(
@@ -761,6 +814,7 @@ def triplet_margin_loss(
     p: float = 2.0,
     eps: ArrayLike = 1e-6,
     swap: bool = False,
+    weights: ArrayLike | None = None,
     reduction: str = "mean",
     where: ArrayLike | None = None,
     axis_name: str | None = None,
@@ -784,6 +838,10 @@ def triplet_margin_loss(
       p: the norm's order, a Python number > 0, ``float("inf")`` allowed (static).
       eps: scalar added to each difference (traceable).
       swap: use the distance swap (static).
+      weights: optional real per-element weights, broadcastable to the triplet shape (the inputs'
+        without the embedding axis) like ``where`` (traceable): each element's loss is multiplied by
+        its weight and "mean" still divides by the number of kept triplets, as without weights (the
+        README's weights rule).
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to ``anchor.shape[:-1]``.
       axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
@@ -792,10 +850,11 @@ def triplet_margin_loss(
       Scalar, or ``anchor.shape[:-1]`` for "none"; float32 (float64 for float64 inputs).
 
     Raises:
-      ValueError: shapes differ (PyTorch broadcasts); no feature axis; ``margin`` <= 0;
-        ``p`` <= 0; non-scalar ``margin`` or ``eps``; bad ``reduction`` or ``where``.
-      TypeError: integer inputs; ``p`` not a Python number; ``swap`` not a bool;
-        non-boolean ``where``.
+      ValueError: ``weights`` that do not broadcast; shapes differ (PyTorch broadcasts); no feature
+        axis; ``margin`` <= 0; ``p`` <= 0; non-scalar ``margin`` or ``eps``; bad ``reduction`` or
+        ``where``.
+      TypeError: boolean or complex ``weights``; integer inputs; ``p`` not a Python number; ``swap``
+        not a bool; non-boolean ``where``.
 
     References:
       PyTorch ``torch.nn.TripletMarginLoss``; Balntas et al., "Learning local feature
@@ -821,8 +880,8 @@ def triplet_margin_loss(
     def distance(u, v):
         return _pairwise_distance(u, v, order, e)
 
-    return _triplet(fn, a, pp, n, distance, margin=margin, swap=swap, reduction=reduction,
-                    where=where, axis_name=axis_name)
+    return _triplet(fn, a, pp, n, distance, margin=margin, swap=swap, weights=weights,
+                    reduction=reduction, where=where, axis_name=axis_name)
 
 
 def triplet_margin_with_distance_loss(
@@ -833,6 +892,7 @@ def triplet_margin_with_distance_loss(
     distance_function: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
     margin: ArrayLike = 1.0,
     swap: bool = False,
+    weights: ArrayLike | None = None,
     reduction: str = "mean",
     where: ArrayLike | None = None,
     axis_name: str | None = None,
@@ -857,6 +917,10 @@ def triplet_margin_with_distance_loss(
         compute dtype (float32 for bf16/f16). Default: the pairwise L2 distance above.
       margin: scalar > 0 (traceable; a concrete value <= 0 raises, as PyTorch).
       swap: use the distance swap (static).
+      weights: optional real per-element weights, broadcastable to the triplet shape (the distances'
+        shape) like ``where`` (traceable): each element's loss is multiplied by its weight and
+        "mean" still divides by the number of kept triplets, as without weights (the README's
+        weights rule).
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to the distances' shape.
       axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
@@ -866,11 +930,11 @@ def triplet_margin_with_distance_loss(
       the distances are cast to that dtype).
 
     Raises:
-      ValueError: shapes of the inputs differ (PyTorch only checks their rank), or the
-        distance function returns arrays of different shapes; ``margin`` <= 0; non-scalar
-        ``margin``; bad ``reduction`` or ``where``.
-      TypeError: integer inputs; ``distance_function`` not callable; a distance that is not
-        a float array; ``swap`` not a bool; non-boolean ``where``.
+      ValueError: ``weights`` that do not broadcast; shapes of the inputs differ (PyTorch only
+        checks their rank), or the distance function returns arrays of different shapes; ``margin``
+        <= 0; non-scalar ``margin``; bad ``reduction`` or ``where``.
+      TypeError: boolean or complex ``weights``; integer inputs; ``distance_function`` not callable;
+        a distance that is not a float array; ``swap`` not a bool; non-boolean ``where``.
 
     References:
       PyTorch ``torch.nn.TripletMarginWithDistanceLoss`` (``torch/nn/functional.py``).
@@ -921,5 +985,5 @@ def triplet_margin_with_distance_loss(
             )
         return d.astype(dtype)
 
-    return _triplet(fn, a, pp, n, distance, margin=margin, swap=swap, reduction=reduction,
-                    where=where, axis_name=axis_name)
+    return _triplet(fn, a, pp, n, distance, margin=margin, swap=swap, weights=weights,
+                    reduction=reduction, where=where, axis_name=axis_name)

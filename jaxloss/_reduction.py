@@ -47,18 +47,30 @@ def reduce_loss(
     return safe_divide(total, count)
 
 
+def weigh(per_element: jax.Array, weights: jax.Array | None) -> jax.Array:
+    """jaxloss's one per-element weight rule: ``weights`` (already broadcast to
+    ``per_element``, or None) rescale each element's loss and never enter a denominator.
+
+    Apply it before the mask, so a NaN or inf weight at a masked element does not leak.
+    """
+    return per_element if weights is None else weights * per_element
+
+
 def reduce_masked(
     per_element: jax.Array,
     mask: jax.Array | None,
     reduction: str,
     axis_name: str | None,
+    weights: jax.Array | None = None,
 ) -> jax.Array:
     """:func:`reduce_loss` of a per-element loss under an optional ``where`` mask.
 
     Masked-out elements (``mask`` False, already broadcast to ``per_element``) are 0 in
     "none" and absent from "sum" and "mean": "mean" divides by the number of kept elements
     (0.0 when none is kept). ``where`` selects, so a NaN at a masked position does not leak.
+    ``weights`` (see :func:`weigh`) multiply each element's loss, not the count.
     """
+    per_element = weigh(per_element, weights)
     if mask is None:
         return reduce_loss(per_element, None, reduction, axis_name)
     per_element = jnp.where(mask, per_element, jnp.zeros_like(per_element))

@@ -6,8 +6,10 @@ mismatch, with a warning in four of the six; here it is an error) and reduces th
 ``reduce_loss``.
 The "mean" of each follows its PyTorch 2.13 function exactly, and PyTorch is not consistent:
 with per-element ``weights`` (PyTorch's ``weight=``), ``l1_loss`` and ``mse_loss`` divide the
-weighted sum by the sum of the weights, ``huber_loss`` by the element count. Masked elements
-(``where=False``) drop out of the numerator and of the denominator alike.
+weighted sum by the sum of the weights, ``huber_loss`` by the element count. The other three
+have no ``weight`` in PyTorch and take jaxloss's one rule: ``weights`` rescale each element's
+loss and "mean" divides by the element count. Masked elements (``where=False``) drop out of
+the numerator and of the denominator alike.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from jaxloss import _checks
-from jaxloss._reduction import reduce_loss, reduce_masked
+from jaxloss._reduction import reduce_loss, reduce_masked, weigh
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -52,10 +54,9 @@ def _reduce(
 ) -> jax.Array:
     """Weights, mask and reduction. "mean" divides by the sum of the kept weights when
     ``divide_by_weights`` (and weights are given), else by the kept element count."""
-    if weights is not None:
-        per = weights * per
     if not (divide_by_weights and weights is not None):
-        return reduce_masked(per, mask, reduction, axis_name)
+        return reduce_masked(per, mask, reduction, axis_name, weights=weights)
+    per = weigh(per, weights)
     if mask is not None:
         per = jnp.where(mask, per, jnp.zeros_like(per))
         weights = jnp.where(mask, weights, 0.0)
@@ -267,6 +268,7 @@ def smooth_l1_loss(
     target: ArrayLike,
     *,
     beta: ArrayLike = 1.0,
+    weights: ArrayLike | None = None,
     reduction: str = "mean",
     where: ArrayLike | None = None,
     axis_name: str | None = None,
@@ -286,6 +288,9 @@ def smooth_l1_loss(
       input: float array of any shape.
       target: numeric array of the same shape.
       beta: threshold between the quadratic and the linear part, a scalar >= 0 (traceable).
+      weights: optional real per-element weights, broadcastable to ``input`` like ``where``
+        (traceable): each element's loss is multiplied by its weight and "mean" still divides by the
+        number of kept elements, as without weights (the README's weights rule).
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to ``input``; False elements count as absent.
       axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
@@ -294,9 +299,11 @@ def smooth_l1_loss(
       Scalar, or the elementwise loss for "none"; float32 (float64 for float64 input).
 
     Raises:
-      ValueError: a concrete ``beta`` < 0 (as PyTorch), a non-scalar ``beta``, ``target`` of
-        another shape, ``where`` that does not broadcast, an unknown ``reduction``.
-      TypeError: non-float ``input``, non-numeric ``target``, non-boolean ``where``.
+      ValueError: ``weights`` that do not broadcast; a concrete ``beta`` < 0 (as PyTorch), a
+        non-scalar ``beta``, ``target`` of another shape, ``where`` that does not broadcast, an
+        unknown ``reduction``.
+      TypeError: boolean or complex ``weights``; non-float ``input``, non-numeric ``target``,
+        non-boolean ``where``.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -317,7 +324,8 @@ def smooth_l1_loss(
     quadratic = z < b  # never true at beta = 0
     safe_b = jnp.where(b > 0, b, jnp.ones_like(b))
     per = jnp.where(quadratic, 0.5 * jnp.square(z) / safe_b, z - 0.5 * b)
-    return _reduce(per, mask, None, reduction, axis_name, divide_by_weights=False)
+    w = _checks.as_weights(fn, weights, x.shape, x.dtype)
+    return _reduce(per, mask, w, reduction, axis_name, divide_by_weights=False)
 
 
 def poisson_nll_loss(
@@ -327,6 +335,7 @@ def poisson_nll_loss(
     log_input: bool = True,
     full: bool = False,
     eps: ArrayLike = 1e-8,
+    weights: ArrayLike | None = None,
     reduction: str = "mean",
     where: ArrayLike | None = None,
     axis_name: str | None = None,
@@ -351,6 +360,9 @@ def poisson_nll_loss(
       full: add the Stirling approximation of ``log(y!)`` (a Python bool).
       eps: added to the rate inside the log when ``log_input=False``, a scalar >= 0
         (traceable).
+      weights: optional real per-element weights, broadcastable to ``input`` like ``where``
+        (traceable): each element's loss is multiplied by its weight and "mean" still divides by the
+        number of kept elements, as without weights (the README's weights rule).
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to ``input``; False elements count as absent.
       axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
@@ -359,11 +371,11 @@ def poisson_nll_loss(
       Scalar, or the elementwise loss for "none"; float32 (float64 for float64 input).
 
     Raises:
-      ValueError: a concrete ``eps`` < 0 (PyTorch does not check), a non-scalar ``eps``,
-        ``target`` of another shape, ``where`` that does not broadcast, an unknown
-        ``reduction``.
-      TypeError: ``log_input`` or ``full`` not a bool, non-float ``input``, non-numeric
-        ``target``, non-boolean ``where``.
+      ValueError: ``weights`` that do not broadcast; a concrete ``eps`` < 0 (PyTorch does not
+        check), a non-scalar ``eps``, ``target`` of another shape, ``where`` that does not
+        broadcast, an unknown ``reduction``.
+      TypeError: boolean or complex ``weights``; ``log_input`` or ``full`` not a bool, non-float
+        ``input``, non-numeric ``target``, non-boolean ``where``.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -391,7 +403,8 @@ def poisson_nll_loss(
         safe_y = jnp.where(big, y, 2.0)  # the y <= 1 branch never sees log(0)
         stirling = safe_y * jnp.log(safe_y) - safe_y + 0.5 * jnp.log(2.0 * jnp.pi * safe_y)
         per = per + jnp.where(big, stirling, 0.0)
-    return _reduce(per, mask, None, reduction, axis_name, divide_by_weights=False)
+    w = _checks.as_weights(fn, weights, x.shape, x.dtype)
+    return _reduce(per, mask, w, reduction, axis_name, divide_by_weights=False)
 
 
 @jax.custom_jvp
@@ -450,6 +463,7 @@ def gaussian_nll_loss(
     *,
     full: bool = False,
     eps: ArrayLike = 1e-6,
+    weights: ArrayLike | None = None,
     reduction: str = "mean",
     where: ArrayLike | None = None,
     axis_name: str | None = None,
@@ -477,6 +491,9 @@ def gaussian_nll_loss(
       var: float array of one of the shapes above, or a scalar; values >= 0.
       full: add the constant ``0.5 * log(2 pi)`` (a Python bool).
       eps: the clamp of ``var`` from below, a scalar >= 0 (traceable).
+      weights: optional real per-element weights, broadcastable to ``input`` like ``where``
+        (traceable): each element's loss is multiplied by its weight and "mean" still divides by the
+        number of kept elements, as without weights (the README's weights rule).
       reduction: "mean", "sum" or "none" (the elementwise loss has ``input``'s shape).
       where: optional boolean mask broadcastable to ``input``; False elements count as absent.
       axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
@@ -487,11 +504,11 @@ def gaussian_nll_loss(
       :func:`jaxloss.checked`).
 
     Raises:
-      ValueError: ``var`` of another shape, a concrete scalar ``var`` or ``eps`` < 0,
-        ``target`` of another shape, ``where`` that does not broadcast, an unknown
-        ``reduction``; under :func:`jaxloss.checked`, a negative entry of ``var``.
-      TypeError: ``full`` not a bool, non-float ``input`` or ``var`` array, non-numeric
-        ``target``, non-boolean ``where``.
+      ValueError: ``weights`` that do not broadcast; ``var`` of another shape, a concrete scalar
+        ``var`` or ``eps`` < 0, ``target`` of another shape, ``where`` that does not broadcast, an
+        unknown ``reduction``; under :func:`jaxloss.checked`, a negative entry of ``var``.
+      TypeError: boolean or complex ``weights``; ``full`` not a bool, non-float ``input`` or ``var``
+        array, non-numeric ``target``, non-boolean ``where``.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -515,4 +532,5 @@ def gaussian_nll_loss(
     per = 0.5 * (jnp.log(v) + jnp.square(x - y) / v)
     if full:
         per = per + _HALF_LOG_2PI
-    return _reduce(per, mask, None, reduction, axis_name, divide_by_weights=False)
+    w = _checks.as_weights(fn, weights, x.shape, x.dtype)
+    return _reduce(per, mask, w, reduction, axis_name, divide_by_weights=False)

@@ -540,6 +540,7 @@ def dice_cross_entropy_loss(
     dice_weight: ArrayLike = 0.5,
     smooth: ArrayLike = 1e-5,
     class_weights: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
     ignore_index: int = -100,
     label_smoothing: ArrayLike = 0.0,
     include_background: bool = True,
@@ -577,6 +578,12 @@ def dice_cross_entropy_loss(
       include_background: False drops class 0 from the Dice term.
       batch: pool the Dice sums over the batch.
       squared: squared Dice denominator.
+      weights: optional real per-element weights, broadcastable to the pixel shape (the logits'
+        without ``axis``) like ``where`` (traceable): each element's loss is multiplied by its
+        weight and "mean" still divides by the cross-entropy's own denominator, as without weights
+        (the README's weights rule). They weigh the cross-entropy term only (per-pixel weight maps
+        as in U-Net and MONAI #6355); the Dice term is a ratio of sums over pixels, not a per-pixel
+        loss.
       reduction: ``"mean"`` or ``"sum"`` (the two terms have different shapes, so there is
         no ``"none"``; call :func:`dice_loss` and :func:`cross_entropy` for those).
       axis: the class axis (not 0).
@@ -587,11 +594,12 @@ def dice_cross_entropy_loss(
       A float32 scalar (float64 for float64 logits).
 
     Raises:
-      ValueError: ``reduction="none"``, a concrete ``dice_weight`` or ``label_smoothing``
-        outside [0, 1], a single class (one softmax channel; for binary segmentation
-        combine ``dice_loss(activation="sigmoid")`` with
+      ValueError: ``weights`` that do not broadcast; ``reduction="none"``, a concrete
+        ``dice_weight`` or ``label_smoothing`` outside [0, 1], a single class (one softmax channel;
+        for binary segmentation combine ``dice_loss(activation="sigmoid")`` with
         :func:`binary_cross_entropy_with_logits`), and everything :func:`dice_loss` and
         :func:`cross_entropy` raise.
+      TypeError: boolean or complex ``weights``.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -620,7 +628,7 @@ def dice_cross_entropy_loss(
     ce = _softmax_loss(
         fn, logits, targets, gamma=None, class_weights=class_weights,
         ignore_index=ignore_index, label_smoothing=label_smoothing, z_loss=0.0,
-        reduction=reduction, axis=axis, where=where, axis_name=axis_name,
+        reduction=reduction, axis=axis, where=where, weights=weights, axis_name=axis_name,
     )
     lam = jnp.asarray(dice_weight, dice.dtype)
     return lam * dice + (1.0 - lam) * ce
@@ -751,6 +759,7 @@ def dice_focal_loss(
     lambda_focal: ArrayLike = 1.0,
     smooth: ArrayLike = 1e-5,
     class_weights: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
     ignore_index: int = -100,
     include_background: bool = True,
     batch: bool = False,
@@ -798,6 +807,11 @@ def dice_focal_loss(
         focal term (the softmax focal term covers every class).
       batch: pool the Dice sums over the batch.
       squared: squared Dice denominator.
+      weights: optional real per-element weights, broadcastable to the pixel shape (the logits'
+        without ``axis``) like ``where`` (traceable): each element's loss is multiplied by its
+        weight and "mean" still divides by the focal term's own denominator, as without weights (the
+        README's weights rule). They weigh the focal term only (per-pixel weight maps); the Dice
+        term is a ratio of sums over pixels, not a per-pixel loss.
       reduction: ``"mean"`` or ``"sum"`` (the terms have different shapes).
       axis: the class axis (not 0).
       where: optional boolean per-pixel mask for both terms.
@@ -808,11 +822,11 @@ def dice_focal_loss(
       A float32 scalar (float64 for float64 logits).
 
     Raises:
-      ValueError: ``reduction="none"``, ``activation="none"``, ``alpha`` with
-        ``activation="softmax"``, a concrete ``alpha`` outside [0, 1] or a negative
+      ValueError: ``weights`` that do not broadcast; ``reduction="none"``, ``activation="none"``,
+        ``alpha`` with ``activation="softmax"``, a concrete ``alpha`` outside [0, 1] or a negative
         ``gamma``, ``lambda_dice`` or ``lambda_focal``, and everything :func:`dice_loss`,
         :func:`focal_loss` and :func:`sigmoid_focal_loss` raise.
-      TypeError: as :func:`dice_loss`.
+      TypeError: boolean or complex ``weights``; as :func:`dice_loss`.
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
@@ -869,7 +883,7 @@ def dice_focal_loss(
         focal = _softmax_loss(
             fn, logits, targets, gamma=gamma, class_weights=class_weights,
             ignore_index=ignore_index, label_smoothing=0.0, z_loss=0.0,
-            reduction=reduction, axis=axis, where=where, axis_name=axis_name,
+            reduction=reduction, axis=axis, where=where, weights=weights, axis_name=axis_name,
         )
     else:
         axis = axis % x.ndim
@@ -887,7 +901,11 @@ def dice_focal_loss(
             counted = counted & _along(included, x.ndim, axis)
         if keep is not None:
             counted = counted & jnp.expand_dims(keep, axis)
-        per = jnp.where(counted, _along(w, x.ndim, axis) * per, 0.0)
+        per = _along(w, x.ndim, axis) * per
+        v = _checks.as_weights(fn, weights, x.shape[:axis] + x.shape[axis + 1 :], x.dtype)
+        if v is not None:  # per-pixel weights, the same for every class of the pixel
+            per = jnp.expand_dims(v, axis) * per
+        per = jnp.where(counted, per, 0.0)
         focal = reduce_loss(per, counted.astype(x.dtype), reduction, axis_name)
     dtype = dice.dtype
     return (jnp.asarray(lambda_dice, dtype) * dice

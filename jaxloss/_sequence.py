@@ -19,7 +19,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from jaxloss import _checks
-from jaxloss._reduction import reduce_sequence_loss
+from jaxloss._reduction import reduce_sequence_loss, weigh
 
 _FN = "ctc_loss"
 
@@ -200,6 +200,7 @@ def ctc_loss(
     target_lengths: ArrayLike,
     *,
     blank: int = 0,
+    weights: ArrayLike | None = None,
     reduction: str = "mean",
     zero_infinity: bool = False,
     where: ArrayLike | None = None,
@@ -261,6 +262,10 @@ def ctc_loss(
         ``sum(target_lengths)`` (it must be known while tracing), so pass padded targets
         there when speed matters.
       blank: the blank's class index in [0, C), a Python int (structure, not traced).
+      weights: optional real per-element weights, broadcastable to the batch shape, (N,) (``()``
+        unbatched) like ``where`` (traceable): each element's loss is multiplied by its weight and
+        "mean" still divides by the number of kept sequences (after each is divided by its target
+        length), as without weights (the README's weights rule).
       reduction: "mean", "sum" or "none".
       zero_infinity: a Python bool; True sets infinite losses (infeasible targets) and their
         gradients to 0.
@@ -275,10 +280,11 @@ def ctc_loss(
       ``log_probs``.
 
     Raises:
-      ValueError: unknown ``reduction``; ``log_probs`` not (T, N, C) or (T, C); ``blank``
-        outside [0, C); lengths or targets whose shapes do not fit ``log_probs``.
-      TypeError: non-float ``log_probs``; non-integer targets or lengths (PyTorch casts
-        float targets); ``blank`` not an int; ``zero_infinity`` not a bool.
+      ValueError: ``weights`` that do not broadcast; unknown ``reduction``; ``log_probs`` not (T, N,
+        C) or (T, C); ``blank`` outside [0, C); lengths or targets whose shapes do not fit
+        ``log_probs``.
+      TypeError: boolean or complex ``weights``; non-float ``log_probs``; non-integer targets or
+        lengths (PyTorch casts float targets); ``blank`` not an int; ``zero_infinity`` not a bool.
 
     Values are checked where they are concrete (Python or NumPy lengths and targets, eager
     calls; under :func:`jaxloss.checked` also inside ``jit``), raising
@@ -342,8 +348,13 @@ def ctc_loss(
             f"{lp_shape}, got shape {targets.shape}."
         )
     mask = _checks.as_mask(_FN, where, (batch,) if batched else ())
+    seq_weights = _checks.as_weights(
+        _FN, weights, (batch,) if batched else (), _checks.compute_dtype(lp.dtype)
+    )
     if mask is not None:
         mask = mask.reshape(batch)
+    if seq_weights is not None:
+        seq_weights = seq_weights.reshape(batch)
 
     # Concreteness is read from the arguments as passed: inside jit, JAX may turn even a
     # host constant into a tracer once it goes through jnp.asarray.
@@ -368,7 +379,7 @@ def ctc_loss(
         width = int(np.clip(longest, 0, width))
     out = _ctc(
         lp, targets.astype(jnp.int32), input_lengths.astype(jnp.int32),
-        target_lengths.astype(jnp.int32), mask, blank=int(blank),
+        target_lengths.astype(jnp.int32), mask, seq_weights, blank=int(blank),
         zero_infinity=bool(zero_infinity), reduction=reduction, width=width,
         concatenated=concatenated, axis_name=axis_name,
     )
@@ -379,8 +390,8 @@ def ctc_loss(
     jax.jit,
     static_argnames=("blank", "zero_infinity", "reduction", "width", "concatenated", "axis_name"),
 )
-def _ctc(lp, targets, input_lengths, target_lengths, mask, *, blank, zero_infinity, reduction,
-         width, concatenated, axis_name):
+def _ctc(lp, targets, input_lengths, target_lengths, mask, seq_weights, *, blank, zero_infinity,
+         reduction, width, concatenated, axis_name):
     """The loss after validation, one compiled program (eager calls too: one dispatch)."""
     num_steps, batch, num_classes = lp.shape
     col = jnp.arange(width, dtype=jnp.int32)[None, :]
@@ -419,7 +430,7 @@ def _ctc(lp, targets, input_lengths, target_lengths, mask, *, blank, zero_infini
 
     x = lp.astype(dtype)
     nll = _ctc_nll(x, ext, skip, input_lengths, end, zero_infinity)
-    per = jnp.where(invalid, jnp.nan, nll)
+    per = weigh(jnp.where(invalid, jnp.nan, nll), seq_weights)
     if mask is not None:
         per = jnp.where(mask, per, 0.0)
     return reduce_sequence_loss(per, target_lengths, mask, reduction, axis_name)

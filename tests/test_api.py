@@ -80,20 +80,20 @@ POS = inspect.Parameter.POSITIONAL_OR_KEYWORD
 SIGNATURES = {
     "cross_entropy": [
         ("logits", POS, None), ("targets", POS, None), ("class_weights", KW, None),
-        ("ignore_index", KW, -100), ("label_smoothing", KW, 0.0), ("z_loss", KW, 0.0),
-        ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None),
+        ("weights", KW, None), ("ignore_index", KW, -100), ("label_smoothing", KW, 0.0),
+        ("z_loss", KW, 0.0), ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None),
         ("axis_name", KW, None), ("class_axis_name", KW, None),
     ],
     "nll_loss": [
         ("log_probs", POS, None), ("targets", POS, None), ("class_weights", KW, None),
-        ("ignore_index", KW, -100), ("reduction", KW, "mean"), ("axis", KW, -1),
-        ("where", KW, None), ("axis_name", KW, None),
+        ("weights", KW, None), ("ignore_index", KW, -100), ("reduction", KW, "mean"),
+        ("axis", KW, -1), ("where", KW, None), ("axis_name", KW, None),
     ],
     "focal_loss": [
         ("logits", POS, None), ("targets", POS, None), ("gamma", KW, 2.0),
-        ("class_weights", KW, None), ("ignore_index", KW, -100), ("label_smoothing", KW, 0.0),
-        ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None),
-        ("axis_name", KW, None), ("class_axis_name", KW, None),
+        ("class_weights", KW, None), ("weights", KW, None), ("ignore_index", KW, -100),
+        ("label_smoothing", KW, 0.0), ("reduction", KW, "mean"), ("axis", KW, -1),
+        ("where", KW, None), ("axis_name", KW, None), ("class_axis_name", KW, None),
     ],
     "linear_cross_entropy": [
         ("hidden", POS, None), ("weight", POS, None), ("targets", POS, None),
@@ -126,17 +126,17 @@ SIGNATURES = {
         ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
     ],
     "smooth_l1_loss": [
-        ("input", POS, None), ("target", POS, None), ("beta", KW, 1.0),
+        ("input", POS, None), ("target", POS, None), ("beta", KW, 1.0), ("weights", KW, None),
         ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
     ],
     "poisson_nll_loss": [
         ("input", POS, None), ("target", POS, None), ("log_input", KW, True), ("full", KW, False),
-        ("eps", KW, 1e-8), ("reduction", KW, "mean"), ("where", KW, None),
+        ("eps", KW, 1e-8), ("weights", KW, None), ("reduction", KW, "mean"), ("where", KW, None),
         ("axis_name", KW, None),
     ],
     "gaussian_nll_loss": [
         ("input", POS, None), ("target", POS, None), ("var", POS, None), ("full", KW, False),
-        ("eps", KW, 1e-6), ("reduction", KW, "mean"), ("where", KW, None),
+        ("eps", KW, 1e-6), ("weights", KW, None), ("reduction", KW, "mean"), ("where", KW, None),
         ("axis_name", KW, None),
     ],
     "sigmoid_focal_loss": [
@@ -151,42 +151,43 @@ SIGNATURES = {
         ("where", KW, None), ("axis_name", KW, None),
     ],
     "logit_adjusted_cross_entropy": [
-        ("logits", POS, None), ("targets", POS, None), ("class_priors", KW, None),
-        ("tau", KW, 1.0), ("class_weights", KW, None), ("ignore_index", KW, -100),
+        ("logits", POS, None), ("targets", POS, None), ("class_priors", KW, None), ("tau", KW, 1.0),
+        ("class_weights", KW, None), ("weights", KW, None), ("ignore_index", KW, -100),
         ("label_smoothing", KW, 0.0), ("reduction", KW, "mean"), ("axis", KW, -1),
         ("where", KW, None), ("axis_name", KW, None),
     ],
     "ldam_loss": [
         ("logits", POS, None), ("targets", POS, None), ("class_counts", KW, None),
         ("max_margin", KW, 0.5), ("scale", KW, 30.0), ("class_weights", KW, None),
-        ("ignore_index", KW, -100), ("reduction", KW, "mean"), ("axis", KW, -1),
-        ("where", KW, None), ("axis_name", KW, None),
+        ("weights", KW, None), ("ignore_index", KW, -100), ("reduction", KW, "mean"),
+        ("axis", KW, -1), ("where", KW, None), ("axis_name", KW, None),
     ],
     "poly1_cross_entropy": [
         ("logits", POS, None), ("targets", POS, None), ("epsilon", KW, 2.0),
-        ("class_weights", KW, None), ("ignore_index", KW, -100), ("label_smoothing", KW, 0.0),
-        ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None),
-        ("axis_name", KW, None),
+        ("class_weights", KW, None), ("weights", KW, None), ("ignore_index", KW, -100),
+        ("label_smoothing", KW, 0.0), ("reduction", KW, "mean"), ("axis", KW, -1),
+        ("where", KW, None), ("axis_name", KW, None),
     ],
     "kl_div": [
-        ("input", POS, None), ("target", POS, None), ("reduction", KW, "mean"),
-        ("log_target", KW, False), ("where", KW, None), ("axis_name", KW, None),
+        ("input", POS, None), ("target", POS, None), ("weights", KW, None),
+        ("reduction", KW, "mean"), ("log_target", KW, False), ("where", KW, None),
+        ("axis_name", KW, None),
     ],
     "jensen_shannon_divergence": [
-        ("log_p", POS, None), ("log_q", POS, None), ("beta", KW, 0.5),
-        ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None),
-        ("axis_name", KW, None),
+        ("log_p", POS, None), ("log_q", POS, None), ("beta", KW, 0.5), ("weights", KW, None),
+        ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None), ("axis_name", KW, None),
     ],
     "distillation_loss": [
         ("student_logits", POS, None), ("teacher_logits", POS, None), ("temperature", KW, None),
         ("targets", KW, None), ("hard_weight", KW, 0.0), ("ignore_index", KW, -100),
-        ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None),
+        ("weights", KW, None), ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None),
         ("axis_name", KW, None),
     ],
     "ctc_loss": [
         ("log_probs", POS, None), ("targets", POS, None), ("input_lengths", POS, None),
-        ("target_lengths", POS, None), ("blank", KW, 0), ("reduction", KW, "mean"),
-        ("zero_infinity", KW, False), ("where", KW, None), ("axis_name", KW, None),
+        ("target_lengths", POS, None), ("blank", KW, 0), ("weights", KW, None),
+        ("reduction", KW, "mean"), ("zero_infinity", KW, False), ("where", KW, None),
+        ("axis_name", KW, None),
     ],
     # issue 12, item 4: the Dice family (MONAI's and SMP's keyword names where they fix one).
     "dice_loss": [
@@ -215,8 +216,8 @@ SIGNATURES = {
         ("logits", POS, None), ("targets", POS, None), ("activation", KW, "softmax"),
         ("gamma", KW, 2.0), ("alpha", KW, None), ("lambda_dice", KW, 1.0),
         ("lambda_focal", KW, 1.0), ("smooth", KW, 1e-5), ("class_weights", KW, None),
-        ("ignore_index", KW, -100), ("include_background", KW, True), ("batch", KW, False),
-        ("squared", KW, False), ("reduction", KW, "mean"), ("axis", KW, -1),
+        ("weights", KW, None), ("ignore_index", KW, -100), ("include_background", KW, True),
+        ("batch", KW, False), ("squared", KW, False), ("reduction", KW, "mean"), ("axis", KW, -1),
         ("where", KW, None), ("axis_name", KW, None),
     ],
     "lovasz_softmax_loss": [
@@ -236,45 +237,48 @@ SIGNATURES = {
     ],
     # issue 11: margin, ranking and embedding losses (PyTorch's tensor names)
     "margin_ranking_loss": [
-        ("input1", POS, None), ("input2", POS, None), ("target", POS, None),
-        ("margin", KW, 0.0), ("reduction", KW, "mean"), ("where", KW, None),
+        ("input1", POS, None), ("input2", POS, None), ("target", POS, None), ("margin", KW, 0.0),
+        ("weights", KW, None), ("reduction", KW, "mean"), ("where", KW, None),
         ("axis_name", KW, None),
     ],
     "hinge_embedding_loss": [
-        ("input", POS, None), ("target", POS, None), ("margin", KW, 1.0),
+        ("input", POS, None), ("target", POS, None), ("margin", KW, 1.0), ("weights", KW, None),
         ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
     ],
     "soft_margin_loss": [
-        ("input", POS, None), ("target", POS, None), ("reduction", KW, "mean"),
-        ("where", KW, None), ("axis_name", KW, None),
+        ("input", POS, None), ("target", POS, None), ("weights", KW, None),
+        ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
     ],
     "multilabel_soft_margin_loss": [
         ("input", POS, None), ("target", POS, None), ("class_weights", KW, None),
-        ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
+        ("weights", KW, None), ("reduction", KW, "mean"), ("where", KW, None),
+        ("axis_name", KW, None),
     ],
     "multi_margin_loss": [
         ("input", POS, None), ("target", POS, None), ("p", KW, 1), ("margin", KW, 1.0),
-        ("class_weights", KW, None), ("reduction", KW, "mean"), ("where", KW, None),
-        ("axis_name", KW, None),
-    ],
-    "multilabel_margin_loss": [
-        ("input", POS, None), ("target", POS, None), ("reduction", KW, "mean"),
+        ("class_weights", KW, None), ("weights", KW, None), ("reduction", KW, "mean"),
         ("where", KW, None), ("axis_name", KW, None),
     ],
+    "multilabel_margin_loss": [
+        ("input", POS, None), ("target", POS, None), ("weights", KW, None),
+        ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
+    ],
     "cosine_embedding_loss": [
-        ("input1", POS, None), ("input2", POS, None), ("target", POS, None),
-        ("margin", KW, 0.0), ("reduction", KW, "mean"), ("where", KW, None),
+        ("input1", POS, None), ("input2", POS, None), ("target", POS, None), ("margin", KW, 0.0),
+        ("weights", KW, None), ("reduction", KW, "mean"), ("where", KW, None),
         ("axis_name", KW, None),
     ],
     "triplet_margin_loss": [
         ("anchor", POS, None), ("positive", POS, None), ("negative", POS, None),
         ("margin", KW, 1.0), ("p", KW, 2.0), ("eps", KW, 1e-6), ("swap", KW, False),
-        ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
+        ("weights", KW, None), ("reduction", KW, "mean"), ("where", KW, None),
+        ("axis_name", KW, None),
     ],
     "triplet_margin_with_distance_loss": [
         ("anchor", POS, None), ("positive", POS, None), ("negative", POS, None),
         ("distance_function", KW, None), ("margin", KW, 1.0), ("swap", KW, False),
-        ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
+        ("weights", KW, None), ("reduction", KW, "mean"), ("where", KW, None),
+        ("axis_name", KW, None),
     ],
 }
 

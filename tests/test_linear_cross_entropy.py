@@ -282,7 +282,7 @@ def test_compiled_memory_is_tiles_not_logits():
         ({"bias": jnp.ones(36)}, ValueError, "`bias` must have shape (37,)"),
         ({"softcap": 0.0}, ValueError, "`softcap` must be > 0"),
         ({"weight_layout": "DV"}, ValueError, "`weight_layout` must be one of ('vd', 'dv')"),
-        ({"weights": jnp.ones(N, jnp.int32)}, TypeError, "`weights` must be floating-point"),
+        ({"weights": jnp.ones(N, bool)}, TypeError, "`weights` must be real-valued"),
         ({"weights": jnp.ones(N + 1)}, ValueError, "`weights` of shape (14,) must broadcast"),
         ({"where": jnp.ones(N)}, TypeError, "`where` must be a boolean array"),
         ({"return_aux": 1}, TypeError, "`return_aux` must be a Python bool"),

@@ -1,4 +1,8 @@
-"""Test-wide settings: strict promotion rules (as equinox does) and float64 for the reference."""
+"""Test-wide settings: strict promotion rules (as equinox does), the on-disk cache of compiled
+programs, the slow marker (--run-slow), the xdist groups and a one-line summary per file."""
+
+import os
+from pathlib import Path
 
 import jax
 import pytest
@@ -6,6 +10,24 @@ from hypothesis import settings
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_numpy_dtype_promotion", "strict")
+
+# Most of the suite's time is XLA compiling small programs, many of them more than once (the
+# same loss and shapes in several tests, workers, subprocesses). JAX's persistent compilation
+# cache keeps every program (however quick to compile) in `.jax_cache/` at the repository root
+# (git-ignored), shared by the xdist workers and inherited by subprocesses through the
+# environment; a second run reads most programs instead of compiling them. The key is the
+# program, the backend's flags and the jax/jaxlib versions, so a stale entry cannot be read.
+# JAXLOSS_TEST_CACHE=off turns it off; another value is the folder.
+_ROOT = Path(__file__).resolve().parents[1]
+_CACHE = os.environ.get("JAXLOSS_TEST_CACHE", str(_ROOT / ".jax_cache"))
+if _CACHE != "off":
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+    jax.config.update(
+        "jax_persistent_cache_min_compile_time_secs",
+        float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]),
+    )
 
 settings.register_profile("jaxloss", derandomize=True, deadline=None, max_examples=30)
 settings.load_profile("jaxloss")
@@ -38,7 +60,19 @@ def pytest_configure(config):
         config.pluginmanager.register(_FileSummary(config), "jaxloss-file-summary")
 
 
+# Files whose tests are spread over the xdist workers one test function at a time (the
+# transformation matrix is the suite's largest file); every other file runs whole on one worker,
+# so its module-level fixtures and compiled programs are made once (`--dist loadgroup`).
+SPREAD = {"test_transformations.py"}
+
+
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            group = item.nodeid.split("::", 1)[0]
+            if item.path.name in SPREAD and getattr(item, "originalname", None):
+                group = f"{group}::{item.originalname}"
+            item.add_marker(pytest.mark.xdist_group(group))
     if config.getoption("--run-slow"):
         return
     skip = pytest.mark.skip(reason="slow: runs with --run-slow, as CI does")

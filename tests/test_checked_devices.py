@@ -4,7 +4,12 @@ raises on every shard, so no device hangs in a collective, and nothing reaches s
 import json
 import textwrap
 
+import pytest
 from helpers import run_on_devices
+
+# Slow (checked() on forced CPU devices in a subprocess): `python -m pytest --run-slow` runs it,
+# as CI does.
+pytestmark = pytest.mark.slow
 
 SCRIPT = textwrap.dedent(
     """

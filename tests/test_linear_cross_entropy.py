@@ -100,6 +100,7 @@ def test_parity_values_and_gradients(opts, token_chunk, chunk):
         np.testing.assert_allclose(a, b_, rtol=2e-4, atol=2e-5)
 
 
+@pytest.mark.slow  # 10-30 s of compilation on 2 cores; --run-slow runs it
 def test_dv_layout_equals_vd():
     h, w, y, cw, b, *_ = _data(1)
     kw = {"class_weights": cw, "bias": b, "label_smoothing": 0.1}
@@ -114,6 +115,7 @@ def test_dv_layout_equals_vd():
     np.testing.assert_allclose(a[1][1], c[1][1].T, rtol=2e-5, atol=2e-6)
 
 
+@pytest.mark.slow  # 10-30 s of compilation on 2 cores; --run-slow runs it
 def test_probability_targets_match_cross_entropy():
     h, w, y, cw, b, v, m = _data(2)
     q = jax.nn.softmax(jax.random.normal(jax.random.key(9), (N, V)) * 2.0)
@@ -131,6 +133,7 @@ def test_probability_targets_match_cross_entropy():
             np.testing.assert_allclose(x, z, rtol=2e-4, atol=2e-6)
 
 
+@pytest.mark.slow  # 10-30 s of compilation on 2 cores; --run-slow runs it
 def test_softcap_is_traceable_and_differentiable():
     h, w, y, *_ = _data(3)
 
@@ -166,6 +169,7 @@ def test_aux_outputs():
                                             where=m), rtol=2e-5)
 
 
+@pytest.mark.slow  # 10-30 s of compilation on 2 cores; --run-slow runs it
 def test_micro_batches_accumulate_to_the_full_batch():
     """Sum of per-micro-batch sums over the sum of denominators is the full-batch mean
     (the normalisation transformers #35203 got wrong), gradients included."""
@@ -211,6 +215,7 @@ def test_leading_axes_and_all_ignored():
     assert all(bool(jnp.all(g == 0)) for g in grads)
 
 
+@pytest.mark.slow  # 10-30 s of compilation on 2 cores; --run-slow runs it
 def test_float64_and_bf16():
     h, w, y, *_ = _data(8)
     with jax.enable_x64(True):

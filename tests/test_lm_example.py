@@ -9,6 +9,10 @@ import numpy as np
 import pytest
 from helpers import run_on_devices, run_processes
 
+# Slow (trains the language-model example, in 1 and 2 processes): `python -m pytest --run-slow`
+# runs it, as CI does.
+pytestmark = pytest.mark.slow
+
 COMMON = ["-m", "examples.lm", "--batch-size", "4", "--seq-len", "16", "--dim", "32",
           "--layers", "1", "--checkpoint-every", "2"]
 

@@ -20,6 +20,9 @@ if str(ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) from elsewher
 from examples.mnist import cli, data, metrics, report, train  # noqa: E402
 from examples.mnist.config import Config  # noqa: E402
 
+# Slow (trains the MNIST example): `python -m pytest --run-slow` runs it, as CI does.
+pytestmark = pytest.mark.slow
+
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 TINY = {"max_train": 4096, "max_test": 1000, "num_epochs": 2, "data_dir": SHARED_MNIST}
 TINY_FLAGS = ["--data-dir", str(SHARED_MNIST), "--max-train", "4096", "--max-test", "1000"]

@@ -27,6 +27,10 @@ from examples import checkpoint  # noqa: E402
 from examples.mnist import cli, train  # noqa: E402
 from examples.mnist.config import Config  # noqa: E402
 
+# Slow (trains, kills and resumes the MNIST trainer): `python -m pytest --run-slow` runs it, as CI
+# does.
+pytestmark = pytest.mark.slow
+
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 FLAGS = [
     "--data-dir", str(SHARED_MNIST), "--max-train", "512", "--max-test", "256",

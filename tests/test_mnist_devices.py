@@ -17,6 +17,10 @@ if str(ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) from elsewher
 from examples.mnist import train  # noqa: E402
 from examples.mnist.config import Config  # noqa: E402
 
+# Slow (the MNIST trainer on forced CPU devices in subprocesses): `python -m pytest --run-slow`
+# runs it, as CI does.
+pytestmark = pytest.mark.slow
+
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 FLAGS = ["--data-dir", str(SHARED_MNIST), "--max-train", "4096", "--max-test", "1000"]
 

@@ -18,6 +18,10 @@ from examples.mnist import cli, data, train
 from examples.mnist.config import LOSSES, Config
 from examples.mnist.model import MLP
 
+# Slow (trains the MNIST example with every --loss): `python -m pytest --run-slow` runs it, as CI
+# does.
+pytestmark = pytest.mark.slow
+
 # Every loss hyperparameter a metrics.json may record.
 ALL_HYPERPARAMETERS = {
     "gamma", "label_smoothing", "l1", "tau", "max_margin", "scale", "drw_epoch", "epsilon",

@@ -46,6 +46,10 @@ from examples import checkpoint, distributed  # noqa: E402
 from examples.mnist import cli, train  # noqa: E402
 from examples.mnist.config import Config  # noqa: E402
 
+# Slow (2 processes x 2 devices of the MNIST trainer, killed and resumed): `python -m pytest
+# --run-slow` runs it, as CI does.
+pytestmark = pytest.mark.slow
+
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 N_TRAIN, N_TEST, BATCH, EPOCHS = 512, 256, 32, 2
 STEPS = EPOCHS * N_TRAIN // BATCH  # 32

@@ -7,6 +7,9 @@ from pathlib import Path
 import jax
 import pytest
 
+# Slow (trains the segmentation example): `python -m pytest --run-slow` runs it, as CI does.
+pytestmark = pytest.mark.slow
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "segmentation.py"
 
 

@@ -16,6 +16,10 @@ from helpers import run_on_devices
 
 import jaxloss
 
+# Slow (every axis_name loss under shard_map/pmap on 4 forced CPU devices, one subprocess
+# (minutes)): `python -m pytest --run-slow` runs it, as CI does.
+pytestmark = pytest.mark.slow
+
 SCRIPT = Path(__file__).resolve().parent / "_sharding_script.py"
 
 

@@ -17,6 +17,11 @@ jacfwd (= jacrev), linearize, hessian (finite, symmetric, = finite differences o
 and jvp with respect to the numeric hyperparameters and to the float targets, and
 float16/bfloat16/float32/float64 inputs. shard_map and pmap are in ``tests/test_sharding.py``.
 
+``python -m pytest`` runs jit, vmap, grad, jvp, eval_shape and the hyperparameter and target
+derivatives of every case; the six costlier columns (jacfwd = jacrev, linearize, hessian,
+checkpoint, export, dtypes) and the large-input jvp are marked slow and run with
+``--run-slow``, as in CI.
+
 Cases marked ``blocked`` lower the CPU row-blocked thresholds of ``jaxloss._logsumexp`` (as
 ``tests/test_fast_paths.py`` does) so that the large-input fast path runs on a tiny input;
 ``test_jvp_above_the_blocked_threshold`` runs forward mode on a real large input.
@@ -1794,6 +1799,7 @@ def test_jvp(key, prepared):
     _assert_fd(tangent_out, want, "jvp tangent vs finite differences of the reference")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", _params("jacfwd"))
 def test_jacfwd_equals_jacrev(key, prepared):
     case, args = prepared(key)
@@ -1810,6 +1816,7 @@ def test_jacfwd_equals_jacrev(key, prepared):
         _assert_same(a, b, f"jacfwd vs jacrev, d/d{name}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", _params("linearize"))
 def test_linearize(key, prepared):
     """jax.linearize: the primal output, and the linear map at t and -2t vs the reference."""
@@ -1830,6 +1837,7 @@ def test_linearize(key, prepared):
     _assert_same(lin2, -2.0 * np.asarray(lin), "the linearized map is not linear")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", _params("hessian"))
 def test_hessian(key, prepared):
     """The Hessian w.r.t. the first data argument: finite, symmetric, = FD of jax.grad."""
@@ -1854,6 +1862,7 @@ def test_hessian(key, prepared):
     np.testing.assert_allclose(flat, want, rtol=1e-6, atol=1e-7, err_msg="vs FD of jax.grad")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", _params("checkpoint"))
 def test_checkpoint(key, prepared):
     """jax.checkpoint (rematerialisation): value and gradient against the reference."""
@@ -1883,6 +1892,7 @@ def test_eval_shape(key, prepared):
     assert shape.dtype == expected, shape.dtype
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", _params("export"))
 def test_export_round_trip(key, prepared):
     """jax.export of the jitted call, serialised with its VJP, deserialised, called, and
@@ -1971,6 +1981,7 @@ DTYPES = {  # input dtype: (loss dtype, tolerance against the reference at round
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key", _params("dtype"))
 def test_dtypes(key, prepared):
     """float16/bfloat16/float32 inputs compute in float32 and give a float32 loss; float64
@@ -2034,6 +2045,7 @@ def test_dtypes(key, prepared):
 NUM_CLASSES_LARGE = 1000
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "options",
     [

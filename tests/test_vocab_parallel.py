@@ -10,6 +10,10 @@ from helpers import run_on_devices
 
 import jaxloss
 
+# Slow (vocabulary-parallel programs compiled on a 2x2 mesh in subprocesses): `python -m pytest
+# --run-slow` runs it, as CI does.
+pytestmark = pytest.mark.slow
+
 HERE = Path(__file__).resolve().parent
 
 

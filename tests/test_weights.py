@@ -16,6 +16,7 @@ them, in float64.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -187,54 +188,92 @@ def _call(name, args, kwargs, **more):
     return getattr(jaxloss, name)(*args, **kwargs, **more)
 
 
-def _per_element_expected(name, args, kwargs, w, where=None):
-    """(per-element unweighted loss, its weights broadcast, the unweighted "mean"'s
-    denominator): "mean" is ``sum(per) / denominator`` without weights."""
-    extra = {} if where is None else {"where": where}
-    per = _call(name, args, kwargs, reduction="none", **extra)
-    if name == "ctc_loss":  # "mean" divides each sequence by its target length first
-        per = per / jnp.maximum(args[3], 1).astype(per.dtype)
-    total = jnp.sum(per)
-    denominator = total / _call(name, args, kwargs, reduction="mean", **extra)
-    return per, jnp.broadcast_to(w, per.shape), denominator
+# Dice + CE/focal: (Dice coefficient, term coefficient, the weighted term); weights leave
+# the Dice term alone, and the term's own rule is checked by its own case.
+COMBINED = {
+    "dice_cross_entropy_loss": (0.5, 0.5, jaxloss.cross_entropy),
+    "dice_focal_loss": (1.0, 1.0, jaxloss.focal_loss),
+}
+FD_EPS = 1e-6
+
+
+@functools.cache
+def _values(name):
+    """Every quantity the tests below compare, from one compiled program per loss (the
+    suite's time is compilation): weighted and unweighted losses with and without ``where``,
+    the gradient in the weights with central differences at two of them, and a vmap over a
+    stack of weight maps with the loop it must equal."""
+    args, kwargs, w, where = _draw(name)
+
+    def compute(args, w, where):
+        def loss(weights=None, **more):
+            if weights is not None:
+                more["weights"] = weights
+            return _call(name, args, kwargs, **more)
+
+        out = {}
+        for tag, extra in (("", {}), ("_m", {"where": where})):
+            out["mean_w" + tag] = loss(w, **extra)
+            if name in COMBINED:
+                a, b, term = COMBINED[name]
+                out["dice" + tag] = jaxloss.dice_loss(*args, **extra)
+                out["term_w" + tag] = term(*args, weights=w, **extra)
+                continue
+            per = loss(reduction="none", **extra)
+            out["none_u" + tag] = per
+            out["none_w" + tag] = loss(w, reduction="none", **extra)
+            out["sum_w" + tag] = loss(w, reduction="sum", **extra)
+            out["mean_u" + tag] = loss(**extra)
+        out["nan_m"] = loss(jnp.where(where, w, jnp.nan), where=where)
+        out["one_m"] = loss(jnp.where(where, w, 1.0), where=where)
+        out["unit"] = loss(jnp.ones_like(w))
+        out["plain"] = loss()
+        out["grad"] = jax.grad(loss)(w)
+        steps = [jnp.zeros(w.size).at[i].set(FD_EPS).reshape(w.shape) for i in (0, w.size - 1)]
+        out["fd"] = jnp.stack([(loss(w + e) - loss(w - e)) / (2 * FD_EPS) for e in steps])
+        stack = jnp.stack([w, 2.0 * w, jnp.flip(w)])
+        out["vmap"] = jax.vmap(loss)(stack)
+        out["loop"] = jnp.stack([loss(s) for s in stack])
+        return out
+
+    return args, w, where, jax.jit(compute)(args, w, where)
+
+
+def _ctc_scale(name, args, per):
+    """CTC's "mean" divides each sequence's loss by its target length first."""
+    return per / jnp.maximum(args[3], 1).astype(per.dtype) if name == "ctc_loss" else per
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_none_and_sum_rescale_each_element(name):
     if name in COMBINED:
         pytest.skip("no 'none' for the Dice + CE/focal sums (a named error); 'mean' below")
-    args, kwargs, w, _ = _draw(name)
-    per = _call(name, args, kwargs, reduction="none")
-    got = _call(name, args, kwargs, reduction="none", weights=w)
-    np.testing.assert_allclose(got, jnp.broadcast_to(w, per.shape) * per, rtol=1e-12, atol=0)
-    total = _call(name, args, kwargs, reduction="sum", weights=w)
-    np.testing.assert_allclose(total, jnp.sum(jnp.broadcast_to(w, per.shape) * per), rtol=1e-12)
-
-
-# Dice + CE/focal: (Dice coefficient, term coefficient, the weighted term); weights leave
-# the Dice term alone, and the term's own rule is checked by its own case above.
-COMBINED = {
-    "dice_cross_entropy_loss": (0.5, 0.5, jaxloss.cross_entropy),
-    "dice_focal_loss": (1.0, 1.0, jaxloss.focal_loss),
-}
+    _, w, where, v = _values(name)
+    for tag in ("", "_m"):
+        wb = jnp.broadcast_to(w, v["none_u" + tag].shape)
+        np.testing.assert_allclose(v["none_w" + tag], wb * v["none_u" + tag], rtol=1e-12, atol=0)
+        np.testing.assert_allclose(v["sum_w" + tag], jnp.sum(wb * v["none_u" + tag]), rtol=1e-12)
 
 
 @pytest.mark.parametrize("masked", [False, True], ids=["all", "where"])
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_mean_divides_by_the_unweighted_denominator(name, masked):
-    args, kwargs, w, where = _draw(name)
-    extra = {"where": where} if masked else {}
-    got = _call(name, args, kwargs, weights=w, **extra)
+    """"mean" with weights = sum(w l) / (the unweighted "mean"'s denominator, which is
+    sum(l) / mean(l)); l1_loss and mse_loss: / sum of the kept weights (PyTorch's)."""
+    args, w, where, v = _values(name)
+    tag = "_m" if masked else ""
     if name in COMBINED:
-        a, b, term = COMBINED[name]
-        want = a * jaxloss.dice_loss(*args, **extra) + b * term(*args, weights=w, **extra)
-        np.testing.assert_allclose(got, want, rtol=1e-10)
+        a, b, _ = COMBINED[name]
+        want = a * v["dice" + tag] + b * v["term_w" + tag]
+        np.testing.assert_allclose(v["mean_w" + tag], want, rtol=1e-10)
         return
-    per, wb, denominator = _per_element_expected(name, args, kwargs, w, where if masked else None)
+    per = _ctc_scale(name, args, v["none_u" + tag])
+    wb = jnp.broadcast_to(w, per.shape)
+    denominator = jnp.sum(per) / v["mean_u" + tag]
     if name in DIVIDES_BY_WEIGHTS:
         kept = jnp.broadcast_to(where, per.shape) if masked else jnp.ones(per.shape, bool)
         denominator = jnp.sum(jnp.where(kept, wb, 0.0))
-    np.testing.assert_allclose(got, jnp.sum(wb * per) / denominator, rtol=1e-10)
+    np.testing.assert_allclose(v["mean_w" + tag], jnp.sum(wb * per) / denominator, rtol=1e-10)
 
 
 def test_mean_denominators_named_by_the_rule():
@@ -268,42 +307,25 @@ def test_mean_denominators_named_by_the_rule():
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_a_nan_weight_at_a_masked_element_does_not_leak(name):
-    args, kwargs, w, where = _draw(name)
-    poisoned = jnp.where(where, w, jnp.nan)
-    got = _call(name, args, kwargs, weights=poisoned, where=where)
-    want = _call(name, args, kwargs, weights=jnp.where(where, w, 1.0), where=where)
-    assert np.isfinite(got)
-    np.testing.assert_allclose(got, want, rtol=1e-12)
+    v = _values(name)[3]
+    assert np.isfinite(v["nan_m"])
+    np.testing.assert_allclose(v["nan_m"], v["one_m"], rtol=1e-12)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_unit_weights_change_nothing(name):
-    args, kwargs, w, _ = _draw(name)
-    np.testing.assert_allclose(
-        _call(name, args, kwargs, weights=jnp.ones_like(w)), _call(name, args, kwargs),
-        rtol=1e-12,
-    )
+    v = _values(name)[3]
+    np.testing.assert_allclose(v["unit"], v["plain"], rtol=1e-12)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_gradient_with_respect_to_weights_and_vmap_over_them(name):
-    """d mean / d w_i is element i's share of the mean (the traced weights are data, not
-    constants), under jit; vmap over a stack of weight maps equals a loop."""
-    args, kwargs, w, _ = _draw(name)
-
-    def f(weights):
-        return _call(name, args, kwargs, weights=weights)
-
-    grad = jax.jit(jax.grad(f))(w)
-    eps = 1e-6
-    for i in (0, w.size - 1):
-        e = jnp.zeros(w.size).at[i].set(eps).reshape(w.shape)
-        fd = (f(w + e) - f(w - e)) / (2 * eps)
-        np.testing.assert_allclose(grad.reshape(-1)[i], fd, rtol=1e-6, atol=1e-9)
-    stack = jnp.stack([w, 2.0 * w, jnp.flip(w)])
-    np.testing.assert_allclose(
-        jax.vmap(f)(stack), jnp.stack([f(s) for s in stack]), rtol=1e-10
-    )
+    """d mean / d w_i against central differences (the traced weights are data, not
+    constants); vmap over a stack of weight maps equals a loop."""
+    _, w, _, v = _values(name)
+    grad = v["grad"].reshape(-1)
+    np.testing.assert_allclose(grad[jnp.array([0, w.size - 1])], v["fd"], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(v["vmap"], v["loop"], rtol=1e-10)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -48,6 +48,7 @@ from pathlib import Path
 
 import jax
 import pytest
+from helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md"] + sorted(
@@ -354,24 +355,34 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _with_free_port(argvs):
     """The written `--coordinator HOST:PORT`, or a free port in its place if it is busy."""
     ports = {a.rsplit(":", 1)[1] for argv in argvs for a in argv if re.match(r".+:\d+$", a)
              and "--coordinator" in argv and argv[argv.index(a) - 1] == "--coordinator"}
     if not ports or all(_port_is_free(int(p)) for p in ports):
         return argvs
-    new = {p: str(_free_port()) for p in ports}
+    new = {p: str(free_port()) for p in ports}
     return tuple(
         tuple(re.sub(r":(\d+)$", lambda m: ":" + new.get(m.group(1), m.group(1)), a)
               for a in argv)
         for argv in argvs
     )
+
+
+def _wait(processes, timeout=300, grace=20):
+    """Waits for a run's processes; when one fails, the others (waiting for their dead
+    peer) get ``grace`` seconds, and past ``timeout`` every process left is killed."""
+    deadline, failed_at = time.monotonic() + timeout, None
+    while any(p.poll() is None for *_, p in processes):
+        now = time.monotonic()
+        if failed_at is None and any(p.returncode not in (None, 0) for *_, p in processes):
+            failed_at = now
+        if now > deadline or (failed_at is not None and now > failed_at + grace):
+            for *_, p in processes:
+                p.kill()
+                p.wait()
+            return
+        time.sleep(0.2)
 
 
 def _entries(folder: Path) -> set[str]:
@@ -398,19 +409,14 @@ def test_command_runs(run, tmp_path):
             [sys.executable, *argv[1:], *suffix], cwd=ROOT, env=env, stdout=log,
             stderr=subprocess.STDOUT, text=True,
         )))
+    _wait(processes)
     failures = []
     for argv, log, process in processes:
-        try:
-            code = process.wait(timeout=300)
-        except subprocess.TimeoutExpired:
-            for *_, p in processes:
-                p.kill()
-            code = "timeout"
         log.seek(0)
         output = log.read()
         log.close()
-        if code != 0:
-            failures.append(f"{shlex.join(argv)} -> {code}:\n{output[-3000:]}")
+        if process.returncode != 0:
+            failures.append(f"{shlex.join(argv)} -> exit {process.returncode}:\n{output[-3000:]}")
     seconds = time.perf_counter() - start
     print(f"{seconds:.1f} s: {' & '.join(shlex.join(a) for a in run.argvs)} ({run.where})")
     assert not failures, f"the command(s) written at {run.where} failed:\n" + "\n".join(failures)

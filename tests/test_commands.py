@@ -27,7 +27,8 @@ exactly one rule, and a command no rule covers fails :func:`test_every_command_h
   identical line, and CI runs it.
 
 Every ```python block of docs/**/*.md runs as written, in order, one namespace per page
-(the README's are run by tests/test_readme.py, which uses the same fence parser). Blocks
+(marked slow too: ~25 s for the guides; the README's are run by tests/test_readme.py, which
+uses the same fence parser). Blocks
 fenced ```python reference are not run. The API pages' examples are ``{eval-rst}``
 autodoc entries whose doctests ``--doctest-modules`` runs. Any other fence language fails
 :func:`test_every_fence_is_known`.

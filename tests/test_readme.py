@@ -1,16 +1,20 @@
-"""The README's Python snippets run as written."""
+"""The README's Python snippets run as written.
 
-import re
+Its commands (```bash blocks) and the docs' snippets are tests/test_commands.py's, whose fence
+parser this file shares, so both read the same blocks (an indented block in a list item too).
+"""
+
 from pathlib import Path
 
 import jax
 import numpy as np
+from test_commands import blocks_of
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def _python_blocks():
-    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    return [block.text for block in blocks_of("python", [README])]
 
 
 def test_readme_has_quickstart():

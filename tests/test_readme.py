@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+import pytest
 from test_commands import blocks_of
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -55,6 +56,7 @@ def test_large_vocabulary_snippets_run():
     assert set(namespace["aux"]) == {"lse", "z_loss", "argmax", "denominator"}
 
 
+@pytest.mark.slow  # every block, the quickstart's training included; --run-slow runs it
 def test_every_python_block_runs_as_written():
     """Every ```python block, in order, in one namespace (a later block may use what an
     earlier one of its section defined), as a reader pasting them would. Blocks fenced

@@ -6,6 +6,7 @@ when JAX starts), as ``tests/test_mnist_devices.py`` does for the trainer; each 
 gets its own test here, so a failure names the loss and the option set.
 """
 
+import functools
 import inspect
 import json
 from pathlib import Path
@@ -22,10 +23,18 @@ pytestmark = pytest.mark.slow
 
 SCRIPT = Path(__file__).resolve().parent / "_sharding_script.py"
 
+# The cases run in SHARDS subprocesses (every SHARDS-th case each), one per xdist group, so
+# that two workers run them side by side; in one process they run one after the other.
+SHARDS = 2
 
-@pytest.fixture(scope="module")
-def sharding_run():
-    proc = run_on_devices([str(SCRIPT)], timeout=600)
+
+def _shard(i: int) -> pytest.MarkDecorator:
+    return pytest.mark.xdist_group(f"tests/test_sharding.py::{i % SHARDS}")
+
+
+@functools.cache
+def _run(shard: int):
+    proc = run_on_devices([str(SCRIPT), *CASE_IDS[shard::SHARDS]], timeout=600)
     report = None
     for line in proc.stdout.splitlines():
         if line.startswith("JSON_REPORT: "):
@@ -46,15 +55,18 @@ def test_every_loss_with_axis_name_is_covered():
     assert PMAP_IDS
 
 
-def test_subprocess_succeeds(sharding_run):
-    proc, report = sharding_run
+@pytest.mark.parametrize("shard", [pytest.param(k, marks=_shard(k)) for k in range(SHARDS)])
+def test_subprocess_succeeds(shard):
+    proc, report = _run(shard)
     assert report is not None, f"no JSON report (exit {proc.returncode}):\n{proc.stderr[-8000:]}"
-    assert set(report) == set(CASE_IDS)
+    assert set(report) == set(CASE_IDS[shard::SHARDS])
     assert proc.returncode == 0, proc.stderr[-8000:]
 
 
-@pytest.mark.parametrize("case_id", CASE_IDS)
-def test_sharded_equals_unsharded(case_id, sharding_run):
-    proc, report = sharding_run
+@pytest.mark.parametrize(
+    "case_id", [pytest.param(c, marks=_shard(i)) for i, c in enumerate(CASE_IDS)]
+)
+def test_sharded_equals_unsharded(case_id):
+    proc, report = _run(CASE_IDS.index(case_id) % SHARDS)
     assert report is not None, f"no JSON report (exit {proc.returncode}):\n{proc.stderr[-8000:]}"
     assert report.get(case_id) == "ok", report.get(case_id, "case did not run")

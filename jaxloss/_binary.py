@@ -214,9 +214,11 @@ _bce, _bce_total = _primitives(_bce_value, _bce_tangent)
 #   p = σ(x),  p_m = max(p - m, 0),  1 - p_t = y (1 - p) + (1 - y) p_m,
 #   g_y = gamma_pos y + gamma_neg (1 - y),  alpha_t = alpha y + (1 - alpha)(1 - y),
 #
-# with m = 0 and gamma_pos = gamma_neg = gamma for the focal loss. args: (x, y, pos_weight,
-# class_weights, alpha, gamma_pos, gamma_neg, clip); cfg: (clipped, has_pos_weight,
-# has_class_weights, has_alpha, integer gamma or None).
+# with m = 0 and gamma_pos = gamma_neg = gamma for the focal loss; c is one multiplier, the
+# product of kornia's class weights and the per-element weights (issue 12, item 5), each given
+# in its own shape and broadcast inside. args: (x, y, pos_weight, class_weights, weights, alpha,
+# gamma_pos, gamma_neg, clip); cfg: (clipped, has_pos_weight, has_class_weights, has_alpha,
+# integer gamma or None, has_weights).
 
 
 def _focal_terms(cfg, x, y, pos_weight, clip):
@@ -239,9 +241,19 @@ def _focal_terms(cfg, x, y, pos_weight, clip):
     return ce, y * q + (1.0 - y) * p_m, p, q, log_q, neg_log_p
 
 
-def _focal_scale(cfg, x, y, class_weights, alpha, one=1.0):
-    """``class_weights * alpha_t`` (None when neither is given)."""
-    scale = _full(class_weights, x) if cfg[2] else None
+def _focal_multiplier(cfg, x, class_weights, weights):
+    """``class_weights * weights``, the one elementwise multiplier (None when neither is
+    given)."""
+    if cfg[2] and cfg[5]:
+        return _full(class_weights, x) * _full(weights, x)
+    if cfg[2]:
+        return _full(class_weights, x)
+    return _full(weights, x) if cfg[5] else None
+
+
+def _focal_scale(cfg, x, y, class_weights, weights, alpha, one=1.0):
+    """``class_weights * weights * alpha_t`` (None when none is given)."""
+    scale = _focal_multiplier(cfg, x, class_weights, weights)
     if cfg[3]:
         alpha_t = (one - alpha) + ((2.0 * one) * alpha - one) * y  # alpha y + (1-alpha)(1-y)
         scale = alpha_t if scale is None else scale * alpha_t
@@ -249,14 +261,14 @@ def _focal_scale(cfg, x, y, class_weights, alpha, one=1.0):
 
 
 def _focal_value(
-    cfg, x, y, pos_weight, class_weights, alpha, gamma_pos, gamma_neg, clip, one=1.0
+    cfg, x, y, pos_weight, class_weights, weights, alpha, gamma_pos, gamma_neg, clip, one=1.0
 ):
     """The forward value in few fused operations: ``p = 1 / (1 + exp(-x))`` and
     ``1 - p_t = p + y (1 - 2 p)`` (the same number as the tangent rule's two-tailed form up to
     the rounding of ``1 - p``, which only touches terms below ``ulp(1)^gamma * ce``), and the
     factor by ``integer_pow`` for a concrete integer gamma, else ``exp(g log(1 - p_t))``
     (XLA:CPU's ``pow`` is 10x an ``exp``)."""
-    clipped, has_pw, _, _, n = cfg
+    clipped, has_pw, _, _, n, _ = cfg
     x = _finite(x, one)
     zero = 0.0 * one
     big_l = jnp.log1p(jnp.exp(-jnp.abs(x)))
@@ -286,7 +298,7 @@ def _focal_value(
         g = gamma_neg * one + ((gamma_pos - gamma_neg) * one) * y  # scalars via `one` too
         big = float(jnp.finfo(x.dtype).max) * one
         per = jnp.exp(g * jnp.maximum(jnp.log(s), -big)) * ce
-    scale = _focal_scale(cfg, x, y, class_weights, alpha, one)
+    scale = _focal_scale(cfg, x, y, class_weights, weights, alpha, one)
     return per if scale is None else scale * per
 
 
@@ -299,8 +311,8 @@ def _focal_tangent(cfg, args, tangents):
     value for ``g > 1``.
     """
     clipped = cfg[0]
-    x, y, pos_weight, class_weights, alpha, gamma_pos, gamma_neg, clip = args
-    dx, dy, dpw, dcw, dalpha, dgp, dgn, dm = tangents
+    x, y, pos_weight, class_weights, weights, alpha, gamma_pos, gamma_neg, clip = args
+    dx, dy, dpw, dcw, dw, dalpha, dgp, dgn, dm = tangents
     ce, s, p, q, log_q, neg_log_p = _focal_terms(cfg, x, y, pos_weight, clip)
     pw = _full(pos_weight, x) if cfg[1] else jnp.ones((), x.dtype)
     n = cfg[4]
@@ -351,21 +363,28 @@ def _focal_tangent(cfg, args, tangents):
     if dm is not None:  # only with clipped
         d_ce = -jnp.where(ok, (1.0 - y) / q_m, 0.0)
         out = out + coefficient(d_ce, -jnp.where(above, 1.0 - y, 0.0), zero) * dm
-    scale = _focal_scale(cfg, x, y, class_weights, alpha)
+    scale = _focal_scale(cfg, x, y, class_weights, weights, alpha)
     if scale is not None:
         out = scale * out
-    if dy is not None or dcw is not None or dalpha is not None:
-        # d(c alpha_t) = c [(2 alpha - 1) dy + (2 y - 1) dalpha] + alpha_t dc, each coefficient
+    if dy is not None or dcw is not None or dw is not None or dalpha is not None:
+        # With c = class_weights * weights: d(c alpha_t) = c [(2 alpha - 1) dy
+        # + (2 y - 1) dalpha] + alpha_t (weights dcw + class_weights dw), each coefficient
         # times the unscaled loss.
         focal = w * ce
-        cw = _full(class_weights, x) if cfg[2] else jnp.ones((), x.dtype)
+        c = _focal_multiplier(cfg, x, class_weights, weights)
+        c = jnp.ones((), x.dtype) if c is None else c
         if cfg[3] and dy is not None:
-            out = out + cw * (2.0 * alpha - 1.0) * focal * dy
+            out = out + c * (2.0 * alpha - 1.0) * focal * dy
         if cfg[3] and dalpha is not None:
-            out = out + cw * (2.0 * y - 1.0) * focal * dalpha
-        if dcw is not None:
+            out = out + c * (2.0 * y - 1.0) * focal * dalpha
+        if dcw is not None or dw is not None:
             alpha_t = alpha * y + (1.0 - alpha) * (1.0 - y) if cfg[3] else jnp.ones_like(x)
-            out = out + alpha_t * focal * _full(dcw, x)
+            dc = jnp.zeros_like(x)
+            if dcw is not None:
+                dc = dc + (_full(weights, x) * _full(dcw, x) if cfg[5] else _full(dcw, x))
+            if dw is not None:
+                dc = dc + (_full(class_weights, x) * _full(dw, x) if cfg[2] else _full(dw, x))
+            out = out + alpha_t * focal * dc
     return out
 
 
@@ -622,6 +641,7 @@ def sigmoid_focal_loss(
     gamma: ArrayLike = 2.0,
     pos_weight: ArrayLike | None = None,
     class_weights: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
     reduction: str = "mean",
     where: ArrayLike | None = None,
     axis_name: str | None = None,
@@ -631,12 +651,13 @@ def sigmoid_focal_loss(
 
     .. math::
 
-       l = w_c\, \alpha_t\, (1 - p_t)^{\gamma}\,
+       l = w\, w_c\, \alpha_t\, (1 - p_t)^{\gamma}\,
            \big[-p_w\, y \log p - (1 - y) \log(1 - p)\big], \qquad
        1 - p_t = y (1 - p) + (1 - y)\, p, \quad \alpha_t = \alpha y + (1 - \alpha)(1 - y)
 
-    with :math:`p = \sigma(x)`, :math:`p_w` = ``pos_weight`` and :math:`w_c` =
-    ``class_weights``. Without them this is torchvision's loss; with 0/1 targets it is kornia's
+    with :math:`p = \sigma(x)`, :math:`p_w` = ``pos_weight``, :math:`w_c` =
+    ``class_weights`` and :math:`w` = ``weights``. Without them this is torchvision's loss; with
+    0/1 targets it is kornia's
     ``binary_focal_loss_with_logits(pred, target, alpha, gamma, pos_weight=, weight=)``
     (kornia weights each term by its own factor, ``(1 - p)^γ`` and ``p^γ``, so for soft
     targets jaxloss keeps torchvision's ``(1 - p_t)^γ``). ``"mean"`` is the plain mean over the
@@ -658,6 +679,12 @@ def sigmoid_focal_loss(
         channel-first (N, C, H, W) ones, where kornia takes (C,) (traceable).
       class_weights: optional weight of each class's loss, broadcastable to ``logits`` in the
         same way (kornia's ``weight``; traceable).
+      weights: optional per-element rescaling weight, broadcastable to ``logits`` (a per-pixel
+        weight map, per-sample weights as (N, 1)...; traceable and differentiable). PyTorch's
+        BCE ``weight`` rule: ``"none"`` returns ``w * l``, ``"mean"`` is ``sum(w * l)`` over
+        the kept elements divided by their number, never by ``sum(w)`` (for that, divide the
+        ``"sum"`` by ``jnp.sum(weights * where)`` yourself). It multiplies ``class_weights``:
+        one factor ``w * w_c`` per element.
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to ``logits``.
       axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
@@ -667,9 +694,10 @@ def sigmoid_focal_loss(
       computed in float32).
 
     Raises:
-      ValueError: ``targets`` of another shape; ``pos_weight``, ``class_weights`` or ``where``
-        that do not broadcast; ``alpha`` outside [0, 1], ``gamma`` < 0, either not a scalar;
-        an unknown ``reduction``; under :func:`jaxloss.checked`, ``targets`` outside [0, 1].
+      ValueError: ``targets`` of another shape; ``pos_weight``, ``class_weights``, ``weights``
+        or ``where`` that do not broadcast; ``alpha`` outside [0, 1], ``gamma`` < 0, either
+        not a scalar; an unknown ``reduction``; under :func:`jaxloss.checked`, ``targets``
+        outside [0, 1].
       TypeError: non-float ``logits``, non-numeric ``targets``, non-boolean ``where``.
 
     Examples:
@@ -680,6 +708,9 @@ def sigmoid_focal_loss(
       0.01145
       >>> print(f"{jaxloss.sigmoid_focal_loss(logits, targets, pos_weight=3.0):.5f}")
       0.02301
+      >>> w = jnp.array([2.0, 1.0, 0.0])  # per element; "mean" still divides by 3
+      >>> print(f"{jaxloss.sigmoid_focal_loss(logits, targets, weights=w):.5f}")
+      0.00597
 
     References:
       Lin et al. 2017, "Focal Loss for Dense Object Detection"; torchvision
@@ -696,13 +727,14 @@ def sigmoid_focal_loss(
     zero = jnp.zeros((), x.dtype)
     cfg = (
         False, pos_weight is not None, class_weights is not None, alpha is not None,
-        _small_integer(gamma),
+        _small_integer(gamma), weights is not None,
     )
     args = (
         x,
         y,
         _weight_arg(fn, "pos_weight", pos_weight, x),
         _weight_arg(fn, "class_weights", class_weights, x),
+        _weight_arg(fn, "weights", weights, x),
         zero if alpha is None else jnp.asarray(alpha, x.dtype),
         g,
         g,
@@ -735,6 +767,7 @@ def asymmetric_loss(
     gamma_pos: ArrayLike = 1.0,
     gamma_neg: ArrayLike = 4.0,
     clip: ArrayLike = 0.05,
+    weights: ArrayLike | None = None,
     reduction: str = "mean",
     where: ArrayLike | None = None,
     axis_name: str | None = None,
@@ -744,15 +777,16 @@ def asymmetric_loss(
 
     .. math::
 
-       l = -(1 - p_t)^{\gamma_y} \big[\, y \log p + (1 - y) \log(1 - p_m) \big], \qquad
+       l = -w\, (1 - p_t)^{\gamma_y} \big[\, y \log p + (1 - y) \log(1 - p_m) \big], \qquad
        p_m = \max(p - m, 0),
 
        1 - p_t = y (1 - p) + (1 - y)\, p_m, \qquad
        \gamma_y = \gamma_+ y + \gamma_- (1 - y)
 
     with :math:`p = \sigma(x)`, :math:`m` = ``clip``, :math:`\gamma_+` = ``gamma_pos``,
-    :math:`\gamma_-` = ``gamma_neg``: for a positive label ``(1 - p)^γ+ (-log p)``, for a
-    negative ``p_m^γ- (-log(1 - p_m))``, so easy negatives (``p <= m``) cost exactly 0. This is
+    :math:`\gamma_-` = ``gamma_neg``, :math:`w` = ``weights`` (1 when not given): for a
+    positive label ``(1 - p)^γ+ (-log p)``, for a negative ``p_m^γ- (-log(1 - p_m))``, so easy
+    negatives (``p <= m``) cost exactly 0. This is
     the authors' ``AsymmetricLoss`` (Alibaba-MIIL/ASL, ``src/loss_functions/losses.py``) with
     their defaults ``gamma_neg=4, gamma_pos=1, clip=0.05`` (their training script and the paper
     use ``gamma_pos=0``), soft targets included, with three differences, each named:
@@ -778,6 +812,10 @@ def asymmetric_loss(
       gamma_neg: focusing parameter of the negatives, >= 0 (traceable).
       clip: probability shift ``m`` of the negatives, in [0, 1); 0 turns it off (the
         authors' ``clip=None``) (traceable).
+      weights: optional per-element rescaling weight, broadcastable to ``logits`` (e.g. (C,)
+        per label, (N, 1) per sample; traceable and differentiable). PyTorch's BCE ``weight``
+        rule: ``"none"`` returns ``w * l``, ``"mean"`` is ``sum(w * l)`` over the kept
+        elements divided by their number, never by ``sum(w)``.
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to ``logits``; False elements count as absent
         (0 loss, excluded from the mean).
@@ -788,8 +826,8 @@ def asymmetric_loss(
       computed in float32).
 
     Raises:
-      ValueError: ``targets`` of another shape, ``where`` that does not broadcast,
-        ``gamma_pos`` or ``gamma_neg`` < 0, ``clip`` outside [0, 1), any of them not a
+      ValueError: ``targets`` of another shape, ``weights`` or ``where`` that do not
+        broadcast, ``gamma_pos`` or ``gamma_neg`` < 0, ``clip`` outside [0, 1), any of them not a
         scalar, an unknown ``reduction``; under :func:`jaxloss.checked`, ``targets`` outside
         [0, 1].
       TypeError: non-float ``logits``, non-numeric ``targets``, non-boolean ``where``.
@@ -815,12 +853,13 @@ def asymmetric_loss(
         _checks.check_nonnegative(fn, name, value)
     _check_clip(fn, clip)
     zero = jnp.zeros((), x.dtype)
-    cfg = (_checks.concrete_float(clip) != 0.0, False, False, False, None)
+    cfg = (_checks.concrete_float(clip) != 0.0, False, False, False, None, weights is not None)
     args = (
         x,
         y,
         zero,
         zero,
+        _weight_arg(fn, "weights", weights, x),
         zero,
         jnp.asarray(gamma_pos, x.dtype),
         jnp.asarray(gamma_neg, x.dtype),

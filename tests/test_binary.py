@@ -725,6 +725,122 @@ def test_axis_name_mean_is_global_new(loss):
 
 
 # ---------------------------------------------------------------------------------------------
+# issue 12, item 5: per-element `weights` on sigmoid_focal_loss and asymmetric_loss (PyTorch's
+# BCE `weight` rule: w * l per element, never in the denominator)
+# ---------------------------------------------------------------------------------------------
+
+
+FOCAL_FAMILY = ["sigmoid_focal_loss", "asymmetric_loss"]
+ELEMENT_WEIGHTS_64 = np.random.default_rng(5).uniform(0.1, 3.0, SHAPE).astype(np.float32)
+WEIGHT_SHAPES = {"row": WEIGHTS, "element": ELEMENT_WEIGHTS_64, "class": CLASS_WEIGHTS}
+FAMILY_KWARGS = {  # a non-integer gamma and the class weights with the focal loss
+    "sigmoid_focal_loss": {"gamma": 1.5, "class_weights": CLASS_WEIGHTS},
+    "asymmetric_loss": {"gamma_pos": 0.5, "gamma_neg": 3.0, "clip": 0.1},
+}
+
+
+@pytest.mark.parametrize("loss", FOCAL_FAMILY)
+def test_weights_parity_grid(loss, mode):
+    """weights per row, per element and per class x where on/off x each reduction (and with
+    the focal loss's defaults and its class_weights), one compile."""
+    logits, targets = make_inputs()
+    grid = [(k, m, r, o) for k in WEIGHT_SHAPES for m in (None, WHERE) for r in REDUCTIONS
+            for o in (False, True)]
+    fn, ref_fn = getattr(jaxloss, loss), getattr(ref, loss)
+
+    def run(x, t):
+        return [fn(x, t, weights=WEIGHT_SHAPES[k], where=m, reduction=r,
+                   **(FAMILY_KWARGS[loss] if o else {}))
+                for k, m, r, o in grid]
+
+    for (k, m, r, o), got in zip(grid, maybe_jit(mode, run)(logits, targets), strict=True):
+        assert got.dtype == jnp.float32
+        assert_close(got, ref_fn(logits, targets, weights=WEIGHT_SHAPES[k], where=m, reduction=r,
+                                 **(FAMILY_KWARGS[loss] if o else {})))
+
+
+@pytest.mark.parametrize("loss", FOCAL_FAMILY)
+def test_weights_rescale_each_element_and_never_the_denominator(loss):
+    """"none" is w * l; "mean" is sum(w * l) over the kept elements / their count (not / sum
+    w); unit weights change nothing."""
+    logits, targets = make_inputs()
+    fn = getattr(jaxloss, loss)
+    w = ELEMENT_WEIGHTS_64
+    plain = np.asarray(fn(logits, targets, reduction="none"), np.float64)
+    assert_close(fn(logits, targets, weights=w, reduction="none"), w * plain)
+    kept = np.broadcast_to(WHERE, SHAPE)
+    assert_close(fn(logits, targets, weights=w, where=WHERE),
+                 np.sum(np.where(kept, w * plain, 0.0)) / kept.sum(), rtol=1e-6)
+    for r in REDUCTIONS:
+        np.testing.assert_allclose(
+            fn(logits, targets, weights=np.ones(SHAPE, np.float32), reduction=r),
+            fn(logits, targets, reduction=r), rtol=1e-6)
+
+
+@pytest.mark.parametrize("loss", FOCAL_FAMILY)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("masked", [False, True])
+def test_weights_gradients_match_finite_differences_of_reference(loss, reduction, masked):
+    """d/dlogits and d/dweights (per element, and per row) against the float64 reference."""
+    logits, targets = make_inputs()
+    where = WHERE if masked else None
+    kwargs = {**FAMILY_KWARGS[loss], "where": where, "reduction": reduction}
+    fn, ref_fn = getattr(jaxloss, loss), getattr(ref, loss)
+    cot = np.random.default_rng(3).uniform(0.5, 1.5, SHAPE)  # a generic "none" cotangent
+
+    def scalar(v):
+        return v if reduction != "none" else jnp.sum(v * cot.astype(np.float32))
+
+    def ref_scalar(v):
+        return v if reduction != "none" else np.sum(v * cot)
+
+    for w0 in (ELEMENT_WEIGHTS_64, WEIGHTS):
+        gx, gw = jax.jit(jax.grad(lambda x, w: scalar(fn(x, targets, weights=w, **kwargs)),
+                                  argnums=(0, 1)))(logits, w0)
+        want_x = fd_grad(lambda x, w0=w0: ref_scalar(ref_fn(x, targets, weights=w0, **kwargs)),
+                         logits)
+        want_w = fd_grad(lambda w: ref_scalar(ref_fn(logits, targets, weights=w, **kwargs)), w0)
+        np.testing.assert_allclose(gx, want_x, rtol=GRAD_RTOL, atol=GRAD_ATOL)
+        np.testing.assert_allclose(gw, want_w, rtol=GRAD_RTOL, atol=GRAD_ATOL)
+        if masked:
+            assert (np.asarray(gx)[~np.broadcast_to(WHERE, SHAPE)] == 0).all()
+
+
+def test_sigmoid_focal_class_weights_and_weights_are_one_multiplier():
+    """class_weights * weights: either one alone, or their product, gives the same loss and
+    the same gradient with respect to the logits."""
+    logits, targets = make_inputs()
+    both = CLASS_WEIGHTS * WEIGHTS
+    for r in REDUCTIONS:
+        want = jaxloss.sigmoid_focal_loss(logits, targets, weights=both, reduction=r)
+        for kwargs in ({"class_weights": CLASS_WEIGHTS, "weights": WEIGHTS},
+                       {"class_weights": both}):
+            assert_close(jaxloss.sigmoid_focal_loss(logits, targets, reduction=r, **kwargs),
+                         want, rtol=1e-6)
+    gcw, gw = jax.grad(lambda c, w: jaxloss.sigmoid_focal_loss(
+        logits, targets, class_weights=c, weights=w), argnums=(0, 1))(CLASS_WEIGHTS, WEIGHTS)
+    per = ref.sigmoid_focal_loss(logits, targets, reduction="none") / logits.size
+    assert_close(gcw, np.sum(per * WEIGHTS, axis=0), rtol=1e-5, atol=1e-7)
+    assert_close(gw, np.sum(per * CLASS_WEIGHTS, axis=1, keepdims=True), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("loss", FOCAL_FAMILY)
+def test_weights_vmap_and_finite_at_saturated_logits(loss):
+    logits, targets = make_inputs()
+    fn, ref_fn = getattr(jaxloss, loss), getattr(ref, loss)
+    ws = np.stack([np.ones((6, 1)), WEIGHTS, WEIGHTS[::-1]]).astype(np.float32)
+    got = _assert_vmap_matches_loop(lambda w: fn(logits, targets, weights=w), ws)
+    assert_close(got, [ref_fn(logits, targets, weights=w) for w in ws])
+    x = np.array([[100.0, -100.0, 100.0, -100.0]] * 2, np.float32)
+    t = np.array([[1.0, 0.0, 0.0, 1.0], [1.0, 0.0, 0.5, 0.5]], np.float32)
+    w = np.array([[0.5], [2.0]], np.float32)
+    value, grads = jax.value_and_grad(lambda a, b: fn(a, t, weights=b, **FAMILY_KWARGS[loss]),
+                                      argnums=(0, 1))(x, w)
+    assert np.isfinite(value) and all(np.isfinite(np.asarray(g)).all() for g in grads)
+    assert_close(value, ref_fn(x, t, weights=w, **FAMILY_KWARGS[loss]), rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
 # issue 12, item 6: no logits-sized temporary in the compiled forward + backward
 # ---------------------------------------------------------------------------------------------
 
@@ -754,6 +870,28 @@ def test_value_and_grad_keeps_no_logits_sized_temporary(loss, options):
     kwargs = {k: np.resize(v, shape[-1:]) if np.ndim(v) else v for k, v in given.items()}
     fn = getattr(jaxloss, loss)
     compiled = jax.jit(jax.value_and_grad(lambda a, b: fn(a, b, **kwargs))).lower(x, t).compile()
+    analysis = compiled.memory_analysis()
+    if analysis is None:
+        pytest.skip("no memory analysis on this backend")
+    assert analysis.temp_size_in_bytes < x.nbytes / 10, analysis.temp_size_in_bytes
+
+
+@pytest.mark.parametrize("loss", FOCAL_FAMILY)
+@pytest.mark.parametrize("weights", ["row", "element", "class"])
+def test_weighted_value_and_grad_keeps_no_logits_sized_temporary(loss, weights):
+    """The same with `weights` (per row, per element, per class; with the focal loss's class
+    weights too): they enter the kernels in the caller's shape. (Differentiating with respect
+    to broadcast weights too keeps logits-sized temporaries, as it does for BCE: their
+    gradient is a reduction of a logits-sized product.)"""
+    shape = (256, 100)
+    x = jax.random.normal(jax.random.key(0), shape, jnp.float32)
+    t = (jax.random.uniform(jax.random.key(1), shape) < 0.3).astype(jnp.float32)
+    w_shape = {"row": (256, 1), "element": shape, "class": (100,)}[weights]
+    w = jax.random.uniform(jax.random.key(2), w_shape, jnp.float32)
+    extra = {"class_weights": np.resize(CLASS_WEIGHTS, 100)} if loss == "sigmoid_focal_loss" else {}
+    fn = getattr(jaxloss, loss)
+    compiled = jax.jit(jax.value_and_grad(lambda a, b: fn(a, t, weights=b, **extra))).lower(
+        x, w).compile()
     analysis = compiled.memory_analysis()
     if analysis is None:
         pytest.skip("no memory analysis on this backend")

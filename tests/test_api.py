@@ -222,11 +222,12 @@ SIGNATURES = {
     "lovasz_softmax_loss": [
         ("logits", POS, None), ("targets", POS, None), ("classes", KW, "present"),
         ("per_image", KW, False), ("ignore_index", KW, -100), ("reduction", KW, "mean"),
-        ("axis", KW, -1), ("where", KW, None),
+        ("axis", KW, -1), ("where", KW, None), ("axis_name", KW, None),
     ],
     "lovasz_hinge_loss": [
         ("logits", POS, None), ("targets", POS, None), ("per_image", KW, False),
         ("ignore_index", KW, -100), ("reduction", KW, "mean"), ("where", KW, None),
+        ("axis_name", KW, None),
     ],
     "class_counts": [
         ("targets", POS, None), ("num_classes", POS, None), ("ignore_index", KW, -100),

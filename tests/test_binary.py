@@ -898,6 +898,23 @@ def test_weighted_value_and_grad_keeps_no_logits_sized_temporary(loss, weights):
     assert analysis.temp_size_in_bytes < x.nbytes / 10, analysis.temp_size_in_bytes
 
 
+@pytest.mark.parametrize("clip", [1e-6, 0.009, 0.01, 0.05])
+def test_asymmetric_negatives_exact_at_large_logits_for_each_clip(clip):
+    """A concrete clip >= 0.01 takes log(1 - p + m) without the floor at log σ(-x) (fewer
+    operations in the forward reduction); below, the floor keeps a negative with a large logit
+    exact where 1 - p rounds to 0. Both against the float64 reference, value and gradient."""
+    x = np.array([[5.0, 17.0, 30.0, 60.0, -1.0, 2.0]], np.float32)
+    y = np.array([[0.0, 0.0, 0.0, 0.0, 1.0, 0.3]], np.float32)
+    fn = functools.partial(jaxloss.asymmetric_loss, clip=clip, gamma_neg=2.0)
+    assert_close(fn(x, y, reduction="none"),
+                 ref.asymmetric_loss(x, y, clip=clip, gamma_neg=2.0, reduction="none"),
+                 rtol=1e-5, atol=0)
+    got = jax.grad(lambda a: fn(a, y, reduction="sum"))(x)
+    want = fd_grad(lambda a: ref.asymmetric_loss(a, y, clip=clip, gamma_neg=2.0,
+                                                 reduction="sum"), x)
+    np.testing.assert_allclose(got, want, rtol=GRAD_RTOL, atol=GRAD_ATOL)
+
+
 def test_backward_log1p_polynomial_is_within_three_ulp():
     """The float32 tangent rules take softplus(-|x|) = log1p(e), e = exp(-|x|) in [0, 1], from
     a polynomial (XLA:CPU's log1p costs as much as the rest of the focal backward kernel):

@@ -69,6 +69,13 @@ def _xlogy0(a: jax.Array, log_p: jax.Array) -> jax.Array:
 #
 # `test_value_and_grad_keeps_no_logits_sized_temporary` checks the outcome for several option
 # sets; it is what catches a new constant or select in a forward value.
+#
+# What each operation costs (issue 12, item 6, second pass; BENCHMARKS.md has the figures): the
+# fused reduction runs on one core at about one arithmetic operation per ms per 8M elements,
+# an exp/log/log1p about three, `sign` about thirty (so no select-free tricks with it); the
+# elementwise backward kernel is split over the cores and cheap per operation, except XLA's
+# log1p (~90 instructions per vector, as much as the rest of the focal kernel): the tangent
+# rules take it from a polynomial (`_log1p_unit`), the forward values keep XLA's.
 
 
 def _finite(x: jax.Array, one=1.0) -> jax.Array:

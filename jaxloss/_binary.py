@@ -246,7 +246,8 @@ _bce, _bce_total = _primitives(_bce_value, _bce_tangent)
 # product of kornia's class weights and the per-element weights (issue 12, item 5), each given
 # in its own shape and broadcast inside. args: (x, y, pos_weight, class_weights, weights, alpha,
 # gamma_pos, gamma_neg, clip); cfg: (clipped, has_pos_weight, has_class_weights, has_alpha,
-# integer gamma or None, has_weights).
+# integer gamma, or (integer gamma_pos, integer gamma_neg) for 0/1 targets, or None,
+# has_weights).
 
 
 # cfg[0] (clipped) for a concrete clip m > 0: log(σ(-x) + m) needs no floor at log σ(-x),
@@ -337,7 +338,11 @@ def _focal_value(
             ce = big_l + jnp.maximum(x, zero) - x * y
         p = one / (one + jnp.exp(-x))  # written out: jax.nn.sigmoid's constant 1 is XLA's
         s = p + y * (one - (2.0 * one) * p)
-    if n is not None:  # a concrete integer gamma: multiplications only
+    if isinstance(n, tuple):  # 0/1 targets, concrete integer gammas: y s^g+ + (1 - y) s^g-
+        pos_part = y if n[0] == 0 else y * jax.lax.integer_pow(s, n[0])
+        neg_part = one - y if n[1] == 0 else (one - y) * jax.lax.integer_pow(s, n[1])
+        per = (pos_part + neg_part) * ce
+    elif n is not None:  # a concrete integer gamma: multiplications only
         per = jax.lax.integer_pow(s, n) * ce if n else ce
     else:
         # s^g = exp(g log s); log 0 = -inf is taken as the most negative float, so that
@@ -363,7 +368,21 @@ def _focal_tangent(cfg, args, tangents):
     ce, s, p, q, log_q, neg_log_p = _focal_terms(cfg, x, y, pos_weight, clip)
     pw = _full(pos_weight, x) if cfg[1] else jnp.ones((), x.dtype)
     n = cfg[4]
-    if n is None:
+    if isinstance(n, tuple):
+        # 0/1 targets: w = y s^g+ + (1 - y) s^g-, the same number as s^g_y, and dw/ds
+        # likewise; log s enters only the targets' tangent (the exponent's derivative).
+        pos = s > 0
+        log_s = jnp.where(pos, jnp.log(jnp.where(pos, s, 1.0)), 0.0)
+
+        def power(k):
+            return jax.lax.integer_pow(s, k) if k else jnp.ones_like(s)
+
+        def slope(k):
+            return k * jax.lax.integer_pow(s, k - 1) if k else jnp.zeros_like(s)
+
+        w = y * power(n[0]) + (1.0 - y) * power(n[1])
+        g_w_over_s = y * slope(n[0]) + (1.0 - y) * slope(n[1])
+    elif n is None:
         g = gamma_neg + (gamma_pos - gamma_neg) * y
         pos = s > 0
         log_s = jnp.where(pos, jnp.log(jnp.where(pos, s, 1.0)), 0.0)  # w log s = 0 at s = 0
@@ -921,4 +940,18 @@ def asymmetric_loss(
         jnp.asarray(gamma_neg, x.dtype),
         jnp.asarray(clip, x.dtype),
     )
-    return _apply((_focal, _focal_total), cfg, args, mask, reduction, axis_name, where)
+    # Concrete integer gammas and 0/1 targets (bool or integer ones; float ones checked at run
+    # time, one pass over them): s^g_y as y s^g+ + (1 - y) s^g-, without the log and exp per
+    # element in each pass (ASL 3.4x -> 2.9-3.2x BCE at (8192, 1000)). Soft targets take the
+    # general branch; both branches are compiled.
+    powers = (_small_integer(gamma_pos), _small_integer(gamma_neg))
+    if None in powers:
+        return _apply((_focal, _focal_total), cfg, args, mask, reduction, axis_name, where)
+    hard_cfg = cfg[:4] + (powers,) + cfg[5:]
+    if not jnp.issubdtype(jnp.asarray(targets).dtype, jnp.inexact):  # bool or integer: 0/1
+        return _apply((_focal, _focal_total), hard_cfg, args, mask, reduction, axis_name, where)
+    return jax.lax.cond(
+        jnp.max(y * (1.0 - y)) == 0,
+        lambda a: _apply((_focal, _focal_total), hard_cfg, a, mask, reduction, axis_name, where),
+        lambda a: _apply((_focal, _focal_total), cfg, a, mask, reduction, axis_name, where),
+        args)

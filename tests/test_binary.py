@@ -625,6 +625,42 @@ def test_asymmetric_loss_easy_negatives_cost_nothing():
     assert (np.asarray(grad)[:2] == 0).all() and (np.asarray(grad)[2:] > 0).all()
 
 
+@pytest.mark.parametrize("kind", ["float", "bool", "int"])
+def test_asymmetric_loss_hard_targets_path(kind, mode):
+    """Concrete integer gammas with 0/1 targets take y s^g+ + (1 - y) s^g- (static for bool
+    and integer targets, a lax.cond on the float ones): values and gradients (logits, and
+    targets for float ones) equal the reference, with and without `where`; one soft target
+    sends the whole batch to the general path, still exact."""
+    logits, targets = _asl_inputs()
+    hard = (targets > 0.5).astype({"float": np.float32, "bool": bool, "int": np.int32}[kind])
+    hard64 = hard.astype(np.float64)
+    grid = [(gp, gn, c, m, r) for gp, gn in ((1, 4), (0, 2), (3, 0)) for c in (0.05, 0.0)
+            for m in (None, WHERE) for r in REDUCTIONS]
+
+    def run(x, t):
+        return [jaxloss.asymmetric_loss(x, t, gamma_pos=gp, gamma_neg=gn, clip=c, where=m,
+                                        reduction=r) for gp, gn, c, m, r in grid]
+
+    for (gp, gn, c, m, r), got in zip(grid, maybe_jit(mode, run)(logits, hard), strict=True):
+        assert_close(got, ref.asymmetric_loss(logits, hard64, gamma_pos=gp, gamma_neg=gn,
+                                              clip=c, where=m, reduction=r))
+    kwargs = {"gamma_pos": 1, "gamma_neg": 4, "clip": 0.05, "where": WHERE}
+    got = jax.jit(jax.grad(lambda x: jaxloss.asymmetric_loss(x, hard, **kwargs)))(logits)
+    want = fd_grad(lambda x: ref.asymmetric_loss(x, hard64, **kwargs), logits)
+    np.testing.assert_allclose(got, want, rtol=GRAD_RTOL, atol=GRAD_ATOL)
+    if kind == "float":
+        # d/dtargets at 0/1 is that of the general exponent g_y (with its log s term).
+        got = jax.grad(lambda t: jaxloss.asymmetric_loss(logits, t, **kwargs))(hard)
+        general = jax.grad(lambda t: jaxloss.asymmetric_loss(
+            logits, t, gamma_pos=1.0 + 0.0 * t[0, 0], gamma_neg=4.0, clip=0.05,
+            where=WHERE))(hard)
+        assert_close(got, general, rtol=1e-5, atol=1e-7)
+        soft = hard.copy()
+        soft[0, 0] = 0.5
+        assert_close(jaxloss.asymmetric_loss(logits, soft, **kwargs),
+                     ref.asymmetric_loss(logits, soft, **kwargs))
+
+
 LOSSES_NEW = ["binary_cross_entropy_with_logits", "sigmoid_focal_loss", "asymmetric_loss"]
 NEW_KWARGS = {
     "binary_cross_entropy_with_logits": {"label_smoothing": 0.1, "pos_weight": POS_WEIGHT},

@@ -437,6 +437,22 @@ def _asl_none_ref(logits, targets, gamma_neg, weights):
     )
 
 
+def _asl_hard_make(rng):
+    """0/1 float targets, logits above the clip (as _asl_make)."""
+    return {"logits": rng.uniform(-2.5, 3.0, (3, 4)),
+            "targets": (rng.uniform(size=(3, 4)) < 0.5).astype(np.float64)}
+
+
+def _asl_hard_fn(logits, targets):
+    """Concrete integer gammas (the defaults) and 0/1 targets: the y s^g+ + (1 - y) s^g-
+    branch of a lax.cond on the targets, "sum"."""
+    return jaxloss.asymmetric_loss(logits, targets, reduction="sum")
+
+
+def _asl_hard_ref(logits, targets):
+    return ref.asymmetric_loss(logits, targets, reduction="sum")
+
+
 def _bce_probs_make(rng):
     return {
         "input": rng.uniform(0.05, 0.95, (3, 4)),  # away from the clamped logs
@@ -1411,6 +1427,10 @@ REGISTRY: dict[str, Case] = {
     "asymmetric_loss[where]": Case(
         "asymmetric_loss", _asl_where_fn, _asl_where_ref, _asl_where_make, **_SOFTMAX,
         hyper=("gamma_pos", "gamma_neg", "clip", "weights"), target="targets",
+    ),
+    "asymmetric_loss[hard targets]": Case(
+        "asymmetric_loss", _asl_hard_fn, _asl_hard_ref, _asl_hard_make, **_SOFTMAX,
+        target="targets", not_applicable={"grad_hyper": NO_HYPER + " (concrete gammas)"},
     ),
     "asymmetric_loss[none]": Case(
         "asymmetric_loss", _asl_none_fn, _asl_none_ref, _asl_none_make, **_SOFTMAX,

@@ -950,8 +950,11 @@ def asymmetric_loss(
     hard_cfg = cfg[:4] + (powers,) + cfg[5:]
     if not jnp.issubdtype(jnp.asarray(targets).dtype, jnp.inexact):  # bool or integer: 0/1
         return _apply((_focal, _focal_total), hard_cfg, args, mask, reduction, axis_name, where)
+    softness = jax.lax.stop_gradient(jnp.max(y * (1.0 - y)))
+    if axis_name is not None:  # every device takes the same branch (its psums must match)
+        softness = jax.lax.pmax(softness, axis_name)
     return jax.lax.cond(
-        jnp.max(y * (1.0 - y)) == 0,
+        softness == 0,
         lambda a: _apply((_focal, _focal_total), hard_cfg, a, mask, reduction, axis_name, where),
         lambda a: _apply((_focal, _focal_total), cfg, a, mask, reduction, axis_name, where),
         args)

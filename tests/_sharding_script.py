@@ -127,11 +127,15 @@ def log_probs_int(ignore=None, weights=False):
     return make
 
 
-def binary(pos_weight=False, row_weights=False, where=False, class_weights=False):
+def binary(pos_weight=False, row_weights=False, where=False, class_weights=False, hard=False):
     def make(rng):
         t = rng.uniform(size=(N, C)).astype(np.float32)
         t.reshape(-1)[::3] = 0.0
         t.reshape(-1)[1::3] = 1.0
+        if hard:  # 0/1 targets: the asymmetric loss's integer-power branch
+            t = np.round(t)
+            if hard == "mixed":  # one soft target, on device 0 only: every device goes general
+                t[0, 2] = 0.5
         sharded = {"logits": _logits(rng, (N, C)), "targets": t}
         if row_weights:
             sharded["weights"] = rng.uniform(0.5, 2.0, (N, 1)).astype(np.float32)
@@ -435,6 +439,10 @@ CASES = [
          POS, ("logits", "targets", "weights", "class_weights"), pmap=True),
     Case("asl-weights-sum", "asymmetric_loss", binary(row_weights=True),
          {"reduction": "sum"}, POS, ("logits", "targets", "weights")),
+    Case("asl-hard-targets-masked-shard", "asymmetric_loss", binary(where=True, hard=True),
+         {}, POS, XY, pmap=True),
+    Case("asl-hard-targets-but-one", "asymmetric_loss", binary(hard="mixed"),
+         {"reduction": "sum"}, POS, XY, pmap=True),
     Case("bce-probs-weights-masked-shard", "binary_cross_entropy",
          regression("probs", weights=True, where=True), {}, RXY, RXY + ("weights",)),
     Case("bce-probs-sum", "binary_cross_entropy", regression("probs"), {"reduction": "sum"},

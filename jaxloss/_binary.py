@@ -875,7 +875,10 @@ def asymmetric_loss(
 
     ``gamma_pos = gamma_neg = γ`` with ``clip=0`` is :func:`sigmoid_focal_loss` with
     ``alpha=None``; all three 0 is :func:`binary_cross_entropy_with_logits`. The backward pass
-    is one elementwise kernel (custom JVP).
+    is one elementwise kernel (custom JVP). With concrete integer gammas (the defaults) and
+    0/1 targets the weight is ``y (1 - p)^γ+ + (1 - y) p_m^γ-`` by integer powers, the same
+    number without a log and an exp per element: bool and integer targets take it
+    statically, float ones through a ``lax.cond`` on the targets (both branches compiled).
 
     Args:
       logits: float array of any shape, e.g. (N, C) for C labels.

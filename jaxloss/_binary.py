@@ -69,6 +69,13 @@ def _xlogy0(a: jax.Array, log_p: jax.Array) -> jax.Array:
 #
 # `test_value_and_grad_keeps_no_logits_sized_temporary` checks the outcome for several option
 # sets; it is what catches a new constant or select in a forward value.
+#
+# What each operation costs (issue 12, item 6, second pass; BENCHMARKS.md has the figures): the
+# fused reduction runs on one core at about one arithmetic operation per ms per 8M elements,
+# an exp/log/log1p about three, `sign` about thirty (so no select-free tricks with it); the
+# elementwise backward kernel is split over the cores and cheap per operation, except XLA's
+# log1p (~90 instructions per vector, as much as the rest of the focal kernel): the tangent
+# rules take it from a polynomial (`_log1p_unit`), the forward values keep XLA's.
 
 
 def _finite(x: jax.Array, one=1.0) -> jax.Array:
@@ -82,13 +89,34 @@ def _finite(x: jax.Array, one=1.0) -> jax.Array:
     return jnp.minimum(jnp.maximum(x, -big), big)
 
 
+# log1p(e) / e on [0, 1]: degree-9 Chebyshev interpolant in the power basis, lowest first
+# (numpy.polynomial.chebyshev.Chebyshev.interpolate(f, 9, domain=[0, 1]), converted).
+_LOG1P_OVER_X = (
+    0.9999999946562934, -0.49999892648080163, 0.33329710499262943, -0.2495161626572586,
+    0.19663274269437397, -0.15269667104466478, 0.10543623839523661, -0.056373613209643736,
+    0.01954252743780671, -0.0031760570527694654,
+)
+
+
+def _log1p_unit(e: jax.Array) -> jax.Array:
+    """``log1p(e)`` for ``e`` in [0, 1]: ``jnp.log1p`` in float64; in float32 ``e P(e)`` by
+    Horner (within 2.4 ulp of the exact value on [1e-30, 1], XLA's log1p: 3.2): inside the
+    elementwise backward kernels XLA:CPU's log1p costs about as much as everything else."""
+    if e.dtype != jnp.float32:
+        return jnp.log1p(e)
+    acc = jnp.full_like(e, _LOG1P_OVER_X[-1])
+    for c in _LOG1P_OVER_X[-2::-1]:
+        acc = acc * e + c
+    return e * acc
+
+
 def _sigmoid_parts(x: jax.Array):
     """``(softplus(-|x|), σ(x), σ(-x))`` from one ``exp``, both tails accurate (for the
     tangent rules, where a select costs nothing)."""
     e = jnp.exp(-jnp.abs(x))
     r = 1.0 / (1.0 + e)
     nonneg = x >= 0
-    return jnp.log1p(e), jnp.where(nonneg, r, e * r), jnp.where(nonneg, e * r, r)
+    return _log1p_unit(e), jnp.where(nonneg, r, e * r), jnp.where(nonneg, e * r, r)
 
 
 def _full(v: jax.Array, x: jax.Array) -> jax.Array:
@@ -214,9 +242,18 @@ _bce, _bce_total = _primitives(_bce_value, _bce_tangent)
 #   p = σ(x),  p_m = max(p - m, 0),  1 - p_t = y (1 - p) + (1 - y) p_m,
 #   g_y = gamma_pos y + gamma_neg (1 - y),  alpha_t = alpha y + (1 - alpha)(1 - y),
 #
-# with m = 0 and gamma_pos = gamma_neg = gamma for the focal loss. args: (x, y, pos_weight,
-# class_weights, alpha, gamma_pos, gamma_neg, clip); cfg: (clipped, has_pos_weight,
-# has_class_weights, has_alpha, integer gamma or None).
+# with m = 0 and gamma_pos = gamma_neg = gamma for the focal loss; c is one multiplier, the
+# product of kornia's class weights and the per-element weights (issue 12, item 5), each given
+# in its own shape and broadcast inside. args: (x, y, pos_weight, class_weights, weights, alpha,
+# gamma_pos, gamma_neg, clip); cfg: (clipped, has_pos_weight, has_class_weights, has_alpha,
+# integer gamma, or (integer gamma_pos, integer gamma_neg) for 0/1 targets, or None,
+# has_weights).
+
+
+# cfg[0] (clipped) for a concrete clip m > 0: log(σ(-x) + m) needs no floor at log σ(-x),
+# which saves four operations of the forward's fused reduction (9% of its time at
+# (8192, 1000)); the floor is for a traced m, which may be 0.
+_CLIP_SAFE = 2
 
 
 def _focal_terms(cfg, x, y, pos_weight, clip):
@@ -230,18 +267,33 @@ def _focal_terms(cfg, x, y, pos_weight, clip):
     if cfg[0]:
         # log(1 - p_m) = log(min(σ(-x) + m, 1)), and at least log σ(-x): exact where σ(-x)
         # underflows with m = 0 (a traced clip of 0) too.
-        log_q = jnp.minimum(jnp.maximum(jnp.log(q + clip), log_q), 0.0)
+        log_qm = jnp.log(q + clip)
+        if cfg[0] != _CLIP_SAFE:
+            log_qm = jnp.maximum(log_qm, log_q)
+        log_q = jnp.minimum(log_qm, 0.0)
         p_m = jnp.maximum(p - clip, 0.0)
     else:
         p_m = p
+    if not cfg[0] and not cfg[1]:  # the forward's short forms: fewer operations per element
+        return big_l + jnp.maximum(x, 0.0) - x * y, p + y * (q - p), p, q, log_q, neg_log_p
     pos = _full(pos_weight, x) * y if cfg[1] else y
     ce = pos * neg_log_p - (1.0 - y) * log_q
     return ce, y * q + (1.0 - y) * p_m, p, q, log_q, neg_log_p
 
 
-def _focal_scale(cfg, x, y, class_weights, alpha, one=1.0):
-    """``class_weights * alpha_t`` (None when neither is given)."""
-    scale = _full(class_weights, x) if cfg[2] else None
+def _focal_multiplier(cfg, x, class_weights, weights):
+    """``class_weights * weights``, the one elementwise multiplier (None when neither is
+    given)."""
+    if cfg[2] and cfg[5]:
+        return _full(class_weights, x) * _full(weights, x)
+    if cfg[2]:
+        return _full(class_weights, x)
+    return _full(weights, x) if cfg[5] else None
+
+
+def _focal_scale(cfg, x, y, class_weights, weights, alpha, one=1.0):
+    """``class_weights * weights * alpha_t`` (None when none is given)."""
+    scale = _focal_multiplier(cfg, x, class_weights, weights)
     if cfg[3]:
         alpha_t = (one - alpha) + ((2.0 * one) * alpha - one) * y  # alpha y + (1-alpha)(1-y)
         scale = alpha_t if scale is None else scale * alpha_t
@@ -249,27 +301,34 @@ def _focal_scale(cfg, x, y, class_weights, alpha, one=1.0):
 
 
 def _focal_value(
-    cfg, x, y, pos_weight, class_weights, alpha, gamma_pos, gamma_neg, clip, one=1.0
+    cfg, x, y, pos_weight, class_weights, weights, alpha, gamma_pos, gamma_neg, clip, one=1.0
 ):
     """The forward value in few fused operations: ``p = 1 / (1 + exp(-x))`` and
     ``1 - p_t = p + y (1 - 2 p)`` (the same number as the tangent rule's two-tailed form up to
     the rounding of ``1 - p``, which only touches terms below ``ulp(1)^gamma * ce``), and the
     factor by ``integer_pow`` for a concrete integer gamma, else ``exp(g log(1 - p_t))``
     (XLA:CPU's ``pow`` is 10x an ``exp``)."""
-    clipped, has_pw, _, _, n = cfg
+    clipped, has_pw, _, _, n, _ = cfg
     x = _finite(x, one)
     zero = 0.0 * one
     big_l = jnp.log1p(jnp.exp(-jnp.abs(x)))
-    p = one / (one + jnp.exp(-x))  # written out: jax.nn.sigmoid's constant 1 is XLA's
     if clipped:
-        # log(1 - p_m) = log(min(1 - p + m, 1)), at least log σ(-x) (exact where 1 - p
-        # rounds to 0 and m is a traced 0).
-        log_q = jnp.minimum(
-            jnp.maximum(jnp.log(one - p + clip), -(big_l + jnp.maximum(x, zero))), zero
-        )
+        # σ(-x) = exp(-x) σ(x), accurate where 1 - σ(x) would round to 0. exp(-x) is capped
+        # at exp(80) (exp(700) in float64), where σ(x) = 1.8e-35 is still a normal float:
+        # below x = -80, σ(x) is taken as 1.8e-35 (it only enters max(σ(x) - m, 0)).
+        cap = (80.0 if x.dtype == jnp.float32 else 700.0) * one
+        en = jnp.exp(jnp.minimum(-x, cap))
+        p = one / (one + en)
+        q = en * p
+        # log(1 - p_m) = log(min(σ(-x) + m, 1)); for a traced m (which may be 0), at least
+        # log σ(-x), exact where σ(-x) underflows.
+        log_q = jnp.log(q + clip)
+        if clipped != _CLIP_SAFE:
+            log_q = jnp.maximum(log_q, -(big_l + jnp.maximum(x, zero)))
+        log_q = jnp.minimum(log_q, zero)
         pos = _full(pos_weight, x) * y if has_pw else y
         ce = pos * (big_l + jnp.maximum(-x, zero)) - (one - y) * log_q
-        s = y * (one - p) + (one - y) * jnp.maximum(p - clip, zero)
+        s = y * q + (one - y) * jnp.maximum(p - clip, zero)
     else:
         if has_pw:
             pos = _full(pos_weight, x) * y
@@ -277,8 +336,13 @@ def _focal_value(
             ce = big_l * (pos + neg) + pos * jnp.maximum(-x, zero) + neg * jnp.maximum(x, zero)
         else:
             ce = big_l + jnp.maximum(x, zero) - x * y
+        p = one / (one + jnp.exp(-x))  # written out: jax.nn.sigmoid's constant 1 is XLA's
         s = p + y * (one - (2.0 * one) * p)
-    if n is not None:  # a concrete integer gamma: multiplications only
+    if isinstance(n, tuple):  # 0/1 targets, concrete integer gammas: y s^g+ + (1 - y) s^g-
+        pos_part = y if n[0] == 0 else y * jax.lax.integer_pow(s, n[0])
+        neg_part = one - y if n[1] == 0 else (one - y) * jax.lax.integer_pow(s, n[1])
+        per = (pos_part + neg_part) * ce
+    elif n is not None:  # a concrete integer gamma: multiplications only
         per = jax.lax.integer_pow(s, n) * ce if n else ce
     else:
         # s^g = exp(g log s); log 0 = -inf is taken as the most negative float, so that
@@ -286,7 +350,7 @@ def _focal_value(
         g = gamma_neg * one + ((gamma_pos - gamma_neg) * one) * y  # scalars via `one` too
         big = float(jnp.finfo(x.dtype).max) * one
         per = jnp.exp(g * jnp.maximum(jnp.log(s), -big)) * ce
-    scale = _focal_scale(cfg, x, y, class_weights, alpha, one)
+    scale = _focal_scale(cfg, x, y, class_weights, weights, alpha, one)
     return per if scale is None else scale * per
 
 
@@ -299,12 +363,26 @@ def _focal_tangent(cfg, args, tangents):
     value for ``g > 1``.
     """
     clipped = cfg[0]
-    x, y, pos_weight, class_weights, alpha, gamma_pos, gamma_neg, clip = args
-    dx, dy, dpw, dcw, dalpha, dgp, dgn, dm = tangents
+    x, y, pos_weight, class_weights, weights, alpha, gamma_pos, gamma_neg, clip = args
+    dx, dy, dpw, dcw, dw, dalpha, dgp, dgn, dm = tangents
     ce, s, p, q, log_q, neg_log_p = _focal_terms(cfg, x, y, pos_weight, clip)
     pw = _full(pos_weight, x) if cfg[1] else jnp.ones((), x.dtype)
     n = cfg[4]
-    if n is None:
+    if isinstance(n, tuple):
+        # 0/1 targets: w = y s^g+ + (1 - y) s^g-, the same number as s^g_y, and dw/ds
+        # likewise; log s enters only the targets' tangent (the exponent's derivative).
+        pos = s > 0
+        log_s = jnp.where(pos, jnp.log(jnp.where(pos, s, 1.0)), 0.0)
+
+        def power(k):
+            return jax.lax.integer_pow(s, k) if k else jnp.ones_like(s)
+
+        def slope(k):
+            return k * jax.lax.integer_pow(s, k - 1) if k else jnp.zeros_like(s)
+
+        w = y * power(n[0]) + (1.0 - y) * power(n[1])
+        g_w_over_s = y * slope(n[0]) + (1.0 - y) * slope(n[1])
+    elif n is None:
         g = gamma_neg + (gamma_pos - gamma_neg) * y
         pos = s > 0
         log_s = jnp.where(pos, jnp.log(jnp.where(pos, s, 1.0)), 0.0)  # w log s = 0 at s = 0
@@ -323,7 +401,14 @@ def _focal_tangent(cfg, args, tangents):
     # Each tangent's coefficient is a primal array: dl = sum_k (dw_k ce + w dce_k) dt_k, with
     # dw_k = w (g ds_k / s + dg_k log s).
     def coefficient(d_ce, d_s, d_g):
-        d_w = g_w_over_s * d_s + (0.0 if log_s is None else w * log_s * d_g)
+        # d_g is the scalar `zero` for the logits' tangent: no log s term (XLA keeps a
+        # product by a traced 0, two operations per element of the backward kernel).
+        if isinstance(n, int) and n >= 1 and d_g is zero:  # s^(n-1) (n d_s ce + s d_ce)
+            inner = n * d_s * ce + s * d_ce
+            return inner if n == 1 else jax.lax.integer_pow(s, n - 1) * inner
+        d_w = g_w_over_s * d_s
+        if log_s is not None and d_g is not zero:
+            d_w = d_w + w * log_s * d_g
         return d_w * ce + w * d_ce
 
     out = jnp.zeros_like(x)
@@ -351,21 +436,28 @@ def _focal_tangent(cfg, args, tangents):
     if dm is not None:  # only with clipped
         d_ce = -jnp.where(ok, (1.0 - y) / q_m, 0.0)
         out = out + coefficient(d_ce, -jnp.where(above, 1.0 - y, 0.0), zero) * dm
-    scale = _focal_scale(cfg, x, y, class_weights, alpha)
+    scale = _focal_scale(cfg, x, y, class_weights, weights, alpha)
     if scale is not None:
         out = scale * out
-    if dy is not None or dcw is not None or dalpha is not None:
-        # d(c alpha_t) = c [(2 alpha - 1) dy + (2 y - 1) dalpha] + alpha_t dc, each coefficient
+    if dy is not None or dcw is not None or dw is not None or dalpha is not None:
+        # With c = class_weights * weights: d(c alpha_t) = c [(2 alpha - 1) dy
+        # + (2 y - 1) dalpha] + alpha_t (weights dcw + class_weights dw), each coefficient
         # times the unscaled loss.
         focal = w * ce
-        cw = _full(class_weights, x) if cfg[2] else jnp.ones((), x.dtype)
+        c = _focal_multiplier(cfg, x, class_weights, weights)
+        c = jnp.ones((), x.dtype) if c is None else c
         if cfg[3] and dy is not None:
-            out = out + cw * (2.0 * alpha - 1.0) * focal * dy
+            out = out + c * (2.0 * alpha - 1.0) * focal * dy
         if cfg[3] and dalpha is not None:
-            out = out + cw * (2.0 * y - 1.0) * focal * dalpha
-        if dcw is not None:
+            out = out + c * (2.0 * y - 1.0) * focal * dalpha
+        if dcw is not None or dw is not None:
             alpha_t = alpha * y + (1.0 - alpha) * (1.0 - y) if cfg[3] else jnp.ones_like(x)
-            out = out + alpha_t * focal * _full(dcw, x)
+            dc = jnp.zeros_like(x)
+            if dcw is not None:
+                dc = dc + (_full(weights, x) * _full(dcw, x) if cfg[5] else _full(dcw, x))
+            if dw is not None:
+                dc = dc + (_full(class_weights, x) * _full(dw, x) if cfg[2] else _full(dw, x))
+            out = out + alpha_t * focal * dc
     return out
 
 
@@ -621,6 +713,7 @@ def sigmoid_focal_loss(
     gamma: ArrayLike = 2.0,
     pos_weight: ArrayLike | None = None,
     class_weights: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
     reduction: str = "mean",
     where: ArrayLike | None = None,
     axis_name: str | None = None,
@@ -630,12 +723,13 @@ def sigmoid_focal_loss(
 
     .. math::
 
-       l = w_c\, \alpha_t\, (1 - p_t)^{\gamma}\,
+       l = w\, w_c\, \alpha_t\, (1 - p_t)^{\gamma}\,
            \big[-p_w\, y \log p - (1 - y) \log(1 - p)\big], \qquad
        1 - p_t = y (1 - p) + (1 - y)\, p, \quad \alpha_t = \alpha y + (1 - \alpha)(1 - y)
 
-    with :math:`p = \sigma(x)`, :math:`p_w` = ``pos_weight`` and :math:`w_c` =
-    ``class_weights``. Without them this is torchvision's loss; with 0/1 targets it is kornia's
+    with :math:`p = \sigma(x)`, :math:`p_w` = ``pos_weight``, :math:`w_c` =
+    ``class_weights`` and :math:`w` = ``weights``. Without them this is torchvision's loss; with
+    0/1 targets it is kornia's
     ``binary_focal_loss_with_logits(pred, target, alpha, gamma, pos_weight=, weight=)``
     (kornia weights each term by its own factor, ``(1 - p)^γ`` and ``p^γ``, so for soft
     targets jaxloss keeps torchvision's ``(1 - p_t)^γ``). ``"mean"`` is the plain mean over the
@@ -657,6 +751,12 @@ def sigmoid_focal_loss(
         channel-first (N, C, H, W) ones, where kornia takes (C,) (traceable).
       class_weights: optional weight of each class's loss, broadcastable to ``logits`` in the
         same way (kornia's ``weight``; traceable).
+      weights: optional per-element rescaling weight, broadcastable to ``logits`` (a per-pixel
+        weight map, per-sample weights as (N, 1)...; traceable and differentiable). PyTorch's
+        BCE ``weight`` rule: ``"none"`` returns ``w * l``, ``"mean"`` is ``sum(w * l)`` over
+        the kept elements divided by their number, never by ``sum(w)`` (for that, divide the
+        ``"sum"`` by ``jnp.sum(weights * where)`` yourself). It multiplies ``class_weights``:
+        one factor ``w * w_c`` per element.
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to ``logits``.
       axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
@@ -666,9 +766,10 @@ def sigmoid_focal_loss(
       computed in float32).
 
     Raises:
-      ValueError: ``targets`` of another shape; ``pos_weight``, ``class_weights`` or ``where``
-        that do not broadcast; ``alpha`` outside [0, 1], ``gamma`` < 0, either not a scalar;
-        an unknown ``reduction``; under :func:`jaxloss.checked`, ``targets`` outside [0, 1].
+      ValueError: ``targets`` of another shape; ``pos_weight``, ``class_weights``, ``weights``
+        or ``where`` that do not broadcast; ``alpha`` outside [0, 1], ``gamma`` < 0, either
+        not a scalar; an unknown ``reduction``; under :func:`jaxloss.checked`, ``targets``
+        outside [0, 1].
       TypeError: non-float ``logits``, non-numeric ``targets``, non-boolean ``where``.
 
     Examples:
@@ -679,6 +780,9 @@ def sigmoid_focal_loss(
       0.01145
       >>> print(f"{jaxloss.sigmoid_focal_loss(logits, targets, pos_weight=3.0):.5f}")
       0.02301
+      >>> w = jnp.array([2.0, 1.0, 0.0])  # per element; "mean" still divides by 3
+      >>> print(f"{jaxloss.sigmoid_focal_loss(logits, targets, weights=w):.5f}")
+      0.00597
 
     References:
       Lin et al. 2017, "Focal Loss for Dense Object Detection"; torchvision
@@ -695,13 +799,14 @@ def sigmoid_focal_loss(
     zero = jnp.zeros((), x.dtype)
     cfg = (
         False, pos_weight is not None, class_weights is not None, alpha is not None,
-        _small_integer(gamma),
+        _small_integer(gamma), weights is not None,
     )
     args = (
         x,
         y,
         _weight_arg(fn, "pos_weight", pos_weight, x),
         _weight_arg(fn, "class_weights", class_weights, x),
+        _weight_arg(fn, "weights", weights, x),
         zero if alpha is None else jnp.asarray(alpha, x.dtype),
         g,
         g,
@@ -734,6 +839,7 @@ def asymmetric_loss(
     gamma_pos: ArrayLike = 1.0,
     gamma_neg: ArrayLike = 4.0,
     clip: ArrayLike = 0.05,
+    weights: ArrayLike | None = None,
     reduction: str = "mean",
     where: ArrayLike | None = None,
     axis_name: str | None = None,
@@ -743,15 +849,16 @@ def asymmetric_loss(
 
     .. math::
 
-       l = -(1 - p_t)^{\gamma_y} \big[\, y \log p + (1 - y) \log(1 - p_m) \big], \qquad
+       l = -w\, (1 - p_t)^{\gamma_y} \big[\, y \log p + (1 - y) \log(1 - p_m) \big], \qquad
        p_m = \max(p - m, 0),
 
        1 - p_t = y (1 - p) + (1 - y)\, p_m, \qquad
        \gamma_y = \gamma_+ y + \gamma_- (1 - y)
 
     with :math:`p = \sigma(x)`, :math:`m` = ``clip``, :math:`\gamma_+` = ``gamma_pos``,
-    :math:`\gamma_-` = ``gamma_neg``: for a positive label ``(1 - p)^γ+ (-log p)``, for a
-    negative ``p_m^γ- (-log(1 - p_m))``, so easy negatives (``p <= m``) cost exactly 0. This is
+    :math:`\gamma_-` = ``gamma_neg``, :math:`w` = ``weights`` (1 when not given): for a
+    positive label ``(1 - p)^γ+ (-log p)``, for a negative ``p_m^γ- (-log(1 - p_m))``, so easy
+    negatives (``p <= m``) cost exactly 0. This is
     the authors' ``AsymmetricLoss`` (Alibaba-MIIL/ASL, ``src/loss_functions/losses.py``) with
     their defaults ``gamma_neg=4, gamma_pos=1, clip=0.05`` (their training script and the paper
     use ``gamma_pos=0``), soft targets included, with three differences, each named:
@@ -767,7 +874,10 @@ def asymmetric_loss(
 
     ``gamma_pos = gamma_neg = γ`` with ``clip=0`` is :func:`sigmoid_focal_loss` with
     ``alpha=None``; all three 0 is :func:`binary_cross_entropy_with_logits`. The backward pass
-    is one elementwise kernel (custom JVP).
+    is one elementwise kernel (custom JVP). With concrete integer gammas (the defaults) and
+    0/1 targets the weight is ``y (1 - p)^γ+ + (1 - y) p_m^γ-`` by integer powers, the same
+    number without a log and an exp per element: bool and integer targets take it
+    statically, float ones through a ``lax.cond`` on the targets (both branches compiled).
 
     Args:
       logits: float array of any shape, e.g. (N, C) for C labels.
@@ -777,6 +887,10 @@ def asymmetric_loss(
       gamma_neg: focusing parameter of the negatives, >= 0 (traceable).
       clip: probability shift ``m`` of the negatives, in [0, 1); 0 turns it off (the
         authors' ``clip=None``) (traceable).
+      weights: optional per-element rescaling weight, broadcastable to ``logits`` (e.g. (C,)
+        per label, (N, 1) per sample; traceable and differentiable). PyTorch's BCE ``weight``
+        rule: ``"none"`` returns ``w * l``, ``"mean"`` is ``sum(w * l)`` over the kept
+        elements divided by their number, never by ``sum(w)``.
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to ``logits``; False elements count as absent
         (0 loss, excluded from the mean).
@@ -787,8 +901,8 @@ def asymmetric_loss(
       computed in float32).
 
     Raises:
-      ValueError: ``targets`` of another shape, ``where`` that does not broadcast,
-        ``gamma_pos`` or ``gamma_neg`` < 0, ``clip`` outside [0, 1), any of them not a
+      ValueError: ``targets`` of another shape, ``weights`` or ``where`` that do not
+        broadcast, ``gamma_pos`` or ``gamma_neg`` < 0, ``clip`` outside [0, 1), any of them not a
         scalar, an unknown ``reduction``; under :func:`jaxloss.checked`, ``targets`` outside
         [0, 1].
       TypeError: non-float ``logits``, non-numeric ``targets``, non-boolean ``where``.
@@ -814,15 +928,35 @@ def asymmetric_loss(
         _checks.check_nonnegative(fn, name, value)
     _check_clip(fn, clip)
     zero = jnp.zeros((), x.dtype)
-    cfg = (_checks.concrete_float(clip) != 0.0, False, False, False, None)
+    m = _checks.concrete_float(clip)
+    clipped = _CLIP_SAFE if m is not None and m > 0.0 else m != 0.0
+    cfg = (clipped, False, False, False, None, weights is not None)
     args = (
         x,
         y,
         zero,
         zero,
+        _weight_arg(fn, "weights", weights, x),
         zero,
         jnp.asarray(gamma_pos, x.dtype),
         jnp.asarray(gamma_neg, x.dtype),
         jnp.asarray(clip, x.dtype),
     )
-    return _apply((_focal, _focal_total), cfg, args, mask, reduction, axis_name, where)
+    # Concrete integer gammas and 0/1 targets (bool or integer ones; float ones checked at run
+    # time, one pass over them): s^g_y as y s^g+ + (1 - y) s^g-, without the log and exp per
+    # element in each pass (ASL 3.4x -> 2.9-3.2x BCE at (8192, 1000)). Soft targets take the
+    # general branch; both branches are compiled.
+    powers = (_small_integer(gamma_pos), _small_integer(gamma_neg))
+    if None in powers:
+        return _apply((_focal, _focal_total), cfg, args, mask, reduction, axis_name, where)
+    hard_cfg = cfg[:4] + (powers,) + cfg[5:]
+    if not jnp.issubdtype(jnp.asarray(targets).dtype, jnp.inexact):  # bool or integer: 0/1
+        return _apply((_focal, _focal_total), hard_cfg, args, mask, reduction, axis_name, where)
+    softness = jax.lax.stop_gradient(jnp.max(y * (1.0 - y)))
+    if axis_name is not None:  # every device takes the same branch (its psums must match)
+        softness = jax.lax.pmax(softness, axis_name)
+    return jax.lax.cond(
+        softness == 0,
+        lambda a: _apply((_focal, _focal_total), hard_cfg, a, mask, reduction, axis_name, where),
+        lambda a: _apply((_focal, _focal_total), cfg, a, mask, reduction, axis_name, where),
+        args)

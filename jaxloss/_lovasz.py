@@ -18,6 +18,12 @@ Pixels that are ignored (``ignore_index``) or masked (``where``) are sorted afte
 pixel with error 0, so they change neither the value nor the gradient of the kept ones
 (the authors and SMP drop them with boolean indexing, which has no fixed shape under
 ``jit``).
+
+With ``axis_name`` and one ranking for the whole batch, the sort is global: each device
+gathers the (stop-gradient) errors and labels of every device, computes the coefficient
+:math:`J_{r(i)} - J_{r(i)-1}` of each of its own pixels from its rank :math:`r(i)` in the
+global order, and the loss is the ``psum`` of its local dot products: the unsharded value
+and gradient, each pixel's gradient computed once, on its own device.
 """
 
 from __future__ import annotations
@@ -41,6 +47,17 @@ def _ranking(errors: jax.Array, keep: jax.Array) -> jax.Array:
     return jax.lax.stop_gradient(jnp.argsort(-key, axis=-1, stable=True))
 
 
+def _slopes(fg: jax.Array, keep: jax.Array, order: jax.Array) -> jax.Array:
+    """The Jaccard increments ``J_k - J_{k-1}`` along the last axis of the 0/1 ground truth
+    ``fg`` taken in ``order`` (dropped pixels count as background), in sorted order."""
+    g = jnp.take_along_axis(jnp.where(keep, fg, 0.0), order, axis=-1)
+    total = jnp.sum(g, axis=-1, keepdims=True)
+    intersection = total - jnp.cumsum(g, axis=-1)
+    union = total + jnp.cumsum(1.0 - g, axis=-1)  # >= 1 at every position
+    jaccard = 1.0 - intersection / union
+    return jnp.concatenate([jaccard[..., :1], jnp.diff(jaccard, axis=-1)], axis=-1)
+
+
 def _lovasz_extension(
     values: jax.Array, fg: jax.Array, keep: jax.Array, order: jax.Array
 ) -> jax.Array:
@@ -49,13 +66,34 @@ def _lovasz_extension(
     0/1 ground truth ``fg`` taken in the same order. Dropped pixels (``keep`` False) count
     as error 0 and background, after every kept pixel. Returns (...,)."""
     e = jnp.take_along_axis(jnp.where(keep, values, 0.0), order, axis=-1)
-    g = jnp.take_along_axis(jnp.where(keep, fg, 0.0), order, axis=-1)
-    total = jnp.sum(g, axis=-1, keepdims=True)
-    intersection = total - jnp.cumsum(g, axis=-1)
-    union = total + jnp.cumsum(1.0 - g, axis=-1)  # >= 1 at every position
-    jaccard = 1.0 - intersection / union
-    slope = jnp.concatenate([jaccard[..., :1], jnp.diff(jaccard, axis=-1)], axis=-1)
-    return jnp.sum(e * slope, axis=-1)
+    return jnp.sum(e * _slopes(fg, keep, order), axis=-1)
+
+
+def _gather(x: jax.Array, axis_name: str) -> jax.Array:
+    """Every device's ``x`` concatenated along the last (pixel) axis in device order: the
+    global batch's pixels in the unsharded order (the batch is split along axis 0)."""
+    return jax.lax.all_gather(jax.lax.stop_gradient(x), axis_name, axis=x.ndim - 1, tiled=True)
+
+
+def _sharded_lovasz_extension(
+    values: jax.Array, keep: jax.Array, errors_all: jax.Array, fg_all: jax.Array,
+    keep_all: jax.Array, axis_name: str,
+) -> jax.Array:
+    """This device's share of the Lovász extension of the whole (sharded) batch: the local
+    ``values`` (..., M) dotted with the Jaccard increments at their ranks in the global
+    order of ``errors_all`` (..., D*M), the gathered errors, ranked exactly as
+    :func:`_lovasz_extension` ranks the unsharded ones. The ``psum`` over ``axis_name`` of
+    the result is the unsharded value, and its gradient with respect to ``values`` is the
+    unsharded gradient (the ranking and the increments are constants)."""
+    order = _ranking(errors_all, keep_all)
+    slope = _slopes(fg_all, keep_all, order)
+    # Each pixel's increment, back in the gathered (global index) order.
+    coefficient = jnp.put_along_axis(jnp.zeros_like(slope), order, slope, axis=-1,
+                                     inplace=False)
+    m = values.shape[-1]
+    start = jax.lax.axis_index(axis_name) * m
+    local = jax.lax.dynamic_slice_in_dim(coefficient, start, m, axis=-1)
+    return jnp.sum(jnp.where(keep, values, 0.0) * jax.lax.stop_gradient(local), axis=-1)
 
 
 def _check_flags(fn: str, per_image: Any) -> None:
@@ -72,15 +110,18 @@ def _group(x: jax.Array, per_image: bool) -> jax.Array:
 
 
 def _reduce_groups(
-    per: jax.Array, kept: jax.Array, per_image: bool, reduction: str
+    per: jax.Array, kept: jax.Array, per_image: bool, reduction: str, axis_name: str | None
 ) -> jax.Array:
+    """``per`` (G,): the loss of each image (``per_image``), or of the pooled batch (G = 1;
+    with ``axis_name``, this device's share of it, summed here)."""
     per = jnp.where(kept, per, 0.0)
     if not per_image:
         per = per[0]  # one pooled value: "none", "sum" and "mean" are all that value
-        return per if reduction == "none" else reduce_loss(per, None, "sum", None)
+        return per if axis_name is None else jax.lax.psum(per, axis_name)
     if reduction == "none":
         return per
-    return reduce_loss(per, kept.astype(per.dtype), reduction, None)
+    return reduce_loss(per, kept.astype(per.dtype), reduction, axis_name)
+
 
 
 def lovasz_softmax_loss(
@@ -93,6 +134,7 @@ def lovasz_softmax_loss(
     reduction: str = "mean",
     axis: int = -1,
     where: ArrayLike | None = None,
+    axis_name: str | None = None,
 ) -> jax.Array:
     r"""Lovász-Softmax loss (Berman et al. 2018), SMP's ``LovaszLoss(mode="multiclass")``.
 
@@ -122,10 +164,20 @@ def lovasz_softmax_loss(
       axis: the class axis of ``logits`` (not 0).
       where: optional boolean mask broadcastable to the targets' shape; False pixels count
         exactly like ignored ones.
+      axis_name: inside ``shard_map``/``pmap`` over a mesh axis that splits the batch
+        (axis 0), makes the loss that of the whole batch, value and gradients. With
+        ``per_image=True`` each image is local and "mean"/"sum" over the images are global
+        (one ``psum`` of the sum and the count); "none" stays per local image. With
+        ``per_image=False`` the ranking is global: each device all-gathers the per-pixel
+        errors (C per pixel) and the labels and kept flags of every device, sorts them, and
+        takes its own pixels' Jaccard increments from the global order; the result is the
+        ``psum`` of the local dot products. Cost: that all-gather (every device holds the
+        errors of the whole batch, C x the batch's pixels) and a sort of the whole batch on
+        every device. ``classes="present"`` uses the classes present in the whole batch.
 
     Returns:
-      A scalar, or (N,) for ``reduction="none"`` with ``per_image=True``; float32
-      (float64 for float64 logits).
+      A scalar, or (N,) for ``reduction="none"`` with ``per_image=True`` (the local images
+      with ``axis_name``); float32 (float64 for float64 logits).
 
     Raises:
       ValueError: unknown ``reduction`` or ``classes``, ``axis`` 0 or out of range,
@@ -187,28 +239,41 @@ def lovasz_softmax_loss(
     in_range = (targets >= 0) & (targets < num_classes)
     _checks.check_labels(fn, targets, in_range | ~keep, num_classes, ignore_index)
 
+    def one_hot(y, keep):
+        """(G, M) labels -> (G, C, M) 0/1 ground truth of each class's ranking."""
+        fg = (y[:, None] == jnp.arange(num_classes, dtype=y.dtype)[None, :, None]).astype(dtype)
+        # A kept out-of-range label poisons its ranking (NaN), never a silent all-zero one-hot.
+        bad = keep & ~((y >= 0) & (y < num_classes))
+        return jnp.where(bad[:, None], jnp.nan, fg)
+
     p = jnp.exp(jax.nn.log_softmax(logits.astype(dtype), axis=axis))
     p = jnp.moveaxis(p, axis, -1).reshape(logits.shape[0], -1, num_classes)  # (N, M, C)
     y = targets.reshape(targets.shape[0], -1)
     keep = keep.reshape(y.shape)
-    fg = (y[..., None] == jnp.arange(num_classes, dtype=y.dtype)[None, None]).astype(dtype)
-    # A kept out-of-range label poisons its ranking (NaN), never a silent all-zero one-hot.
-    fg = jnp.where((keep & ~in_range.reshape(y.shape))[..., None], jnp.nan, fg)
-    p, fg, keep = _group(p, per_image), _group(fg, per_image), _group(keep, per_image)
-    keep_c = jnp.broadcast_to(keep[..., None], fg.shape)
-    errors = jnp.abs(fg - p)
     # (G, C, M): one ranking per (group, class).
-    errors, fg_c, keep_m = (jnp.moveaxis(v, -1, 1) for v in (errors, fg, keep_c))
-    losses = _lovasz_extension(errors, fg_c, keep_m, _ranking(errors, keep_m))
-    kept = jnp.any(keep, axis=1)  # (G,)
+    p, y, keep = jnp.moveaxis(_group(p, per_image), -1, 1), _group(y, per_image), _group(
+        keep, per_image)
+    fg = one_hot(y, keep)
+    keep_m = jnp.broadcast_to(keep[:, None], fg.shape)
+    errors = jnp.abs(fg - p)
+    if axis_name is None or per_image:
+        losses = _lovasz_extension(errors, fg, keep_m, _ranking(errors, keep_m))
+    else:  # one ranking of the whole batch: its pixels are on every device
+        y_all, keep_all = _gather(y, axis_name), _gather(keep, axis_name)
+        fg = one_hot(y_all, keep_all)
+        keep_m_all = jnp.broadcast_to(keep_all[:, None], fg.shape)
+        losses = _sharded_lovasz_extension(
+            errors, keep_m, _gather(errors, axis_name), fg, keep_m_all, axis_name)
+        keep, keep_m = keep_all, keep_m_all
+    kept = jnp.any(keep, axis=-1)  # (G,)
     if classes == "present":
-        counted = jnp.any(keep_c & (fg != 0), axis=1)  # (G, C); NaN counts as present
+        counted = jnp.any(keep_m & (fg != 0), axis=-1)  # (G, C); NaN counts as present
     else:
         counted = jnp.broadcast_to(kept[:, None], losses.shape)
     n_counted = jnp.sum(counted, axis=1).astype(dtype)
     total = jnp.sum(jnp.where(counted, losses, 0.0), axis=1)
     per = total / jnp.where(n_counted == 0, 1.0, n_counted)
-    return _reduce_groups(per, kept, per_image, reduction)
+    return _reduce_groups(per, kept, per_image, reduction, axis_name)
 
 
 def lovasz_hinge_loss(
@@ -219,6 +284,7 @@ def lovasz_hinge_loss(
     ignore_index: int = -100,
     reduction: str = "mean",
     where: ArrayLike | None = None,
+    axis_name: str | None = None,
 ) -> jax.Array:
     r"""Binary Lovász hinge loss (Berman et al. 2018), SMP's ``LovaszLoss(mode="binary")``.
 
@@ -242,10 +308,16 @@ def lovasz_hinge_loss(
         floating targets with ``where``).
       reduction: ``"mean"``, ``"sum"`` or ``"none"`` (over images).
       where: optional boolean mask broadcastable to ``logits``.
+      axis_name: inside ``shard_map``/``pmap`` over a mesh axis that splits the batch
+        (axis 0), makes the loss that of the whole batch, value and gradients, as in
+        :func:`lovasz_softmax_loss`: "mean"/"sum" over local images with
+        ``per_image=True``; with ``per_image=False`` one global ranking, at the cost of an
+        all-gather of the per-pixel hinge errors, targets and kept flags (every device holds
+        those of the whole batch) and a sort of the whole batch on every device.
 
     Returns:
-      A scalar, or (N,) for ``reduction="none"`` with ``per_image=True``; float32
-      (float64 for float64 logits).
+      A scalar, or (N,) for ``reduction="none"`` with ``per_image=True`` (the local images
+      with ``axis_name``); float32 (float64 for float64 logits).
 
     Raises:
       ValueError: unknown ``reduction``, a scalar ``logits``, targets of another shape,
@@ -317,6 +389,13 @@ def lovasz_hinge_loss(
     x, g, keep = (_group(v.reshape(n, -1), per_image) for v in (x, g, keep))
     errors = 1.0 - x * (2.0 * g - 1.0)
     # Ranked by the hinge errors; their positive part enters the dot product.
-    per = _lovasz_extension(jax.nn.relu(errors), g, keep, _ranking(errors, keep))
+    if axis_name is None or per_image:
+        per = _lovasz_extension(jax.nn.relu(errors), g, keep, _ranking(errors, keep))
+    else:  # one ranking of the whole batch: its pixels are on every device
+        errors_all, g_all = _gather(errors, axis_name), _gather(g, axis_name)
+        keep_all = _gather(keep, axis_name)
+        per = _sharded_lovasz_extension(jax.nn.relu(errors), keep, errors_all, g_all,
+                                        keep_all, axis_name)
+        keep = keep_all
     kept = jnp.any(keep, axis=-1)
-    return _reduce_groups(per, kept, per_image, reduction)
+    return _reduce_groups(per, kept, per_image, reduction, axis_name)

@@ -127,11 +127,15 @@ def log_probs_int(ignore=None, weights=False):
     return make
 
 
-def binary(pos_weight=False, row_weights=False, where=False, class_weights=False):
+def binary(pos_weight=False, row_weights=False, where=False, class_weights=False, hard=False):
     def make(rng):
         t = rng.uniform(size=(N, C)).astype(np.float32)
         t.reshape(-1)[::3] = 0.0
         t.reshape(-1)[1::3] = 1.0
+        if hard:  # 0/1 targets: the asymmetric loss's integer-power branch
+            t = np.round(t)
+            if hard == "mixed":  # one soft target, on device 0 only: every device goes general
+                t[0, 2] = 0.5
         sharded = {"logits": _logits(rng, (N, C)), "targets": t}
         if row_weights:
             sharded["weights"] = rng.uniform(0.5, 2.0, (N, 1)).astype(np.float32)
@@ -233,6 +237,26 @@ def seg_float(kind):
         else:  # independent masks for the sigmoid
             t = (rng.uniform(size=shape) > 0.5).astype(np.float32)
         return {"logits": _logits(rng, shape), "targets": t}, {}
+
+    return make
+
+
+def seg_masks(where=False):
+    """(SEG_N, 3, 3) hinge logits and 0/1 integer masks with ignored pixels (-100), the two
+    images of device 1 half ignored; ``where``: device 2 keeps nothing."""
+
+    def make(rng):
+        shape = (SEG_N, *SEG_HW)
+        y = (rng.uniform(size=shape) < 0.4).astype(np.int32)
+        y[0, 0, 0] = y[5, 2, 1] = -100
+        y[2:4, :2] = -100
+        sharded = {"logits": _logits(rng, shape), "targets": y}
+        if where:
+            mask = np.ones(shape, bool)
+            mask[4:6] = False
+            mask[1, 1, 1] = False
+            sharded["where"] = mask
+        return sharded, {}
 
     return make
 
@@ -409,6 +433,16 @@ CASES = [
     Case("asl-defaults", "asymmetric_loss", binary(), {}, POS, XY, pmap=True),
     Case("asl-masked-shard-sum", "asymmetric_loss", binary(where=True),
          {"gamma_pos": 0.0, "gamma_neg": 2.5, "clip": 0.1, "reduction": "sum"}, POS, XY),
+    # issue 12, item 5: per-element weights (sharded with the batch)
+    Case("sfl-weights-class-weights-masked-shard", "sigmoid_focal_loss",
+         binary(row_weights=True, where=True, class_weights=True), {"gamma": 1.5},
+         POS, ("logits", "targets", "weights", "class_weights"), pmap=True),
+    Case("asl-weights-sum", "asymmetric_loss", binary(row_weights=True),
+         {"reduction": "sum"}, POS, ("logits", "targets", "weights")),
+    Case("asl-hard-targets-masked-shard", "asymmetric_loss", binary(where=True, hard=True),
+         {}, POS, XY, pmap=True),
+    Case("asl-hard-targets-but-one", "asymmetric_loss", binary(hard="mixed"),
+         {"reduction": "sum"}, POS, XY, pmap=True),
     Case("bce-probs-weights-masked-shard", "binary_cross_entropy",
          regression("probs", weights=True, where=True), {}, RXY, RXY + ("weights",)),
     Case("bce-probs-sum", "binary_cross_entropy", regression("probs"), {"reduction": "sum"},
@@ -459,6 +493,21 @@ CASES = [
          {"activation": "sigmoid", "alpha": 0.25, "include_background": False}, POS, XW),
     Case("dice-focal-sigmoid-masks-sum", "dice_focal_loss", seg_float("masks"),
          {"activation": "sigmoid", "reduction": "sum"}, POS, XY),
+    # Lovász (issue 12): per_image=False ranks the whole batch (an all-gather), True per image
+    Case("lovasz-softmax-batch-ignore", "lovasz_softmax_loss", seg_int(), {}, POS, X,
+         pmap=True),
+    Case("lovasz-softmax-batch-ignored-shard-all", "lovasz_softmax_loss", seg_int(True),
+         {"classes": "all"}, POS, X),
+    Case("lovasz-softmax-per-image-ignored-shard", "lovasz_softmax_loss", seg_int(True),
+         {"per_image": True}, POS, X),
+    Case("lovasz-softmax-per-image-sum", "lovasz_softmax_loss", seg_int(),
+         {"per_image": True, "reduction": "sum"}, POS, X, pmap=True),
+    Case("lovasz-hinge-batch-ignore", "lovasz_hinge_loss", seg_masks(), {}, POS, X, pmap=True),
+    Case("lovasz-hinge-batch-masked-shard", "lovasz_hinge_loss", seg_masks(True), {}, POS, X),
+    Case("lovasz-hinge-per-image-masked-shard", "lovasz_hinge_loss", seg_masks(True),
+         {"per_image": True}, POS, X),
+    Case("lovasz-hinge-per-image-sum", "lovasz_hinge_loss", seg_masks(),
+         {"per_image": True, "reduction": "sum"}, POS, X),
     # linear_cross_entropy: hidden and targets sharded, weight replicated
     Case("linear-plain", "linear_cross_entropy", linear(), {"chunk_size": 3},
          ("hidden", "weight", "targets"), ("hidden", "weight")),

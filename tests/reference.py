@@ -293,7 +293,7 @@ def binary_cross_entropy(input, target, *, weights=None, reduction="mean", where
 
 def sigmoid_focal_loss(
     logits, targets, *, alpha=0.25, gamma=2.0, pos_weight=None, class_weights=None,
-    reduction="mean", where=None,
+    weights=None, reduction="mean", where=None,
 ):
     """torchvision ``ops.sigmoid_focal_loss``:
 
@@ -307,6 +307,9 @@ def sigmoid_focal_loss(
     PyTorch's BCE with ``pos_weight``, and the loss is multiplied by ``class_weights``; both
     broadcast from the trailing axis. With 0/1 targets this is
     :func:`kornia_binary_focal_loss_with_logits`.
+
+    ``weights`` (issue 12, item 5): PyTorch's BCE ``weight`` rule, ``l -> w * l`` per element,
+    never in the denominator ("mean" divides by the number of kept elements).
     """
     x = _f64(logits)
     y = _f64(targets)
@@ -317,6 +320,8 @@ def sigmoid_focal_loss(
         per = (alpha * y + (1.0 - alpha) * (1.0 - y)) * per
     if class_weights is not None:
         per = np.broadcast_to(_f64(class_weights), x.shape) * per
+    if weights is not None:
+        per = np.broadcast_to(_f64(weights), x.shape) * per
     return _binary_reduce(per, where, reduction)
 
 
@@ -371,13 +376,15 @@ def asymmetric_loss_authors(x, y, *, gamma_neg=4, gamma_pos=1, clip=0.05, eps=1e
 
 
 def asymmetric_loss(
-    logits, targets, *, gamma_pos=1.0, gamma_neg=4.0, clip=0.05, reduction="mean", where=None
+    logits, targets, *, gamma_pos=1.0, gamma_neg=4.0, clip=0.05, weights=None, reduction="mean",
+    where=None,
 ):
     """The authors' formula above per element, without the ``eps`` clamp (jaxloss: logs of
     the probabilities themselves), written so that float64 keeps it exact at saturated logits:
     ``log p = log_sigmoid(x)``, ``1 - p = sigmoid(-x)``, and ``1 - pt`` as
     ``y (1 - p) + (1 - y) max(p - clip, 0)`` (the same quantity: ``1 - xs_neg`` is
-    ``max(p - clip, 0)``). ``0 * log 0 = 0``; ``0 ** 0 = 1``.
+    ``max(p - clip, 0)``). ``0 * log 0 = 0``; ``0 ** 0 = 1``. ``weights``: PyTorch's BCE
+    ``weight`` rule, ``l -> w * l`` per element, never in the denominator.
     """
     x = _f64(logits)
     y = _f64(targets)
@@ -388,6 +395,8 @@ def asymmetric_loss(
     loss = _xlogy(y, log_sigmoid(x)) + _xlogy(1.0 - y, log_xs_neg)
     one_minus_pt = y * q + (1.0 - y) * np.maximum(p - m, 0.0)
     per = -loss * one_minus_pt ** (float(gamma_pos) * y + float(gamma_neg) * (1.0 - y))
+    if weights is not None:
+        per = np.broadcast_to(_f64(weights), x.shape) * per
     return _binary_reduce(per, where, reduction)
 
 

@@ -141,14 +141,14 @@ SIGNATURES = {
     ],
     "sigmoid_focal_loss": [
         ("logits", POS, None), ("targets", POS, None), ("alpha", KW, 0.25), ("gamma", KW, 2.0),
-        ("pos_weight", KW, None), ("class_weights", KW, None), ("reduction", KW, "mean"),
-        ("where", KW, None), ("axis_name", KW, None),
+        ("pos_weight", KW, None), ("class_weights", KW, None), ("weights", KW, None),
+        ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
     ],
     # issue 12, item 2: the authors' defaults (Alibaba-MIIL/ASL AsymmetricLoss).
     "asymmetric_loss": [
         ("logits", POS, None), ("targets", POS, None), ("gamma_pos", KW, 1.0),
-        ("gamma_neg", KW, 4.0), ("clip", KW, 0.05), ("reduction", KW, "mean"),
-        ("where", KW, None), ("axis_name", KW, None),
+        ("gamma_neg", KW, 4.0), ("clip", KW, 0.05), ("weights", KW, None),
+        ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
     ],
     "logit_adjusted_cross_entropy": [
         ("logits", POS, None), ("targets", POS, None), ("class_priors", KW, None), ("tau", KW, 1.0),
@@ -223,11 +223,12 @@ SIGNATURES = {
     "lovasz_softmax_loss": [
         ("logits", POS, None), ("targets", POS, None), ("classes", KW, "present"),
         ("per_image", KW, False), ("ignore_index", KW, -100), ("reduction", KW, "mean"),
-        ("axis", KW, -1), ("where", KW, None),
+        ("axis", KW, -1), ("where", KW, None), ("axis_name", KW, None),
     ],
     "lovasz_hinge_loss": [
         ("logits", POS, None), ("targets", POS, None), ("per_image", KW, False),
         ("ignore_index", KW, -100), ("reduction", KW, "mean"), ("where", KW, None),
+        ("axis_name", KW, None),
     ],
     "class_counts": [
         ("targets", POS, None), ("num_classes", POS, None), ("ignore_index", KW, -100),

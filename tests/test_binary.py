@@ -625,6 +625,42 @@ def test_asymmetric_loss_easy_negatives_cost_nothing():
     assert (np.asarray(grad)[:2] == 0).all() and (np.asarray(grad)[2:] > 0).all()
 
 
+@pytest.mark.parametrize("kind", ["float", "bool", "int"])
+def test_asymmetric_loss_hard_targets_path(kind, mode):
+    """Concrete integer gammas with 0/1 targets take y s^g+ + (1 - y) s^g- (static for bool
+    and integer targets, a lax.cond on the float ones): values and gradients (logits, and
+    targets for float ones) equal the reference, with and without `where`; one soft target
+    sends the whole batch to the general path, still exact."""
+    logits, targets = _asl_inputs()
+    hard = (targets > 0.5).astype({"float": np.float32, "bool": bool, "int": np.int32}[kind])
+    hard64 = hard.astype(np.float64)
+    grid = [(gp, gn, c, m, r) for gp, gn in ((1, 4), (0, 2), (3, 0)) for c in (0.05, 0.0)
+            for m in (None, WHERE) for r in REDUCTIONS]
+
+    def run(x, t):
+        return [jaxloss.asymmetric_loss(x, t, gamma_pos=gp, gamma_neg=gn, clip=c, where=m,
+                                        reduction=r) for gp, gn, c, m, r in grid]
+
+    for (gp, gn, c, m, r), got in zip(grid, maybe_jit(mode, run)(logits, hard), strict=True):
+        assert_close(got, ref.asymmetric_loss(logits, hard64, gamma_pos=gp, gamma_neg=gn,
+                                              clip=c, where=m, reduction=r))
+    kwargs = {"gamma_pos": 1, "gamma_neg": 4, "clip": 0.05, "where": WHERE}
+    got = jax.jit(jax.grad(lambda x: jaxloss.asymmetric_loss(x, hard, **kwargs)))(logits)
+    want = fd_grad(lambda x: ref.asymmetric_loss(x, hard64, **kwargs), logits)
+    np.testing.assert_allclose(got, want, rtol=GRAD_RTOL, atol=GRAD_ATOL)
+    if kind == "float":
+        # d/dtargets at 0/1 is that of the general exponent g_y (with its log s term).
+        got = jax.grad(lambda t: jaxloss.asymmetric_loss(logits, t, **kwargs))(hard)
+        general = jax.grad(lambda t: jaxloss.asymmetric_loss(
+            logits, t, gamma_pos=1.0 + 0.0 * t[0, 0], gamma_neg=4.0, clip=0.05,
+            where=WHERE))(hard)
+        assert_close(got, general, rtol=1e-5, atol=1e-7)
+        soft = hard.copy()
+        soft[0, 0] = 0.5
+        assert_close(jaxloss.asymmetric_loss(logits, soft, **kwargs),
+                     ref.asymmetric_loss(logits, soft, **kwargs))
+
+
 LOSSES_NEW = ["binary_cross_entropy_with_logits", "sigmoid_focal_loss", "asymmetric_loss"]
 NEW_KWARGS = {
     "binary_cross_entropy_with_logits": {"label_smoothing": 0.1, "pos_weight": POS_WEIGHT},
@@ -725,6 +761,122 @@ def test_axis_name_mean_is_global_new(loss):
 
 
 # ---------------------------------------------------------------------------------------------
+# issue 12, item 5: per-element `weights` on sigmoid_focal_loss and asymmetric_loss (PyTorch's
+# BCE `weight` rule: w * l per element, never in the denominator)
+# ---------------------------------------------------------------------------------------------
+
+
+FOCAL_FAMILY = ["sigmoid_focal_loss", "asymmetric_loss"]
+ELEMENT_WEIGHTS_64 = np.random.default_rng(5).uniform(0.1, 3.0, SHAPE).astype(np.float32)
+WEIGHT_SHAPES = {"row": WEIGHTS, "element": ELEMENT_WEIGHTS_64, "class": CLASS_WEIGHTS}
+FAMILY_KWARGS = {  # a non-integer gamma and the class weights with the focal loss
+    "sigmoid_focal_loss": {"gamma": 1.5, "class_weights": CLASS_WEIGHTS},
+    "asymmetric_loss": {"gamma_pos": 0.5, "gamma_neg": 3.0, "clip": 0.1},
+}
+
+
+@pytest.mark.parametrize("loss", FOCAL_FAMILY)
+def test_weights_parity_grid(loss, mode):
+    """weights per row, per element and per class x where on/off x each reduction (and with
+    the focal loss's defaults and its class_weights), one compile."""
+    logits, targets = make_inputs()
+    grid = [(k, m, r, o) for k in WEIGHT_SHAPES for m in (None, WHERE) for r in REDUCTIONS
+            for o in (False, True)]
+    fn, ref_fn = getattr(jaxloss, loss), getattr(ref, loss)
+
+    def run(x, t):
+        return [fn(x, t, weights=WEIGHT_SHAPES[k], where=m, reduction=r,
+                   **(FAMILY_KWARGS[loss] if o else {}))
+                for k, m, r, o in grid]
+
+    for (k, m, r, o), got in zip(grid, maybe_jit(mode, run)(logits, targets), strict=True):
+        assert got.dtype == jnp.float32
+        assert_close(got, ref_fn(logits, targets, weights=WEIGHT_SHAPES[k], where=m, reduction=r,
+                                 **(FAMILY_KWARGS[loss] if o else {})))
+
+
+@pytest.mark.parametrize("loss", FOCAL_FAMILY)
+def test_weights_rescale_each_element_and_never_the_denominator(loss):
+    """"none" is w * l; "mean" is sum(w * l) over the kept elements / their count (not / sum
+    w); unit weights change nothing."""
+    logits, targets = make_inputs()
+    fn = getattr(jaxloss, loss)
+    w = ELEMENT_WEIGHTS_64
+    plain = np.asarray(fn(logits, targets, reduction="none"), np.float64)
+    assert_close(fn(logits, targets, weights=w, reduction="none"), w * plain)
+    kept = np.broadcast_to(WHERE, SHAPE)
+    assert_close(fn(logits, targets, weights=w, where=WHERE),
+                 np.sum(np.where(kept, w * plain, 0.0)) / kept.sum(), rtol=1e-6)
+    for r in REDUCTIONS:
+        np.testing.assert_allclose(
+            fn(logits, targets, weights=np.ones(SHAPE, np.float32), reduction=r),
+            fn(logits, targets, reduction=r), rtol=1e-6)
+
+
+@pytest.mark.parametrize("loss", FOCAL_FAMILY)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("masked", [False, True])
+def test_weights_gradients_match_finite_differences_of_reference(loss, reduction, masked):
+    """d/dlogits and d/dweights (per element, and per row) against the float64 reference."""
+    logits, targets = make_inputs()
+    where = WHERE if masked else None
+    kwargs = {**FAMILY_KWARGS[loss], "where": where, "reduction": reduction}
+    fn, ref_fn = getattr(jaxloss, loss), getattr(ref, loss)
+    cot = np.random.default_rng(3).uniform(0.5, 1.5, SHAPE)  # a generic "none" cotangent
+
+    def scalar(v):
+        return v if reduction != "none" else jnp.sum(v * cot.astype(np.float32))
+
+    def ref_scalar(v):
+        return v if reduction != "none" else np.sum(v * cot)
+
+    for w0 in (ELEMENT_WEIGHTS_64, WEIGHTS):
+        gx, gw = jax.jit(jax.grad(lambda x, w: scalar(fn(x, targets, weights=w, **kwargs)),
+                                  argnums=(0, 1)))(logits, w0)
+        want_x = fd_grad(lambda x, w0=w0: ref_scalar(ref_fn(x, targets, weights=w0, **kwargs)),
+                         logits)
+        want_w = fd_grad(lambda w: ref_scalar(ref_fn(logits, targets, weights=w, **kwargs)), w0)
+        np.testing.assert_allclose(gx, want_x, rtol=GRAD_RTOL, atol=GRAD_ATOL)
+        np.testing.assert_allclose(gw, want_w, rtol=GRAD_RTOL, atol=GRAD_ATOL)
+        if masked:
+            assert (np.asarray(gx)[~np.broadcast_to(WHERE, SHAPE)] == 0).all()
+
+
+def test_sigmoid_focal_class_weights_and_weights_are_one_multiplier():
+    """class_weights * weights: either one alone, or their product, gives the same loss and
+    the same gradient with respect to the logits."""
+    logits, targets = make_inputs()
+    both = CLASS_WEIGHTS * WEIGHTS
+    for r in REDUCTIONS:
+        want = jaxloss.sigmoid_focal_loss(logits, targets, weights=both, reduction=r)
+        for kwargs in ({"class_weights": CLASS_WEIGHTS, "weights": WEIGHTS},
+                       {"class_weights": both}):
+            assert_close(jaxloss.sigmoid_focal_loss(logits, targets, reduction=r, **kwargs),
+                         want, rtol=1e-6)
+    gcw, gw = jax.grad(lambda c, w: jaxloss.sigmoid_focal_loss(
+        logits, targets, class_weights=c, weights=w), argnums=(0, 1))(CLASS_WEIGHTS, WEIGHTS)
+    per = ref.sigmoid_focal_loss(logits, targets, reduction="none") / logits.size
+    assert_close(gcw, np.sum(per * WEIGHTS, axis=0), rtol=1e-5, atol=1e-7)
+    assert_close(gw, np.sum(per * CLASS_WEIGHTS, axis=1, keepdims=True), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("loss", FOCAL_FAMILY)
+def test_weights_vmap_and_finite_at_saturated_logits(loss):
+    logits, targets = make_inputs()
+    fn, ref_fn = getattr(jaxloss, loss), getattr(ref, loss)
+    ws = np.stack([np.ones((6, 1)), WEIGHTS, WEIGHTS[::-1]]).astype(np.float32)
+    got = _assert_vmap_matches_loop(lambda w: fn(logits, targets, weights=w), ws)
+    assert_close(got, [ref_fn(logits, targets, weights=w) for w in ws])
+    x = np.array([[100.0, -100.0, 100.0, -100.0]] * 2, np.float32)
+    t = np.array([[1.0, 0.0, 0.0, 1.0], [1.0, 0.0, 0.5, 0.5]], np.float32)
+    w = np.array([[0.5], [2.0]], np.float32)
+    value, grads = jax.value_and_grad(lambda a, b: fn(a, t, weights=b, **FAMILY_KWARGS[loss]),
+                                      argnums=(0, 1))(x, w)
+    assert np.isfinite(value) and all(np.isfinite(np.asarray(g)).all() for g in grads)
+    assert_close(value, ref_fn(x, t, weights=w, **FAMILY_KWARGS[loss]), rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
 # issue 12, item 6: no logits-sized temporary in the compiled forward + backward
 # ---------------------------------------------------------------------------------------------
 
@@ -758,6 +910,65 @@ def test_value_and_grad_keeps_no_logits_sized_temporary(loss, options):
     if analysis is None:
         pytest.skip("no memory analysis on this backend")
     assert analysis.temp_size_in_bytes < x.nbytes / 10, analysis.temp_size_in_bytes
+
+
+@pytest.mark.parametrize("loss", FOCAL_FAMILY)
+@pytest.mark.parametrize("weights", ["row", "element", "class"])
+def test_weighted_value_and_grad_keeps_no_logits_sized_temporary(loss, weights):
+    """The same with `weights` (per row, per element, per class; with the focal loss's class
+    weights too): they enter the kernels in the caller's shape. (Differentiating with respect
+    to broadcast weights too keeps logits-sized temporaries, as it does for BCE: their
+    gradient is a reduction of a logits-sized product.)"""
+    shape = (256, 100)
+    x = jax.random.normal(jax.random.key(0), shape, jnp.float32)
+    t = (jax.random.uniform(jax.random.key(1), shape) < 0.3).astype(jnp.float32)
+    w_shape = {"row": (256, 1), "element": shape, "class": (100,)}[weights]
+    w = jax.random.uniform(jax.random.key(2), w_shape, jnp.float32)
+    extra = {"class_weights": np.resize(CLASS_WEIGHTS, 100)} if loss == "sigmoid_focal_loss" else {}
+    fn = getattr(jaxloss, loss)
+    compiled = jax.jit(jax.value_and_grad(lambda a, b: fn(a, t, weights=b, **extra))).lower(
+        x, w).compile()
+    analysis = compiled.memory_analysis()
+    if analysis is None:
+        pytest.skip("no memory analysis on this backend")
+    assert analysis.temp_size_in_bytes < x.nbytes / 10, analysis.temp_size_in_bytes
+
+
+@pytest.mark.parametrize("clip", [1e-6, 0.009, 0.01, 0.05])
+def test_asymmetric_negatives_exact_at_large_logits_for_each_clip(clip):
+    """A concrete clip >= 0.01 takes log(1 - p + m) without the floor at log σ(-x) (fewer
+    operations in the forward reduction); below, the floor keeps a negative with a large logit
+    exact where 1 - p rounds to 0. Both against the float64 reference, value and gradient."""
+    x = np.array([[5.0, 17.0, 30.0, 60.0, -1.0, 2.0]], np.float32)
+    y = np.array([[0.0, 0.0, 0.0, 0.0, 1.0, 0.3]], np.float32)
+    fn = functools.partial(jaxloss.asymmetric_loss, clip=clip, gamma_neg=2.0)
+    assert_close(fn(x, y, reduction="none"),
+                 ref.asymmetric_loss(x, y, clip=clip, gamma_neg=2.0, reduction="none"),
+                 rtol=1e-5, atol=0)
+    got = jax.grad(lambda a: fn(a, y, reduction="sum"))(x)
+    want = fd_grad(lambda a: ref.asymmetric_loss(a, y, clip=clip, gamma_neg=2.0,
+                                                 reduction="sum"), x)
+    np.testing.assert_allclose(got, want, rtol=GRAD_RTOL, atol=GRAD_ATOL)
+
+
+def test_backward_log1p_polynomial_is_within_three_ulp():
+    """The float32 tangent rules take softplus(-|x|) = log1p(e), e = exp(-|x|) in [0, 1], from
+    a polynomial (XLA:CPU's log1p costs as much as the rest of the focal backward kernel):
+    within 3 ulp of the float64 log1p over [1e-30, 1] (XLA's own log1p: about 3.2), 0 at 0;
+    float64 keeps jnp.log1p."""
+    from jaxloss._binary import _log1p_unit
+
+    e = np.concatenate([np.geomspace(1e-30, 1.0, 100_001), np.linspace(0.0, 1.0, 100_001)])
+    e = e.astype(np.float32)
+    got = np.asarray(jax.jit(_log1p_unit)(e), np.float64)
+    want = np.log1p(e.astype(np.float64))
+    positive = want > 0
+    assert got[~positive].tolist() == [0.0]
+    ulps = np.abs(got - want)[positive] / want[positive] / 2.0**-24
+    assert ulps.max() < 3.0, ulps.max()
+    with jax.enable_x64(True):
+        e64 = np.geomspace(1e-300, 1.0, 1001)
+        np.testing.assert_array_equal(_log1p_unit(jnp.asarray(e64)), jnp.log1p(e64))
 
 
 @pytest.mark.parametrize("loss", LOSSES_NEW)

@@ -219,6 +219,18 @@ def test_sigmoid_focal_weights_that_do_not_broadcast(name):
         )
 
 
+@pytest.mark.parametrize("loss", ["sigmoid_focal_loss", "asymmetric_loss"])
+def test_focal_family_weights_that_do_not_broadcast(loss):
+    """Per-element `weights` (issue 12, item 5) broadcast like `where`; a per-row vector given
+    as (N,) for (N, C) logits does not, and the message names the argument."""
+    with raises(
+        ValueError,
+        f"{loss}: `weights` of shape (6,) must broadcast to (6, 4) "
+        "(NumPy broadcasting from the trailing axis).",
+    ):
+        getattr(jaxloss, loss)(LOGITS, PROBS, weights=np.ones(6, np.float32))
+
+
 REGRESSION = ["l1_loss", "mse_loss", "huber_loss", "smooth_l1_loss", "poisson_nll_loss",
               "gaussian_nll_loss"]
 ONES = np.ones((6, 4), np.float32)

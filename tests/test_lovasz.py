@@ -231,3 +231,48 @@ def test_property_random_inputs_match_reference_and_bounds(seed, scale):
         assert_close(hinge, ref.lovasz_hinge_loss(
             xb, g, per_image=pi, where=keep, reduction="none"), rtol=1e-5, atol=1e-5)
         assert np.all((np.asarray(soft) >= -1e-6) & (np.asarray(soft) <= 1.0 + 1e-6))
+
+
+# ---------------------------------------------------------------------------------------------
+# axis_name: the whole batch's loss from its shards (tests/test_sharding.py runs shard_map and
+# pmap on 4 devices; here a named vmap axis stands for the devices)
+# ---------------------------------------------------------------------------------------------
+
+
+def _split(a, devices=3):
+    return a.reshape(devices, a.shape[0] // devices, *a.shape[1:])
+
+
+@pytest.mark.parametrize("loss", ["lovasz_softmax_loss", "lovasz_hinge_loss"])
+@pytest.mark.parametrize("per_image", [False, True])
+@pytest.mark.parametrize("options", [{}, {"reduction": "sum"}, {"classes": "all"}])
+def test_axis_name_equals_the_unsharded_batch(loss, per_image, options):
+    """Value and gradient of each shard's logits equal the unsharded call's on the whole
+    batch (ignored pixels, masked ones, a shard with nothing kept); per_image=False ranks the
+    pixels of every shard together, so the gradient is not the shards' own rankings', and is
+    not counted once per shard."""
+    if loss == "lovasz_hinge_loss" and "classes" in options:
+        pytest.skip("classes is lovasz_softmax_loss's")
+    if loss == "lovasz_softmax_loss":
+        x, y = _inputs(13, shape=(6, 3, 2, C))
+        y[2:4] = -100  # the second shard keeps nothing
+    else:
+        x, y = _masks(13, shape=(6, 3, 4))
+        y[2:4, 0] = -100
+    where = np.random.default_rng(14).random(y.shape) < 0.8
+    fn = functools.partial(getattr(jaxloss, loss), per_image=per_image, **options)
+
+    def whole(a):
+        return fn(a, y, where=where)
+
+    def sharded(a):
+        return jax.vmap(lambda u, v, m: fn(u, v, where=m, axis_name="d"), axis_name="d")(
+            a, _split(y), _split(where))
+
+    want, want_grad = jax.value_and_grad(whole)(x)
+    values = jax.jit(sharded)(_split(x))
+    np.testing.assert_allclose(values, np.full((3,), want), rtol=1e-6, atol=1e-7)
+    # d(value)/dx through one copy of the (replicated) value: the unsharded gradient.
+    grad = jax.jit(jax.grad(lambda a: sharded(a)[0]))(_split(x))
+    np.testing.assert_allclose(grad.reshape(x.shape), want_grad, rtol=1e-5, atol=1e-7)
+    assert_close(want, getattr(ref, loss)(x, y, per_image=per_image, where=where, **options))

@@ -344,20 +344,21 @@ def _sfl_make(rng):
         "gamma": _f(1.5),  # traced, non-integer: the exp(g log s) path
         "pos_weight": np.random.default_rng(112).uniform(0.5, 3.0, (4,)),
         "class_weights": np.random.default_rng(113).uniform(0.5, 2.0, (4,)),
+        "weights": np.random.default_rng(114).uniform(0.5, 2.0, (3, 1)),  # per row
     }
 
 
-def _sfl_fn(logits, targets, alpha, gamma, pos_weight, class_weights):
+def _sfl_fn(logits, targets, alpha, gamma, pos_weight, class_weights, weights):
     return jaxloss.sigmoid_focal_loss(
         logits, targets, alpha=alpha, gamma=gamma, pos_weight=pos_weight,
-        class_weights=class_weights, reduction="sum",
+        class_weights=class_weights, weights=weights, reduction="sum",
     )
 
 
-def _sfl_ref(logits, targets, alpha, gamma, pos_weight, class_weights):
+def _sfl_ref(logits, targets, alpha, gamma, pos_weight, class_weights, weights):
     return ref.sigmoid_focal_loss(
         logits, targets, alpha=alpha, gamma=gamma, pos_weight=pos_weight,
-        class_weights=class_weights, reduction="sum",
+        class_weights=class_weights, weights=weights, reduction="sum",
     )
 
 
@@ -399,39 +400,62 @@ def _asl_ref(logits, targets, gamma_pos, gamma_neg, clip):
     )
 
 
-def _asl_where_fn(logits, targets, gamma_pos, gamma_neg, clip):
-    """"mean" over a `where` mask: the summed primitive with the mask inside."""
+def _asl_where_make(rng):
+    return {**_asl_make(rng),
+            "weights": np.random.default_rng(115).uniform(0.5, 2.0, (4,))}  # per label
+
+
+def _asl_where_fn(logits, targets, gamma_pos, gamma_neg, clip, weights):
+    """"mean" over a `where` mask with per-label weights: the summed primitive with the mask
+    inside."""
     return jaxloss.asymmetric_loss(
-        logits, targets, gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip,
+        logits, targets, gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip, weights=weights,
         where=BINARY_WHERE,
     )
 
 
-def _asl_where_ref(logits, targets, gamma_pos, gamma_neg, clip):
+def _asl_where_ref(logits, targets, gamma_pos, gamma_neg, clip, weights):
     return ref.asymmetric_loss(
-        logits, targets, gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip,
+        logits, targets, gamma_pos=gamma_pos, gamma_neg=gamma_neg, clip=clip, weights=weights,
         where=BINARY_WHERE,
     )
 
 
 def _asl_none_make(rng):
     return {"logits": _normal(rng, (3, 4)), "targets": _binary_targets(rng, (3, 4)),
-            "gamma_neg": _f(2.5)}
+            "gamma_neg": _f(2.5),
+            "weights": np.random.default_rng(116).uniform(0.5, 2.0, (3, 4))}  # per element
 
 
-def _asl_none_fn(logits, targets, gamma_neg):
-    """clip=0 (concrete: the unclipped path), a `where` mask, "none"."""
+def _asl_none_fn(logits, targets, gamma_neg, weights):
+    """clip=0 (concrete: the unclipped path), per-element weights, a `where` mask, "none"."""
     return jaxloss.asymmetric_loss(
-        logits, targets, gamma_pos=0.0, gamma_neg=gamma_neg, clip=0.0, where=BINARY_WHERE,
-        reduction="none",
+        logits, targets, gamma_pos=0.0, gamma_neg=gamma_neg, clip=0.0, weights=weights,
+        where=BINARY_WHERE, reduction="none",
     )
 
 
-def _asl_none_ref(logits, targets, gamma_neg):
+def _asl_none_ref(logits, targets, gamma_neg, weights):
     return ref.asymmetric_loss(
-        logits, targets, gamma_pos=0.0, gamma_neg=gamma_neg, clip=0.0, where=BINARY_WHERE,
-        reduction="none",
+        logits, targets, gamma_pos=0.0, gamma_neg=gamma_neg, clip=0.0, weights=weights,
+        where=BINARY_WHERE, reduction="none",
     )
+
+
+def _asl_hard_make(rng):
+    """0/1 float targets, logits above the clip (as _asl_make)."""
+    return {"logits": rng.uniform(-2.5, 3.0, (3, 4)),
+            "targets": (rng.uniform(size=(3, 4)) < 0.5).astype(np.float64)}
+
+
+def _asl_hard_fn(logits, targets):
+    """Concrete integer gammas (the defaults) and 0/1 targets: the y s^g+ + (1 - y) s^g-
+    branch of a lax.cond on the targets, "sum"."""
+    return jaxloss.asymmetric_loss(logits, targets, reduction="sum")
+
+
+def _asl_hard_ref(logits, targets):
+    return ref.asymmetric_loss(logits, targets, reduction="sum")
 
 
 def _bce_probs_make(rng):
@@ -1395,7 +1419,7 @@ REGISTRY: dict[str, Case] = {
     ),
     "sigmoid_focal_loss": Case(
         "sigmoid_focal_loss", _sfl_fn, _sfl_ref, _sfl_make, **_SOFTMAX,
-        hyper=("alpha", "gamma", "pos_weight", "class_weights"), target="targets",
+        hyper=("alpha", "gamma", "pos_weight", "class_weights", "weights"), target="targets",
     ),
     "sigmoid_focal_loss[integer gamma]": Case(
         "sigmoid_focal_loss", _sfl_int_fn, _sfl_int_ref, _sfl_int_make, **_SOFTMAX,
@@ -1406,12 +1430,16 @@ REGISTRY: dict[str, Case] = {
         hyper=("gamma_pos", "gamma_neg", "clip"), target="targets",
     ),
     "asymmetric_loss[where]": Case(
-        "asymmetric_loss", _asl_where_fn, _asl_where_ref, _asl_make, **_SOFTMAX,
-        hyper=("gamma_pos", "gamma_neg", "clip"), target="targets",
+        "asymmetric_loss", _asl_where_fn, _asl_where_ref, _asl_where_make, **_SOFTMAX,
+        hyper=("gamma_pos", "gamma_neg", "clip", "weights"), target="targets",
+    ),
+    "asymmetric_loss[hard targets]": Case(
+        "asymmetric_loss", _asl_hard_fn, _asl_hard_ref, _asl_hard_make, **_SOFTMAX,
+        target="targets", not_applicable={"grad_hyper": NO_HYPER + " (concrete gammas)"},
     ),
     "asymmetric_loss[none]": Case(
         "asymmetric_loss", _asl_none_fn, _asl_none_ref, _asl_none_make, **_SOFTMAX,
-        hyper=("gamma_neg",), target="targets",
+        hyper=("gamma_neg", "weights"), target="targets",
     ),
     "dice_loss": Case(
         "dice_loss", _dice_fn, _dice_ref, _dice_make, **_SOFTMAX,

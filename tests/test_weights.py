@@ -126,6 +126,12 @@ CASES: dict[str, Builder] = {
         (_n(r, 3, 4), r.uniform(size=(3, 4))), {"pos_weight": np.array([1.0, 2.0, 3.0, 0.5])},
         (3, 4),
     ),
+    "sigmoid_focal_loss": lambda r: (
+        (_n(r, 3, 4), (r.uniform(size=(3, 4)) < 0.4).astype(np.float64)),
+        {"pos_weight": np.array([1.0, 2.0, 3.0, 0.5]), "class_weights": np.ones(4) * 0.5},
+        (3, 4),
+    ),
+    "asymmetric_loss": lambda r: ((_n(r, 3, 4), r.uniform(size=(3, 4))), {}, (3, 4)),
     "margin_ranking_loss": lambda r: (
         (_n(r, 3, 4), _n(r, 3, 4), np.sign(_n(r, 3, 4))), {"margin": 0.5}, (3, 4)
     ),

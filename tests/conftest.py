@@ -64,9 +64,6 @@ def pytest_configure(config):
 # transformation matrix is the suite's largest file); every other file runs whole on one worker,
 # so its module-level fixtures and compiled programs are made once (`--dist loadgroup`).
 SPREAD = {"test_transformations.py"}
-# Files whose tests are scheduled one by one: each runs its own subprocesses, and a whole-file
-# group of minutes would leave the other workers idle at the end of the run.
-EACH = {"test_commands.py"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -75,8 +72,6 @@ def pytest_collection_modifyitems(config, items):
             group = item.nodeid.split("::", 1)[0]
             if item.path.name in SPREAD and getattr(item, "originalname", None):
                 group = f"{group}::{item.originalname}"
-            elif item.path.name in EACH:
-                group = item.nodeid
             item.add_marker(pytest.mark.xdist_group(group))
     if config.getoption("--run-slow"):
         return

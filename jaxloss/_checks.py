@@ -521,16 +521,14 @@ def check_weights_dtype(fn: str, name: str, weights: jax.Array) -> None:
         )
 
 
-def as_weights(
-    fn: str, weights: Any, shape: Sequence[int], dtype: Any, name: str = "weights"
-) -> jax.Array | None:
+def as_weights(fn: str, weights: Any, shape: Sequence[int], dtype: Any) -> jax.Array | None:
     """Validates per-element ``weights`` (real numbers, broadcastable to ``shape``, the shape
     ``where`` broadcasts to) and broadcasts them, in ``dtype``; None stays None."""
     if weights is None:
         return None
     weights = jnp.asarray(weights)
-    check_weights_dtype(fn, name, weights)
-    check_broadcastable(fn, name, weights.shape, shape)
+    check_weights_dtype(fn, "weights", weights)
+    check_broadcastable(fn, "weights", weights.shape, shape)
     return jnp.broadcast_to(weights.astype(dtype), tuple(shape))
 
 

@@ -1,12 +1,29 @@
-"""Test-wide settings: strict promotion rules (as equinox does), the on-disk cache of compiled
-programs, the slow marker (--run-slow), the xdist groups and a one-line summary per file."""
+"""Test-wide settings: compile-speed XLA flags, strict promotion rules (as equinox does), the
+on-disk cache of compiled programs, the slow marker (--run-slow), the xdist groups and a
+one-line summary per file."""
 
 import os
+from collections import Counter
 from pathlib import Path
 
-import jax
-import pytest
-from hypothesis import settings
+from helpers import FAST_COMPILE
+
+# Compile for compile speed: the suite is thousands of tiny programs, so XLA compiling them, not
+# running them, is its time. LLVM's optimisation passes off and XLA's classic loop emitters
+# instead of the MLIR fusion emitters halve `python -m pytest` (4 min 31 s to 2 min 28 s, cold,
+# 2 cores). Values move by rounding only (a few ulp; the tests' tolerances are for the float64
+# reference and for float32/bfloat16 compute, far above that), and
+# tests/test_compiler_flags.py reruns every export's transformation-matrix checks with the
+# flags users run. Set before JAX starts its backend; inherited by subprocesses.
+# JAXLOSS_TEST_XLA=default keeps XLA's default flags. Flags already in XLA_FLAGS win.
+if os.environ.get("JAXLOSS_TEST_XLA", "fast") == "fast" and FAST_COMPILE not in os.environ.get(
+    "XLA_FLAGS", ""
+):
+    os.environ["XLA_FLAGS"] = f"{FAST_COMPILE} {os.environ.get('XLA_FLAGS', '')}".strip()
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_numpy_dtype_promotion", "strict")
@@ -60,19 +77,77 @@ def pytest_configure(config):
         config.pluginmanager.register(_FileSummary(config), "jaxloss-file-summary")
 
 
-# Files whose tests are spread over the xdist workers one test function at a time (the
-# transformation matrix is the suite's largest file); every other file runs whole on one worker,
-# so its module-level fixtures and compiled programs are made once (`--dist loadgroup`).
-SPREAD = {"test_transformations.py"}
+# --- xdist scheduling: which tests share a worker.
+#
+# A group runs whole on one worker, so its module-level caches and compiled programs are made
+# once. A group is a test file, except in the files below, split so that both workers have
+# work: the transformation matrix by case (a case's columns share compiled programs), the
+# sharding tests by subprocess shard (each shard's subprocess runs once, on one worker).
+# xdist's `xdist_group` mark cannot do this here: pytest-xdist 3.8 passes the group on by
+# rewriting `item._nodeid`, which pytest 9 no longer reads (its `nodeid` comes from `item._id`),
+# so with `--dist loadgroup` every test was scheduled alone. This scheduler computes the group
+# from the test id, and serves `--dist loadscope` (pyproject.toml's addopts); other `--dist`
+# modes keep xdist's schedulers.
+
+
+def _param_id(test: str) -> str:
+    """``test_jit[cross_entropy[probs]]`` -> ``cross_entropy[probs]``; no parameter: the name."""
+    return test[test.index("[") + 1 : -1] if test.endswith("]") else test
+
+
+SPLIT = {
+    "test_transformations.py": _param_id,
+    "test_sharding.py": lambda test: _param_id(test).split("-", 1)[0],  # "shard0-<case>"
+}
+
+
+def group_of(nodeid: str) -> str:
+    """The group of a test id: its file, or file::<part> for the files in SPLIT."""
+    file, _, test = nodeid.partition("::")
+    split = SPLIT.get(file.rsplit("/", 1)[-1])
+    return f"{file}::{split(test)}" if split and test else file
+
+
+# Groups are handed out in the order of the collected tests, which is sorted: first the files
+# that run minutes-long subprocesses, longest first (so that no worker starts one when the other
+# is nearly done), then the largest groups.
+FIRST = (
+    "test_compiler_flags.py",
+    "test_sharding.py",
+    "test_commands.py",
+    "test_vocab_parallel.py",
+    "test_lm_example.py",
+    "test_mnist_multiprocess.py",
+)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    config.option.loadscopereorder = False  # keep the order pytest_collection_modifyitems made
+    return GroupScheduling(config, log)
+
+
+def _schedule_order(items):
+    groups = [group_of(item.nodeid) for item in items]
+    sizes = Counter(groups)
+    first = {name: i for i, name in enumerate(FIRST)}
+    rank = {
+        id(item): (first.get(group.split("::", 1)[0].rsplit("/", 1)[-1], len(FIRST)),
+                   -sizes[group])
+        for item, group in zip(items, groups, strict=True)
+    }
+    items.sort(key=lambda item: rank[id(item)])  # stable: a group's tests keep their order
 
 
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            group = item.nodeid.split("::", 1)[0]
-            if item.path.name in SPREAD and getattr(item, "originalname", None):
-                group = f"{group}::{item.originalname}"
-            item.add_marker(pytest.mark.xdist_group(group))
+    _schedule_order(items)
     if config.getoption("--run-slow"):
         return
     skip = pytest.mark.skip(reason="slow: runs with --run-slow, as CI does")

@@ -42,6 +42,10 @@ def fd_grad(f, x, h=1e-6):
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The XLA flags the suite compiles with (conftest.py): LLVM's optimisation passes off and the
+# classic loop emitters, for compile speed.
+FAST_COMPILE = "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
+
 
 def device_env(devices, extra=None) -> dict:
     """This process's environment plus ``extra``, for a Python subprocess on ``devices``

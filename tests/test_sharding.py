@@ -23,13 +23,10 @@ pytestmark = pytest.mark.slow
 
 SCRIPT = Path(__file__).resolve().parent / "_sharding_script.py"
 
-# The cases run in SHARDS subprocesses (every SHARDS-th case each), one per xdist group, so
-# that two workers run them side by side; in one process they run one after the other.
+# The cases run in SHARDS subprocesses (every SHARDS-th case each). A test's id starts with its
+# shard ("shard0-..."), which conftest.py's xdist scheduler groups by, so two workers run the
+# shards side by side, each subprocess once; in one process they run one after the other.
 SHARDS = 2
-
-
-def _shard(i: int) -> pytest.MarkDecorator:
-    return pytest.mark.xdist_group(f"tests/test_sharding.py::{i % SHARDS}")
 
 
 @functools.cache
@@ -55,7 +52,7 @@ def test_every_loss_with_axis_name_is_covered():
     assert PMAP_IDS
 
 
-@pytest.mark.parametrize("shard", [pytest.param(k, marks=_shard(k)) for k in range(SHARDS)])
+@pytest.mark.parametrize("shard", [pytest.param(k, id=f"shard{k}") for k in range(SHARDS)])
 def test_subprocess_succeeds(shard):
     proc, report = _run(shard)
     assert report is not None, f"no JSON report (exit {proc.returncode}):\n{proc.stderr[-8000:]}"
@@ -64,7 +61,7 @@ def test_subprocess_succeeds(shard):
 
 
 @pytest.mark.parametrize(
-    "case_id", [pytest.param(c, marks=_shard(i)) for i, c in enumerate(CASE_IDS)]
+    "case_id", [pytest.param(c, id=f"shard{i % SHARDS}-{c}") for i, c in enumerate(CASE_IDS)]
 )
 def test_sharded_equals_unsharded(case_id):
     proc, report = _run(CASE_IDS.index(case_id) % SHARDS)

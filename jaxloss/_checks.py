@@ -450,8 +450,8 @@ def check_targets_shape(
     if targets_shape != expected:
         raise ValueError(
             f"{fn}: integer `targets` must have the logits' shape without the class axis "
-            f"(axis={axis}): expected {expected}, got {targets_shape} for logits of shape "
-            f"{logits_shape}." + _shape_hint(logits_shape, targets_shape, axis)
+            f"(the logits' axis {axis}): expected {expected}, got {targets_shape} for logits of "
+            f"shape {logits_shape}." + _shape_hint(logits_shape, targets_shape, axis)
         )
 
 

@@ -183,7 +183,7 @@ def _overlap_stats(
             raise ValueError(
                 f"{fn}: floating (probability or mask) `targets` must have the logits' shape "
                 f"{x.shape}, got {targets.shape}. Integer class indices need an integer dtype "
-                f"and the logits' shape without the class axis (axis={axis})."
+                f"and the logits' shape without the class axis (the logits' axis {axis})."
             )
         if ignore_index != -100:
             raise ValueError(

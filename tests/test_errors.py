@@ -91,7 +91,7 @@ def test_integer_targets_of_the_wrong_shape(loss):
     with raises(
         ValueError,
         f"{loss}: integer `targets` must have the logits' shape without the class axis "
-        "(axis=1): expected (6,), got (4,) for logits of shape (6, 4).",
+        "(the logits' axis 1): expected (6,), got (4,) for logits of shape (6, 4).",
     ):
         getattr(jaxloss, loss)(LOGITS, np.zeros(4, np.int32))
 
@@ -970,7 +970,7 @@ def test_imbalance_losses_shared_errors(loss):
     with raises(TypeError, f"{loss}: `logits` must be a floating-point array, got dtype int32."):
         fn(np.zeros((6, 4), np.int32), LABELS, **kw)
     with raises(ValueError, f"{loss}: integer `targets` must have the logits' shape without "
-                            "the class axis (axis=1): expected (6,), got (4,)"):
+                            "the class axis (the logits' axis 1): expected (6,), got (4,)"):
         fn(LOGITS, np.zeros(4, np.int32), **kw)
 
 
@@ -1513,7 +1513,7 @@ DICE_FAMILY_ERRORS = [
      "0/1 masks use jaxloss.lovasz_hinge_loss."),
     (jaxloss.lovasz_softmax_loss, (X_SEG, Y_SEG[:, :2]), {}, ValueError,
      "lovasz_softmax_loss: integer `targets` must have the logits' shape without the class "
-     "axis (axis=3): expected (2, 3, 3), got (2, 2, 3)"),
+     "axis (the logits' axis 3): expected (2, 3, 3), got (2, 2, 3)"),
     (jaxloss.lovasz_softmax_loss, (X_SEG, Y_SEG), {"axis": 0}, ValueError,
      "lovasz_softmax_loss: `logits` must have a batch axis 0 and a class axis"),
     (jaxloss.lovasz_softmax_loss, (X_SEG.astype(np.int32), Y_SEG), {}, TypeError,

@@ -283,7 +283,8 @@ PLAIN_TICK = re.compile(r"-?\d+(\.\d+)?\*?|")
 
 
 def assert_readable(fig):
-    """Every panel has both axes labelled and plain tick labels (no 4x10^-1)."""
+    """Every panel has both axes labelled and plain tick labels (no 4x10^-1); a log axis has
+    at least four labelled ticks inside it."""
     fig.canvas.draw()
     for ax in fig.axes:
         colorbar = ax.get_label() == "<colorbar>"  # one axis: its label says what it is
@@ -293,6 +294,11 @@ def assert_readable(fig):
                 for label in axis.get_ticklabels(minor=minor):
                     text = label.get_text().replace("\N{MINUS SIGN}", "-")
                     assert PLAIN_TICK.fullmatch(text), (ax.get_title(), text)
+        if ax.get_yscale() == "log":
+            lo, hi = ax.get_ylim()
+            labelled = [t for t, label in zip(ax.get_yticks(), ax.get_yticklabels(), strict=True)
+                        if lo <= t <= hi and label.get_text()]
+            assert len(labelled) >= 4, (ax.get_title(), labelled, (lo, hi))
 
 
 def test_figures_label_every_axis_and_keep_objectives_apart(tiny, tmp_path):
@@ -315,8 +321,24 @@ def test_figures_label_every_axis_and_keep_objectives_apart(tiny, tmp_path):
     assert "focal" in objective_ax.get_ylabel() and test_ax.get_ylabel().startswith("test cross")
     assert acc_ax.get_ylabel() == "test accuracy (%)"
     assert_readable(report.plot_confusion_matrix(focal, tmp_path / "cm.png"))
-    fig = report.plot_loss_curves([[ce], [focal]], tmp_path / "both.png", ["ce", "focal"], "t")
+    # LDAM-DRW: its objective jumps where the class weights switch on; a line marks it.
+    ldam = train.train_and_evaluate(
+        Config(**TINY, loss="ldam", download=False), tiny, progress=False
+    )
+    fig = report.plot_loss_curve(ldam, tmp_path / "ldam.png")
+    assert_readable(fig)
+    (drw,) = [line for line in fig.axes[0].get_lines() if "DRW" in line.get_label()]
+    assert tuple(drw.get_xdata()) == (ldam.config.drw_start,) * 2 == (1, 1)
+    fig = report.plot_loss_curves(
+        [[ce], [focal], [ldam]], tmp_path / "all.png", ["ce", "focal", "ldam"], "t"
+    )
     assert_readable(fig)
     assert fig.axes[1].get_ylabel().startswith("test cross-entropy")
-    for name in ("ce.png", "focal.png", "cm.png", "both.png"):
+    # One legend, outside the panels, naming each run once and the DRW line.
+    assert not any(ax.get_legend() for ax in fig.axes)
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "ce", "focal", "ldam", "ldam: class weights on (DRW)"
+    ]
+    for name in ("ce.png", "focal.png", "cm.png", "ldam.png", "all.png"):
         assert_png(tmp_path / name)

@@ -154,8 +154,9 @@ def _add_common(
         default=None,
         help="--loss ldam trains the first N epochs without class weights, then with "
         "--class-weights (default effective_number, beta 0.9999): LDAM-DRW's deferred "
-        "re-weighting. Default: the last 20%% of the epochs, floor(0.8 * epochs), and at "
-        "least the last epoch; --epochs turns it off",
+        "re-weighting. Default: floor(0.8 * epochs), so the last 20%% of the epochs (at "
+        "least the last one) are re-weighted; N equal to --epochs never re-weights (LDAM "
+        "alone)",
     )
     g.add_argument(
         "--class-weights",

@@ -61,7 +61,7 @@ class Config:
         ``ldam`` train without class weights, the rest with ``class_weights`` (default
         ``effective_number`` with ``beta`` 0.9999, the paper's). None: the last 20% of
         the epochs, ``floor(0.8 * num_epochs)``, but at least the last epoch
-        (``drw_start``). ``num_epochs`` turns it off (LDAM alone).
+        (``drw_start``). ``drw_epoch = num_epochs`` turns it off (LDAM alone).
       epsilon: the Poly-1 coefficient of ``poly1`` (``jaxloss.poly1_cross_entropy``).
       class_weights: one of ``CLASS_WEIGHT_METHODS``, or None for the loss's default
         (``balanced`` for ``weighted_ce``, ``effective_number`` for ``ldam``, from

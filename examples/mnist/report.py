@@ -104,17 +104,41 @@ def _plain(value: float, _pos=None) -> str:
     return f"{value:.3g}"
 
 
+# Tick positions per decade on a log axis, coarse to fine: the first that puts at least four
+# labelled ticks inside the axis is used, so no curve sits far from a labelled number.
+_LOG_SUBS = (
+    (1.0, 2.0, 5.0),
+    (1.0, 2.0, 3.0, 5.0),
+    (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0),
+    tuple(np.arange(1.0, 10.0, 0.5)),
+    tuple(np.arange(1.0, 10.0, 0.1)),
+)
+
+
 def _log_y(ax) -> None:
-    """A log y-axis whose ticks read as plain numbers: 1, 2, 5 per decade, and every
-    minor tick labelled when the axis spans less than a decade (so it never has none)."""
+    """A log y-axis whose ticks read as plain numbers (``0.3``, ``2``; never ``4x10^-1``),
+    at least four of them labelled inside the axis."""
     ax.set_yscale("log")
-    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(FuncFormatter(_plain))
+    ax.autoscale_view()
     lo, hi = ax.get_ylim()
-    if hi / lo < 10:
-        ax.yaxis.set_minor_formatter(FuncFormatter(_plain))
-    else:
-        ax.yaxis.set_minor_formatter(NullFormatter())
+    decades = range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)
+    for subs in _LOG_SUBS:
+        inside = [s * 10.0**d for d in decades for s in subs if lo <= s * 10.0**d <= hi]
+        if len(inside) >= 4:
+            break
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.yaxis.set_major_formatter(FuncFormatter(_plain))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _mark_drw(ax, config, color: str = "0.4", label: str | None = None) -> None:
+    """A dashed vertical line where LDAM-DRW's class weights switch on, which changes the
+    training objective's scale (it jumps there, by design)."""
+    if config.loss == "ldam" and config.class_weight_method != "none" and (
+        config.drw_start < config.num_epochs
+    ):
+        ax.axvline(config.drw_start, color=color, ls="--", lw=1,
+                   label=label or f"class weights on (DRW, after epoch {config.drw_start})")
 
 
 def objective_is_test_loss(config) -> bool:
@@ -149,6 +173,7 @@ def plot_loss_curve(result: RunResult, path: Path) -> Figure:
         lw=1.5,
         label=f"train {objective} (moving average)",
     )
+    _mark_drw(ax, result.config)
     epochs = [h["epoch"] for h in result.history]
     ax_test.plot(
         epochs,
@@ -191,7 +216,7 @@ def plot_confusion_matrix(result: RunResult, path: Path) -> Figure:
     ax = fig.subplots()
     # A power norm so that error cells of 1-2% are visible next to a 98% diagonal.
     image = ax.imshow(share, cmap="Blues", norm=PowerNorm(0.4, vmin=0, vmax=1))
-    fig.colorbar(image, ax=ax, label="share of the true class (row)")
+    fig.colorbar(image, ax=ax, label="share of the true class (row), power-0.4 colour scale")
     for t in range(n):
         for p in range(n):
             if cm[t, p]:
@@ -383,7 +408,7 @@ def plot_loss_curves(
 
     The seeds of a run share its colour.
     """
-    fig = Figure(figsize=(12, 4.5), layout="constrained")
+    fig = Figure(figsize=(14, 4.5), layout="constrained")
     ax_train, ax_test = fig.subplots(1, 2)
     for i, (label, runs) in enumerate(zip(labels, groups, strict=True)):
         for j, r in enumerate(runs):
@@ -398,13 +423,17 @@ def plot_loss_curves(
                 color=f"C{i}",
                 label=name,
             )
+        _mark_drw(ax_train, runs[0].config, color=f"C{i}",
+                  label=f"{label}: class weights on (DRW)")
     ax_train.set_title("training objective (moving average; each run's own loss)")
     ax_test.set_title("test cross-entropy (unweighted, comparable across runs)")
     for ax in (ax_train, ax_test):
         _log_y(ax)
         ax.set_xlabel("epoch")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+    # One legend for both panels (a run has one colour in both), outside them so that it
+    # never covers a curve.
+    fig.legend(*ax_train.get_legend_handles_labels(), loc="outside right upper", fontsize=8)
     ax_train.set_ylabel("training objective (log scale; scales differ by loss)")
     ax_test.set_ylabel("test cross-entropy (log scale)")
     ax_test.xaxis.set_major_locator(MaxNLocator(integer=True))

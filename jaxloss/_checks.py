@@ -366,6 +366,17 @@ def check_ignore_index(fn: str, ignore_index: Any) -> None:
         )
 
 
+def ignored(targets: jax.Array, ignore_index: int) -> jax.Array:
+    """``targets == ignore_index`` compared as integers: an ``ignore_index`` outside the
+    range of the labels' dtype matches no label. (A plain ``==`` casts ``-100`` to a uint8
+    label's dtype, where it wraps to 156, so the label 156 would be silently dropped instead
+    of being out of range.)"""
+    info = jnp.iinfo(targets.dtype)
+    if not info.min <= int(ignore_index) <= info.max:
+        return jnp.zeros_like(targets, dtype=bool)
+    return targets == ignore_index
+
+
 def check_unit_interval(fn: str, name: str, value: Any) -> None:
     """A concrete hyperparameter that must lie in [0, 1]; traced values are not checked."""
     v = concrete_float(value)
@@ -632,7 +643,7 @@ def check_log_probs(
     """
     if not _CHECKING.get():
         return
-    keep = targets != ignore_index
+    keep = ~ignored(targets, ignore_index)
     if mask is not None:
         keep = keep & mask
     tolerance = 8 * float(jnp.finfo(log_probs.dtype).eps)

@@ -54,10 +54,10 @@ def class_counts(targets: ArrayLike, num_classes: int, *, ignore_index: int = -1
         # On the host, with NumPy: the jnp comparisons below may be traced even when the
         # targets are concrete (inside another transformation's trace).
         t = np.asarray(targets)
-        bad = (t != ignore_index) & ((t < 0) | (t >= num_classes))
+        bad = (t != ignore_index) & ((t < 0) | (t >= num_classes))  # NumPy: no wrap
         if bad.any():
             raise ValueError(_checks.label_message(fn, t[bad][0], num_classes, ignore_index))
-    keep = targets != ignore_index
+    keep = ~_checks.ignored(targets, ignore_index)
     in_range = (targets >= 0) & (targets < num_classes)
     _checks.check_labels(fn, targets, in_range | ~keep, num_classes, ignore_index)
     classes = jnp.arange(num_classes, dtype=targets.dtype)

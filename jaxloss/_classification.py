@@ -46,11 +46,17 @@ def _focal_nll(logp: jax.Array, gamma: jax.Array) -> jax.Array:
 
     ``(1 - p)**gamma = exp(gamma * log(1 - p))``: at ``gamma = 0`` the factor is exactly 1
     (so the result is exactly the negative log-likelihood), and its gradient is finite for
-    every ``gamma >= 0``. Where ``p`` rounds to 1 the factor's argument is held at
-    ``log(tiny)``; the loss there is ``0 * factor`` either way.
+    every ``gamma >= 0``. Where ``p`` rounds to 1 (``log p = 0``: a target-logit margin of
+    about 16 in float32) the factor's argument is the constant ``log(tiny)``, selected by a
+    ``where`` whose other branch sees a safe input, so derivatives of every order stay finite
+    there (a clamp ``min(log p, -tiny)`` gave ``0 * inf = NaN`` Hessians); the loss there is
+    ``0 * factor`` either way.
     """
     tiny = jnp.finfo(logp.dtype).tiny
-    log1m_p = _log1mexp(jnp.minimum(logp, -tiny))
+    saturated = logp >= -tiny
+    log1m_p = jnp.where(
+        saturated, jnp.log(tiny).astype(logp.dtype), _log1mexp(jnp.where(saturated, -1.0, logp))
+    )
     return -jnp.exp(gamma * log1m_p) * logp
 
 
@@ -286,7 +292,7 @@ def _integer_targets(
     fn, x, y, w, eps, gamma, z_loss, ignore_index, mask, reduction, axis, axis_name, log_probs,
     num_classes, shard, poly=None, v=None,
 ):
-    keep = y != ignore_index
+    keep = ~_checks.ignored(y, ignore_index)
     if mask is not None:
         keep = keep & mask
     in_range = (y >= 0) & (y < num_classes)

@@ -403,6 +403,6 @@ def distillation_loss(
             axis_name=None,
         )
         per = (1.0 - alpha) * per + alpha * hard
-        labelled = y != ignore_index
+        labelled = ~_checks.ignored(y, ignore_index)
         keep = labelled if keep is None else keep & labelled
     return reduce_masked(per, keep, reduction, axis_name, weights=v)

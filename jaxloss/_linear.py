@@ -627,7 +627,7 @@ def linear_cross_entropy(
         kind = "rows"
     else:
         y = _like_rows(targets.reshape(rows), h2)
-        keep = keep & (y != ignore_index)
+        keep = keep & ~_checks.ignored(y, ignore_index)
         in_range = (y >= 0) & (y < vocab)
         _checks.check_labels(_FN, y, in_range | ~keep, vocab, ignore_index)
         safe_y = jnp.where(keep & in_range, y, 0).astype(jnp.int32)

@@ -232,7 +232,7 @@ def lovasz_softmax_loss(
     _checks.check_softmax_classes(fn, "logits", logits.shape, axis)
     dtype = _checks.compute_dtype(logits.dtype)
     num_classes = logits.shape[axis]
-    keep = targets != ignore_index
+    keep = ~_checks.ignored(targets, ignore_index)
     mask = _checks.as_mask(fn, where, targets.shape)
     if mask is not None:
         keep = keep & mask
@@ -358,7 +358,7 @@ def lovasz_hinge_loss(
     dtype = _checks.compute_dtype(logits.dtype)
     keep = _checks.as_mask(fn, where, logits.shape)
     if jnp.issubdtype(targets.dtype, jnp.integer):
-        ignored = targets == ignore_index
+        ignored = _checks.ignored(targets, ignore_index)
         keep = ~ignored if keep is None else keep & ~ignored
     elif ignore_index != -100:
         raise ValueError(

@@ -29,7 +29,12 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 def _prepare(fn: str, input: ArrayLike, target: ArrayLike, reduction: str, where: ArrayLike | None):
     """Checks and converts ``(input, target, where)``: float ``input``, numeric ``target`` of
-    the same shape, both in the compute dtype (float32 for bf16/f16)."""
+    the same shape, both in the compute dtype (float32 for bf16/f16).
+
+    Masked elements of ``input`` and ``target`` are replaced by 1 (a value every loss here is
+    finite at, with finite derivatives): their loss is dropped anyway, and an overflowing or
+    out-of-domain value there (``exp(100)`` in float32, ``log(0)``) would otherwise reach the
+    gradient as ``0 * inf = NaN``."""
     input_given = _checks.given_dtype(input)
     target_given = _checks.given_dtype(target)
     x = jnp.asarray(input)
@@ -40,7 +45,10 @@ def _prepare(fn: str, input: ArrayLike, target: ArrayLike, reduction: str, where
     _checks.check_same_shape(fn, "input", x.shape, "target", y.shape)
     dtype = _checks.compute_dtype(x.dtype)
     mask = _checks.as_mask(fn, where, x.shape)
-    return x.astype(dtype), y.astype(dtype), mask
+    x, y = x.astype(dtype), y.astype(dtype)
+    if mask is not None:
+        x, y = jnp.where(mask, x, 1.0), jnp.where(mask, y, 1.0)
+    return x, y, mask
 
 
 def _reduce(

@@ -167,7 +167,7 @@ def _overlap_stats(
     if jnp.issubdtype(targets.dtype, jnp.integer):
         _checks.check_targets_shape(fn, x.shape, targets.shape, axis)
         mask = _checks.as_mask(fn, where, targets.shape)
-        kept = targets != ignore_index
+        kept = ~_checks.ignored(targets, ignore_index)
         if mask is not None:
             kept = kept & mask
         keep: jax.Array | None = kept

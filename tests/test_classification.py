@@ -257,6 +257,35 @@ def test_out_of_range_label_is_nan_for_that_element_only(mode):
     assert np.isnan(jaxloss.cross_entropy(logits, targets))
 
 
+# (label dtype, an out-of-range label, an ignore_index outside the dtype that the label would
+# equal if ignore_index were cast to the dtype)
+WRAPPING = [(np.uint8, 156, -100), (np.uint16, 65436, -100), (np.int8, -56, 200),
+            (np.uint8, 255, -1)]
+
+
+@pytest.mark.parametrize(("dtype", "label", "ignore_index"), WRAPPING)
+def test_an_ignore_index_outside_the_label_dtype_ignores_nothing(dtype, label, ignore_index):
+    """-100 cast to uint8 is 156: the label 156 is out of range (NaN, an error under
+    `checked`), never silently ignored, in every loss that takes ignore_index."""
+    x = np.random.default_rng(0).standard_normal((3, 5)).astype(np.float32)
+    y = np.array([label, 1, 2], dtype)
+    kw = {"ignore_index": ignore_index, "reduction": "none"}
+    for loss in (jaxloss.cross_entropy, jaxloss.focal_loss, jaxloss.nll_loss,
+                 jaxloss.poly1_cross_entropy):
+        got = np.asarray(loss(x, y, **kw))
+        assert np.isnan(got[0]) and np.isfinite(got[1:]).all(), (loss.__name__, got)
+    hidden, weight = x[:, :4], np.ones((5, 4), np.float32)
+    got = np.asarray(jaxloss.linear_cross_entropy(hidden, weight, y, **kw))
+    assert np.isnan(got[0]) and np.isfinite(got[1:]).all(), got
+    seg = {"ignore_index": ignore_index, "axis": 1}
+    assert np.isnan(jaxloss.dice_loss(x.T[None], y[None], **seg))
+    assert np.isnan(jaxloss.lovasz_softmax_loss(x.T[None, :, :, None], y[None, :, None], **seg))
+    with pytest.raises(ValueError, match=f"target label {label} is out of range"):
+        jaxloss.checked(jaxloss.cross_entropy)(x, y, ignore_index=ignore_index)
+    with pytest.raises(ValueError, match=f"label {label} is out of range"):
+        jaxloss.class_counts(y, 5, ignore_index=ignore_index)
+
+
 # ---------------------------------------------------------------------------------------------
 # gradients
 # ---------------------------------------------------------------------------------------------
@@ -353,6 +382,25 @@ def test_focal_finite_at_saturated_logits(gamma, smoothing):
         assert np.isfinite(grad).all()
         want = ref.focal_loss(SATURATED, targets, gamma=gamma, label_smoothing=smoothing)
         assert_close(value, want, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
+def test_focal_hessian_finite_where_p_rounds_to_one(gamma):
+    """A target-logit margin of 16 rounds log p to 0 in float32 (60 in float64). The Hessian
+    stays finite there, the focal and the Dice+focal loss alike (a clamp of log p gave
+    0 * inf = NaN), and at gamma = 0 it is cross-entropy's."""
+    y = np.array([0, 2])
+    for dtype, margin in ((np.float32, 16.0), (np.float32, 100.0), (np.float64, 60.0)):
+        with jax.enable_x64(dtype == np.float64):
+            x = np.array([[margin, 0, 0, 0], [0.5, -1.0, 1.0, 0.0]], dtype)
+            hess = jax.hessian(lambda z: jaxloss.focal_loss(z, y, gamma=gamma))(x)
+            assert np.isfinite(hess).all(), (dtype, margin)
+            if gamma == 0.0:
+                want = jax.hessian(lambda z: jaxloss.cross_entropy(z, y))(x)
+                np.testing.assert_allclose(hess, want, rtol=1e-6, atol=1e-12)
+            seg = jax.hessian(lambda z: jaxloss.dice_focal_loss(
+                z[None, :, :, None], y[None, :, None], gamma=gamma, axis=2))(x)
+            assert np.isfinite(seg).all(), (dtype, margin)
 
 
 @pytest.mark.parametrize("loss", ["cross_entropy", "focal_loss"])

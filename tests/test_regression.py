@@ -301,6 +301,30 @@ def test_where_equals_computing_on_the_subset(loss):
                      fn(x[rows], y[rows], weights=WEIGHTS[rows]), rtol=1e-6)
 
 
+# Masked elements whose value would overflow or leave the domain: exp(100) in float32 for
+# Poisson's log input, log(0) without eps, a square above float32's maximum.
+MASK = np.array([False, True, True])
+UNSAFE = [
+    ("poisson_nll_loss", [100.0, 1.0, 2.0], {}),
+    ("poisson_nll_loss", [0.0, 1.5, 2.0], {"log_input": False, "eps": 0.0}),
+    ("mse_loss", [3e38, 1.5, 2.0], {}),
+    ("huber_loss", [3e38, 1.5, 2.0], {}),
+    ("smooth_l1_loss", [3e38, 1.5, 2.0], {}),
+    ("l1_loss", [np.inf, 1.5, 2.0], {}),
+]
+
+
+@pytest.mark.parametrize(("loss", "x", "kw"), UNSAFE)
+def test_masked_unsafe_values_do_not_reach_the_gradient(loss, x, kw):
+    """A masked element is absent: its value never turns the gradient NaN (0 * inf)."""
+    x, y = np.array(x, np.float32), np.array([0.0, 1.0, 3.0], np.float32)
+    fn = getattr(jaxloss, loss)
+    value, grad = jax.value_and_grad(lambda a: fn(a, y, where=MASK, **kw))(x)
+    want_value, want_grad = jax.value_and_grad(lambda a: fn(a, y[1:], **kw))(x[1:])
+    assert_close(value, want_value, rtol=1e-6)
+    np.testing.assert_array_equal(grad, np.concatenate([[0.0], want_grad]))
+
+
 def test_all_masked_mean_is_zero():
     x, y = make_inputs()
     none = np.zeros((6, 1), bool)

@@ -76,6 +76,8 @@ def _spans(size: int, chunk: int) -> list[_Span]:
     """Spans covering ``[0, size)`` in tiles of at most ``chunk``: one interleaved span when
     a tile count in ``[ceil(size / chunk), 2 ceil(size / chunk)]`` divides ``size``, else an
     interleaved span and a contiguous remainder of fewer than ``count`` indices."""
+    if size == 0:  # no tokens (or no classes): nothing to fold
+        return []
     count = -(-size // chunk)
     for c in range(count, min(2 * count, size) + 1):
         if size % c == 0:

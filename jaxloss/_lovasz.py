@@ -28,6 +28,7 @@ and gradient, each pixel's gradient computed once, on its own device.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -106,7 +107,7 @@ def _check_flags(fn: str, per_image: Any) -> None:
 
 def _group(x: jax.Array, per_image: bool) -> jax.Array:
     """(N, M, ...) -> (N, M, ...) per image, or (1, N*M, ...) for the whole batch."""
-    return x if per_image else x.reshape((1, -1) + x.shape[2:])
+    return x if per_image else x.reshape((1, x.shape[0] * x.shape[1]) + x.shape[2:])
 
 
 def _reduce_groups(
@@ -247,8 +248,9 @@ def lovasz_softmax_loss(
         return jnp.where(bad[:, None], jnp.nan, fg)
 
     p = jnp.exp(jax.nn.log_softmax(logits.astype(dtype), axis=axis))
-    p = jnp.moveaxis(p, axis, -1).reshape(logits.shape[0], -1, num_classes)  # (N, M, C)
-    y = targets.reshape(targets.shape[0], -1)
+    n, m = targets.shape[0], math.prod(targets.shape[1:])  # explicit: N may be 0
+    p = jnp.moveaxis(p, axis, -1).reshape(n, m, num_classes)  # (N, M, C)
+    y = targets.reshape(n, m)
     keep = keep.reshape(y.shape)
     # (G, C, M): one ranking per (group, class).
     p, y, keep = jnp.moveaxis(_group(p, per_image), -1, 1), _group(y, per_image), _group(
@@ -386,7 +388,8 @@ def lovasz_hinge_loss(
         )
     x = logits.astype(dtype)
     n = x.shape[0]
-    x, g, keep = (_group(v.reshape(n, -1), per_image) for v in (x, g, keep))
+    m = math.prod(x.shape[1:])  # explicit: N may be 0
+    x, g, keep = (_group(v.reshape(n, m), per_image) for v in (x, g, keep))
     errors = 1.0 - x * (2.0 * g - 1.0)
     # Ranked by the hinge errors; their positive part enters the dot product.
     if axis_name is None or per_image:

@@ -281,8 +281,8 @@ def ctc_loss(
 
     Raises:
       ValueError: ``weights`` that do not broadcast; unknown ``reduction``; ``log_probs`` not (T, N,
-        C) or (T, C); ``blank`` outside [0, C); lengths or targets whose shapes do not fit
-        ``log_probs``.
+        C) or (T, C), or with T = 0; ``blank`` outside [0, C); lengths or targets whose shapes
+        do not fit ``log_probs``.
       TypeError: boolean or complex ``weights``; non-float ``log_probs``; non-integer targets or
         lengths (PyTorch casts float targets); ``blank`` not an int; ``zero_infinity`` not a bool.
 
@@ -319,6 +319,11 @@ def ctc_loss(
         raise ValueError(
             f"{_FN}: `log_probs` must have shape (T, N, C) (time first, as PyTorch), or "
             f"(T, C) for one unbatched sequence, got shape {lp.shape}."
+        )
+    if lp.shape[0] == 0:
+        raise ValueError(
+            f"{_FN}: `log_probs` must have at least one time step (T = log_probs.shape[0] "
+            f">= 1), got shape {lp.shape}."
         )
     lp_shape = lp.shape
     batched = lp.ndim == 3

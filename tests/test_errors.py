@@ -1333,6 +1333,9 @@ CTC_TRACE_ERRORS = [
     (dict(log_probs=CTC_LP[0, 0]), ValueError,
      "ctc_loss: `log_probs` must have shape (T, N, C) (time first, as PyTorch), or (T, C) for "
      "one unbatched sequence, got shape (3,)."),
+    (dict(log_probs=CTC_LP[:0], il=np.zeros(2, np.int32), tl=np.zeros(2, np.int32)), ValueError,
+     "ctc_loss: `log_probs` must have at least one time step (T = log_probs.shape[0] >= 1), "
+     "got shape (0, 2, 3)."),
     (dict(blank=3), ValueError,
      "ctc_loss: `blank` must be a class index in [0, 3) (C = log_probs.shape[-1] = 3), got 3."),
     (dict(blank=-1), ValueError,

@@ -201,6 +201,22 @@ def test_z_loss_strength_does_not_depend_on_the_scale_of_class_weights():
     np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
+@pytest.mark.parametrize("shape", [(0, 4), (2, 0, 4)])
+def test_no_tokens_is_zero_with_zero_gradients(shape):
+    """Zero tokens: "mean" over nothing is 0, "none" is empty, the gradients are zeros of the
+    inputs' shapes (the tiling found no tile size for 0 tokens)."""
+    hidden, weight = np.zeros(shape, np.float32), np.ones((5, 4), np.float32)
+    targets = np.zeros(shape[:-1], np.int32)
+    assert jaxloss.linear_cross_entropy(hidden, weight, targets, reduction="none").shape == (
+        shape[:-1]
+    )
+    value, (gh, gw) = jax.value_and_grad(
+        lambda h, w: jaxloss.linear_cross_entropy(h, w, targets), argnums=(0, 1)
+    )(hidden, weight)
+    assert float(value) == 0.0 and gh.shape == shape
+    np.testing.assert_array_equal(gw, np.zeros_like(weight))
+
+
 def test_leading_axes_and_all_ignored():
     h, w, y, *_ = _data(7)
     a = jaxloss.linear_cross_entropy(h[:12].reshape(3, 4, D), w, y[:12].reshape(3, 4),

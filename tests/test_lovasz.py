@@ -133,6 +133,21 @@ def test_ignored_pixels_equal_dropping_them_with_zero_gradient():
     assert np.all(np.isfinite(grad))
 
 
+@pytest.mark.parametrize("per_image", [False, True])
+def test_an_empty_batch_is_zero_with_an_empty_gradient(per_image):
+    """N = 0 (a reshape to (N, -1) cannot infer -1 from 0 elements): 0, as "mean" over
+    nothing is elsewhere, and a gradient of the input's (empty) shape."""
+    x, g = np.zeros((0, 3, 2, 2), np.float32), np.zeros((0, 2, 2), np.float32)
+    cases = [
+        (lambda x: jaxloss.lovasz_softmax_loss(x, g.astype(np.int32), axis=1,
+                                               per_image=per_image), x),
+        (lambda x: jaxloss.lovasz_hinge_loss(x, g, per_image=per_image), x[:, 0]),
+    ]
+    for f, x in cases:
+        value, grad = jax.value_and_grad(f)(x)
+        assert float(value) == 0.0 and grad.shape == x.shape
+
+
 def test_nothing_kept_is_zero_with_zero_gradient_and_empty_images_drop_out():
     logits, labels = _inputs(7)
     none_kept = np.full_like(labels, -100)

@@ -485,8 +485,14 @@ _SINGLE_CLASS_FIX = {
 
 
 def check_softmax_classes(fn: str, name: str, shape: Sequence[int], axis: int) -> None:
-    """A softmax over a class axis of size 1 is identically 1: the loss carries no signal."""
+    """A softmax over a class axis of size 1 is identically 1: the loss carries no signal;
+    over size 0 it is undefined (NaN)."""
     shape = tuple(shape)
+    if shape[axis] == 0:
+        raise ValueError(
+            f"{fn}: `{name}` has no classes along axis {axis} (shape {shape}); give it one "
+            "entry per class."
+        )
     if shape[axis] != 1:
         return
     fix = _SINGLE_CLASS_FIX.get(

@@ -468,7 +468,7 @@ def cross_entropy(
     Raises:
       ValueError: ``weights`` that do not broadcast; unknown ``reduction``, mismatched shapes, wrong
         ``class_weights`` length, a concrete ``label_smoothing`` outside [0, 1] or negative
-        ``z_loss``, a class axis of size 1 (a softmax over one class is always 1: use
+        ``z_loss``, a class axis of size 0 or 1 (a softmax over one class is always 1: use
         :func:`binary_cross_entropy_with_logits`).
       TypeError: boolean or complex ``weights``; integer ``logits`` (swapped arguments are named as
         such) or targets of an unsupported dtype.

@@ -182,7 +182,7 @@ def lovasz_softmax_loss(
 
     Raises:
       ValueError: unknown ``reduction`` or ``classes``, ``axis`` 0 or out of range,
-        targets of the wrong shape, a single class (a softmax over one class is 1).
+        targets of the wrong shape, no class or a single class (a softmax over one class is 1).
       TypeError: integer ``logits``, non-integer targets, a non-bool ``per_image``.
 
     Under :func:`jaxloss.checked`, also an out-of-range label; without it a kept

@@ -399,7 +399,7 @@ def dice_loss(
     Raises:
       ValueError: unknown ``reduction`` or ``activation``, ``axis`` 0 or out of range,
         mismatched shapes, wrong ``class_weights`` length, a concrete negative ``smooth``,
-        a single class with ``activation="softmax"`` (always 1: use ``"sigmoid"``),
+        no class, or a single class with ``activation="softmax"`` (always 1: use ``"sigmoid"``),
         concrete floating targets outside [0, 1] with ``soft_label=True``.
       TypeError: integer ``logits``, targets of an unsupported dtype, non-bool flags.
 

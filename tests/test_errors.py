@@ -487,12 +487,26 @@ SINGLE_CLASS = [
 ]
 
 
+NO_CLASS = [
+    (jaxloss.cross_entropy, (np.zeros((6, 0), np.float32), np.zeros(6, np.int32)), {},
+     "cross_entropy: `logits` has no classes along axis 1 (shape (6, 0)); give it one entry "
+     "per class."),
+    (jaxloss.dice_loss, (np.zeros((2, 0, 3), np.float32), np.zeros((2, 3), np.int32)),
+     {"axis": 1}, "dice_loss: `logits` has no classes along axis 1 (shape (2, 0, 3))"),
+    (jaxloss.linear_cross_entropy, (np.zeros((3, 4), np.float32), np.zeros((0, 4), np.float32),
+                                    np.zeros(3, np.int32)), {},
+     "linear_cross_entropy: `weight` has no classes along axis 0 (shape (0, 4))"),
+]
+
+
 @pytest.mark.parametrize(
-    ("fn", "args", "kwargs", "message"), SINGLE_CLASS, ids=[e[3][:40] for e in SINGLE_CLASS]
+    ("fn", "args", "kwargs", "message"), SINGLE_CLASS + NO_CLASS,
+    ids=[e[3][:40] for e in SINGLE_CLASS + NO_CLASS],
 )
 @pytest.mark.parametrize("traced", [False, True])
 def test_a_softmax_over_one_class_is_an_error(fn, args, kwargs, message, traced):
-    """Raised while tracing: under jit too, never a constant 0 or a NaN."""
+    """One class, or none: raised while tracing, under jit too, never a constant 0 or a
+    NaN."""
     call = jax.jit(lambda *a: fn(*a, **kwargs)) if traced else lambda *a: fn(*a, **kwargs)
     with raises(ValueError, message):
         call(*args)

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
-from jaxloss import _checks, _logsumexp
+from jaxloss import _checks, _inputs, _logsumexp
 from jaxloss._reduction import class_shard, global_logsumexp, reduce_loss, reduce_masked, weigh
 
 _LN2 = math.log(2.0)
@@ -189,32 +189,21 @@ def _softmax_loss(
     """The shared implementation of cross_entropy, focal_loss and nll_loss, and of the
     imbalance-aware losses of ``_imbalance.py`` (which pass shifted logits, or ``poly``: the
     Poly-1 coefficient, already validated, added to every class term as ``poly * (1 - p)``)."""
-    logits_given = _checks.given_dtype(logits)
-    targets_given = _checks.given_dtype(targets)
-    logits = jnp.asarray(logits)
-    targets = jnp.asarray(targets)
-    _checks.check_reduction(fn, reduction)
     name = "log_probs" if inputs_are_log_probs else "logits"
-    _checks.check_float(
-        fn, name, logits, given=logits_given, targets=targets, targets_given=targets_given,
-        class_axis=axis,
-    )
-    axis = _checks.check_axis(fn, name, logits, axis)
-    _checks.check_softmax_classes(fn, name, logits.shape, axis)
+    given = _inputs.tensor(name, logits)
+    given_targets = _inputs.tensor("targets", targets)
+    _checks.check_reduction(fn, reduction)
+    (x, *rest), dtype = _inputs.floats(fn, given, targets=given_targets, class_axis=axis)
+    targets = rest[0] if rest else given_targets.value
+    axis = _checks.check_axis(fn, name, x, axis)
+    _checks.check_softmax_classes(fn, name, x.shape, axis)
     _checks.check_ignore_index(fn, ignore_index)
-    dtype = _checks.compute_dtype(logits.dtype)
-    x = logits.astype(dtype)
     num_classes = x.shape[axis]
     shard = None
     if class_axis_name is not None:
         offset, num_classes = class_shard(fn, class_axis_name, x.shape[axis])
         shard = (offset, class_axis_name)
-
-    w = None
-    if class_weights is not None:
-        w = jnp.asarray(class_weights)
-        _checks.check_class_vector(fn, "class_weights", w, num_classes)
-        w = w.astype(dtype)
+    w = _inputs.class_weights(fn, class_weights, num_classes, dtype)
 
     eps, z = _checks.smoothing_and_z_loss(fn, label_smoothing, z_loss, dtype)
 
@@ -225,13 +214,14 @@ def _softmax_loss(
 
     if jnp.issubdtype(targets.dtype, jnp.integer):
         _checks.check_targets_shape(fn, x.shape, targets.shape, axis)
-        mask = _checks.as_mask(fn, where, targets.shape)
-        v = _checks.as_weights(fn, weights, targets.shape, dtype)
+        labels = _inputs.labels(
+            fn, targets, num_classes, ignore_index=ignore_index, where=where
+        )
+        v = _inputs.element_weights(fn, weights, targets.shape, dtype)
         if inputs_are_log_probs:
-            _checks.check_log_probs(fn, x, targets, ignore_index, mask, axis)
+            _checks.check_log_probs(fn, x, targets, ignore_index, labels.mask, axis)
         return _integer_targets(
-            fn, x, targets, w, eps, gamma, z,
-            ignore_index, mask, reduction, axis, axis_name, inputs_are_log_probs,
+            x, labels, w, eps, gamma, z, reduction, axis, axis_name, inputs_are_log_probs,
             num_classes, shard, poly, v,
         )
     if jnp.issubdtype(targets.dtype, jnp.floating) and not inputs_are_log_probs:
@@ -253,11 +243,11 @@ def _softmax_loss(
                 "with probability targets, drop elements with `where=` instead."
             )
         element_shape = x.shape[:axis] + x.shape[axis + 1 :]
-        mask = _checks.as_mask(fn, where, element_shape)
-        v = _checks.as_weights(fn, weights, element_shape, dtype)
+        mask = _inputs.mask(fn, where, element_shape)
+        v = _inputs.element_weights(fn, weights, element_shape, dtype)
         _checks.check_probabilities(fn, targets, mask, axis)
         return _probability_targets(
-            x, targets.astype(dtype), w, eps, gamma, z, mask, reduction, axis, axis_name,
+            x, targets, w, eps, gamma, z, mask, reduction, axis, axis_name,
             num_classes, shard, poly, v,
         )
     expected = "an integer dtype (class indices)"
@@ -265,7 +255,7 @@ def _softmax_loss(
         expected += " or a floating dtype (class probabilities)"
     raise TypeError(
         f"{fn}: `targets` must have {expected}, got dtype "
-        f"{targets.dtype if targets_given is None else targets_given}."
+        f"{targets.dtype if given_targets.given is None else given_targets.given}."
     )
 
 
@@ -289,17 +279,10 @@ def _sharded_lse_and_pick(x, safe_y, axis, shard, log_probs):
 
 
 def _integer_targets(
-    fn, x, y, w, eps, gamma, z_loss, ignore_index, mask, reduction, axis, axis_name, log_probs,
+    x, labels, w, eps, gamma, z_loss, reduction, axis, axis_name, log_probs,
     num_classes, shard, poly=None, v=None,
 ):
-    keep = ~_checks.ignored(y, ignore_index)
-    if mask is not None:
-        keep = keep & mask
-    in_range = (y >= 0) & (y < num_classes)
-    _checks.check_labels(fn, y, in_range | ~keep, num_classes, ignore_index)
-    # Mask first, gather with a safe index, then apply the mask: never let JAX wrap -1 or
-    # fill an out-of-range gather.
-    safe_y = jnp.where(keep & in_range, y, 0)
+    keep, in_range, safe_y = labels.keep, labels.in_range, labels.safe
     smooth = None
     if shard is not None:
         lse, x_y = _sharded_lse_and_pick(x, safe_y, axis, shard, log_probs)

@@ -6,6 +6,7 @@ that evaluates a whole grid of configurations at once.
 """
 
 import functools
+import re
 
 import jax
 import jax.numpy as jnp
@@ -246,15 +247,25 @@ def test_ignore_index_equal_to_a_real_class():
         assert_close(got, ref.cross_entropy(logits, targets, reduction=r, **kwargs))
 
 
-def test_out_of_range_label_is_nan_for_that_element_only(mode):
+def test_out_of_range_label_is_nan_under_jit_for_that_element_only():
     logits, targets, _ = make_inputs("2d", "int")
     targets[1], targets[3] = 7, -1
-    fn = maybe_jit(mode, lambda x, t: jaxloss.cross_entropy(x, t, reduction="none"))
+    fn = jax.jit(lambda x, t: jaxloss.cross_entropy(x, t, reduction="none"))
     got = np.asarray(fn(logits, targets))
     assert np.isnan(got[[1, 3]]).all()
     assert np.isfinite(np.delete(got, [1, 3])).all()
     assert_close(got, ref.cross_entropy(logits, targets, reduction="none"))
-    assert np.isnan(jaxloss.cross_entropy(logits, targets))
+    assert np.isnan(jax.jit(jaxloss.cross_entropy)(logits, targets))
+
+
+def test_out_of_range_label_is_an_error_when_concrete():
+    logits, targets, _ = make_inputs("2d", "int")
+    targets[1], targets[3] = 7, -1
+    with pytest.raises(ValueError, match=re.escape(
+        "cross_entropy: target label 7 is out of range: labels must be in [0, 4) or equal to "
+        "ignore_index=-100."
+    )):
+        jaxloss.cross_entropy(logits, targets, reduction="none")
 
 
 # (label dtype, an out-of-range label, an ignore_index outside the dtype that the label would
@@ -272,14 +283,18 @@ def test_an_ignore_index_outside_the_label_dtype_ignores_nothing(dtype, label, i
     kw = {"ignore_index": ignore_index, "reduction": "none"}
     for loss in (jaxloss.cross_entropy, jaxloss.focal_loss, jaxloss.nll_loss,
                  jaxloss.poly1_cross_entropy):
-        got = np.asarray(loss(x, y, **kw))
+        got = np.asarray(jax.jit(functools.partial(loss, **kw))(x, y))
         assert np.isnan(got[0]) and np.isfinite(got[1:]).all(), (loss.__name__, got)
+        with pytest.raises(ValueError, match=f"target label {label} is out of range"):
+            loss(x, y, **kw)
     hidden, weight = x[:, :4], np.ones((5, 4), np.float32)
-    got = np.asarray(jaxloss.linear_cross_entropy(hidden, weight, y, **kw))
+    got = np.asarray(jax.jit(functools.partial(jaxloss.linear_cross_entropy, **kw))(
+        hidden, weight, y))
     assert np.isnan(got[0]) and np.isfinite(got[1:]).all(), got
     seg = {"ignore_index": ignore_index, "axis": 1}
-    assert np.isnan(jaxloss.dice_loss(x.T[None], y[None], **seg))
-    assert np.isnan(jaxloss.lovasz_softmax_loss(x.T[None, :, :, None], y[None, :, None], **seg))
+    assert np.isnan(jax.jit(functools.partial(jaxloss.dice_loss, **seg))(x.T[None], y[None]))
+    lovasz = jax.jit(functools.partial(jaxloss.lovasz_softmax_loss, **seg))
+    assert np.isnan(lovasz(x.T[None, :, :, None], y[None, :, None]))
     with pytest.raises(ValueError, match=f"target label {label} is out of range"):
         jaxloss.checked(jaxloss.cross_entropy)(x, y, ignore_index=ignore_index)
     with pytest.raises(ValueError, match=f"label {label} is out of range"):

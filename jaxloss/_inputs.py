@@ -1,0 +1,274 @@
+"""The input layer every loss goes through: one conversion, one dtype rule, one label rule.
+
+A loss reads as three steps: prepare (this module), its math, reduce (``_reduction.py``).
+Preparation converts each argument once, checks it (``_checks.py`` holds the checks and
+their messages), and hands the math arrays in one compute dtype, with masked or ignored
+elements already replaced by safe values where the math could overflow on them.
+
+The rules, stated once:
+
+* **dtype**: the loss computes in the joint floating dtype of its tensor inputs (predictions
+  and floating targets) with float32 as the floor: float64 if any of them is float64, else
+  float32 (bf16/f16 in, float32 math and result). Argument order never decides it. Weights,
+  class weights, masks and hyperparameters are cast to it.
+* **labels**: integer targets are class indices in ``[0, C)``; an element equal to
+  ``ignore_index`` or masked by ``where`` is dropped. A *concrete* kept label outside the
+  range (an eager call) is a ``ValueError`` naming the label and the valid range; a traced one
+  makes its element's loss NaN (never a wrapped or clamped class), and an error under
+  :func:`jaxloss.checked`.
+* **flags**: structural switches (``batch``, ``full``, ``per_image``, ...) take a Python or a
+  NumPy bool and nothing else.
+* **PyTorch keywords**: ``weight=``, ``size_average=`` and ``reduce=``, and PyTorch's
+  ``input=``/``target=`` where jaxloss names the tensors otherwise, raise a ``TypeError`` that
+  names jaxloss's spelling (:func:`public`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+from jaxloss import _checks
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# ---------------------------------------------------------------------------------------------
+# dtypes
+# ---------------------------------------------------------------------------------------------
+
+
+def float_dtype(*arrays: Any) -> np.dtype:
+    """The compute dtype of a loss whose tensor inputs are ``arrays``: float64 if any floating
+    one is float64, else float32 (the floor; integer and boolean arrays do not vote).
+
+    The value standard promotion would give for ``result_type(*floats, float32)``, chosen
+    without asking JAX to promote (that raises under ``jax_numpy_dtype_promotion="strict"``).
+    """
+    for a in arrays:
+        if getattr(a, "dtype", None) == np.dtype(np.float64):
+            return np.dtype(np.float64)
+    return np.dtype(jnp.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class Tensor:
+    """An argument converted once: the array and the dtype the caller passed (for messages:
+    with x64 off JAX turns NumPy float64 into float32, and an error names what was given)."""
+
+    name: str
+    value: jax.Array
+    given: np.dtype | None
+
+
+def tensor(name: str, x: ArrayLike) -> Tensor:
+    """Converts ``x`` with ``jnp.asarray``, remembering its dtype as passed."""
+    given = _checks.given_dtype(x)
+    return Tensor(name, jnp.asarray(x), given)
+
+
+def floats(
+    fn: str,
+    *inputs: Tensor,
+    targets: Tensor | None = None,
+    class_axis: int | None = -1,
+) -> tuple[list[jax.Array], np.dtype]:
+    """Checks that each of ``inputs`` is floating point and casts them all, with floating
+    ``targets`` when given (integer targets are left alone), to their joint compute dtype.
+
+    ``targets``/``class_axis`` let an integer prediction beside floating targets be reported
+    as swapped arguments (see :func:`_checks.check_float`). Returns the cast inputs (the
+    targets last when given and floating) and the dtype.
+    """
+    for t in inputs:
+        _checks.check_float(
+            fn, t.name, t.value, given=t.given,
+            targets=None if targets is None else targets.value,
+            targets_given=None if targets is None else targets.given,
+            class_axis=class_axis,
+        )
+    voters = [t.value for t in inputs]
+    if targets is not None and jnp.issubdtype(targets.value.dtype, jnp.floating):
+        voters.append(targets.value)
+    dtype = float_dtype(*voters)
+    return [v.astype(dtype) for v in voters], dtype
+
+
+# ---------------------------------------------------------------------------------------------
+# flags, scalars, per-class and per-element arrays, masks
+# ---------------------------------------------------------------------------------------------
+
+
+def flag(fn: str, name: str, value: Any) -> bool:
+    """A structural switch: a Python or NumPy bool, returned as a Python bool."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"{fn}: `{name}` must be a Python or NumPy bool (it selects the computation, it is "
+            f"structure, not data), got {value!r}."
+        )
+    return bool(value)
+
+
+def class_weights(
+    fn: str, value: ArrayLike | None, num_classes: int, dtype: Any, name: str = "class_weights"
+) -> jax.Array | None:
+    """Per-class weights: a real (C,) array, cast to ``dtype``; None stays None."""
+    if value is None:
+        return None
+    w = jnp.asarray(value)
+    _checks.check_class_vector(fn, name, w, num_classes)
+    return w.astype(dtype)
+
+
+def element_weights(
+    fn: str, value: ArrayLike | None, shape: tuple[int, ...], dtype: Any
+) -> jax.Array | None:
+    """Per-element ``weights``: real, broadcastable to the per-element ``shape`` (the shape
+    ``where`` broadcasts to), broadcast and cast to ``dtype``; None stays None."""
+    return _checks.as_weights(fn, value, shape, dtype)
+
+
+def mask(fn: str, where: ArrayLike | None, shape: tuple[int, ...]) -> jax.Array | None:
+    """The ``where`` mask: boolean, broadcastable to ``shape``, broadcast; None stays None."""
+    return _checks.as_mask(fn, where, shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# labels
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Labels:
+    """Integer targets after the label rule.
+
+    Attributes:
+      keep: True where the element counts (not ``ignore_index``, not masked by ``where``).
+      in_range: True where the label is a class in ``[0, C)``.
+      safe: the label where it is kept and in range, else 0: a valid index for every gather,
+        so nothing wraps or fills; the caller puts NaN at ``keep & ~in_range``.
+      mask: the broadcast ``where`` mask, or None.
+    """
+
+    keep: jax.Array
+    in_range: jax.Array
+    safe: jax.Array
+    mask: jax.Array | None
+
+
+def labels(
+    fn: str,
+    targets: jax.Array,
+    num_classes: int,
+    *,
+    ignore_index: int | None,
+    where: ArrayLike | None,
+    name: str = "targets",
+    offset: int = 0,
+) -> Labels:
+    """Applies the label rule to integer ``targets`` (shape already checked).
+
+    A kept label outside ``[offset, offset + num_classes)`` raises a ``ValueError`` naming it
+    when the labels are concrete (eager calls); traced, it is left to the caller's NaN and to
+    :func:`jaxloss.checked`.
+    """
+    if ignore_index is not None:
+        _checks.check_ignore_index(fn, ignore_index)
+    m = mask(fn, where, tuple(targets.shape))
+    keep = jnp.ones(targets.shape, bool) if ignore_index is None else ~_checks.ignored(
+        targets, ignore_index
+    )
+    if m is not None:
+        keep = keep & m
+    high = offset + num_classes
+    in_range = (targets >= offset) & (targets < high)
+    concrete = not isinstance(targets, jax.core.Tracer) and not (
+        m is not None and isinstance(m, jax.core.Tracer)
+    )
+    if concrete and not _checks.checking_active() and targets.size:
+        t = np.asarray(targets).astype(np.int64)
+        bad = (t < offset) | (t >= high)
+        if ignore_index is not None:
+            bad &= t != ignore_index
+        if m is not None:
+            bad &= np.asarray(m)
+        if bad.any():
+            raise ValueError(_checks.label_message(fn, t[bad][0], num_classes, ignore_index))
+    _checks.check_labels(fn, targets, in_range | ~keep, num_classes, ignore_index)
+    safe = jnp.where(keep & in_range, targets, jnp.zeros_like(targets) + offset)
+    return Labels(keep=keep, in_range=in_range, safe=safe, mask=m)
+
+
+def safe_rows(x: jax.Array, keep: jax.Array, axis: int, fill: float = 0.0) -> jax.Array:
+    """``x`` with every row (along ``axis``) of a dropped element replaced by ``fill``, so
+    that a ``-inf``/``+inf``/NaN there never reaches a value or a gradient."""
+    return jnp.where(jnp.expand_dims(keep, axis), x, jnp.asarray(fill, x.dtype))
+
+
+# ---------------------------------------------------------------------------------------------
+# PyTorch's keywords
+# ---------------------------------------------------------------------------------------------
+
+
+def _weight_hint(params: dict[str, inspect.Parameter]) -> str:
+    per_class = [n for n in ("class_weights", "pos_weight") if n in params]
+    parts = []
+    if "class_weights" in params:
+        parts.append("`class_weights=` (one per class)")
+    if "weights" in params:
+        parts.append("`weights=` (per element, broadcastable like `where`)")
+    if not parts and per_class:
+        parts.append(f"`{per_class[0]}=`")
+    if not parts:
+        return "this loss takes no weights"
+    return "pass " + " or ".join(parts)
+
+
+def _unexpected(fn: str, params: dict[str, inspect.Parameter], key: str) -> str:
+    positional = [
+        p.name for p in params.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if key == "weight":
+        fix = "PyTorch's `weight=` is spelled by meaning in jaxloss: " + _weight_hint(params)
+    elif key in ("size_average", "reduce"):
+        fix = (
+            f"PyTorch's deprecated `{key}=` is `reduction=` in jaxloss: 'mean', 'sum' or 'none'"
+        )
+    elif key in ("input", "target") and positional:
+        i = 0 if key == "input" else min(1, len(positional) - 1)
+        fix = f"PyTorch's `{key}=` is `{positional[i]}=` here (or pass it positionally)"
+    else:
+        close = difflib.get_close_matches(key, list(params), n=2)
+        fix = ("did you mean " + " or ".join(f"`{c}=`" for c in close)) if close else (
+            "its keywords are " + ", ".join(f"`{p}`" for p in params)
+        )
+    return f"{fn}() got an unexpected keyword argument `{key}`: {fix}."
+
+
+def public(loss: Callable[P, R]) -> Callable[P, R]:
+    """Marks a public loss: an unknown keyword raises a ``TypeError`` that names the function
+    and jaxloss's spelling (PyTorch's ``weight=``, ``size_average=``, ``reduce=``,
+    ``input=``/``target=``, and close matches of typos). Nothing else changes: the signature
+    (``inspect.signature`` follows ``__wrapped__``) and the call are the loss's own."""
+    fn = loss.__name__
+    params = dict(inspect.signature(loss).parameters)
+    names = frozenset(params)
+
+    @functools.wraps(loss)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        if not names.issuperset(kwargs):
+            key = next(k for k in kwargs if k not in names)
+            raise TypeError(_unexpected(fn, params, key))
+        return loss(*args, **kwargs)
+
+    return wrapper

@@ -11,7 +11,7 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
-from jaxloss import _checks
+from jaxloss import _checks, _inputs
 from jaxloss._reduction import reduce_loss, reduce_masked
 
 
@@ -22,25 +22,20 @@ def _prepare_binary(
     """Checks and converts ``(logits, targets, where)``; ``names`` are the arguments' names
     in ``fn``'s signature (PyTorch's ``input``/``target`` for ``binary_cross_entropy``)."""
     x_name, y_name = names
-    logits_given = _checks.given_dtype(logits)
-    targets_given = _checks.given_dtype(targets)
-    logits = jnp.asarray(logits)
-    targets = jnp.asarray(targets)
+    given = _inputs.tensor(x_name, logits)
+    given_targets = _inputs.tensor(y_name, targets)
     _checks.check_reduction(fn, reduction)
-    _checks.check_float(
-        fn, x_name, logits, given=logits_given, targets=targets, targets_given=targets_given,
-        class_axis=None,
-    )
-    _checks.check_numeric(fn, y_name, targets, given=targets_given)
-    _checks.check_same_shape(fn, x_name, logits.shape, y_name, targets.shape)
-    dtype = _checks.compute_dtype(logits.dtype)
-    mask = _checks.as_mask(fn, where, logits.shape)
+    (x, *_), dtype = _inputs.floats(fn, given, targets=given_targets, class_axis=None)
+    targets = given_targets.value
+    _checks.check_numeric(fn, y_name, targets, given=given_targets.given)
+    _checks.check_same_shape(fn, x_name, x.shape, y_name, targets.shape)
+    mask = _inputs.mask(fn, where, x.shape)
     y = targets.astype(dtype)
     _checks.check_unit_interval_values(
         fn, y_name, y, mask, expected="in [0, 1]",
         hint=" For class indices use jaxloss.cross_entropy.",
     )
-    return logits.astype(dtype), y, mask
+    return x, y, mask
 
 
 def _xlogy0(a: jax.Array, log_p: jax.Array) -> jax.Array:
@@ -513,6 +508,7 @@ def _bce_probs_jvp(primals, tangents):
 _bce_probs.defjvp(_bce_probs_jvp, symbolic_zeros=True)
 
 
+@_inputs.public
 def binary_cross_entropy(
     input: ArrayLike,
     target: ArrayLike,
@@ -615,6 +611,7 @@ def _apply(primitives, cfg, args, mask, reduction: str, axis_name, where) -> jax
     return reduce_loss(total(cfg, where, *args), count, reduction, axis_name)
 
 
+@_inputs.public
 def binary_cross_entropy_with_logits(
     logits: ArrayLike,
     targets: ArrayLike,
@@ -705,6 +702,7 @@ def binary_cross_entropy_with_logits(
     return _apply((_bce, _bce_total), cfg, args, mask, reduction, axis_name, where)
 
 
+@_inputs.public
 def sigmoid_focal_loss(
     logits: ArrayLike,
     targets: ArrayLike,
@@ -832,6 +830,7 @@ def _check_clip(fn: str, clip: ArrayLike) -> None:
         )
 
 
+@_inputs.public
 def asymmetric_loss(
     logits: ArrayLike,
     targets: ArrayLike,

@@ -7,11 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from jaxloss import _checks
+from jaxloss import _checks, _inputs
 
 METHODS = ("balanced", "inverse", "inverse_sqrt", "effective_number")
 
 
+@_inputs.public
 def class_counts(targets: ArrayLike, num_classes: int, *, ignore_index: int = -100) -> jax.Array:
     """Counts how often each class occurs in integer ``targets``, skipping ``ignore_index``.
 
@@ -38,6 +39,10 @@ def class_counts(targets: ArrayLike, num_classes: int, *, ignore_index: int = -1
       >>> import jax.numpy as jnp, jaxloss
       >>> jaxloss.class_counts(jnp.array([0, 2, 2, -100, 1, 2]), 4)
       Array([1, 1, 3, 0], dtype=int32)
+
+    References:
+      ``torch.bincount`` on the kept labels; the counts that :func:`class_weights_from_counts`
+      and :func:`jaxloss.ldam_loss` take.
     """
     fn = "class_counts"
     given = _checks.given_dtype(targets)
@@ -49,23 +54,14 @@ def class_counts(targets: ArrayLike, num_classes: int, *, ignore_index: int = -1
         )
     if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
         raise ValueError(f"{fn}: `num_classes` must be a positive Python int, got {num_classes!r}.")
-    _checks.check_ignore_index(fn, ignore_index)
-    if not isinstance(targets, jax.core.Tracer) and not _checks.checking_active():
-        # On the host, with NumPy: the jnp comparisons below may be traced even when the
-        # targets are concrete (inside another transformation's trace).
-        t = np.asarray(targets)
-        bad = (t != ignore_index) & ((t < 0) | (t >= num_classes))  # NumPy: no wrap
-        if bad.any():
-            raise ValueError(_checks.label_message(fn, t[bad][0], num_classes, ignore_index))
-    keep = ~_checks.ignored(targets, ignore_index)
-    in_range = (targets >= 0) & (targets < num_classes)
-    _checks.check_labels(fn, targets, in_range | ~keep, num_classes, ignore_index)
+    keep = _inputs.labels(fn, targets, num_classes, ignore_index=ignore_index, where=None).keep
     classes = jnp.arange(num_classes, dtype=targets.dtype)
     classes = classes.reshape((1,) * targets.ndim + (num_classes,))
     one_hot = (targets[..., None] == classes) & keep[..., None]
     return jnp.sum(one_hot.reshape(-1, num_classes), axis=0, dtype=jnp.int32)
 
 
+@_inputs.public
 def class_weights_from_counts(
     counts: ArrayLike, *, method: str = "balanced", beta: ArrayLike = 0.9999
 ) -> jax.Array:

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxloss import _checks
+from jaxloss import _checks, _inputs
 from jaxloss._classification import _softmax_loss
 from jaxloss._reduction import reduce_loss, reduce_masked, weigh
 
@@ -266,7 +266,7 @@ def jensen_shannon_divergence(
     axis = _checks.check_axis(fn, "log_p", lp, axis)
     _checks.check_scalar(fn, "beta", beta)
     _checks.check_unit_interval(fn, "beta", beta)
-    dtype = _checks.compute_dtype(jnp.promote_types(lp.dtype, lq.dtype))
+    dtype = _inputs.float_dtype(lp, lq)
     lp, lq = lp.astype(dtype), lq.astype(dtype)
     mask = _checks.as_mask(fn, where, lp.shape[:axis] + lp.shape[axis + 1 :])
     v = _checks.as_weights(fn, weights, lp.shape[:axis] + lp.shape[axis + 1 :], dtype)

@@ -220,17 +220,16 @@ def safe_rows(x: jax.Array, keep: jax.Array, axis: int, fill: float = 0.0) -> ja
 
 
 def _weight_hint(params: dict[str, inspect.Parameter]) -> str:
-    per_class = [n for n in ("class_weights", "pos_weight") if n in params]
     parts = []
     if "class_weights" in params:
         parts.append("`class_weights=` (one per class)")
     if "weights" in params:
         parts.append("`weights=` (per element, broadcastable like `where`)")
-    if not parts and per_class:
-        parts.append(f"`{per_class[0]}=`")
+    if "pos_weight" in params:
+        parts.append("`pos_weight=` (positive examples, PyTorch's `pos_weight`)")
     if not parts:
-        return "this loss takes no weights"
-    return "pass " + " or ".join(parts)
+        return "This function takes no weights."
+    return "PyTorch's `weight=` is spelled by meaning in jaxloss: pass " + " or ".join(parts) + "."
 
 
 def _unexpected(fn: str, params: dict[str, inspect.Parameter], key: str) -> str:
@@ -239,20 +238,20 @@ def _unexpected(fn: str, params: dict[str, inspect.Parameter], key: str) -> str:
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
     if key == "weight":
-        fix = "PyTorch's `weight=` is spelled by meaning in jaxloss: " + _weight_hint(params)
+        fix = _weight_hint(params)
     elif key in ("size_average", "reduce"):
         fix = (
-            f"PyTorch's deprecated `{key}=` is `reduction=` in jaxloss: 'mean', 'sum' or 'none'"
+            f"PyTorch's deprecated `{key}=` is `reduction=` in jaxloss: 'mean', 'sum' or 'none'."
         )
     elif key in ("input", "target") and positional:
         i = 0 if key == "input" else min(1, len(positional) - 1)
-        fix = f"PyTorch's `{key}=` is `{positional[i]}=` here (or pass it positionally)"
+        fix = f"PyTorch's `{key}=` is `{positional[i]}=` here (or pass it positionally)."
     else:
         close = difflib.get_close_matches(key, list(params), n=2)
-        fix = ("did you mean " + " or ".join(f"`{c}=`" for c in close)) if close else (
-            "its keywords are " + ", ".join(f"`{p}`" for p in params)
+        fix = ("Did you mean " + " or ".join(f"`{c}=`" for c in close) + "?") if close else (
+            "Its arguments are " + ", ".join(f"`{p}`" for p in params) + "."
         )
-    return f"{fn}() got an unexpected keyword argument `{key}`: {fix}."
+    return f"{fn}() got an unexpected keyword argument `{key}`. {fix}"
 
 
 def public(loss: Callable[P, R]) -> Callable[P, R]:

@@ -28,19 +28,11 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
-from jaxloss import _checks
+from jaxloss import _checks, _inputs
 from jaxloss._logsumexp import _axis_is_sharded, take_classes
 from jaxloss._reduction import class_shard, global_logsumexp, reduce_loss
 
 _FN = "linear_cross_entropy"
-
-
-def _compute_dtype(hidden, weight):
-    """The wider of the two inputs' compute dtypes (float32 for f32/bf16/f16, else float64)."""
-    return max(
-        _checks.compute_dtype(hidden.dtype), _checks.compute_dtype(weight.dtype),
-        key=lambda d: d.itemsize,
-    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -403,6 +395,7 @@ def _check_weight(hidden: jax.Array, weight: jax.Array, layout: Any) -> tuple[in
     return dim, weight.shape[1 - d_axis]
 
 
+@_inputs.public
 def linear_cross_entropy(
     hidden: ArrayLike,
     weight: ArrayLike,
@@ -531,6 +524,11 @@ def linear_cross_entropy(
       True
       >>> loss, aux = jaxloss.linear_cross_entropy(h, w, y, return_aux=True)
       >>> accuracy = jnp.mean((aux["argmax"] == y)[:3])
+
+    References:
+      Wijmans et al., "Cut Your Losses in Large-Vocabulary Language Models", 2024 (Apple's
+      Cut Cross-Entropy); Liger-Kernel's ``LigerFusedLinearCrossEntropyLoss``; PyTorch's
+      ``F.cross_entropy`` semantics for the loss itself.
     """
     hidden_given, weight_given = _checks.given_dtype(hidden), _checks.given_dtype(weight)
     targets_given = _checks.given_dtype(targets)
@@ -551,10 +549,9 @@ def linear_cross_entropy(
     _checks.check_softmax_classes(_FN, "weight", weight.shape, 0 if weight_layout == "vd" else 1)
     _check_chunk("chunk_size", chunk_size)
     _check_chunk("token_chunk_size", token_chunk_size)
-    if not isinstance(return_aux, bool):
-        raise TypeError(f"{_FN}: `return_aux` must be a Python bool, got {return_aux!r}.")
+    return_aux = _inputs.flag(_FN, "return_aux", return_aux)
 
-    acc = _compute_dtype(hidden, weight)
+    acc = _inputs.float_dtype(hidden, weight, targets)
     eps, z = _checks.smoothing_and_z_loss(_FN, label_smoothing, z_loss, acc)
     cap = None
     if softcap is not None:
@@ -571,11 +568,7 @@ def linear_cross_entropy(
         b = jnp.asarray(bias)
         _checks.check_class_vector(_FN, "bias", b, local_vocab)
         _checks.check_float(_FN, "bias", b)
-    w = None
-    if class_weights is not None:
-        w = jnp.asarray(class_weights)
-        _checks.check_class_vector(_FN, "class_weights", w, vocab)
-        w = w.astype(acc)
+    w = _inputs.class_weights(_FN, class_weights, vocab, acc)
 
     probabilities = jnp.issubdtype(targets.dtype, jnp.floating)
     if probabilities and class_axis_name is not None:
@@ -628,10 +621,10 @@ def linear_cross_entropy(
         safe_y = jnp.zeros_like(keep, jnp.int32)
         kind = "rows"
     else:
+        labels = _inputs.labels(_FN, targets, vocab, ignore_index=ignore_index, where=mask)
+        keep = _like_rows(labels.keep.reshape(rows), h2)
+        in_range = _like_rows(labels.in_range.reshape(rows), h2)
         y = _like_rows(targets.reshape(rows), h2)
-        keep = keep & ~_checks.ignored(y, ignore_index)
-        in_range = (y >= 0) & (y < vocab)
-        _checks.check_labels(_FN, y, in_range | ~keep, vocab, ignore_index)
         safe_y = jnp.where(keep & in_range, y, 0).astype(jnp.int32)
         coef = None
         if eps is not None:

@@ -29,13 +29,12 @@ and gradient, each pixel's gradient computed once, on its own device.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxloss import _checks
+from jaxloss import _checks, _inputs
 from jaxloss._reduction import reduce_loss
 
 CLASSES = ("present", "all")
@@ -97,14 +96,6 @@ def _sharded_lovasz_extension(
     return jnp.sum(jnp.where(keep, values, 0.0) * jax.lax.stop_gradient(local), axis=-1)
 
 
-def _check_flags(fn: str, per_image: Any) -> None:
-    if not isinstance(per_image, bool):
-        raise TypeError(
-            f"{fn}: `per_image` must be a Python bool (it is structure, not data), got "
-            f"{per_image!r}."
-        )
-
-
 def _group(x: jax.Array, per_image: bool) -> jax.Array:
     """(N, M, ...) -> (N, M, ...) per image, or (1, N*M, ...) for the whole batch."""
     return x if per_image else x.reshape((1, x.shape[0] * x.shape[1]) + x.shape[2:])
@@ -125,6 +116,7 @@ def _reduce_groups(
 
 
 
+@_inputs.public
 def lovasz_softmax_loss(
     logits: ArrayLike,
     targets: ArrayLike,
@@ -201,21 +193,17 @@ def lovasz_softmax_loss(
       2018 (the authors' ``lovasz_losses.py``); SMP ``losses.LovaszLoss``.
     """
     fn = "lovasz_softmax_loss"
-    logits_given = _checks.given_dtype(logits)
-    targets_given = _checks.given_dtype(targets)
-    logits = jnp.asarray(logits)
-    targets = jnp.asarray(targets)
+    given = _inputs.tensor("logits", logits)
+    given_targets = _inputs.tensor("targets", targets)
     _checks.check_reduction(fn, reduction)
     if classes not in CLASSES:
         raise ValueError(
             f"{fn}: `classes` must be one of {CLASSES}, got {classes!r}: 'present' averages "
             "over the classes in the (kept) targets, 'all' over every class."
         )
-    _check_flags(fn, per_image)
-    _checks.check_float(
-        fn, "logits", logits, given=logits_given, targets=targets, targets_given=targets_given,
-        class_axis=axis,
-    )
+    per_image = _inputs.flag(fn, "per_image", per_image)
+    (logits, *_), dtype = _inputs.floats(fn, given, targets=given_targets, class_axis=axis)
+    targets = given_targets.value
     axis = _checks.check_axis(fn, "logits", logits, axis)
     if logits.ndim < 2 or axis == 0:
         raise ValueError(
@@ -226,19 +214,15 @@ def lovasz_softmax_loss(
     if not jnp.issubdtype(targets.dtype, jnp.integer):
         raise TypeError(
             f"{fn}: `targets` must be integer class indices, got dtype "
-            f"{targets.dtype if targets_given is None else targets_given}. For 0/1 masks "
-            "use jaxloss.lovasz_hinge_loss."
+            f"{targets.dtype if given_targets.given is None else given_targets.given}. For "
+            "0/1 masks use jaxloss.lovasz_hinge_loss."
         )
     _checks.check_targets_shape(fn, logits.shape, targets.shape, axis)
     _checks.check_softmax_classes(fn, "logits", logits.shape, axis)
-    dtype = _checks.compute_dtype(logits.dtype)
     num_classes = logits.shape[axis]
-    keep = ~_checks.ignored(targets, ignore_index)
-    mask = _checks.as_mask(fn, where, targets.shape)
-    if mask is not None:
-        keep = keep & mask
-    in_range = (targets >= 0) & (targets < num_classes)
-    _checks.check_labels(fn, targets, in_range | ~keep, num_classes, ignore_index)
+    keep = _inputs.labels(
+        fn, targets, num_classes, ignore_index=ignore_index, where=where
+    ).keep
 
     def one_hot(y, keep):
         """(G, M) labels -> (G, C, M) 0/1 ground truth of each class's ranking."""
@@ -247,7 +231,7 @@ def lovasz_softmax_loss(
         bad = keep & ~((y >= 0) & (y < num_classes))
         return jnp.where(bad[:, None], jnp.nan, fg)
 
-    p = jnp.exp(jax.nn.log_softmax(logits.astype(dtype), axis=axis))
+    p = jnp.exp(jax.nn.log_softmax(logits, axis=axis))
     n, m = targets.shape[0], math.prod(targets.shape[1:])  # explicit: N may be 0
     p = jnp.moveaxis(p, axis, -1).reshape(n, m, num_classes)  # (N, M, C)
     y = targets.reshape(n, m)
@@ -278,6 +262,7 @@ def lovasz_softmax_loss(
     return _reduce_groups(per, kept, per_image, reduction, axis_name)
 
 
+@_inputs.public
 def lovasz_hinge_loss(
     logits: ArrayLike,
     targets: ArrayLike,
@@ -323,7 +308,9 @@ def lovasz_hinge_loss(
 
     Raises:
       ValueError: unknown ``reduction``, a scalar ``logits``, targets of another shape,
-        ``ignore_index`` with non-integer targets, a concrete target outside {0, 1}.
+        ``ignore_index`` with non-integer targets, a concrete kept target outside {0, 1}
+        (traced, such a target makes its ranking's loss NaN; an error under
+        :func:`jaxloss.checked`).
       TypeError: integer ``logits``, targets of an unsupported dtype, non-bool
         ``per_image``.
 
@@ -339,25 +326,20 @@ def lovasz_hinge_loss(
       ``losses.LovaszLoss``.
     """
     fn = "lovasz_hinge_loss"
-    logits_given = _checks.given_dtype(logits)
-    targets_given = _checks.given_dtype(targets)
-    logits = jnp.asarray(logits)
-    targets = jnp.asarray(targets)
+    given = _inputs.tensor("logits", logits)
+    given_targets = _inputs.tensor("targets", targets)
     _checks.check_reduction(fn, reduction)
-    _check_flags(fn, per_image)
-    _checks.check_float(
-        fn, "logits", logits, given=logits_given, targets=targets, targets_given=targets_given,
-        class_axis=None,
-    )
+    per_image = _inputs.flag(fn, "per_image", per_image)
+    (logits, *_), dtype = _inputs.floats(fn, given, targets=given_targets, class_axis=None)
+    targets = given_targets.value
     if logits.ndim < 1:
         raise ValueError(
             f"{fn}: `logits` must have a batch axis, e.g. (N, H, W), got a scalar. Add one "
             "with `x[None]`."
         )
     _checks.check_ignore_index(fn, ignore_index)
-    _checks.check_numeric(fn, "targets", targets, given=targets_given)
+    _checks.check_numeric(fn, "targets", targets, given=given_targets.given)
     _checks.check_same_shape(fn, "logits", logits.shape, "targets", targets.shape)
-    dtype = _checks.compute_dtype(logits.dtype)
     keep = _checks.as_mask(fn, where, logits.shape)
     if jnp.issubdtype(targets.dtype, jnp.integer):
         ignored = _checks.ignored(targets, ignore_index)
@@ -386,7 +368,10 @@ def lovasz_hinge_loss(
         _checks.check_values(
             fn, "targets", g, low=float("inf"), where=keep & ~binary, expected="0 or 1",
         )
-    x = logits.astype(dtype)
+    # Traced, a kept target other than 0/1 poisons its ranking (NaN), never a silent hinge on
+    # a ground truth that is not one.
+    g = jnp.where(keep & ~binary, jnp.nan, g)
+    x = logits
     n = x.shape[0]
     m = math.prod(x.shape[1:])  # explicit: N may be 0
     x, g, keep = (_group(v.reshape(n, m), per_image) for v in (x, g, keep))

@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxloss import _inputs
+
 
 def _selected_leaves(fn: str, params: Any, where: Any) -> list[tuple[jax.Array, Any]]:
     """The (leaf, mask) pairs to penalise; mask is None (whole leaf) or a boolean array."""
@@ -75,6 +77,7 @@ def _penalty(fn: str, params: Any, where: Any, term: Callable[[jax.Array], jax.A
     return total
 
 
+@_inputs.public
 def l1_penalty(params: Any, *, where: Any = None) -> jax.Array:
     r"""Sum of absolute values over every (selected) leaf of a pytree: :math:`\sum |\theta|`.
 
@@ -105,11 +108,16 @@ def l1_penalty(params: Any, *, where: Any = None) -> jax.Array:
       6.0
       >>> print(jaxloss.l1_penalty(params, where=lambda path, x: x.ndim > 1))
       3.0
+
+    References:
+      Tibshirani, "Regression shrinkage and selection via the lasso", JRSS B 1996 (the L1
+      penalty); PyTorch's subgradient of ``abs`` (0 at 0).
     """
     # |x| as x * sign(x): the same value, and the subgradient 0 at exactly 0 (as PyTorch).
     return _penalty("l1_penalty", params, where, lambda x: x * jnp.sign(x))
 
 
+@_inputs.public
 def l2_penalty(params: Any, *, where: Any = None) -> jax.Array:
     r"""Half the sum of squares over every (selected) leaf: :math:`\frac12 \sum \theta^2`.
 
@@ -138,5 +146,9 @@ def l2_penalty(params: Any, *, where: Any = None) -> jax.Array:
       7.0
       >>> print(jaxloss.l2_penalty(params, where={"w": True, "b": False}))
       2.5
+
+    References:
+      optax ``l2_loss`` (the factor 1/2); Krogh & Hertz, "A simple weight decay can improve
+      generalization", NIPS 1991.
     """
     return _penalty("l2_penalty", params, where, lambda x: 0.5 * jnp.square(x))

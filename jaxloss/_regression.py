@@ -18,10 +18,9 @@ import math
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.typing import ArrayLike
 
-from jaxloss import _checks
+from jaxloss import _checks, _inputs
 from jaxloss._reduction import reduce_loss, reduce_masked, weigh
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -35,17 +34,17 @@ def _prepare(fn: str, input: ArrayLike, target: ArrayLike, reduction: str, where
     finite at, with finite derivatives): their loss is dropped anyway, and an overflowing or
     out-of-domain value there (``exp(100)`` in float32, ``log(0)``) would otherwise reach the
     gradient as ``0 * inf = NaN``."""
-    input_given = _checks.given_dtype(input)
-    target_given = _checks.given_dtype(target)
-    x = jnp.asarray(input)
-    y = jnp.asarray(target)
+    given_input = _inputs.tensor("input", input)
+    given_target = _inputs.tensor("target", target)
     _checks.check_reduction(fn, reduction)
-    _checks.check_float(fn, "input", x, given=input_given)
-    _checks.check_numeric(fn, "target", y, given=target_given)
-    _checks.check_same_shape(fn, "input", x.shape, "target", y.shape)
-    dtype = _checks.compute_dtype(x.dtype)
-    mask = _checks.as_mask(fn, where, x.shape)
-    x, y = x.astype(dtype), y.astype(dtype)
+    _checks.check_float(fn, "input", given_input.value, given=given_input.given)
+    _checks.check_numeric(fn, "target", given_target.value, given=given_target.given)
+    _checks.check_same_shape(
+        fn, "input", given_input.value.shape, "target", given_target.value.shape
+    )
+    dtype = _inputs.float_dtype(given_input.value, given_target.value)
+    mask = _inputs.mask(fn, where, given_input.value.shape)
+    x, y = given_input.value.astype(dtype), given_target.value.astype(dtype)
     if mask is not None:
         x, y = jnp.where(mask, x, 1.0), jnp.where(mask, y, 1.0)
     return x, y, mask
@@ -87,15 +86,6 @@ def _abs_jvp(primals, tangents):
 def _scalar(fn: str, name: str, value: ArrayLike, dtype) -> jax.Array:
     _checks.check_scalar(fn, name, value)
     return jnp.asarray(value).astype(dtype)
-
-
-def _flag(fn: str, name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(
-            f"{fn}: `{name}` must be a Python bool (it selects the formula, it is structure, "
-            f"not data), got {value!r}."
-        )
-    return bool(value)
 
 
 def l1_loss(
@@ -398,8 +388,8 @@ def poisson_nll_loss(
     """
     fn = "poisson_nll_loss"
     x, y, mask = _prepare(fn, input, target, reduction, where)
-    log_input = _flag(fn, "log_input", log_input)
-    full = _flag(fn, "full", full)
+    log_input = _inputs.flag(fn, "log_input", log_input)
+    full = _inputs.flag(fn, "full", full)
     _checks.check_nonnegative(fn, "eps", eps)
     e = _scalar(fn, "eps", eps, x.dtype)
     if log_input:
@@ -533,7 +523,7 @@ def gaussian_nll_loss(
     """
     fn = "gaussian_nll_loss"
     x, y, mask = _prepare(fn, input, target, reduction, where)
-    full = _flag(fn, "full", full)
+    full = _inputs.flag(fn, "full", full)
     _checks.check_nonnegative(fn, "eps", eps)
     e = _scalar(fn, "eps", eps, x.dtype)
     v = _clamp_var(_gaussian_var(fn, var, tuple(x.shape), x.dtype), e)

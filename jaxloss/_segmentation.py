@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from jaxloss import _checks
+from jaxloss import _checks, _inputs
 from jaxloss._binary import sigmoid_focal_loss
 from jaxloss._classification import _along, _softmax_loss
 from jaxloss._reduction import reduce_loss
@@ -56,13 +56,6 @@ def _check_layout(fn: str, x: jax.Array, axis: Any) -> int:
             f"for (N, H, W, C), axis=1 for (N, C, H, W)), got logits of shape {x.shape}."
         )
     return axis
-
-
-def _check_bool(fn: str, name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(
-            f"{fn}: `{name}` must be a Python bool (it is structure, not data), got {value!r}."
-        )
 
 
 def _check_concrete_unit_interval(fn: str, targets: Any, keep: Any, axis: int) -> None:
@@ -114,10 +107,8 @@ def _overlap_stats(
     ``I = S_P = S_T`` when ``P == T``. With ``squared`` the two coincide for every target
     (``sum P T = (sum P**2 + sum T**2 - sum (P - T)**2) / 2``).
     """
-    logits_given = _checks.given_dtype(logits)
-    targets_given = _checks.given_dtype(targets)
-    logits = jnp.asarray(logits)
-    targets = jnp.asarray(targets)
+    given = _inputs.tensor("logits", logits)
+    given_targets = _inputs.tensor("targets", targets)
     _checks.check_reduction(fn, reduction)
     if activation not in ACTIVATIONS:
         raise ValueError(
@@ -125,26 +116,19 @@ def _overlap_stats(
             "'softmax' for mutually exclusive classes, 'sigmoid' for independent (multi-label "
             "or binary) channels and 'none' when the inputs are already probabilities."
         )
-    _checks.check_float(
-        fn, "logits", logits, given=logits_given, targets=targets, targets_given=targets_given,
-        class_axis=axis,
-    )
-    axis = _check_layout(fn, logits, axis)
+    (x, *_), dtype = _inputs.floats(fn, given, targets=given_targets, class_axis=axis)
+    targets = given_targets.value
+    axis = _check_layout(fn, x, axis)
     _checks.check_ignore_index(fn, ignore_index)
-    _check_bool(fn, "include_background", include_background)
-    _check_bool(fn, "batch", batch)
-    _check_bool(fn, "squared", squared)
-    _check_bool(fn, "soft_label", soft_label)
-    dtype = _checks.compute_dtype(logits.dtype)
-    x = logits.astype(dtype)
+    include_background = _inputs.flag(fn, "include_background", include_background)
+    batch = _inputs.flag(fn, "batch", batch)
+    squared = _inputs.flag(fn, "squared", squared)
+    soft_label = _inputs.flag(fn, "soft_label", soft_label)
     num_classes = x.shape[axis]
     pixel_shape = x.shape[:axis] + x.shape[axis + 1 :]
 
-    w = jnp.ones((num_classes,), dtype)
-    if class_weights is not None:
-        w = jnp.asarray(class_weights)
-        _checks.check_class_vector(fn, "class_weights", w, num_classes)
-        w = w.astype(dtype)
+    w = _inputs.class_weights(fn, class_weights, num_classes, dtype)
+    w = jnp.ones((num_classes,), dtype) if w is None else w
     if not include_background:
         if num_classes < 2:
             sigmoid = ' with activation="sigmoid"' if activation == "softmax" else ""
@@ -166,13 +150,11 @@ def _overlap_stats(
 
     if jnp.issubdtype(targets.dtype, jnp.integer):
         _checks.check_targets_shape(fn, x.shape, targets.shape, axis)
-        mask = _checks.as_mask(fn, where, targets.shape)
-        kept = ~_checks.ignored(targets, ignore_index)
-        if mask is not None:
-            kept = kept & mask
+        labels = _inputs.labels(
+            fn, targets, num_classes, ignore_index=ignore_index, where=where
+        )
+        kept, in_range = labels.keep, labels.in_range
         keep: jax.Array | None = kept
-        in_range = (targets >= 0) & (targets < num_classes)
-        _checks.check_labels(fn, targets, in_range | ~kept, num_classes, ignore_index)
         classes = _along(jnp.arange(num_classes, dtype=targets.dtype), x.ndim, axis)
         t = (jnp.expand_dims(targets, axis) == classes).astype(dtype)
         # A kept out-of-range label poisons its sample (NaN), as in cross_entropy: no silent
@@ -190,7 +172,7 @@ def _overlap_stats(
                 f"{fn}: `ignore_index`={ignore_index} applies to integer targets only; "
                 "with probability targets, drop pixels with `where=` instead."
             )
-        keep = _checks.as_mask(fn, where, pixel_shape)
+        keep = _inputs.mask(fn, where, pixel_shape)
         t = targets.astype(dtype)
         if soft_label:
             _check_concrete_unit_interval(fn, targets, keep, axis)
@@ -202,7 +184,7 @@ def _overlap_stats(
         raise TypeError(
             f"{fn}: `targets` must have an integer dtype (class indices) or a floating/bool "
             "dtype (probabilities or masks with the logits' shape), got dtype "
-            f"{targets.dtype if targets_given is None else targets_given}."
+            f"{targets.dtype if given_targets.given is None else given_targets.given}."
         )
     if activation == "none":
         _checks.check_unit_interval_values(
@@ -309,6 +291,7 @@ def _overlap_loss(
     return reduce_loss(per, weights, reduction, None if batch else axis_name)
 
 
+@_inputs.public
 def dice_loss(
     logits: ArrayLike,
     targets: ArrayLike,
@@ -435,6 +418,7 @@ def dice_loss(
     )
 
 
+@_inputs.public
 def tversky_loss(
     logits: ArrayLike,
     targets: ArrayLike,
@@ -533,6 +517,7 @@ def tversky_loss(
     )
 
 
+@_inputs.public
 def dice_cross_entropy_loss(
     logits: ArrayLike,
     targets: ArrayLike,
@@ -573,17 +558,17 @@ def dice_cross_entropy_loss(
       dice_weight: scalar in [0, 1] (traceable): 1 is pure Dice, 0 pure cross-entropy.
       smooth: Dice smoothing, scalar >= 0 (traceable).
       class_weights: optional (C,) per-class weights for both terms (traceable).
-      ignore_index: integer label whose pixels are dropped from both terms.
-      label_smoothing: cross-entropy label smoothing in [0, 1] (traceable).
-      include_background: False drops class 0 from the Dice term.
-      batch: pool the Dice sums over the batch.
-      squared: squared Dice denominator.
       weights: optional real per-element weights, broadcastable to the pixel shape (the logits'
         without ``axis``) like ``where`` (traceable): each element's loss is multiplied by its
         weight and "mean" still divides by the cross-entropy's own denominator, as without weights
         (the README's weights rule). They weigh the cross-entropy term only (per-pixel weight maps
         as in U-Net and MONAI #6355); the Dice term is a ratio of sums over pixels, not a per-pixel
         loss.
+      ignore_index: integer label whose pixels are dropped from both terms.
+      label_smoothing: cross-entropy label smoothing in [0, 1] (traceable).
+      include_background: False drops class 0 from the Dice term.
+      batch: pool the Dice sums over the batch.
+      squared: squared Dice denominator.
       reduction: ``"mean"`` or ``"sum"`` (the two terms have different shapes, so there is
         no ``"none"``; call :func:`dice_loss` and :func:`cross_entropy` for those).
       axis: the class axis (not 0).
@@ -607,6 +592,10 @@ def dice_cross_entropy_loss(
       >>> targets = jnp.array([[0, 1, 1]])
       >>> print(f"{jaxloss.dice_cross_entropy_loss(logits, targets):.4f}")
       0.1329
+
+    References:
+      Milletari et al., "V-Net", 3DV 2016 (the Dice loss); Isensee et al., "nnU-Net", Nature
+      Methods 2021 (Dice + cross-entropy); MONAI ``DiceCELoss``.
     """
     fn = "dice_cross_entropy_loss"
     if reduction not in ("mean", "sum"):
@@ -634,6 +623,7 @@ def dice_cross_entropy_loss(
     return lam * dice + (1.0 - lam) * ce
 
 
+@_inputs.public
 def generalized_dice_loss(
     logits: ArrayLike,
     targets: ArrayLike,
@@ -748,6 +738,7 @@ def generalized_dice_loss(
     return reduce_loss(per, kept.astype(dtype), reduction, None if batch else axis_name)
 
 
+@_inputs.public
 def dice_focal_loss(
     logits: ArrayLike,
     targets: ArrayLike,
@@ -802,16 +793,16 @@ def dice_focal_loss(
       lambda_focal: weight of the focal term, scalar >= 0 (traceable).
       smooth: Dice smoothing, scalar >= 0 (traceable).
       class_weights: optional (C,) per-class weights for both terms (traceable).
-      ignore_index: integer label whose pixels are dropped from both terms.
-      include_background: False drops class 0 from the Dice term, and from the sigmoid
-        focal term (the softmax focal term covers every class).
-      batch: pool the Dice sums over the batch.
-      squared: squared Dice denominator.
       weights: optional real per-element weights, broadcastable to the pixel shape (the logits'
         without ``axis``) like ``where`` (traceable): each element's loss is multiplied by its
         weight and "mean" still divides by the focal term's own denominator, as without weights (the
         README's weights rule). They weigh the focal term only (per-pixel weight maps); the Dice
         term is a ratio of sums over pixels, not a per-pixel loss.
+      ignore_index: integer label whose pixels are dropped from both terms.
+      include_background: False drops class 0 from the Dice term, and from the sigmoid
+        focal term (the softmax focal term covers every class).
+      batch: pool the Dice sums over the batch.
+      squared: squared Dice denominator.
       reduction: ``"mean"`` or ``"sum"`` (the terms have different shapes).
       axis: the class axis (not 0).
       where: optional boolean per-pixel mask for both terms.

@@ -276,18 +276,18 @@ def test_weights_that_do_not_broadcast(loss):
         ("poisson_nll_loss", {"eps": -1e-8}, "poisson_nll_loss: `eps` must be >= 0, got -1e-08."),
         ("gaussian_nll_loss", {"eps": -1.0}, "gaussian_nll_loss: `eps` must be >= 0, got -1.0."),
         ("poisson_nll_loss", {"log_input": 1},
-         "poisson_nll_loss: `log_input` must be a Python bool (it selects the formula, it is "
-         "structure, not data), got 1."),
+         "poisson_nll_loss: `log_input` must be a Python or NumPy bool (it selects the "
+         "computation, it is structure, not data), got 1."),
         ("poisson_nll_loss", {"full": "yes"},
-         "poisson_nll_loss: `full` must be a Python bool (it selects the formula, it is "
-         "structure, not data), got 'yes'."),
+         "poisson_nll_loss: `full` must be a Python or NumPy bool (it selects the "
+         "computation, it is structure, not data), got 'yes'."),
         ("gaussian_nll_loss", {"full": None},
-         "gaussian_nll_loss: `full` must be a Python bool (it selects the formula, it is "
-         "structure, not data), got None."),
+         "gaussian_nll_loss: `full` must be a Python or NumPy bool (it selects the "
+         "computation, it is structure, not data), got None."),
     ],
 )
 def test_regression_hyperparameters(loss, kwargs, message):
-    exc = TypeError if "Python bool" in message else ValueError
+    exc = TypeError if "NumPy bool" in message else ValueError
     with raises(exc, message):
         _regression_call(loss, **kwargs)
 
@@ -659,7 +659,7 @@ def test_checked_refuses_a_jitted_function():
 def test_unchecked_value_problems_are_numbers_not_errors():
     """Without checked nothing looks at values: plain calls and jit stay check-free."""
     bad = np.array([0, 7, 1, 2, 3, 0], np.int32)
-    assert np.isnan(jaxloss.cross_entropy(LOGITS, bad))
+    assert np.isnan(jax.jit(jaxloss.cross_entropy)(LOGITS, bad))
     assert np.isfinite(jaxloss.nll_loss(PROBS, LABELS))
     assert np.isfinite(jaxloss.binary_cross_entropy_with_logits(LOGITS, 2.0 * PROBS + 1.0))
     text = jax.jit(jaxloss.cross_entropy).lower(LOGITS, bad).as_text()
@@ -787,8 +787,9 @@ def test_checked_value_checks(fn, args, kwargs, message, no_callback_logs):
     with pytest.raises(jax.errors.JaxRuntimeError) as info:
         jax.block_until_ready(jax.jit(lambda *a: checked(*a, **kwargs))(*args))
     assert _last_line(info.value) == "CheckError: " + message
-    # Without checked the same inputs give a number (or NaN for a bad label).
-    fn(*args, **kwargs)
+    # Without checked the same inputs give a number under jit (or NaN for a bad label; a
+    # concrete bad label is a ValueError eagerly).
+    jax.jit(lambda *a: fn(*a, **kwargs))(*args)
 
 
 _ignored = LABELS.copy()
@@ -1484,7 +1485,8 @@ DICE_FAMILY_ERRORS = [
     (jaxloss.generalized_dice_loss, (X_SEG, _SOFT_SEG_BAD), {"soft_label": True}, ValueError,
      "generalized_dice_loss: `targets` must be in [0, 1] with soft_label=True"),
     (jaxloss.dice_loss, (X_SEG, Y_SEG), {"soft_label": 1}, TypeError,
-     "dice_loss: `soft_label` must be a Python bool (it is structure, not data), got 1."),
+     "dice_loss: `soft_label` must be a Python or NumPy bool (it selects the computation, "
+     "it is structure, not data), got 1."),
     (jaxloss.tversky_loss, (X_SEG, Y_SEG), {"gamma": -1.0}, ValueError,
      "tversky_loss: `gamma` must be >= 0, got -1.0."),
     (jaxloss.tversky_loss, (X_SEG, Y_SEG), {"gamma": np.ones(2)}, ValueError,
@@ -1521,8 +1523,8 @@ DICE_FAMILY_ERRORS = [
     (jaxloss.lovasz_softmax_loss, (X_SEG, Y_SEG), {"classes": "some"}, ValueError,
      "lovasz_softmax_loss: `classes` must be one of ('present', 'all'), got 'some'"),
     (jaxloss.lovasz_softmax_loss, (X_SEG, Y_SEG), {"per_image": 1}, TypeError,
-     "lovasz_softmax_loss: `per_image` must be a Python bool (it is structure, not data), "
-     "got 1."),
+     "lovasz_softmax_loss: `per_image` must be a Python or NumPy bool (it selects the "
+     "computation, it is structure, not data), got 1."),
     (jaxloss.lovasz_softmax_loss, (X_SEG, Y_SEG), {"reduction": "avg"}, ValueError,
      "lovasz_softmax_loss: `reduction` must be one of ('mean', 'sum', 'none'), got 'avg'."),
     (jaxloss.lovasz_softmax_loss, (X_SEG, _SOFT_SEG), {}, TypeError,
@@ -1557,7 +1559,7 @@ DICE_FAMILY_ERRORS = [
      "lovasz_hinge_loss: `logits` must be a floating-point array, got dtype int32. The "
      "arguments look swapped"),
     (jaxloss.lovasz_hinge_loss, (_X_HINGE, _MASK_HINGE), {"per_image": "yes"}, TypeError,
-     "lovasz_hinge_loss: `per_image` must be a Python bool"),
+     "lovasz_hinge_loss: `per_image` must be a Python or NumPy bool"),
 ]
 
 

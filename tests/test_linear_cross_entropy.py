@@ -1,6 +1,7 @@
 """linear_cross_entropy: parity with cross_entropy of the materialised logits (values and
 gradients), every option and layout, aux outputs, micro-batch accumulation, memory, errors."""
 
+import functools
 import re
 
 import jax
@@ -255,10 +256,13 @@ def test_float64_and_bf16():
     np.testing.assert_allclose(gw.astype(jnp.float32), rw, rtol=1e-2, atol=1e-3)
 
 
-def test_out_of_range_target_is_nan():
+def test_out_of_range_target_is_nan_under_jit_and_an_error_when_concrete():
     h, w, y, *_ = _data(9)
-    out = jaxloss.linear_cross_entropy(h, w, y.at[0].set(V), reduction="none")
+    loss = jax.jit(functools.partial(jaxloss.linear_cross_entropy, reduction="none"))
+    out = loss(h, w, y.at[0].set(V))
     assert bool(jnp.isnan(out[0])) and bool(jnp.all(jnp.isfinite(out[1:])))
+    with pytest.raises(ValueError, match=f"linear_cross_entropy: target label {V} is out of"):
+        jaxloss.linear_cross_entropy(h, w, y.at[0].set(V), reduction="none")
 
 
 def _temp_bytes(n, d, v, layout="vd", **kw):
@@ -306,7 +310,7 @@ def test_compiled_memory_is_tiles_not_logits():
         ({"weights": jnp.ones(N, bool)}, TypeError, "`weights` must be real-valued"),
         ({"weights": jnp.ones(N + 1)}, ValueError, "`weights` of shape (14,) must broadcast"),
         ({"where": jnp.ones(N)}, TypeError, "`where` must be a boolean array"),
-        ({"return_aux": 1}, TypeError, "`return_aux` must be a Python bool"),
+        ({"return_aux": 1}, TypeError, "`return_aux` must be a Python or NumPy bool"),
     ],
 )
 def test_errors_name_the_argument(kwargs, exc, message):

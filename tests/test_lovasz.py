@@ -206,8 +206,11 @@ def test_out_of_range_label_is_nan_and_checked_raises():
     logits, labels = _inputs(12, ignored=False)
     bad = labels.copy()
     bad[1, 0, 0] = 9
-    per = jaxloss.lovasz_softmax_loss(logits, bad, per_image=True, reduction="none")
+    per = jax.jit(functools.partial(
+        jaxloss.lovasz_softmax_loss, per_image=True, reduction="none"))(logits, bad)
     assert np.isfinite(per[0]) and np.isnan(per[1])
+    with pytest.raises(ValueError, match="lovasz_softmax_loss: target label 9 is out of range"):
+        jaxloss.lovasz_softmax_loss(logits, bad)
     with pytest.raises(ValueError, match="lovasz_softmax_loss: target label 9 is out of range"):
         jaxloss.checked(jaxloss.lovasz_softmax_loss)(logits, bad)
 

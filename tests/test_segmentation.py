@@ -702,7 +702,7 @@ ERRORS = [
     (jaxloss.dice_loss, (X, Y), dict(where=np.ones((2, 3, 3), np.int32)), TypeError,
      "dice_loss: `where` must be a boolean array, got dtype int32"),
     (jaxloss.dice_loss, (X, Y), dict(batch=1), TypeError,
-     "dice_loss: `batch` must be a Python bool"),
+     "dice_loss: `batch` must be a Python or NumPy bool"),
     (jaxloss.dice_loss, (X, Y), dict(ignore_index=1.5), TypeError,
      "dice_loss: `ignore_index` must be a Python int"),
     (jaxloss.dice_loss, (X[..., :1], Y), dict(include_background=False), ValueError,

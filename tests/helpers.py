@@ -7,9 +7,24 @@ from pathlib import Path
 
 import jax
 import numpy as np
+import pytest
 from tolerances import VALUE_ATOL, VALUE_RTOL
 
 F32 = np.dtype("float32")
+
+# The four MNIST IDX files of ../shared/data/mnist (beside the clone): tests read them from
+# there and never download. Where they are absent, the tests that need them skip and say why.
+SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
+MNIST_FILES = (
+    "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
+)
+HAVE_MNIST = all((SHARED_MNIST / name).is_file() for name in MNIST_FILES)
+needs_mnist = pytest.mark.skipif(
+    not HAVE_MNIST,
+    reason=f"MNIST is not at {SHARED_MNIST} (the four IDX files of ../shared/data/mnist beside "
+    "the clone); tests never download it",
+)
 
 
 def maybe_jit(mode, fn):

@@ -49,7 +49,7 @@ from pathlib import Path
 
 import jax
 import pytest
-from helpers import free_port
+from helpers import HAVE_MNIST, SHARED_MNIST, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 # BENCHMARKS.md's commands take minutes and torch: fenced `bash reference`, their flags are
@@ -397,6 +397,8 @@ def _entries(folder: Path) -> set[str]:
 @pytest.mark.parametrize("run", runs(), ids=lambda r: f"{r.where[0]}:" + " & ".join(
     shlex.join(a[2:]) for a in r.argvs)[:100])
 def test_command_runs(run, tmp_path):
+    if not HAVE_MNIST and any("shared/data/mnist" in " ".join(a) for a in run.argvs):
+        pytest.skip(f"the command reads MNIST, which is not at {SHARED_MNIST}")
     env = {k: v for k, v in os.environ.items() if k != "JAXLOSS_DATA_DIR"}
     env.update(run.env)
     env["XDG_CACHE_HOME"] = str(tmp_path / "cache")

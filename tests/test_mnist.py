@@ -12,6 +12,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from helpers import SHARED_MNIST, needs_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) from elsewhere
@@ -23,7 +24,6 @@ from examples.mnist.config import Config  # noqa: E402
 # Slow (trains the MNIST example): `python -m pytest --run-slow` runs it, as CI does.
 pytestmark = pytest.mark.slow
 
-SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 TINY = {"max_train": 4096, "max_test": 1000, "num_epochs": 2, "data_dir": SHARED_MNIST}
 TINY_FLAGS = ["--data-dir", str(SHARED_MNIST), "--max-train", "4096", "--max-test", "1000"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -46,6 +46,7 @@ def assert_png(path: Path):
     assert path.read_bytes()[:8] == PNG_MAGIC, path
 
 
+@needs_mnist
 def test_train_cli_real_data(tmp_path, capsys):
     out = tmp_path / "run"
     assert cli.main(["train", *TINY_FLAGS, "--epochs", "2", "--out", str(out), "--quiet"]) == 0
@@ -62,6 +63,7 @@ def test_train_cli_real_data(tmp_path, capsys):
         assert_png(out / name)
 
 
+@needs_mnist
 def test_compare_cli(tmp_path, capsys):
     out = tmp_path / "cmp"
     argv = ["compare", *TINY_FLAGS, "--epochs", "1", "--out", str(out), "--quiet"]
@@ -89,6 +91,7 @@ def test_compare_cli(tmp_path, capsys):
         assert_png(folder / "confusion_matrix.png")
 
 
+@needs_mnist
 def test_sweep_equals_separate_runs(tiny):
     config = Config(**TINY, loss="focal", download=False)
     gammas = [0.0, 1.0, 3.0]
@@ -111,6 +114,7 @@ def test_sweep_equals_separate_runs(tiny):
     assert not np.allclose(swept[0].step_losses, swept[2].step_losses)
 
 
+@needs_mnist
 def test_sweep_over_seeds_matches_separate_run(tiny):
     config = Config(**TINY, download=False)
     swept = train.sweep(config, "seed", [3, 0, 5], tiny, progress=False)
@@ -119,6 +123,7 @@ def test_sweep_over_seeds_matches_separate_run(tiny):
     assert not np.allclose(swept[0].step_losses[:5], swept[1].step_losses[:5])
 
 
+@needs_mnist
 def test_sweep_cli(tmp_path, capsys):
     out = tmp_path / "sweep"
     argv = ["sweep", *TINY_FLAGS, "--epochs", "2", "--out", str(out), "--quiet"]
@@ -137,6 +142,7 @@ def test_sweep_cli(tmp_path, capsys):
     assert "gamma=3" in capsys.readouterr().out
 
 
+@needs_mnist
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -256,6 +262,7 @@ def test_default_output_folder_is_fresh(tmp_path):
         cli.default_out("sweep", "lr", root=tmp_path)
 
 
+@needs_mnist
 def test_runs_never_overwrite_each_other(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     argv = ["train", *TINY_FLAGS, "--epochs", "1", "--quiet"]
@@ -301,6 +308,7 @@ def assert_readable(fig):
             assert len(labelled) >= 4, (ax.get_title(), labelled, (lo, hi))
 
 
+@needs_mnist
 def test_figures_label_every_axis_and_keep_objectives_apart(tiny, tmp_path):
     ce = train.train_and_evaluate(Config(**TINY, download=False), tiny, progress=False)
     focal = train.train_and_evaluate(

@@ -17,7 +17,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from helpers import compilation_cache_env, device_env
+from helpers import SHARED_MNIST, compilation_cache_env, device_env, needs_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) from elsewhere
@@ -29,9 +29,8 @@ from examples.mnist.config import Config  # noqa: E402
 
 # Slow (trains, kills and resumes the MNIST trainer): `python -m pytest --run-slow` runs it, as CI
 # does.
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, needs_mnist]
 
-SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 FLAGS = [
     "--data-dir", str(SHARED_MNIST), "--max-train", "512", "--max-test", "256",
     "--batch-size", "32", "--epochs", "2", "--checkpoint-every", "5", "--quiet",

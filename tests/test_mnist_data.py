@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import SHARED_MNIST, needs_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) from elsewhere
@@ -20,7 +21,6 @@ if str(ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) from elsewher
 
 from examples.mnist import data  # noqa: E402
 
-SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 NAMES = list(data.FILES.values())
 
 
@@ -241,6 +241,7 @@ def test_make_imbalanced():
     assert np.sum(ys_tiny == 3) == 1  # at least one example of a class is kept
 
 
+@needs_mnist
 def test_shared_copy_is_the_canonical_mnist():
     for name in NAMES:
         digest = hashlib.md5((SHARED_MNIST / name).read_bytes()).hexdigest()

@@ -8,7 +8,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from helpers import run_on_devices
+from helpers import SHARED_MNIST, needs_mnist, run_on_devices
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) from elsewhere
@@ -19,9 +19,8 @@ from examples.mnist.config import Config  # noqa: E402
 
 # Slow (the MNIST trainer on forced CPU devices in subprocesses): `python -m pytest --run-slow`
 # runs it, as CI does.
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, needs_mnist]
 
-SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 FLAGS = ["--data-dir", str(SHARED_MNIST), "--max-train", "4096", "--max-test", "1000"]
 
 

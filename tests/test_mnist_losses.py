@@ -12,6 +12,7 @@ import jax
 import numpy as np
 import pytest
 from flax import nnx
+from helpers import needs_mnist
 from test_mnist import TINY, TINY_FLAGS  # the same subsets: shared compilations
 
 from examples.mnist import cli, data, train
@@ -20,7 +21,7 @@ from examples.mnist.model import MLP
 
 # Slow (trains the MNIST example with every --loss): `python -m pytest --run-slow` runs it, as CI
 # does.
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, needs_mnist]
 
 # Every loss hyperparameter a metrics.json may record.
 ALL_HYPERPARAMETERS = {

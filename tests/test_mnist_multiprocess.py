@@ -31,9 +31,11 @@ import jax
 import numpy as np
 import pytest
 from helpers import (
+    SHARED_MNIST,
     compilation_cache_env,
     device_env,
     free_port,
+    needs_mnist,
     run_on_devices,
     run_processes,
 )
@@ -48,9 +50,8 @@ from examples.mnist.config import Config  # noqa: E402
 
 # Slow (2 processes x 2 devices of the MNIST trainer, killed and resumed): `python -m pytest
 # --run-slow` runs it, as CI does.
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, needs_mnist]
 
-SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 N_TRAIN, N_TEST, BATCH, EPOCHS = 512, 256, 32, 2
 STEPS = EPOCHS * N_TRAIN // BATCH  # 32
 FLAGS = [

@@ -1014,11 +1014,13 @@ def gaussian_nll_loss(input, target, var, *, full=False, eps=1e-6, reduction="me
     """0.5 (log max(var, eps) + (x - y)^2 / max(var, eps)) (+ 0.5 log(2 pi) if full).
 
     var: input's shape, input's shape without the last axis (unsqueezed there), input's shape
-    with a 1 in one axis (broadcast), or a scalar. jaxloss: a negative var gives NaN
-    (PyTorch raises ValueError).
+    with a 1 in one axis (broadcast), or a scalar. target: anything that broadcasts to input's
+    shape (NumPy's rule, PyTorch's `input - target`; input's shape without the last axis is
+    aligned from the trailing axis, not unsqueezed like var). jaxloss: a negative var gives
+    NaN (PyTorch raises ValueError).
     """
     x = _f64(input)
-    y = _f64(target)
+    y = np.broadcast_to(_f64(target), x.shape)
     v = _f64(var)
     if v.ndim and v.shape != x.shape and v.shape == x.shape[:-1]:
         v = v[..., None]

@@ -243,9 +243,10 @@ def _regression_call(loss, x=LOGITS, y=PROBS, **kwargs):
 
 @pytest.mark.parametrize("loss", REGRESSION + ["binary_cross_entropy"])
 def test_issue_11_losses_shapes_dtypes_and_reduction(loss):
-    with raises(ValueError, f"{loss}: `target` must have the same shape as `input`: expected "
-                            "(6, 4), got (4,)."):
-        _regression_call(loss, y=PROBS[0])
+    if loss != "gaussian_nll_loss":  # its target broadcasts, as PyTorch's (tested below)
+        with raises(ValueError, f"{loss}: `target` must have the same shape as `input`: "
+                                "expected (6, 4), got (4,)."):
+            _regression_call(loss, y=PROBS[0])
     with raises(ValueError, f"{loss}: `reduction` must be one of ('mean', 'sum', 'none'), got "
                             "'average'."):
         _regression_call(loss, reduction="average")
@@ -299,6 +300,33 @@ def test_gaussian_var_of_a_shape_pytorch_rejects(shape):
                             "per row, shared along the last axis), the input's shape with 1 in "
                             "exactly one axis (shared along that axis), or a scalar."):
         jaxloss.gaussian_nll_loss(LOGITS, PROBS, np.ones(shape, np.float32))
+
+
+GAUSSIAN_TARGET = ("gaussian_nll_loss: `target` of shape {} must broadcast to `input`'s shape "
+                   "(6, 4) (NumPy broadcasting from the trailing axis, as PyTorch): expected "
+                   "(6, 4), that shape with 1 in some axes, or fewer leading axes.")
+
+
+@pytest.mark.parametrize(
+    ("shape", "hint"),
+    [
+        ((6,), " For one target per row, shared along the last axis, pass `target[..., None]` "
+               "(shape (6, 1))."),
+        ((2, 6, 4), " `input` is never broadcast up: the loss has `input`'s shape."),
+        ((6, 5), ""),
+    ],
+)
+def test_gaussian_target_that_does_not_broadcast(shape, hint):
+    """PyTorch broadcasts `target` against `input` (both ways); jaxloss keeps input's shape
+    and names the row-target mistake ((N,) is aligned with the last axis, not unsqueezed)."""
+    with raises(ValueError, GAUSSIAN_TARGET.format(shape) + hint):
+        jaxloss.gaussian_nll_loss(LOGITS, np.ones(shape, np.float32), ONES)
+
+
+def test_gaussian_input_is_never_broadcast_up():
+    with raises(ValueError, "gaussian_nll_loss: `target` of shape (6, 4) must broadcast to "
+                            "`input`'s shape (6, 1)"):
+        jaxloss.gaussian_nll_loss(LOGITS[:, :1], PROBS, ONES[:, :1])
 
 
 def test_gaussian_negative_scalar_var_and_integer_var():

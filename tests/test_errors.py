@@ -1114,6 +1114,28 @@ def test_kl_div_errors():
         jaxloss.kl_div(_LOG_Q, PROBS, where=np.ones((4, 6), bool))
 
 
+@pytest.mark.parametrize(
+    ("input_shape", "target_shape", "example"),
+    [((6, 4), (6, 1), ", or (1, 4) for one distribution shared by every row"),
+     ((6, 4), (1,), ", or (1, 4) for one distribution shared by every row"),
+     ((6, 4), (1, 1), ", or (1, 4) for one distribution shared by every row"),
+     ((2, 3, 4), (2, 3, 1), ", or (1, 1, 4) for one distribution shared by every row"),
+     ((4,), (1,), "")],
+)
+def test_kl_div_target_with_a_size_one_class_axis(input_shape, target_shape, example):
+    """PyTorch spreads a size-1 class axis over every class (a column of labels or of per-row
+    values becomes one target value for all C classes); jaxloss names both shapes."""
+    x = np.full(input_shape, -np.log(4.0), np.float32)
+    t = np.full(target_shape, 0.5, np.float32)
+    with raises(ValueError, f"kl_div: `target` of shape {target_shape} has a class axis (the "
+                            f"last) of size 1, but `input` of shape {input_shape} has 4 classes "
+                            "there: it would broadcast one value over every class. Expected a "
+                            "target with 4 entries along the last axis, broadcastable to "
+                            f"{input_shape} (e.g. {input_shape}{example}). Class indices go "
+                            "through `jax.nn.one_hot(target.squeeze(-1), 4)`."):
+        jaxloss.kl_div(x, t)
+
+
 def test_jensen_shannon_divergence_errors():
     fn = jaxloss.jensen_shannon_divergence
     with raises(ValueError, "jensen_shannon_divergence: `beta` must be in [0, 1], got 1.5."):

@@ -64,6 +64,25 @@ def _check_kl_reduction(fn: str, reduction: str) -> None:
         )
 
 
+def _check_kl_target_shape(fn: str, target: tuple[int, ...], shape: tuple[int, ...]) -> None:
+    """``target`` broadcasts to ``input``'s ``shape``, but never along the class axis (the
+    last): a size-1 class axis against C > 1 classes would give every class the same target
+    value (a column of labels or of per-row values, silently spread by PyTorch)."""
+    if target and shape and target[-1] == 1 and shape[-1] > 1:
+        shared = (1,) * (len(shape) - 1) + shape[-1:]
+        examples = f"{shape}" + (
+            "" if shared == shape else f", or {shared} for one distribution shared by every row"
+        )
+        raise ValueError(
+            f"{fn}: `target` of shape {target} has a class axis (the last) of size 1, but "
+            f"`input` of shape {shape} has {shape[-1]} classes there: it would broadcast one "
+            f"value over every class. Expected a target with {shape[-1]} entries along the "
+            f"last axis, broadcastable to {shape} (e.g. {examples}). Class indices go through "
+            f"`jax.nn.one_hot(target.squeeze(-1), {shape[-1]})`."
+        )
+    _checks.check_broadcastable(fn, "target", target, shape)
+
+
 def kl_div(
     input: ArrayLike,  # noqa: A002 (PyTorch's name)
     target: ArrayLike,
@@ -102,14 +121,20 @@ def kl_div(
       Differentiate through log targets when the target is learned;
     * ``target`` broadcasts to ``input``'s shape, not the other way round (PyTorch also
       broadcasts ``input`` up, and "batchmean" then divides by a size that is not the
-      batch's);
+      batch's), and never along the class axis, the last: a ``target`` whose last axis has
+      size 1 against an ``input`` with C > 1 entries there ((N, 1) against (N, C): a column of
+      labels or of per-row values) is a ValueError, where PyTorch silently gives every class
+      the same target value. What remains of PyTorch's broadcasting is kept: size-1 or
+      missing leading axes ((C,) or (1, C): one distribution for every row; (N, 1, C)
+      against (N, L, C)) and a 0-d target (one value for every element);
     * every element masked: "mean" and "batchmean" are 0.0, not NaN;
     * bf16/f16 inputs are computed in float32 and the loss is float32.
 
     Args:
       input: float array of log-probabilities, any shape (batch first for "batchmean").
-      target: float array broadcastable to ``input``'s shape: probabilities, or
-        log-probabilities with ``log_target=True``.
+      target: float array broadcastable to ``input``'s shape, with ``input``'s size along the
+        last (class) axis, or 0-d (above): probabilities, or log-probabilities with
+        ``log_target=True``.
       weights: optional real per-element weights, broadcastable to ``input`` like ``where``
         (traceable): each element's loss is multiplied by its weight and "mean" still divides by the
         count of kept elements (kept rows for ``"batchmean"``), as without weights (the README's
@@ -125,7 +150,8 @@ def kl_div(
 
     Raises:
       ValueError: ``weights`` that do not broadcast; unknown ``reduction``, a ``target`` or
-        ``where`` that does not broadcast to ``input``'s shape.
+        ``where`` that does not broadcast to ``input``'s shape, a ``target`` with a size-1 last
+        axis against an ``input`` with more than one entry there.
       TypeError: boolean or complex ``weights``; integer ``input`` or ``target``, non-bool
         ``log_target``.
 
@@ -152,7 +178,7 @@ def kl_div(
         raise TypeError(f"{fn}: `log_target` must be a Python bool, got {log_target!r}.")
     x = _float_input(fn, "input", input)
     t = _float_input(fn, "target", target)
-    _checks.check_broadcastable(fn, "target", t.shape, x.shape)
+    _check_kl_target_shape(fn, tuple(t.shape), tuple(x.shape))
     dtype = _checks.compute_dtype(x.dtype)
     x = x.astype(dtype)
     t = jnp.broadcast_to(t.astype(dtype), x.shape)

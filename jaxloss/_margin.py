@@ -97,6 +97,34 @@ def _class_axis(fn: str, name: str, x: jax.Array, what: str = "class") -> int:
     return x.shape[-1]
 
 
+def _class_axis_of(fn: str, x: jax.Array, axis: Any) -> int:
+    """``input``'s class axis ``axis``, validated as in every loss with a class axis and
+    normalised to >= 0; it must not be empty."""
+    ax = _checks.check_axis(fn, "input", x, axis)
+    if x.shape[ax] == 0:
+        raise ValueError(
+            f"{fn}: `input` has no classes along axis {ax} (shape {x.shape}); give it one "
+            "entry per class."
+        )
+    return ax
+
+
+def _one_sample(fn: str, x: jax.Array, axis: Any) -> jax.Array:
+    """PyTorch's vector forms of the multi-class margin losses, as a (C,) row: a (C,) input is
+    one sample, and a 0-d input one sample of one class (C = 1, PyTorch's reading)."""
+    if x.ndim == 1:
+        _class_axis_of(fn, x, axis)
+        return x
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"{fn}: `axis` must be a Python int, got {axis!r}.")
+    if axis not in (-1, 0):
+        raise ValueError(
+            f"{fn}: `axis`={axis} is out of range for `input` of shape () (one sample of one "
+            "class, as PyTorch reads a 0-d input); expected -1 or 0."
+        )
+    return x.reshape(1)
+
+
 def _scalar(fn: str, name: str, value: ArrayLike, dtype: Any) -> jax.Array:
     _checks.check_scalar(fn, name, value)
     return jnp.asarray(value, dtype)
@@ -412,8 +440,36 @@ def soft_margin_loss(
 
 
 # ---------------------------------------------------------------------------------------------
-# multi-class and multi-label losses (class axis last)
+# multi-class and multi-label losses (class axis `axis`, last by default: PyTorch's (N, C))
 # ---------------------------------------------------------------------------------------------
+
+
+def _broadcast_class_weights(
+    fn: str, class_weights: ArrayLike, shape: tuple[int, ...], axis: int, dtype: Any
+) -> jax.Array:
+    """``class_weights`` broadcast to the (moved, class axis last) ``shape``: a (C,) vector
+    lies along the class axis ``axis`` of the caller's input; any other shape broadcasts to
+    the caller's input shape by NumPy's rule (PyTorch multiplies ``weight`` into the (N, C)
+    per-element loss)."""
+    w = jnp.asarray(class_weights)
+    _checks.check_weights_dtype(fn, "class_weights", w)
+    num_classes = shape[-1]
+    given = shape[:axis] + shape[-1:] + shape[axis:-1]  # the caller's layout
+    if w.shape == (num_classes,):
+        return jnp.broadcast_to(w.astype(dtype), shape)
+    try:
+        ok = np.broadcast_shapes(w.shape, given) == given
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{fn}: `class_weights` of shape {w.shape} must be one weight per class, shape "
+            f"({num_classes},) (along the class axis {axis}), or broadcast to `input`'s shape "
+            f"{given} (NumPy broadcasting from the trailing axis, PyTorch's `weight` rule), "
+            f"e.g. {given} per element or {given[:-1] + (1,)} per sample."
+        )
+    w = jnp.broadcast_to(w.astype(dtype), given)
+    return jnp.moveaxis(w, axis, -1)
 
 
 def multilabel_soft_margin_loss(
@@ -423,6 +479,7 @@ def multilabel_soft_margin_loss(
     class_weights: ArrayLike | None = None,
     weights: ArrayLike | None = None,
     reduction: str = "mean",
+    axis: int = -1,
     where: ArrayLike | None = None,
     axis_name: str | None = None,
 ) -> jax.Array:
@@ -430,7 +487,7 @@ def multilabel_soft_margin_loss(
 
     .. math::
 
-       l_n = -\frac{1}{C} \sum_c w_c \big[\, y_{nc} \log\sigma(x_{nc})
+       l_n = -\frac{1}{C} \sum_c w_{nc} \big[\, y_{nc} \log\sigma(x_{nc})
              + (1 - y_{nc}) \log\sigma(-x_{nc}) \big]
 
     one loss per sample (the mean of the per-class binary cross-entropies, weighted), in log
@@ -438,26 +495,34 @@ def multilabel_soft_margin_loss(
     exactly as PyTorch.
 
     Args:
-      input: float array (..., C), the class axis last.
+      input: float array with the class axis at ``axis`` ((C,) or (N, C) in PyTorch).
       target: same shape, float (soft labels allowed, differentiable, as in PyTorch) or
         integer/boolean 0/1.
-      class_weights: optional (C,) per-class weights, PyTorch's ``weight`` (traceable).
+      class_weights: optional weights :math:`w`, PyTorch's ``weight`` (traceable), which
+        multiplies the per-element loss before the mean over the classes: a (C,) vector is
+        one weight per class, along ``axis`` (for every ``axis``); any other shape broadcasts
+        to ``input``'s by NumPy's rule, as PyTorch's, e.g. (N, C) per element or (N, 1) per
+        sample (with the class axis last, a (C,) vector is the same under both readings).
       weights: optional real per-element weights, broadcastable to the sample shape (``input``'s
         without the class axis) like ``where`` (traceable): each element's loss is multiplied by its
         weight and "mean" still divides by the number of kept samples, as without weights (the
         README's weights rule).
       reduction: "mean", "sum" or "none".
-      where: optional boolean mask broadcastable to the sample shape ``input.shape[:-1]``.
+      axis: the class axis of ``input`` and ``target`` (PyTorch's layout is (N, C): -1).
+      where: optional boolean mask broadcastable to the sample shape.
       axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
 
     Returns:
-      Scalar, or ``input.shape[:-1]`` for "none"; float32 (float64 for float64 input).
+      Scalar, or the sample shape (``input``'s without ``axis``) for "none"; float32 (float64
+      for float64 input).
 
     Raises:
-      ValueError: ``weights`` that do not broadcast; ``target``'s shape differs from ``input``'s, no
-        class axis, wrong ``class_weights`` shape, bad ``reduction`` or ``where``.
-      TypeError: boolean or complex ``weights``; integer ``input``, non-numeric ``target``,
-        non-boolean ``where``.
+      ValueError: ``weights`` that do not broadcast; ``target``'s shape differs from ``input``'s
+        (PyTorch broadcasts it); a 0-d ``input``, an empty class axis, ``axis`` out of range;
+        ``class_weights`` neither (C,) nor broadcastable to ``input``'s shape; bad ``reduction``
+        or ``where``.
+      TypeError: boolean or complex ``weights`` or ``class_weights``; integer ``input``,
+        non-numeric ``target``, non-boolean ``where``, ``axis`` not an int.
 
     References:
       PyTorch ``torch.nn.MultiLabelSoftMarginLoss`` (``torch/nn/functional.py``).
@@ -468,19 +533,21 @@ def multilabel_soft_margin_loss(
       >>> y = jnp.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
       >>> print(f"{jaxloss.multilabel_soft_margin_loss(x, y):.4f}")
       0.3413
+      >>> print(f"{jaxloss.multilabel_soft_margin_loss(x.T, y.T, axis=0):.4f}")
+      0.3413
     """
     fn = "multilabel_soft_margin_loss"
     (x,), dtype = _float_inputs(fn, reduction, input=input)
-    num_classes = _class_axis(fn, "input", x)
     y = _target(fn, target, "multilabel")
+    ax = _class_axis_of(fn, x, axis)
     _same_shapes(fn, ("input", x), ("target", y))
+    x, y = jnp.moveaxis(x, ax, -1), jnp.moveaxis(y, ax, -1).astype(dtype)
+    num_classes = x.shape[-1]
     mask = _checks.as_mask(fn, where, x.shape[:-1])
-    y = y.astype(dtype)
     per_class = -(y * jax.nn.log_sigmoid(x) + (1.0 - y) * jax.nn.log_sigmoid(-x))
     if class_weights is not None:
-        w = jnp.asarray(class_weights)
-        _checks.check_class_vector(fn, "class_weights", w, num_classes)
-        per_class = jnp.broadcast_to(w.astype(dtype), x.shape) * per_class
+        w = _broadcast_class_weights(fn, class_weights, x.shape, ax, dtype)
+        per_class = w * per_class
     per = jnp.sum(per_class, axis=-1) / num_classes
     return _reduce(fn, per, mask, weights, reduction, axis_name)
 
@@ -494,6 +561,7 @@ def multi_margin_loss(
     class_weights: ArrayLike | None = None,
     weights: ArrayLike | None = None,
     reduction: str = "mean",
+    axis: int = -1,
     where: ArrayLike | None = None,
     axis_name: str | None = None,
 ) -> jax.Array:
@@ -509,9 +577,16 @@ def multi_margin_loss(
     divided by a weight sum. A term counts only where its hinge is > 0, so at exactly
     ``margin - x_y + x_i = 0`` the gradient is 0, as in PyTorch's kernel.
 
+    Shapes: ``input`` has the class axis at ``axis`` and ``target`` ``input``'s shape without
+    it ((N, C) and (N,) in PyTorch, which has no other batch shapes). PyTorch's vector forms
+    are kept: a (C,) ``input`` is one sample, whose ``target`` is a 0-d index or of shape
+    (1,), and "none" returns the target's shape (``()`` or ``(1,)``), as PyTorch; a 0-d
+    ``input`` is one sample of one class (C = 1, so the target must be 0 and the loss is 0).
+
     Args:
-      input: float array (..., C), the class axis last ((C,) or (N, C) in PyTorch).
-      target: integer class indices of shape ``input.shape[:-1]``, in [0, C).
+      input: float array with the class axis at ``axis``; (C,) or 0-d as above.
+      target: integer class indices, in [0, C), of ``input``'s shape without ``axis``
+        (() or (1,) for a (C,) or 0-d ``input``).
       p: 1 or 2 (static).
       margin: scalar (traceable).
       class_weights: optional (C,) per-class weights, PyTorch's ``weight`` (traceable).
@@ -519,20 +594,22 @@ def multi_margin_loss(
         (traceable): each element's loss is multiplied by its weight and "mean" still divides by the
         number of kept samples, as without weights (the README's weights rule).
       reduction: "mean", "sum" or "none".
-      where: optional boolean mask broadcastable to ``input.shape[:-1]``.
+      axis: the class axis of ``input`` (PyTorch's layout is (N, C): -1); -1 or 0 for a 0-d
+        ``input``.
+      where: optional boolean mask broadcastable to ``target``'s shape.
       axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
 
     Returns:
-      Scalar, or ``input.shape[:-1]`` for "none"; float32 (float64 for float64 input).
+      Scalar, or ``target``'s shape for "none"; float32 (float64 for float64 input).
 
     Raises:
       ValueError: ``weights`` that do not broadcast; ``p`` not 1 or 2; a concrete label outside [0,
-        C) (PyTorch: RuntimeError); ``target`` of the wrong shape; no class axis; wrong
-        ``class_weights`` shape; non-scalar ``margin``; bad ``reduction`` or ``where``. Labels only
-        known under ``jit`` are not checked (that sample's loss is NaN) unless the call is wrapped
-        in :func:`jaxloss.checked`.
+        C) (PyTorch: RuntimeError); ``target`` of the wrong shape; an empty class axis, ``axis``
+        out of range; wrong ``class_weights`` shape; non-scalar ``margin``; bad ``reduction`` or
+        ``where``. Labels only known under ``jit`` are not checked (that sample's loss is NaN)
+        unless the call is wrapped in :func:`jaxloss.checked`.
       TypeError: boolean or complex ``weights``; integer ``input``, non-integer ``target``,
-        non-boolean ``where``.
+        non-boolean ``where``, ``axis`` not an int.
 
     References:
       PyTorch ``torch.nn.MultiMarginLoss`` (ATen ``LossMultiMargin.cpp``); Weston and
@@ -547,18 +624,32 @@ def multi_margin_loss(
       >>> w = jnp.array([1.0, 2.0, 3.0, 4.0])
       >>> print(f"{jaxloss.multi_margin_loss(x, y, p=2, class_weights=w):.4f}")
       0.3363
+      >>> print(f"{jaxloss.multi_margin_loss(x.T, y, axis=0):.4f}")
+      0.2250
     """
     fn = "multi_margin_loss"
     if isinstance(p, bool) or p not in (1, 2):
         raise ValueError(f"{fn}: `p` must be 1 or 2 (PyTorch supports only these), got {p!r}.")
     (x,), dtype = _float_inputs(fn, reduction, input=input)
-    num_classes = _class_axis(fn, "input", x)
     y = _target(fn, target, "labels")
-    if y.shape != x.shape[:-1]:
-        raise ValueError(
-            f"{fn}: `target` must have the shape of `input` without its class axis: "
-            f"expected {x.shape[:-1]}, got {y.shape} for input of shape {x.shape}."
-        )
+    if x.ndim <= 1:
+        row = _one_sample(fn, x, axis)
+        if y.shape not in ((), (1,)):
+            raise ValueError(
+                f"{fn}: `target` must be one class index, of shape () or (1,), for `input` of "
+                f"shape {x.shape} (one sample), got shape {y.shape}."
+            )
+        x = row.reshape(y.shape + row.shape)
+    else:
+        ax = _class_axis_of(fn, x, axis)
+        expected = x.shape[:ax] + x.shape[ax + 1 :]
+        if y.shape != expected:
+            raise ValueError(
+                f"{fn}: `target` must have the shape of `input` without its class axis (axis "
+                f"{ax}): expected {expected}, got {y.shape} for input of shape {x.shape}."
+            )
+        x = jnp.moveaxis(x, ax, -1)
+    num_classes = x.shape[-1]
     mask = _checks.as_mask(fn, where, y.shape)
     m = _scalar(fn, "margin", margin, dtype)
     ok = _labels_in_range(fn, "target", y, 0, num_classes - 1, mask,
@@ -621,6 +712,7 @@ def multilabel_margin_loss(
     *,
     weights: ArrayLike | None = None,
     reduction: str = "mean",
+    axis: int = -1,
     where: ArrayLike | None = None,
     axis_name: str | None = None,
 ) -> jax.Array:
@@ -639,8 +731,14 @@ def multilabel_margin_loss(
     each sample's unlisted scores, O(C log C) per sample and O(C) memory, rather than the
     C x C pairs of the formula.
 
+    Shapes: ``target`` has ``input``'s shape, its lists along the class axis ``axis``
+    ((N, C) in PyTorch, which has no other batch shapes). PyTorch's vector forms are kept: a
+    (C,) ``input`` is one sample, with a (C,) ``target`` (or 0-d when C = 1), and a 0-d
+    ``input`` is one sample of one class (C = 1), with a 0-d or (1,) ``target``; both give a
+    scalar for every reduction, as PyTorch.
+
     Args:
-      input: float array (..., C), the class axis last ((C,) or (N, C) in PyTorch).
+      input: float array with the class axis at ``axis``; (C,) or 0-d as above.
       target: integer array of ``input``'s shape, values in [-1, C) (every entry, also
         after the terminator, as PyTorch checks).
       weights: optional real per-element weights, broadcastable to the sample shape (``input``'s
@@ -648,21 +746,23 @@ def multilabel_margin_loss(
         weight and "mean" still divides by the number of kept samples, as without weights (the
         README's weights rule).
       reduction: "mean", "sum" or "none".
-      where: optional boolean mask broadcastable to ``input.shape[:-1]``.
+      axis: the class axis of ``input`` and ``target`` (PyTorch's layout is (N, C): -1); -1 or
+        0 for a 0-d ``input``.
+      where: optional boolean mask broadcastable to the sample shape.
       axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
 
     Returns:
-      Scalar, or ``input.shape[:-1]`` for "none" (a scalar for (C,) input, as PyTorch);
-      float32 (float64 for float64 input).
+      Scalar, or the sample shape (``input``'s without ``axis``) for "none" (a scalar for (C,)
+      or 0-d input, as PyTorch); float32 (float64 for float64 input).
 
     Raises:
       ValueError: ``weights`` that do not broadcast; a concrete target value outside [-1, C)
         (PyTorch: RuntimeError "target is out of range"); ``target``'s shape differs from
-        ``input``'s; no class axis; bad ``reduction`` or ``where``. Values only known under ``jit``
-        are not checked (that sample's loss is NaN) unless the call is wrapped in
-        :func:`jaxloss.checked`.
+        ``input``'s; an empty class axis, ``axis`` out of range; bad ``reduction`` or ``where``.
+        Values only known under ``jit`` are not checked (that sample's loss is NaN) unless the
+        call is wrapped in :func:`jaxloss.checked`.
       TypeError: boolean or complex ``weights``; integer ``input``, non-integer ``target``,
-        non-boolean ``where``.
+        non-boolean ``where``, ``axis`` not an int.
 
     References:
       PyTorch ``torch.nn.MultiLabelMarginLoss`` (ATen ``LossMultiLabelMargin.cpp``).
@@ -676,15 +776,28 @@ def multilabel_margin_loss(
     """
     fn = "multilabel_margin_loss"
     (x,), dtype = _float_inputs(fn, reduction, input=input)
-    num_classes = _class_axis(fn, "input", x)
     t = _target(fn, target, "label lists")
-    _same_shapes(fn, ("input", x), ("target", t))
-    mask = _checks.as_mask(fn, where, x.shape[:-1])
-    ok = _labels_in_range(
-        fn, "target", t, -1, num_classes - 1, None if mask is None else mask[..., None],
+    ax = -1
+    if x.ndim <= 1:
+        row = _one_sample(fn, x, axis)
+        if t.ndim > 1 or t.size != row.shape[0]:
+            raise ValueError(
+                f"{fn}: `target` must list the classes of the one sample, shape "
+                f"({row.shape[0]},), for `input` of shape {x.shape}, got shape {t.shape}."
+            )
+        x, t = row, t.reshape(row.shape)
+    else:
+        ax = _class_axis_of(fn, x, axis)
+        _same_shapes(fn, ("input", x), ("target", t))
+    num_classes = x.shape[ax]
+    mask = _checks.as_mask(fn, where, x.shape[:ax] + x.shape[ax:][1:])
+    ok = _labels_in_range(  # in the caller's layout, so that an error names its index
+        fn, "target", t, -1, num_classes - 1,
+        None if mask is None else jnp.expand_dims(mask, ax),
         f"a class index in [0, {num_classes}) or -1 (the end of the list)",
     )
-    row_ok = jnp.all(ok, axis=-1)
+    x, t = jnp.moveaxis(x, ax, -1), jnp.moveaxis(t, ax, -1)
+    row_ok = jnp.all(ok, axis=ax)
     rows_x = x.reshape(-1, num_classes)
     counts = _listed_counts(t.reshape(-1, num_classes), num_classes, dtype)
     per = (_multilabel_hinge_sums(rows_x, counts) / num_classes).reshape(x.shape[:-1])

@@ -2,8 +2,9 @@
 Gaussian negative log-likelihoods.
 
 Every loss is elementwise on ``input`` and ``target`` of one shape (PyTorch broadcasts a
-mismatch, with a warning in four of the six; here it is an error) and reduces through the one
-``reduce_loss``.
+mismatch, with a warning in four of the six; here it is an error), except
+``gaussian_nll_loss``, whose ``target`` broadcasts to ``input``'s shape as in PyTorch (its
+documented shapes include a size-1 axis), and reduces through the one ``reduce_loss``.
 The "mean" of each follows its PyTorch 2.13 function exactly, and PyTorch is not consistent:
 with per-element ``weights`` (PyTorch's ``weight=``), ``l1_loss`` and ``mse_loss`` divide the
 weighted sum by the sum of the weights, ``huber_loss`` by the element count. The other three
@@ -18,6 +19,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 from jaxloss import _checks, _inputs
@@ -26,9 +28,19 @@ from jaxloss._reduction import reduce_loss, reduce_masked, weigh
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
-def _prepare(fn: str, input: ArrayLike, target: ArrayLike, reduction: str, where: ArrayLike | None):
+def _prepare(
+    fn: str,
+    input: ArrayLike,
+    target: ArrayLike,
+    reduction: str,
+    where: ArrayLike | None,
+    *,
+    broadcast_target: bool = False,
+    also: tuple[ArrayLike, ...] = (),
+):
     """Checks and converts ``(input, target, where)``: float ``input``, numeric ``target`` of
-    the same shape, both in the compute dtype (float32 for bf16/f16).
+    the same shape (or, with ``broadcast_target``, of a shape that broadcasts to ``input``'s,
+    broadcast here), both in the compute dtype (float32 for bf16/f16).
 
     Masked elements of ``input`` and ``target`` are replaced by 1 (a value every loss here is
     finite at, with finite derivatives): their loss is dropped anyway, and an overflowing or
@@ -37,17 +49,46 @@ def _prepare(fn: str, input: ArrayLike, target: ArrayLike, reduction: str, where
     given_input = _inputs.tensor("input", input)
     given_target = _inputs.tensor("target", target)
     _checks.check_reduction(fn, reduction)
-    _checks.check_float(fn, "input", given_input.value, given=given_input.given)
-    _checks.check_numeric(fn, "target", given_target.value, given=given_target.given)
-    _checks.check_same_shape(
-        fn, "input", given_input.value.shape, "target", given_target.value.shape
-    )
-    dtype = _inputs.float_dtype(given_input.value, given_target.value)
-    mask = _inputs.mask(fn, where, given_input.value.shape)
-    x, y = given_input.value.astype(dtype), given_target.value.astype(dtype)
+    x, y = given_input.value, given_target.value
+    _checks.check_float(fn, "input", x, given=given_input.given)
+    _checks.check_numeric(fn, "target", y, given=given_target.given)
+    if broadcast_target:
+        _check_target_broadcasts(fn, tuple(x.shape), tuple(y.shape))
+    else:
+        _checks.check_same_shape(fn, "input", x.shape, "target", y.shape)
+    # `also`: further tensor inputs (gaussian_nll_loss's var) that vote in the compute dtype.
+    dtype = _inputs.float_dtype(x, y, *(jnp.asarray(a) for a in also))
+    mask = _inputs.mask(fn, where, x.shape)
+    x, y = x.astype(dtype), jnp.broadcast_to(y.astype(dtype), x.shape)
     if mask is not None:
         x, y = jnp.where(mask, x, 1.0), jnp.where(mask, y, 1.0)
     return x, y, mask
+
+
+def _check_target_broadcasts(fn: str, shape: tuple[int, ...], target: tuple[int, ...]) -> None:
+    """``target`` broadcasts to ``input``'s ``shape`` (NumPy's rule, PyTorch's), never the
+    other way round: the loss keeps ``input``'s shape."""
+    try:
+        ok = np.broadcast_shapes(target, shape) == shape
+    except ValueError:
+        ok = False
+    if ok:
+        return
+    hint = ""
+    if len(shape) >= 1 and target == shape[:-1]:
+        hint = (
+            f" For one target per row, shared along the last axis, pass "
+            f"`target[..., None]` (shape {shape[:-1] + (1,)})."
+        )
+    elif len(target) > len(shape) or any(
+        t != 1 and s == 1 for t, s in zip(target[::-1], shape[::-1], strict=False)
+    ):
+        hint = " `input` is never broadcast up: the loss has `input`'s shape."
+    raise ValueError(
+        f"{fn}: `target` of shape {target} must broadcast to `input`'s shape {shape} "
+        f"(NumPy broadcasting from the trailing axis, as PyTorch): expected {shape}, that "
+        "shape with 1 in some axes, or fewer leading axes." + hint
+    )
 
 
 def _reduce(
@@ -478,14 +519,25 @@ def gaussian_nll_loss(
     the loss's at the clamped value, passed straight through. "mean" divides by the (kept)
     element count of ``input``.
 
-    ``var`` has one of PyTorch's shapes: ``input``'s (heteroscedastic), ``input``'s without
-    the last axis or ``input``'s with 1 in exactly one axis (shared along that axis, e.g.
-    (N, 1) for (N, D) input, or (N, 1, H, W) for (N, C, H, W)), or a scalar (PyTorch's float
-    ``var``; a 0-d array is taken the same way).
+    Shapes follow PyTorch 2.13's rules, and the loss always has ``input``'s shape:
+
+    * ``var`` has ``input``'s shape (heteroscedastic), ``input``'s shape without the last axis
+      (one variance per row: it is unsqueezed there, (N,) for (N, D) input), ``input``'s shape
+      with 1 in exactly one axis (shared along that axis, e.g. (N, 1) for (N, D) input, or
+      (N, 1, H, W) for (N, C, H, W)), or is a scalar (PyTorch's float ``var``; a 0-d array is
+      taken the same way);
+    * ``target`` broadcasts to ``input``'s shape by NumPy's rule, as PyTorch's
+      ``input - target`` does: ``input``'s shape, that shape with 1 in some axes ((N, 1): one
+      target per row), or fewer leading axes ((D,) or a scalar: one target for every row).
+      Unlike ``var``, a ``target`` of ``input``'s shape without the last axis is **not**
+      unsqueezed: it is aligned from the trailing axis, so (N,) against (N, D) input is an
+      error unless N = D, where it pairs ``target[j]`` with column ``j`` (PyTorch's result).
+      Pass ``target[..., None]`` for one target per row. ``input`` is never broadcast up
+      (PyTorch broadcasts it to ``target``'s shape).
 
     Args:
       input: float array of any shape, the predicted means.
-      target: numeric array of the same shape (PyTorch broadcasts it silently).
+      target: numeric array that broadcasts to ``input``'s shape (above).
       var: float array of one of the shapes above, or a scalar; values >= 0.
       full: add the constant ``0.5 * log(2 pi)`` (a Python bool).
       eps: the clamp of ``var`` from below, a scalar >= 0 (traceable).
@@ -503,8 +555,9 @@ def gaussian_nll_loss(
 
     Raises:
       ValueError: ``weights`` that do not broadcast; ``var`` of another shape, a concrete scalar
-        ``var`` or ``eps`` < 0, ``target`` of another shape, ``where`` that does not broadcast, an
-        unknown ``reduction``; under :func:`jaxloss.checked`, a negative entry of ``var``.
+        ``var`` or ``eps`` < 0, a ``target`` that does not broadcast to ``input``'s shape (or
+        would broadcast ``input`` up), ``where`` that does not broadcast, an unknown
+        ``reduction``; under :func:`jaxloss.checked`, a negative entry of ``var``.
       TypeError: boolean or complex ``weights``; ``full`` not a bool, non-float ``input`` or ``var``
         array, non-numeric ``target``, non-boolean ``where``.
 
@@ -516,13 +569,18 @@ def gaussian_nll_loss(
       0.3438
       >>> print(f"{jaxloss.gaussian_nll_loss(mean, y, var, full=True):.4f}")
       1.2627
+      >>> y_row = jnp.array([[1.0], [2.5]])  # one target per row, as PyTorch broadcasts it
+      >>> print(f"{jaxloss.gaussian_nll_loss(mean, y_row, var):.4f}")
+      1.4688
 
     References:
       Nix and Weigend, "Estimating the mean and variance of the target probability
       distribution", 1994; PyTorch ``torch.nn.functional.gaussian_nll_loss``.
     """
     fn = "gaussian_nll_loss"
-    x, y, mask = _prepare(fn, input, target, reduction, where)
+    x, y, mask = _prepare(
+        fn, input, target, reduction, where, broadcast_target=True, also=(var,)
+    )
     full = _inputs.flag(fn, "full", full)
     _checks.check_nonnegative(fn, "eps", eps)
     e = _scalar(fn, "eps", eps, x.dtype)

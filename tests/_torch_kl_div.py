@@ -41,6 +41,11 @@ CASES = {
     "3d-none-log": (X3, np.log(P3), "none", True),
     "0d-batchmean": (np.float64(-1.2), np.float64(0.4), "batchmean", False),
     "broadcast-target-sum": (X2, P2[0], "sum", False),
+    # the broadcasting kept (leading axes of size 1 or missing, a 0-d target); a size-1 class
+    # axis is an error in jaxloss (PyTorch spreads it over the classes)
+    "broadcast-row-target-batchmean": (X2, P2[1:2], "batchmean", False),
+    "broadcast-middle-axis-none-log": (X3, np.log(P3[:, :1]), "none", True),
+    "scalar-target-mean": (X2, np.float64(0.3), "mean", False),
     "unnormalised-input-mean": (X2 + 0.7, P2, "mean", False),
 }
 # name -> (case, which argument): gradients of the sum of the "none" loss

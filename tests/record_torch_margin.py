@@ -28,6 +28,18 @@ PROBS = [[1.0, 0.0, 1.0, 0.0], [0.2, 0.9, 0.0, 1.0], [0.5, 0.5, 0.1, 0.7]]
 LABELS = [2, 0, 3]
 MULTILABEL = [[2, 0, -1, 1], [3, 3, -1, 0], [1, 2, 3, 0]]  # a repeat; a full list
 W = [0.5, 1.0, 2.0, 1.5]
+W_34 = [[0.5, 1.0, 2.0, 1.5], [1.0, 0.2, 0.7, 3.0], [2.5, 1.0, 0.1, 0.4]]
+
+
+def _t(rows):
+    """The transpose of a nested list: the class axis first (axis=0 cases)."""
+    return [list(col) for col in zip(*rows, strict=True)]
+
+
+def _class_axis_1(batch):
+    """(N, L, C) nested lists -> (N, C, L): the class axis second (axis=1 cases)."""
+    return [_t(rows) for rows in batch]
+
 
 CASES = {
     "margin_ranking_loss": [
@@ -49,6 +61,16 @@ CASES = {
         ((A, PROBS), {}),
         ((A, PROBS), {"class_weights": W, "reduction": "none"}),
         ((B, SIGN_INT), {"reduction": "sum"}),  # PyTorch uses any target value as given
+        # weight broadcast to (N, C) as PyTorch's `loss * weight`: per sample, per element,
+        # a (1, C) row, a scalar
+        ((A, PROBS), {"class_weights": [[0.5], [1.0], [2.0]]}),
+        ((A, PROBS), {"class_weights": W_34, "reduction": "none"}),
+        ((B, PROBS), {"class_weights": [W], "reduction": "sum"}),
+        ((A, PROBS), {"class_weights": 1.5, "reduction": "none"}),
+        # the class axis first, and the second of a 3-d input
+        ((_t(A), _t(PROBS)), {"axis": 0, "class_weights": W, "reduction": "none"}),
+        ((_class_axis_1([A, B]), _class_axis_1([PROBS, PROBS])),
+         {"axis": 1, "class_weights": W, "reduction": "none"}),
     ],
     "multi_margin_loss": [
         ((A, LABELS), {}),
@@ -56,11 +78,31 @@ CASES = {
         ((A, LABELS), {"p": 2, "margin": 0.7, "class_weights": W}),
         ((B, LABELS), {"class_weights": W, "reduction": "sum"}),
         ((A[0], 2), {"margin": 2.0, "reduction": "none"}),
+        # PyTorch's vector forms: a (C,) input with a (1,) target ("none" is (1,)), a 0-d
+        # input (one sample of one class: 0)
+        ((A[1], [0]), {"p": 2, "reduction": "none"}),
+        ((A[2], [3]), {"class_weights": W}),
+        ((0.7, 0), {"reduction": "none"}),
+        ((0.7, [0]), {"reduction": "none"}),
+        ((0.7, 0), {"class_weights": [2.0], "margin": 0.5, "reduction": "sum"}),
+        # the class axis first, and the second of a 3-d input
+        ((_t(A), LABELS), {"axis": 0, "p": 2, "class_weights": W, "reduction": "none"}),
+        ((_class_axis_1([A, B]), [LABELS, [1, 1, 0]]), {"axis": 1, "reduction": "none"}),
+        (([A, B], [LABELS, [1, 1, 0]]), {"axis": -1, "margin": 0.5, "reduction": "sum"}),
     ],
     "multilabel_margin_loss": [
         ((A, MULTILABEL), {}),
         ((B, MULTILABEL), {"reduction": "none"}),
         ((C[1], MULTILABEL[0]), {"reduction": "none"}),
+        # a 0-d input (one sample of one class) and a (1,) input with a 0-d target: 0
+        ((0.7, 0), {"reduction": "none"}),
+        ((0.7, -1), {}),
+        ((0.7, [0]), {"reduction": "sum"}),
+        (([0.3], 0), {}),
+        # the class axis first, and the second of a 3-d input
+        ((_t(A), _t(MULTILABEL)), {"axis": 0, "reduction": "none"}),
+        ((_class_axis_1([A, C]), _class_axis_1([MULTILABEL, MULTILABEL[::-1]])),
+         {"axis": 1, "reduction": "none"}),
     ],
     "cosine_embedding_loss": [
         ((A, B, [1, -1, -1]), {}),
@@ -138,7 +180,29 @@ def _torch_call(name, args, kwargs, requires_grad=False):
     # soft_margin_loss does not differentiate its target: keep it a constant
     if name == "soft_margin_loss" and requires_grad:
         tensors[1].requires_grad_(False)
+    if "axis" in kw:  # jaxloss's class axis: PyTorch's layout is (N, C), the classes last
+        return tensors, _class_axis_call(F, name, tensors, kw, kw.pop("axis"))
     return tensors, getattr(F, name)(*tensors, **kw)
+
+
+def _class_axis_call(F, name, tensors, kw, axis):
+    """The PyTorch call of a jaxloss call with the class axis at ``axis``: the class axis
+    moved last (in a target that has it too, and in a weight of the input's rank), and the
+    batch flattened to (N, C) for the ATen kernels, which take no other shape."""
+    x, target = tensors[0], tensors[1]
+    shape = x.shape
+    x = x.movedim(axis, -1)
+    if name != "multi_margin_loss":  # the target has the class axis
+        target = target.movedim(axis, -1)
+    weight = kw.get("weight")
+    if weight is not None and weight.ndim > 1:
+        kw["weight"] = weight.expand(shape).movedim(axis, -1)
+    if name == "multilabel_soft_margin_loss":
+        return F.multilabel_soft_margin_loss(x, target, **kw)
+    batch = x.shape[:-1]
+    out = getattr(F, name)(x.reshape(-1, x.shape[-1]), target.reshape(-1, *target.shape[
+        len(batch):]), **kw)
+    return out.reshape(batch) if kw.get("reduction") == "none" else out
 
 
 def _plain(t):

@@ -1014,11 +1014,13 @@ def gaussian_nll_loss(input, target, var, *, full=False, eps=1e-6, reduction="me
     """0.5 (log max(var, eps) + (x - y)^2 / max(var, eps)) (+ 0.5 log(2 pi) if full).
 
     var: input's shape, input's shape without the last axis (unsqueezed there), input's shape
-    with a 1 in one axis (broadcast), or a scalar. jaxloss: a negative var gives NaN
-    (PyTorch raises ValueError).
+    with a 1 in one axis (broadcast), or a scalar. target: anything that broadcasts to input's
+    shape (NumPy's rule, PyTorch's `input - target`; input's shape without the last axis is
+    aligned from the trailing axis, not unsqueezed like var). jaxloss: a negative var gives
+    NaN (PyTorch raises ValueError).
     """
     x = _f64(input)
-    y = _f64(target)
+    y = np.broadcast_to(_f64(target), x.shape)
     v = _f64(var)
     if v.ndim and v.shape != x.shape and v.shape == x.shape[:-1]:
         v = v[..., None]
@@ -1287,29 +1289,47 @@ def soft_margin_loss(input, target, *, reduction="mean", where=None):
 
 
 def multilabel_soft_margin_loss(
-    input, target, *, class_weights=None, reduction="mean", where=None
+    input, target, *, class_weights=None, reduction="mean", axis=-1, where=None
 ):
-    """loss(x, y) = -1/C sum_i w_i [y_i log sigmoid(x_i) + (1 - y_i) log sigmoid(-x_i)]."""
+    """loss(x, y) = -1/C sum_i w_i [y_i log sigmoid(x_i) + (1 - y_i) log sigmoid(-x_i)].
+
+    torch/nn/functional.py multiplies the per-element loss by `weight` (any shape that
+    broadcasts) before the sum over the class dim. jaxloss: the class axis is `axis`; a (C,)
+    weight vector lies along it, any other shape broadcasts to the input's shape.
+    """
     x, y = _f64(input), _f64(target)
-    num_classes = x.shape[-1]
-    w = np.ones(num_classes) if class_weights is None else _f64(class_weights)
+    num_classes = x.shape[axis]
     per_class = -(y * log_sigmoid(x) + (1.0 - y) * log_sigmoid(-x))
-    return _binary_reduce(np.sum(w * per_class, axis=-1) / num_classes, where, reduction)
+    if class_weights is not None:
+        w = _f64(class_weights)
+        if w.shape == (num_classes,):
+            w = _per_class(w, x.ndim, axis)
+        per_class = np.broadcast_to(w, x.shape) * per_class
+    return _binary_reduce(np.sum(per_class, axis=axis) / num_classes, where, reduction)
 
 
 def multi_margin_loss(
-    input, target, *, p=1, margin=1.0, class_weights=None, reduction="mean", where=None
+    input, target, *, p=1, margin=1.0, class_weights=None, reduction="mean", axis=-1,
+    where=None,
 ):
     """loss(x, y) = w[y] sum_{i != y} max(0, margin - x[y] + x[i])**p / C.
 
     PyTorch's documentation writes the weighted loss as max(0, w[y] (margin - x[y] + x[i]))**p;
     torch 2.13 multiplies w[y] outside the power (measured: x = [0.1, 0.2, 0.4, 0.8], y = 3,
     w = [1, 2, 3, 4], p = 2 gives 0.61, not 2.44), and so does this reference.
-    A label outside [0, C): jaxloss gives NaN for that sample (PyTorch raises).
+    A label outside [0, C): jaxloss gives NaN for that sample (PyTorch raises). Shapes
+    (ATen's multi_margin_loss_shape_check): a 0-d input is one sample of one class, a (C,)
+    input one sample; their target is 0-d or (1,), and "none" has the target's shape.
+    jaxloss: the class axis is `axis`, any batch shape.
     """
     x = _f64(input)
+    labels = np.asarray(target)
+    if x.ndim <= 1:
+        x = x.reshape(labels.shape + (x.size,))
+    else:
+        x = np.moveaxis(x, axis, -1)
     num_classes = x.shape[-1]
-    flat, labels = x.reshape(-1, num_classes), np.asarray(target).reshape(-1)
+    flat, labels = x.reshape(-1, num_classes), labels.reshape(-1)
     w = np.ones(num_classes) if class_weights is None else _f64(class_weights)
     per = np.zeros(len(labels))
     for n, (row, label) in enumerate(zip(flat, labels, strict=True)):
@@ -1324,17 +1344,24 @@ def multi_margin_loss(
     return _binary_reduce(per.reshape(x.shape[:-1]), where, reduction)
 
 
-def multilabel_margin_loss(input, target, *, reduction="mean", where=None):
+def multilabel_margin_loss(input, target, *, reduction="mean", axis=-1, where=None):
     """loss(x, y) = sum_{j, i} max(0, 1 - (x[y[j]] - x[i])) / C over the listed classes y[j]
     (up to the first -1) and the classes i that are not listed.
 
     A class listed twice counts twice (ATen loops over the list; measured with torch 2.13).
-    A value outside [-1, C) anywhere in the row: jaxloss gives NaN (PyTorch raises).
+    A value outside [-1, C) anywhere in the row: jaxloss gives NaN (PyTorch raises). A 0-d
+    input is one sample of one class, a (C,) input one sample (ATen's shape check); a scalar
+    loss for both. jaxloss: the class axis is `axis`, any batch shape.
     """
     x = _f64(input)
+    t = np.asarray(target)
+    if x.ndim <= 1:
+        x, t = x.reshape(-1), t.reshape(-1)
+    else:
+        x, t = np.moveaxis(x, axis, -1), np.moveaxis(t, axis, -1)
     num_classes = x.shape[-1]
     flat = x.reshape(-1, num_classes)
-    targets = np.asarray(target).reshape(-1, num_classes)
+    targets = t.reshape(-1, num_classes)
     per = np.zeros(len(flat))
     for n, (row, t) in enumerate(zip(flat, targets, strict=True)):
         if np.any((t < -1) | (t >= num_classes)):

@@ -252,17 +252,17 @@ SIGNATURES = {
     ],
     "multilabel_soft_margin_loss": [
         ("input", POS, None), ("target", POS, None), ("class_weights", KW, None),
-        ("weights", KW, None), ("reduction", KW, "mean"), ("where", KW, None),
+        ("weights", KW, None), ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None),
         ("axis_name", KW, None),
     ],
     "multi_margin_loss": [
         ("input", POS, None), ("target", POS, None), ("p", KW, 1), ("margin", KW, 1.0),
         ("class_weights", KW, None), ("weights", KW, None), ("reduction", KW, "mean"),
-        ("where", KW, None), ("axis_name", KW, None),
+        ("axis", KW, -1), ("where", KW, None), ("axis_name", KW, None),
     ],
     "multilabel_margin_loss": [
         ("input", POS, None), ("target", POS, None), ("weights", KW, None),
-        ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
+        ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None), ("axis_name", KW, None),
     ],
     "cosine_embedding_loss": [
         ("input1", POS, None), ("input2", POS, None), ("target", POS, None), ("margin", KW, 0.0),

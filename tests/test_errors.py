@@ -243,9 +243,10 @@ def _regression_call(loss, x=LOGITS, y=PROBS, **kwargs):
 
 @pytest.mark.parametrize("loss", REGRESSION + ["binary_cross_entropy"])
 def test_issue_11_losses_shapes_dtypes_and_reduction(loss):
-    with raises(ValueError, f"{loss}: `target` must have the same shape as `input`: expected "
-                            "(6, 4), got (4,)."):
-        _regression_call(loss, y=PROBS[0])
+    if loss != "gaussian_nll_loss":  # its target broadcasts, as PyTorch's (tested below)
+        with raises(ValueError, f"{loss}: `target` must have the same shape as `input`: "
+                                "expected (6, 4), got (4,)."):
+            _regression_call(loss, y=PROBS[0])
     with raises(ValueError, f"{loss}: `reduction` must be one of ('mean', 'sum', 'none'), got "
                             "'average'."):
         _regression_call(loss, reduction="average")
@@ -299,6 +300,33 @@ def test_gaussian_var_of_a_shape_pytorch_rejects(shape):
                             "per row, shared along the last axis), the input's shape with 1 in "
                             "exactly one axis (shared along that axis), or a scalar."):
         jaxloss.gaussian_nll_loss(LOGITS, PROBS, np.ones(shape, np.float32))
+
+
+GAUSSIAN_TARGET = ("gaussian_nll_loss: `target` of shape {} must broadcast to `input`'s shape "
+                   "(6, 4) (NumPy broadcasting from the trailing axis, as PyTorch): expected "
+                   "(6, 4), that shape with 1 in some axes, or fewer leading axes.")
+
+
+@pytest.mark.parametrize(
+    ("shape", "hint"),
+    [
+        ((6,), " For one target per row, shared along the last axis, pass `target[..., None]` "
+               "(shape (6, 1))."),
+        ((2, 6, 4), " `input` is never broadcast up: the loss has `input`'s shape."),
+        ((6, 5), ""),
+    ],
+)
+def test_gaussian_target_that_does_not_broadcast(shape, hint):
+    """PyTorch broadcasts `target` against `input` (both ways); jaxloss keeps input's shape
+    and names the row-target mistake ((N,) is aligned with the last axis, not unsqueezed)."""
+    with raises(ValueError, GAUSSIAN_TARGET.format(shape) + hint):
+        jaxloss.gaussian_nll_loss(LOGITS, np.ones(shape, np.float32), ONES)
+
+
+def test_gaussian_input_is_never_broadcast_up():
+    with raises(ValueError, "gaussian_nll_loss: `target` of shape (6, 4) must broadcast to "
+                            "`input`'s shape (6, 1)"):
+        jaxloss.gaussian_nll_loss(LOGITS[:, :1], PROBS, ONES[:, :1])
 
 
 def test_gaussian_negative_scalar_var_and_integer_var():
@@ -1087,6 +1115,28 @@ def test_kl_div_errors():
         jaxloss.kl_div(_LOG_Q, PROBS, where=np.ones((4, 6), bool))
 
 
+@pytest.mark.parametrize(
+    ("input_shape", "target_shape", "example"),
+    [((6, 4), (6, 1), ", or (1, 4) for one distribution shared by every row"),
+     ((6, 4), (1,), ", or (1, 4) for one distribution shared by every row"),
+     ((6, 4), (1, 1), ", or (1, 4) for one distribution shared by every row"),
+     ((2, 3, 4), (2, 3, 1), ", or (1, 1, 4) for one distribution shared by every row"),
+     ((4,), (1,), "")],
+)
+def test_kl_div_target_with_a_size_one_class_axis(input_shape, target_shape, example):
+    """PyTorch spreads a size-1 class axis over every class (a column of labels or of per-row
+    values becomes one target value for all C classes); jaxloss names both shapes."""
+    x = np.full(input_shape, -np.log(4.0), np.float32)
+    t = np.full(target_shape, 0.5, np.float32)
+    with raises(ValueError, f"kl_div: `target` of shape {target_shape} has a class axis (the "
+                            f"last) of size 1, but `input` of shape {input_shape} has 4 classes "
+                            "there: it would broadcast one value over every class. Expected a "
+                            "target with 4 entries along the last axis, broadcastable to "
+                            f"{input_shape} (e.g. {input_shape}{example}). Class indices go "
+                            "through `jax.nn.one_hot(target.squeeze(-1), 4)`."):
+        jaxloss.kl_div(x, t)
+
+
 def test_jensen_shannon_divergence_errors():
     fn = jaxloss.jensen_shannon_divergence
     with raises(ValueError, "jensen_shannon_divergence: `beta` must be in [0, 1], got 1.5."):
@@ -1211,10 +1261,22 @@ def test_margin_losses_unknown_reduction_and_integer_input(loss):
         ("multilabel_soft_margin_loss", (X34, SIGNS[:2]),
          "`target` must have the same shape as `input`: expected (3, 4), got (2, 4)."),
         ("multilabel_soft_margin_loss", (np.zeros((), np.float32), np.zeros((), np.float32)),
-         "`input` must have a non-empty class axis last, shape (..., C), got shape ()."),
+         "`input` must have a class axis, got a scalar. Expected shape (..., C)."),
         ("multi_margin_loss", (X34, np.zeros(4, np.int32)),
-         "`target` must have the shape of `input` without its class axis: expected (3,), got "
-         "(4,) for input of shape (3, 4)."),
+         "`target` must have the shape of `input` without its class axis (axis 1): expected "
+         "(3,), got (4,) for input of shape (3, 4)."),
+        ("multi_margin_loss", (X34[0], np.zeros(2, np.int32)),
+         "`target` must be one class index, of shape () or (1,), for `input` of shape (4,) (one "
+         "sample), got shape (2,)."),
+        ("multi_margin_loss", (np.float32(0.5), np.zeros((1, 1), np.int32)),
+         "`target` must be one class index, of shape () or (1,), for `input` of shape () (one "
+         "sample), got shape (1, 1)."),
+        ("multilabel_margin_loss", (X34[0], ML[0, :3]),
+         "`target` must list the classes of the one sample, shape (4,), for `input` of shape "
+         "(4,), got shape (3,)."),
+        ("multilabel_margin_loss", (np.float32(0.5), np.zeros(2, np.int32)),
+         "`target` must list the classes of the one sample, shape (1,), for `input` of shape "
+         "(), got shape (2,)."),
         ("multilabel_margin_loss", (X34, ML[:, :3]),
          "`target` must have the same shape as `input`: expected (3, 4), got (3, 3)."),
         ("cosine_embedding_loss", (X34, X34, np.ones(4, np.int32)),
@@ -1255,8 +1317,49 @@ def test_margin_losses_bad_hyperparameters():
     with raises(ValueError, "multi_margin_loss: `class_weights` must have shape (4,), one "
                             "weight per class, got shape (3,)."):
         jaxloss.multi_margin_loss(X34, Y3, class_weights=np.ones(3, np.float32))
-    with raises(ValueError, "multilabel_soft_margin_loss: `class_weights` must have shape (4,)"):
-        jaxloss.multilabel_soft_margin_loss(X34, SIGNS, class_weights=np.ones(5, np.float32))
+    for shape in ((5,), (3,), (2, 3, 4)):
+        with raises(ValueError, f"multilabel_soft_margin_loss: `class_weights` of shape {shape} "
+                                "must be one weight per class, shape (4,) (along the class axis "
+                                "1), or broadcast to `input`'s shape (3, 4) (NumPy broadcasting "
+                                "from the trailing axis, PyTorch's `weight` rule), e.g. (3, 4) "
+                                "per element or (3, 1) per sample."):
+            jaxloss.multilabel_soft_margin_loss(X34, SIGNS, class_weights=np.ones(shape))
+    with raises(ValueError, "multilabel_soft_margin_loss: `class_weights` of shape (5,) must be "
+                            "one weight per class, shape (4,) (along the class axis 0), or "
+                            "broadcast to `input`'s shape (4, 3)"):
+        jaxloss.multilabel_soft_margin_loss(X34.T, SIGNS.T, class_weights=np.ones(5), axis=0)
+    with raises(TypeError, "multilabel_soft_margin_loss: `class_weights` must be real-valued "
+                           "per-element weights (a float array), got dtype bool."):
+        jaxloss.multilabel_soft_margin_loss(X34, SIGNS, class_weights=np.ones(4, bool))
+
+
+CLASS_AXIS_CALLS = {
+    "multilabel_soft_margin_loss": (X34, SIGNS),
+    "multi_margin_loss": (X34, Y3),
+    "multilabel_margin_loss": (X34, ML),
+}
+
+
+@pytest.mark.parametrize("loss", list(CLASS_AXIS_CALLS))
+def test_margin_losses_class_axis(loss):
+    """`axis` is validated as in every loss with a class axis (`_checks.check_axis`); an empty
+    class axis is named; a 0-d input (PyTorch: one sample of one class) takes -1 or 0 only."""
+    fn, args = getattr(jaxloss, loss), CLASS_AXIS_CALLS[loss]
+    with raises(ValueError, f"{loss}: `axis`=2 is out of range for `input` of shape (3, 4) "
+                            "(rank 2); expected an axis in [-2, 2)."):
+        fn(*args, axis=2)
+    with raises(TypeError, f"{loss}: `axis` must be a Python int, got 1.0."):
+        fn(*args, axis=1.0)
+    empty = (np.zeros((3, 0), np.float32),
+             np.zeros((3, 0) if loss != "multi_margin_loss" else (3,), args[1].dtype))
+    with raises(ValueError, f"{loss}: `input` has no classes along axis 1 (shape (3, 0)); give "
+                            "it one entry per class."):
+        fn(*empty)
+    if loss != "multilabel_soft_margin_loss":  # PyTorch: IndexError there
+        with raises(ValueError, f"{loss}: `axis`=1 is out of range for `input` of shape () (one "
+                                "sample of one class, as PyTorch reads a 0-d input); expected -1 "
+                                "or 0."):
+            fn(np.float32(0.5), np.int32(0), axis=1)
 
 
 def test_margin_losses_bad_targets():

@@ -117,6 +117,66 @@ TORCH_RECORDED = {
             {"reduction": "sum"},
             2.8657702717812574,
         ),
+        (
+            (
+                [[0.5, -1.2, 2.0, 0.3], [1.5, 0.2, -0.7, -2.1], [-0.4, 0.9, 0.0, 1.1]],
+                [[1.0, 0.0, 1.0, 0.0], [0.2, 0.9, 0.0, 1.0], [0.5, 0.5, 0.1, 0.7]],
+            ),
+            {"class_weights": [[0.5], [1.0], [2.0]]},
+            0.9272401948799341,
+        ),
+        (
+            (
+                [[0.5, -1.2, 2.0, 0.3], [1.5, 0.2, -0.7, -2.1], [-0.4, 0.9, 0.0, 1.1]],
+                [[1.0, 0.0, 1.0, 0.0], [0.2, 0.9, 0.0, 1.0], [0.5, 0.5, 0.1, 0.7]],
+            ),
+            {
+                "class_weights": [[0.5, 1.0, 2.0, 1.5], [1.0, 0.2, 0.7, 3.0], [2.5, 1.0, 0.1, 0.4]],
+                "reduction": "none",
+            },
+            [0.508927462054205, 2.113457463904539, 0.7224852134585342],
+        ),
+        (
+            (
+                [[1.0, 0.4, -0.3, 0.8], [-0.5, 0.2, 1.9, -1.0], [0.6, -1.5, 0.7, 0.1]],
+                [[1.0, 0.0, 1.0, 0.0], [0.2, 0.9, 0.0, 1.0], [0.5, 0.5, 0.1, 0.7]],
+            ),
+            {"class_weights": [[0.5, 1.0, 2.0, 1.5]], "reduction": "sum"},
+            3.9717438336099136,
+        ),
+        (
+            (
+                [[0.5, -1.2, 2.0, 0.3], [1.5, 0.2, -0.7, -2.1], [-0.4, 0.9, 0.0, 1.1]],
+                [[1.0, 0.0, 1.0, 0.0], [0.2, 0.9, 0.0, 1.0], [0.5, 0.5, 0.1, 0.7]],
+            ),
+            {"class_weights": 1.5, "reduction": "none"},
+            [0.6444910151361141, 1.739346644786084, 1.0554943623027813],
+        ),
+        (
+            (
+                [[0.5, 1.5, -0.4], [-1.2, 0.2, 0.9], [2.0, -0.7, 0.0], [0.3, -2.1, 1.1]],
+                [[1.0, 0.2, 0.5], [0.0, 0.9, 0.5], [1.0, 0.0, 0.1], [0.0, 1.0, 0.7]],
+            ),
+            {"axis": 0, "class_weights": [0.5, 1.0, 2.0, 1.5], "reduction": "none"},
+            [0.508927462054205, 1.3621242227283792, 0.8649897124312753],
+        ),
+        (
+            (
+                [
+                    [[0.5, 1.5, -0.4], [-1.2, 0.2, 0.9], [2.0, -0.7, 0.0], [0.3, -2.1, 1.1]],
+                    [[1.0, -0.5, 0.6], [0.4, 0.2, -1.5], [-0.3, 1.9, 0.7], [0.8, -1.0, 0.1]],
+                ],
+                [
+                    [[1.0, 0.2, 0.5], [0.0, 0.9, 0.5], [1.0, 0.0, 0.1], [0.0, 1.0, 0.7]],
+                    [[1.0, 0.2, 0.5], [0.0, 0.9, 0.5], [1.0, 0.0, 0.1], [0.0, 1.0, 0.7]],
+                ],
+            ),
+            {"axis": 1, "class_weights": [0.5, 1.0, 2.0, 1.5], "reduction": "none"},
+            [
+                [0.508927462054205, 1.3621242227283792, 0.8649897124312753],
+                [1.1337518960044464, 1.7384608523287253, 1.099531085276742],
+            ],
+        ),
     ],
     "multi_margin_loss": [
         (
@@ -140,6 +200,38 @@ TORCH_RECORDED = {
             4.9125,
         ),
         (([0.5, -1.2, 2.0, 0.3], 2), {"margin": 2.0, "reduction": "none"}, 0.2),
+        (([1.5, 0.2, -0.7, -2.1], [0]), {"p": 2, "reduction": "none"}, [0.0]),
+        (([-0.4, 0.9, 0.0, 1.1], [3]), {"class_weights": [0.5, 1.0, 2.0, 1.5]}, 0.3),
+        ((0.7, 0), {"reduction": "none"}, 0.0),
+        ((0.7, [0]), {"reduction": "none"}, [0.0]),
+        ((0.7, 0), {"class_weights": [2.0], "margin": 0.5, "reduction": "sum"}, 0.0),
+        (
+            ([[0.5, 1.5, -0.4], [-1.2, 0.2, 0.9], [2.0, -0.7, 0.0], [0.3, -2.1, 1.1]], [2, 0, 3]),
+            {"axis": 0, "p": 2, "class_weights": [0.5, 1.0, 2.0, 1.5], "reduction": "none"},
+            [0.0, 0.0, 0.23999999999999996],
+        ),
+        (
+            (
+                [
+                    [[0.5, 1.5, -0.4], [-1.2, 0.2, 0.9], [2.0, -0.7, 0.0], [0.3, -2.1, 1.1]],
+                    [[1.0, -0.5, 0.6], [0.4, 0.2, -1.5], [-0.3, 1.9, 0.7], [0.8, -1.0, 0.1]],
+                ],
+                [[2, 0, 3], [1, 1, 0]],
+            ),
+            {"axis": 1, "reduction": "none"},
+            [[0.0, 0.0, 0.19999999999999998], [0.825, 0.75, 0.4]],
+        ),
+        (
+            (
+                [
+                    [[0.5, -1.2, 2.0, 0.3], [1.5, 0.2, -0.7, -2.1], [-0.4, 0.9, 0.0, 1.1]],
+                    [[1.0, 0.4, -0.3, 0.8], [-0.5, 0.2, 1.9, -1.0], [0.6, -1.5, 0.7, 0.1]],
+                ],
+                [[2, 0, 3], [1, 1, 0]],
+            ),
+            {"axis": -1, "margin": 0.5, "reduction": "sum"},
+            1.275,
+        ),
     ],
     "multilabel_margin_loss": [
         (
@@ -159,6 +251,32 @@ TORCH_RECORDED = {
             [1.25, 3.8000000000000003, 0.0],
         ),
         (([0.8, 1.1, -0.2, 0.3], [2, 0, -1, 1]), {"reduction": "none"}, 1.4),
+        ((0.7, 0), {"reduction": "none"}, 0.0),
+        ((0.7, -1), {}, 0.0),
+        ((0.7, [0]), {"reduction": "sum"}, 0.0),
+        (([0.3], 0), {}, 0.0),
+        (
+            (
+                [[0.5, 1.5, -0.4], [-1.2, 0.2, 0.9], [2.0, -0.7, 0.0], [0.3, -2.1, 1.1]],
+                [[2, 3, 1], [0, 3, 2], [-1, -1, 3], [1, 0, 0]],
+            ),
+            {"axis": 0, "reduction": "none"},
+            [0.2, 5.15, 0.0],
+        ),
+        (
+            (
+                [
+                    [[0.5, 1.5, -0.4], [-1.2, 0.2, 0.9], [2.0, -0.7, 0.0], [0.3, -2.1, 1.1]],
+                    [[0.2, 0.8, -1.3], [-0.6, 1.1, 0.4], [1.4, -0.2, 0.5], [-0.9, 0.3, 2.2]],
+                ],
+                [
+                    [[2, 3, 1], [0, 3, 2], [-1, -1, 3], [1, 0, 0]],
+                    [[1, 3, 2], [2, 3, 0], [3, -1, -1], [0, 0, 1]],
+                ],
+            ),
+            {"axis": 1, "reduction": "none"},
+            [[0.2, 5.15, 0.0], [0.0, 1.9, 2.7]],
+        ),
     ],
     "cosine_embedding_loss": [
         (
@@ -259,8 +377,6 @@ TORCH_RECORDED = {
     ],
 }
 
-# At the hinges: {name: [(args, kwargs, grads)]}, the gradient of the summed "none" loss with
-# respect to each float argument, from torch.autograd (same script).
 TORCH_KINK_GRADS = {
     "margin_ranking_loss": [
         (
@@ -431,6 +547,8 @@ REF_DISTANCE = {_sq_l2: _sq_l2_np, _cosine_distance: _cosine_distance_np}
 MASK_34 = np.array([[True, False, True, True], [True, True, True, False],
                     [False, False, False, False]])
 MASK_4 = np.array([True, False, True, True])
+MASK_22 = np.array([[True, False], [True, True]])
+MASK_25 = np.array([[True, False, True, True, False], [True, True, True, False, True]])
 W5 = np.array([0.5, 1.0, 2.0, 1.5, 0.8])
 
 
@@ -462,6 +580,11 @@ GRID = {
     "soft_margin_loss": [{}, {"where": MASK_34[0]}],
     "multilabel_soft_margin_loss": [
         {}, {"class_weights": W5}, {"class_weights": W5, "where": np.array([True, False])},
+        # PyTorch's `weight` broadcasts to the input: per sample, per element
+        {"class_weights": np.array([[[0.5], [2.0]], [[1.0], [0.1]]])},
+        {"class_weights": np.linspace(0.1, 2.0, 20).reshape(2, 2, 5), "where": MASK_22},
+        # the class axis in the middle: (2,) weights lie along it
+        {"axis": 1, "class_weights": np.array([0.5, 2.0]), "where": MASK_25},
     ],
     "multi_margin_loss": [
         {}, {"p": 2}, {"p": 2, "margin": 0.7, "class_weights": W5},
@@ -554,6 +677,8 @@ HYPERS = [
     ("multi_margin_loss", "margin", np.array([0.3, 1.0, 2.0])),
     ("multi_margin_loss", "class_weights", np.stack([W5, 2 * W5, W5[::-1]])),
     ("multilabel_soft_margin_loss", "class_weights", np.stack([W5, 2 * W5, W5[::-1]])),
+    ("multilabel_soft_margin_loss", "class_weights",  # per sample, (2, 2, 1)
+     np.array([0.5, 1.0, 2.0, 0.2, 1.5, 0.7, 1.0, 1.0, 3.0, 0.1, 0.4, 2.2]).reshape(3, 2, 2, 1)),
     ("cosine_embedding_loss", "margin", np.array([-0.5, 0.0, 0.4])),
     ("triplet_margin_loss", "margin", np.array([0.1, 1.0, 3.0])),
     ("triplet_margin_loss", "eps", np.array([0.0, 1e-6, 0.3])),
@@ -700,6 +825,63 @@ def test_special_cases():
     t = np.array([1, -1, 1, -1], np.int32)
     assert_close(jaxloss.cosine_embedding_loss(3.0 * x, x2, t, margin=0.1),
                  jaxloss.cosine_embedding_loss(x, x2, t, margin=0.1))
+
+
+CLASS_AXIS_LOSSES = ["multilabel_soft_margin_loss", "multi_margin_loss", "multilabel_margin_loss"]
+
+
+@pytest.mark.parametrize("name", CLASS_AXIS_LOSSES)
+@pytest.mark.parametrize("axis", [0, 1, -2])
+def test_class_axis_is_moving_it_last(name, axis):
+    """``axis=k`` on an input whose classes sit at axis k equals the default (classes last,
+    PyTorch's layout) on the moved input: each reduction, with class weights and a mask, the
+    reference with the same ``axis``, and the gradient (moved back)."""
+    rng = np.random.default_rng(11)
+    fn, ref_fn = getattr(jaxloss, name), getattr(ref, name)
+    x = rng.standard_normal((2, 3, 5)).astype(np.float32)
+    if name == "multi_margin_loss":
+        t = rng.integers(0, 5, (2, 3)).astype(np.int32)
+        t_moved = t  # no class axis
+    else:
+        t = (_multilabel_targets(rng, 6, 5).reshape(2, 3, 5) if name == "multilabel_margin_loss"
+             else rng.uniform(size=(2, 3, 5)).astype(np.float32))
+        t_moved = np.moveaxis(t, -1, axis)
+    x_moved = np.moveaxis(x, -1, axis)
+    kw = {} if name == "multilabel_margin_loss" else {"class_weights": W5.astype(np.float32)}
+    where = np.array([[True, False, True], [True, True, False]])
+    for r in REDUCTIONS:
+        got = fn(x_moved, t_moved, axis=axis, reduction=r, where=where, **kw)
+        assert got.shape == ((2, 3) if r == "none" else ())
+        assert_close(got, fn(x, t, reduction=r, where=where, **kw), rtol=1e-6)
+        assert_close(got, ref_fn(x_moved, t_moved, axis=axis, reduction=r, where=where, **kw))
+    g_moved = jax.grad(lambda a: fn(a, t_moved, axis=axis, **kw))(x_moved)
+    g = jax.grad(lambda a: fn(a, t, **kw))(x)
+    np.testing.assert_allclose(g_moved, np.moveaxis(np.asarray(g), -1, axis), rtol=1e-6)
+
+
+def test_vector_and_scalar_inputs_take_pytorchs_shapes():
+    """PyTorch's (C,) and 0-d forms (TORCH_RECORDED pins their values): "none" has the
+    target's shape for multi_margin_loss, () or (1,), and is a scalar for
+    multilabel_margin_loss; a 0-d input is one sample of one class, loss 0 and gradient 0."""
+    x = np.array([0.5, -1.2, 2.0, 0.3], np.float32)
+    one = jaxloss.multi_margin_loss(x[None], np.array([2], np.int32), reduction="none")
+    assert jaxloss.multi_margin_loss(x, np.int32(2), reduction="none").shape == ()
+    out = jaxloss.multi_margin_loss(x, np.array([2], np.int32), reduction="none")
+    assert out.shape == (1,)
+    assert_close(out, one, rtol=0, atol=0)
+    assert_close(jaxloss.multi_margin_loss(x, np.int32(2)), one[0], rtol=0, atol=0)
+    listed = np.array([2, 0, -1, 1], np.int32)
+    got = jaxloss.multilabel_margin_loss(x, listed, reduction="none")
+    assert got.shape == ()
+    assert_close(got, jaxloss.multilabel_margin_loss(x[None], listed[None])[()], rtol=0, atol=0)
+    for fn, label in ((jaxloss.multi_margin_loss, 0), (jaxloss.multilabel_margin_loss, 0),
+                      (jaxloss.multilabel_margin_loss, -1)):
+        for target in (np.int32(label), np.array([label], np.int32)):
+            value, grad = jax.value_and_grad(lambda a, f=fn, t=target: jnp.sum(f(a, t)))(
+                np.float32(0.7))
+            assert value == 0.0 and grad == 0.0
+    with pytest.raises(ValueError, match=r"`target` must be class indices in \[0, 1\), got 1"):
+        jaxloss.multi_margin_loss(np.float32(0.7), np.int32(1))
 
 
 def test_checked_raises_for_a_traced_out_of_range_label():

@@ -1,6 +1,8 @@
 """Regression losses (issue 11): parity with the float64 reference over an option grid, each
 loss's own "mean" rule, gradients, traced hyperparameters and the edge cases."""
 
+import pathlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -134,6 +136,96 @@ def test_gaussian_parity_grid(mode):
         want = ref.gaussian_nll_loss(x, y, variances[k], full=f, eps=e, where=m, reduction=r)
         assert got.shape == np.shape(want), k
         assert_close(got, want)
+
+
+TARGET_SHAPES = {  # target shapes that broadcast to (6, 4) input, as PyTorch's `input - target`
+    "row (N, 1)": (6, 1),
+    "column (1, D)": (1, 4),
+    "trailing (D,)": (4,),
+    "scalar": (),
+}
+
+
+def test_gaussian_broadcast_target_parity_grid(mode):
+    """A target with size-1 or missing leading axes broadcasts to ``input``'s shape (PyTorch's
+    documented "one dimension equal to 1", and its OpInfo samples), with each var shape."""
+    x, _ = make_inputs()
+    rng = np.random.default_rng(7)
+    targets = {k: rng.standard_normal(s).astype(np.float32) for k, s in TARGET_SHAPES.items()}
+    var = {k: rng.uniform(0.2, 2.0, s).astype(np.float32) for k, s in VAR_SHAPES.items()}
+    grid = [(t, v, m, r) for t in targets for v in var for m in (None, WHERE) for r in REDUCTIONS]
+
+    def run(x):
+        return [jaxloss.gaussian_nll_loss(x, targets[t], var[v], where=m, reduction=r)
+                for t, v, m, r in grid]
+
+    for (t, v, m, r), got in zip(grid, maybe_jit(mode, run)(x), strict=True):
+        want = ref.gaussian_nll_loss(x, targets[t], var[v], where=m, reduction=r)
+        assert got.shape == np.shape(want), (t, v)
+        assert_close(got, want)
+
+
+def test_gaussian_broadcast_target_gradient_is_summed():
+    """The gradient of a broadcast target is the sum over the axes it was broadcast along."""
+    x, y = make_inputs()
+    var = np.full((6, 1), 0.7, np.float32)
+    row = y[:, :1]
+    g_row = jax.grad(lambda t: jaxloss.gaussian_nll_loss(x, t, var, reduction="sum"))(row)
+    g_full = jax.grad(lambda t: jaxloss.gaussian_nll_loss(x, t, var, reduction="sum"))(
+        np.broadcast_to(row, SHAPE))
+    assert g_row.shape == (6, 1)
+    assert_close(g_row, np.sum(np.asarray(g_full), axis=1, keepdims=True), rtol=1e-6)
+
+
+def _opinfo_samples():
+    """PyTorch 2.13's OpInfo samples of F.gaussian_nll_loss with its values and gradients,
+    recorded by tests/record_torch_gaussian_nll.py."""
+    data = np.load(pathlib.Path(__file__).with_name("data") / "torch_gaussian_nll_opinfo.npz")
+
+    def unflatten(flat, shapes, keep):
+        out, start = [], 0
+        for row, k in zip(shapes, keep, strict=True):
+            shape = tuple(int(d) for d in row if d >= 0)
+            size = int(np.prod(shape, dtype=np.int64))
+            out.append(flat[start:start + size].reshape(shape) if k else None)
+            start += size if k else 0
+        assert start == flat.size
+        return out
+
+    n = len(data["reduction"])
+    everywhere = [True] * n
+    columns = {k: unflatten(data[k], data[f"{k}_shape"], everywhere)
+               for k in ("input", "target", "var", "out")}
+    for k in ("input", "target", "var"):
+        columns[f"grad_{k}"] = unflatten(data[f"grad_{k}"], data[f"{k}_shape"], data["has_grad"])
+    kwargs = [{"reduction": str(r), "full": bool(f), "eps": float(e)}
+              for r, f, e in zip(data["reduction"], data["full"], data["eps"], strict=True)]
+    return [({k: v[i] for k, v in columns.items()}, kwargs[i]) for i in range(n)]
+
+
+def test_gaussian_matches_pytorchs_opinfo_samples():
+    """Every one of PyTorch's own 324 OpInfo samples: value, reduction, output shape and, for
+    inputs of rank <= 2, the gradients of input, target and var. 216 of them have a target of
+    another shape than the input (a last axis of 1, or none), which jaxloss refused before."""
+    samples = _opinfo_samples()
+    assert len(samples) == 324
+    assert sum(s["target"].shape != s["input"].shape for s, _ in samples) == 216
+    with jax.enable_x64(True):
+        for i, (s, kwargs) in enumerate(samples):
+            x, y, v = (s[k].astype(np.float64) for k in ("input", "target", "var"))
+            if s["grad_input"] is None:
+                got = jaxloss.gaussian_nll_loss(x, y, v, **kwargs)
+            else:  # value and gradients from one trace (eager calls dominate this test)
+                got, vjp = jax.vjp(lambda a, b, c, kw=kwargs: jaxloss.gaussian_nll_loss(
+                    a, b, c, **kw), x, y, v)
+            assert got.dtype == jnp.float64 and got.shape == s["out"].shape, (i, kwargs)
+            np.testing.assert_allclose(got, s["out"], rtol=1e-12, atol=1e-12, err_msg=str(i))
+            if s["grad_input"] is None:
+                continue
+            grads = vjp(jnp.ones_like(got))  # the gradients of the loss's sum
+            for name, g in zip(("input", "target", "var"), grads, strict=True):
+                np.testing.assert_allclose(g, s[f"grad_{name}"], rtol=1e-12, atol=1e-12,
+                                           err_msg=f"{i} d/d{name}")
 
 
 def test_gaussian_channel_var_of_a_4d_input():

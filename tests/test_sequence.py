@@ -278,7 +278,8 @@ def test_empty_target_is_all_blanks(x64):
 def test_uniform_log_probs_count_alignments(x64):
     """With uniform probabilities the loss is -log(#alignments / C**T)."""
     lp = np.full((4, 1, 3), -np.log(3.0))
-    # alignments of "1 2" in 4 frames over the extended sequence b 1 b 2 b: 17 (by enumeration)
+    # alignments of "1 2" in 4 frames over the extended sequence b 1 b 2 b: 15 (by
+    # enumeration; C(T + S - repeats, 2S) = C(6, 4), see _uniform_ctc_nll)
     paths = 0
     for code in range(3**4):
         path = [(code // 3**k) % 3 for k in range(4)]
@@ -286,6 +287,60 @@ def test_uniform_log_probs_count_alignments(x64):
         paths += collapsed == [1, 2]
     got = jaxloss.ctc_loss(lp, np.array([[1, 2]]), [4], [2], reduction="sum")
     np.testing.assert_allclose(got, -np.log(paths / 3**4), rtol=1e-12)
+
+
+def _uniform_ctc_nll(num_steps, target, log_prob):
+    """-log p(target) when every log_probs entry is ``log_prob``, by counting: an alignment is
+    a blank run, then for each label a run of it and a blank run, with the label runs >= 1
+    frame and the blank runs between repeated labels >= 1; stars and bars give
+    C(T + S - r, 2S) of them (r adjacent repeats), each of log-probability T * log_prob."""
+    size = len(target)
+    repeats = sum(a == b for a, b in zip(target[:-1], target[1:], strict=True))
+    n = num_steps + size - repeats
+    log_count = math.lgamma(n + 1) - math.lgamma(2 * size + 1) - math.lgamma(n - 2 * size + 1)
+    return -num_steps * log_prob - log_count
+
+
+def test_long_inputs_in_float32_keep_float64_accuracy():
+    """T = 10000 frames in float32: the per-frame normalised recursion keeps the losses within
+    rel 1e-6 of their float64 values and the occupancies (minus the gradient) within ~1e-4.
+    Unnormalised, log alpha ~ -16000 was rounded at ulp 2e-3 every frame: the uniform losses
+    were off by 1.3-1.6 (rel 1e-4), the random ones by rel 4e-6 to 7e-6, occupancies by up
+    to 0.04. Uniform log_probs against the count of alignments (float64 too), random ones
+    against jaxloss in float64; each live frame's occupancies sum to 1, later frames get 0."""
+    num_steps, num_classes = 10000, 5
+    rng = np.random.default_rng(20)
+    targets = rng.integers(1, num_classes, (4, 50))
+    targets[0, 1] = targets[0, 0]  # a repeat
+    il = np.array([num_steps, num_steps - 1234, num_steps, num_steps - 777])
+    tl = np.array([20, 50, 50, 35])
+    # sequences 0, 1: uniform over the classes; 2, 3: random logits
+    lp = np.full((num_steps, 4, num_classes), np.log(1 / num_classes), np.float32)
+    lp[:, 2:] = jax.nn.log_softmax(rng.standard_normal((num_steps, 2, num_classes)), axis=-1)
+    lp = lp.astype(np.float64)  # float32 values, exactly the same inputs in both precisions
+
+    @jax.jit
+    def run(x):
+        def total(x):
+            per = jaxloss.ctc_loss(x, targets, il, tl, reduction="none")
+            return jnp.sum(per), per
+
+        (_, per), g = jax.value_and_grad(total, has_aux=True)(x)
+        return per, g
+
+    with jax.enable_x64(True):
+        per64, g64 = (np.asarray(v) for v in run(jnp.asarray(lp)))
+    per32, g32 = (np.asarray(v, np.float64) for v in run(jnp.asarray(lp, jnp.float32)))
+    counted = [_uniform_ctc_nll(il[i], list(targets[i, : tl[i]]), lp[0, 0, 0])
+               for i in (0, 1)]
+    np.testing.assert_allclose(per64[:2], counted, rtol=1e-12)
+    np.testing.assert_allclose(per32[:2], counted, rtol=5e-6)  # ulp 1e-3 at 16000
+    np.testing.assert_allclose(per32[2:], per64[2:], rtol=1.5e-6)
+    np.testing.assert_allclose(g32, g64, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(g32[:, :2], g64[:, :2], rtol=0, atol=3e-4)
+    live = _live_frames(il, num_steps)[..., 0]
+    np.testing.assert_allclose(g32.sum(-1), np.where(live, -1.0, 0.0), atol=3e-5)
+    assert np.all(g32[~live] == 0.0)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -83,6 +83,7 @@ def _check_kl_target_shape(fn: str, target: tuple[int, ...], shape: tuple[int, .
     _checks.check_broadcastable(fn, "target", target, shape)
 
 
+@_inputs.public
 def kl_div(
     input: ArrayLike,  # noqa: A002 (PyTorch's name)
     target: ArrayLike,
@@ -174,12 +175,11 @@ def kl_div(
     """
     fn = "kl_div"
     _check_kl_reduction(fn, reduction)
-    if not isinstance(log_target, bool):
-        raise TypeError(f"{fn}: `log_target` must be a Python bool, got {log_target!r}.")
+    log_target = _inputs.flag(fn, "log_target", log_target)
     x = _float_input(fn, "input", input)
     t = _float_input(fn, "target", target)
     _check_kl_target_shape(fn, tuple(t.shape), tuple(x.shape))
-    dtype = _checks.compute_dtype(x.dtype)
+    dtype = _inputs.float_dtype(x, t)
     x = x.astype(dtype)
     t = jnp.broadcast_to(t.astype(dtype), x.shape)
     mask = _checks.as_mask(fn, where, x.shape)
@@ -212,6 +212,7 @@ def kl_div(
     return reduce_loss(per, rows, "mean", axis_name)
 
 
+@_inputs.public
 def jensen_shannon_divergence(
     log_p: ArrayLike,
     log_q: ArrayLike,
@@ -312,6 +313,7 @@ def jensen_shannon_divergence(
     return reduce_masked(per, mask, reduction, axis_name, weights=v)
 
 
+@_inputs.public
 def distillation_loss(
     student_logits: ArrayLike,
     teacher_logits: ArrayLike,

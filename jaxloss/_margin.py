@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from jaxloss import _checks
+from jaxloss import _checks, _inputs
 from jaxloss._reduction import reduce_masked
 
 # ATen's EPSILON in cosine_embedding_loss (added to each squared magnitude).
@@ -39,13 +39,12 @@ _COSINE_EPS = 1e-12
 # ---------------------------------------------------------------------------------------------
 
 
-def _float_inputs(fn: str, reduction: str, **inputs: ArrayLike) -> tuple[list[jax.Array], Any]:
-    """Converts the float inputs, checks their dtype, and casts them to one compute dtype.
-
-    The compute dtype is float64 if any input is float64, else float32 (bf16/f16 in, float32
-    math and result), the dtype standard promotion would give, chosen without asking JAX to
-    promote (which raises under ``jax_numpy_dtype_promotion="strict"``).
-    """
+def _float_inputs(
+    fn: str, reduction: str, *, target: ArrayLike | None = None, **inputs: ArrayLike
+) -> tuple[list[jax.Array], Any]:
+    """Converts the float inputs, checks their dtype, and casts them to one compute dtype:
+    ``_inputs.float_dtype`` of the inputs and of ``target`` when it is floating (it votes; it
+    is converted and checked by :func:`_target`)."""
     _checks.check_reduction(fn, reduction)
     arrays = []
     for name, x in inputs.items():
@@ -53,8 +52,8 @@ def _float_inputs(fn: str, reduction: str, **inputs: ArrayLike) -> tuple[list[ja
         x = jnp.asarray(x)
         _checks.check_float(fn, name, x, given=given)
         arrays.append(x)
-    dtypes = {_checks.compute_dtype(x.dtype) for x in arrays}
-    dtype = np.dtype(jnp.float64) if np.dtype(jnp.float64) in dtypes else np.dtype(jnp.float32)
+    voters = [*arrays] if target is None else [*arrays, jnp.asarray(target)]
+    dtype = _inputs.float_dtype(*voters)
     return [x.astype(dtype) for x in arrays], dtype
 
 
@@ -238,11 +237,6 @@ def _check_positive_margin(fn: str, margin: Any) -> None:
         raise ValueError(f"{fn}: `margin` must be > 0, got {v} (PyTorch raises too).")
 
 
-def _check_bool(fn: str, name: str, value: Any) -> None:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{fn}: `{name}` must be a Python bool, got {value!r}.")
-
-
 def _same_shapes(fn: str, first: tuple[str, jax.Array], *others: tuple[str, jax.Array]) -> None:
     for name, x in others:
         _checks.check_same_shape(fn, first[0], first[1].shape, name, x.shape)
@@ -253,6 +247,7 @@ def _same_shapes(fn: str, first: tuple[str, jax.Array], *others: tuple[str, jax.
 # ---------------------------------------------------------------------------------------------
 
 
+@_inputs.public
 def margin_ranking_loss(
     input1: ArrayLike,
     input2: ArrayLike,
@@ -308,7 +303,7 @@ def margin_ranking_loss(
       1.1667
     """
     fn = "margin_ranking_loss"
-    (x1, x2), dtype = _float_inputs(fn, reduction, input1=input1, input2=input2)
+    (x1, x2), dtype = _float_inputs(fn, reduction, input1=input1, input2=input2, target=target)
     y = _target(fn, target, "signs")
     _same_shapes(fn, ("input1", x1), ("input2", x2), ("target", y))
     mask = _checks.as_mask(fn, where, x1.shape)
@@ -317,6 +312,7 @@ def margin_ranking_loss(
     return _reduce(fn, per, mask, weights, reduction, axis_name)
 
 
+@_inputs.public
 def hinge_embedding_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -370,7 +366,7 @@ def hinge_embedding_loss(
       0.3000
     """
     fn = "hinge_embedding_loss"
-    (x,), dtype = _float_inputs(fn, reduction, input=input)
+    (x,), dtype = _float_inputs(fn, reduction, input=input, target=target)
     y = _target(fn, target, "signs")
     _same_shapes(fn, ("input", x), ("target", y))
     mask = _checks.as_mask(fn, where, x.shape)
@@ -380,6 +376,7 @@ def hinge_embedding_loss(
     return _reduce(fn, per, mask, weights, reduction, axis_name)
 
 
+@_inputs.public
 def soft_margin_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -431,7 +428,7 @@ def soft_margin_loss(
       0.8048
     """
     fn = "soft_margin_loss"
-    (x,), dtype = _float_inputs(fn, reduction, input=input)
+    (x,), dtype = _float_inputs(fn, reduction, input=input, target=target)
     y = _target(fn, target, "signs")
     _same_shapes(fn, ("input", x), ("target", y))
     mask = _checks.as_mask(fn, where, x.shape)
@@ -472,6 +469,7 @@ def _broadcast_class_weights(
     return jnp.moveaxis(w, axis, -1)
 
 
+@_inputs.public
 def multilabel_soft_margin_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -537,7 +535,7 @@ def multilabel_soft_margin_loss(
       0.3413
     """
     fn = "multilabel_soft_margin_loss"
-    (x,), dtype = _float_inputs(fn, reduction, input=input)
+    (x,), dtype = _float_inputs(fn, reduction, input=input, target=target)
     y = _target(fn, target, "multilabel")
     ax = _class_axis_of(fn, x, axis)
     _same_shapes(fn, ("input", x), ("target", y))
@@ -552,6 +550,7 @@ def multilabel_soft_margin_loss(
     return _reduce(fn, per, mask, weights, reduction, axis_name)
 
 
+@_inputs.public
 def multi_margin_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -706,6 +705,7 @@ def _multilabel_hinge_sums(x: jax.Array, counts: jax.Array) -> jax.Array:
     return jnp.sum(jnp.where(is_target, counts * per_j, jnp.zeros_like(per_j)), axis=-1)
 
 
+@_inputs.public
 def multilabel_margin_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -810,6 +810,7 @@ def multilabel_margin_loss(
 # ---------------------------------------------------------------------------------------------
 
 
+@_inputs.public
 def cosine_embedding_loss(
     input1: ArrayLike,
     input2: ArrayLike,
@@ -871,7 +872,7 @@ def cosine_embedding_loss(
       0.3708
     """
     fn = "cosine_embedding_loss"
-    (x1, x2), dtype = _float_inputs(fn, reduction, input1=input1, input2=input2)
+    (x1, x2), dtype = _float_inputs(fn, reduction, input1=input1, input2=input2, target=target)
     _class_axis(fn, "input1", x1, what="feature")
     _same_shapes(fn, ("input1", x1), ("input2", x2))
     y = _target(fn, target, "signs")
@@ -906,7 +907,7 @@ def _triplet(
     axis_name: str | None,
 ) -> jax.Array:
     """``max(0, margin + d(a, p) - min(d(a, n), d(p, n) if swap))``, reduced."""
-    _check_bool(fn, "swap", swap)
+    swap = _inputs.flag(fn, "swap", swap)
     _checks.check_scalar(fn, "margin", margin)
     _check_positive_margin(fn, margin)
     m = jnp.asarray(margin, a.dtype)
@@ -918,6 +919,7 @@ def _triplet(
     return _reduce(fn, per, mask, weights, reduction, axis_name)
 
 
+@_inputs.public
 def triplet_margin_loss(
     anchor: ArrayLike,
     positive: ArrayLike,
@@ -997,6 +999,7 @@ def triplet_margin_loss(
                     reduction=reduction, where=where, axis_name=axis_name)
 
 
+@_inputs.public
 def triplet_margin_with_distance_loss(
     anchor: ArrayLike,
     positive: ArrayLike,

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from jaxloss import _checks
+from jaxloss import _checks, _inputs
 from jaxloss._reduction import reduce_sequence_loss, weigh
 
 _FN = "ctc_loss"
@@ -213,6 +213,7 @@ def _check_values(xp, targets, input_lengths, target_lengths, keep, num_steps, n
 # ---------------------------------------------------------------------------------------------
 
 
+@_inputs.public
 def ctc_loss(
     log_probs: ArrayLike,
     targets: ArrayLike,
@@ -351,8 +352,7 @@ def ctc_loss(
     batched = lp.ndim == 3
     num_classes = lp.shape[-1]
     _check_blank(blank, num_classes)
-    if not isinstance(zero_infinity, (bool, np.bool_)):
-        raise TypeError(f"{_FN}: `zero_infinity` must be a Python bool, got {zero_infinity!r}.")
+    zero_infinity = _inputs.flag(_FN, "zero_infinity", zero_infinity)
     targets_in, input_lengths_in, target_lengths_in = targets, input_lengths, target_lengths
     targets = _integer_array("targets", targets)
     input_lengths = _integer_array("input_lengths", input_lengths)

@@ -98,7 +98,7 @@ class TinySegmenter(nnx.Module):
 # ---------------------------------------------------------------------------------------------
 
 
-def make_loss(name: str, class_weights: jax.Array, dice_weight: float):
+def make_loss(name: str, class_weights: jax.Array, lambda_dice: float, lambda_ce: float):
     def segmentation_loss(logits, masks):
         if name == "ce":
             return jaxloss.cross_entropy(logits, masks)
@@ -107,7 +107,8 @@ def make_loss(name: str, class_weights: jax.Array, dice_weight: float):
         return jaxloss.dice_cross_entropy_loss(
             logits,
             masks,
-            dice_weight=dice_weight,
+            lambda_dice=lambda_dice,
+            lambda_ce=lambda_ce,
             class_weights=class_weights,
             include_background=False,
             batch=True,
@@ -122,7 +123,9 @@ def train_and_evaluate(config: argparse.Namespace, loss_name: str, data: dict[st
     graphdef, params = nnx.split(model)
     tx = optax.adam(config.learning_rate)
     opt_state = tx.init(params)
-    loss_fn = make_loss(loss_name, data["class_weights"], config.dice_weight)
+    loss_fn = make_loss(
+        loss_name, data["class_weights"], config.lambda_dice, config.lambda_ce
+    )
 
     def objective(params, images, masks):
         logits = nnx.merge(graphdef, params)(images)
@@ -254,7 +257,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--num-test", type=int, default=64)
     parser.add_argument("--width", type=int, default=16, help="channels per conv layer")
     parser.add_argument("--learning-rate", type=float, default=3e-3)
-    parser.add_argument("--dice-weight", type=float, default=0.5)
+    parser.add_argument("--lambda-dice", type=float, default=0.5,
+                        help="weight of the Dice term (dice_cross_entropy_loss)")
+    parser.add_argument("--lambda-ce", type=float, default=0.5,
+                        help="weight of the cross-entropy term (dice_cross_entropy_loss)")
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--figure-rows", type=int, default=4, help="test images in the PNG")
     parser.add_argument("--seed", type=int, default=0)

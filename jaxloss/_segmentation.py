@@ -522,7 +522,8 @@ def dice_cross_entropy_loss(
     logits: ArrayLike,
     targets: ArrayLike,
     *,
-    dice_weight: ArrayLike = 0.5,
+    lambda_dice: ArrayLike = 1.0,
+    lambda_ce: ArrayLike = 1.0,
     smooth: ArrayLike = 1e-5,
     class_weights: ArrayLike | None = None,
     weights: ArrayLike | None = None,
@@ -536,7 +537,15 @@ def dice_cross_entropy_loss(
     where: ArrayLike | None = None,
     axis_name: str | None = None,
 ) -> jax.Array:
-    r"""``dice_weight * dice_loss + (1 - dice_weight) * cross_entropy`` from softmax logits.
+    r"""``lambda_dice * dice_loss + lambda_ce * cross_entropy`` from softmax logits (MONAI's
+    ``DiceCELoss``).
+
+    .. math::
+
+       L = \lambda_{dice}\, L_{dice} + \lambda_{ce}\, L_{ce}
+
+    with MONAI's defaults :math:`\lambda_{dice} = \lambda_{ce} = 1` (a plain sum; the
+    weights of the two terms are independent, as in :func:`dice_focal_loss`).
 
     Both terms see the same logits, targets, ``class_weights``, ``ignore_index`` and
     ``where``; each is normalised its own way (:func:`dice_loss`'s weighted mean over
@@ -555,7 +564,8 @@ def dice_cross_entropy_loss(
       logits: float array (N, ..., C), or (N, C, ...) with ``axis=1`` (always pass it for
         channel-first logits: see :func:`dice_loss`).
       targets: integer class indices, or class probabilities with the logits' shape.
-      dice_weight: scalar in [0, 1] (traceable): 1 is pure Dice, 0 pure cross-entropy.
+      lambda_dice: weight of the Dice term, scalar >= 0 (traceable).
+      lambda_ce: weight of the cross-entropy term, scalar >= 0 (traceable).
       smooth: Dice smoothing, scalar >= 0 (traceable).
       class_weights: optional (C,) per-class weights for both terms (traceable).
       weights: optional real per-element weights, broadcastable to the pixel shape (the logits'
@@ -580,7 +590,8 @@ def dice_cross_entropy_loss(
 
     Raises:
       ValueError: ``weights`` that do not broadcast; ``reduction="none"``, a concrete
-        ``dice_weight`` or ``label_smoothing`` outside [0, 1], a single class (one softmax channel;
+        negative ``lambda_dice`` or ``lambda_ce``, ``label_smoothing`` outside [0, 1], a
+        single class (one softmax channel;
         for binary segmentation combine ``dice_loss(activation="sigmoid")`` with
         :func:`binary_cross_entropy_with_logits`), and everything :func:`dice_loss` and
         :func:`cross_entropy` raise.
@@ -591,7 +602,7 @@ def dice_cross_entropy_loss(
       >>> logits = jnp.array([[[2.0, -1.0], [0.5, 1.5], [-1.0, 2.0]]])
       >>> targets = jnp.array([[0, 1, 1]])
       >>> print(f"{jaxloss.dice_cross_entropy_loss(logits, targets):.4f}")
-      0.1329
+      0.2657
 
     References:
       Milletari et al., "V-Net", 3DV 2016 (the Dice loss); Isensee et al., "nnU-Net", Nature
@@ -604,8 +615,9 @@ def dice_cross_entropy_loss(
             "per (sample, class) and the cross-entropy per pixel, so there is no common "
             "'none'; call jaxloss.dice_loss and jaxloss.cross_entropy with reduction='none'."
         )
-    _checks.check_scalar(fn, "dice_weight", dice_weight)
-    _checks.check_unit_interval(fn, "dice_weight", dice_weight)
+    for name, value in (("lambda_dice", lambda_dice), ("lambda_ce", lambda_ce)):
+        _checks.check_scalar(fn, name, value)
+        _checks.check_nonnegative(fn, name, value)
     _checks.check_scalar(fn, "label_smoothing", label_smoothing)
     _checks.check_unit_interval(fn, "label_smoothing", label_smoothing)
     dice = _overlap_loss(
@@ -619,8 +631,7 @@ def dice_cross_entropy_loss(
         ignore_index=ignore_index, label_smoothing=label_smoothing, z_loss=0.0,
         reduction=reduction, axis=axis, where=where, weights=weights, axis_name=axis_name,
     )
-    lam = jnp.asarray(dice_weight, dice.dtype)
-    return lam * dice + (1.0 - lam) * ce
+    return jnp.asarray(lambda_dice, dice.dtype) * dice + jnp.asarray(lambda_ce, ce.dtype) * ce
 
 
 @_inputs.public

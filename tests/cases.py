@@ -638,23 +638,28 @@ def _dice_ce_make(rng):
     return {
         "logits": _normal(rng, (2, 2, 2, 3)),
         "targets": _labels(rng, (2, 2, 2), 3, -100, ignored=(3,)),
-        "dice_weight": _f(0.6),
+        "lambda_dice": _f(0.6),
+        "lambda_ce": _f(1.3),
         "smooth": _f(0.1),
         "class_weights": _weights(np.random.default_rng(110), 3),
         "label_smoothing": _f(0.1),
     }
 
 
-def _dice_ce_fn(logits, targets, dice_weight, smooth, class_weights, label_smoothing):
+def _dice_ce_fn(logits, targets, lambda_dice, lambda_ce, smooth, class_weights,
+                label_smoothing):
     return jaxloss.dice_cross_entropy_loss(
-        logits, targets, dice_weight=dice_weight, smooth=smooth, class_weights=class_weights,
+        logits, targets, lambda_dice=lambda_dice, lambda_ce=lambda_ce, smooth=smooth,
+        class_weights=class_weights,
         label_smoothing=label_smoothing, batch=True,
     )
 
 
-def _dice_ce_ref(logits, targets, dice_weight, smooth, class_weights, label_smoothing):
+def _dice_ce_ref(logits, targets, lambda_dice, lambda_ce, smooth, class_weights,
+                 label_smoothing):
     return ref.dice_cross_entropy_loss(
-        logits, targets, dice_weight=dice_weight, smooth=smooth, class_weights=class_weights,
+        logits, targets, lambda_dice=lambda_dice, lambda_ce=lambda_ce, smooth=smooth,
+        class_weights=class_weights,
         label_smoothing=label_smoothing, batch=True,
     )
 
@@ -665,20 +670,23 @@ def _dice_ce_probs_make(rng):
     return {
         "logits": _normal(rng, (2, 3, 3)),
         "targets": targets,
-        "dice_weight": _f(0.5),
+        "lambda_dice": _f(0.5),
+        "lambda_ce": _f(0.5),
         "smooth": _f(0.1),
     }
 
 
-def _dice_ce_probs_fn(logits, targets, dice_weight, smooth):
+def _dice_ce_probs_fn(logits, targets, lambda_dice, lambda_ce, smooth):
     return jaxloss.dice_cross_entropy_loss(
-        logits, targets, dice_weight=dice_weight, smooth=smooth, reduction="sum"
+        logits, targets, lambda_dice=lambda_dice, lambda_ce=lambda_ce, smooth=smooth,
+        reduction="sum",
     )
 
 
-def _dice_ce_probs_ref(logits, targets, dice_weight, smooth):
+def _dice_ce_probs_ref(logits, targets, lambda_dice, lambda_ce, smooth):
     return ref.dice_cross_entropy_loss(
-        logits, targets, dice_weight=dice_weight, smooth=smooth, reduction="sum"
+        logits, targets, lambda_dice=lambda_dice, lambda_ce=lambda_ce, smooth=smooth,
+        reduction="sum",
     )
 
 
@@ -1422,12 +1430,12 @@ REGISTRY: dict[str, Case] = {
     ),
     "dice_cross_entropy_loss": Case(
         "dice_cross_entropy_loss", _dice_ce_fn, _dice_ce_ref, _dice_ce_make, **_SOFTMAX,
-        hyper=("dice_weight", "smooth", "class_weights", "label_smoothing"),
+        hyper=("lambda_dice", "lambda_ce", "smooth", "class_weights", "label_smoothing"),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
     ),
     "dice_cross_entropy_loss[probs]": Case(
         "dice_cross_entropy_loss", _dice_ce_probs_fn, _dice_ce_probs_ref, _dice_ce_probs_make,
-        **_SOFTMAX, hyper=("dice_weight", "smooth"), target="targets",
+        **_SOFTMAX, hyper=("lambda_dice", "lambda_ce", "smooth"), target="targets",
     ),
     "tversky_loss[focal, soft_label]": Case(
         "tversky_loss", _tversky_focal_fn, _tversky_focal_ref, _tversky_focal_make,

@@ -686,16 +686,17 @@ def tversky_loss(logits, targets, *, alpha=0.5, beta=0.5, gamma=1.0, **kwargs):
 
 
 def dice_cross_entropy_loss(
-    logits, targets, *, dice_weight=0.5, label_smoothing=0.0, smooth=1e-5,
+    logits, targets, *, lambda_dice=1.0, lambda_ce=1.0, label_smoothing=0.0, smooth=1e-5,
     include_background=True, batch=False, squared=False, **shared,
 ):
-    """dice_weight * dice_loss + (1 - dice_weight) * cross_entropy; smoothing is CE-only."""
+    """lambda_dice * dice_loss + lambda_ce * cross_entropy (MONAI DiceCELoss); smoothing is
+    CE-only."""
     dice = dice_loss(
         logits, targets, activation="softmax", smooth=smooth,
         include_background=include_background, batch=batch, squared=squared, **shared,
     )
     ce = cross_entropy(logits, targets, label_smoothing=label_smoothing, **shared)
-    return dice_weight * dice + (1.0 - dice_weight) * ce
+    return lambda_dice * dice + lambda_ce * ce
 
 
 def _monai_prepare(inputs, target, *, include_background, to_onehot_y, sigmoid, softmax):

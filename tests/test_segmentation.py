@@ -406,7 +406,8 @@ def test_out_of_range_label_is_nan_for_its_sample_and_checked_raises():
         ("tversky_loss", "smooth", [0.0, 1.0]),
         ("tversky_loss", "alpha", [0.0, 0.3, 0.5, 0.9]),
         ("tversky_loss", "beta", [0.1, 0.5, 0.7]),
-        ("dice_cross_entropy_loss", "dice_weight", [0.0, 0.25, 1.0]),
+        ("dice_cross_entropy_loss", "lambda_dice", [0.0, 0.25, 1.0]),
+        ("dice_cross_entropy_loss", "lambda_ce", [0.0, 0.5, 2.0]),
         ("dice_cross_entropy_loss", "label_smoothing", [0.0, 0.1, 0.3]),
         ("dice_cross_entropy_loss", "smooth", [1e-5, 1.0]),
     ],
@@ -492,7 +493,7 @@ def test_dice_cross_entropy_parity(layout, kind, mode):
     def run(x, t):
         return {
             g: jaxloss.dice_cross_entropy_loss(
-                x, t, dice_weight=0.3, class_weights=WEIGHTS if g[0] else None,
+                x, t, lambda_dice=0.3, lambda_ce=0.7, class_weights=WEIGHTS if g[0] else None,
                 label_smoothing=g[1], include_background=g[2], batch=g[3], reduction=g[4],
                 axis=axis,
             )
@@ -501,7 +502,7 @@ def test_dice_cross_entropy_parity(layout, kind, mode):
 
     for (w, s, bg, bt, r), value in maybe_jit(mode, run)(logits, targets).items():
         want = ref.dice_cross_entropy_loss(
-            logits, targets, dice_weight=0.3, class_weights=WEIGHTS if w else None,
+            logits, targets, lambda_dice=0.3, lambda_ce=0.7, class_weights=WEIGHTS if w else None,
             label_smoothing=s, include_background=bg, batch=bt, reduction=r, axis=axis,
         )
         assert_close(value, want)
@@ -512,12 +513,12 @@ def test_dice_cross_entropy_endpoints_and_where():
     where = np.random.default_rng(3).random(targets.shape) < 0.8
     kw = dict(class_weights=WEIGHTS, axis=axis, where=where)
     assert_close(
-        jaxloss.dice_cross_entropy_loss(logits, targets, dice_weight=1.0, **kw),
+        jaxloss.dice_cross_entropy_loss(logits, targets, lambda_ce=0.0, **kw),
         jaxloss.dice_loss(logits, targets, **kw),
     )
     assert_close(
         jaxloss.dice_cross_entropy_loss(
-            logits, targets, dice_weight=0.0, label_smoothing=0.2, **kw
+            logits, targets, lambda_dice=0.0, label_smoothing=0.2, **kw
         ),
         jaxloss.cross_entropy(logits, targets, label_smoothing=0.2, **kw),
     )
@@ -526,12 +527,12 @@ def test_dice_cross_entropy_endpoints_and_where():
 def test_label_smoothing_affects_only_the_cross_entropy_term():
     logits, targets, axis = make_inputs("last", "int_ignored")
     pure_dice = [
-        jaxloss.dice_cross_entropy_loss(logits, targets, dice_weight=1.0, label_smoothing=s)
+        jaxloss.dice_cross_entropy_loss(logits, targets, lambda_ce=0.0, label_smoothing=s)
         for s in (0.0, 0.1, 0.5)
     ]
     np.testing.assert_array_equal(np.asarray(pure_dice), float(pure_dice[0]))
     combined = jaxloss.dice_cross_entropy_loss(logits, targets, label_smoothing=0.1)
-    expected = 0.5 * jaxloss.dice_loss(logits, targets) + 0.5 * jaxloss.cross_entropy(
+    expected = jaxloss.dice_loss(logits, targets) + jaxloss.cross_entropy(
         logits, targets, label_smoothing=0.1
     )
     assert_close(combined, expected)
@@ -713,8 +714,8 @@ ERRORS = [
      "tversky_loss: `beta` must be >= 0, got -2.0"),
     (jaxloss.dice_cross_entropy_loss, (X, Y), dict(reduction="none"), ValueError,
      "dice_cross_entropy_loss: `reduction` must be 'mean' or 'sum', got 'none'"),
-    (jaxloss.dice_cross_entropy_loss, (X, Y), dict(dice_weight=1.5), ValueError,
-     "dice_cross_entropy_loss: `dice_weight` must be in [0, 1], got 1.5"),
+    (jaxloss.dice_cross_entropy_loss, (X, Y), dict(lambda_ce=-1.5), ValueError,
+     "dice_cross_entropy_loss: `lambda_ce` must be >= 0, got -1.5"),
     (jaxloss.dice_cross_entropy_loss, (X, Y), dict(label_smoothing=-0.1), ValueError,
      "dice_cross_entropy_loss: `label_smoothing` must be in [0, 1], got -0.1"),
     (jaxloss.dice_cross_entropy_loss, (X, Y), dict(class_weights=np.ones(5, np.float32)),

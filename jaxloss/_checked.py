@@ -6,6 +6,8 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+import jax
+import numpy as np
 from jax.experimental import checkify
 
 from jaxloss import _checks
@@ -70,7 +72,10 @@ def checked(loss_fn: Callable[..., Any]) -> Callable[..., Any]:
     Inside a function you checkify, do not wrap the loss in ``checked``: it would raise
     itself, from the host callback.
 
-    Arguments are passed through unchanged (positional and keyword, arrays or not).
+    Arguments are passed through (positional and keyword, arrays or not). The wrapped
+    function runs compiled (``jax.jit``), with the array arguments (JAX or NumPy) traced and
+    the others (Python numbers, strings, functions) static, so an eager call compiles once
+    per signature.
 
     Args:
       loss_fn: a jaxloss function such as :func:`jaxloss.cross_entropy`, or a function
@@ -130,11 +135,40 @@ def checked(loss_fn: Callable[..., Any]) -> Callable[..., Any]:
 
     functionalized = checkify.checkify(loss_fn, errors=checkify.user_checks)
 
+    # checkify evaluated eagerly traces the function on every call, and a check before a
+    # jitted part changes that part's checkified program each time (checkify numbers every
+    # check it meets), so an eager call would compile anew on every call. Compiled once per
+    # signature instead: arrays are its arguments, everything else (Python numbers, strings,
+    # functions) is static, as jaxloss treats it.
+    @functools.partial(jax.jit, static_argnums=0)
+    def compiled(spec: tuple[Any, ...], *arrays: Any) -> Any:
+        treedef, static = spec
+        leaves = list(arrays)
+        for i, _, value in static:
+            leaves.insert(i, value)
+        args, kwargs = jax.tree.unflatten(treedef, leaves)
+        with _checks.checking():
+            return functionalized(*args, **kwargs)
+
     @functools.wraps(loss_fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with _checks.checking():
-            error, out = functionalized(*args, **kwargs)
+        leaves, treedef = jax.tree.flatten((args, kwargs))
+        static = tuple(
+            (i, type(v), v) for i, v in enumerate(leaves) if not _is_array(v)
+        )
+        arrays = [v for v in leaves if _is_array(v)]
+        try:
+            hash(static)
+        except TypeError:  # an unhashable non-array argument: checkify it as it is
+            with _checks.checking():
+                error, out = functionalized(*args, **kwargs)
+        else:
+            error, out = compiled((treedef, static), *arrays)
         _checks.raise_failed_checks(error)
         return out
 
     return wrapper
+
+
+def _is_array(v: Any) -> bool:
+    return isinstance(v, (jax.Array, np.ndarray, np.generic))

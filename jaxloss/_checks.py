@@ -219,13 +219,13 @@ def _functionalize_check(
 # own `checkify.debug_check` carries an ErrorEffect into every program that contains one,
 # and a program with an effect runs JAX's runtime-token path on every call (a jitted
 # cross_entropy on (8, 10) logits went from about 20 to about 450 us a call on CPU) and
-# cannot be serialised by `jax.export`. This primitive has no effect, no outputs and no lowering: a program that is
-# not checkified is the program without the check (XLA drops the reduction behind it). Under
-# `checkify.checkify` it becomes a failed check like `checkify.debug_check`'s, through
-# checkify's rule table (`jax._src.checkify.error_checks`, private). If that table moves, the
-# primitive is not defined and value checks fall back to `checkify.debug_check` under
-# `jaxloss.checked` only (where the effect is functionalized), so `checked` keeps working
-# and only a user's own `checkify` loses jaxloss's checks.
+# cannot be serialised by `jax.export`. This primitive has no effect, no outputs and no
+# lowering: a program that is not checkified is the program without the check (XLA drops
+# the reduction behind it). Under `checkify.checkify` it becomes a failed check like
+# `checkify.debug_check`'s, through checkify's rule table (`jax._src.checkify.error_checks`,
+# private). If that table moves, the primitive is not defined and value checks fall back to
+# `checkify.debug_check` under `jaxloss.checked` only (where the effect is functionalized),
+# so `checked` keeps working and only a user's own `checkify` loses jaxloss's checks.
 try:
     from jax._src import checkify as _ckify
     from jax.extend.core import Primitive
@@ -234,7 +234,7 @@ try:
 
     _ckify.error_checks  # noqa: B018 (the hooks this needs)
     _ckify.FailedCheckError, _ckify.assert_func, _ckify.get_traceback  # noqa: B018
-    pe.dce_rules  # noqa: B018
+    pe.dce_rules, batching.bdim_at_front  # noqa: B018
 except (ImportError, AttributeError):  # pragma: no cover (a JAX that moved them)
     _check_p: Any = None
 else:

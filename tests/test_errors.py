@@ -651,6 +651,28 @@ def test_checked_passes_arguments_through():
     fn = jaxloss.checked(jaxloss.class_counts)
     np.testing.assert_array_equal(fn(t, num_classes=3), [1, 1, 2])
     np.testing.assert_array_equal(fn(t, 3), [1, 1, 2])
+    # An unhashable non-array argument cannot be static: checked runs the function as it is.
+    counts = jaxloss.checked(lambda t, classes: jaxloss.class_counts(t, len(classes)))
+    np.testing.assert_array_equal(counts(t, {"a", "b", "c"}), [1, 1, 2])
+    with raises(CheckError, _label_message("class_counts", 5, num_classes=3)):
+        counts(np.array([0, 5], np.int32), {"a", "b", "c"})
+
+
+def test_checked_traces_once_per_signature():
+    """Eager checked calls run one compiled program per signature (checkify evaluated
+    eagerly would trace, and recompile its jitted parts, on every call)."""
+    traces = []
+
+    def loss(x, y, gamma):
+        traces.append(gamma)
+        return jaxloss.focal_loss(x, y, gamma=gamma)
+
+    fn = jaxloss.checked(loss)
+    for _ in range(3):
+        np.testing.assert_allclose(fn(LOGITS, LABELS, 2.0),
+                                   jaxloss.focal_loss(LOGITS, LABELS, gamma=2.0), rtol=1e-6)
+    fn(LOGITS, LABELS, 1.0)  # a new static value: a new trace
+    assert traces == [2.0, 1.0]
 
 
 def test_checked_refuses_a_jitted_function():
@@ -735,6 +757,25 @@ def test_checked_sees_checks_in_a_jitted_function_traced_without_it():
     with pytest.raises(jax.errors.JaxRuntimeError) as info:
         jax.block_until_ready(jax.jit(jaxloss.checked(lambda x, y: inner(x, y)))(LOGITS, bad))
     assert _last_line(info.value) == "CheckError: " + _label_message("cross_entropy", 7)
+
+
+def test_checked_works_on_debug_check_if_jax_moves_checkifys_rule_table(monkeypatch):
+    """Without jaxloss's check primitive (a JAX whose checkify internals moved), checked
+    falls back to checkify.debug_check, functionalized by checked itself."""
+    from jaxloss import _checks
+
+    monkeypatch.setattr(_checks, "_check_p", None)
+    bad = np.array([0, 1, 2, 3, 0, 7], np.int32)
+    fn = jaxloss.checked(lambda x, y: jaxloss.cross_entropy(x, y))
+    with raises(CheckError, _label_message("cross_entropy", 7)):
+        fn(LOGITS, bad)
+    with pytest.raises(jax.errors.JaxRuntimeError) as info:
+        jax.block_until_ready(jax.jit(fn)(LOGITS, bad))
+    assert _last_line(info.value) == "CheckError: " + _label_message("cross_entropy", 7)
+    np.testing.assert_allclose(fn(LOGITS, LABELS), jaxloss.cross_entropy(LOGITS, LABELS))
+    # and an unchecked program then has no check at all
+    err, _ = checkify.checkify(jax.jit(lambda x, y: jaxloss.cross_entropy(x, y)))(LOGITS, bad)
+    assert err.get() is None
 
 
 def test_checked_raises_a_users_own_checkify_check():

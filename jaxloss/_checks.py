@@ -5,15 +5,23 @@ so they cost nothing at run time and never force a traced value to a Python bool
 names the public function, the argument, what was received and what was expected.
 
 Checks that must look at traced data (an out-of-range integer label, probabilities where
-log-probabilities are expected, a mask outside [0, 1], ...) are value checks: they do
-nothing unless :func:`jaxloss.checked` is active (see :func:`checking`), and then go through
-one mechanism, :func:`_require`:
+log-probabilities are expected, a mask outside [0, 1], a traced hyperparameter out of its
+range, ...) are value checks, and go through one mechanism, :func:`_require`:
 
-* on concrete values (eager calls) the failing check raises :class:`CheckError` at once;
-* on traced values (``jit``, ``vmap``, ``grad``, ...) it stages
-  ``lax.cond(failed, <host callback that raises CheckError>, <nothing>)``, so the host is
-  only called when a check fails. Inside ``shard_map``/``pmap`` the shards first agree on
-  the failure, so that they all raise together and none hangs in a collective.
+* on traced values (``jit``, ``vmap``, ``grad``, ``checkify``, ...) each is a check for
+  JAX's functional error mechanism, ``jax.experimental.checkify``: nothing at all (it
+  lowers to nothing, carries no effect, and XLA drops the reduction behind it) unless the
+  program is functionalized by ``checkify.checkify``, which then returns the failed check
+  in its ``Error`` value. So a user who checkifies their own step gets jaxloss's message
+  from ``err.throw()``;
+* on concrete values (eager calls) a value check only runs under :func:`jaxloss.checked`
+  (see :func:`checking`), and raises :class:`CheckError` at once.
+
+:func:`jaxloss.checked` functionalizes the loss with ``checkify.checkify`` and raises the
+resulting error (:func:`raise_failed_checks`): at once when it is concrete; inside ``jit``
+through ``lax.cond(failed, <host callback that raises CheckError>, <nothing>)``, so the host
+is only called when a check fails. Inside ``shard_map``/``pmap`` the shards first agree on
+the failure, so that they all raise together and none hangs in a collective.
 
 JAX turns an exception raised in a host callback into a ``jax.errors.JaxRuntimeError``
 whose message ends with ``CheckError: <our message>``. The traceback JAX would also log to
@@ -21,9 +29,9 @@ stderr is dropped by a logging filter that matches our exception class only
 (:class:`_DropCheckErrorLogs`), and a failed multi-device program's error, which JAX's exit
 handlers would print again, is dropped at exit (:func:`_drop_failed_check_tokens`).
 
-This is the technique of ``equinox.error_if`` (``lax.cond`` around a raising callback, a
-filter on JAX's callback logger), without equinox's static message: the message here
-carries the offending value and its index.
+The raising route is the technique of ``equinox.error_if`` (``lax.cond`` around a raising
+callback, a filter on JAX's callback logger), without equinox's static message: the message
+here carries the offending value and its index.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import checkify
 from jax.typing import ArrayLike
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -49,7 +58,7 @@ _CHECKING: contextvars.ContextVar[bool] = contextvars.ContextVar("jaxloss_checki
 
 @contextlib.contextmanager
 def checking() -> Iterator[None]:
-    """While active, value checks (labels, value ranges) are enforced; see :func:`_require`."""
+    """While active, value checks also run on concrete values (eager calls)."""
     token = _CHECKING.set(True)
     try:
         yield
@@ -119,20 +128,44 @@ def _drop_failed_check_tokens() -> None:
                 pass
 
 
-def _raise_from_callback(
-    message: Callable[..., str],
-    axes: tuple[str, ...],
-    failed: np.ndarray,
-    payload: dict[str, np.ndarray],
-    shard: np.ndarray | None = None,
-) -> None:
-    # Under vmap the cond becomes a select and the callback runs for every element.
-    if not bool(np.asarray(failed)):
-        return
-    if shard is None:
-        raise CheckError(message(**payload))
-    where = ", ".join(f"{a}={int(i)}" for a, i in zip(axes, np.asarray(shard), strict=True))
-    raise CheckError(message(**payload, shard=where))
+class _Message(str):
+    """A value check's message, as checkify's format string.
+
+    checkify keeps a failed check's ``msg_fmt`` and formats it with the check's payload
+    (``msg_fmt.format(**payload)``) when the error is read. Our messages need more than
+    ``str.format`` (NumPy's shortest repr of the value, the flat index unravelled, the shard
+    named by its mesh axes), so the format string is this object, whose ``format`` calls the
+    check's ``message`` with the payload as NumPy values (and ``shard="d=2"`` when the
+    payload has the shard's indices). Equal only to itself: two checks never share one.
+    """
+
+    message: Callable[..., str]
+    axes: tuple[str, ...]
+
+    def __new__(cls, message: Callable[..., str], axes: tuple[str, ...]) -> _Message:
+        self = super().__new__(cls, f"jaxloss value check {getattr(message, '__qualname__', '')}")
+        self.message = message
+        self.axes = axes
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __ne__(self, other: object) -> bool:
+        return self is not other
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def format(self, *args: Any, **kwargs: Any) -> str:
+        del args
+        payload = {k: np.asarray(v) for k, v in kwargs.items()}
+        shard = payload.pop("shard", None)
+        if shard is None:
+            return self.message(**payload)
+        indices = shard.reshape(-1)
+        where = ", ".join(f"{a}={int(i)}" for a, i in zip(self.axes, indices, strict=True))
+        return self.message(**payload, shard=where)
 
 
 def _manual_axes() -> tuple[str, ...]:
@@ -141,36 +174,206 @@ def _manual_axes() -> tuple[str, ...]:
     return () if mesh.empty else tuple(mesh.manual_axes)
 
 
+def _check_impl(*args: Any, **params: Any) -> list[Any]:
+    del args, params
+    return []
+
+
+def _check_jvp(primals: Sequence[Any], tangents: Sequence[Any], **params: Any) -> Any:
+    del tangents
+    _check_p.bind(*primals, **params)
+    return [], []
+
+
+def _check_batch(args: Sequence[Any], dims: Sequence[Any], **params: Any) -> Any:
+    """Under vmap: one check, reporting the first failing element."""
+    size = next(a.shape[d] for a, d in zip(args, dims, strict=True) if d is not None)
+    failed, *payload = (
+        batching.bdim_at_front(a, d, size) for a, d in zip(args, dims, strict=True)
+    )
+    first = jnp.argmax(failed)
+    _check_p.bind(jnp.any(failed), *(v[first] for v in payload), **params)
+    return [], []
+
+
+def _check_dce(used_outputs: list[bool], eqn: Any) -> tuple[list[bool], Any]:
+    """Kept with its inputs until lowering, so that a later ``checkify`` still sees it."""
+    del used_outputs
+    return [True] * len(eqn.invars), eqn
+
+
+def _functionalize_check(
+    error: Any, enabled_errors: Any, failed: Any, *payload: Any, message: str,
+    names: tuple[str, ...],
+) -> tuple[Any, list[Any]]:
+    """checkify's rule: the check becomes a failed ``checkify.check`` in the Error value."""
+    if _ckify.FailedCheckError not in enabled_errors:
+        return error, []
+    new = _ckify.FailedCheckError(
+        _ckify.get_traceback(), message, **dict(zip(names, payload, strict=True))
+    )
+    return _ckify.assert_func(error, failed, new), []
+
+
+# A value check on traced values is the primitive `jaxloss_check(failed, *payload)`. JAX's
+# own `checkify.debug_check` carries an ErrorEffect into every program that contains one,
+# and a program with an effect runs JAX's runtime-token path on every call (a jitted
+# cross_entropy on (8, 10) logits went from about 20 to about 450 us a call on CPU) and
+# cannot be serialised by `jax.export`. This primitive has no effect, no outputs and no
+# lowering: a program that is not checkified is the program without the check (XLA drops
+# the reduction behind it). Under `checkify.checkify` it becomes a failed check like
+# `checkify.debug_check`'s, through checkify's rule table (`jax._src.checkify.error_checks`,
+# private). If that table moves, the primitive is not defined and value checks fall back to
+# `checkify.debug_check` under `jaxloss.checked` only (where the effect is functionalized),
+# so `checked` keeps working and only a user's own `checkify` loses jaxloss's checks.
+try:
+    from jax._src import checkify as _ckify
+    from jax.extend.core import Primitive
+    from jax.interpreters import ad, batching, mlir
+    from jax.interpreters import partial_eval as pe
+
+    _ckify.error_checks  # noqa: B018 (the hooks this needs)
+    _ckify.FailedCheckError, _ckify.assert_func, _ckify.get_traceback  # noqa: B018
+    pe.dce_rules, batching.bdim_at_front  # noqa: B018
+except (ImportError, AttributeError):  # pragma: no cover (a JAX that moved them)
+    _check_p: Any = None
+else:
+    _check_p = Primitive("jaxloss_check")
+    _check_p.multiple_results = True
+    _check_p.def_impl(_check_impl)
+    _check_p.def_abstract_eval(lambda *avals, **params: [])
+    mlir.register_lowering(_check_p, lambda ctx, *args, **params: [])
+    ad.primitive_jvps[_check_p] = _check_jvp
+    batching.primitive_batchers[_check_p] = _check_batch
+    pe.dce_rules[_check_p] = _check_dce
+    _ckify.error_checks[_check_p] = _functionalize_check
+
+
 def _require(
     failed: jax.Array,
     message: Callable[..., str],
     payload: Callable[[], dict[str, jax.Array]],
 ) -> None:
-    """Raises ``CheckError(message(**payload()))`` if the scalar ``failed`` is true.
+    """Fails with ``message(**payload())`` if the scalar ``failed`` is true.
 
-    ``payload`` is only evaluated when the check fails (inside the ``cond`` branch when
-    traced), so a passing check costs the reduction behind ``failed`` and nothing else.
-    ``message`` receives the payload as NumPy values (and ``shard="d=2"`` inside
-    ``shard_map``/``pmap``) and formats the error.
-
-    Inside ``shard_map``/``pmap`` the shards first agree on ``failed`` (a ``psum``), and
-    every shard raises the error of the first failing one: a shard that raised alone would
-    leave the others waiting in the loss's (or the train step's) next collective, and XLA
-    aborts the process after a rendezvous timeout.
+    Concrete ``failed`` (host or eager values): raises :class:`CheckError` at once, and
+    ``payload`` is only evaluated then. Traced ``failed``: a check whose payload is
+    ``payload()`` (the offending value and its index), plus the shard's indices inside
+    ``shard_map``/``pmap``. It costs nothing (it lowers to nothing, and XLA drops the
+    reduction behind ``failed``) unless the program is functionalized by
+    ``checkify.checkify``, by the user or by :func:`jaxloss.checked`: the failed check is
+    then in checkify's ``Error``, and formats with ``message``, which receives the payload
+    as NumPy values (and ``shard="d=2"`` inside ``shard_map``/``pmap``).
     """
     if not isinstance(failed, jax.core.Tracer):
         if bool(failed):
             raise CheckError(message(**jax.tree.map(np.asarray, payload())))
         return
+    if _check_p is None and not _CHECKING.get():
+        return
+    values = {k: jnp.asarray(v) for k, v in payload().items()}
+    axes = _manual_axes()
+    if axes:
+        values["shard"] = jnp.stack([jax.lax.axis_index(a) for a in axes])
+    failed = jnp.asarray(failed, jnp.bool_)
+    if _check_p is None:
+        checkify.debug_check(jnp.logical_not(failed), _Message(message, axes), **values)
+        return
+    _check_p.bind(failed, *values.values(), message=_Message(message, axes), names=tuple(values))
+
+
+def _stage(
+    failed: jax.Array,
+    message: Callable[..., str],
+    payload: Callable[[], dict[str, jax.Array]],
+) -> None:
+    """:func:`_require` for checks on the caller's arrays: a concrete failure only raises
+    under :func:`jaxloss.checked` (an eager ``grad`` makes the check of an input concrete;
+    unchecked, a bad value is a number, not an error)."""
+    if isinstance(failed, jax.core.Tracer) or _CHECKING.get():
+        _require(failed, message, payload)
+
+
+def _wanted(*xs: Any) -> bool:
+    """Whether a value check on ``xs`` runs: always on traced values (free unless the
+    program is checkified), on concrete ones only under :func:`jaxloss.checked`."""
+    return _CHECKING.get() or any(isinstance(x, jax.core.Tracer) for x in xs)
+
+
+def failed_check_message(error: checkify.Error) -> str | None:
+    """The message of the first failed check in a concrete checkify ``error`` (reduced by
+    :func:`_first_failures`), or None."""
+    exc: Any = error.get_exception()
+    if exc is None:
+        return None
+    fmt = getattr(exc, "fmt_string", None)  # a FailedCheckError: its message without the
+    if fmt is None:  # " (`check` failed)" that checkify appends
+        return str(exc)
+    return str(fmt.format(*exc.args, **exc.kwargs))
+
+
+def _raise_from_callback(treedef: Any, failed: np.ndarray, leaves: list[np.ndarray]) -> None:
+    # Under vmap the cond becomes a select and the callback runs for every element.
+    if not bool(np.asarray(failed)):
+        return
+    message = failed_check_message(jax.tree.unflatten(treedef, leaves))
+    if message is not None:
+        raise CheckError(message)
+
+
+def _first_failures(error: checkify.Error) -> checkify.Error:
+    """``error`` with each kind of check reduced to its first failure.
+
+    A ``shard_map``, ``pmap`` or ``vmap`` inside the checkified function gives each check
+    a leading (shard or batch) axis; this keeps the first failing entry of each, on the
+    device (a host callback fed the sharded error would make XLA gather it onto one device
+    with a warning). checkify.Error keeps its checks in ``_pred``/``_code``/``_payload``
+    (no public API reads a traced error).
+    """
+    if all(np.ndim(p) == 0 for p in error._pred.values()):
+        return error
+    preds, codes, payloads = {}, {}, {}
+    for effect, pred in error._pred.items():
+        lead = np.ndim(pred)
+        first = jnp.argmax(jnp.reshape(pred, -1))
+
+        def pick(v: Any, lead: int = lead, first: jax.Array = first) -> jax.Array:
+            v = jnp.asarray(v)
+            return v.reshape((-1, *v.shape[lead:]))[first]
+
+        preds[effect] = jnp.any(pred)
+        codes[effect] = pick(error._code[effect])
+        payloads[effect] = jax.tree.map(pick, error._payload[effect])
+    return error._replace(_pred=preds, _code=codes, _payload=payloads)
+
+
+def raise_failed_checks(error: checkify.Error) -> None:
+    """Raises ``error`` (from ``checkify.checkify``) as :class:`CheckError` if a check failed.
+
+    Concrete: at once. Traced: ``lax.cond(failed, <host callback that raises>, <nothing>)``,
+    so a passing check costs one ``or`` of the checks' predicates. Inside
+    ``shard_map``/``pmap`` the shards first agree on the failure (a ``psum``), and every
+    shard raises the error of the first failing one: a shard that raised alone would leave
+    the others waiting in the loss's (or the train step's) next collective, and XLA aborts
+    the process after a rendezvous timeout.
+    """
+    error = _first_failures(error)
+    leaves, treedef = jax.tree.flatten(error)
+    if not any(isinstance(v, jax.core.Tracer) for v in leaves):
+        message = failed_check_message(error)
+        if message is not None:
+            raise CheckError(message)
+        return
+    # checkify.Error keeps each kind of check's "failed" flag in `_pred` (no public reader
+    # for traced errors).
+    preds = jax.tree.leaves(error._pred)
+    if not preds:
+        return
+    failed = functools.reduce(jnp.logical_or, [jnp.any(p) for p in preds])
+    report = functools.partial(_raise_from_callback, treedef)
     axes = _manual_axes()
     if not axes:
-
-        def report() -> None:
-            jax.debug.callback(
-                functools.partial(_raise_from_callback, message, ()), failed, payload()
-            )
-
-        jax.lax.cond(failed, report, lambda: None)
+        jax.lax.cond(failed, lambda: jax.debug.callback(report, failed, leaves), lambda: None)
         return
 
     local_failed = failed
@@ -183,13 +386,11 @@ def _require(
         mine = rank == first
 
         def pick(v: jax.Array) -> jax.Array:
-            return jax.lax.psum(jnp.where(mine, v, jnp.zeros_like(v)), axes)
+            v = jnp.asarray(v)
+            w = v.astype(jnp.int32) if v.dtype == jnp.bool_ else v
+            return jax.lax.psum(jnp.where(mine, w, jnp.zeros_like(w)), axes).astype(v.dtype)
 
-        shard = jnp.stack([jax.lax.axis_index(a) for a in axes])
-        jax.debug.callback(
-            functools.partial(_raise_from_callback, message, axes),
-            failed, jax.tree.map(pick, payload()), pick(shard),
-        )
+        jax.debug.callback(report, failed, [pick(v) for v in leaves])
 
     jax.lax.cond(failed, report_sharded, lambda: None)
 
@@ -212,8 +413,9 @@ def _fmt(value: ArrayLike) -> str:
 def concrete_float(x: Any) -> float | None:
     """The value of ``x`` as a Python float when it is a concrete scalar, else None.
 
-    Tracers (under ``jit``, ``vmap``, ``grad``) and non-scalars give None: range checks on
-    hyperparameters only run when the value is known while tracing.
+    Tracers (under ``jit``, ``vmap``, ``grad``) and non-scalars give None: the trace-time
+    range checks on hyperparameters only see known values (traced ones get value checks,
+    :func:`check_nonnegative`).
     """
     if isinstance(x, jax.core.Tracer):
         return None
@@ -377,24 +579,50 @@ def ignored(targets: jax.Array, ignore_index: int) -> jax.Array:
     return targets == ignore_index
 
 
+def _check_traced(
+    fn: str, name: str, value: Any, bad: Callable[[jax.Array], jax.Array], requirement: str
+) -> None:
+    """A traced hyperparameter (``vmap`` over it, an argument of ``jit``): a value check
+    (:func:`_require`) with the message of the concrete check, naming the first offending
+    value."""
+    if not isinstance(value, jax.core.Tracer):
+        return
+    v = jnp.asarray(value)
+
+    def message(value: np.ndarray, flat_index: np.ndarray, shard: str | None = None) -> str:
+        del flat_index, shard
+        shown = _fmt(value) if jnp.issubdtype(value.dtype, jnp.floating) else float(value)
+        return f"{fn}: `{name}` must be {requirement}, got {shown}."
+
+    failed = bad(v)
+    _stage(jnp.any(failed), message, lambda: _first_failure(v, failed))
+
+
 def check_unit_interval(fn: str, name: str, value: Any) -> None:
-    """A concrete hyperparameter that must lie in [0, 1]; traced values are not checked."""
+    """A hyperparameter that must lie in [0, 1]: a ValueError while tracing when concrete,
+    a value check (:func:`_require`) when traced."""
     v = concrete_float(value)
     if v is not None and not 0.0 <= v <= 1.0:
         raise ValueError(f"{fn}: `{name}` must be in [0, 1], got {v}.")
+    _check_traced(fn, name, value, lambda x: ~((x >= 0) & (x <= 1)), "in [0, 1]")
 
 
 def check_nonnegative(fn: str, name: str, value: Any) -> None:
+    """A hyperparameter that must be >= 0: a ValueError while tracing when concrete, a value
+    check (:func:`_require`) when traced."""
     v = concrete_float(value)
     if v is not None and not v >= 0.0:
         raise ValueError(f"{fn}: `{name}` must be >= 0, got {v}.")
+    _check_traced(fn, name, value, lambda x: ~(x >= 0), ">= 0")
 
 
 def check_positive(fn: str, name: str, value: Any) -> None:
-    """A concrete hyperparameter that must be > 0 (a scale, a temperature)."""
+    """A hyperparameter that must be > 0 (a scale, a temperature): a ValueError while
+    tracing when concrete, a value check (:func:`_require`) when traced."""
     v = concrete_float(value)
     if v is not None and not v > 0.0:
         raise ValueError(f"{fn}: `{name}` must be > 0, got {v}.")
+    _check_traced(fn, name, value, lambda x: ~(x > 0), "> 0")
 
 
 def smoothing_and_z_loss(
@@ -576,11 +804,13 @@ def check_labels(
     num_classes: int,
     ignore_index: int | None = None,
 ) -> None:
-    """Under :func:`jaxloss.checked`, fails with the first offending label and the valid range.
+    """Fails (:func:`_require`) with the first offending label and the valid range.
 
-    ``in_range`` is True for every label that is fine (in range, ignored or masked).
+    ``in_range`` is True for every label that is fine (in range, ignored or masked). Traced
+    labels are always checked (free unless checkified); concrete ones under
+    :func:`jaxloss.checked` only.
     """
-    if not _CHECKING.get() or targets.size == 0:
+    if targets.size == 0 or not _wanted(targets, in_range):
         return
 
     def message(value: np.ndarray, flat_index: np.ndarray, shard: str | None = None) -> str:
@@ -588,7 +818,7 @@ def check_labels(
         return label_message(fn, _fmt(value), num_classes, ignore_index)
 
     bad = ~in_range
-    _require(jnp.any(bad), message, lambda: _first_failure(targets, bad))
+    _stage(jnp.any(bad), message, lambda: _first_failure(targets, bad))
 
 
 def check_values(
@@ -602,16 +832,17 @@ def check_values(
     where: jax.Array | None = None,
     hint: str = "",
 ) -> None:
-    """Under :func:`jaxloss.checked`, every value of ``x`` must lie in ``[low, high]``.
+    """Every value of ``x`` must lie in ``[low, high]`` (a value check, :func:`_require`).
 
     The generic value check of every loss: values the caller's arrays can hold but the
     loss cannot make sense of (probabilities where log-probabilities are expected, a mask
     outside [0, 1], ...). Only elements where ``where`` (broadcast to ``x``) is True are
     checked; NaN passes (it is not a range error). Fails with
     ``"{fn}: `{name}` must be {expected}, got {value} at index {index}.{hint}"`` naming the
-    first offending element.
+    first offending element. Traced values are always checked (free unless checkified);
+    concrete ones under :func:`jaxloss.checked` only.
     """
-    if not _CHECKING.get() or x.size == 0:
+    if x.size == 0 or not _wanted(x, where):
         return
     bad = jnp.zeros(x.shape, jnp.bool_)
     if low is not None:
@@ -621,13 +852,15 @@ def check_values(
     if where is not None:
         bad = bad & jnp.broadcast_to(where, x.shape)
 
+    shape = tuple(x.shape)  # the message keeps the shape, not the (traced) array
+
     def message(value: np.ndarray, flat_index: np.ndarray, shard: str | None = None) -> str:
-        at = f"index {_index(flat_index, tuple(x.shape))}"
+        at = f"index {_index(flat_index, shape)}"
         if shard is not None:
             at += f" of the shard at {shard}"
         return f"{fn}: `{name}` must be {expected}, got {_fmt(value)} at {at}.{hint}"
 
-    _require(jnp.any(bad), message, lambda: _first_failure(x, bad))
+    _stage(jnp.any(bad), message, lambda: _first_failure(x, bad))
 
 
 def _along_axis(mask: jax.Array | None, axis: int) -> jax.Array | None:
@@ -642,12 +875,13 @@ def check_log_probs(
     mask: jax.Array | None,
     axis: int,
 ) -> None:
-    """``nll_loss`` under ``checked``: kept rows of ``log_probs`` must be <= 0.
+    """``nll_loss``: kept rows of ``log_probs`` must be <= 0 (a value check, as
+    :func:`check_values`).
 
     Probabilities (or logits) passed as log-probabilities are positive; a few ulps above 0
     from rounding are let through.
     """
-    if not _CHECKING.get():
+    if not _wanted(log_probs, targets, mask):
         return
     keep = ~ignored(targets, ignore_index)
     if mask is not None:
@@ -664,7 +898,7 @@ def check_log_probs(
 def check_probabilities(
     fn: str, targets: jax.Array, mask: jax.Array | None, axis: int
 ) -> None:
-    """``cross_entropy``/``focal_loss`` under ``checked``: probability targets must be >= 0."""
+    """``cross_entropy``/``focal_loss``: probability targets must be >= 0 (a value check)."""
     check_values(
         fn, "targets", targets, low=0.0, where=_along_axis(mask, axis),
         expected="probabilities (>= 0)",
@@ -674,7 +908,7 @@ def check_probabilities(
 def check_unit_interval_values(
     fn: str, name: str, x: jax.Array, where: jax.Array | None, *, expected: str, hint: str = ""
 ) -> None:
-    """Under ``checked``: values (binary targets, masks, probabilities) in [0, 1]."""
+    """Values (binary targets, masks, probabilities) in [0, 1] (a value check)."""
     check_values(fn, name, x, low=0.0, high=1.0, where=where, expected=expected, hint=hint)
 
 
@@ -683,8 +917,8 @@ def check_class_statistics(
 ) -> None:
     """Per-class priors or counts: shape (C,), a floating or integer dtype, and (when the
     values are concrete) no negative entry, or, with ``positive``, no entry <= 0. Traced
-    values are checked under :func:`jaxloss.checked` only (a bad value gives NaN or inf
-    otherwise, never a clamped number)."""
+    values get a value check (:func:`check_values`): an error under :func:`jaxloss.checked`
+    or ``checkify``; otherwise a bad value gives NaN or inf, never a clamped number."""
     if not (jnp.issubdtype(v.dtype, jnp.floating) or jnp.issubdtype(v.dtype, jnp.integer)):
         raise TypeError(f"{fn}: `{name}` must be a numeric (C,) array, got dtype {v.dtype}.")
     if v.shape != (num_classes,):
@@ -726,8 +960,10 @@ def check_bad_values(
     if x.size == 0:
         return
 
+    shape = tuple(x.shape)  # the message keeps the shape, not the (traced) array
+
     def message(value: np.ndarray, flat_index: np.ndarray, shard: str | None = None) -> str:
-        at = f"index {_index(flat_index, tuple(x.shape))}"
+        at = f"index {_index(flat_index, shape)}"
         if shard is not None:
             at += f" of the shard at {shard}"
         return f"{fn}: `{name}` must be {expected}, got {_fmt(value)} at {at}.{hint}"

@@ -1,5 +1,7 @@
 """jaxloss.checked on 4 forced CPU devices (a subprocess): a check that fails on one shard
-raises on every shard, so no device hangs in a collective, and nothing reaches stderr."""
+raises on every shard, so no device hangs in a collective, and nothing reaches stderr. And
+without checked, a user's own checkify of a shard_map or pmap step reports jaxloss's error,
+naming the shard."""
 
 import json
 import textwrap
@@ -15,6 +17,7 @@ SCRIPT = textwrap.dedent(
     """
     import json, time
     import jax, jax.numpy as jnp, numpy as np, jaxloss
+    from jax.experimental import checkify
     from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
     assert jax.device_count() == 4
@@ -44,6 +47,13 @@ SCRIPT = textwrap.dedent(
                  x.reshape(4, 2, 3), bad.reshape(4, 2)),
         "sharded_jit": (jax.jit(ce), jax.device_put(x, NamedSharding(mesh, P("d"))),
                         jax.device_put(bad, NamedSharding(mesh, P("d")))),
+        # checked around the shard_map: checkify's shard_map rule, then one raise.
+        "checked_outside": (
+            jax.jit(jaxloss.checked(jax.shard_map(
+                lambda x, y: jaxloss.binary_cross_entropy_with_logits(x, y, axis_name="d"),
+                mesh=mesh, in_specs=(P("d"), P("d")), out_specs=P()))),
+            x, jnp.zeros((8, 3)).at[5, 1].set(2.0),
+        ),
     }
     results = {
         "good": float(sharded(lambda x, y: ce(x, y, axis_name="d"))(x, good)),
@@ -57,6 +67,19 @@ SCRIPT = textwrap.dedent(
         except jax.errors.JaxRuntimeError as e:
             results[name] = str(e).splitlines()[-1]
         results[name + "_seconds"] = time.perf_counter() - start
+    # Without checked: the user checkifies the sharded step.
+    plain_bce = lambda x, y: jaxloss.binary_cross_entropy_with_logits(x, y, axis_name="d")
+    for name, f, a, b in [
+        ("checkify_shard_map", sharded(plain_bce), x, jnp.zeros((8, 3)).at[5, 1].set(2.0)),
+        ("checkify_pmap", jax.pmap(jaxloss.cross_entropy, axis_name="p"),
+         x.reshape(4, 2, 3), bad.reshape(4, 2)),
+    ]:
+        err, _ = checkify.checkify(f)(a, b)
+        try:
+            err.throw()
+            results[name] = None
+        except checkify.JaxRuntimeError as e:
+            results[name] = str(e)
     print(json.dumps(results))
     """
 )
@@ -79,6 +102,17 @@ def test_checked_on_four_devices():
         "CheckError: binary_cross_entropy_with_logits: `targets` must be in [0, 1], got 2.0 at "
         "index (1, 1) of the shard at d=2. For class indices use jaxloss.cross_entropy."
     )
+    assert results["checked_outside"] == (
+        "CheckError: binary_cross_entropy_with_logits: `targets` must be in [0, 1], got 2.0 at "
+        "index (1, 1) of the shard at d=2. For class indices use jaxloss.cross_entropy."
+    )
+    assert results["checkify_shard_map"] == (
+        "binary_cross_entropy_with_logits: `targets` must be in [0, 1], got 2.0 at index (1, 1) "
+        "of the shard at d=2. For class indices use jaxloss.cross_entropy. (`check` failed)"
+    )
+    assert results["checkify_pmap"] == label[len("CheckError: "):] + " (`check` failed)"
     # Raised at once: a hang in a collective would take XLA's rendezvous timeout (>= 20 s).
-    for name in ("shard_map", "train_step", "shard_map_values", "pmap", "sharded_jit"):
+    names = ("shard_map", "train_step", "shard_map_values", "pmap", "sharded_jit",
+             "checked_outside")
+    for name in names:
         assert results[name + "_seconds"] < 15, (name, results[name + "_seconds"])

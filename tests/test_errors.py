@@ -9,10 +9,12 @@ import sys
 import traceback
 from pathlib import Path
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.experimental import checkify
 
 import jaxloss
 from jaxloss._checks import CheckError
@@ -677,6 +679,28 @@ def test_checked_passes_arguments_through():
     fn = jaxloss.checked(jaxloss.class_counts)
     np.testing.assert_array_equal(fn(t, num_classes=3), [1, 1, 2])
     np.testing.assert_array_equal(fn(t, 3), [1, 1, 2])
+    # An unhashable non-array argument cannot be static: checked runs the function as it is.
+    counts = jaxloss.checked(lambda t, classes: jaxloss.class_counts(t, len(classes)))
+    np.testing.assert_array_equal(counts(t, {"a", "b", "c"}), [1, 1, 2])
+    with raises(CheckError, _label_message("class_counts", 5, num_classes=3)):
+        counts(np.array([0, 5], np.int32), {"a", "b", "c"})
+
+
+def test_checked_traces_once_per_signature():
+    """Eager checked calls run one compiled program per signature (checkify evaluated
+    eagerly would trace, and recompile its jitted parts, on every call)."""
+    traces = []
+
+    def loss(x, y, gamma):
+        traces.append(gamma)
+        return jaxloss.focal_loss(x, y, gamma=gamma)
+
+    fn = jaxloss.checked(loss)
+    for _ in range(3):
+        np.testing.assert_allclose(fn(LOGITS, LABELS, 2.0),
+                                   jaxloss.focal_loss(LOGITS, LABELS, gamma=2.0), rtol=1e-6)
+    fn(LOGITS, LABELS, 1.0)  # a new static value: a new trace
+    assert traces == [2.0, 1.0]
 
 
 def test_checked_refuses_a_jitted_function():
@@ -685,13 +709,156 @@ def test_checked_refuses_a_jitted_function():
 
 
 def test_unchecked_value_problems_are_numbers_not_errors():
-    """Without checked nothing looks at values: plain calls and jit stay check-free."""
+    """Without checked (or checkify) a bad value is a number, eagerly, under jit and under
+    an eager grad (where the check of a non-differentiated input comes out concrete), except
+    a concrete out-of-range label, which the label rule makes a ValueError eagerly."""
     bad = np.array([0, 7, 1, 2, 3, 0], np.int32)
     assert np.isnan(jax.jit(jaxloss.cross_entropy)(LOGITS, bad))
     assert np.isfinite(jaxloss.nll_loss(PROBS, LABELS))
+    assert np.isfinite(jax.grad(jaxloss.nll_loss)(PROBS, LABELS)).all()
     assert np.isfinite(jaxloss.binary_cross_entropy_with_logits(LOGITS, 2.0 * PROBS + 1.0))
-    text = jax.jit(jaxloss.cross_entropy).lower(LOGITS, bad).as_text()
+    assert np.isfinite(jax.vmap(lambda g: jaxloss.focal_loss(LOGITS, LABELS, gamma=g))(
+        jnp.array([2.0, -1.0]))).all()
+
+
+def test_value_checks_cost_nothing_when_not_checkified():
+    """Issue 20: the value checks are no part of a program nobody checkifies: no host
+    callback, no cond, no effect (an effect would put every call on JAX's runtime-token path
+    and make the program unserialisable by jax.export), and XLA drops the reductions."""
+    bad = np.array([0, 7, 1, 2, 3, 0], np.int32)
+    lowered = jax.jit(jaxloss.cross_entropy).lower(LOGITS, bad)
+    text = lowered.as_text()
     assert "callback" not in text
+    assert not re.search(r"stablehlo\.(case|if)\b", text)
+    compiled = lowered.compile().as_text()
+    assert "custom-call" not in compiled and "conditional" not in compiled
+    assert jax.jit(jaxloss.cross_entropy).trace(LOGITS, bad).jaxpr.effects == set()
+    exported = jax.export.export(jax.jit(jaxloss.cross_entropy))(LOGITS, bad)
+    assert exported.ordered_effects == () and exported.unordered_effects == ()
+
+
+def test_checkify_users_get_jaxloss_errors_without_checked():
+    """Issue 20: checkify's own error mechanism reports jaxloss's errors from a jitted step
+    the user checkifies (or chexifies), with no CpuCallback wrapper and no jaxloss.checked;
+    the step's outputs are unchanged."""
+    bad = np.array([0, 1, 2, 3, 0, 7], np.int32)
+    message = _label_message("cross_entropy", 7) + " (`check` failed)"
+    step = jax.jit(jax.value_and_grad(jaxloss.cross_entropy))
+    err, out = checkify.checkify(step)(LOGITS, bad)
+    assert err.get() == message
+    with pytest.raises(checkify.JaxRuntimeError) as info:
+        err.throw()
+    assert str(info.value) == message  # one line: no wrapper
+    chex.assert_trees_all_close(out, step(LOGITS, bad))
+    err, out = checkify.checkify(step)(LOGITS, LABELS)
+    assert err.get() is None
+    chex.assert_trees_all_close(out, step(LOGITS, LABELS))
+    chexified = chex.chexify(step, async_check=False)
+    try:
+        with pytest.raises(checkify.JaxRuntimeError) as info:
+            chexified(LOGITS, bad)
+        assert str(info.value) == message
+    finally:
+        # chex registers every chexified function for its exit-time "not inspected"
+        # warning, synchronous ones too; this one was inspected.
+        from chex._src import asserts_internal
+
+        asserts_internal.CHEXIFY_STORAGE.wait_fns.remove(chexified.wait_checks)
+
+
+def test_checkify_under_vmap_reports_the_first_failing_element():
+    batch_y = np.stack([LABELS, LABELS, LABELS])
+    batch_y[1, 4], batch_y[2, 0] = 5, 6
+    err, _ = checkify.checkify(jax.jit(jax.vmap(jaxloss.cross_entropy, (None, 0))))(
+        LOGITS, batch_y)
+    assert err.get() == _label_message("cross_entropy", 5) + " (`check` failed)"
+
+
+def test_checked_sees_checks_in_a_jitted_function_traced_without_it():
+    """Issue 20: the checks are in every trace, so checked also catches a bad label inside
+    a jitted function that was traced (and cached) before, outside checked."""
+    inner = jax.jit(jaxloss.cross_entropy)
+    inner(LOGITS, LABELS)  # traced and cached here, without checked
+    bad = np.array([0, 1, 2, 3, 0, 7], np.int32)
+    with raises(CheckError, _label_message("cross_entropy", 7)):
+        jaxloss.checked(lambda x, y: inner(x, y))(LOGITS, bad)
+    with pytest.raises(jax.errors.JaxRuntimeError) as info:
+        jax.block_until_ready(jax.jit(jaxloss.checked(lambda x, y: inner(x, y)))(LOGITS, bad))
+    assert _last_line(info.value) == "CheckError: " + _label_message("cross_entropy", 7)
+
+
+def test_checked_works_on_debug_check_if_jax_moves_checkifys_rule_table(monkeypatch):
+    """Without jaxloss's check primitive (a JAX whose checkify internals moved), checked
+    falls back to checkify.debug_check, functionalized by checked itself."""
+    from jaxloss import _checks
+
+    monkeypatch.setattr(_checks, "_check_p", None)
+    bad = np.array([0, 1, 2, 3, 0, 7], np.int32)
+    fn = jaxloss.checked(lambda x, y: jaxloss.cross_entropy(x, y))
+    with raises(CheckError, _label_message("cross_entropy", 7)):
+        fn(LOGITS, bad)
+    with pytest.raises(jax.errors.JaxRuntimeError) as info:
+        jax.block_until_ready(jax.jit(fn)(LOGITS, bad))
+    assert _last_line(info.value) == "CheckError: " + _label_message("cross_entropy", 7)
+    np.testing.assert_allclose(fn(LOGITS, LABELS), jaxloss.cross_entropy(LOGITS, LABELS))
+    # and an unchecked program then has no check at all
+    err, _ = checkify.checkify(jax.jit(lambda x, y: jaxloss.cross_entropy(x, y)))(LOGITS, bad)
+    assert err.get() is None
+
+
+def test_checked_raises_a_users_own_checkify_check():
+    """The function checked wraps may hold its own checkify checks: they raise as
+    CheckError too, eagerly and inside jit."""
+
+    def loss(x, y):
+        checkify.check(jnp.all(x < 1.5), "logits must be < 1.5, got max {m}", m=jnp.max(x))
+        return jaxloss.cross_entropy(x, y)
+
+    with raises(CheckError, "logits must be < 1.5, got max 2.0"):
+        jaxloss.checked(loss)(LOGITS, LABELS)
+    with pytest.raises(jax.errors.JaxRuntimeError) as info:
+        jax.block_until_ready(jax.jit(jaxloss.checked(loss))(LOGITS, LABELS))
+    assert _last_line(info.value) == "CheckError: logits must be < 1.5, got max 2.0"
+
+
+TRACED_HYPERPARAMETERS = [
+    (lambda v: jaxloss.focal_loss(LOGITS, LABELS, gamma=v), -1.0,
+     "focal_loss: `gamma` must be >= 0, got -1.0."),
+    (lambda v: jaxloss.sigmoid_focal_loss(LOGITS, PROBS, gamma=v), -0.5,
+     "sigmoid_focal_loss: `gamma` must be >= 0, got -0.5."),
+    (lambda v: jaxloss.cross_entropy(LOGITS, LABELS, label_smoothing=v), 1.5,
+     "cross_entropy: `label_smoothing` must be in [0, 1], got 1.5."),
+    (lambda v: jaxloss.cross_entropy(LOGITS, LABELS, label_smoothing=v), -0.25,
+     "cross_entropy: `label_smoothing` must be in [0, 1], got -0.25."),
+    (lambda v: jaxloss.cross_entropy(LOGITS, LABELS, z_loss=v), -0.5,
+     "cross_entropy: `z_loss` must be >= 0, got -0.5."),
+    (lambda v: jaxloss.ldam_loss(LOGITS, LABELS, class_counts=_COUNTS, scale=v), 0.0,
+     "ldam_loss: `scale` must be > 0, got 0.0."),
+    (lambda v: jaxloss.huber_loss(LOGITS, PROBS, delta=v), -1.0,
+     "huber_loss: `delta` must be > 0, got -1.0."),
+]
+
+
+@pytest.mark.parametrize(("loss", "value", "message"), TRACED_HYPERPARAMETERS,
+                         ids=[e[2][:40] for e in TRACED_HYPERPARAMETERS])
+def test_traced_hyperparameters_are_value_checks(loss, value, message):
+    """Issue 20: a traced hyperparameter out of its range fails with the message of the
+    concrete check (a ValueError while tracing), under checked and under checkify; as a
+    Python number it is still that ValueError."""
+    with raises(ValueError, message):
+        loss(value)
+    with pytest.raises(jax.errors.JaxRuntimeError) as info:  # an argument of jit
+        jax.block_until_ready(jax.jit(jaxloss.checked(loss))(value))
+    assert _last_line(info.value) == "CheckError: " + message
+    values = jnp.array([0.5, value, value], jnp.float32)  # vmap over it: the first one
+    with raises(CheckError, message):
+        jaxloss.checked(jax.vmap(loss))(values)
+    with raises(CheckError, message):
+        jax.vmap(jaxloss.checked(loss))(values)
+    err, _ = checkify.checkify(jax.jit(jax.vmap(loss)))(values)
+    assert err.get() == message + " (`check` failed)"
+    err, _ = checkify.checkify(jax.jit(jax.vmap(loss)))(jnp.full(3, 0.5, jnp.float32))
+    assert err.get() is None
 
 
 # class_counts: eagerly and under checked it raises; under plain jit an out-of-range label is
@@ -864,6 +1031,21 @@ def test_checked_lets_good_and_masked_values_through(fn, args, kwargs):
     )
 
 
+@pytest.mark.parametrize(
+    ("fn", "args", "kwargs", "message"), VALUE_CHECKS, ids=[e[3][:45] for e in VALUE_CHECKS]
+)
+def test_checkify_reports_every_value_check(fn, args, kwargs, message):
+    err, _ = checkify.checkify(jax.jit(lambda *a: fn(*a, **kwargs)))(*args)
+    assert err.get() == message + " (`check` failed)"
+
+
+@pytest.mark.parametrize(("fn", "args", "kwargs"), NOT_CHECKED)
+def test_checkify_lets_good_and_masked_values_through(fn, args, kwargs):
+    err, out = checkify.checkify(jax.jit(lambda *a: fn(*a, **kwargs)))(*args)
+    assert err.get() is None
+    chex.assert_trees_all_close(out, fn(*args, **kwargs), rtol=1e-6)
+
+
 def test_a_nan_is_not_a_range_error():
     targets = PROBS.copy()
     targets[1, 1] = np.nan
@@ -931,6 +1113,10 @@ README_ERRORS = {
         lambda: jaxloss.checked(jaxloss.cross_entropy)(jnp.zeros((2, 3)), jnp.array([0, 7])),
     "jaxloss._checks.CheckError: nll_loss:":
         lambda: jaxloss.checked(jaxloss.nll_loss)(jnp.array([[0.7, 0.3]]), jnp.array([0])),
+    # Without checked: the user's own checkify of a jitted step.
+    "jax._src.checkify.JaxRuntimeError: cross_entropy: target label 7":
+        lambda: checkify.checkify(jax.jit(jaxloss.cross_entropy))(
+            jnp.zeros((2, 3)), jnp.array([0, 7]))[0].throw(),
     # checked inside jit.
     "jax.errors.JaxRuntimeError: INTERNAL:":
         lambda: jax.block_until_ready(
@@ -945,7 +1131,10 @@ def _readme_error_blocks():
     text = README.read_text()
     start = text.index("### Errors\n")
     section = text[start : text.index("\n## ", start)]
-    return re.findall(r"```\n(.*?)```", section, flags=re.S)
+    # Fenced blocks in order; the error texts are the ones without a language (```python
+    # blocks are code).
+    blocks = re.findall(r"^```(\w*)\n(.*?)^```$", section, flags=re.S | re.M)
+    return [body for lang, body in blocks if not lang]
 
 
 def _shown(exc):

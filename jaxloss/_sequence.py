@@ -395,7 +395,9 @@ def ctc_loss(
         host_tl = np.asarray(target_lengths_in).reshape(batch)
         _check_values(np, host_targets, np.asarray(input_lengths_in).reshape(batch), host_tl,
                       keep, num_steps, num_classes, blank, concatenated)
-    elif _checks.checking_active():
+    else:
+        # Traced: staged checks, free unless the program is checkified (jaxloss.checked, or
+        # the user's own checkify of a jitted step).
         keep = jnp.ones((batch,), jnp.bool_) if mask is None else mask
         _check_values(jnp, targets, input_lengths, target_lengths, keep, num_steps,
                       num_classes, blank, concatenated)

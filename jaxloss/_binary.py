@@ -547,7 +547,8 @@ def binary_cross_entropy(
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to ``input``; False elements count as absent
         (0 loss, excluded from the mean).
-      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis
+        (numerator and denominator summed across devices before dividing).
 
     Returns:
       Scalar or elementwise loss, float32 (float64 for float64 input; bf16/f16 input is
@@ -654,7 +655,8 @@ def binary_cross_entropy_with_logits(
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to ``logits``; False elements count as absent
         (0 loss, excluded from the mean).
-      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis
+        (numerator and denominator summed across devices before dividing).
 
     Returns:
       Scalar or elementwise loss, float32 (float64 for float64 logits; bf16/f16 logits are
@@ -757,7 +759,8 @@ def sigmoid_focal_loss(
         one factor ``w * w_c`` per element.
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to ``logits``.
-      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis
+        (numerator and denominator summed across devices before dividing).
 
     Returns:
       Scalar or elementwise loss, float32 (float64 for float64 logits; bf16/f16 logits are
@@ -893,7 +896,8 @@ def asymmetric_loss(
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to ``logits``; False elements count as absent
         (0 loss, excluded from the mean).
-      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis
+        (numerator and denominator summed across devices before dividing).
 
     Returns:
       Scalar or elementwise loss, float32 (float64 for float64 logits; bf16/f16 logits are

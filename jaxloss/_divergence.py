@@ -261,7 +261,8 @@ def jensen_shannon_divergence(
       axis: the class axis.
       where: optional boolean mask broadcastable to the row shape (the shape without
         ``axis``).
-      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis
+        (numerator and denominator summed across devices before dividing).
 
     Returns:
       A scalar for "mean"/"sum", else one value per row; float32 (float64 for float64

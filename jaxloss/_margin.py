@@ -277,11 +277,12 @@ def margin_ranking_loss(
       margin: scalar (traceable).
       weights: optional real per-element weights, broadcastable to ``input1`` like ``where``
         (traceable): each element's loss is multiplied by its weight and "mean" still divides by the
-        number of kept elements, as without weights (the README's weights rule).
+        number of kept elements, as without weights.
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to the inputs; False elements are absent
         (0 loss, not counted in the mean).
-      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis
+        (numerator and denominator summed across devices before dividing).
 
     Returns:
       Scalar, or the inputs' shape for "none"; float32 (float64 for float64 inputs).
@@ -341,10 +342,11 @@ def hinge_embedding_loss(
       margin: scalar (traceable).
       weights: optional real per-element weights, broadcastable to ``input`` like ``where``
         (traceable): each element's loss is multiplied by its weight and "mean" still divides by the
-        number of kept elements, as without weights (the README's weights rule).
+        number of kept elements, as without weights.
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to ``input``.
-      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis
+        (numerator and denominator summed across devices before dividing).
 
     Returns:
       Scalar, or ``input``'s shape for "none"; float32 (float64 for float64 input).
@@ -403,10 +405,11 @@ def soft_margin_loss(
         differentiable here (``-x sigmoid(-y x)``); PyTorch refuses to differentiate it.
       weights: optional real per-element weights, broadcastable to ``input`` like ``where``
         (traceable): each element's loss is multiplied by its weight and "mean" still divides by the
-        number of kept elements, as without weights (the README's weights rule).
+        number of kept elements, as without weights.
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to ``input``.
-      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis
+        (numerator and denominator summed across devices before dividing).
 
     Returns:
       Scalar, or ``input``'s shape for "none"; float32 (float64 for float64 input).
@@ -503,12 +506,12 @@ def multilabel_soft_margin_loss(
         sample (with the class axis last, a (C,) vector is the same under both readings).
       weights: optional real per-element weights, broadcastable to the sample shape (``input``'s
         without the class axis) like ``where`` (traceable): each element's loss is multiplied by its
-        weight and "mean" still divides by the number of kept samples, as without weights (the
-        README's weights rule).
+        weight and "mean" still divides by the number of kept samples, as without weights.
       reduction: "mean", "sum" or "none".
       axis: the class axis of ``input`` and ``target`` (PyTorch's layout is (N, C): -1).
       where: optional boolean mask broadcastable to the sample shape.
-      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis
+        (numerator and denominator summed across devices before dividing).
 
     Returns:
       Scalar, or the sample shape (``input``'s without ``axis``) for "none"; float32 (float64
@@ -591,12 +594,13 @@ def multi_margin_loss(
       class_weights: optional (C,) per-class weights, PyTorch's ``weight`` (traceable).
       weights: optional real per-element weights, broadcastable to ``target`` like ``where``
         (traceable): each element's loss is multiplied by its weight and "mean" still divides by the
-        number of kept samples, as without weights (the README's weights rule).
+        number of kept samples, as without weights.
       reduction: "mean", "sum" or "none".
       axis: the class axis of ``input`` (PyTorch's layout is (N, C): -1); -1 or 0 for a 0-d
         ``input``.
       where: optional boolean mask broadcastable to ``target``'s shape.
-      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis
+        (numerator and denominator summed across devices before dividing).
 
     Returns:
       Scalar, or ``target``'s shape for "none"; float32 (float64 for float64 input).
@@ -743,13 +747,13 @@ def multilabel_margin_loss(
         after the terminator, as PyTorch checks).
       weights: optional real per-element weights, broadcastable to the sample shape (``input``'s
         without the class axis) like ``where`` (traceable): each element's loss is multiplied by its
-        weight and "mean" still divides by the number of kept samples, as without weights (the
-        README's weights rule).
+        weight and "mean" still divides by the number of kept samples, as without weights.
       reduction: "mean", "sum" or "none".
       axis: the class axis of ``input`` and ``target`` (PyTorch's layout is (N, C): -1); -1 or
         0 for a 0-d ``input``.
       where: optional boolean mask broadcastable to the sample shape.
-      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis
+        (numerator and denominator summed across devices before dividing).
 
     Returns:
       Scalar, or the sample shape (``input``'s without ``axis``) for "none" (a scalar for (C,)
@@ -845,10 +849,11 @@ def cosine_embedding_loss(
       margin: scalar, nominally in [-1, 1] (traceable).
       weights: optional real per-element weights, broadcastable to ``target`` like ``where``
         (traceable): each element's loss is multiplied by its weight and "mean" still divides by the
-        number of kept pairs, as without weights (the README's weights rule).
+        number of kept pairs, as without weights.
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to ``input1.shape[:-1]``.
-      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis
+        (numerator and denominator summed across devices before dividing).
 
     Returns:
       Scalar, or ``input1.shape[:-1]`` for "none"; float32 (float64 for float64 inputs).
@@ -955,11 +960,11 @@ def triplet_margin_loss(
       swap: use the distance swap (static).
       weights: optional real per-element weights, broadcastable to the triplet shape (the inputs'
         without the embedding axis) like ``where`` (traceable): each element's loss is multiplied by
-        its weight and "mean" still divides by the number of kept triplets, as without weights (the
-        README's weights rule).
+        its weight and "mean" still divides by the number of kept triplets, as without weights.
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to ``anchor.shape[:-1]``.
-      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis
+        (numerator and denominator summed across devices before dividing).
 
     Returns:
       Scalar, or ``anchor.shape[:-1]`` for "none"; float32 (float64 for float64 inputs).
@@ -1039,7 +1044,8 @@ def triplet_margin_with_distance_loss(
         weights rule).
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to the distances' shape.
-      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis
+        (numerator and denominator summed across devices before dividing).
 
     Returns:
       Scalar, or the distances' shape for "none"; float32 (float64 for float64 inputs;

@@ -157,7 +157,8 @@ def l1_loss(
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to ``input``; False elements count as absent
         (0 loss, out of the mean's numerator and denominator).
-      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis
+        (numerator and denominator summed across devices before dividing).
 
     Returns:
       Scalar, or the elementwise loss for "none"; float32 (float64 for float64 input,
@@ -212,7 +213,8 @@ def mse_loss(
         over the kept elements, as PyTorch does: weights that sum to 0 give 0, not NaN.
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to ``input``; False elements count as absent.
-      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis
+        (numerator and denominator summed across devices before dividing).
 
     Returns:
       Scalar, or the elementwise loss for "none"; float32 (float64 for float64 input).
@@ -269,7 +271,8 @@ def huber_loss(
         ``input`` (traceable); never in the denominator.
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to ``input``; False elements count as absent.
-      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis
+        (numerator and denominator summed across devices before dividing).
 
     Returns:
       Scalar, or the elementwise loss for "none"; float32 (float64 for float64 input).
@@ -329,10 +332,11 @@ def smooth_l1_loss(
       beta: threshold between the quadratic and the linear part, a scalar >= 0 (traceable).
       weights: optional real per-element weights, broadcastable to ``input`` like ``where``
         (traceable): each element's loss is multiplied by its weight and "mean" still divides by the
-        number of kept elements, as without weights (the README's weights rule).
+        number of kept elements, as without weights.
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to ``input``; False elements count as absent.
-      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis
+        (numerator and denominator summed across devices before dividing).
 
     Returns:
       Scalar, or the elementwise loss for "none"; float32 (float64 for float64 input).
@@ -401,10 +405,11 @@ def poisson_nll_loss(
         (traceable).
       weights: optional real per-element weights, broadcastable to ``input`` like ``where``
         (traceable): each element's loss is multiplied by its weight and "mean" still divides by the
-        number of kept elements, as without weights (the README's weights rule).
+        number of kept elements, as without weights.
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to ``input``; False elements count as absent.
-      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis
+        (numerator and denominator summed across devices before dividing).
 
     Returns:
       Scalar, or the elementwise loss for "none"; float32 (float64 for float64 input).
@@ -543,10 +548,11 @@ def gaussian_nll_loss(
       eps: the clamp of ``var`` from below, a scalar >= 0 (traceable).
       weights: optional real per-element weights, broadcastable to ``input`` like ``where``
         (traceable): each element's loss is multiplied by its weight and "mean" still divides by the
-        number of kept elements, as without weights (the README's weights rule).
+        number of kept elements, as without weights.
       reduction: "mean", "sum" or "none" (the elementwise loss has ``input``'s shape).
       where: optional boolean mask broadcastable to ``input``; False elements count as absent.
-      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis
+        (numerator and denominator summed across devices before dividing).
 
     Returns:
       Scalar, or the elementwise loss for "none"; float32 (float64 for float64 input). An

@@ -288,7 +288,7 @@ def ctc_loss(
       weights: optional real per-element weights, broadcastable to the batch shape, (N,) (``()``
         unbatched) like ``where`` (traceable): each element's loss is multiplied by its weight and
         "mean" still divides by the number of kept sequences (after each is divided by its target
-        length), as without weights (the README's weights rule).
+        length), as without weights.
       reduction: "mean", "sum" or "none".
       zero_infinity: a Python bool; True sets infinite losses (infeasible targets) and their
         gradients to 0.

@@ -570,10 +570,9 @@ def dice_cross_entropy_loss(
       class_weights: optional (C,) per-class weights for both terms (traceable).
       weights: optional real per-element weights, broadcastable to the pixel shape (the logits'
         without ``axis``) like ``where`` (traceable): each element's loss is multiplied by its
-        weight and "mean" still divides by the cross-entropy's own denominator, as without weights
-       . They weigh the cross-entropy term only (per-pixel weight maps
-        as in U-Net and MONAI #6355); the Dice term is a ratio of sums over pixels, not a per-pixel
-        loss.
+        weight and "mean" still divides by the cross-entropy's own denominator, as without
+        weights. They weigh the cross-entropy term only (per-pixel weight maps as in U-Net and
+        MONAI #6355); the Dice term is a ratio of sums over pixels, not a per-pixel loss.
       ignore_index: integer label whose pixels are dropped from both terms.
       label_smoothing: cross-entropy label smoothing in [0, 1] (traceable).
       include_background: False drops class 0 from the Dice term.
@@ -806,8 +805,9 @@ def dice_focal_loss(
       class_weights: optional (C,) per-class weights for both terms (traceable).
       weights: optional real per-element weights, broadcastable to the pixel shape (the logits'
         without ``axis``) like ``where`` (traceable): each element's loss is multiplied by its
-        weight and "mean" still divides by the focal term's own denominator, as without weights. They weigh the focal term only (per-pixel weight maps); the Dice
-        term is a ratio of sums over pixels, not a per-pixel loss.
+        weight and "mean" still divides by the focal term's own denominator, as without
+        weights. They weigh the focal term only (per-pixel weight maps); the Dice term is a
+        ratio of sums over pixels, not a per-pixel loss.
       ignore_index: integer label whose pixels are dropped from both terms.
       include_background: False drops class 0 from the Dice term, and from the sigmoid
         focal term (the softmax focal term covers every class).

@@ -375,8 +375,9 @@ def test_bce_probs_parity_grid(mode):
         assert_close(got, ref.binary_cross_entropy(p, y, weights=w, where=m, reduction=r))
 
 
-def test_bce_probs_the_issue_example():
-    """The call of issue 11: PyTorch gives 0.2798 (the logits function gave 0.5256)."""
+def test_bce_on_probabilities_is_not_bce_on_logits():
+    """Probabilities given to binary_cross_entropy: PyTorch's 0.2798, not the 0.5256 that
+    reading them as logits gives."""
     p = np.array([[0.9, 0.2, 0.6]], np.float32)
     y = np.array([[1.0, 0.0, 1.0]], np.float32)
     assert_close(jaxloss.binary_cross_entropy(p, y), 0.27977657318115234)  # torch 2.13 float32

@@ -244,7 +244,7 @@ def _regression_call(loss, x=LOGITS, y=PROBS, **kwargs):
 
 
 @pytest.mark.parametrize("loss", REGRESSION + ["binary_cross_entropy"])
-def test_issue_11_losses_shapes_dtypes_and_reduction(loss):
+def test_pytorch_elementwise_losses_refuse_bad_shapes_dtypes_and_reductions(loss):
     if loss != "gaussian_nll_loss":  # its target broadcasts, as PyTorch's (tested below)
         with raises(ValueError, f"{loss}: `target` must have the same shape as `input`: "
                                 "expected (6, 4), got (4,)."):

@@ -54,7 +54,8 @@ def class_counts(targets: ArrayLike, num_classes: int, *, ignore_index: int = -1
         )
     if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
         raise ValueError(f"{fn}: `num_classes` must be a positive Python int, got {num_classes!r}.")
-    keep = _inputs.labels(fn, targets, num_classes, ignore_index=ignore_index, where=None).keep
+    labels = _inputs.labels(fn, targets, num_classes, ignore_index=ignore_index, where=None)
+    keep, targets = labels.keep, labels.targets
     classes = jnp.arange(num_classes, dtype=targets.dtype)
     classes = classes.reshape((1,) * targets.ndim + (num_classes,))
     one_hot = (targets[..., None] == classes) & keep[..., None]

@@ -56,7 +56,8 @@ def float_dtype(*arrays: Any) -> np.dtype:
     """
     for a in arrays:
         if getattr(a, "dtype", None) == np.dtype(np.float64):
-            return np.dtype(np.float64)
+            # float32 when x64 is off (NumPy float64 arrays not yet converted)
+            return np.dtype(jax.dtypes.canonicalize_dtype(np.float64))
     return np.dtype(jnp.float32)
 
 
@@ -152,6 +153,8 @@ class Labels:
     """Integer targets after the label rule.
 
     Attributes:
+      targets: the labels widened to at least int32, so that a class count above the labels'
+        dtype (256 classes with uint8 labels) never wraps in a comparison or a one-hot.
       keep: True where the element counts (not ``ignore_index``, not masked by ``where``).
       in_range: True where the label is a class in ``[0, C)``.
       safe: the label where it is kept and in range, else 0: a valid index for every gather,
@@ -159,10 +162,20 @@ class Labels:
       mask: the broadcast ``where`` mask, or None.
     """
 
+    targets: jax.Array
     keep: jax.Array
     in_range: jax.Array
     safe: jax.Array
     mask: jax.Array | None
+
+
+def widened(targets: jax.Array) -> jax.Array:
+    """Integer labels as at least int32 (int64 labels stay int64)."""
+    dtype = np.dtype(targets.dtype)
+    if dtype.itemsize < 4 or (dtype.itemsize == 4 and dtype.kind == "u"):
+        wide = np.int64 if (dtype.itemsize == 4 and jax.config.jax_enable_x64) else np.int32
+        return targets.astype(wide)
+    return targets
 
 
 def labels(
@@ -190,7 +203,8 @@ def labels(
     if m is not None:
         keep = keep & m
     high = offset + num_classes
-    in_range = (targets >= offset) & (targets < high)
+    wide = widened(targets)
+    in_range = (wide >= offset) & (wide < high)
     concrete = not isinstance(targets, jax.core.Tracer) and not (
         m is not None and isinstance(m, jax.core.Tracer)
     )
@@ -204,8 +218,8 @@ def labels(
         if bad.any():
             raise ValueError(_checks.label_message(fn, t[bad][0], num_classes, ignore_index))
     _checks.check_labels(fn, targets, in_range | ~keep, num_classes, ignore_index)
-    safe = jnp.where(keep & in_range, targets, jnp.zeros_like(targets) + offset)
-    return Labels(keep=keep, in_range=in_range, safe=safe, mask=m)
+    safe = jnp.where(keep & in_range, wide, jnp.zeros_like(wide) + offset)
+    return Labels(targets=wide, keep=keep, in_range=in_range, safe=safe, mask=m)
 
 
 def safe_rows(x: jax.Array, keep: jax.Array, axis: int, fill: float = 0.0) -> jax.Array:
@@ -243,9 +257,10 @@ def _unexpected(fn: str, params: dict[str, inspect.Parameter], key: str) -> str:
         fix = (
             f"PyTorch's deprecated `{key}=` is `reduction=` in jaxloss: 'mean', 'sum' or 'none'."
         )
-    elif key in ("input", "target") and positional:
-        i = 0 if key == "input" else min(1, len(positional) - 1)
-        fix = f"PyTorch's `{key}=` is `{positional[i]}=` here (or pass it positionally)."
+    elif key == "input" and positional and positional[0] != "targets":
+        fix = f"PyTorch's `input=` is `{positional[0]}=` here (or pass it positionally)."
+    elif key == "target" and "targets" in params:
+        fix = "PyTorch's `target=` is `targets=` here."
     else:
         close = difflib.get_close_matches(key, list(params), n=2)
         fix = ("Did you mean " + " or ".join(f"`{c}=`" for c in close) + "?") if close else (

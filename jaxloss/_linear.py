@@ -551,7 +551,8 @@ def linear_cross_entropy(
     _check_chunk("token_chunk_size", token_chunk_size)
     return_aux = _inputs.flag(_FN, "return_aux", return_aux)
 
-    acc = _inputs.float_dtype(hidden, weight, targets)
+    extra = () if bias is None else (jnp.asarray(bias),)
+    acc = _inputs.float_dtype(hidden, weight, targets, *extra)
     eps, z = _checks.smoothing_and_z_loss(_FN, label_smoothing, z_loss, acc)
     cap = None
     if softcap is not None:

@@ -220,9 +220,8 @@ def lovasz_softmax_loss(
     _checks.check_targets_shape(fn, logits.shape, targets.shape, axis)
     _checks.check_softmax_classes(fn, "logits", logits.shape, axis)
     num_classes = logits.shape[axis]
-    keep = _inputs.labels(
-        fn, targets, num_classes, ignore_index=ignore_index, where=where
-    ).keep
+    labels = _inputs.labels(fn, targets, num_classes, ignore_index=ignore_index, where=where)
+    keep, targets = labels.keep, labels.targets
 
     def one_hot(y, keep):
         """(G, M) labels -> (G, C, M) 0/1 ground truth of each class's ranking."""

@@ -83,7 +83,9 @@ def _target(fn: str, target: ArrayLike, kind: str) -> jax.Array:
             f"{fn}: `target` must be {what}, got dtype {dtype if given is None else given}."
             + hint
         )
-    return target
+    # Labels compared with a class count above their dtype's range (256 classes, int8 labels)
+    # must not wrap: compare at least as int32.
+    return _inputs.widened(target) if "i" in accepted and dtype.kind in "iu" else target
 
 
 def _class_axis(fn: str, name: str, x: jax.Array, what: str = "class") -> int:

@@ -129,6 +129,7 @@ def _scalar(fn: str, name: str, value: ArrayLike, dtype) -> jax.Array:
     return jnp.asarray(value).astype(dtype)
 
 
+@_inputs.public
 def l1_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -186,6 +187,7 @@ def l1_loss(
     return _reduce(_abs(x - y), mask, w, reduction, axis_name, divide_by_weights=True)
 
 
+@_inputs.public
 def mse_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -241,6 +243,7 @@ def mse_loss(
     return _reduce(jnp.square(x - y), mask, w, reduction, axis_name, divide_by_weights=True)
 
 
+@_inputs.public
 def huber_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -305,6 +308,7 @@ def huber_loss(
     return _reduce(per, mask, w, reduction, axis_name, divide_by_weights=False)
 
 
+@_inputs.public
 def smooth_l1_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -371,6 +375,7 @@ def smooth_l1_loss(
     return _reduce(per, mask, w, reduction, axis_name, divide_by_weights=False)
 
 
+@_inputs.public
 def poisson_nll_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -500,6 +505,7 @@ def _gaussian_var(fn: str, var: ArrayLike, shape: tuple[int, ...], dtype) -> jax
     return jnp.broadcast_to(v.astype(dtype), shape)
 
 
+@_inputs.public
 def gaussian_nll_loss(
     input: ArrayLike,
     target: ArrayLike,

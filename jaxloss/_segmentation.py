@@ -155,6 +155,7 @@ def _overlap_stats(
         )
         kept, in_range = labels.keep, labels.in_range
         keep: jax.Array | None = kept
+        targets = labels.targets
         classes = _along(jnp.arange(num_classes, dtype=targets.dtype), x.ndim, axis)
         t = (jnp.expand_dims(targets, axis) == classes).astype(dtype)
         # A kept out-of-range label poisons its sample (NaN), as in cross_entropy: no silent

@@ -404,6 +404,9 @@ def distillation_loss(
             )
         labelled = ~_checks.ignored(y, ignore_index)
         rows = labelled if keep is None else keep & labelled
+    if rows is not None:  # dropped rows' logits (-inf padding, an inf) never reach the math
+        s = jnp.where(jnp.expand_dims(rows, axis), s, 0.0)
+        t = jnp.where(jnp.expand_dims(rows, axis), t, 0.0)
     temp = jnp.asarray(temperature, dtype)
     log_s = log_softmax(s / temp, axis, class_axis_name)
     log_t = log_softmax(t / temp, axis, class_axis_name)

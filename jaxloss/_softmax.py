@@ -300,6 +300,8 @@ def softmax_loss(
         opts = terms(targets.shape)
         if log_probs:
             _checks.check_log_probs(fn, x, targets, config.ignore_index, labels.mask, axis)
+        # Dropped rows' logits (padding filled with -inf, an inf) never reach the math.
+        x = _inputs.safe_rows(x, labels.keep, axis)
         return _integer_targets(config, axis, x, labels, opts)
     if jnp.issubdtype(targets.dtype, jnp.floating) and not log_probs:
         if targets.shape != x.shape:
@@ -323,6 +325,9 @@ def softmax_loss(
         mask = _inputs.mask(fn, where, element_shape)
         opts = terms(element_shape)
         _checks.check_probabilities(fn, targets, mask, axis)
+        if mask is not None:  # masked rows never reach the math
+            x = _inputs.safe_rows(x, mask, axis)
+            targets = _inputs.safe_rows(targets, mask, axis)
         return _probability_targets(config, axis, x, targets, mask, opts)
     expected = "an integer dtype (class indices)"
     if not log_probs:

@@ -25,7 +25,7 @@ BASELINE = "cross_entropy"
 
 def option_sets(n, c):
     """label -> (loss of the logits and the targets, targets)."""
-    k = jax.random.split(jax.random.key(20), 6)
+    k = jax.random.split(jax.random.key(20), 7)
     y = jax.random.randint(k[0], (n,), 0, c)
     y_ign = jnp.where(jnp.arange(n) % 10 == 0, -100, y)
     q = jax.nn.softmax(2.0 * jax.random.normal(k[1], (n, c)))
@@ -34,7 +34,7 @@ def option_sets(n, c):
     m = jnp.arange(n) % 7 != 0
     priors = jax.random.uniform(k[4], (c,)) + 0.01
     counts = jax.random.randint(k[5], (c,), 1, 1000)
-    teacher = jax.random.normal(k[1], (n, c))
+    teacher = jax.random.normal(k[6], (n, c))
     J = jaxloss
     return {
         "cross_entropy": (lambda x, t: J.cross_entropy(x, t), y),
@@ -65,8 +65,8 @@ def option_sets(n, c):
                                                         label_smoothing=0.1), y),
         "ldam": (lambda x, t: J.ldam_loss(x, t, class_counts=counts), y),
         "distillation hard_weight=0.5 (teacher fixed)": (
-            lambda x, t: J.distillation_loss(x, teacher, temperature=2.0, targets=t,
-                                             hard_weight=0.5), y),
+            lambda x, t: J.distillation_loss(x, jax.lax.stop_gradient(t[1]), temperature=2.0,
+                                             targets=t[0], hard_weight=0.5), (y, teacher)),
     }
 
 
@@ -97,7 +97,8 @@ def main(argv=None):
     for title, variants, baseline in cases(args.quick, only=args.only):
         if args.memory:
             for v in variants:
-                print(f"| {v.label} | {(v.memory or 0) / 2**20:.1f} |", flush=True)
+                mem = "n/a" if v.memory is None else f"{v.memory / 2**20:.1f}"
+                print(f"| {v.label} | {mem} |", flush=True)
             continue
         results = interleaved(variants, rounds)
         print(_table(title, results, variants, baseline) + "\n", flush=True)

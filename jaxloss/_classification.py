@@ -60,8 +60,10 @@ def cross_entropy(
     * ``label_smoothing < 0`` is an error (PyTorch silently uses 0).
 
     Performance: integer targets are ``logsumexp(x) - x[y]``; no ``log_softmax`` is
-    materialised. On CPU, class-last inputs of at least 2**24 elements take a row-blocked
-    path (see ``BENCHMARKS.md``). Every path has a JVP rule, so ``jax.grad``, ``jax.jvp``,
+    materialised; smoothing, probability targets and class weights add row sums whose
+    backward is one fused elementwise pass (no logits-sized temporary, see
+    ``BENCHMARKS.md``). On CPU, class-last inputs of at least 2**24 elements take a
+    row-blocked path. Every path has a JVP rule, so ``jax.grad``, ``jax.jvp``,
     ``jax.jacfwd``, ``jax.hessian``, ``vmap``, ``jax.checkpoint`` and ``shard_map`` all work.
 
     Args:

@@ -7,19 +7,23 @@ public function's name, the class axis, the reduction, ``ignore_index``, the mes
 the inputs are log-probabilities) and its numeric options (traceable arrays). The engine
 prepares through :mod:`jaxloss._inputs`, then does the math: for integer targets the
 per-element loss is built from ``logsumexp(x) - x[y]`` (one reduction and one gather per
-element, no materialised ``log_softmax`` to differentiate through); label smoothing and
-probability targets add one fused elementwise pass over the classes. Class weights,
-``ignore_index`` and ``where`` act on per-element quantities only.
+element, no materialised ``log_softmax`` to differentiate through); label smoothing,
+probability targets and the focal and Poly-1 class terms are row sums of one elementwise
+function of the logits (:func:`jaxloss._logsumexp.row_sum`, a custom JVP whose tangent is
+recomputed in the backward pass), so no option keeps a logits-sized array between the
+passes. Class weights, ``ignore_index`` and ``where`` act on per-element quantities only;
+dropped rows get a zero tangent (:func:`jaxloss._logsumexp.guard_rows`), so ``-inf``
+padding there never reaches a gradient.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import jax
 import jax.numpy as jnp
-from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
 from jaxloss import _checks, _inputs, _logsumexp
@@ -143,84 +147,77 @@ def _class_terms(
     return terms, impossible
 
 
-@jax.custom_jvp
-def _smoothing_stats(x, y, w, r):
-    """Per row of a (rows, C) array: ``logsumexp``, ``x[y]``, ``sum_c w_c (x_c - r)`` and
-    ``sum_c w_c``, both sums over the classes with a finite logit (``r``: a per-row constant).
+def _finite_shift(v: jax.Array) -> jax.Array:
+    """A per-row shift without gradient: ``v`` where finite, else 0."""
+    v = jax.lax.stop_gradient(v)
+    return jnp.where(jnp.isfinite(v), v, jnp.zeros_like(v))
 
-    A custom JVP whose tangent map (:func:`_smoothing_tangent`) is rematerialised, so that
-    reverse mode is one fused elementwise pass, ``g_lse * softmax + g_pick * onehot(y) + g_t
-    * w * [x > -inf]``, with only the per-row logsumexp kept from the forward pass (autodiff
-    materialised a logits-sized softmax and a mask: about 3x plain cross-entropy on CPU).
-    XLA:CPU materialises a masked (``where``) input before a row reduction, so the masked
-    sums run only when the batch has a ``-inf`` logit at all (``lax.cond``); otherwise they
-    are plain sums. ``r`` is a stop-gradient shift that cancels in the smoothing term
-    ``total_w * (lse - r) - t``; its tangent is ignored.
+
+def _support(x):
+    """1.0 for a class with a finite or ``+inf`` logit, 0.0 for ``-inf``: arithmetic, not a
+    select, so that XLA:CPU fuses it into the row reduction (a select feeding a reduction is
+    materialised there, a logits-sized buffer)."""
+    return (x > -jnp.inf).astype(x.dtype)
+
+
+def _smoothing_sum(x, r, w):
+    """Per class ``w_c (r - x_c)`` on the support (``x_c > -inf``), else 0."""
+    return (w * _support(x)) * (r - jnp.maximum(x, jnp.finfo(x.dtype).min))
+
+
+def _support_weight(x, w):
+    """Per class ``w_c`` on the support (``x_c > -inf``), else 0 (no derivative in ``x``)."""
+    return w * _support(x)
+
+
+def _class_loss(names, smooth_only, *vals):
+    """The per-class loss of the row sums (one fused elementwise function of the logits).
+
+    ``names`` lists the arguments present in ``vals`` among ``x`` (logits), ``lse`` (the
+    per-row logsumexp), ``q`` (probability targets), ``w`` (class weights), ``eps``
+    (smoothing), ``inv_c`` (1/C), ``gamma`` (focal) and ``poly`` (Poly-1). With
+    ``smooth_only`` it is the smoothing term ``w_c * term(log p_c)`` of integer targets (0 for
+    a class with a -inf logit); else the probability-target loss ``w_c [(1 - eps) q_c
+    term(log p_c) + eps / C term(log p_c)]`` with ``0 * log 0 = 0`` where ``q_c = 0`` and
+    ``p_c = 0``, and an infinite loss where ``q_c > 0`` and ``p_c = 0``.
     """
-    return _smoothing_stats_impl(x, y, w, r)
+    a = dict(zip(names, vals, strict=True))
+    logp = a["x"] - a["lse"]
+    terms, impossible = _class_terms(logp, a.get("gamma"), a.get("poly"))
+    if smooth_only:
+        per_class = jnp.where(impossible, 0.0, terms)
+    else:
+        q = a["q"]
+        # Elsewhere q * terms, so the derivative in q is the class's term, at q = 0 too
+        # (PyTorch's; soft or learned targets need it).
+        per_class = jnp.where(impossible, jnp.where(q == 0, 0.0, jnp.inf), q * terms)
+        if "eps" in a:
+            smooth_part = jnp.where(impossible, 0.0, terms)
+            per_class = (1.0 - a["eps"]) * per_class + (a["eps"] * a["inv_c"]) * smooth_part
+    if "w" in a:
+        per_class = a["w"] * per_class
+    return per_class
 
 
-@jax.jit  # eagerly too, so the outputs keep the inputs' explicit sharding (as the tangents do)
-def _smoothing_stats_impl(x, y, w, r):
-    m = jax.lax.stop_gradient(jnp.max(x, axis=-1))
-    m = jnp.where(jnp.isfinite(m), m, 0.0)
-    lse = jnp.log(jnp.sum(jnp.exp(x - m[:, None]), axis=-1)) + m
-    picked = _logsumexp.pick(x, y, -1)
-
-    def masked(x):
-        supported = x > -jnp.inf
-        t = jnp.sum(jnp.where(supported, w[None, :] * (x - r[:, None]), 0.0), axis=-1)
-        return t, jnp.sum(jnp.where(supported, w[None, :], 0.0), axis=-1)
-
-    def plain(x):
-        t = jnp.sum(w[None, :] * (x - r[:, None]), axis=-1)
-        # zeros_like(r) gives the sum the rows' varying mesh axes under shard_map, as the
-        # other branch has.
-        return t, jnp.zeros_like(r) + jnp.sum(w)
-
-    t, total_w = jax.lax.cond(jnp.min(x) == -jnp.inf, masked, plain, x)
-    return lse, picked, t, total_w
+def _class_sum(axis, shard, names, smooth_only, *vals):
+    """``sum_c`` of :func:`_class_loss` over every device's classes (a fused row sum)."""
+    f = functools.partial(_class_loss, names, smooth_only)
+    # The focal factor's derivative is too large a function for XLA:CPU to fuse into one
+    # reduction: its coefficient in the logsumexp is left to the backward pass.
+    out = _logsumexp.row_sum(f, axis, *vals, row_coefficients="gamma" not in names)
+    return out if shard is None else jax.lax.psum(out, shard[1])
 
 
-@jax.checkpoint
-def _smoothing_tangent(x, y, w, r, lse, dx, dw):
-    """The tangents of :func:`_smoothing_stats`, linear in ``dx`` and ``dw`` (None: zero)."""
-    supported = x > -jnp.inf
-    zero = jnp.zeros_like(lse)
-    d_lse, d_pick, d_t, d_total_w = zero, zero, zero, zero
-    if dx is not None:
-        d_lse = jnp.sum(_logsumexp.softmax_rows(x, lse) * dx, axis=-1)
-        d_pick = jnp.sum(_logsumexp.onehot_rows(y, x.shape, x.dtype) * dx, axis=-1)
-        d_t = jnp.sum(supported.astype(x.dtype) * w[None, :] * dx, axis=-1)
-    if dw is not None:
-        centred = jnp.where(supported, x - r[:, None], 0.0)
-        d_t = d_t + jnp.sum(centred * dw[None, :], axis=-1)
-        d_total_w = jnp.sum(supported.astype(x.dtype) * dw[None, :], axis=-1)
-    return d_lse, d_pick, d_t, d_total_w
+def _exp_shifted(x, m):
+    return jnp.exp(x - m)
 
 
-def _smoothing_stats_jvp(primals, tangents):
-    x, y, w, r = primals
-    dx, _, dw, _ = (None if isinstance(t, SymbolicZero) else t for t in tangents)
-    out = _smoothing_stats_impl(x, y, w, r)
-    return out, _smoothing_tangent(x, y, w, r, out[0], dx, dw)
-
-
-_smoothing_stats.defjvp(_smoothing_stats_jvp, symbolic_zeros=True)
-
-
-def _smoothed_rows(x, safe_y, w):
-    """``(lse, x[y], sum_c w_c (lse - x_c))`` for class-last ``x`` via :func:`_smoothing_stats`."""
-    num_classes = x.shape[-1]
-    lead = x.shape[:-1]
-    x2 = x.reshape(-1, num_classes)
-    y2 = safe_y.reshape(-1).astype(jnp.int32)
-    x_y0 = _logsumexp.pick(jax.lax.stop_gradient(x2), y2, -1)
-    r = jnp.where(jnp.isfinite(x_y0), x_y0, 0.0)
-    wv = jnp.ones((num_classes,), x.dtype) if w is None else w
-    lse, picked, t, total_w = _smoothing_stats(x2, y2, wv, r)
-    smooth = total_w * (lse - r) - t
-    return lse.reshape(lead), picked.reshape(lead), smooth.reshape(lead)
+def _lse(x, axis, shard):
+    """The per-row logsumexp over every device's classes, from a row sum with a
+    rematerialised tangent (``softmax * dx`` recomputed in the backward pass)."""
+    m = _finite_shift(jnp.max(x, axis=axis, keepdims=True))
+    lse = jnp.log(_logsumexp.row_sum(_exp_shifted, axis, x, m)) + jnp.squeeze(m, axis)
+    return lse if shard is None else global_logsumexp(lse, shard[1])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -300,8 +297,6 @@ def softmax_loss(
         opts = terms(targets.shape)
         if log_probs:
             _checks.check_log_probs(fn, x, targets, config.ignore_index, labels.mask, axis)
-        # Dropped rows' logits (padding filled with -inf, an inf) never reach the math.
-        x = _inputs.safe_rows(x, labels.keep, axis)
         return _integer_targets(config, axis, x, labels, opts)
     if jnp.issubdtype(targets.dtype, jnp.floating) and not log_probs:
         if targets.shape != x.shape:
@@ -325,9 +320,6 @@ def softmax_loss(
         mask = _inputs.mask(fn, where, element_shape)
         opts = terms(element_shape)
         _checks.check_probabilities(fn, targets, mask, axis)
-        if mask is not None:  # masked rows never reach the math
-            x = _inputs.safe_rows(x, mask, axis)
-            targets = _inputs.safe_rows(targets, mask, axis)
         return _probability_targets(config, axis, x, targets, mask, opts)
     expected = "an integer dtype (class indices)"
     if not log_probs:
@@ -346,7 +338,7 @@ def _sharded_lse_and_pick(x, safe_y, axis, shard, log_probs):
     owned = (local_y >= 0) & (local_y < x.shape[axis])
     got = _logsumexp.pick(x, jnp.clip(local_y, 0, x.shape[axis] - 1), axis)
     x_y = jax.lax.psum(jnp.where(owned, got, 0.0), name)
-    lse = None if log_probs else global_logsumexp(jax.nn.logsumexp(x, axis=axis), name)
+    lse = None if log_probs else _lse(x, axis, shard)
     return lse, x_y
 
 
@@ -354,22 +346,17 @@ def _integer_targets(config: SoftmaxConfig, axis: int, x, labels, o: _Terms):
     keep, in_range, safe_y = labels.keep, labels.in_range, labels.safe
     log_probs, shard, w = config.log_probs, o.shard, o.w
     gamma, poly, eps = o.gamma, o.poly, o.eps
-    smooth = None
+    # Dropped rows' logits (padding filled with -inf, an inf) never reach the gradient.
+    x = _logsumexp.guard_rows(x, jnp.expand_dims(keep, axis))
     if shard is not None:
         lse, x_y = _sharded_lse_and_pick(x, safe_y, axis, shard, log_probs)
-        logp_y = x_y if lse is None else x_y - lse
-    elif gamma is None and poly is None and eps is not None:
-        # Smoothed cross-entropy: logsumexp, gather and smoothing sum in one custom JVP.
-        lse, x_y, smooth = _smoothed_rows(jnp.moveaxis(x, axis, -1), safe_y, w)
-        logp_y = x_y - lse
     elif not log_probs and _logsumexp.use_fused(x, axis):
         # Large arrays: row-blocked logsumexp and gather with a one-pass backward.
         lse, x_y = _logsumexp.lse_and_pick(x, safe_y)
-        logp_y = x_y - lse
     else:
         x_y = _logsumexp.pick(x, safe_y, axis)
-        lse = None if log_probs else jax.nn.logsumexp(x, axis=axis)
-        logp_y = x_y if lse is None else x_y - lse
+        lse = None if log_probs else _lse(x, axis, None)
+    logp_y = x_y if lse is None else x_y - lse
     per = _nll_term(logp_y, gamma, poly)
     w_y = None if w is None else _logsumexp.take_classes(w, safe_y)
     if w_y is not None:
@@ -377,15 +364,29 @@ def _integer_targets(config: SoftmaxConfig, axis: int, x, labels, o: _Terms):
     if eps is not None:
         # A class with a -inf logit is outside the support: it gets no smoothing mass (the
         # 0 * log 0 = 0 convention), so the loss stays finite where PyTorch's is inf.
-        if smooth is None:  # focal, Poly-1: per-class terms
-            logp = x - jnp.expand_dims(lse, axis)
-            terms, impossible = _class_terms(logp, gamma, poly)
-            w_cls = local_classes(w, shard, x.shape[axis])
-            if w_cls is not None:
-                terms = along(w_cls, x.ndim, axis) * terms
-            smooth = jnp.sum(jnp.where(impossible, 0.0, terms), axis=axis)
+        assert lse is not None  # log-probabilities are never smoothed
+        w_cls = local_classes(w, shard, x.shape[axis])
+        lse_b = jnp.expand_dims(lse, axis)
+        if gamma is None and poly is None:
+            # sum_c w_c (lse - x_c) on the support = W (lse - r) + sum_c w_c (r - x_c), with
+            # r = x_y (no gradient) so that neither sum grows with the logits' offset.
+            r = jnp.expand_dims(_finite_shift(x_y), axis)
+            wv = jnp.ones((x.shape[axis],), x.dtype) if w_cls is None else w_cls
+            wb = along(wv, x.ndim, axis)
+            t = _logsumexp.row_sum(_smoothing_sum, axis, x, r, wb)
+            total_w = _logsumexp.row_sum(_support_weight, axis, x, wb)
             if shard is not None:
-                smooth = jax.lax.psum(smooth, shard[1])
+                t, total_w = jax.lax.psum((t, total_w), shard[1])
+            smooth = total_w * (lse - jnp.squeeze(r, axis)) + t
+        else:  # focal, Poly-1: per-class terms, one fused pass each way
+            names = ("x", "lse") + tuple(
+                n for n, v in (("w", w_cls), ("gamma", gamma), ("poly", poly)) if v is not None
+            )
+            vals = [x, lse_b] + [
+                along(v, x.ndim, axis) if n == "w" else v
+                for n, v in (("w", w_cls), ("gamma", gamma), ("poly", poly)) if v is not None
+            ]
+            smooth = _class_sum(axis, shard, names, True, *vals)
         per = (1.0 - eps) * per + (eps / o.num_classes) * smooth
     if o.z is not None:
         # Weighted like the target's term, so "mean" (divided by sum w_y) keeps the z-loss
@@ -400,26 +401,23 @@ def _integer_targets(config: SoftmaxConfig, axis: int, x, labels, o: _Terms):
 
 def _probability_targets(config: SoftmaxConfig, axis: int, x, q, mask, o: _Terms):
     shard, eps = o.shard, o.eps
-    lse = jax.nn.logsumexp(x, axis=axis)
-    if shard is not None:
-        lse = global_logsumexp(lse, shard[1])
+    if mask is not None:  # masked rows never reach the gradient (of the logits or targets)
+        m = jnp.expand_dims(mask, axis)
+        x, q = _logsumexp.guard_rows(x, m), _logsumexp.guard_rows(q, m)
+    lse = _lse(x, axis, shard)
     w = local_classes(o.w, shard, x.shape[axis])
-    logp = x - jnp.expand_dims(lse, axis)
-    terms, impossible = _class_terms(logp, o.gamma, o.poly)
-    # 0 * log 0 = 0 where the target puts no mass on a class with a -inf logit; positive mass
-    # there is an infinite loss, as it should be. Elsewhere q * terms, so the derivative in q
-    # is the class's term, at q = 0 too (PyTorch's; soft or learned targets need it).
-    target_part = jnp.where(impossible, jnp.where(q == 0, 0.0, jnp.inf), q * terms)
-    if eps is not None:
-        smooth_part = jnp.where(impossible, 0.0, terms)
-        per_class = (1.0 - eps) * target_part + (eps / o.num_classes) * smooth_part
-    else:
-        per_class = target_part
-    if w is not None:
-        per_class = along(w, x.ndim, axis) * per_class
-    per = jnp.sum(per_class, axis=axis)
-    if shard is not None:
-        per = jax.lax.psum(per, shard[1])
+    present = [
+        (n, v) for n, v in (
+            ("w", None if w is None else along(w, x.ndim, axis)),
+            ("eps", eps),
+            ("inv_c", None if eps is None else jnp.asarray(1.0 / o.num_classes, x.dtype)),
+            ("gamma", o.gamma),
+            ("poly", o.poly),
+        ) if v is not None
+    ]
+    names = ("x", "lse", "q") + tuple(n for n, _ in present)
+    vals = [x, jnp.expand_dims(lse, axis), q] + [v for _, v in present]
+    per = _class_sum(axis, shard, names, False, *vals)
     if o.z is not None:
         # Weighted by the target's effective class weight, sum_c w_c p_c (w_y when one-hot).
         z_term = o.z * jnp.square(lse)

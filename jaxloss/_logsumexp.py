@@ -187,9 +187,13 @@ def row_sum(f, axis: int, *args: jax.Array, row_coefficients: bool = True) -> ja
     reverse mode keeps only ``args`` and recomputes ``f``'s derivatives in one fused
     elementwise pass, ``g * df/darg``, so no intermediate of ``f`` is stored between the
     passes, whatever ``f`` is (autodiff of a focal or smoothed term kept several logits-sized
-    arrays alive). ``f`` may use ``where``: XLA:CPU materialises a select feeding a row
-    reduction, but only for the forward reduction, whose buffer is dead before the gradient
-    is written. Every transformation sees a JVP rule: ``jax.grad``, ``jax.jvp``,
+    arrays alive). A per-row argument (the logsumexp) enters the tangent through its
+    coefficient ``sum_c df/da``, summed in the forward pass together with the value (one
+    reduction with several outputs), so reverse mode has no reduction over the classes
+    (``row_coefficients=False`` leaves it to the backward pass, for an ``f`` too large to
+    fuse twice). ``f`` may use ``where``: the reduction has several outputs, which XLA:CPU
+    fuses into one loop (it hands a plain sum to YNNPACK, which materialises a select's
+    input). Every transformation sees a JVP rule: ``jax.grad``, ``jax.jvp``,
     ``jax.jacfwd``, ``jax.hessian`` (the tangent is ordinary JAX code), ``vmap``,
     ``jax.checkpoint`` and ``shard_map``. ``f`` is a static argument (a module-level function
     or a ``functools.partial`` of one).
@@ -199,27 +203,47 @@ def row_sum(f, axis: int, *args: jax.Array, row_coefficients: bool = True) -> ja
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
 def _row_sum(f, axis, *args):
-    return _row_sum_primal(f, axis, *args)
+    return _row_sums_primal((f,), axis, *args)[0]
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
 def _row_sum_no_coefficients(f, axis, *args):
-    return _row_sum_primal(f, axis, *args)
+    return _row_sums_primal((f,), axis, *args)[0]
 
 
-def _row_sum_primal(f, axis, *args):
-    v = f(*args)
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def _row_sums(fs, axis, *args):
+    """The row sums of several elementwise functions in one pass (differentiable)."""
+    return _row_sums_primal(fs, axis, *args)
+
+
+def _row_sums_primal(fs, axis, *args):
+    vs = [f(*args) for f in fs]
+    v = vs[0]
     if any(_axis_is_sharded(v, d) for d in range(v.ndim)):
-        return jnp.sum(v, axis=axis)  # explicit shardings: the partitioned sum
+        return tuple(jnp.sum(u, axis=axis) for u in vs)  # explicit shardings: partitioned
     # XLA:CPU hands a plain sum to YNNPACK, which cannot fuse a select (``where``) and so
-    # materialises its input, a logits-sized buffer; a two-output reduction stays one fused
-    # loop. The second output (the count of NaN terms, 0 * count is 0) keeps it two-output.
-    nans = jnp.isnan(v).astype(v.dtype)
+    # materialises its input, a logits-sized buffer; a reduction with several outputs stays
+    # one fused loop. With one function, the second output is the count of NaN terms
+    # (0 * count is 0), which keeps it two-output.
     zero = jnp.zeros((), v.dtype)
-    total, count = jax.lax.reduce(
-        (v, nans), (zero, zero), lambda a, b: (a[0] + b[0], a[1] + b[1]), (axis % v.ndim,)
+    if len(vs) == 1:
+        vs.append(jnp.isnan(v).astype(v.dtype))
+    sums = jax.lax.reduce(
+        tuple(vs), (zero,) * len(vs),
+        lambda a, b: tuple(p + q for p, q in zip(a, b, strict=True)), (axis % v.ndim,),
     )
-    return total + zero * count
+    if len(fs) == 1:
+        return (sums[0] + zero * sums[1],)
+    return tuple(sums)
+
+
+def _row_sums_jvp(fs, axis, primals, tangents):
+    outs = _row_sums_primal(fs, axis, *primals)
+    return outs, tuple(_row_sum_jvp(f, axis, primals, tangents)[1] for f in fs)
+
+
+_row_sums.defjvp(_row_sums_jvp, symbolic_zeros=True)
 
 
 def _substituted(f, args, live, *vals):
@@ -244,23 +268,28 @@ def _partial(f, i, *args):
 
 
 def _row_sum_jvp(f, axis, primals, tangents, coefficients=True):
-    out = _row_sum_primal(f, axis, *primals)
     live = [
         i for i, t in enumerate(tangents)
         if not isinstance(t, SymbolicZero) and jnp.issubdtype(primals[i].dtype, jnp.inexact)
     ]
-    tangent = jnp.zeros_like(out)
     # A per-row argument (size 1 along ``axis``, e.g. the logsumexp) enters the tangent as
     # ``sum_c df/da * da``: its coefficient is a row sum of the primals, computed in the
-    # forward pass like the value, so that reverse mode needs no reduction over the classes
-    # (XLA:CPU would materialise the input of one in the backward pass, beside the gradient).
+    # forward pass with the value (one pass), so that reverse mode needs no reduction over
+    # the classes (XLA:CPU would materialise the input of one in the backward pass, beside
+    # the gradient).
+    ndim = primals[0].ndim if primals else 0
     rows = [
         i for i in live
-        if coefficients and primals[i].ndim == out.ndim + 1 and primals[i].shape[axis] == 1
+        if coefficients and primals[i].ndim == ndim and ndim and primals[i].shape[axis] == 1
     ]
-    for i in rows:
-        coefficient = _row_sum(functools.partial(_partial, f, i), axis, *primals)
-        tangent = tangent + coefficient * jnp.squeeze(tangents[i], axis)
+    partials = tuple(functools.partial(_partial, f, i) for i in rows)
+    if partials:
+        out, *coefficients_ = _row_sums((f, *partials), axis, *primals)
+    else:
+        out, coefficients_ = _row_sums_primal((f,), axis, *primals)[0], []
+    tangent = jnp.zeros_like(out)
+    for i, k in zip(rows, coefficients_, strict=True):
+        tangent = tangent + k * jnp.squeeze(tangents[i], axis)
     rest = tuple(i for i in live if i not in rows)
     if rest:
         dargs = tuple(tangents[i] for i in rest)

@@ -147,27 +147,11 @@ def _class_terms(
     return terms, impossible
 
 
-def _finite_shift(v: jax.Array) -> jax.Array:
-    """A per-row shift without gradient: ``v`` where finite, else 0."""
-    v = jax.lax.stop_gradient(v)
-    return jnp.where(jnp.isfinite(v), v, jnp.zeros_like(v))
-
-
-def _support(x):
-    """1.0 for a class with a finite or ``+inf`` logit, 0.0 for ``-inf``: arithmetic, not a
-    select, so that XLA:CPU fuses it into the row reduction (a select feeding a reduction is
-    materialised there, a logits-sized buffer)."""
-    return (x > -jnp.inf).astype(x.dtype)
-
-
-def _smoothing_sum(x, r, w):
-    """Per class ``w_c (r - x_c)`` on the support (``x_c > -inf``), else 0."""
-    return (w * _support(x)) * (r - jnp.maximum(x, jnp.finfo(x.dtype).min))
-
-
-def _support_weight(x, w):
-    """Per class ``w_c`` on the support (``x_c > -inf``), else 0 (no derivative in ``x``)."""
-    return w * _support(x)
+def _smoothing_term(x, lse, w):
+    """Per class ``w_c (lse - x_c)`` on the support (``x_c > -inf``), else 0 (computed on a
+    safe stand-in there, so that no ``0 * inf`` reaches a derivative)."""
+    supported = x > -jnp.inf
+    return jnp.where(supported, w * (lse - jnp.where(supported, x, lse)), 0.0)
 
 
 def _class_loss(names, smooth_only, *vals):
@@ -208,15 +192,10 @@ def _class_sum(axis, shard, names, smooth_only, *vals):
     return out if shard is None else jax.lax.psum(out, shard[1])
 
 
-def _exp_shifted(x, m):
-    return jnp.exp(x - m)
-
-
 def _lse(x, axis, shard):
-    """The per-row logsumexp over every device's classes, from a row sum with a
-    rematerialised tangent (``softmax * dx`` recomputed in the backward pass)."""
-    m = _finite_shift(jnp.max(x, axis=axis, keepdims=True))
-    lse = jnp.log(_logsumexp.row_sum(_exp_shifted, axis, x, m)) + jnp.squeeze(m, axis)
+    """The per-row logsumexp over every device's classes (``jax.nn.logsumexp``: its
+    autodiff fuses into one pass each way)."""
+    lse = jax.nn.logsumexp(x, axis=axis)
     return lse if shard is None else global_logsumexp(lse, shard[1])
 
 
@@ -368,16 +347,12 @@ def _integer_targets(config: SoftmaxConfig, axis: int, x, labels, o: _Terms):
         w_cls = local_classes(w, shard, x.shape[axis])
         lse_b = jnp.expand_dims(lse, axis)
         if gamma is None and poly is None:
-            # sum_c w_c (lse - x_c) on the support = W (lse - r) + sum_c w_c (r - x_c), with
-            # r = x_y (no gradient) so that neither sum grows with the logits' offset.
-            r = jnp.expand_dims(_finite_shift(x_y), axis)
+            # sum_c w_c (lse - x_c) on the support: one row sum, whose coefficient in the
+            # logsumexp (the support's weight) comes from the same pass.
             wv = jnp.ones((x.shape[axis],), x.dtype) if w_cls is None else w_cls
-            wb = along(wv, x.ndim, axis)
-            t = _logsumexp.row_sum(_smoothing_sum, axis, x, r, wb)
-            total_w = _logsumexp.row_sum(_support_weight, axis, x, wb)
+            smooth = _logsumexp.row_sum(_smoothing_term, axis, x, lse_b, along(wv, x.ndim, axis))
             if shard is not None:
-                t, total_w = jax.lax.psum((t, total_w), shard[1])
-            smooth = total_w * (lse - jnp.squeeze(r, axis)) + t
+                smooth = jax.lax.psum(smooth, shard[1])
         else:  # focal, Poly-1: per-class terms, one fused pass each way
             names = ("x", "lse") + tuple(
                 n for n, v in (("w", w_cls), ("gamma", gamma), ("poly", poly)) if v is not None

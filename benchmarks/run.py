@@ -174,9 +174,9 @@ def _table(title, results, variants, baseline):
 
 
 # Case groups; the catalogue's live in their own modules (each has ``cases(quick, torch)``).
-CASES = ("ce", "ce-large", "binary", "linear", "regression", "margin", "ctc")
-FAMILY_MODULES = {"regression": "benchmarks.regression", "margin": "benchmarks.margin",
-                  "ctc": "benchmarks.sequence"}
+CASES = ("ce", "ce-large", "binary", "linear", "softmax", "regression", "margin", "ctc")
+FAMILY_MODULES = {"softmax": "benchmarks.softmax", "regression": "benchmarks.regression",
+                  "margin": "benchmarks.margin", "ctc": "benchmarks.sequence"}
 
 
 def main(argv=None):

@@ -14,8 +14,8 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from jaxloss import _checks, _inputs
-from jaxloss._classification import _softmax_loss
 from jaxloss._reduction import reduce_loss, reduce_masked, weigh
+from jaxloss._softmax import SoftmaxConfig, log_softmax, num_global_classes, softmax_loss
 
 KL_REDUCTIONS = ("mean", "batchmean", "sum", "none")
 
@@ -328,6 +328,7 @@ def distillation_loss(
     axis: int = -1,
     where: ArrayLike | None = None,
     axis_name: str | None = None,
+    class_axis_name: str | None = None,
 ) -> jax.Array:
     r"""Knowledge distillation (Hinton et al., 2015): softened KL plus hard-label CE.
 
@@ -368,6 +369,12 @@ def distillation_loss(
       axis: the class axis.
       where: optional boolean mask broadcastable to the row shape.
       axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      class_axis_name: inside ``shard_map``, the mesh axis over which the class axis is
+        split (vocabulary parallelism): ``student_logits`` and ``teacher_logits`` both hold
+        this device's contiguous block of ``C / axis_size`` classes, in axis-index order, and
+        ``targets`` are global class ids. Only per-row statistics cross devices (each
+        softmax's logsumexp, the KL's per-row sum, the target's logit); value and gradients
+        equal the unsharded loss.
 
     Returns:
       Scalar or per-row loss, float32 (float64 for float64 logits).
@@ -412,10 +419,10 @@ def distillation_loss(
     row_shape = s.shape[:axis] + s.shape[axis + 1 :]
     keep = _checks.as_mask(fn, where, row_shape)
     v = _checks.as_weights(fn, weights, row_shape, dtype)
-    temp = jnp.asarray(temperature, dtype)
-    log_s = jax.nn.log_softmax(s / temp, axis=axis)
-    log_t = jax.nn.log_softmax(t / temp, axis=axis)
-    per = jnp.square(temp) * jnp.sum(_kl_terms(log_t, log_s), axis=axis)
+    if class_axis_name is not None:  # a named error when the mesh axis is not bound
+        num_global_classes(fn, s.shape[axis], class_axis_name)
+    y = None
+    rows: jax.Array | None = keep
     if targets is not None:
         targets_given = _checks.given_dtype(targets)
         y = jnp.asarray(targets)
@@ -424,14 +431,24 @@ def distillation_loss(
                 f"{fn}: `targets` must be integer class indices, got dtype "
                 f"{y.dtype if targets_given is None else targets_given}."
             )
+        labelled = ~_checks.ignored(y, ignore_index)
+        rows = labelled if keep is None else keep & labelled
+    if rows is not None:  # dropped rows' logits (-inf padding, an inf) never reach the math
+        s = jnp.where(jnp.expand_dims(rows, axis), s, 0.0)
+        t = jnp.where(jnp.expand_dims(rows, axis), t, 0.0)
+    temp = jnp.asarray(temperature, dtype)
+    log_s = log_softmax(s / temp, axis, class_axis_name)
+    log_t = log_softmax(t / temp, axis, class_axis_name)
+    kl = jnp.sum(_kl_terms(log_t, log_s), axis=axis)
+    if class_axis_name is not None:
+        kl = jax.lax.psum(kl, class_axis_name)
+    per = jnp.square(temp) * kl
+    if y is not None:
         alpha = jnp.asarray(hard_weight, dtype)
         # cross_entropy per row: 0 where ignored or masked, NaN for an out-of-range label.
-        hard = _softmax_loss(
-            fn, s, y, gamma=None, class_weights=None, ignore_index=ignore_index,
-            label_smoothing=0.0, z_loss=0.0, reduction="none", axis=axis, where=keep,
-            axis_name=None,
+        hard = softmax_loss(
+            SoftmaxConfig(fn, axis, "none", ignore_index, class_axis_name=class_axis_name),
+            s, y, where=keep,
         )
         per = (1.0 - alpha) * per + alpha * hard
-        labelled = ~_checks.ignored(y, ignore_index)
-        keep = labelled if keep is None else keep & labelled
-    return reduce_masked(per, keep, reduction, axis_name, weights=v)
+    return reduce_masked(per, rows, reduction, axis_name, weights=v)

@@ -1,6 +1,6 @@
 """Imbalance-aware softmax losses: logit adjustment, LDAM and Poly-1.
 
-Each is the softmax cross-entropy of :mod:`jaxloss._classification` applied to modified
+Each is the softmax cross-entropy of the engine of :mod:`jaxloss._softmax` applied to modified
 logits (logit adjustment, LDAM) or with one more per-class term (Poly-1), so class weights,
 ``ignore_index``, ``where``, the reductions, ``axis_name`` and the numerics (log space,
 ``-inf`` logits, empty batches) are exactly those of :func:`jaxloss.cross_entropy`.
@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from jaxloss import _checks
-from jaxloss._classification import _along, _softmax_loss
+from jaxloss._softmax import SoftmaxConfig, along, num_global_classes, softmax_loss
 
 
 def _prepare(
@@ -47,6 +47,7 @@ def logit_adjusted_cross_entropy(
     axis: int = -1,
     where: ArrayLike | None = None,
     axis_name: str | None = None,
+    class_axis_name: str | None = None,
 ) -> jax.Array:
     r"""Logit-adjusted softmax cross-entropy (Menon et al., 2021).
 
@@ -86,6 +87,10 @@ def logit_adjusted_cross_entropy(
       axis: the class axis.
       where: optional boolean mask broadcastable to the per-element shape.
       axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      class_axis_name: inside ``shard_map``, the mesh axis over which the class axis is
+        split (vocabulary parallelism): ``logits`` (and probability ``targets``) hold this
+        device's block of classes; integer targets are global class ids and the per-class
+        arguments global (C,) vectors; see :func:`cross_entropy`.
 
     Returns:
       A scalar for "mean"/"sum", else the per-element loss; float32 (float64 for float64
@@ -116,8 +121,9 @@ def logit_adjusted_cross_entropy(
     """  # noqa: E501
     fn = "logit_adjusted_cross_entropy"
     x, targets, axis = _prepare(fn, logits, targets, axis)
+    offset, num_classes = num_global_classes(fn, x.shape[axis], class_axis_name)
     priors = jnp.asarray(class_priors)
-    _checks.check_class_statistics(fn, "class_priors", priors, x.shape[axis])
+    _checks.check_class_statistics(fn, "class_priors", priors, num_classes)
     _checks.check_scalar(fn, "tau", tau)
     _checks.check_nonnegative(fn, "tau", tau)
     prior = priors.astype(x.dtype)
@@ -127,10 +133,12 @@ def logit_adjusted_cross_entropy(
     # A zero prior is the limit tau * log(0) = -inf (0 at tau = 0); a negative one is NaN.
     absent = jnp.where(t == 0, 0.0, -jnp.inf)
     shift = jnp.where(present, t * log_prior, jnp.where(prior == 0, absent, jnp.nan))
-    return _softmax_loss(
-        fn, x + _along(shift, x.ndim, axis), targets, gamma=None, class_weights=class_weights,
-        ignore_index=ignore_index, label_smoothing=label_smoothing, z_loss=0.0,
-        reduction=reduction, axis=axis, where=where, weights=weights, axis_name=axis_name,
+    if class_axis_name is not None:
+        shift = jax.lax.dynamic_slice_in_dim(shift, offset, x.shape[axis])
+    config = SoftmaxConfig(fn, axis, reduction, ignore_index, axis_name, class_axis_name)
+    return softmax_loss(
+        config, x + along(shift, x.ndim, axis), targets, class_weights=class_weights,
+        weights=weights, where=where, label_smoothing=label_smoothing,
     )
 
 
@@ -148,6 +156,7 @@ def ldam_loss(
     axis: int = -1,
     where: ArrayLike | None = None,
     axis_name: str | None = None,
+    class_axis_name: str | None = None,
 ) -> jax.Array:
     r"""Label-distribution-aware margin (LDAM) loss (Cao et al., 2019), as the authors' code.
 
@@ -184,6 +193,10 @@ def ldam_loss(
       axis: the class axis.
       where: optional boolean mask broadcastable to the targets' shape.
       axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      class_axis_name: inside ``shard_map``, the mesh axis over which the class axis is
+        split (vocabulary parallelism): ``logits`` hold this device's block of classes;
+        ``targets`` are global class ids and ``class_counts``/``class_weights`` global (C,)
+        vectors; see :func:`cross_entropy`.
 
     Returns:
       Scalar or per-element loss, float32 (float64 for float64 logits).
@@ -219,7 +232,7 @@ def ldam_loss(
             "LDAM margin is defined for a hard label (probability targets are not supported)."
         )
     _checks.check_targets_shape(fn, x.shape, targets.shape, axis)
-    num_classes = x.shape[axis]
+    offset, num_classes = num_global_classes(fn, x.shape[axis], class_axis_name)
     counts = jnp.asarray(class_counts)
     _checks.check_class_statistics(fn, "class_counts", counts, num_classes, positive=True)
     for name, value in (("max_margin", max_margin), ("scale", scale)):
@@ -230,16 +243,14 @@ def ldam_loss(
     # m_c = max_margin * n_c**-1/4 / max_k n_k**-1/4, written with the smallest count.
     margins = jnp.asarray(max_margin, x.dtype) * jnp.power(jnp.min(n) / n, 0.25)
     in_range = (targets >= 0) & (targets < num_classes)
-    safe_y = jnp.where(in_range, targets, 0)  # out-of-range rows are NaN in _softmax_loss
-    is_target = jax.lax.broadcasted_iota(safe_y.dtype, x.shape, axis) == jnp.expand_dims(
-        safe_y, axis
-    )
+    safe_y = jnp.where(in_range, targets, 0)  # out-of-range rows are NaN in the engine
+    classes = jax.lax.broadcasted_iota(safe_y.dtype, x.shape, axis) + offset
+    is_target = classes == jnp.expand_dims(safe_y, axis)
     m_y = jnp.expand_dims(jnp.take(margins, safe_y), axis)
     shifted = jnp.asarray(scale, x.dtype) * (x - jnp.where(is_target, m_y, 0.0))
-    return _softmax_loss(
-        fn, shifted, targets, gamma=None, class_weights=class_weights,
-        ignore_index=ignore_index, label_smoothing=0.0, z_loss=0.0, reduction=reduction,
-        axis=axis, where=where, weights=weights, axis_name=axis_name,
+    config = SoftmaxConfig(fn, axis, reduction, ignore_index, axis_name, class_axis_name)
+    return softmax_loss(
+        config, shifted, targets, class_weights=class_weights, weights=weights, where=where
     )
 
 
@@ -256,6 +267,7 @@ def poly1_cross_entropy(
     axis: int = -1,
     where: ArrayLike | None = None,
     axis_name: str | None = None,
+    class_axis_name: str | None = None,
 ) -> jax.Array:
     r"""Poly-1 cross-entropy (Leng et al., 2022): cross-entropy plus ``epsilon * (1 - p_t)``.
 
@@ -290,6 +302,10 @@ def poly1_cross_entropy(
       axis: the class axis.
       where: optional boolean mask broadcastable to the per-element shape.
       axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      class_axis_name: inside ``shard_map``, the mesh axis over which the class axis is
+        split (vocabulary parallelism): ``logits`` (and probability ``targets``) hold this
+        device's block of classes; integer targets are global class ids and the per-class
+        arguments global (C,) vectors; see :func:`cross_entropy`.
 
     Returns:
       Scalar or per-element loss, float32 (float64 for float64 logits).
@@ -319,8 +335,8 @@ def poly1_cross_entropy(
     if e is not None and not e >= -1.0:
         raise ValueError(f"{fn}: `epsilon` must be >= -1, got {e}.")
     poly = None if e == 0.0 else jnp.asarray(epsilon, x.dtype)
-    return _softmax_loss(
-        fn, x, targets, gamma=None, class_weights=class_weights, ignore_index=ignore_index,
-        label_smoothing=label_smoothing, z_loss=0.0, reduction=reduction, axis=axis,
-        where=where, weights=weights, axis_name=axis_name, poly=poly,
+    config = SoftmaxConfig(fn, axis, reduction, ignore_index, axis_name, class_axis_name)
+    return softmax_loss(
+        config, x, targets, class_weights=class_weights, weights=weights, where=where,
+        label_smoothing=label_smoothing, poly=poly,
     )

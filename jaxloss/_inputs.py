@@ -173,7 +173,7 @@ def widened(targets: jax.Array) -> jax.Array:
     """Integer labels as at least int32 (int64 labels stay int64)."""
     dtype = np.dtype(targets.dtype)
     if dtype.itemsize < 4 or (dtype.itemsize == 4 and dtype.kind == "u"):
-        wide = np.int64 if (dtype.itemsize == 4 and jax.config.jax_enable_x64) else np.int32
+        wide = jax.dtypes.canonicalize_dtype(np.int64) if dtype.itemsize == 4 else np.int32
         return targets.astype(wide)
     return targets
 

@@ -19,8 +19,11 @@ well; a sequential loop over blocks would only serialise kernels there).
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 
 # Arrays with at least this many elements take the blocked path on CPU (64 MiB of f32).
 BLOCKED_MIN_ELEMENTS = 1 << 24
@@ -168,3 +171,154 @@ def lse_and_pick(x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
         x2, y2, cpu=_lse_and_pick_rows, default=_plain_rows
     )
     return lse.reshape(lead), picked.reshape(lead)
+
+
+# ---------------------------------------------------------------------------------------------
+# Row sums of elementwise functions with a rematerialised tangent
+# ---------------------------------------------------------------------------------------------
+
+
+def row_sum(f, axis: int, *args: jax.Array, row_coefficients: bool = True) -> jax.Array:
+    """``sum(f(*args), axis)`` for an elementwise ``f`` whose arguments broadcast to one shape
+    (the logits', with per-row statistics kept as size-1 ``axis``, per-class vectors
+    reshaped along ``axis``, scalars).
+
+    A custom JVP whose tangent, ``sum(jvp(f), axis)``, is rematerialised (``jax.checkpoint``):
+    reverse mode keeps only ``args`` and recomputes ``f``'s derivatives in one fused
+    elementwise pass, ``g * df/darg``, so no intermediate of ``f`` is stored between the
+    passes, whatever ``f`` is (autodiff of a focal or smoothed term kept several logits-sized
+    arrays alive). A per-row argument (the logsumexp) enters the tangent through its
+    coefficient ``sum_c df/da``, summed in the forward pass together with the value (one
+    reduction with several outputs), so reverse mode has no reduction over the classes
+    (``row_coefficients=False`` leaves it to the backward pass, for an ``f`` too large to
+    fuse twice). ``f`` may use ``where``: the reduction has several outputs, which XLA:CPU
+    fuses into one loop (it hands a plain sum to YNNPACK, which materialises a select's
+    input). Every transformation sees a JVP rule: ``jax.grad``, ``jax.jvp``,
+    ``jax.jacfwd``, ``jax.hessian`` (the tangent is ordinary JAX code), ``vmap``,
+    ``jax.checkpoint`` and ``shard_map``. ``f`` is a static argument (a module-level function
+    or a ``functools.partial`` of one).
+    """
+    return (_row_sum if row_coefficients else _row_sum_no_coefficients)(f, axis, *args)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def _row_sum(f, axis, *args):
+    return _row_sums_primal((f,), axis, *args)[0]
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def _row_sum_no_coefficients(f, axis, *args):
+    return _row_sums_primal((f,), axis, *args)[0]
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def _row_sums(fs, axis, *args):
+    """The row sums of several elementwise functions in one pass (differentiable)."""
+    return _row_sums_primal(fs, axis, *args)
+
+
+def _row_sums_primal(fs, axis, *args):
+    vs = [f(*args) for f in fs]
+    v = vs[0]
+    if any(_axis_is_sharded(v, d) for d in range(v.ndim)):
+        return tuple(jnp.sum(u, axis=axis) for u in vs)  # explicit shardings: partitioned
+    # XLA:CPU hands a plain sum to YNNPACK, which cannot fuse a select (``where``) and so
+    # materialises its input, a logits-sized buffer; a reduction with several outputs stays
+    # one fused loop. With one function, the second output is the count of NaN terms
+    # (0 * count is 0), which keeps it two-output.
+    zero = jnp.zeros((), v.dtype)
+    if len(vs) == 1:
+        vs.append(jnp.isnan(v).astype(v.dtype))
+    sums = jax.lax.reduce(
+        tuple(vs), (zero,) * len(vs),
+        lambda a, b: tuple(p + q for p, q in zip(a, b, strict=True)), (axis % v.ndim,),
+    )
+    if len(fs) == 1:
+        return (sums[0] + zero * sums[1],)
+    return tuple(sums)
+
+
+def _row_sums_jvp(fs, axis, primals, tangents):
+    outs = _row_sums_primal(fs, axis, *primals)
+    return outs, tuple(_row_sum_jvp(f, axis, primals, tangents)[1] for f in fs)
+
+
+_row_sums.defjvp(_row_sums_jvp, symbolic_zeros=True)
+
+
+def _substituted(f, args, live, *vals):
+    full = list(args)
+    for i, v in zip(live, vals, strict=True):
+        full[i] = v
+    return f(*full)
+
+
+@functools.partial(jax.checkpoint, static_argnums=(0, 1, 2))
+def _row_sum_tangent(f, axis, live, args, dargs):
+    """``sum(jvp(f), axis)`` in the arguments ``live`` (the others are constants)."""
+    g = functools.partial(_substituted, f, args, live)
+    _, dout = jax.jvp(g, tuple(args[i] for i in live), tuple(dargs))
+    return jnp.sum(dout, axis=axis)
+
+
+def _partial(f, i, *args):
+    """``df/d(args[i])`` elementwise (a JVP with a unit tangent)."""
+    g = functools.partial(_substituted, f, args, (i,))
+    return jax.jvp(g, (args[i],), (jnp.ones_like(args[i]),))[1]
+
+
+def _row_sum_jvp(f, axis, primals, tangents, coefficients=True):
+    live = [
+        i for i, t in enumerate(tangents)
+        if not isinstance(t, SymbolicZero) and jnp.issubdtype(primals[i].dtype, jnp.inexact)
+    ]
+    # A per-row argument (size 1 along ``axis``, e.g. the logsumexp) enters the tangent as
+    # ``sum_c df/da * da``: its coefficient is a row sum of the primals, computed in the
+    # forward pass with the value (one pass), so that reverse mode needs no reduction over
+    # the classes (XLA:CPU would materialise the input of one in the backward pass, beside
+    # the gradient).
+    ndim = primals[0].ndim if primals else 0
+    rows = [
+        i for i in live
+        if coefficients and primals[i].ndim == ndim and ndim and primals[i].shape[axis] == 1
+    ]
+    partials = tuple(functools.partial(_partial, f, i) for i in rows)
+    if partials:
+        out, *coefficients_ = _row_sums((f, *partials), axis, *primals)
+    else:
+        out, coefficients_ = _row_sums_primal((f,), axis, *primals)[0], []
+    tangent = jnp.zeros_like(out)
+    for i, k in zip(rows, coefficients_, strict=True):
+        tangent = tangent + k * jnp.squeeze(tangents[i], axis)
+    rest = tuple(i for i in live if i not in rows)
+    if rest:
+        dargs = tuple(tangents[i] for i in rest)
+        tangent = tangent + _row_sum_tangent(f, axis, rest, tuple(primals), dargs)
+    return out, tangent
+
+
+_row_sum.defjvp(_row_sum_jvp, symbolic_zeros=True)
+_row_sum_no_coefficients.defjvp(
+    functools.partial(_row_sum_jvp, coefficients=False), symbolic_zeros=True
+)
+
+
+@jax.custom_jvp
+def guard_rows(x: jax.Array, keep: jax.Array) -> jax.Array:
+    """``x`` itself, whose tangent is 0 where ``keep`` (broadcast to ``x``) is False.
+
+    Dropped rows (ignored, masked) may hold ``-inf`` padding or an ``inf``: their statistics
+    are NaN or infinite, and the loss selects them away, but a zero cotangent times a NaN
+    partial derivative is NaN. The guard zeroes those rows' tangents (reverse mode: their
+    gradient) with one select on the way out, fused into the gradient's elementwise pass;
+    unlike replacing the logits (``where(keep, x, 0)`` before the math), no masked copy of
+    the logits feeds the forward reductions.
+    """
+    return x
+
+
+@guard_rows.defjvp
+def _guard_rows_jvp(primals, tangents):
+    x, keep = primals
+    dx, _ = tangents
+    return x, jnp.where(keep, dx, jnp.zeros_like(dx))

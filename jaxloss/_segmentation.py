@@ -35,8 +35,8 @@ from jax.typing import ArrayLike
 
 from jaxloss import _checks, _inputs
 from jaxloss._binary import sigmoid_focal_loss
-from jaxloss._classification import _along, _softmax_loss
 from jaxloss._reduction import reduce_loss
+from jaxloss._softmax import SoftmaxConfig, along, softmax_loss
 
 ACTIVATIONS = ("softmax", "sigmoid", "none")
 W_TYPES = ("square", "simple", "uniform")
@@ -156,7 +156,7 @@ def _overlap_stats(
         kept, in_range = labels.keep, labels.in_range
         keep: jax.Array | None = kept
         targets = labels.targets
-        classes = _along(jnp.arange(num_classes, dtype=targets.dtype), x.ndim, axis)
+        classes = along(jnp.arange(num_classes, dtype=targets.dtype), x.ndim, axis)
         t = (jnp.expand_dims(targets, axis) == classes).astype(dtype)
         # A kept out-of-range label poisons its sample (NaN), as in cross_entropy: no silent
         # all-zero one-hot.
@@ -626,10 +626,10 @@ def dice_cross_entropy_loss(
         include_background=include_background, batch=batch, squared=squared,
         reduction=reduction, axis=axis, where=where, axis_name=axis_name,
     )
-    ce = _softmax_loss(
-        fn, logits, targets, gamma=None, class_weights=class_weights,
-        ignore_index=ignore_index, label_smoothing=label_smoothing, z_loss=0.0,
-        reduction=reduction, axis=axis, where=where, weights=weights, axis_name=axis_name,
+    ce = softmax_loss(
+        SoftmaxConfig(fn, axis, reduction, ignore_index, axis_name), logits, targets,
+        class_weights=class_weights, weights=weights, where=where,
+        label_smoothing=label_smoothing,
     )
     return jnp.asarray(lambda_dice, dice.dtype) * dice + jnp.asarray(lambda_ce, ce.dtype) * ce
 
@@ -882,10 +882,9 @@ def dice_focal_loss(
         reduction=reduction, axis=axis, where=where, axis_name=axis_name, stats=tuple(stats),
     )
     if activation == "softmax":
-        focal = _softmax_loss(
-            fn, logits, targets, gamma=gamma, class_weights=class_weights,
-            ignore_index=ignore_index, label_smoothing=0.0, z_loss=0.0,
-            reduction=reduction, axis=axis, where=where, weights=weights, axis_name=axis_name,
+        focal = softmax_loss(
+            SoftmaxConfig(fn, axis, reduction, ignore_index, axis_name), logits, targets,
+            class_weights=class_weights, weights=weights, where=where, gamma=gamma,
         )
     else:
         axis = axis % x.ndim
@@ -900,10 +899,10 @@ def dice_focal_loss(
         included = jnp.arange(num_classes) != 0 if not include_background else None
         counted = jnp.ones(x.shape, jnp.bool_)
         if included is not None:
-            counted = counted & _along(included, x.ndim, axis)
+            counted = counted & along(included, x.ndim, axis)
         if keep is not None:
             counted = counted & jnp.expand_dims(keep, axis)
-        per = _along(w, x.ndim, axis) * per
+        per = along(w, x.ndim, axis) * per
         v = _checks.as_weights(fn, weights, x.shape[:axis] + x.shape[axis + 1 :], x.dtype)
         if v is not None:  # per-pixel weights, the same for every class of the pixel
             per = jnp.expand_dims(v, axis) * per

@@ -77,6 +77,65 @@ def softmax_losses():
         check(name, got, want)
 
 
+def log_softmax(a, class_axis_name):
+    """log_softmax over the last axis; over every device's classes with class_axis_name."""
+    total = jnp.sum(jnp.exp(a), axis=-1, keepdims=True)
+    if class_axis_name is not None:
+        total = jax.lax.psum(total, class_axis_name)
+    return a - jnp.log(total)
+
+
+def more_softmax_losses():
+    """nll_loss, the imbalance losses and distillation_loss (student and teacher both
+    class-sharded; gradients for both) equal their unsharded calls."""
+    n, c = 12, 10
+    k = jax.random.split(jax.random.key(7), 6)
+    x = jax.random.normal(k[0], (n, c)) * 3
+    teacher = jax.random.normal(k[1], (n, c)) * 2
+    y = jax.random.randint(k[2], (n,), 0, c).at[3].set(-100)
+    q = jax.nn.softmax(jax.random.normal(k[3], (n, c)))
+    cw = jax.random.uniform(k[4], (c,)) + 0.5
+    m = jax.random.uniform(k[5], (n,)) > 0.3
+    counts = jnp.arange(1, c + 1) * 7
+    priors = counts / counts.sum()
+    xs, rs = P("data", "model"), P("data")
+    cases = [
+        ("nll_loss weights+where", lambda a, b, t, mv, **kw: jaxloss.nll_loss(
+            log_softmax(a, kw.get("class_axis_name")), t, class_weights=cw, where=mv, **kw),
+         y, rs),
+        ("logit_adjusted_cross_entropy smoothing", lambda a, b, t, mv, **kw:
+            jaxloss.logit_adjusted_cross_entropy(a, t, class_priors=priors, tau=0.7,
+                                                 label_smoothing=0.1, where=mv, **kw), y, rs),
+        ("logit_adjusted_cross_entropy probabilities", lambda a, b, t, mv, **kw:
+            jaxloss.logit_adjusted_cross_entropy(a, t, class_priors=priors, class_weights=cw,
+                                                 **kw), q, xs),
+        ("ldam_loss", lambda a, b, t, mv, **kw: jaxloss.ldam_loss(
+            a, t, class_counts=counts, class_weights=cw, scale=5.0, where=mv, **kw), y, rs),
+        ("poly1_cross_entropy smoothing", lambda a, b, t, mv, **kw:
+            jaxloss.poly1_cross_entropy(a, t, epsilon=1.5, label_smoothing=0.1,
+                                        class_weights=cw, **kw), y, rs),
+        ("poly1_cross_entropy probabilities", lambda a, b, t, mv, **kw:
+            jaxloss.poly1_cross_entropy(a, t, epsilon=1.5, **kw), q, xs),
+        ("distillation_loss soft", lambda a, b, t, mv, **kw: jaxloss.distillation_loss(
+            a, b, temperature=2.0, where=mv, **kw), y, rs),
+        ("distillation_loss soft+hard", lambda a, b, t, mv, **kw: jaxloss.distillation_loss(
+            a, b, temperature=3.0, targets=t, hard_weight=0.3, **kw), y, rs),
+    ]
+    for name, f, t, ts in cases:
+        want = jax.value_and_grad(lambda a, b, f=f, t=t: f(a, b, t, m), argnums=(0, 1))(
+            x, teacher)
+
+        @jax.jit
+        @partial(jax.shard_map, mesh=mesh, in_specs=(xs, xs, ts, P("data")),
+                 out_specs=(P(), (xs, xs)))
+        def sharded(a, b, t, mv, f=f):
+            return jax.value_and_grad(lambda a, b: f(
+                a, b, t, mv, axis_name="data", class_axis_name="model"), argnums=(0, 1))(a, b)
+
+        got = sharded(put(x, xs), put(teacher, xs), put(t, ts), put(m, P("data")))
+        check(name, got, want)
+
+
 def linear():
     n, d, v = 12, 5, 22
     k = jax.random.split(jax.random.key(1), 6)
@@ -222,6 +281,7 @@ def main():
     assert jax.device_count() == 4, jax.devices()
     mesh = jax.make_mesh((2, 2), ("data", "model"))
     softmax_losses()
+    more_softmax_losses()
     linear()
     plain_jit_class_sharded()
     plain_jit_linear()

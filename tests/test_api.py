@@ -88,6 +88,7 @@ SIGNATURES = {
         ("log_probs", POS, None), ("targets", POS, None), ("class_weights", KW, None),
         ("weights", KW, None), ("ignore_index", KW, -100), ("reduction", KW, "mean"),
         ("axis", KW, -1), ("where", KW, None), ("axis_name", KW, None),
+        ("class_axis_name", KW, None),
     ],
     "focal_loss": [
         ("logits", POS, None), ("targets", POS, None), ("gamma", KW, 2.0),
@@ -155,18 +156,21 @@ SIGNATURES = {
         ("class_weights", KW, None), ("weights", KW, None), ("ignore_index", KW, -100),
         ("label_smoothing", KW, 0.0), ("reduction", KW, "mean"), ("axis", KW, -1),
         ("where", KW, None), ("axis_name", KW, None),
+        ("class_axis_name", KW, None),
     ],
     "ldam_loss": [
         ("logits", POS, None), ("targets", POS, None), ("class_counts", KW, None),
         ("max_margin", KW, 0.5), ("scale", KW, 30.0), ("class_weights", KW, None),
         ("weights", KW, None), ("ignore_index", KW, -100), ("reduction", KW, "mean"),
         ("axis", KW, -1), ("where", KW, None), ("axis_name", KW, None),
+        ("class_axis_name", KW, None),
     ],
     "poly1_cross_entropy": [
         ("logits", POS, None), ("targets", POS, None), ("epsilon", KW, 2.0),
         ("class_weights", KW, None), ("weights", KW, None), ("ignore_index", KW, -100),
         ("label_smoothing", KW, 0.0), ("reduction", KW, "mean"), ("axis", KW, -1),
         ("where", KW, None), ("axis_name", KW, None),
+        ("class_axis_name", KW, None),
     ],
     "kl_div": [
         ("input", POS, None), ("target", POS, None), ("weights", KW, None),
@@ -182,6 +186,7 @@ SIGNATURES = {
         ("targets", KW, None), ("hard_weight", KW, 0.0), ("ignore_index", KW, -100),
         ("weights", KW, None), ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None),
         ("axis_name", KW, None),
+        ("class_axis_name", KW, None),
     ],
     "ctc_loss": [
         ("log_probs", POS, None), ("targets", POS, None), ("input_lengths", POS, None),

@@ -435,6 +435,61 @@ def test_gradient_zero_at_ignored_and_masked_positions(loss):
     assert (grad[~where] == 0).all()
 
 
+SOFTMAX_ENGINE_LOSSES = {
+    "cross_entropy": lambda x, t, **kw: jaxloss.cross_entropy(x, t, z_loss=1e-2, **kw),
+    "nll_loss": lambda x, t, **kw: jaxloss.nll_loss(x, t, **kw),
+    "focal_loss": lambda x, t, **kw: jaxloss.focal_loss(x, t, gamma=1.5, **kw),
+    "logit_adjusted_cross_entropy": lambda x, t, **kw: jaxloss.logit_adjusted_cross_entropy(
+        x, t, class_priors=np.array([0.1, 0.2, 0.3, 0.4], np.float32), **kw),
+    "ldam_loss": lambda x, t, **kw: jaxloss.ldam_loss(
+        x, t, class_counts=np.array([50, 20, 10, 5], np.int32), scale=4.0, **kw),
+    "poly1_cross_entropy": lambda x, t, **kw: jaxloss.poly1_cross_entropy(x, t, **kw),
+}
+
+
+@pytest.mark.parametrize("loss", sorted(SOFTMAX_ENGINE_LOSSES))
+@pytest.mark.parametrize("kind", ["int", "prob"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_dropped_rows_with_infinite_logits_never_reach_the_gradient(loss, kind, smoothing):
+    """Padding rows filled with -inf (or holding +inf), ignored or masked by ``where``: the
+    value is the clean inputs' and the gradient is finite, exactly 0 on those rows."""
+    if kind == "prob" and loss in ("nll_loss", "ldam_loss"):
+        pytest.skip("integer targets only")
+    if smoothing and loss in ("nll_loss", "ldam_loss"):
+        pytest.skip("no label_smoothing")
+    logits = make_logits((8, C), seed=3)
+    where = np.ones(8, bool)
+    where[[1, 4]] = False
+    if kind == "int":
+        targets = make_int_targets(8, seed=3)
+        targets[[2, 6]] = -100
+    else:
+        targets = make_prob_targets((8,), -1, seed=3)
+    dropped = ~where if kind == "prob" else ~where | (targets == -100)
+    poisoned = logits.copy()
+    poisoned[1] = -np.inf  # padding filled with -inf
+    poisoned[4, 2] = np.inf
+    if kind == "int":
+        poisoned[2] = -np.inf
+        poisoned[6, [0, 3]] = [np.inf, -np.inf]
+    if loss == "nll_loss":  # log-probabilities: clean rows are log_softmax's
+        logits = np.asarray(jax.nn.log_softmax(logits), np.float32)
+        poisoned = np.where(dropped[:, None], poisoned, logits)
+    kwargs = {"where": where, "class_weights": WEIGHTS}
+    if smoothing:
+        kwargs["label_smoothing"] = smoothing
+    fn = SOFTMAX_ENGINE_LOSSES[loss]
+    for reduction in ("mean", "none"):
+        f = jax.jit(lambda x, r=reduction: jnp.sum(fn(x, targets, reduction=r, **kwargs)))
+        clean_value, clean_grad = jax.value_and_grad(f)(logits)
+        value, grad = jax.value_and_grad(f)(poisoned)
+        np.testing.assert_allclose(value, clean_value, rtol=1e-6)
+        grad = np.asarray(grad)
+        assert np.isfinite(grad).all(), (reduction, grad)
+        assert (grad[dropped] == 0).all()
+        np.testing.assert_allclose(grad, clean_grad, rtol=1e-6, atol=1e-7)
+
+
 @pytest.mark.parametrize("loss", ["cross_entropy", "focal_loss", "nll_loss"])
 def test_all_ignored_mean_is_zero_with_zero_gradient(loss):
     """jaxloss's deliberate difference: an all-padding batch gives 0.0, not NaN."""

@@ -2,7 +2,8 @@
 
 The blocked path only switches on for arrays of 2**24 elements or more; here the thresholds
 are lowered so that small arrays (with row counts that do and do not divide the block)
-take it, and values and gradients are compared with the plain path.
+take it (each case asserts that its program holds the blocked loop), and values and
+gradients are compared with the plain path.
 """
 
 import jax
@@ -36,7 +37,15 @@ CASES = [
     ("cross_entropy", {"class_weights": True, "reduction": "none"}),
     ("focal_loss", {"gamma": 2.0}),
     ("focal_loss", {"gamma": 0.5, "class_weights": True, "label_smoothing": 0.1}),
+    ("poly1_cross_entropy", {"label_smoothing": 0.1, "reduction": "sum"}),
 ]
+
+
+def _blocked_loop(f, x, y):
+    """Whether the program of ``f`` holds the row-blocked loop (a fori_loop: a ``scan`` or a
+    ``while``)."""
+    text = str(jax.make_jaxpr(f)(x, y))
+    return "scan[" in text or "while[" in text
 
 
 def _loss(name, opts, cw):
@@ -53,9 +62,12 @@ def test_blocked_path_matches_plain(name, opts, shape, monkeypatch):
     x, y, cw = _data(shape)
     plain = jax.jit(jax.value_and_grad(_loss(name, opts, cw)))(x, y)
     assert not _logsumexp.use_fused(x, -1)
+    assert not _blocked_loop(jax.value_and_grad(_loss(name, opts, cw)), x, y)
     monkeypatch.setattr(_logsumexp, "BLOCKED_MIN_ELEMENTS", 64)
     monkeypatch.setattr(_logsumexp, "BLOCK_ELEMENTS", 4 * 11)
     assert _logsumexp.use_fused(x, -1)
+    # Every option set (smoothing included) takes the blocked path it exists to test.
+    assert _blocked_loop(jax.value_and_grad(_loss(name, opts, cw)), x, y)
     fast = jax.jit(jax.value_and_grad(_loss(name, opts, cw)))(x, y)
     np.testing.assert_allclose(fast[0], plain[0], rtol=2e-6, atol=2e-6)
     np.testing.assert_allclose(fast[1], plain[1], rtol=2e-5, atol=2e-6)
@@ -74,7 +86,9 @@ def test_blocked_path_eager_extreme_logits_and_masks(blocked):
 
 def test_blocked_path_out_of_range_is_nan(blocked):
     x, y, _ = _data()
-    out = jaxloss.cross_entropy(x, y.at[5].set(11), reduction="none")
+    # Traced labels (a concrete out-of-range label is a ValueError naming it).
+    out = jax.jit(jaxloss.cross_entropy, static_argnames="reduction")(
+        x, y.at[5].set(11), reduction="none")
     assert bool(jnp.isnan(out[5])) and int(jnp.isnan(out).sum()) == 1
 
 

@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 def test_vocab_parallel_equals_unsharded():
     proc = run_on_devices([str(HERE / "_vocab_parallel_script.py")])
     assert proc.returncode == 0 and "ALL OK" in proc.stdout, proc.stdout + proc.stderr
-    assert proc.stdout.count("OK ") >= 25
+    assert proc.stdout.count("OK ") >= 33
 
 
 @pytest.mark.parametrize(
@@ -32,6 +32,17 @@ def test_vocab_parallel_equals_unsharded():
                                    class_axis_name="model"),
         lambda: jaxloss.linear_cross_entropy(jnp.zeros((2, 4)), jnp.zeros((3, 4)),
                                              jnp.zeros(2, jnp.int32), class_axis_name="model"),
+        lambda: jaxloss.nll_loss(jnp.zeros((2, 3)), jnp.zeros(2, jnp.int32),
+                                 class_axis_name="model"),
+        lambda: jaxloss.logit_adjusted_cross_entropy(
+            jnp.zeros((2, 3)), jnp.zeros(2, jnp.int32), class_priors=jnp.ones(3),
+            class_axis_name="model"),
+        lambda: jaxloss.ldam_loss(jnp.zeros((2, 3)), jnp.zeros(2, jnp.int32),
+                                  class_counts=jnp.ones(3), class_axis_name="model"),
+        lambda: jaxloss.poly1_cross_entropy(jnp.zeros((2, 3)), jnp.zeros(2, jnp.int32),
+                                            class_axis_name="model"),
+        lambda: jaxloss.distillation_loss(jnp.zeros((2, 3)), jnp.zeros((2, 3)), temperature=2.0,
+                                          class_axis_name="model"),
     ],
 )
 def test_unbound_class_axis_is_a_named_error(call):

@@ -9,9 +9,11 @@ from __future__ import annotations
 import jax
 from jax.typing import ArrayLike
 
+from jaxloss import _inputs
 from jaxloss._softmax import SoftmaxConfig, softmax_loss
 
 
+@_inputs.public
 def cross_entropy(
     logits: ArrayLike,
     targets: ArrayLike,
@@ -59,12 +61,9 @@ def cross_entropy(
       stays finite where PyTorch returns ``inf`` or NaN;
     * ``label_smoothing < 0`` is an error (PyTorch silently uses 0).
 
-    Performance: integer targets are ``logsumexp(x) - x[y]``; no ``log_softmax`` is
-    materialised; smoothing, probability targets and class weights add row sums whose
-    backward is one fused elementwise pass (no logits-sized temporary, see
-    ``BENCHMARKS.md``). On CPU, class-last inputs of at least 2**24 elements take a
-    row-blocked path. Every path has a JVP rule, so ``jax.grad``, ``jax.jvp``,
-    ``jax.jacfwd``, ``jax.hessian``, ``vmap``, ``jax.checkpoint`` and ``shard_map`` all work.
+    Every path has a JVP rule, so ``jax.grad``, ``jax.jvp``, ``jax.jacfwd``,
+    ``jax.hessian``, ``vmap``, ``jax.checkpoint`` and ``shard_map`` all work (memory and
+    speed of each option set: ``BENCHMARKS.md``).
 
     Args:
       logits: float array with the class axis at ``axis``, e.g. (N, C) or (N, H, W, C);
@@ -75,15 +74,15 @@ def cross_entropy(
       targets: integer class indices with the logits' shape without ``axis``, or floating
         class probabilities with the logits' shape.
       class_weights: optional (C,) per-class weights (traceable).
-      ignore_index: integer target value whose elements are dropped (integer targets only).
-      label_smoothing: scalar in [0, 1] (traceable).
-      z_loss: scalar >= 0; adds ``z_loss * w_y * logsumexp(x)**2`` per kept element (PaLM;
-        ``w_y`` = 1 without class weights).
       weights: optional real per-element weights, broadcastable to the per-element shape
         (``targets``' for class indices, the logits' without ``axis`` for probabilities) like
         ``where`` (traceable): each element's loss is multiplied by its weight and "mean" still
         divides by the number of kept elements (their class weights' sum with ``class_weights`` and
-        class indices), as without weights (the README's weights rule).
+        class indices), as without weights.
+      ignore_index: integer target value whose elements are dropped (integer targets only).
+      label_smoothing: scalar in [0, 1] (traceable).
+      z_loss: scalar >= 0; adds ``z_loss * w_y * logsumexp(x)**2`` per kept element (PaLM;
+        ``w_y`` = 1 without class weights).
       reduction: "mean", "sum" or "none" (per-element loss, 0 at ignored/masked elements).
       axis: the class axis of ``logits``.
       where: optional boolean mask broadcastable to the per-element shape; False elements
@@ -122,6 +121,11 @@ def cross_entropy(
       0.3455
       >>> jaxloss.cross_entropy(logits, jnp.array([0, -100]), reduction="none")
       Array([0.2413, 0.    ], dtype=float32)
+
+    References:
+      PyTorch ``torch.nn.functional.cross_entropy``; Szegedy et al., "Rethinking the
+      Inception Architecture for Computer Vision", CVPR 2016 (label smoothing); Chowdhery et
+      al., "PaLM", 2022 (z-loss).
     """
     config = SoftmaxConfig("cross_entropy", axis, reduction, ignore_index, axis_name,
                            class_axis_name)
@@ -131,6 +135,7 @@ def cross_entropy(
     )
 
 
+@_inputs.public
 def nll_loss(
     log_probs: ArrayLike,
     targets: ArrayLike,
@@ -158,16 +163,17 @@ def nll_loss(
       log_probs: float array of log-probabilities with the class axis at ``axis``.
       targets: integer class indices with the shape of ``log_probs`` without ``axis``.
       class_weights: optional (C,) per-class weights (traceable).
-      ignore_index: target value whose elements are dropped.
       weights: optional real per-element weights, broadcastable to the per-element shape
         (``targets``' for class indices, the logits' without ``axis`` for probabilities) like
         ``where`` (traceable): each element's loss is multiplied by its weight and "mean" still
         divides by the number of kept elements (their class weights' sum with ``class_weights`` and
-        class indices), as without weights (the README's weights rule).
+        class indices), as without weights.
+      ignore_index: target value whose elements are dropped.
       reduction: "mean", "sum" or "none".
       axis: the class axis.
       where: optional boolean mask broadcastable to the targets' shape.
-      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis
+        (numerator and denominator summed across devices before dividing).
       class_axis_name: inside ``shard_map``, the mesh axis over which the class axis is
         split (vocabulary parallelism): ``log_probs`` hold this device's block of classes and
         the targets are global class ids; see :func:`cross_entropy`.
@@ -187,6 +193,9 @@ def nll_loss(
       >>> log_probs = jax.nn.log_softmax(jnp.array([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]]))
       >>> print(f"{jaxloss.nll_loss(log_probs, jnp.array([0, 2])):.4f}")
       0.1755
+
+    References:
+      PyTorch ``torch.nn.functional.nll_loss``.
     """
     config = SoftmaxConfig("nll_loss", axis, reduction, ignore_index, axis_name,
                            class_axis_name, log_probs=True)
@@ -195,6 +204,7 @@ def nll_loss(
     )
 
 
+@_inputs.public
 def focal_loss(
     logits: ArrayLike,
     targets: ArrayLike,
@@ -232,17 +242,18 @@ def focal_loss(
       targets: integer class indices, or class probabilities with the logits' shape.
       gamma: focusing parameter, scalar >= 0 (traceable: ``jax.vmap`` over it works).
       class_weights: optional (C,) per-class weights (traceable).
-      ignore_index: integer target value whose elements are dropped.
-      label_smoothing: scalar in [0, 1] (traceable).
       weights: optional real per-element weights, broadcastable to the per-element shape
         (``targets``' for class indices, the logits' without ``axis`` for probabilities) like
         ``where`` (traceable): each element's loss is multiplied by its weight and "mean" still
         divides by the number of kept elements (their class weights' sum with ``class_weights`` and
-        class indices), as without weights (the README's weights rule).
+        class indices), as without weights.
+      ignore_index: integer target value whose elements are dropped.
+      label_smoothing: scalar in [0, 1] (traceable).
       reduction: "mean", "sum" or "none".
       axis: the class axis.
       where: optional boolean mask broadcastable to the per-element shape.
-      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis
+        (numerator and denominator summed across devices before dividing).
       class_axis_name: the mesh axis over which the class axis is split; see
         :func:`cross_entropy`.
 

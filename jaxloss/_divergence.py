@@ -400,8 +400,10 @@ def distillation_loss(
     """  # noqa: E501
     fn = "distillation_loss"
     _checks.check_reduction(fn, reduction)
-    s = _float_input(fn, "student_logits", student_logits)
-    t = _float_input(fn, "teacher_logits", teacher_logits)
+    (s, t), dtype = _inputs.floats(
+        fn, _inputs.tensor("student_logits", student_logits),
+        _inputs.tensor("teacher_logits", teacher_logits),
+    )
     _checks.check_same_shape(fn, "student_logits", s.shape, "teacher_logits", t.shape)
     axis = _checks.check_axis(fn, "student_logits", s, axis)
     _checks.check_ignore_index(fn, ignore_index)
@@ -414,25 +416,22 @@ def distillation_loss(
             f"{fn}: `hard_weight`={hard_weight!r} needs `targets` (the hard labels of the "
             "cross-entropy term); pass targets=, or leave hard_weight at 0."
         )
-    dtype = _checks.compute_dtype(jnp.promote_types(s.dtype, t.dtype))
-    s, t = s.astype(dtype), t.astype(dtype)
     row_shape = s.shape[:axis] + s.shape[axis + 1 :]
-    keep = _checks.as_mask(fn, where, row_shape)
-    v = _checks.as_weights(fn, weights, row_shape, dtype)
-    if class_axis_name is not None:  # a named error when the mesh axis is not bound
-        num_global_classes(fn, s.shape[axis], class_axis_name)
+    keep = _inputs.mask(fn, where, row_shape)
+    v = _inputs.element_weights(fn, weights, row_shape, dtype)
+    _, num_classes = num_global_classes(fn, s.shape[axis], class_axis_name)
     y = None
     rows: jax.Array | None = keep
     if targets is not None:
-        targets_given = _checks.given_dtype(targets)
-        y = jnp.asarray(targets)
+        given_targets = _inputs.tensor("targets", targets)
+        y = given_targets.value
         if not jnp.issubdtype(y.dtype, jnp.integer):
             raise TypeError(
                 f"{fn}: `targets` must be integer class indices, got dtype "
-                f"{y.dtype if targets_given is None else targets_given}."
+                f"{y.dtype if given_targets.given is None else given_targets.given}."
             )
-        labelled = ~_checks.ignored(y, ignore_index)
-        rows = labelled if keep is None else keep & labelled
+        _checks.check_targets_shape(fn, s.shape, y.shape, axis)
+        rows = _inputs.labels(fn, y, num_classes, ignore_index=ignore_index, where=keep).keep
     if rows is not None:  # dropped rows' logits (-inf padding, an inf) never reach the math
         s = jnp.where(jnp.expand_dims(rows, axis), s, 0.0)
         t = jnp.where(jnp.expand_dims(rows, axis), t, 0.0)

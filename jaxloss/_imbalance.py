@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxloss import _checks
+from jaxloss import _checks, _inputs
 from jaxloss._softmax import SoftmaxConfig, along, num_global_classes, softmax_loss
 
 
@@ -33,6 +33,7 @@ def _prepare(
     return logits.astype(_checks.compute_dtype(logits.dtype)), targets, axis
 
 
+@_inputs.public
 def logit_adjusted_cross_entropy(
     logits: ArrayLike,
     targets: ArrayLike,
@@ -76,17 +77,18 @@ def logit_adjusted_cross_entropy(
       class_priors: (C,) class priors or counts, >= 0 (traceable).
       tau: scalar >= 0 (traceable: ``jax.vmap`` over it works).
       class_weights: optional (C,) per-class weights (traceable).
-      ignore_index: integer target value whose elements are dropped.
-      label_smoothing: scalar in [0, 1] (traceable).
       weights: optional real per-element weights, broadcastable to the per-element shape
         (``targets``' for class indices, the logits' without ``axis`` for probabilities) like
         ``where`` (traceable): each element's loss is multiplied by its weight and "mean" still
         divides by the number of kept elements (their class weights' sum with ``class_weights`` and
-        class indices), as without weights (the README's weights rule).
+        class indices), as without weights.
+      ignore_index: integer target value whose elements are dropped.
+      label_smoothing: scalar in [0, 1] (traceable).
       reduction: "mean", "sum" or "none".
       axis: the class axis.
       where: optional boolean mask broadcastable to the per-element shape.
-      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis
+        (numerator and denominator summed across devices before dividing).
       class_axis_name: inside ``shard_map``, the mesh axis over which the class axis is
         split (vocabulary parallelism): ``logits`` (and probability ``targets``) hold this
         device's block of classes; integer targets are global class ids and the per-class
@@ -142,6 +144,7 @@ def logit_adjusted_cross_entropy(
     )
 
 
+@_inputs.public
 def ldam_loss(
     logits: ArrayLike,
     targets: ArrayLike,
@@ -184,15 +187,16 @@ def ldam_loss(
       max_margin: the rarest class's margin, scalar >= 0 (traceable).
       scale: the logit scale ``s``, scalar > 0 (traceable).
       class_weights: optional (C,) per-class weights (traceable).
-      ignore_index: integer target value whose elements are dropped.
       weights: optional real per-element weights, broadcastable to ``targets``' shape like ``where``
         (traceable): each element's loss is multiplied by its weight and "mean" still divides by the
         number of kept elements (their class weights' sum with ``class_weights``), as without
-        weights (the README's weights rule).
+        weights.
+      ignore_index: integer target value whose elements are dropped.
       reduction: "mean", "sum" or "none".
       axis: the class axis.
       where: optional boolean mask broadcastable to the targets' shape.
-      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis
+        (numerator and denominator summed across devices before dividing).
       class_axis_name: inside ``shard_map``, the mesh axis over which the class axis is
         split (vocabulary parallelism): ``logits`` hold this device's block of classes;
         ``targets`` are global class ids and ``class_counts``/``class_weights`` global (C,)
@@ -254,6 +258,7 @@ def ldam_loss(
     )
 
 
+@_inputs.public
 def poly1_cross_entropy(
     logits: ArrayLike,
     targets: ArrayLike,
@@ -291,17 +296,18 @@ def poly1_cross_entropy(
       targets: integer class indices, or class probabilities with the logits' shape.
       epsilon: the Poly-1 coefficient, scalar >= -1 (traceable); optax's default 2.0.
       class_weights: optional (C,) per-class weights (traceable).
-      ignore_index: integer target value whose elements are dropped.
-      label_smoothing: scalar in [0, 1] (traceable).
       weights: optional real per-element weights, broadcastable to the per-element shape
         (``targets``' for class indices, the logits' without ``axis`` for probabilities) like
         ``where`` (traceable): each element's loss is multiplied by its weight and "mean" still
         divides by the number of kept elements (their class weights' sum with ``class_weights`` and
-        class indices), as without weights (the README's weights rule).
+        class indices), as without weights.
+      ignore_index: integer target value whose elements are dropped.
+      label_smoothing: scalar in [0, 1] (traceable).
       reduction: "mean", "sum" or "none".
       axis: the class axis.
       where: optional boolean mask broadcastable to the per-element shape.
-      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global.
+      axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis
+        (numerator and denominator summed across devices before dividing).
       class_axis_name: inside ``shard_map``, the mesh axis over which the class axis is
         split (vocabulary parallelism): ``logits`` (and probability ``targets``) hold this
         device's block of classes; integer targets are global class ids and the per-class

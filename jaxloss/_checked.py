@@ -63,8 +63,7 @@ def checked(loss_fn: Callable[..., Any]) -> Callable[..., Any]:
     ``checked`` is not needed to see these errors from a program you functionalize
     yourself: under ``checkify.checkify`` (``err, out = checkify.checkify(step)(...)``,
     ``step`` jitted or not, inside ``shard_map`` and ``pmap`` too; or ``chex.chexify``)
-    every jaxloss call in ``step`` reports its failed check in ``err`` (all of the above but
-    ``ctc_loss``'s traced lengths and targets, which only ``checked`` checks), and
+    every jaxloss call in ``step`` reports its failed check in ``err`` (all of the above), and
     ``err.throw()`` raises checkify's ``JaxRuntimeError`` whose message is the error
     followed by `` (`check` failed)``, with no wrapper. Where nothing checkifies the
     program, the checks cost nothing: they lower to nothing (no host callback, no ``cond``,
@@ -79,15 +78,13 @@ def checked(loss_fn: Callable[..., Any]) -> Callable[..., Any]:
 
     Args:
       loss_fn: a jaxloss function such as :func:`jaxloss.cross_entropy`, or a function
-        that calls jaxloss functions. Not a jitted one: some checks (``ctc_loss``'s
-        traced lengths and targets) are only added while ``checked`` traces it, and a
-        jitted function may reuse a trace made without them.
+        that calls jaxloss functions, jitted or not (every check is in its trace).
 
     Returns:
       A function with the same signature and results.
 
     Raises:
-      TypeError: ``loss_fn`` is a jitted function.
+      CheckError: a value check failed (see above).
 
     Examples:
       >>> import jax, jax.numpy as jnp, jaxloss
@@ -126,13 +123,6 @@ def checked(loss_fn: Callable[..., Any]) -> Callable[..., Any]:
         ...
       jax._src.checkify.JaxRuntimeError: cross_entropy: target label 7 is out of range: labels must be in [0, 3) or equal to ignore_index=-100. (`check` failed)
     """  # noqa: E501
-    if hasattr(loss_fn, "lower") and hasattr(loss_fn, "eval_shape"):
-        raise TypeError(
-            "checked: `loss_fn` must not be jitted (some checks are only added while checked "
-            "traces it, and a jitted function may reuse a trace made without them): wrap the plain "
-            "function and jit the result, `jax.jit(jaxloss.checked(loss_fn))`."
-        )
-
     functionalized = checkify.checkify(loss_fn, errors=checkify.user_checks)
 
     # checkify evaluated eagerly traces the function on every call, and a check before a

@@ -703,9 +703,13 @@ def test_checked_traces_once_per_signature():
     assert traces == [2.0, 1.0]
 
 
-def test_checked_refuses_a_jitted_function():
-    with raises(TypeError, "checked: `loss_fn` must not be jitted"):
-        jaxloss.checked(jax.jit(jaxloss.cross_entropy))
+def test_checked_checks_an_already_jitted_function():
+    """Every check is staged in the loss's trace, so a jitted function traced earlier
+    without checked carries them too."""
+    jitted = jax.jit(jaxloss.cross_entropy)
+    jitted(LOGITS, LABELS)  # traced and cached without checked
+    with pytest.raises(CheckError, match="cross_entropy: target label 7 is out of range"):
+        jaxloss.checked(jitted)(LOGITS, np.array([0, 7, 1, 2, 3, 0], np.int32))
 
 
 def test_unchecked_value_problems_are_numbers_not_errors():
@@ -1108,6 +1112,13 @@ README_ERRORS = {
         lambda: jaxloss.focal_loss(L10, Y10, gamma=-1.0),
     "ValueError: dice_loss: `logits` has a single class":
         lambda: jaxloss.dice_loss(np.zeros((2, 8, 8, 1), np.float32), np.zeros((2, 8, 8), int)),
+    # PyTorch's keywords, and the label rule on concrete labels.
+    "TypeError: cross_entropy() got an unexpected keyword argument `weight`":
+        lambda: jaxloss.cross_entropy(L10, Y10, weight=np.ones(10, np.float32)),
+    "TypeError: mse_loss() got an unexpected keyword argument `size_average`":
+        lambda: jaxloss.mse_loss(L10, L10, size_average=True),
+    "ValueError: cross_entropy: target label 255 is out of range":
+        lambda: jaxloss.cross_entropy(np.zeros((2, 21), np.float32), np.array([0, 255])),
     # checked, eagerly.
     "jaxloss._checks.CheckError: cross_entropy: target label 7":
         lambda: jaxloss.checked(jaxloss.cross_entropy)(jnp.zeros((2, 3)), jnp.array([0, 7])),

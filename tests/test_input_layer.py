@@ -255,23 +255,17 @@ MASKED_GRAD_CASES = {
     "huber_loss": (lambda x, y: jaxloss.huber_loss(x, y, where=MC), (X, _normal(24)), (R, R)),
     "poisson_nll_loss": (
         lambda x, y: jaxloss.poisson_nll_loss(x, y, full=True, where=MC), (X, Y), (R, R)),
-    # the softmax engine (jaxloss/_classification.py)
+    # the softmax engine (jaxloss/_softmax.py)
+    "dice_cross_entropy_loss": (
+        lambda x: jaxloss.dice_cross_entropy_loss(x, SEG_Y, where=SEG_M), (SEG,), (S,)),
     "cross_entropy": (
         lambda x: jaxloss.cross_entropy(x, jnp.array([0, 1, 2]), where=M), (X,), (R,)),
 }
 
-# The softmax engine (_classification.py's _softmax_loss, also dice_focal_loss's softmax focal
-# term) is being rewritten separately; its masked rows still reach the gradient.
-_SOFTMAX_ENGINE = {"cross_entropy", "dice_focal_loss", "dice_focal_loss[ignore_index]"}
-_SOFTMAX_XFAIL = pytest.mark.xfail(strict=True, reason="the softmax engine (_softmax_loss): a "
-                                   "NaN/inf in a masked row still reaches the gradient")
-
-
 def _masked_params():
     for key in sorted(MASKED_GRAD_CASES):
         for name, v in (("nan", np.nan), ("+inf", np.inf), ("-inf", -np.inf)):
-            marks = [_SOFTMAX_XFAIL] if key in _SOFTMAX_ENGINE else []
-            yield pytest.param(key, v, id=f"{key}[{name}]", marks=marks)
+            yield pytest.param(key, v, id=f"{key}[{name}]")
 
 
 @pytest.mark.parametrize(("key", "v"), list(_masked_params()))

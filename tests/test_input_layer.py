@@ -271,10 +271,10 @@ def _masked_params():
 @pytest.mark.parametrize(("key", "v"), list(_masked_params()))
 def test_masked_elements_never_reach_a_value_or_a_gradient(key, v):
     loss, clean, index = MASKED_GRAD_CASES[key]
-    poisoned = tuple(a if i is None else a.at[i].set(v) for a, i in zip(clean, index))
+    poisoned = tuple(a if i is None else a.at[i].set(v) for a, i in zip(clean, index, strict=True))
     np.testing.assert_allclose(loss(*poisoned), loss(*clean), rtol=1e-6)
     grads = jax.grad(loss, argnums=tuple(range(len(clean))))(*poisoned)
-    for k, (g, i) in enumerate(zip(grads, index)):
+    for k, (g, i) in enumerate(zip(grads, index, strict=True)):
         g = np.asarray(g)
         assert np.all(np.isfinite(g)), f"argument {k}: {g}"
         if i is not None:

@@ -127,11 +127,26 @@ def _runtime_one(x: jax.Array) -> jax.Array:
     return jnp.nan_to_num(first * 0.0, nan=0.0, posinf=0.0, neginf=0.0) + 1.0
 
 
-def _primitives(value, tangent):
+def _masked_args(args: tuple, fills: tuple, where) -> tuple:
+    """``args`` with each masked element's value replaced by its ``fills`` entry (None: a
+    scalar hyperparameter or an absent weight's placeholder, left alone), so that a NaN or
+    ``+-inf`` there reaches no gradient (:func:`_inputs.masked`). ``where`` (None: ``args``
+    unchanged, an unmasked loss pays nothing) is taken in the caller's shape; a weight keeps
+    the broadcast of its shape and ``where``'s (the primitives broadcast it to the logits)."""
+    if where is None:
+        return args
+    keep = jnp.asarray(where)
+    return tuple(
+        a if f is None else _inputs.masked(a, keep, f) for a, f in zip(args, fills, strict=True)
+    )
+
+
+def _primitives(value, tangent, fills):
     """``(elementwise, total)`` custom-JVP functions of ``(cfg, *args)`` from ``value(cfg,
     *args)`` (select-free) and ``tangent(cfg, args, tangents)`` (its JVP in closed form;
     tangents that are symbolic zeros arrive as None). ``cfg`` is static (a hashable tuple);
-    ``total`` is ``sum(value)``."""
+    ``total`` is ``sum(value)``. ``fills(cfg)`` gives each arg's safe value at a masked
+    element (:func:`_masked_args`)."""
     remat = functools.partial(jax.checkpoint, static_argnums=(0,))
 
     def nonzero(tangents):
@@ -154,8 +169,14 @@ def _primitives(value, tangent):
         return jnp.sum(kept(mask, value(cfg, *args, one=_runtime_one(args[0]))))
 
     tangent_map = remat(tangent)
+    # A masked element's args are replaced by safe values (`fills`) inside the tangent map,
+    # where the selects fuse into the backward kernel: its coefficients are then finite, and
+    # the select after them gives an exact 0 (not 0 * nan) for a NaN or inf there. The
+    # forward needs no fill: `kept` selects its value, and nothing differentiates it.
     total_tangent = remat(
-        lambda cfg, mask, args, tangents: jnp.sum(kept(mask, tangent(cfg, args, tangents)))
+        lambda cfg, mask, args, tangents: jnp.sum(
+            kept(mask, tangent(cfg, _masked_args(args, fills(cfg), mask), tangents))
+        )
     )
 
     def elementwise_jvp(cfg, primals, tangents):
@@ -227,7 +248,14 @@ def _bce_tangent(cfg, args, tangents):
     return d
 
 
-_bce, _bce_total = _primitives(_bce_value, _bce_tangent)
+def _bce_fills(cfg) -> tuple:
+    """:func:`_masked_args`'s fills of BCE's args: logits and targets 0, the weights that are
+    given 1."""
+    return (0.0, 0.0, 1.0 if cfg[0] else None, 1.0 if cfg[1] else None, None)
+
+
+_bce, _bce_total = _primitives(_bce_value, _bce_tangent, _bce_fills)
+_BCE = (_bce, _bce_total, _bce_fills)
 
 
 # --- The focal family: torchvision's sigmoid focal loss (with kornia's pos_weight and class
@@ -456,7 +484,15 @@ def _focal_tangent(cfg, args, tangents):
     return out
 
 
-_focal, _focal_total = _primitives(_focal_value, _focal_tangent)
+def _focal_fills(cfg) -> tuple:
+    """:func:`_masked_args`'s fills of the focal family's args: logits and targets 0, the
+    weights that are given 1."""
+    one = (1.0 if cfg[1] else None, 1.0 if cfg[2] else None, 1.0 if cfg[5] else None)
+    return (0.0, 0.0) + one + (None,) * 4
+
+
+_focal, _focal_total = _primitives(_focal_value, _focal_tangent, _focal_fills)
+_FOCAL = (_focal, _focal_total, _focal_fills)
 
 
 # PyTorch's floor on x (1 - x) in the BCE input gradient: the float 1e-12 of ATen's Loss.cpp
@@ -578,8 +614,11 @@ def binary_cross_entropy(
         fn, "input", p, mask, expected="a probability in [0, 1]",
         hint=" For logits use jaxloss.binary_cross_entropy_with_logits.",
     )
-    per = _bce_probs(p, y)
     w = _checks.as_weights(fn, weights, p.shape, p.dtype)
+    p, y = _inputs.masked(p, mask, 0.5), _inputs.masked(y, mask, 0.5)
+    if w is not None:
+        w = _inputs.masked(w, mask, 1.0)
+    per = _bce_probs(p, y)
     return reduce_masked(per, mask, reduction, axis_name, weights=w)
 
 
@@ -598,10 +637,13 @@ def _weight_arg(fn: str, name: str, value: ArrayLike | None, x: jax.Array) -> ja
 def _apply(primitives, cfg, args, mask, reduction: str, axis_name, where) -> jax.Array:
     """The loss of ``primitives`` (from :func:`_primitives`) reduced: the summed primitive
     for "mean"/"sum" (one fused pass each way; ``where`` enters it in the caller's shape),
-    the elementwise one for "none"."""
-    elementwise, total = primitives
+    the elementwise one for "none". A masked element's args are replaced by ``fills`` before
+    they reach a gradient: inside the summed primitive's tangent map, before the elementwise
+    one."""
+    elementwise, total, fills = primitives
     x = args[0]
-    if reduction == "none":
+    if reduction == "none":  # the loss is materialised anyway: fill the args before
+        args = _masked_args(args, fills(cfg), where)
         return reduce_masked(elementwise(cfg, *args), mask, reduction, axis_name)
     if mask is None:
         return reduce_loss(total(cfg, None, *args), jnp.full((), x.size, x.dtype), reduction,
@@ -701,7 +743,7 @@ def binary_cross_entropy_with_logits(
         _weight_arg(fn, "weights", weights, x),
         jnp.asarray(label_smoothing, x.dtype),
     )
-    return _apply((_bce, _bce_total), cfg, args, mask, reduction, axis_name, where)
+    return _apply(_BCE, cfg, args, mask, reduction, axis_name, where)
 
 
 @_inputs.public
@@ -813,7 +855,7 @@ def sigmoid_focal_loss(
         g,
         zero,
     )
-    return _apply((_focal, _focal_total), cfg, args, mask, reduction, axis_name, where)
+    return _apply(_FOCAL, cfg, args, mask, reduction, axis_name, where)
 
 
 def _small_integer(gamma: ArrayLike) -> int | None:
@@ -951,15 +993,15 @@ def asymmetric_loss(
     # general branch; both branches are compiled.
     powers = (_small_integer(gamma_pos), _small_integer(gamma_neg))
     if None in powers:
-        return _apply((_focal, _focal_total), cfg, args, mask, reduction, axis_name, where)
+        return _apply(_FOCAL, cfg, args, mask, reduction, axis_name, where)
     hard_cfg = cfg[:4] + (powers,) + cfg[5:]
     if not jnp.issubdtype(jnp.asarray(targets).dtype, jnp.inexact):  # bool or integer: 0/1
-        return _apply((_focal, _focal_total), hard_cfg, args, mask, reduction, axis_name, where)
+        return _apply(_FOCAL, hard_cfg, args, mask, reduction, axis_name, where)
     softness = jax.lax.stop_gradient(jnp.max(y * (1.0 - y)))
     if axis_name is not None:  # every device takes the same branch (its psums must match)
         softness = jax.lax.pmax(softness, axis_name)
     return jax.lax.cond(
         softness == 0,
-        lambda a: _apply((_focal, _focal_total), hard_cfg, a, mask, reduction, axis_name, where),
-        lambda a: _apply((_focal, _focal_total), cfg, a, mask, reduction, axis_name, where),
+        lambda a: _apply(_FOCAL, hard_cfg, a, mask, reduction, axis_name, where),
+        lambda a: _apply(_FOCAL, cfg, a, mask, reduction, axis_name, where),
         args)

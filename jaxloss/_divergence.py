@@ -184,6 +184,12 @@ def kl_div(
     t = jnp.broadcast_to(t.astype(dtype), x.shape)
     mask = _checks.as_mask(fn, where, x.shape)
     v = _checks.as_weights(fn, weights, x.shape, dtype)
+    # A masked element: input log-probability 0, target probability 1 (log 0), weight 1, a
+    # zero term with finite derivatives, so that a NaN or inf there reaches no gradient.
+    x = _inputs.masked(x, mask, 0.0)
+    t = _inputs.masked(t, mask, 0.0 if log_target else 1.0)
+    if v is not None:
+        v = _inputs.masked(v, mask, 1.0)
     if log_target:
         per = _kl_terms(t, x)
     else:
@@ -298,6 +304,10 @@ def jensen_shannon_divergence(
     lp, lq = lp.astype(dtype), lq.astype(dtype)
     mask = _checks.as_mask(fn, where, lp.shape[:axis] + lp.shape[axis + 1 :])
     v = _checks.as_weights(fn, weights, lp.shape[:axis] + lp.shape[axis + 1 :], dtype)
+    # A masked row: both log-probabilities 0 (a zero divergence with finite derivatives).
+    lp, lq = _inputs.masked(lp, mask, 0.0, axis=axis), _inputs.masked(lq, mask, 0.0, axis=axis)
+    if v is not None:
+        v = _inputs.masked(v, mask, 1.0)
     b = jnp.asarray(beta, dtype)
     # Each branch sees harmless inputs where it is not selected (KL(P||P) = 0), so that an
     # infinite KL at a class that only one side supports cannot put 0 * inf into the

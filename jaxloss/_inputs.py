@@ -3,7 +3,8 @@
 A loss reads as three steps: prepare (this module), its math, reduce (``_reduction.py``).
 Preparation converts each argument once, checks it (``_checks.py`` holds the checks and
 their messages), and hands the math arrays in one compute dtype, with masked or ignored
-elements already replaced by safe values where the math could overflow on them.
+elements already replaced by safe values (:func:`masked`), so that a NaN or ``+-inf`` there
+reaches neither a value nor a gradient.
 
 The rules, stated once:
 
@@ -222,10 +223,45 @@ def labels(
     return Labels(targets=wide, keep=keep, in_range=in_range, safe=safe, mask=m)
 
 
+def masked(
+    x: jax.Array, keep: jax.Array | None, fill: ArrayLike, axis: int | None = None
+) -> jax.Array:
+    """``x`` where ``keep``, else ``fill``: the one way a loss keeps a masked or ignored
+    element's inputs out of its math.
+
+    Called on each float input (predictions, targets, weights, variances) right after the
+    mask is known, with a ``fill`` at which the family's math is finite with finite
+    derivatives (logits 0, probabilities 0.5, regression 1, ...). A NaN or ``+-inf`` in a
+    dropped element then reaches neither the value nor any gradient: ``jnp.where``'s
+    cotangent is exactly 0 there, where selecting the per-element loss afterwards gives
+    ``0 * nan`` in the backward pass.
+
+    Args:
+      x: the array to clean.
+      keep: True where the element counts, broadcastable to ``x`` (after inserting ``axis``);
+        None (no mask) returns ``x`` itself, so an unmasked loss pays nothing.
+      fill: the safe value (a Python scalar or an array broadcastable to ``x``), cast to
+        ``x``'s dtype.
+      axis: when given, ``keep`` lacks this axis of ``x`` (a class or feature axis) and is
+        broadcast along it: the whole row of a dropped element is replaced.
+
+    Returns:
+      ``x``'s dtype; the broadcast shape of ``x`` and ``keep`` (``x``'s shape when ``keep``
+      broadcasts to it).
+    """
+    if keep is None:
+        return x
+    keep = jnp.asarray(keep)
+    if axis is not None:
+        keep = jnp.expand_dims(keep, axis)
+    return jnp.where(keep, x, jnp.asarray(fill, x.dtype))
+
+
 def safe_rows(x: jax.Array, keep: jax.Array, axis: int, fill: float = 0.0) -> jax.Array:
     """``x`` with every row (along ``axis``) of a dropped element replaced by ``fill``, so
-    that a ``-inf``/``+inf``/NaN there never reaches a value or a gradient."""
-    return jnp.where(jnp.expand_dims(keep, axis), x, jnp.asarray(fill, x.dtype))
+    that a ``-inf``/``+inf``/NaN there never reaches a value or a gradient (:func:`masked`
+    along a class axis)."""
+    return masked(x, keep, fill, axis)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -186,9 +186,18 @@ def _coef_dot(coef_block, x, cfg):
     return jnp.sum(coef_block.astype(cfg.acc) * x, axis=1)
 
 
-def forward_stats(hidden, weight, targets, coef, bias, cap, cfg: _Config):
+def _hidden_tile(hidden, fill, rs, ri):
+    """Tile ``ri`` of the hidden rows, with the rows ``fill`` marks (None: none) as zeros:
+    the select runs on the tile inside the loop, so it keeps no (N, D) copy."""
+    h = _take(hidden, rs, ri)
+    if fill is None:
+        return h
+    return jnp.where(_take(fill, rs, ri)[:, None], jnp.zeros_like(h), h)
+
+
+def forward_stats(hidden, weight, targets, coef, bias, cap, fill, cfg: _Config):
     """Per row: (logsumexp, target's logit, sum_c coef_c x_c, argmax, max) of the capped
-    logits."""
+    logits; a row ``fill`` marks counts as a zero hidden row (its logits the bias)."""
     rows = hidden.shape[0]
     vocab = weight.shape[0 if cfg.layout == "vd" else 1]
     zero = jnp.zeros_like(targets, dtype=cfg.acc)  # keeps the rows' varying mesh axes
@@ -198,7 +207,7 @@ def forward_stats(hidden, weight, targets, coef, bias, cap, cfg: _Config):
         w_block, b_block, c_block = _prepare(weight, bias, coef, cs, ci, cfg)
         m, s, picked, t, amax = (_take(c, rs, ri) for c in carry)
         y = _take(targets, rs, ri)
-        _, x = _block_logits(_take(hidden, rs, ri), w_block, b_block, cap, cfg)
+        _, x = _block_logits(_hidden_tile(hidden, fill, rs, ri), w_block, b_block, cap, cfg)
         block_max = jnp.max(x, axis=1)
         m_new = jnp.maximum(m, block_max)
         s = s * jnp.exp(m - m_new) + jnp.sum(jnp.exp(x - m_new[:, None]), axis=1)
@@ -230,7 +239,8 @@ def _dcap(raw, cap):
     return th - u * (1.0 - th * th)
 
 
-def tangent_stats(hidden, weight, targets, coef, bias, cap, lse, tangents, cfg: _Config):
+def tangent_stats(hidden, weight, targets, coef, bias, cap, fill, lse, tangents,
+                  cfg: _Config):
     """Tangents of (lse, picked, t), linear in ``tangents`` (None where zero).
 
     Each block's step is rematerialised (``jax.checkpoint``): reverse mode, the transpose of
@@ -243,11 +253,11 @@ def tangent_stats(hidden, weight, targets, coef, bias, cap, lse, tangents, cfg: 
     vocab = weight.shape[0 if cfg.layout == "vd" else 1]
     acc = cfg.acc
 
-    def step(ri, ci, rs, cs, hidden, weight, targets, coef, bias, cap, lse, dh, dw, dcoef,
-             dbias, dcap):
+    def step(ri, ci, rs, cs, hidden, weight, targets, coef, bias, cap, fill, lse, dh, dw,
+             dcoef, dbias, dcap):
         w_block, b_block, c_block = _prepare(weight, bias, coef, cs, ci, cfg)
         dw_block, db_block, dc_block = _prepare(dw, dbias, dcoef, cs, ci, cfg)
-        h = _take(hidden, rs, ri)
+        h = _hidden_tile(hidden, fill, rs, ri)
         raw, x = _block_logits(h, w_block, b_block, cap, cfg)
         zero = jnp.zeros_like(_take(lse, rs, ri))
         d_lse, d_pick, d_t = zero, zero, zero
@@ -280,7 +290,7 @@ def tangent_stats(hidden, weight, targets, coef, bias, cap, lse, tangents, cfg: 
     def update(carry, rs, ri, cs, ci):
         d = jax.checkpoint(partial(step, rs=rs, cs=cs))(
             ri, ci, hidden=hidden, weight=weight, targets=targets, coef=coef, bias=bias,
-            cap=cap, lse=lse, dh=dh, dw=dw, dcoef=dcoef, dbias=dbias, dcap=dcap,
+            cap=cap, fill=fill, lse=lse, dh=dh, dw=dw, dcoef=dcoef, dbias=dbias, dcap=dcap,
         )
         return tuple(
             _put(c, _take(c, rs, ri) + v, rs, ri) for c, v in zip(carry, d, strict=True)
@@ -290,31 +300,40 @@ def tangent_stats(hidden, weight, targets, coef, bias, cap, lse, tangents, cfg: 
     return _over_blocks(rows, vocab, cfg, update, (zero, zero, zero))
 
 
-def _primal_stats(hidden, weight, targets, coef, bias, cap, cfg):
-    lse, picked, t, amax, top = forward_stats(hidden, weight, targets, coef, bias, cap, cfg)
+def _primal_stats(hidden, weight, targets, coef, bias, cap, fill, cfg):
+    lse, picked, t, amax, top = forward_stats(
+        hidden, weight, targets, coef, bias, cap, fill, cfg
+    )
     # The argmax leaves as a float of the accumulation dtype (exact below 2**24 classes in
     # float32): an integer output's float0 tangent cannot carry shard_map's varying axes.
     return lse, picked, t, amax.astype(cfg.acc), top
 
 
-@partial(jax.custom_jvp, nondiff_argnums=(6,))
-def block_stats(hidden, weight, targets, coef, bias, cap, cfg):
+@partial(jax.custom_jvp, nondiff_argnums=(7,))
+def block_stats(hidden, weight, targets, coef, bias, cap, fill, cfg):
     """(lse, picked, t, argmax, max) per row; see :func:`forward_stats`. Differentiable in
     every float input (forward and reverse mode). The argmax (a float) and the max logit are
-    rankings for the predicted class, given zero tangents: callers stop their gradients."""
-    return _primal_stats(hidden, weight, targets, coef, bias, cap, cfg)
+    rankings for the predicted class, given zero tangents: callers stop their gradients.
+    ``fill`` (per row, or None) marks dropped rows whose hidden row is not finite: they are
+    taken as zeros in both passes, so that a NaN or inf there reaches no gradient (the
+    callers select such rows out; the other dropped rows keep their logsumexp)."""
+    return _primal_stats(hidden, weight, targets, coef, bias, cap, fill, cfg)
 
 
 def _block_stats_jvp(cfg, primals, tangents):
-    hidden, weight, targets, coef, bias, cap = primals
+    hidden, weight, targets, coef, bias, cap, fill = primals
 
     def live(t, p):
         return None if p is None or t is None or isinstance(t, SymbolicZero) else t
 
-    dh, dw, _, dcoef, dbias, dcap = (live(t, p) for t, p in zip(tangents, primals, strict=True))
-    lse, picked, t, amax, top = _primal_stats(hidden, weight, targets, coef, bias, cap, cfg)
+    dh, dw, _, dcoef, dbias, dcap, _ = (
+        live(t, p) for t, p in zip(tangents, primals, strict=True)
+    )
+    lse, picked, t, amax, top = _primal_stats(
+        hidden, weight, targets, coef, bias, cap, fill, cfg
+    )
     d_lse, d_pick, d_t = tangent_stats(
-        hidden, weight, targets, coef, bias, cap, lse, (dh, dw, dcoef, dbias, dcap), cfg
+        hidden, weight, targets, coef, bias, cap, fill, lse, (dh, dw, dcoef, dbias, dcap), cfg
     )
     zero = jnp.zeros_like(lse)
     return (lse, picked, t, amax, top), (d_lse, d_pick, d_t, zero, zero)
@@ -326,7 +345,7 @@ block_stats.defjvp(_block_stats_jvp, symbolic_zeros=True)
 LAYOUTS = ("vd", "dv")
 
 
-def _vocab_parallel_stats(hidden, weight, targets, coef, bias, cap, cfg, offset, axis):
+def _vocab_parallel_stats(hidden, weight, targets, coef, bias, cap, fill, cfg, offset, axis):
     """:func:`block_stats` over this device's vocabulary block, combined over ``axis``.
 
     Each device runs the blocked pass on its own columns with the targets shifted to its
@@ -335,7 +354,7 @@ def _vocab_parallel_stats(hidden, weight, targets, coef, bias, cap, cfg, offset,
     collectives, so the gradients are those of the unsharded loss.
     """
     local_lse, picked, t, amax, best = block_stats(
-        hidden, weight, targets - offset, coef, bias, cap, cfg
+        hidden, weight, targets - offset, coef, bias, cap, fill, cfg
     )
     lse = global_logsumexp(local_lse, axis)
     picked = jax.lax.psum(picked, axis)
@@ -614,11 +633,13 @@ def linear_cross_entropy(
         _checks.check_unit_interval_values(
             _FN, "targets", q, keep[:, None], expected="probabilities in [0, 1]"
         )
+        q = _inputs.masked(q, None if mask is None else keep, 0.0, axis=-1)  # dropped: no mass
+        q_given = q
         if eps is not None:
             q = (1.0 - eps) * q + eps / vocab
         coef: jax.Array | None = q if w is None else q * w[None, :]
         # The effective class weight of a token: sum_c w_c p_c (w_y for a one-hot p).
-        w_tok = None if w is None else targets.reshape(rows, vocab).astype(acc) @ w
+        w_tok = None if w is None else q_given @ w
         safe_y = jnp.zeros_like(keep, jnp.int32)
         kind = "rows"
     else:
@@ -634,16 +655,25 @@ def linear_cross_entropy(
                 coef = jax.lax.dynamic_slice_in_dim(coef, offset, local_vocab)
         w_tok = None if w is None else take_classes(w, safe_y)
         kind = "none" if coef is None else "classes"
+    # A dropped token whose hidden row is not finite is taken as a zero row inside the blocked
+    # kernels (`fill`; a select per tile, no (N, D) copy), and a dropped token's weight as 1,
+    # so that a NaN or inf there reaches neither the value nor the hidden or weight gradients.
+    # Integer targets always have ignore_index; probabilities without `where` drop nothing.
+    fill = None
+    if not (probabilities and mask is None):
+        fill = ~keep & ~jnp.all(jnp.isfinite(h2), axis=-1)
+        if v_tok is not None:
+            v_tok = _inputs.masked(v_tok, keep.reshape(token_shape), 1.0)
 
     cfg = _Config(
         layout=weight_layout, row_chunk=min(int(token_chunk_size), max(rows, 1)),
         col_chunk=min(int(chunk_size), local_vocab), coef=kind, acc=np.dtype(acc),
     )
     if class_axis_name is None:
-        lse, picked, t, amax, _ = block_stats(h2, weight, safe_y, coef, b, cap, cfg)
+        lse, picked, t, amax, _ = block_stats(h2, weight, safe_y, coef, b, cap, fill, cfg)
     else:
         lse, picked, t, amax = _vocab_parallel_stats(
-            h2, weight, safe_y, coef, b, cap, cfg, offset, class_axis_name
+            h2, weight, safe_y, coef, b, cap, fill, cfg, offset, class_axis_name
         )
         # The smoothing sum runs over every class: its total weight is the global one.
         if kind == "classes":
@@ -680,6 +710,8 @@ def linear_cross_entropy(
     if not return_aux:
         return loss
     zeros = jnp.zeros_like(lse)
+    if fill is not None:  # a dropped non-finite row has no logsumexp (NaN, as before)
+        lse = jnp.where(fill, jnp.nan, lse)
     aux = {
         "lse": lse.reshape(token_shape),
         "z_loss": jnp.where(keep, zeros if z_term is None else z_term, 0.0).reshape(token_shape),

@@ -230,6 +230,9 @@ def lovasz_softmax_loss(
         bad = keep & ~((y >= 0) & (y < num_classes))
         return jnp.where(bad[:, None], jnp.nan, fg)
 
+    # A dropped pixel's logits are 0 before the softmax, so that a NaN or inf there reaches no
+    # gradient (its errors are ranked last and weigh nothing).
+    logits = _inputs.masked(logits, keep, 0.0, axis=axis)
     p = jnp.exp(jax.nn.log_softmax(logits, axis=axis))
     n, m = targets.shape[0], math.prod(targets.shape[1:])  # explicit: N may be 0
     p = jnp.moveaxis(p, axis, -1).reshape(n, m, num_classes)  # (N, M, C)
@@ -348,6 +351,7 @@ def lovasz_hinge_loss(
             f"{fn}: `ignore_index`={ignore_index} applies to integer targets only; with "
             "floating or bool targets, drop pixels with `where=` instead."
         )
+    dropped = keep  # None: nothing is dropped
     if keep is None:
         keep = jnp.ones(logits.shape, jnp.bool_)
     g = targets.astype(dtype)
@@ -370,7 +374,8 @@ def lovasz_hinge_loss(
     # Traced, a kept target other than 0/1 poisons its ranking (NaN), never a silent hinge on
     # a ground truth that is not one.
     g = jnp.where(keep & ~binary, jnp.nan, g)
-    x = logits
+    # A dropped pixel's logit and target are 0, so that a NaN or inf there reaches no gradient.
+    x, g = _inputs.masked(logits, dropped, 0.0), _inputs.masked(g, dropped, 0.0)
     n = x.shape[0]
     m = math.prod(x.shape[1:])  # explicit: N may be 0
     x, g, keep = (_group(v.reshape(n, m), per_image) for v in (x, g, keep))

@@ -140,8 +140,12 @@ def _reduce(
     axis_name: str | None,
 ) -> jax.Array:
     """``reduce_masked`` with the per-element ``weights`` validated against ``per``'s shape
-    (the shape ``where`` broadcasts to): they rescale, the count stays the kept elements'."""
+    (the shape ``where`` broadcasts to): they rescale, the count stays the kept elements'. A
+    masked element's weight is taken as 1 (:func:`_inputs.masked`), so that a NaN or inf
+    there reaches no gradient."""
     w = _checks.as_weights(fn, weights, per.shape, per.dtype)
+    if w is not None:
+        w = _inputs.masked(w, mask, 1.0)
     return reduce_masked(per, mask, reduction, axis_name, weights=w)
 
 
@@ -311,6 +315,8 @@ def margin_ranking_loss(
     _same_shapes(fn, ("input1", x1), ("input2", x2), ("target", y))
     mask = _checks.as_mask(fn, where, x1.shape)
     m = _scalar(fn, "margin", margin, dtype)
+    x1, x2 = _inputs.masked(x1, mask, 0.0), _inputs.masked(x2, mask, 0.0)
+    y = _inputs.masked(y, mask, 1)
     per = _hinge(-y.astype(dtype) * (x1 - x2) + m)
     return _reduce(fn, per, mask, weights, reduction, axis_name)
 
@@ -437,6 +443,7 @@ def soft_margin_loss(
     y = _target(fn, target, "signs")
     _same_shapes(fn, ("input", x), ("target", y))
     mask = _checks.as_mask(fn, where, x.shape)
+    x, y = _inputs.masked(x, mask, 0.0), _inputs.masked(y, mask, 1)
     per = jax.nn.softplus(-y.astype(dtype) * x)
     return _reduce(fn, per, mask, weights, reduction, axis_name)
 
@@ -547,6 +554,7 @@ def multilabel_soft_margin_loss(
     x, y = jnp.moveaxis(x, ax, -1), jnp.moveaxis(y, ax, -1).astype(dtype)
     num_classes = x.shape[-1]
     mask = _checks.as_mask(fn, where, x.shape[:-1])
+    x, y = _inputs.masked(x, mask, 0.0, axis=-1), _inputs.masked(y, mask, 0.0, axis=-1)
     per_class = -(y * jax.nn.log_sigmoid(x) + (1.0 - y) * jax.nn.log_sigmoid(-x))
     if class_weights is not None:
         w = _broadcast_class_weights(fn, class_weights, x.shape, ax, dtype)
@@ -660,6 +668,7 @@ def multi_margin_loss(
     ok = _labels_in_range(fn, "target", y, 0, num_classes - 1, mask,
                           f"class indices in [0, {num_classes})")
     safe = jnp.where(ok, y, jnp.zeros_like(y))[..., None]
+    x = _inputs.masked(x, mask, 0.0, axis=-1)
     classes = jnp.arange(num_classes, dtype=y.dtype).reshape((1,) * y.ndim + (num_classes,))
     x_y = jnp.take_along_axis(x, safe, axis=-1)
     h = _hinge_strict(m - x_y + x)
@@ -890,6 +899,9 @@ def cosine_embedding_loss(
         )
     mask = _checks.as_mask(fn, where, y.shape)
     m = _scalar(fn, "margin", margin, dtype)
+    # a masked pair: unit-free embeddings of nonzero norm and target 1, finite everywhere
+    x1, x2 = _inputs.masked(x1, mask, 1.0, axis=-1), _inputs.masked(x2, mask, 1.0, axis=-1)
+    y = _inputs.masked(y, mask, 1)
     dot = jnp.sum(x1 * x2, axis=-1)
     mag1 = jnp.sum(x1 * x1, axis=-1) + _COSINE_EPS
     mag2 = jnp.sum(x2 * x2, axis=-1) + _COSINE_EPS
@@ -897,6 +909,14 @@ def cosine_embedding_loss(
     zeros = jnp.zeros_like(cos)
     per = jnp.where(y == 1, 1.0 - cos, zeros) + jnp.where(y == -1, _hinge(cos - m), zeros)
     return _reduce(fn, per, mask, weights, reduction, axis_name)
+
+
+def _broadcasts(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    """Whether ``shape`` broadcasts to ``target`` (NumPy rules)."""
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
 
 
 def _triplet(
@@ -918,6 +938,12 @@ def _triplet(
     _checks.check_scalar(fn, "margin", margin)
     _check_positive_margin(fn, margin)
     m = jnp.asarray(margin, a.dtype)
+    if where is not None and _broadcasts(jnp.shape(where), a.shape[:-1]):
+        # A masked triplet's embeddings are all ones (nonzero norm, finite distances), so
+        # that a NaN or inf there reaches no gradient; a `where` in the shape of a custom
+        # distance's output that is not the samples' is applied after the distances only.
+        keep = _checks.as_mask(fn, where, a.shape[:-1])
+        a, p, n = (_inputs.masked(v, keep, 1.0, axis=-1) for v in (a, p, n))
     d_pos, d_neg = distance(a, p), distance(a, n)
     if swap:
         d_neg = jnp.minimum(d_neg, distance(p, n))

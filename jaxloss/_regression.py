@@ -60,8 +60,7 @@ def _prepare(
     dtype = _inputs.float_dtype(x, y, *(jnp.asarray(a) for a in also))
     mask = _inputs.mask(fn, where, x.shape)
     x, y = x.astype(dtype), jnp.broadcast_to(y.astype(dtype), x.shape)
-    if mask is not None:
-        x, y = jnp.where(mask, x, 1.0), jnp.where(mask, y, 1.0)
+    x, y = _inputs.masked(x, mask, 1.0), _inputs.masked(y, mask, 1.0)
     return x, y, mask
 
 
@@ -101,7 +100,10 @@ def _reduce(
     divide_by_weights: bool,
 ) -> jax.Array:
     """Weights, mask and reduction. "mean" divides by the sum of the kept weights when
-    ``divide_by_weights`` (and weights are given), else by the kept element count."""
+    ``divide_by_weights`` (and weights are given), else by the kept element count. A masked
+    element's weight is taken as 1 first, so that a NaN or inf there reaches no gradient."""
+    if weights is not None:
+        weights = _inputs.masked(weights, mask, 1.0)
     if not (divide_by_weights and weights is not None):
         return reduce_masked(per, mask, reduction, axis_name, weights=weights)
     per = weigh(per, weights)
@@ -596,7 +598,8 @@ def gaussian_nll_loss(
     full = _inputs.flag(fn, "full", full)
     _checks.check_nonnegative(fn, "eps", eps)
     e = _scalar(fn, "eps", eps, x.dtype)
-    v = _clamp_var(_gaussian_var(fn, var, tuple(x.shape), x.dtype), e)
+    # A masked element's variance is 1, like its input and target (see `_prepare`).
+    v = _clamp_var(_inputs.masked(_gaussian_var(fn, var, tuple(x.shape), x.dtype), mask, 1.0), e)
     per = 0.5 * (jnp.log(v) + jnp.square(x - y) / v)
     if full:
         per = per + _HALF_LOG_2PI

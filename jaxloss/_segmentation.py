@@ -141,13 +141,6 @@ def _overlap_stats(
     if activation == "softmax":
         _checks.check_softmax_classes(fn, "logits", x.shape, axis)
 
-    if activation == "softmax":
-        p = jnp.exp(jax.nn.log_softmax(x, axis=axis))
-    elif activation == "sigmoid":
-        p = jnp.exp(jax.nn.log_sigmoid(x))
-    else:
-        p = x
-
     if jnp.issubdtype(targets.dtype, jnp.integer):
         _checks.check_targets_shape(fn, x.shape, targets.shape, axis)
         labels = _inputs.labels(
@@ -194,10 +187,18 @@ def _overlap_stats(
             hint=' For logits pass activation="softmax" or activation="sigmoid".',
         )
 
-    if keep is not None:
-        keep_c = jnp.expand_dims(keep, axis)
-        p = jnp.where(keep_c, p, 0.0)
-        t = jnp.where(keep_c, t, 0.0)
+    # A dropped pixel's logits (probabilities with activation="none") and targets are filled
+    # before the activation, so that a NaN or inf there reaches no gradient; its
+    # probabilities are then set to 0 so that it adds nothing to the sums.
+    x = _inputs.masked(x, keep, 0.5 if activation == "none" else 0.0, axis=axis)
+    t = _inputs.masked(t, keep, 0.0, axis=axis)
+    if activation == "softmax":
+        p = jnp.exp(jax.nn.log_softmax(x, axis=axis))
+    elif activation == "sigmoid":
+        p = jnp.exp(jax.nn.log_sigmoid(x))
+    else:
+        p = x
+    p = _inputs.masked(p, keep, 0.0, axis=axis)
     spatial = tuple(i for i in range(x.ndim) if i not in (0, axis))
     sum_axes = (0, *spatial) if batch else spatial
     sum_p = jnp.sum(p * p if squared else p, axis=sum_axes)
@@ -905,6 +906,7 @@ def dice_focal_loss(
         per = along(w, x.ndim, axis) * per
         v = _checks.as_weights(fn, weights, x.shape[:axis] + x.shape[axis + 1 :], x.dtype)
         if v is not None:  # per-pixel weights, the same for every class of the pixel
+            v = _inputs.masked(v, keep, 1.0)
             per = jnp.expand_dims(v, axis) * per
         per = jnp.where(counted, per, 0.0)
         focal = reduce_loss(per, counted.astype(x.dtype), reduction, axis_name)

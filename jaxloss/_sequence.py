@@ -20,6 +20,7 @@ order is that of the unnormalised recursion.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import jax
@@ -433,6 +434,17 @@ def _ctc(lp, targets, input_lengths, target_lengths, mask, seq_weights, *, blank
             padded = jnp.zeros((batch, width), jnp.int32)
     else:
         padded = targets
+    given_total = jnp.sum(target_lengths)
+    if mask is not None:
+        # A masked sequence: an empty target over no frames (always feasible) and uniform
+        # log-probabilities, weight 1, so that a NaN or inf there (or an infeasible length)
+        # reaches no gradient. After the concatenated targets are located: their offsets
+        # come from every sequence's given length.
+        input_lengths = _inputs.masked(input_lengths, mask, 0)
+        target_lengths = _inputs.masked(target_lengths, mask, 0)
+        lp = _inputs.masked(lp, mask, -math.log(num_classes), axis=-1)
+        if seq_weights is not None:
+            seq_weights = _inputs.masked(seq_weights, mask, 1.0)
     in_target = col < target_lengths[:, None]
     bad_label = in_target & ((padded < 0) | (padded >= num_classes) | (padded == blank))
     # Traced, unchecked invalid values make that sequence's loss NaN: never a clamped number.
@@ -441,7 +453,7 @@ def _ctc(lp, targets, input_lengths, target_lengths, mask, seq_weights, *, blank
         | (target_lengths > width) | jnp.any(bad_label, axis=1)
     )
     if concatenated:
-        invalid = invalid | (jnp.sum(target_lengths) != targets.shape[0])
+        invalid = invalid | (given_total != targets.shape[0])
     input_lengths = jnp.clip(input_lengths, 0, num_steps)
     target_lengths = jnp.clip(target_lengths, 0, width)
 

@@ -191,7 +191,7 @@ def _check_values(xp, targets, input_lengths, target_lengths, keep, num_steps, n
             return
         # Each label's sequence, from its position against the ends of the sequences.
         ends = xp.cumsum(xp.maximum(target_lengths, 0))
-        owner = xp.searchsorted(ends, xp.arange(total), side="right")
+        owner = xp.searchsorted(ends, xp.arange(total, dtype=ends.dtype), side="right")
         kept_label = (owner < keep.shape[0]) & keep[xp.minimum(owner, keep.shape[0] - 1)]
     else:
         width = targets.shape[1]
@@ -200,7 +200,8 @@ def _check_values(xp, targets, input_lengths, target_lengths, keep, num_steps, n
             keep & ((target_lengths < 0) | (target_lengths > width)),
             expected=f"in [0, {width}] (S = targets.shape[1], the padded width)",
         )
-        kept_label = keep[:, None] & (xp.arange(width)[None, :] < target_lengths[:, None])
+        positions = xp.arange(width, dtype=target_lengths.dtype)
+        kept_label = keep[:, None] & (positions[None, :] < target_lengths[:, None])
     bad = kept_label & ((targets < 0) | (targets >= num_classes) | (targets == blank))
     _checks.check_bad_values(
         _FN, "targets", targets, bad,

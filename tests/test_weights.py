@@ -197,7 +197,7 @@ def _call(name, args, kwargs, **more):
 # Dice + CE/focal: (Dice coefficient, term coefficient, the weighted term); weights leave
 # the Dice term alone, and the term's own rule is checked by its own case.
 COMBINED = {
-    "dice_cross_entropy_loss": (0.5, 0.5, jaxloss.cross_entropy),
+    "dice_cross_entropy_loss": (1.0, 1.0, jaxloss.cross_entropy),
     "dice_focal_loss": (1.0, 1.0, jaxloss.focal_loss),
 }
 FD_EPS = 1e-6

@@ -396,9 +396,27 @@ def raise_failed_checks(error: checkify.Error) -> None:
 
 
 def _first_failure(x: jax.Array, bad: jax.Array) -> dict[str, jax.Array]:
-    """The first (row-major) offending value of ``x`` and its flat index."""
-    flat = jnp.argmax(bad.reshape(-1))
-    return {"value": x.reshape(-1)[flat], "flat_index": flat}
+    """The first (row-major) offending value of ``x`` and its flat index.
+
+    Reductions only (no reshape of ``x``, no gather): the payload is staged in every traced
+    call, and an array sharded over an explicit mesh axis takes neither a flat reshape nor a
+    dynamic slice of one element.
+    """
+    sharding = getattr(jax.typeof(x), "sharding", None)
+    spec = getattr(sharding, "spec", None)
+    explicit = spec is not None and any(s is not None for s in spec)
+    out_sharding = sharding if explicit else None
+    index = jnp.zeros(x.shape, jnp.int32, out_sharding=out_sharding)
+    stride = 1
+    for d in reversed(range(x.ndim)):
+        iota = jax.lax.broadcasted_iota(jnp.int32, x.shape, d, out_sharding=out_sharding)
+        index = index + stride * iota
+        stride *= x.shape[d]
+    bad = jnp.broadcast_to(bad, x.shape)
+    flat = jnp.min(jnp.where(bad, index, jnp.iinfo(jnp.int32).max))
+    values = x.astype(jnp.int32) if x.dtype == jnp.bool_ else x
+    value = jnp.sum(jnp.where(index == flat, values, jnp.zeros_like(values)))
+    return {"value": value, "flat_index": flat}
 
 
 def _index(flat_index: np.ndarray, shape: tuple[int, ...]) -> tuple[int, ...]:

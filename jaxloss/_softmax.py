@@ -186,9 +186,15 @@ def _class_loss(names, smooth_only, *vals):
 def _class_sum(axis, shard, names, smooth_only, *vals):
     """``sum_c`` of :func:`_class_loss` over every device's classes (a fused row sum)."""
     f = functools.partial(_class_loss, names, smooth_only)
-    # The focal factor's derivative is too large a function for XLA:CPU to fuse into one
-    # reduction: its coefficient in the logsumexp is left to the backward pass.
-    out = _logsumexp.row_sum(f, axis, *vals, row_coefficients="gamma" not in names)
+    if "gamma" in names:
+        # The focal factor's derivative is too large a function for XLA:CPU to fuse into one
+        # reduction: a rematerialised tangent (row_sum) kept one logits-sized temporary
+        # instead of several but ran about 2x slower than autodiff of the plain sum, and its
+        # custom JVP had no second-order rule (jax.hessian failed), so the focal class terms
+        # keep autodiff (BENCHMARKS.md, 2026-12-07).
+        out = jnp.sum(f(*vals), axis=axis)
+    else:
+        out = _logsumexp.row_sum(f, axis, *vals, row_coefficients=True)
     return out if shard is None else jax.lax.psum(out, shard[1])
 
 

@@ -1144,7 +1144,7 @@ def _readme_error_blocks():
     section = text[start : text.index("\n## ", start)]
     # Fenced blocks in order; the error texts are the ones without a language (```python
     # blocks are code).
-    blocks = re.findall(r"^```(\w*)\n(.*?)^```$", section, flags=re.S | re.M)
+    blocks = re.findall(r"^```([\w ]*)\n(.*?)^```$", section, flags=re.S | re.M)
     return [body for lang, body in blocks if not lang]
 
 

@@ -257,13 +257,6 @@ def masked(
     return jnp.where(keep, x, jnp.asarray(fill, x.dtype))
 
 
-def safe_rows(x: jax.Array, keep: jax.Array, axis: int, fill: float = 0.0) -> jax.Array:
-    """``x`` with every row (along ``axis``) of a dropped element replaced by ``fill``, so
-    that a ``-inf``/``+inf``/NaN there never reaches a value or a gradient (:func:`masked`
-    along a class axis)."""
-    return masked(x, keep, fill, axis)
-
-
 # ---------------------------------------------------------------------------------------------
 # PyTorch's keywords
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 from jax.experimental import checkify
 
-from jaxloss import _checks
+from jaxloss import _check_runtime
 
 
 def checked(loss_fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -93,12 +93,12 @@ def checked(loss_fn: Callable[..., Any]) -> Callable[..., Any]:
       >>> ce(jnp.zeros((2, 3)), jnp.array([0, 7]))
       Traceback (most recent call last):
         ...
-      jaxloss._checks.CheckError: cross_entropy: target label 7 is out of range: labels must be in [0, 3) or equal to ignore_index=-100.
+      jaxloss._check_runtime.CheckError: cross_entropy: target label 7 is out of range: labels must be in [0, 3) or equal to ignore_index=-100.
       >>> log_probs = jnp.array([[0.7, 0.3]])  # probabilities, not log-probabilities
       >>> jaxloss.checked(jaxloss.nll_loss)(log_probs, jnp.array([0]))
       Traceback (most recent call last):
         ...
-      jaxloss._checks.CheckError: nll_loss: `log_probs` must be log-probabilities (<= 0), got 0.7 at index (0, 0). Pass logits to jaxloss.cross_entropy, or log-probabilities from jax.nn.log_softmax.
+      jaxloss._check_runtime.CheckError: nll_loss: `log_probs` must be log-probabilities (<= 0), got 0.7 at index (0, 0). Pass logits to jaxloss.cross_entropy, or log-probabilities from jax.nn.log_softmax.
       >>> step = jax.jit(jax.value_and_grad(lambda x, y: ce(x, y)))
       >>> try:
       ...     step(jnp.zeros((2, 3)), jnp.array([0, 7]))
@@ -112,7 +112,7 @@ def checked(loss_fn: Callable[..., Any]) -> Callable[..., Any]:
       >>> jaxloss.checked(jax.vmap(focal))(jnp.array([2.0, -1.0]))
       Traceback (most recent call last):
         ...
-      jaxloss._checks.CheckError: focal_loss: `gamma` must be >= 0, got -1.0.
+      jaxloss._check_runtime.CheckError: focal_loss: `gamma` must be >= 0, got -1.0.
 
       Without ``checked``, checkify your own (jitted) step:
 
@@ -137,7 +137,7 @@ def checked(loss_fn: Callable[..., Any]) -> Callable[..., Any]:
         for i, _, value in static:
             leaves.insert(i, value)
         args, kwargs = jax.tree.unflatten(treedef, leaves)
-        with _checks.checking():
+        with _check_runtime.checking():
             return functionalized(*args, **kwargs)
 
     @functools.wraps(loss_fn)
@@ -150,11 +150,11 @@ def checked(loss_fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             hash(static)
         except TypeError:  # an unhashable non-array argument: checkify it as it is
-            with _checks.checking():
+            with _check_runtime.checking():
                 error, out = functionalized(*args, **kwargs)
         else:
             error, out = compiled((treedef, static), *arrays)
-        _checks.raise_failed_checks(error)
+        _check_runtime.raise_failed_checks(error)
         return out
 
     return wrapper

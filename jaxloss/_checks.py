@@ -1,4 +1,4 @@
-"""Validation shared by every loss.
+"""The checks shared by every loss, each with its message.
 
 Most checks here run while JAX traces, on shapes, dtypes and concrete Python numbers only,
 so they cost nothing at run time and never force a traced value to a Python bool. Each error
@@ -6,426 +6,26 @@ names the public function, the argument, what was received and what was expected
 
 Checks that must look at traced data (an out-of-range integer label, probabilities where
 log-probabilities are expected, a mask outside [0, 1], a traced hyperparameter out of its
-range, ...) are value checks, and go through one mechanism, :func:`_require`:
-
-* on traced values (``jit``, ``vmap``, ``grad``, ``checkify``, ...) each is a check for
-  JAX's functional error mechanism, ``jax.experimental.checkify``: nothing at all (it
-  lowers to nothing, carries no effect, and XLA drops the reduction behind it) unless the
-  program is functionalized by ``checkify.checkify``, which then returns the failed check
-  in its ``Error`` value. So a user who checkifies their own step gets jaxloss's message
-  from ``err.throw()``;
-* on concrete values (eager calls) a value check only runs under :func:`jaxloss.checked`
-  (see :func:`checking`), and raises :class:`CheckError` at once.
-
-:func:`jaxloss.checked` functionalizes the loss with ``checkify.checkify`` and raises the
-resulting error (:func:`raise_failed_checks`): at once when it is concrete; inside ``jit``
-through ``lax.cond(failed, <host callback that raises CheckError>, <nothing>)``, so the host
-is only called when a check fails. Inside ``shard_map``/``pmap`` the shards first agree on
-the failure, so that they all raise together and none hangs in a collective.
-
-JAX turns an exception raised in a host callback into a ``jax.errors.JaxRuntimeError``
-whose message ends with ``CheckError: <our message>``. The traceback JAX would also log to
-stderr is dropped by a logging filter that matches our exception class only
-(:class:`_DropCheckErrorLogs`), and a failed multi-device program's error, which JAX's exit
-handlers would print again, is dropped at exit (:func:`_drop_failed_check_tokens`).
-
-The raising route is the technique of ``equinox.error_if`` (``lax.cond`` around a raising
-callback, a filter on JAX's callback logger), without equinox's static message: the message
-here carries the offending value and its index.
+range, ...) are value checks: they build their message here and fail through the one
+mechanism of ``_check_runtime.py`` (:func:`jaxloss._check_runtime.require`): free unless
+the program is checkified (by the user, or by :func:`jaxloss.checked`), raised at once on
+concrete values under :func:`jaxloss.checked`.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import contextvars
-import functools
-import logging
 import numbers
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.experimental import checkify
-from jax.typing import ArrayLike
+
+from jaxloss import _check_runtime as _runtime
+from jaxloss._check_runtime import fmt
 
 REDUCTIONS = ("mean", "sum", "none")
-
-_CHECKING: contextvars.ContextVar[bool] = contextvars.ContextVar("jaxloss_checking", default=False)
-
-
-@contextlib.contextmanager
-def checking() -> Iterator[None]:
-    """While active, value checks also run on concrete values (eager calls)."""
-    token = _CHECKING.set(True)
-    try:
-        yield
-    finally:
-        _CHECKING.reset(token)
-
-
-def checking_active() -> bool:
-    """Whether :func:`jaxloss.checked` is enforcing value checks."""
-    return _CHECKING.get()
-
-
-class CheckError(jax.errors.JaxRuntimeError, ValueError):
-    """A value check enforced by :func:`jaxloss.checked` failed.
-
-    A ``jax.errors.JaxRuntimeError``, the type a check that fails inside ``jit`` surfaces
-    as, so one ``except jax.errors.JaxRuntimeError`` catches a failed check in every mode;
-    also a ``ValueError``, like jaxloss's trace-time value errors.
-    """
-
-
-class _DropCheckErrorLogs(logging.Filter):
-    """Drops JAX's "jax.debug.callback failed" record when the exception is a CheckError.
-
-    JAX logs every exception raised in a host callback with its traceback before re-raising
-    it; for a failed check that is 40 lines of noise on stderr beside the one exception the
-    caller gets. Installed on JAX's callback logger only, and only our records are dropped:
-    the user's handlers, levels and every other record are untouched.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], CheckError))
-
-
-# jax.debug.callback logs from the module that defines it (jax._src.debugging up to jax
-# 0.10.2); the test suite asserts that a failed check under jit prints nothing, so a move in
-# JAX that this does not follow is caught there.
-logging.getLogger(jax.debug.callback.__module__).addFilter(_DropCheckErrorLogs())
-
-
-@atexit.register
-def _drop_failed_check_tokens() -> None:
-    """Keeps a failed check from being reported again when the interpreter exits.
-
-    A multi-device program that failed a check leaves its error in JAX's runtime tokens,
-    and JAX's own exit handlers wait on those tokens and print the error a second and third
-    time on stderr (equinox swaps JAX's handler for one that ignores every error; diffrax
-    issue 506). This hook runs before them (``atexit`` is last in, first out) and drops
-    only the tokens whose error is a failed check. It reads JAX's private token table and
-    does nothing if that moves.
-    """
-    try:
-        from jax._src import dispatch
-
-        tokens = dispatch.runtime_tokens
-        tables = (tokens.current_tokens, tokens.output_runtime_tokens)
-    except (ImportError, AttributeError):
-        return
-    for table in tables:
-        for key, token in list(table.items()):
-            try:
-                token.block_until_ready()
-            except jax.errors.JaxRuntimeError as e:
-                if f"{CheckError.__qualname__}: " in str(e):
-                    del table[key]
-            except Exception:  # noqa: BLE001 (leave anything else to JAX's handlers)
-                pass
-
-
-class _Message(str):
-    """A value check's message, as checkify's format string.
-
-    checkify keeps a failed check's ``msg_fmt`` and formats it with the check's payload
-    (``msg_fmt.format(**payload)``) when the error is read. Our messages need more than
-    ``str.format`` (NumPy's shortest repr of the value, the flat index unravelled, the shard
-    named by its mesh axes), so the format string is this object, whose ``format`` calls the
-    check's ``message`` with the payload as NumPy values (and ``shard="d=2"`` when the
-    payload has the shard's indices). Equal only to itself: two checks never share one.
-    """
-
-    message: Callable[..., str]
-    axes: tuple[str, ...]
-
-    def __new__(cls, message: Callable[..., str], axes: tuple[str, ...]) -> _Message:
-        self = super().__new__(cls, f"jaxloss value check {getattr(message, '__qualname__', '')}")
-        self.message = message
-        self.axes = axes
-        return self
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
-
-    def __ne__(self, other: object) -> bool:
-        return self is not other
-
-    def __hash__(self) -> int:
-        return id(self)
-
-    def format(self, *args: Any, **kwargs: Any) -> str:
-        del args
-        payload = {k: np.asarray(v) for k, v in kwargs.items()}
-        shard = payload.pop("shard", None)
-        if shard is None:
-            return self.message(**payload)
-        indices = shard.reshape(-1)
-        where = ", ".join(f"{a}={int(i)}" for a, i in zip(self.axes, indices, strict=True))
-        return self.message(**payload, shard=where)
-
-
-def _manual_axes() -> tuple[str, ...]:
-    """The mesh axes the caller is mapped over (``shard_map``/``pmap``), or ()."""
-    mesh = jax.sharding.get_abstract_mesh()
-    return () if mesh.empty else tuple(mesh.manual_axes)
-
-
-def _check_impl(*args: Any, **params: Any) -> list[Any]:
-    del args, params
-    return []
-
-
-def _check_jvp(primals: Sequence[Any], tangents: Sequence[Any], **params: Any) -> Any:
-    del tangents
-    _check_p.bind(*primals, **params)
-    return [], []
-
-
-def _check_batch(args: Sequence[Any], dims: Sequence[Any], **params: Any) -> Any:
-    """Under vmap: one check, reporting the first failing element."""
-    size = next(a.shape[d] for a, d in zip(args, dims, strict=True) if d is not None)
-    failed, *payload = (
-        batching.bdim_at_front(a, d, size) for a, d in zip(args, dims, strict=True)
-    )
-    first = jnp.argmax(failed)
-    _check_p.bind(jnp.any(failed), *(v[first] for v in payload), **params)
-    return [], []
-
-
-def _check_dce(used_outputs: list[bool], eqn: Any) -> tuple[list[bool], Any]:
-    """Kept with its inputs until lowering, so that a later ``checkify`` still sees it."""
-    del used_outputs
-    return [True] * len(eqn.invars), eqn
-
-
-def _functionalize_check(
-    error: Any, enabled_errors: Any, failed: Any, *payload: Any, message: str,
-    names: tuple[str, ...],
-) -> tuple[Any, list[Any]]:
-    """checkify's rule: the check becomes a failed ``checkify.check`` in the Error value."""
-    if _ckify.FailedCheckError not in enabled_errors:
-        return error, []
-    new = _ckify.FailedCheckError(
-        _ckify.get_traceback(), message, **dict(zip(names, payload, strict=True))
-    )
-    return _ckify.assert_func(error, failed, new), []
-
-
-# A value check on traced values is the primitive `jaxloss_check(failed, *payload)`. JAX's
-# own `checkify.debug_check` carries an ErrorEffect into every program that contains one,
-# and a program with an effect runs JAX's runtime-token path on every call (a jitted
-# cross_entropy on (8, 10) logits went from about 20 to about 450 us a call on CPU) and
-# cannot be serialised by `jax.export`. This primitive has no effect, no outputs and no
-# lowering: a program that is not checkified is the program without the check (XLA drops
-# the reduction behind it). Under `checkify.checkify` it becomes a failed check like
-# `checkify.debug_check`'s, through checkify's rule table (`jax._src.checkify.error_checks`,
-# private). If that table moves, the primitive is not defined and value checks fall back to
-# `checkify.debug_check` under `jaxloss.checked` only (where the effect is functionalized),
-# so `checked` keeps working and only a user's own `checkify` loses jaxloss's checks.
-try:
-    from jax._src import checkify as _ckify
-    from jax.extend.core import Primitive
-    from jax.interpreters import ad, batching, mlir
-    from jax.interpreters import partial_eval as pe
-
-    _ckify.error_checks  # noqa: B018 (the hooks this needs)
-    _ckify.FailedCheckError, _ckify.assert_func, _ckify.get_traceback  # noqa: B018
-    pe.dce_rules, batching.bdim_at_front  # noqa: B018
-except (ImportError, AttributeError):  # pragma: no cover (a JAX that moved them)
-    _check_p: Any = None
-else:
-    _check_p = Primitive("jaxloss_check")
-    _check_p.multiple_results = True
-    _check_p.def_impl(_check_impl)
-    _check_p.def_abstract_eval(lambda *avals, **params: [])
-    mlir.register_lowering(_check_p, lambda ctx, *args, **params: [])
-    ad.primitive_jvps[_check_p] = _check_jvp
-    batching.primitive_batchers[_check_p] = _check_batch
-    pe.dce_rules[_check_p] = _check_dce
-    _ckify.error_checks[_check_p] = _functionalize_check
-
-
-def _require(
-    failed: jax.Array,
-    message: Callable[..., str],
-    payload: Callable[[], dict[str, jax.Array]],
-) -> None:
-    """Fails with ``message(**payload())`` if the scalar ``failed`` is true.
-
-    Concrete ``failed`` (host or eager values): raises :class:`CheckError` at once, and
-    ``payload`` is only evaluated then. Traced ``failed``: a check whose payload is
-    ``payload()`` (the offending value and its index), plus the shard's indices inside
-    ``shard_map``/``pmap``. It costs nothing (it lowers to nothing, and XLA drops the
-    reduction behind ``failed``) unless the program is functionalized by
-    ``checkify.checkify``, by the user or by :func:`jaxloss.checked`: the failed check is
-    then in checkify's ``Error``, and formats with ``message``, which receives the payload
-    as NumPy values (and ``shard="d=2"`` inside ``shard_map``/``pmap``).
-    """
-    if not isinstance(failed, jax.core.Tracer):
-        if bool(failed):
-            raise CheckError(message(**jax.tree.map(np.asarray, payload())))
-        return
-    if _check_p is None and not _CHECKING.get():
-        return
-    values = {k: jnp.asarray(v) for k, v in payload().items()}
-    axes = _manual_axes()
-    if axes:
-        values["shard"] = jnp.stack([jax.lax.axis_index(a) for a in axes])
-    failed = jnp.asarray(failed, jnp.bool_)
-    if _check_p is None:
-        checkify.debug_check(jnp.logical_not(failed), _Message(message, axes), **values)
-        return
-    _check_p.bind(failed, *values.values(), message=_Message(message, axes), names=tuple(values))
-
-
-def _stage(
-    failed: jax.Array,
-    message: Callable[..., str],
-    payload: Callable[[], dict[str, jax.Array]],
-) -> None:
-    """:func:`_require` for checks on the caller's arrays: a concrete failure only raises
-    under :func:`jaxloss.checked` (an eager ``grad`` makes the check of an input concrete;
-    unchecked, a bad value is a number, not an error)."""
-    if isinstance(failed, jax.core.Tracer) or _CHECKING.get():
-        _require(failed, message, payload)
-
-
-def _wanted(*xs: Any) -> bool:
-    """Whether a value check on ``xs`` runs: always on traced values (free unless the
-    program is checkified), on concrete ones only under :func:`jaxloss.checked`."""
-    return _CHECKING.get() or any(isinstance(x, jax.core.Tracer) for x in xs)
-
-
-def failed_check_message(error: checkify.Error) -> str | None:
-    """The message of the first failed check in a concrete checkify ``error`` (reduced by
-    :func:`_first_failures`), or None."""
-    exc: Any = error.get_exception()
-    if exc is None:
-        return None
-    fmt = getattr(exc, "fmt_string", None)  # a FailedCheckError: its message without the
-    if fmt is None:  # " (`check` failed)" that checkify appends
-        return str(exc)
-    return str(fmt.format(*exc.args, **exc.kwargs))
-
-
-def _raise_from_callback(treedef: Any, failed: np.ndarray, leaves: list[np.ndarray]) -> None:
-    # Under vmap the cond becomes a select and the callback runs for every element.
-    if not bool(np.asarray(failed)):
-        return
-    message = failed_check_message(jax.tree.unflatten(treedef, leaves))
-    if message is not None:
-        raise CheckError(message)
-
-
-def _first_failures(error: checkify.Error) -> checkify.Error:
-    """``error`` with each kind of check reduced to its first failure.
-
-    A ``shard_map``, ``pmap`` or ``vmap`` inside the checkified function gives each check
-    a leading (shard or batch) axis; this keeps the first failing entry of each, on the
-    device (a host callback fed the sharded error would make XLA gather it onto one device
-    with a warning). checkify.Error keeps its checks in ``_pred``/``_code``/``_payload``
-    (no public API reads a traced error).
-    """
-    if all(np.ndim(p) == 0 for p in error._pred.values()):
-        return error
-    preds, codes, payloads = {}, {}, {}
-    for effect, pred in error._pred.items():
-        lead = np.ndim(pred)
-        first = jnp.argmax(jnp.reshape(pred, -1))
-
-        def pick(v: Any, lead: int = lead, first: jax.Array = first) -> jax.Array:
-            v = jnp.asarray(v)
-            return v.reshape((-1, *v.shape[lead:]))[first]
-
-        preds[effect] = jnp.any(pred)
-        codes[effect] = pick(error._code[effect])
-        payloads[effect] = jax.tree.map(pick, error._payload[effect])
-    return error._replace(_pred=preds, _code=codes, _payload=payloads)
-
-
-def raise_failed_checks(error: checkify.Error) -> None:
-    """Raises ``error`` (from ``checkify.checkify``) as :class:`CheckError` if a check failed.
-
-    Concrete: at once. Traced: ``lax.cond(failed, <host callback that raises>, <nothing>)``,
-    so a passing check costs one ``or`` of the checks' predicates. Inside
-    ``shard_map``/``pmap`` the shards first agree on the failure (a ``psum``), and every
-    shard raises the error of the first failing one: a shard that raised alone would leave
-    the others waiting in the loss's (or the train step's) next collective, and XLA aborts
-    the process after a rendezvous timeout.
-    """
-    error = _first_failures(error)
-    leaves, treedef = jax.tree.flatten(error)
-    if not any(isinstance(v, jax.core.Tracer) for v in leaves):
-        message = failed_check_message(error)
-        if message is not None:
-            raise CheckError(message)
-        return
-    # checkify.Error keeps each kind of check's "failed" flag in `_pred` (no public reader
-    # for traced errors).
-    preds = jax.tree.leaves(error._pred)
-    if not preds:
-        return
-    failed = functools.reduce(jnp.logical_or, [jnp.any(p) for p in preds])
-    report = functools.partial(_raise_from_callback, treedef)
-    axes = _manual_axes()
-    if not axes:
-        jax.lax.cond(failed, lambda: jax.debug.callback(report, failed, leaves), lambda: None)
-        return
-
-    local_failed = failed
-    failed = jax.lax.psum(local_failed.astype(jnp.int32), axes) > 0
-
-    def report_sharded() -> None:
-        # Every shard takes this branch together, so collectives are safe here.
-        rank = jax.lax.axis_index(axes)
-        first = jax.lax.pmin(jnp.where(local_failed, rank, jnp.iinfo(jnp.int32).max), axes)
-        mine = rank == first
-
-        def pick(v: jax.Array) -> jax.Array:
-            v = jnp.asarray(v)
-            w = v.astype(jnp.int32) if v.dtype == jnp.bool_ else v
-            return jax.lax.psum(jnp.where(mine, w, jnp.zeros_like(w)), axes).astype(v.dtype)
-
-        jax.debug.callback(report, failed, [pick(v) for v in leaves])
-
-    jax.lax.cond(failed, report_sharded, lambda: None)
-
-
-def _first_failure(x: jax.Array, bad: jax.Array) -> dict[str, jax.Array]:
-    """The first (row-major) offending value of ``x`` and its flat index.
-
-    Reductions only (no reshape of ``x``, no gather): the payload is staged in every traced
-    call, and an array sharded over an explicit mesh axis takes neither a flat reshape nor a
-    dynamic slice of one element.
-    """
-    sharding = getattr(jax.typeof(x), "sharding", None)
-    spec = getattr(sharding, "spec", None)
-    explicit = spec is not None and any(s is not None for s in spec)
-    out_sharding = sharding if explicit else None
-    index = jnp.zeros(x.shape, jnp.int32, out_sharding=out_sharding)
-    stride = 1
-    for d in reversed(range(x.ndim)):
-        iota = jax.lax.broadcasted_iota(jnp.int32, x.shape, d, out_sharding=out_sharding)
-        index = index + stride * iota
-        stride *= x.shape[d]
-    bad = jnp.broadcast_to(bad, x.shape)
-    flat = jnp.min(jnp.where(bad, index, jnp.iinfo(jnp.int32).max))
-    values = x.astype(jnp.int32) if x.dtype == jnp.bool_ else x
-    value = jnp.sum(jnp.where(index == flat, values, jnp.zeros_like(values)))
-    return {"value": value, "flat_index": flat}
-
-
-def _index(flat_index: np.ndarray, shape: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(int(i) for i in np.unravel_index(int(flat_index), shape))
-
-
-def _fmt(value: ArrayLike) -> str:
-    """``7`` for an int, ``0.7`` for a float32 0.7 (NumPy's shortest round-trip repr)."""
-    return str(np.asarray(value)[()])
 
 
 def concrete_float(x: Any) -> float | None:
@@ -444,17 +44,6 @@ def concrete_float(x: Any) -> float | None:
     return None
 
 
-def compute_dtype(dtype: Any) -> np.dtype:
-    """The dtype the math runs in: ``dtype`` for float32/float64, else float32.
-
-    The value of ``jnp.result_type(dtype, jnp.float32)`` under standard promotion (bf16/f16
-    and integers compute in float32), without asking JAX to promote, which raises under
-    ``jax_numpy_dtype_promotion="strict"``.
-    """
-    dtype = np.dtype(dtype)
-    if jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits >= 32:
-        return dtype
-    return np.dtype(jnp.float32)
 
 
 def check_reduction(fn: str, reduction: Any) -> None:
@@ -586,22 +175,13 @@ def check_ignore_index(fn: str, ignore_index: Any) -> None:
         )
 
 
-def ignored(targets: jax.Array, ignore_index: int) -> jax.Array:
-    """``targets == ignore_index`` compared as integers: an ``ignore_index`` outside the
-    range of the labels' dtype matches no label. (A plain ``==`` casts ``-100`` to a uint8
-    label's dtype, where it wraps to 156, so the label 156 would be silently dropped instead
-    of being out of range.)"""
-    info = jnp.iinfo(targets.dtype)
-    if not info.min <= int(ignore_index) <= info.max:
-        return jnp.zeros_like(targets, dtype=bool)
-    return targets == ignore_index
 
 
 def _check_traced(
     fn: str, name: str, value: Any, bad: Callable[[jax.Array], jax.Array], requirement: str
 ) -> None:
     """A traced hyperparameter (``vmap`` over it, an argument of ``jit``): a value check
-    (:func:`_require`) with the message of the concrete check, naming the first offending
+    (``_check_runtime.require``) with the message of the concrete check, naming the first offending
     value."""
     if not isinstance(value, jax.core.Tracer):
         return
@@ -609,16 +189,16 @@ def _check_traced(
 
     def message(value: np.ndarray, flat_index: np.ndarray, shard: str | None = None) -> str:
         del flat_index, shard
-        shown = _fmt(value) if jnp.issubdtype(value.dtype, jnp.floating) else float(value)
+        shown = fmt(value) if jnp.issubdtype(value.dtype, jnp.floating) else float(value)
         return f"{fn}: `{name}` must be {requirement}, got {shown}."
 
     failed = bad(v)
-    _stage(jnp.any(failed), message, lambda: _first_failure(v, failed))
+    _runtime.stage(jnp.any(failed), message, lambda: _runtime.first_failure(v, failed))
 
 
 def check_unit_interval(fn: str, name: str, value: Any) -> None:
     """A hyperparameter that must lie in [0, 1]: a ValueError while tracing when concrete,
-    a value check (:func:`_require`) when traced."""
+    a value check (``_check_runtime.require``) when traced."""
     v = concrete_float(value)
     if v is not None and not 0.0 <= v <= 1.0:
         raise ValueError(f"{fn}: `{name}` must be in [0, 1], got {v}.")
@@ -627,7 +207,7 @@ def check_unit_interval(fn: str, name: str, value: Any) -> None:
 
 def check_nonnegative(fn: str, name: str, value: Any) -> None:
     """A hyperparameter that must be >= 0: a ValueError while tracing when concrete, a value
-    check (:func:`_require`) when traced."""
+    check (``_check_runtime.require``) when traced."""
     v = concrete_float(value)
     if v is not None and not v >= 0.0:
         raise ValueError(f"{fn}: `{name}` must be >= 0, got {v}.")
@@ -636,7 +216,7 @@ def check_nonnegative(fn: str, name: str, value: Any) -> None:
 
 def check_positive(fn: str, name: str, value: Any) -> None:
     """A hyperparameter that must be > 0 (a scale, a temperature): a ValueError while
-    tracing when concrete, a value check (:func:`_require`) when traced."""
+    tracing when concrete, a value check (``_check_runtime.require``) when traced."""
     v = concrete_float(value)
     if v is not None and not v > 0.0:
         raise ValueError(f"{fn}: `{name}` must be > 0, got {v}.")
@@ -712,27 +292,15 @@ def check_targets_shape(
         )
 
 
-_SINGLE_CLASS_FIX = {
-    "focal_loss": "use jaxloss.sigmoid_focal_loss with one logit per element",
-    "dice_loss": 'pass activation="sigmoid"',
-    "tversky_loss": 'pass activation="sigmoid"',
-    "generalized_dice_loss": 'pass activation="sigmoid"',
-    "dice_focal_loss": 'pass activation="sigmoid"',
-    "lovasz_softmax_loss": "use jaxloss.lovasz_hinge_loss on the single logit per pixel",
-    "dice_cross_entropy_loss": (
-        'combine jaxloss.dice_loss(..., activation="sigmoid") with '
-        "jaxloss.binary_cross_entropy_with_logits"
-    ),
-    "linear_cross_entropy": (
-        "use jaxloss.binary_cross_entropy_with_logits on the single logit, hidden @ weight[0] "
-        "(a (1, D) weight)"
-    ),
-}
+BINARY_FIX = "use jaxloss.binary_cross_entropy_with_logits with one logit per element"
 
 
-def check_softmax_classes(fn: str, name: str, shape: Sequence[int], axis: int) -> None:
+def check_softmax_classes(
+    fn: str, name: str, shape: Sequence[int], axis: int, *, binary_fix: str = BINARY_FIX
+) -> None:
     """A softmax over a class axis of size 1 is identically 1: the loss carries no signal;
-    over size 0 it is undefined (NaN)."""
+    over size 0 it is undefined (NaN). ``binary_fix`` is the caller's advice for binary
+    targets (its single-logit companion)."""
     shape = tuple(shape)
     if shape[axis] == 0:
         raise ValueError(
@@ -741,13 +309,10 @@ def check_softmax_classes(fn: str, name: str, shape: Sequence[int], axis: int) -
         )
     if shape[axis] != 1:
         return
-    fix = _SINGLE_CLASS_FIX.get(
-        fn, "use jaxloss.binary_cross_entropy_with_logits with one logit per element"
-    )
     raise ValueError(
         f"{fn}: `{name}` has a single class along axis {axis} (shape {shape}): a softmax over "
         "one class is always 1, so the loss is constant and its gradient 0. For binary "
-        f"targets {fix}, or give `{name}` one entry per class (2 for binary)."
+        f"targets {binary_fix}, or give `{name}` one entry per class (2 for binary)."
     )
 
 
@@ -822,21 +387,21 @@ def check_labels(
     num_classes: int,
     ignore_index: int | None = None,
 ) -> None:
-    """Fails (:func:`_require`) with the first offending label and the valid range.
+    """Fails (``_check_runtime.require``) with the first offending label and the valid range.
 
     ``in_range`` is True for every label that is fine (in range, ignored or masked). Traced
     labels are always checked (free unless checkified); concrete ones under
     :func:`jaxloss.checked` only.
     """
-    if targets.size == 0 or not _wanted(targets, in_range):
+    if targets.size == 0 or not _runtime.wanted(targets, in_range):
         return
 
     def message(value: np.ndarray, flat_index: np.ndarray, shard: str | None = None) -> str:
         del flat_index, shard  # the label is the whole story
-        return label_message(fn, _fmt(value), num_classes, ignore_index)
+        return label_message(fn, fmt(value), num_classes, ignore_index)
 
     bad = ~in_range
-    _stage(jnp.any(bad), message, lambda: _first_failure(targets, bad))
+    _runtime.stage(jnp.any(bad), message, lambda: _runtime.first_failure(targets, bad))
 
 
 def check_values(
@@ -850,7 +415,7 @@ def check_values(
     where: jax.Array | None = None,
     hint: str = "",
 ) -> None:
-    """Every value of ``x`` must lie in ``[low, high]`` (a value check, :func:`_require`).
+    """Every value of ``x`` must lie in ``[low, high]`` (a value check, ``_check_runtime.require``).
 
     The generic value check of every loss: values the caller's arrays can hold but the
     loss cannot make sense of (probabilities where log-probabilities are expected, a mask
@@ -860,7 +425,7 @@ def check_values(
     first offending element. Traced values are always checked (free unless checkified);
     concrete ones under :func:`jaxloss.checked` only.
     """
-    if x.size == 0 or not _wanted(x, where):
+    if x.size == 0 or not _runtime.wanted(x, where):
         return
     bad = jnp.zeros(x.shape, jnp.bool_)
     if low is not None:
@@ -873,12 +438,12 @@ def check_values(
     shape = tuple(x.shape)  # the message keeps the shape, not the (traced) array
 
     def message(value: np.ndarray, flat_index: np.ndarray, shard: str | None = None) -> str:
-        at = f"index {_index(flat_index, shape)}"
+        at = f"index {_runtime.unravel(flat_index, shape)}"
         if shard is not None:
             at += f" of the shard at {shard}"
-        return f"{fn}: `{name}` must be {expected}, got {_fmt(value)} at {at}.{hint}"
+        return f"{fn}: `{name}` must be {expected}, got {fmt(value)} at {at}.{hint}"
 
-    _stage(jnp.any(bad), message, lambda: _first_failure(x, bad))
+    _runtime.stage(jnp.any(bad), message, lambda: _runtime.first_failure(x, bad))
 
 
 def _along_axis(mask: jax.Array | None, axis: int) -> jax.Array | None:
@@ -888,22 +453,18 @@ def _along_axis(mask: jax.Array | None, axis: int) -> jax.Array | None:
 def check_log_probs(
     fn: str,
     log_probs: jax.Array,
-    targets: jax.Array,
-    ignore_index: int,
-    mask: jax.Array | None,
+    keep: jax.Array,
     axis: int,
 ) -> None:
-    """``nll_loss``: kept rows of ``log_probs`` must be <= 0 (a value check, as
+    """``nll_loss``: the rows of ``log_probs`` where ``keep`` (the label rule's, without
+    the class axis) must be <= 0 (a value check, as
     :func:`check_values`).
 
     Probabilities (or logits) passed as log-probabilities are positive; a few ulps above 0
     from rounding are let through.
     """
-    if not _wanted(log_probs, targets, mask):
+    if not _runtime.wanted(log_probs, keep):
         return
-    keep = ~ignored(targets, ignore_index)
-    if mask is not None:
-        keep = keep & mask
     tolerance = 8 * float(jnp.finfo(log_probs.dtype).eps)
     check_values(
         fn, "log_probs", log_probs, high=tolerance, where=_along_axis(keep, axis),
@@ -951,7 +512,7 @@ def check_class_statistics(
         if bad.any():
             c = int(np.argmax(bad))
             raise ValueError(
-                f"{fn}: `{name}` must be {bound} for every class, got {_fmt(values[c])} for "
+                f"{fn}: `{name}` must be {bound} for every class, got {fmt(values[c])} for "
                 f"class {c}."
             )
         return
@@ -969,7 +530,7 @@ def check_bad_values(
     expected: str,
     hint: str = "",
 ) -> None:
-    """Fails (:func:`_require`) naming the first element of ``x`` where ``bad`` is True.
+    """Fails (``_check_runtime.require``) naming the first element of ``x`` where ``bad`` is True.
 
     The message is check_values's: ``"{fn}: `{name}` must be {expected}, got {value} at
     index {index}.{hint}"``. The caller decides whether it runs: CTC checks concrete
@@ -981,10 +542,10 @@ def check_bad_values(
     shape = tuple(x.shape)  # the message keeps the shape, not the (traced) array
 
     def message(value: np.ndarray, flat_index: np.ndarray, shard: str | None = None) -> str:
-        at = f"index {_index(flat_index, shape)}"
+        at = f"index {_runtime.unravel(flat_index, shape)}"
         if shard is not None:
             at += f" of the shard at {shard}"
-        return f"{fn}: `{name}` must be {expected}, got {_fmt(value)} at {at}.{hint}"
+        return f"{fn}: `{name}` must be {expected}, got {fmt(value)} at {at}.{hint}"
 
     if isinstance(bad, (np.ndarray, np.generic)):
         # Host values are checked with NumPy: no device op (and none staged inside jit).
@@ -992,6 +553,6 @@ def check_bad_values(
             flat = np.argmax(np.reshape(bad, -1))
             return {"value": np.reshape(x, -1)[flat], "flat_index": flat}
 
-        _require(np.any(bad), message, host_failure)
+        _runtime.require(np.any(bad), message, host_failure)
         return
-    _require(jnp.any(bad), message, lambda: _first_failure(x, bad))
+    _runtime.require(jnp.any(bad), message, lambda: _runtime.first_failure(x, bad))

@@ -115,7 +115,7 @@ def class_weights_from_counts(
     b = _checks.concrete_float(beta)
     if b is not None and not 0.0 <= b < 1.0:
         raise ValueError(f"{fn}: `beta` must be in [0, 1), got {b}.")
-    n = counts.astype(_checks.compute_dtype(counts.dtype))
+    n = counts.astype(_inputs.compute_dtype(counts.dtype))
     present = n > 0
     safe_n = jnp.where(present, n, 1.0)
     num_present = jnp.sum(present).astype(n.dtype)

@@ -277,8 +277,10 @@ def focal_loss(
     References:
       Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017.
     """
-    config = SoftmaxConfig("focal_loss", axis, reduction, ignore_index, axis_name,
-                           class_axis_name)
+    config = SoftmaxConfig(
+        "focal_loss", axis, reduction, ignore_index, axis_name, class_axis_name,
+        binary_fix="use jaxloss.sigmoid_focal_loss with one logit per element",
+    )
     return softmax_loss(
         config, logits, targets, class_weights=class_weights, weights=weights, where=where,
         label_smoothing=label_smoothing, gamma=gamma,

@@ -30,7 +30,7 @@ def _prepare(
     )
     axis = _checks.check_axis(fn, "logits", logits, axis)
     _checks.check_softmax_classes(fn, "logits", logits.shape, axis)
-    return logits.astype(_checks.compute_dtype(logits.dtype)), targets, axis
+    return logits.astype(_inputs.compute_dtype(logits.dtype)), targets, axis
 
 
 @_inputs.public

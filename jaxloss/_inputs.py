@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from jaxloss import _checks
+from jaxloss import _check_runtime, _checks
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -149,6 +149,30 @@ def mask(fn: str, where: ArrayLike | None, shape: tuple[int, ...]) -> jax.Array 
 # ---------------------------------------------------------------------------------------------
 
 
+def compute_dtype(dtype: Any) -> np.dtype:
+    """The dtype the math runs in: ``dtype`` for float32/float64, else float32.
+
+    The value of ``jnp.result_type(dtype, jnp.float32)`` under standard promotion (bf16/f16
+    and integers compute in float32), without asking JAX to promote, which raises under
+    ``jax_numpy_dtype_promotion="strict"``.
+    """
+    dtype = np.dtype(dtype)
+    if jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits >= 32:
+        return dtype
+    return np.dtype(jnp.float32)
+
+
+def ignored(targets: jax.Array, ignore_index: int) -> jax.Array:
+    """``targets == ignore_index`` compared as integers: an ``ignore_index`` outside the
+    range of the labels' dtype matches no label. (A plain ``==`` casts ``-100`` to a uint8
+    label's dtype, where it wraps to 156, so the label 156 would be silently dropped instead
+    of being out of range.)"""
+    info = jnp.iinfo(targets.dtype)
+    if not info.min <= int(ignore_index) <= info.max:
+        return jnp.zeros_like(targets, dtype=bool)
+    return targets == ignore_index
+
+
 @dataclasses.dataclass(frozen=True)
 class Labels:
     """Integer targets after the label rule.
@@ -198,7 +222,7 @@ def labels(
     if ignore_index is not None:
         _checks.check_ignore_index(fn, ignore_index)
     m = mask(fn, where, tuple(targets.shape))
-    keep = jnp.ones(targets.shape, bool) if ignore_index is None else ~_checks.ignored(
+    keep = jnp.ones(targets.shape, bool) if ignore_index is None else ~ignored(
         targets, ignore_index
     )
     if m is not None:
@@ -209,7 +233,7 @@ def labels(
     concrete = not isinstance(targets, jax.core.Tracer) and not (
         m is not None and isinstance(m, jax.core.Tracer)
     )
-    if concrete and not _checks.checking_active() and targets.size:
+    if concrete and not _check_runtime.checking_active() and targets.size:
         t = np.asarray(targets).astype(np.int64)
         bad = (t < offset) | (t >= high)
         if ignore_index is not None:

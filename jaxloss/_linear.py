@@ -565,7 +565,11 @@ def linear_cross_entropy(
     vocab = local_vocab
     if class_axis_name is not None:
         offset, vocab = class_shard(_FN, class_axis_name, local_vocab)
-    _checks.check_softmax_classes(_FN, "weight", weight.shape, 0 if weight_layout == "vd" else 1)
+    _checks.check_softmax_classes(
+        _FN, "weight", weight.shape, 0 if weight_layout == "vd" else 1,
+        binary_fix="use jaxloss.binary_cross_entropy_with_logits on the single logit, "
+        "hidden @ weight[0] (a (1, D) weight)",
+    )
     _check_chunk("chunk_size", chunk_size)
     _check_chunk("token_chunk_size", token_chunk_size)
     return_aux = _inputs.flag(_FN, "return_aux", return_aux)

@@ -218,7 +218,10 @@ def lovasz_softmax_loss(
             "0/1 masks use jaxloss.lovasz_hinge_loss."
         )
     _checks.check_targets_shape(fn, logits.shape, targets.shape, axis)
-    _checks.check_softmax_classes(fn, "logits", logits.shape, axis)
+    _checks.check_softmax_classes(
+        fn, "logits", logits.shape, axis,
+        binary_fix="use jaxloss.lovasz_hinge_loss on the single logit per pixel",
+    )
     num_classes = logits.shape[axis]
     labels = _inputs.labels(fn, targets, num_classes, ignore_index=ignore_index, where=where)
     keep, targets = labels.keep, labels.targets
@@ -344,7 +347,7 @@ def lovasz_hinge_loss(
     _checks.check_same_shape(fn, "logits", logits.shape, "targets", targets.shape)
     keep = _checks.as_mask(fn, where, logits.shape)
     if jnp.issubdtype(targets.dtype, jnp.integer):
-        ignored = _checks.ignored(targets, ignore_index)
+        ignored = _inputs.ignored(targets, ignore_index)
         keep = ~ignored if keep is None else keep & ~ignored
     elif ignore_index != -100:
         raise ValueError(
@@ -362,7 +365,7 @@ def lovasz_hinge_loss(
             index = tuple(int(i) for i in jnp.unravel_index(jnp.argmax(bad), bad.shape))
             raise ValueError(
                 f"{fn}: `targets` must be 0 or 1 (the Lovász hinge ranks a binary ground "
-                f"truth), got {_checks._fmt(targets[index])} at index {index}. Threshold "
+                f"truth), got {_checks.fmt(targets[index])} at index {index}. Threshold "
                 "soft masks, or drop those pixels with `where=`."
             )
     else:

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from jaxloss import _checks, _inputs
+from jaxloss import _check_runtime, _checks, _inputs
 from jaxloss._reduction import reduce_masked
 
 # ATen's EPSILON in cosine_embedding_loss (added to each squared magnitude).
@@ -171,7 +171,7 @@ def _labels_in_range(
     Traced labels are not visible: the caller makes the affected losses NaN. Masked-out
     elements (``mask`` False, broadcast to ``target``) are not checked.
     """
-    if not isinstance(target, jax.core.Tracer) and not _checks.checking_active():
+    if not isinstance(target, jax.core.Tracer) and not _check_runtime.checking_active():
         t = np.asarray(target)
         bad = (t < low) | (t > high)
         if mask is not None and not isinstance(mask, jax.core.Tracer):

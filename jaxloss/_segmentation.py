@@ -75,7 +75,7 @@ def _check_concrete_unit_interval(fn: str, targets: Any, keep: Any, axis: int) -
         index = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
         raise ValueError(
             f"{fn}: `targets` must be in [0, 1] with soft_label=True (soft labels are "
-            f"probabilities), got {_checks._fmt(values[index])} at index {index}. Rescale "
+            f"probabilities), got {_checks.fmt(values[index])} at index {index}. Rescale "
             "the targets, or drop those pixels with `where=`."
         )
 
@@ -97,6 +97,7 @@ def _overlap_stats(
     axis_name: str | None,
     soft_label: bool = False,
     pixels: bool = False,
+    binary_fix: str = 'pass activation="sigmoid"',
 ):
     """Validates the inputs; returns (I, S_P, S_T, kept samples, class weights, dtype), and
     with ``pixels`` also (logits in the compute dtype, targets, kept-pixel mask or None):
@@ -139,7 +140,7 @@ def _overlap_stats(
             )
         w = jnp.where(jnp.arange(num_classes) == 0, jnp.zeros_like(w), w)
     if activation == "softmax":
-        _checks.check_softmax_classes(fn, "logits", x.shape, axis)
+        _checks.check_softmax_classes(fn, "logits", x.shape, axis, binary_fix=binary_fix)
 
     if jnp.issubdtype(targets.dtype, jnp.integer):
         _checks.check_targets_shape(fn, x.shape, targets.shape, axis)
@@ -255,6 +256,7 @@ def _overlap_loss(
     soft_label: bool = False,
     gamma: ArrayLike = 1.0,
     stats: tuple | None = None,
+    binary_fix: str = 'pass activation="sigmoid"',
 ) -> jax.Array:
     """The shared implementation of dice_loss, tversky_loss and the Dice terms of dice_ce and
     dice_focal; ``stats``: the first six values of :func:`_overlap_stats` when the caller has
@@ -267,7 +269,7 @@ def _overlap_loss(
             fn, logits, targets, activation=activation, class_weights=class_weights,
             ignore_index=ignore_index, include_background=include_background, batch=batch,
             squared=squared, reduction=reduction, axis=axis, where=where, axis_name=axis_name,
-            soft_label=soft_label,
+            soft_label=soft_label, binary_fix=binary_fix,
         )
     intersection, sum_p, sum_t, kept, w, dtype = stats
     s = jnp.asarray(smooth, dtype)
@@ -626,6 +628,8 @@ def dice_cross_entropy_loss(
         class_weights=class_weights, ignore_index=ignore_index,
         include_background=include_background, batch=batch, squared=squared,
         reduction=reduction, axis=axis, where=where, axis_name=axis_name,
+        binary_fix='combine jaxloss.dice_loss(..., activation="sigmoid") with '
+        "jaxloss.binary_cross_entropy_with_logits",
     )
     ce = softmax_loss(
         SoftmaxConfig(fn, axis, reduction, ignore_index, axis_name), logits, targets,

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from jaxloss import _checks, _inputs
+from jaxloss import _check_runtime, _checks, _inputs
 from jaxloss._reduction import reduce_sequence_loss, weigh
 
 _FN = "ctc_loss"
@@ -182,11 +182,11 @@ def _check_values(xp, targets, input_lengths, target_lengths, keep, num_steps, n
             del shard
             return (
                 f"{_FN}: 1-D (concatenated) `targets` must hold sum(target_lengths) = "
-                f"{_checks._fmt(got)} labels, got {total}. Padded targets have shape (N, S)."
+                f"{_checks.fmt(got)} labels, got {total}. Padded targets have shape (N, S)."
             )
 
         got = xp.sum(target_lengths)
-        _checks._require(got != total, message, lambda: {"got": got})
+        _check_runtime.require(got != total, message, lambda: {"got": got})
         if keep.shape[0] == 0:
             return
         # Each label's sequence, from its position against the ends of the sequences.
@@ -313,7 +313,7 @@ def ctc_loss(
 
     Values are checked where they are concrete (Python or NumPy lengths and targets, eager
     calls; under :func:`jaxloss.checked` also inside ``jit``), raising
-    :class:`jaxloss._checks.CheckError` (a ``ValueError``) that names the first offending
+    :class:`jaxloss._check_runtime.CheckError` (a ``ValueError``) that names the first offending
     entry: lengths outside [0, T], negative target lengths or ones beyond S, concatenated
     targets whose size is not ``sum(target_lengths)``, and targets (within their length)
     outside [0, C) or equal to ``blank`` (PyTorch computes a number for those). Traced
@@ -378,7 +378,7 @@ def ctc_loss(
         )
     mask = _checks.as_mask(_FN, where, (batch,) if batched else ())
     seq_weights = _checks.as_weights(
-        _FN, weights, (batch,) if batched else (), _checks.compute_dtype(lp.dtype)
+        _FN, weights, (batch,) if batched else (), _inputs.compute_dtype(lp.dtype)
     )
     if mask is not None:
         mask = mask.reshape(batch)
@@ -464,7 +464,7 @@ def _ctc(lp, targets, input_lengths, target_lengths, mask, seq_weights, *, blank
     labels = jnp.where(in_target & ~bad_label, padded, blank)
     ext = jnp.full((batch, length), blank, jnp.int32).at[:, 1::2].set(labels)
     s = jnp.arange(length, dtype=jnp.int32)[None, :]
-    dtype = _checks.compute_dtype(lp.dtype)
+    dtype = _inputs.compute_dtype(lp.dtype)
     skip_ok = (s % 2 == 1) & (s >= 2) & (ext != _shift_right(ext, 2, blank))
     skip = jnp.where(skip_ok, 0.0, -jnp.inf).astype(dtype)
     last_blank = 2 * target_lengths[:, None]

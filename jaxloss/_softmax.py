@@ -43,6 +43,8 @@ class SoftmaxConfig:
       class_axis_name: the mesh axis over which the class axis is split (vocabulary
         parallelism), or None.
       log_probs: the inputs are log-probabilities (``nll_loss``): no softmax is applied.
+      binary_fix: the advice for binary targets when the class axis has size 1 (the loss's
+        single-logit companion), ending the error's "For binary targets ...".
     """
 
     fn: str
@@ -52,6 +54,7 @@ class SoftmaxConfig:
     axis_name: str | None = None
     class_axis_name: str | None = None
     log_probs: bool = False
+    binary_fix: str = _checks.BINARY_FIX
 
 
 def along(v: jax.Array, ndim: int, axis: int) -> jax.Array:
@@ -256,7 +259,7 @@ def softmax_loss(
     (x, *rest), dtype = _inputs.floats(fn, given, targets=given_targets, class_axis=config.axis)
     targets = rest[0] if rest else given_targets.value
     axis = _checks.check_axis(fn, name, x, config.axis)
-    _checks.check_softmax_classes(fn, name, x.shape, axis)
+    _checks.check_softmax_classes(fn, name, x.shape, axis, binary_fix=config.binary_fix)
     _checks.check_ignore_index(fn, config.ignore_index)
     shard = None
     offset, num_classes = num_global_classes(fn, x.shape[axis], config.class_axis_name)
@@ -281,7 +284,7 @@ def softmax_loss(
         )
         opts = terms(targets.shape)
         if log_probs:
-            _checks.check_log_probs(fn, x, targets, config.ignore_index, labels.mask, axis)
+            _checks.check_log_probs(fn, x, labels.keep, axis)
         return _integer_targets(config, axis, x, labels, opts)
     if jnp.issubdtype(targets.dtype, jnp.floating) and not log_probs:
         if targets.shape != x.shape:

@@ -19,7 +19,7 @@ DOCS = ROOT / "docs"
 API = DOCS / "api"
 
 # `.. autofunction:: jaxloss.name` inside an {eval-rst} block; dotted names such as
-# `jaxloss._checks.CheckError` (documented beside `checked`) are not exports.
+# `jaxloss._check_runtime.CheckError` (documented beside `checked`) are not exports.
 _AUTOFUNCTION = re.compile(r"^\.\. autofunction:: jaxloss\.(\w+)\s*$", re.M)
 _AUTOSUMMARY = re.compile(r"^\.\. autosummary::\n((?:\n|   .*\n)+)", re.M)
 

@@ -17,7 +17,7 @@ import pytest
 from jax.experimental import checkify
 
 import jaxloss
-from jaxloss._checks import CheckError
+from jaxloss._check_runtime import CheckError
 
 # (6, 4): the shape test_classification.py uses, so eager ops are already compiled.
 LOGITS = np.linspace(-2.0, 2.0, 24, dtype=np.float32).reshape(6, 4)
@@ -794,9 +794,9 @@ def test_checked_sees_checks_in_a_jitted_function_traced_without_it():
 def test_checked_works_on_debug_check_if_jax_moves_checkifys_rule_table(monkeypatch):
     """Without jaxloss's check primitive (a JAX whose checkify internals moved), checked
     falls back to checkify.debug_check, functionalized by checked itself."""
-    from jaxloss import _checks
+    from jaxloss import _check_runtime
 
-    monkeypatch.setattr(_checks, "_check_p", None)
+    monkeypatch.setattr(_check_runtime, "_check_p", None)
     bad = np.array([0, 1, 2, 3, 0, 7], np.int32)
     fn = jaxloss.checked(lambda x, y: jaxloss.cross_entropy(x, y))
     with raises(CheckError, _label_message("cross_entropy", 7)):
@@ -1120,9 +1120,9 @@ README_ERRORS = {
     "ValueError: cross_entropy: target label 255 is out of range":
         lambda: jaxloss.cross_entropy(np.zeros((2, 21), np.float32), np.array([0, 255])),
     # checked, eagerly.
-    "jaxloss._checks.CheckError: cross_entropy: target label 7":
+    "jaxloss._check_runtime.CheckError: cross_entropy: target label 7":
         lambda: jaxloss.checked(jaxloss.cross_entropy)(jnp.zeros((2, 3)), jnp.array([0, 7])),
-    "jaxloss._checks.CheckError: nll_loss:":
+    "jaxloss._check_runtime.CheckError: nll_loss:":
         lambda: jaxloss.checked(jaxloss.nll_loss)(jnp.array([[0.7, 0.3]]), jnp.array([0])),
     # Without checked: the user's own checkify of a jitted step.
     "jax._src.checkify.JaxRuntimeError: cross_entropy: target label 7":

@@ -26,6 +26,7 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # MathJax itself, in _static/: see "Math" below
     "jaxloss_docs",  # docs/_ext/jaxloss_docs.py: a docstring's Args must name the signature
 ]
 
@@ -54,6 +55,20 @@ napoleon_use_rtype = False
 # MyST: $...$ math in guides, headings get anchors for in-page links.
 myst_enable_extensions = ["dollarmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
+
+# Math: the formulas are the API pages' main content, and they must render where no CDN can be
+# reached (an offline build, a docs folder opened from disk, a firewalled cluster). Sphinx's
+# default loads MathJax from jsdelivr. The pip package sphinx-mathjax-offline ships MathJax 3.2.2
+# (TeX input, CommonHTML output, its woff fonts and lazily loaded TeX extensions) and copies it
+# into _build/html/_static/mathjax/ after the build. Chosen because it is the renderer Sphinx
+# uses online (so pages look as they did, only version 3 where the CDN now serves 4) and it
+# installs with pip alone: prerendered KaTeX needs Node and the katex npm package at build time,
+# and server-side MathML needs a TeX-to-MathML converter that covers less TeX than MathJax does
+# and renders differently from browser to browser. The cost: 24 MB of MathJax in the built site,
+# and the formulas are typeset by JavaScript in the reader's browser. tests/test_docs.py checks
+# that no page loads a script or stylesheet from the network and, where chromium is installed,
+# that an API page's formulas are typeset in headless Chromium with the network blocked.
+mathjax_path = "mathjax/tex-chtml.js"  # relative to _static/: sphinx-mathjax-offline's copy
 
 html_theme = "furo"
 html_title = f"jaxloss {release}"

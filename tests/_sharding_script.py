@@ -519,9 +519,9 @@ CASES = [
          ("hidden", "weight")),
     # imbalance-aware softmax losses
     Case("la-weights-ignore-smoothing", "logit_adjusted_cross_entropy", softmax_int([1, 9], True),
-         {"class_priors": PRIORS, "tau": 1.0, **LS}, POS, XW, pmap=True),
+         {"class_counts": PRIORS, "tau": 1.0, **LS}, POS, XW, pmap=True),
     Case("la-probs-where-sum", "logit_adjusted_cross_entropy", softmax_probs(where=True),
-         {"class_priors": PRIORS, "reduction": "sum"}, POS, XY),
+         {"class_counts": PRIORS, "reduction": "sum"}, POS, XY),
     Case("ldam-weights-ignored-shard", "ldam_loss", softmax_int(SHARD_1, True),
          {"class_counts": COUNTS, "scale": 5.0}, POS, XW),
     Case("ldam-sum", "ldam_loss", softmax_int([1, 9]),

@@ -104,10 +104,10 @@ def more_softmax_losses():
             log_softmax(a, kw.get("class_axis_name")), t, class_weights=cw, where=mv, **kw),
          y, rs),
         ("logit_adjusted_cross_entropy smoothing", lambda a, b, t, mv, **kw:
-            jaxloss.logit_adjusted_cross_entropy(a, t, class_priors=priors, tau=0.7,
+            jaxloss.logit_adjusted_cross_entropy(a, t, class_counts=priors, tau=0.7,
                                                  label_smoothing=0.1, where=mv, **kw), y, rs),
         ("logit_adjusted_cross_entropy probabilities", lambda a, b, t, mv, **kw:
-            jaxloss.logit_adjusted_cross_entropy(a, t, class_priors=priors, class_weights=cw,
+            jaxloss.logit_adjusted_cross_entropy(a, t, class_counts=priors, class_weights=cw,
                                                  **kw), q, xs),
         ("ldam_loss", lambda a, b, t, mv, **kw: jaxloss.ldam_loss(
             a, t, class_counts=counts, class_weights=cw, scale=5.0, where=mv, **kw), y, rs),

@@ -865,23 +865,23 @@ def _la_make(rng):
     return {
         "logits": _normal(rng, (5, 4)),
         "targets": _labels(rng, (5,), 4, -100, ignored=(2,)),
-        "class_priors": np.array([0.5, 0.3, 0.15, 0.05]),
+        "class_counts": np.array([0.5, 0.3, 0.15, 0.05]),
         "tau": _f(1.2),
         "class_weights": _weights(np.random.default_rng(112), 4),
         "label_smoothing": _f(0.1),
     }
 
 
-def _la_fn(logits, targets, class_priors, tau, class_weights, label_smoothing):
+def _la_fn(logits, targets, class_counts, tau, class_weights, label_smoothing):
     return jaxloss.logit_adjusted_cross_entropy(
-        logits, targets, class_priors=class_priors, tau=tau, class_weights=class_weights,
+        logits, targets, class_counts=class_counts, tau=tau, class_weights=class_weights,
         label_smoothing=label_smoothing,
     )
 
 
-def _la_ref(logits, targets, class_priors, tau, class_weights, label_smoothing):
+def _la_ref(logits, targets, class_counts, tau, class_weights, label_smoothing):
     return ref.logit_adjusted_cross_entropy(
-        logits, targets, class_priors=class_priors, tau=tau, class_weights=class_weights,
+        logits, targets, class_counts=class_counts, tau=tau, class_weights=class_weights,
         label_smoothing=label_smoothing,
     )
 
@@ -892,20 +892,20 @@ def _la_probs_make(rng):
     return {
         "logits": _normal(rng, (3, 4, 2)),
         "targets": targets,
-        "class_priors": np.array([0.4, 0.3, 0.2, 0.1]),
+        "class_counts": np.array([0.4, 0.3, 0.2, 0.1]),
         "tau": _f(1.0),
     }
 
 
-def _la_probs_fn(logits, targets, class_priors, tau):
+def _la_probs_fn(logits, targets, class_counts, tau):
     return jaxloss.logit_adjusted_cross_entropy(
-        logits, targets, class_priors=class_priors, tau=tau, axis=1, reduction="none"
+        logits, targets, class_counts=class_counts, tau=tau, axis=1, reduction="none"
     )
 
 
-def _la_probs_ref(logits, targets, class_priors, tau):
+def _la_probs_ref(logits, targets, class_counts, tau):
     return ref.logit_adjusted_cross_entropy(
-        logits, targets, class_priors=class_priors, tau=tau, axis=1, reduction="none"
+        logits, targets, class_counts=class_counts, tau=tau, axis=1, reduction="none"
     )
 
 
@@ -1480,12 +1480,12 @@ REGISTRY: dict[str, Case] = {
     ),
     "logit_adjusted_cross_entropy": Case(
         "logit_adjusted_cross_entropy", _la_fn, _la_ref, _la_make, **_SOFTMAX,
-        hyper=("class_priors", "tau", "class_weights", "label_smoothing"),
+        hyper=("class_counts", "tau", "class_weights", "label_smoothing"),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
     ),
     "logit_adjusted_cross_entropy[probs]": Case(
         "logit_adjusted_cross_entropy", _la_probs_fn, _la_probs_ref, _la_probs_make,
-        **_SOFTMAX, hyper=("class_priors", "tau"), target="targets",
+        **_SOFTMAX, hyper=("class_counts", "tau"), target="targets",
     ),
     "ldam_loss": Case(
         "ldam_loss", _ldam_fn, _ldam_ref, _ldam_make, **_SOFTMAX,

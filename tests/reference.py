@@ -1045,20 +1045,22 @@ def _per_class(v, ndim, axis):
     return _f64(v).reshape(shape)
 
 
-def logit_adjusted_cross_entropy(logits, targets, *, class_priors, tau=1.0, axis=-1, **kwargs):
-    """Menon et al. (2021), eq. 10: cross_entropy(x + tau * log(pi), y).
+def logit_adjusted_cross_entropy(logits, targets, *, class_counts, tau=1.0, axis=-1, **kwargs):
+    """Menon et al. (2021), eq. 10: cross_entropy(x + tau * log(pi), y), with the counts n in
+    place of the priors pi = n / sum(n) (a constant shift of every logit, which the softmax
+    cancels; tests/test_imbalance.py checks that counts and priors agree).
 
-    jaxloss: a prior of 0 is the limit tau * log 0 = -inf for tau > 0 (0 at tau = 0).
+    jaxloss: a count of 0 is the limit tau * log 0 = -inf for tau > 0 (0 at tau = 0).
     """
     x = _f64(logits)
-    pi = _f64(class_priors)
+    n = _f64(class_counts)
     tau = float(tau)
     with np.errstate(divide="ignore"):
-        log_pi = np.log(pi)
+        log_n = np.log(n)
     if tau == 0.0:
-        shift = np.zeros_like(pi)
+        shift = np.zeros_like(n)
     else:
-        shift = np.where(pi == 0, -np.inf, tau * np.where(pi == 0, 1.0, log_pi))
+        shift = np.where(n == 0, -np.inf, tau * np.where(n == 0, 1.0, log_n))
     return cross_entropy(x + _per_class(shift, x.ndim, axis), targets, axis=axis, **kwargs)
 
 

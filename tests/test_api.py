@@ -152,7 +152,7 @@ SIGNATURES = {
         ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
     ],
     "logit_adjusted_cross_entropy": [
-        ("logits", POS, None), ("targets", POS, None), ("class_priors", KW, None), ("tau", KW, 1.0),
+        ("logits", POS, None), ("targets", POS, None), ("class_counts", KW, None), ("tau", KW, 1.0),
         ("class_weights", KW, None), ("weights", KW, None), ("ignore_index", KW, -100),
         ("label_smoothing", KW, 0.0), ("reduction", KW, "mean"), ("axis", KW, -1),
         ("where", KW, None), ("axis_name", KW, None),

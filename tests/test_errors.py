@@ -1195,7 +1195,7 @@ def test_readme_errors_are_what_users_see(text, key):
 _PRIORS = np.array([0.4, 0.3, 0.2, 0.1], np.float32)
 _COUNTS = np.array([40, 30, 20, 10], np.int32)
 IMBALANCE = {
-    "logit_adjusted_cross_entropy": {"class_priors": _PRIORS},
+    "logit_adjusted_cross_entropy": {"class_counts": _PRIORS},
     "ldam_loss": {"class_counts": _COUNTS},
     "poly1_cross_entropy": {},
 }
@@ -1220,10 +1220,10 @@ def test_imbalance_losses_shared_errors(loss):
 @pytest.mark.parametrize(
     ("loss", "name", "value", "message"),
     [
-        ("logit_adjusted_cross_entropy", "class_priors", np.ones(3, np.float32),
-         "`class_priors` must have shape (4,), one value per class, got shape (3,)."),
-        ("logit_adjusted_cross_entropy", "class_priors", np.array([0.5, 0.6, -0.1, 0.0]),
-         "`class_priors` must be >= 0 for every class, got -0.1 for class 2."),
+        ("logit_adjusted_cross_entropy", "class_counts", np.ones(3, np.float32),
+         "`class_counts` must have shape (4,), one value per class, got shape (3,)."),
+        ("logit_adjusted_cross_entropy", "class_counts", np.array([0.5, 0.6, -0.1, 0.0]),
+         "`class_counts` must be >= 0 for every class, got -0.1 for class 2."),
         ("ldam_loss", "class_counts", np.array([5, 0, 3, 2]),
          "`class_counts` must be > 0 for every class, got 0 for class 1."),
         ("ldam_loss", "class_counts", np.array([5, -1, 3, 2]),
@@ -1239,9 +1239,9 @@ def test_bad_priors_and_counts(loss, name, value, message):
 
 
 def test_non_numeric_priors():
-    with raises(TypeError, "logit_adjusted_cross_entropy: `class_priors` must be a numeric "
+    with raises(TypeError, "logit_adjusted_cross_entropy: `class_counts` must be a numeric "
                            "(C,) array, got dtype bool."):
-        jaxloss.logit_adjusted_cross_entropy(LOGITS, LABELS, class_priors=np.ones(4, bool))
+        jaxloss.logit_adjusted_cross_entropy(LOGITS, LABELS, class_counts=np.ones(4, bool))
 
 
 @pytest.mark.parametrize(
@@ -1272,16 +1272,16 @@ def test_ldam_needs_integer_targets():
 def test_checked_traced_priors_and_counts(no_callback_logs):
     """Traced priors/counts cannot be checked while tracing: checked catches them."""
     la = jaxloss.checked(
-        lambda p: jaxloss.logit_adjusted_cross_entropy(LOGITS, LABELS, class_priors=p)
+        lambda p: jaxloss.logit_adjusted_cross_entropy(LOGITS, LABELS, class_counts=p)
     )
     bad = np.array([0.5, -0.25, 0.5, 0.25], np.float32)
-    message = ("logit_adjusted_cross_entropy: `class_priors` must be >= 0 for every class, "
+    message = ("logit_adjusted_cross_entropy: `class_counts` must be >= 0 for every class, "
                "got -0.25 at index (1,).")
     with pytest.raises(jax.errors.JaxRuntimeError) as info:
         jax.block_until_ready(jax.jit(la)(bad))
     assert _last_line(info.value) == "CheckError: " + message
     assert np.isnan(jax.jit(lambda p: jaxloss.logit_adjusted_cross_entropy(
-        LOGITS, LABELS, class_priors=p))(bad))
+        LOGITS, LABELS, class_counts=p))(bad))
     ldam = jaxloss.checked(lambda n: jaxloss.ldam_loss(LOGITS, LABELS, class_counts=n))
     with pytest.raises(jax.errors.JaxRuntimeError) as info:
         jax.block_until_ready(jax.jit(ldam)(np.array([3, 0, 2, 1], np.int32)))

@@ -81,7 +81,7 @@ CASES: dict[str, Builder] = {
     ),
     "logit_adjusted_cross_entropy": lambda r: (
         (_n(r, 6, 4), _labels(r, (6,), 4)),
-        {"class_priors": np.array([0.5, 0.3, 0.15, 0.05]), "class_weights": np.ones(4) * 2},
+        {"class_counts": np.array([0.5, 0.3, 0.15, 0.05]), "class_weights": np.ones(4) * 2},
         (6,),
     ),
     "ldam_loss": lambda r: (

@@ -220,8 +220,8 @@ def kl_div(
 
 @_inputs.public
 def jensen_shannon_divergence(
-    log_p: ArrayLike,
-    log_q: ArrayLike,
+    input: ArrayLike,  # noqa: A002 (kl_div's name)
+    target: ArrayLike,
     *,
     beta: ArrayLike = 0.5,
     weights: ArrayLike | None = None,
@@ -232,34 +232,40 @@ def jensen_shannon_divergence(
 ) -> jax.Array:
     r"""The generalised Jensen-Shannon divergence, as Liger-Kernel's ``LigerJSD`` defines it.
 
-    Per distribution (row along ``axis``), with :math:`M = \beta P + (1 - \beta) Q`:
+    ``input`` is the student's :math:`\log Q`, ``target`` the teacher's :math:`\log P`:
+    :func:`kl_div`'s order, and Liger's (``LigerJSD(beta)(log_q, log_p)`` is
+    ``jensen_shannon_divergence(log_q, log_p, beta=beta)``). Both are log-probabilities. Per
+    distribution (row along ``axis``), with :math:`M = \beta P + (1 - \beta) Q`:
 
     .. math::
 
        \mathrm{JSD}_\beta(P \,\|\, Q) = \beta\, \mathrm{KL}(P \,\|\, M)
            + (1 - \beta)\, \mathrm{KL}(Q \,\|\, M), \qquad 0 < \beta < 1,
 
-    and, as Liger-Kernel, the forward :math:`\mathrm{KL}(P \| Q)` at :math:`\beta = 0` and the
-    reverse :math:`\mathrm{KL}(Q \| P)` at :math:`\beta = 1` (the limits of
-    :math:`\mathrm{JSD}_\beta / \beta` and :math:`\mathrm{JSD}_\beta / (1 - \beta)`: the
-    function jumps there, the formula itself being 0). ``beta = 0.5`` is the symmetric JSD.
+    and, as Liger-Kernel, the forward :math:`\mathrm{KL}(P \| Q)` (target to input, the
+    class-axis sum of ``kl_div(input, target, log_target=True, reduction="none")``) at
+    :math:`\beta = 0` and the reverse :math:`\mathrm{KL}(Q \| P)` at :math:`\beta = 1` (the
+    limits of :math:`\mathrm{JSD}_\beta / \beta` and :math:`\mathrm{JSD}_\beta / (1 - \beta)`:
+    the function jumps there, the formula itself being 0). ``beta = 0.5`` is the symmetric JSD.
     ``"mean"`` averages over the kept rows (Liger: the sum divided by the number of
     non-ignored rows), ``"sum"`` sums them, ``"none"`` returns one value per row.
 
-    The names follow Liger's math: ``log_p`` is :math:`\log P` (the teacher, Liger's
-    ``target``/``log_p``), ``log_q`` is :math:`\log Q` (the student, Liger's ``input``/
-    ``log_q``). Liger's call ``LigerJSD(beta)(log_q, log_p)`` is
-    ``jensen_shannon_divergence(log_p, log_q, beta=beta)``: mind the order, or pass them by
-    name. Liger's ``shift_labels != ignore_index`` is ``where=``. Unlike Liger's kernel
-    (gradients for the input only), both arguments are differentiable. ``M`` is computed in
-    log space (a log-sum-exp), with ``0 log 0 = 0``, so classes where P or Q is exactly 0
-    (``-inf`` log-probabilities) give finite values and gradients.
+    There is no ``log_target`` flag: :func:`kl_div` has PyTorch's (default False, a
+    probability target), but here both arguments enter the mixture :math:`M` alike, Liger
+    takes both as log-probabilities, and a flag defaulting to True would give one name two
+    defaults; pass ``jnp.log(p)`` for probabilities. Liger's ``shift_labels != ignore_index``
+    is ``where=``. Unlike Liger's kernel (gradients for the input only), both arguments are
+    differentiable. ``M`` is computed in log space (a log-sum-exp), with ``0 log 0 = 0``, so
+    classes where P or Q is exactly 0 (``-inf`` log-probabilities) give finite values and
+    gradients.
 
     Args:
-      log_p: float array of log-probabilities, class axis at ``axis``.
-      log_q: float array of log-probabilities, same shape as ``log_p``.
+      input: float array of log-probabilities :math:`\log Q` (the student), class axis at
+        ``axis``.
+      target: float array of log-probabilities :math:`\log P` (the teacher), same shape as
+        ``input``.
       beta: scalar in [0, 1] (traceable: ``jax.vmap`` over it works, the endpoints too).
-      weights: optional real per-element weights, broadcastable to the row shape (``log_p``'s
+      weights: optional real per-element weights, broadcastable to the row shape (``input``'s
         without ``axis``) like ``where`` (traceable): each element's loss is multiplied by its
         weight and "mean" still divides by the number of kept rows, as without weights (the README's
         weights rule).
@@ -281,11 +287,14 @@ def jensen_shannon_divergence(
 
     Examples:
       >>> import jax, jax.numpy as jnp, jaxloss
-      >>> log_p = jax.nn.log_softmax(jnp.array([[1.0, 2.0, 0.5], [0.0, 0.0, 3.0]]))
-      >>> log_q = jax.nn.log_softmax(jnp.array([[0.5, 2.0, 1.0], [1.0, 0.0, 1.0]]))
-      >>> print(f"{jaxloss.jensen_shannon_divergence(log_p, log_q):.5f}")
+      >>> log_q = jax.nn.log_softmax(jnp.array([[0.5, 2.0, 1.0], [1.0, 0.0, 1.0]]))  # student
+      >>> log_p = jax.nn.log_softmax(jnp.array([[1.0, 2.0, 0.5], [0.0, 0.0, 3.0]]))  # teacher
+      >>> print(f"{jaxloss.jensen_shannon_divergence(log_q, log_p):.5f}")
       0.08026
-      >>> print(f"{jaxloss.jensen_shannon_divergence(log_p, log_q, beta=0.0):.5f}")
+      >>> print(f"{jaxloss.jensen_shannon_divergence(log_q, log_p, beta=0.0):.5f}")
+      0.29308
+      >>> kl = jaxloss.kl_div(log_q, log_p, log_target=True, reduction="none").sum(-1).mean()
+      >>> print(f"{kl:.5f}")  # beta=0: KL(P || Q)
       0.29308
 
     References:
@@ -294,10 +303,10 @@ def jensen_shannon_divergence(
     """
     fn = "jensen_shannon_divergence"
     _checks.check_reduction(fn, reduction)
-    lp = _float_input(fn, "log_p", log_p)
-    lq = _float_input(fn, "log_q", log_q)
-    _checks.check_same_shape(fn, "log_p", lp.shape, "log_q", lq.shape)
-    axis = _checks.check_axis(fn, "log_p", lp, axis)
+    lq = _float_input(fn, "input", input)
+    lp = _float_input(fn, "target", target)
+    _checks.check_same_shape(fn, "input", lq.shape, "target", lp.shape)
+    axis = _checks.check_axis(fn, "input", lq, axis)
     _checks.check_scalar(fn, "beta", beta)
     _checks.check_unit_interval(fn, "beta", beta)
     dtype = _inputs.float_dtype(lp, lq)

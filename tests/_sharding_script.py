@@ -187,7 +187,7 @@ def regression(kind="normal", weights=False, where=False, var=None):
 
 
 def divergence(kind, where=False):
-    """(N, C) pairs of distributions: kl_div's (input, target), the JSD's (log_p, log_q), or
+    """(N, C) pairs of distributions: kl_div's and the JSD's (input, target), or
     distillation's (student, teacher) logits with labels."""
 
     def make(rng):
@@ -199,7 +199,7 @@ def divergence(kind, where=False):
         elif kind == "kl_log":
             sharded = {"input": la, "target": lb}
         elif kind == "jsd":
-            sharded = {"log_p": la, "log_q": lb}
+            sharded = {"input": lb, "target": la}
         else:
             y = _ignore(_labels(rng, (N,), C), [1, 9])
             sharded = {"student_logits": a, "teacher_logits": b, "targets": y}
@@ -539,9 +539,9 @@ CASES = [
          {"reduction": "batchmean", "log_target": True}, ("input", "target"),
          ("input", "target")),
     Case("jsd-mean", "jensen_shannon_divergence", divergence("jsd"), {"beta": 0.3},
-         ("log_p", "log_q"), ("log_p", "log_q"), pmap=True),
+         ("input", "target"), ("input", "target"), pmap=True),
     Case("jsd-masked-shard-sum", "jensen_shannon_divergence", divergence("jsd", where=True),
-         {"reduction": "sum"}, ("log_p", "log_q"), ("log_p", "log_q")),
+         {"reduction": "sum"}, ("input", "target"), ("input", "target")),
     Case("distill-hard-ignore", "distillation_loss", divergence("distill"),
          {"temperature": 2.0, "hard_weight": 0.3}, ("student_logits", "teacher_logits"),
          ("student_logits", "teacher_logits"), pmap=True),

@@ -1017,19 +1017,20 @@ JSD_WHERE = np.array([[True, False], [True, True], [False, True]])
 
 
 def _jsd_make(rng):
+    target = _log_softmax_np(_normal(rng, (3, 4, 2)), 1)  # the teacher's log P
     return {
-        "log_p": _log_softmax_np(_normal(rng, (3, 4, 2)), 1),
-        "log_q": _log_softmax_np(_normal(rng, (3, 4, 2)), 1),
+        "input": _log_softmax_np(_normal(rng, (3, 4, 2)), 1),  # the student's log Q
+        "target": target,
         "beta": _f(0.3),
     }
 
 
-def _jsd_fn(log_p, log_q, beta):
-    return jaxloss.jensen_shannon_divergence(log_p, log_q, beta=beta, axis=1, where=JSD_WHERE)
+def _jsd_fn(input, target, beta):  # noqa: A002
+    return jaxloss.jensen_shannon_divergence(input, target, beta=beta, axis=1, where=JSD_WHERE)
 
 
-def _jsd_ref(log_p, log_q, beta):
-    return ref.jensen_shannon_divergence(log_p, log_q, beta=beta, axis=1, where=JSD_WHERE)
+def _jsd_ref(input, target, beta):  # noqa: A002
+    return ref.jensen_shannon_divergence(input, target, beta=beta, axis=1, where=JSD_WHERE)
 
 
 def _distill_make(rng):
@@ -1510,7 +1511,7 @@ REGISTRY: dict[str, Case] = {
         not_applicable={"grad_hyper": NO_HYPER},
     ),
     "jensen_shannon_divergence": Case(
-        "jensen_shannon_divergence", _jsd_fn, _jsd_ref, _jsd_make, data=("log_p", "log_q"),
+        "jensen_shannon_divergence", _jsd_fn, _jsd_ref, _jsd_make, data=("input", "target"),
         hyper=("beta",), not_applicable={"grad_target": "no targets: both arguments are data"},
     ),
     "distillation_loss": Case(

@@ -1200,8 +1200,11 @@ def _row_reduce(per, where, row_shape, reduction):
     return _reduce(per, keep.astype(np.float64), reduction, row_shape)
 
 
-def jensen_shannon_divergence(log_p, log_q, *, beta=0.5, reduction="mean", axis=-1, where=None):
-    """Liger-Kernel's generalised JSD (test/transformers/test_jsd.py's torch reference):
+def jensen_shannon_divergence(
+    input, target, *, beta=0.5, reduction="mean", axis=-1, where=None  # noqa: A002
+):
+    """Liger-Kernel's generalised JSD (test/transformers/test_jsd.py's torch reference), input
+    log Q (the student), target log P (the teacher), Liger's order ``jsd(log_q, log_p)``:
 
         beta == 0: KL(P || Q);  beta == 1: KL(Q || P);  else, with m = lerp(q, p, beta):
         beta * KL(P || M) + (1 - beta) * KL(Q || M), summed over the classes per row,
@@ -1209,8 +1212,8 @@ def jensen_shannon_divergence(log_p, log_q, *, beta=0.5, reduction="mean", axis=
 
     Computed in probability space (m = beta p + (1 - beta) q, then log m), as Liger's test.
     """
-    lp, row_shape = _rows(log_p, axis)
-    lq, _ = _rows(log_q, axis)
+    lq, row_shape = _rows(input, axis)
+    lp, _ = _rows(target, axis)
     p, q = np.exp(lp), np.exp(lq)
     beta = float(beta)
     with np.errstate(divide="ignore"):

@@ -178,7 +178,7 @@ SIGNATURES = {
         ("axis_name", KW, None),
     ],
     "jensen_shannon_divergence": [
-        ("log_p", POS, None), ("log_q", POS, None), ("beta", KW, 0.5), ("weights", KW, None),
+        ("input", POS, None), ("target", POS, None), ("beta", KW, 0.5), ("weights", KW, None),
         ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None), ("axis_name", KW, None),
     ],
     "distillation_loss": [

@@ -61,7 +61,7 @@ INTEGER_LABELS = {
 # `hidden`/`weight`, `student_logits`...); otherwise it has PyTorch's name (`input`, `input1`,
 # `anchor`). Targets beside `logits`/`log_probs`/`hidden` are `targets` (class indices or
 # distributions); beside PyTorch's `input`, PyTorch's `target`.
-LOGIT_NAMES = {"logits", "log_probs", "hidden", "student_logits", "log_p"}
+LOGIT_NAMES = {"logits", "log_probs", "hidden", "student_logits"}
 
 
 def _params(name):

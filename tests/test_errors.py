@@ -1345,12 +1345,15 @@ def test_jensen_shannon_divergence_errors():
         fn(_LOG_Q, _LOG_Q, beta=-0.1)
     with raises(ValueError, "jensen_shannon_divergence: `beta` must be a scalar"):
         fn(_LOG_Q, _LOG_Q, beta=np.ones(2))
-    with raises(ValueError, "jensen_shannon_divergence: `log_q` must have the same shape as "
-                            "`log_p`: expected (6, 4), got (4, 6)."):
+    with raises(ValueError, "jensen_shannon_divergence: `target` must have the same shape as "
+                            "`input`: expected (6, 4), got (4, 6)."):
         fn(_LOG_Q, _LOG_Q.T)
-    with raises(TypeError, "jensen_shannon_divergence: `log_p` must be a floating-point array, "
+    with raises(TypeError, "jensen_shannon_divergence: `input` must be a floating-point array, "
                            "got dtype int32."):
         fn(np.zeros((6, 4), np.int32), _LOG_Q)
+    with raises(TypeError, "jensen_shannon_divergence: `target` must be a floating-point array, "
+                           "got dtype int32."):
+        fn(_LOG_Q, np.zeros((6, 4), np.int32))
     with raises(ValueError, "jensen_shannon_divergence: `reduction` must be one of ('mean', "
                             "'sum', 'none'), got 'batchmean'."):
         fn(_LOG_Q, _LOG_Q, reduction="batchmean")

@@ -340,7 +340,8 @@ def distillation_loss(
     *,
     temperature: ArrayLike,
     targets: ArrayLike | None = None,
-    hard_weight: ArrayLike = 0.0,
+    lambda_soft: ArrayLike = 1.0,
+    lambda_hard: ArrayLike = 0.0,
     ignore_index: int = -100,
     weights: ArrayLike | None = None,
     reduction: str = "mean",
@@ -352,12 +353,17 @@ def distillation_loss(
     r"""Knowledge distillation (Hinton et al., 2015): softened KL plus hard-label CE.
 
     Per row (distribution along ``axis``), with :math:`T` the temperature and
-    :math:`\alpha` the hard weight:
+    :math:`\lambda_s`, :math:`\lambda_h` the weights of the soft and the hard term:
 
     .. math::
 
-       l_i = (1 - \alpha)\, T^2\, \mathrm{KL}\big(\mathrm{softmax}(t_i / T) \,\|\,
-             \mathrm{softmax}(s_i / T)\big) + \alpha\, \mathrm{CE}(s_i, y_i)
+       l_i = \lambda_s\, T^2\, \mathrm{KL}\big(\mathrm{softmax}(t_i / T) \,\|\,
+             \mathrm{softmax}(s_i / T)\big) + \lambda_h\, \mathrm{CE}(s_i, y_i)
+
+    The two weights add, as ``lambda_dice``/``lambda_ce`` of :func:`dice_cross_entropy_loss`
+    (MONAI's names) and Liger-Kernel's ``weight_soft_loss``/``weight_hard_loss``; the convex
+    mix :math:`(1 - a)` soft :math:`+\, a` hard of many recipes is ``lambda_soft=1 - a,
+    lambda_hard=a``. The defaults are the soft term alone.
 
     The :math:`T^2` keeps the soft term's gradients on the scale of the hard term's as
     :math:`T` changes (Hinton et al., section 2). The KL is computed from log-softmaxes with
@@ -366,9 +372,9 @@ def distillation_loss(
     gradients there). The hard term is :func:`cross_entropy` at temperature 1. A row is
     dropped from both terms when its target is ``ignore_index`` or ``where`` is False;
     ``"mean"`` averages over the kept rows. This equals PyTorch's usual recipe
-    ``(1 - a) * T**2 * F.kl_div(F.log_softmax(s / T, 1), F.softmax(t / T, 1),
-    reduction="batchmean") + a * F.cross_entropy(s, y)`` for (N, C) logits; for (N, L, C)
-    tokens "mean" averages over the N*L kept tokens, not over N.
+    ``lambda_soft * T**2 * F.kl_div(F.log_softmax(s / T, 1), F.softmax(t / T, 1),
+    reduction="batchmean") + lambda_hard * F.cross_entropy(s, y)`` for (N, C) logits; for
+    (N, L, C) tokens "mean" averages over the N*L kept tokens, not over N.
 
     Args:
       student_logits: float array with the class axis at ``axis``.
@@ -376,8 +382,9 @@ def distillation_loss(
         ``jax.lax.stop_gradient`` for a frozen teacher).
       temperature: scalar > 0 (traceable).
       targets: optional integer class indices with the logits' shape without ``axis``; needed
-        when ``hard_weight`` is not 0.
-      hard_weight: the weight :math:`\alpha` of the cross-entropy, scalar in [0, 1]
+        when ``lambda_hard`` is not 0.
+      lambda_soft: the weight :math:`\lambda_s` of the softened KL, scalar >= 0 (traceable).
+      lambda_hard: the weight :math:`\lambda_h` of the cross-entropy, scalar >= 0
         (traceable).
       ignore_index: target value whose rows are dropped.
       weights: optional real per-element weights, broadcastable to the row shape (the logits'
@@ -400,8 +407,9 @@ def distillation_loss(
 
     Raises:
       ValueError: ``weights`` that do not broadcast; a concrete ``temperature <= 0``, a concrete
-        ``hard_weight`` outside [0, 1], ``hard_weight`` other than a concrete 0 without ``targets``,
-        mismatched shapes, and what :func:`cross_entropy` raises for ``targets``.
+        negative ``lambda_soft`` or ``lambda_hard``, ``lambda_hard`` other than a concrete 0
+        without ``targets``, mismatched shapes, and what :func:`cross_entropy` raises for
+        ``targets``.
       TypeError: boolean or complex ``weights``; integer logits, non-integer ``targets``.
 
     Examples:
@@ -411,7 +419,7 @@ def distillation_loss(
       >>> print(f"{jaxloss.distillation_loss(student, teacher, temperature=2.0):.4f}")
       0.2186
       >>> targets = jnp.array([0, 2])
-      >>> print(f"{jaxloss.distillation_loss(student, teacher, temperature=2.0, targets=targets, hard_weight=0.5):.4f}")
+      >>> print(f"{jaxloss.distillation_loss(student, teacher, temperature=2.0, targets=targets, lambda_soft=0.5, lambda_hard=0.5):.4f}")
       0.1970
 
     References:
@@ -426,14 +434,17 @@ def distillation_loss(
     _checks.check_same_shape(fn, "student_logits", s.shape, "teacher_logits", t.shape)
     axis = _checks.check_axis(fn, "student_logits", s, axis)
     _checks.check_ignore_index(fn, ignore_index)
-    for name, value in (("temperature", temperature), ("hard_weight", hard_weight)):
+    for name, value in (
+        ("temperature", temperature), ("lambda_soft", lambda_soft), ("lambda_hard", lambda_hard)
+    ):
         _checks.check_scalar(fn, name, value)
     _checks.check_positive(fn, "temperature", temperature)
-    _checks.check_unit_interval(fn, "hard_weight", hard_weight)
-    if targets is None and _checks.concrete_float(hard_weight) != 0.0:
+    _checks.check_nonnegative(fn, "lambda_soft", lambda_soft)
+    _checks.check_nonnegative(fn, "lambda_hard", lambda_hard)
+    if targets is None and _checks.concrete_float(lambda_hard) != 0.0:
         raise ValueError(
-            f"{fn}: `hard_weight`={hard_weight!r} needs `targets` (the hard labels of the "
-            "cross-entropy term); pass targets=, or leave hard_weight at 0."
+            f"{fn}: `lambda_hard`={lambda_hard!r} needs `targets` (the hard labels of the "
+            "cross-entropy term); pass targets=, or leave lambda_hard at 0."
         )
     row_shape = s.shape[:axis] + s.shape[axis + 1 :]
     keep = _inputs.mask(fn, where, row_shape)
@@ -460,13 +471,12 @@ def distillation_loss(
     kl = jnp.sum(_kl_terms(log_t, log_s), axis=axis)
     if class_axis_name is not None:
         kl = jax.lax.psum(kl, class_axis_name)
-    per = jnp.square(temp) * kl
+    per = jnp.asarray(lambda_soft, dtype) * jnp.square(temp) * kl
     if y is not None:
-        alpha = jnp.asarray(hard_weight, dtype)
         # cross_entropy per row: 0 where ignored or masked, NaN for an out-of-range label.
         hard = softmax_loss(
             SoftmaxConfig(fn, axis, "none", ignore_index, class_axis_name=class_axis_name),
             s, y, where=keep,
         )
-        per = (1.0 - alpha) * per + alpha * hard
+        per = per + jnp.asarray(lambda_hard, dtype) * hard
     return reduce_masked(per, rows, reduction, axis_name, weights=v)

@@ -119,7 +119,7 @@ def more_softmax_losses():
         ("distillation_loss soft", lambda a, b, t, mv, **kw: jaxloss.distillation_loss(
             a, b, temperature=2.0, where=mv, **kw), y, rs),
         ("distillation_loss soft+hard", lambda a, b, t, mv, **kw: jaxloss.distillation_loss(
-            a, b, temperature=3.0, targets=t, hard_weight=0.3, **kw), y, rs),
+            a, b, temperature=3.0, targets=t, lambda_soft=0.7, lambda_hard=0.3, **kw), y, rs),
     ]
     for name, f, t, ts in cases:
         want = jax.value_and_grad(lambda a, b, f=f, t=t: f(a, b, t, m), argnums=(0, 1))(

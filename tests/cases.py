@@ -1039,21 +1039,22 @@ def _distill_make(rng):
         "teacher_logits": _normal(rng, (5, 4)),
         "targets": _labels(rng, (5,), 4, -100, ignored=(3,)),
         "temperature": _f(2.0),
-        "hard_weight": _f(0.3),
+        "lambda_soft": _f(0.7),
+        "lambda_hard": _f(0.3),
     }
 
 
-def _distill_fn(student_logits, teacher_logits, targets, temperature, hard_weight):
+def _distill_fn(student_logits, teacher_logits, targets, temperature, lambda_soft, lambda_hard):
     return jaxloss.distillation_loss(
         student_logits, teacher_logits, temperature=temperature, targets=targets,
-        hard_weight=hard_weight,
+        lambda_soft=lambda_soft, lambda_hard=lambda_hard,
     )
 
 
-def _distill_ref(student_logits, teacher_logits, targets, temperature, hard_weight):
+def _distill_ref(student_logits, teacher_logits, targets, temperature, lambda_soft, lambda_hard):
     return ref.distillation_loss(
         student_logits, teacher_logits, temperature=temperature, targets=targets,
-        hard_weight=hard_weight,
+        lambda_soft=lambda_soft, lambda_hard=lambda_hard,
     )
 
 
@@ -1516,7 +1517,8 @@ REGISTRY: dict[str, Case] = {
     ),
     "distillation_loss": Case(
         "distillation_loss", _distill_fn, _distill_ref, _distill_make,
-        data=("student_logits", "teacher_logits"), hyper=("temperature", "hard_weight"),
+        data=("student_logits", "teacher_logits"),
+        hyper=("temperature", "lambda_soft", "lambda_hard"),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
     ),
     "margin_ranking_loss": Case(

@@ -1231,24 +1231,24 @@ def jensen_shannon_divergence(
 
 
 def distillation_loss(
-    student_logits, teacher_logits, *, temperature, targets=None, hard_weight=0.0,
-    ignore_index=-100, reduction="mean", axis=-1, where=None,
+    student_logits, teacher_logits, *, temperature, targets=None, lambda_soft=1.0,
+    lambda_hard=0.0, ignore_index=-100, reduction="mean", axis=-1, where=None,
 ):
     """Hinton et al. (2015): per row
-    (1 - a) T**2 KL(softmax(t / T) || softmax(s / T)) + a CE(s, y); rows whose label is
-    ignore_index or whose ``where`` is False are dropped; "mean" over the kept rows.
+    lambda_soft T**2 KL(softmax(t / T) || softmax(s / T)) + lambda_hard CE(s, y); rows whose
+    label is ignore_index or whose ``where`` is False are dropped; "mean" over the kept rows.
     """
     s, row_shape = _rows(student_logits, axis)
     t, _ = _rows(teacher_logits, axis)
     temp = float(temperature)
     log_s = log_softmax(s / temp, axis=-1)
     log_t = log_softmax(t / temp, axis=-1)
-    per = temp**2 * np.sum(_t_log_ratio(np.exp(log_t), log_t, log_s), axis=-1)
+    per = lambda_soft * temp**2 * np.sum(_t_log_ratio(np.exp(log_t), log_t, log_s), axis=-1)
     keep = _element_mask(where, row_shape)
     if targets is not None:
         y = np.asarray(targets).reshape(-1)
         hard = np.asarray(cross_entropy(s, y, ignore_index=ignore_index, reduction="none"))
-        per = (1.0 - hard_weight) * per + hard_weight * hard
+        per = per + lambda_hard * hard
         keep = keep & (y != ignore_index)
     per = np.where(keep, per, 0.0)
     return _reduce(per, keep.astype(np.float64), reduction, row_shape)

@@ -183,9 +183,9 @@ SIGNATURES = {
     ],
     "distillation_loss": [
         ("student_logits", POS, None), ("teacher_logits", POS, None), ("temperature", KW, None),
-        ("targets", KW, None), ("hard_weight", KW, 0.0), ("ignore_index", KW, -100),
-        ("weights", KW, None), ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None),
-        ("axis_name", KW, None),
+        ("targets", KW, None), ("lambda_soft", KW, 1.0), ("lambda_hard", KW, 0.0),
+        ("ignore_index", KW, -100), ("weights", KW, None), ("reduction", KW, "mean"),
+        ("axis", KW, -1), ("where", KW, None), ("axis_name", KW, None),
         ("class_axis_name", KW, None),
     ],
     "ctc_loss": [

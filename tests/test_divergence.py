@@ -369,12 +369,12 @@ def distill_grid(mode):
     def run(s, t, y):
         out = {}
         for temp in (1.0, 4.0):
-            for hw in (0.0, 0.3):
+            for ls, lh in ((1.0, 0.0), (0.7, 0.3), (2.0, 0.5)):
                 for r in REDUCTIONS:
                     for m in (False, True):
-                        out[(temp, hw, r, m)] = jaxloss.distillation_loss(
-                            s, t, temperature=temp, targets=y, hard_weight=hw, reduction=r,
-                            where=ROW_MASK if m else None,
+                        out[(temp, ls, lh, r, m)] = jaxloss.distillation_loss(
+                            s, t, temperature=temp, targets=y, lambda_soft=ls, lambda_hard=lh,
+                            reduction=r, where=ROW_MASK if m else None,
                         )
         return out
 
@@ -383,9 +383,9 @@ def distill_grid(mode):
 
 def test_distillation_grid(mode):
     s, t, y = distill_inputs()
-    for (temp, hw, r, m), value in distill_grid(mode)(s, t, y).items():
+    for (temp, ls, lh, r, m), value in distill_grid(mode)(s, t, y).items():
         want = ref.distillation_loss(
-            s, t, temperature=temp, targets=y, hard_weight=hw, reduction=r,
+            s, t, temperature=temp, targets=y, lambda_soft=ls, lambda_hard=lh, reduction=r,
             where=ROW_MASK if m else None,
         )
         assert_close(value, want, rtol=5e-5, atol=5e-6)
@@ -401,10 +401,28 @@ def test_distillation_special_cases():
         jax.nn.log_softmax(s / temp), jax.nn.softmax(t / temp), reduction="batchmean"
     )
     assert_close(soft, recipe)
-    # hard_weight = 1: cross_entropy (ignored rows dropped from both)
-    hard = jaxloss.distillation_loss(s, t, temperature=temp, targets=y, hard_weight=1.0)
+    # lambda_soft = 0, lambda_hard = 1: cross_entropy (ignored rows dropped from both)
+    hard = jaxloss.distillation_loss(
+        s, t, temperature=temp, targets=y, lambda_soft=0.0, lambda_hard=1.0
+    )
     assert_close(hard, jaxloss.cross_entropy(s, y))
-    # hard_weight = 0 with targets: the soft loss over the labelled rows
+    # the weights add (MONAI's lambda_dice/lambda_ce, Liger's weight_soft_loss/weight_hard_loss),
+    # and the former convex hard_weight=a is lambda_soft=1-a, lambda_hard=a
+    both = jaxloss.distillation_loss(
+        s, t, temperature=temp, targets=y, lambda_soft=2.0, lambda_hard=3.0
+    )
+    soft_kept = jaxloss.distillation_loss(s, t, temperature=temp, targets=y)
+    assert_close(both, 2.0 * soft_kept + 3.0 * hard)
+    assert_close(
+        jaxloss.distillation_loss(
+            s, t, temperature=temp, targets=y, lambda_soft=0.75, lambda_hard=0.25
+        ),
+        0.75 * soft_kept + 0.25 * hard,
+    )
+    assert_close(
+        jaxloss.distillation_loss(s, t, temperature=temp, lambda_soft=0.5), 0.5 * soft
+    )
+    # lambda_hard = 0 with targets: the soft loss over the labelled rows
     keep = y != -100
     assert_close(
         jaxloss.distillation_loss(s, t, temperature=temp, targets=y),
@@ -421,14 +439,14 @@ def test_distillation_finite_where_teacher_probability_is_zero():
     t[0] = [80.0, -80.0, 0.0, -np.inf]  # softmax(t / 0.5) underflows to exact zeros
     value, grads = jax.value_and_grad(
         lambda s, t: jaxloss.distillation_loss(s, t, temperature=0.5, targets=y,
-                                               hard_weight=0.2),
+                                               lambda_soft=0.8, lambda_hard=0.2),
         argnums=(0, 1),
     )(s, t)
     assert np.isfinite(value)
     for g in grads:
         assert np.all(np.isfinite(g))
     assert_close(value, ref.distillation_loss(s, t, temperature=0.5, targets=y,
-                                              hard_weight=0.2), rtol=1e-4)
+                                              lambda_soft=0.8, lambda_hard=0.2), rtol=1e-4)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -463,8 +481,9 @@ def test_gradients_match_finite_differences():
     t = np.where(np.isinf(t), 0.0, t).astype(np.float64)
     _fd_check(
         lambda s, t: jaxloss.distillation_loss(s, t, temperature=2.0, targets=y,
-                                               hard_weight=0.3),
-        lambda s, t: ref.distillation_loss(s, t, temperature=2.0, targets=y, hard_weight=0.3),
+                                               lambda_soft=0.7, lambda_hard=0.3),
+        lambda s, t: ref.distillation_loss(s, t, temperature=2.0, targets=y, lambda_soft=0.7,
+                                           lambda_hard=0.3),
         [s.astype(np.float64), t], ("student", "teacher"),
     )
 
@@ -476,17 +495,21 @@ def test_vmap_over_each_hyperparameter():
     for b, g in zip(BETAS, got, strict=True):
         assert_close(g, ref.jensen_shannon_divergence(lq, lp, beta=b))
     s, t, y = distill_inputs(4)
-    temps, weights = [0.5, 1.0, 4.0], [0.0, 0.5, 1.0]
+    temps, weights = [0.5, 1.0, 4.0], [0.0, 0.5, 1.0, 2.5]
     by_t = jax.jit(jax.vmap(lambda v: jaxloss.distillation_loss(
-        s, t, temperature=v, targets=y, hard_weight=0.5)))(jnp.asarray(temps))
-    by_w = jax.jit(jax.vmap(lambda v: jaxloss.distillation_loss(
-        s, t, temperature=2.0, targets=y, hard_weight=v)))(jnp.asarray(weights))
+        s, t, temperature=v, targets=y, lambda_hard=0.5)))(jnp.asarray(temps))
+    by_soft = jax.jit(jax.vmap(lambda v: jaxloss.distillation_loss(
+        s, t, temperature=2.0, targets=y, lambda_soft=v, lambda_hard=0.5)))(jnp.asarray(weights))
+    by_hard = jax.jit(jax.vmap(lambda v: jaxloss.distillation_loss(
+        s, t, temperature=2.0, targets=y, lambda_hard=v)))(jnp.asarray(weights))
     for v, g in zip(temps, by_t, strict=True):
-        assert_close(g, ref.distillation_loss(s, t, temperature=v, targets=y, hard_weight=0.5),
+        assert_close(g, ref.distillation_loss(s, t, temperature=v, targets=y, lambda_hard=0.5),
                      rtol=5e-5)
-    for v, g in zip(weights, by_w, strict=True):
-        assert_close(g, ref.distillation_loss(s, t, temperature=2.0, targets=y, hard_weight=v),
-                     rtol=5e-5)
+    for v, g_soft, g_hard in zip(weights, by_soft, by_hard, strict=True):
+        assert_close(g_soft, ref.distillation_loss(s, t, temperature=2.0, targets=y,
+                                                   lambda_soft=v, lambda_hard=0.5), rtol=5e-5)
+        assert_close(g_hard, ref.distillation_loss(s, t, temperature=2.0, targets=y,
+                                                   lambda_hard=v), rtol=5e-5)
 
 
 def test_bf16_inputs_compute_in_float32():
@@ -514,10 +537,10 @@ def test_distillation_channel_first_tokens():
     y = np.array([[0, -100, 3], [2, 1, 1]], np.int32)
     where = np.array([[True, True, True], [True, False, True]])
     for r in REDUCTIONS:
-        got = jaxloss.distillation_loss(s, t, temperature=1.5, targets=y, hard_weight=0.4,
-                                        axis=1, where=where, reduction=r)
-        want = ref.distillation_loss(s, t, temperature=1.5, targets=y, hard_weight=0.4, axis=1,
-                                     where=where, reduction=r)
+        got = jaxloss.distillation_loss(s, t, temperature=1.5, targets=y, lambda_soft=0.6,
+                                        lambda_hard=0.4, axis=1, where=where, reduction=r)
+        want = ref.distillation_loss(s, t, temperature=1.5, targets=y, lambda_soft=0.6,
+                                     lambda_hard=0.4, axis=1, where=where, reduction=r)
         assert_close(got, want, rtol=5e-5, atol=5e-6)
 
 

@@ -840,6 +840,12 @@ TRACED_HYPERPARAMETERS = [
      "ldam_loss: `scale` must be > 0, got 0.0."),
     (lambda v: jaxloss.huber_loss(LOGITS, PROBS, delta=v), -1.0,
      "huber_loss: `delta` must be > 0, got -1.0."),
+    (lambda v: jaxloss.distillation_loss(LOGITS, LOGITS[::-1], temperature=2.0, targets=LABELS,
+                                         lambda_soft=v), -0.5,
+     "distillation_loss: `lambda_soft` must be >= 0, got -0.5."),
+    (lambda v: jaxloss.distillation_loss(LOGITS, LOGITS[::-1], temperature=2.0, targets=LABELS,
+                                         lambda_hard=v), -1.0,
+     "distillation_loss: `lambda_hard` must be >= 0, got -1.0."),
 ]
 
 
@@ -1368,14 +1374,18 @@ def test_jensen_shannon_divergence_errors():
         ({"temperature": 0.0}, ValueError, "`temperature` must be > 0, got 0.0."),
         ({"temperature": -2.0}, ValueError, "`temperature` must be > 0, got -2.0."),
         ({"temperature": np.ones(2)}, ValueError, "`temperature` must be a scalar"),
-        ({"temperature": 2.0, "hard_weight": 1.5}, ValueError,
-         "`hard_weight` must be in [0, 1], got 1.5."),
-        ({"temperature": 2.0, "hard_weight": 0.5}, ValueError,
-         "`hard_weight`=0.5 needs `targets` (the hard labels of the cross-entropy term); pass "
-         "targets=, or leave hard_weight at 0."),
-        ({"temperature": 2.0, "targets": PROBS[:, 0], "hard_weight": 0.5}, TypeError,
+        ({"temperature": 2.0, "targets": LABELS, "lambda_hard": -1.5}, ValueError,
+         "`lambda_hard` must be >= 0, got -1.5."),
+        ({"temperature": 2.0, "lambda_soft": -0.5}, ValueError,
+         "`lambda_soft` must be >= 0, got -0.5."),
+        ({"temperature": 2.0, "lambda_soft": np.ones(2)}, ValueError,
+         "`lambda_soft` must be a scalar"),
+        ({"temperature": 2.0, "lambda_hard": 0.5}, ValueError,
+         "`lambda_hard`=0.5 needs `targets` (the hard labels of the cross-entropy term); pass "
+         "targets=, or leave lambda_hard at 0."),
+        ({"temperature": 2.0, "targets": PROBS[:, 0], "lambda_hard": 0.5}, TypeError,
          "`targets` must be integer class indices, got dtype float32."),
-        ({"temperature": 2.0, "targets": LABELS[:4], "hard_weight": 0.5}, ValueError,
+        ({"temperature": 2.0, "targets": LABELS[:4], "lambda_hard": 0.5}, ValueError,
          "integer `targets` must have the logits' shape without the class axis"),
         ({"temperature": 2.0, "reduction": "batchmean"}, ValueError,
          "`reduction` must be one of ('mean', 'sum', 'none'), got 'batchmean'."),
@@ -1388,13 +1398,19 @@ def test_distillation_loss_errors(kwargs, exc, message):
         jaxloss.distillation_loss(LOGITS, LOGITS[::-1], **kwargs)
 
 
-def test_distillation_shapes_and_traced_hard_weight_without_targets():
+def test_distillation_shapes_and_traced_lambda_hard_without_targets():
     with raises(ValueError, "distillation_loss: `teacher_logits` must have the same shape as "
                             "`student_logits`: expected (6, 4), got (6, 3)."):
         jaxloss.distillation_loss(LOGITS, LOGITS[:, :3], temperature=1.0)
-    with raises(ValueError, "distillation_loss: `hard_weight`="):
+    with raises(ValueError, "distillation_loss: `lambda_hard`="):
         jax.jit(lambda w: jaxloss.distillation_loss(LOGITS, LOGITS, temperature=1.0,
-                                                    hard_weight=w))(0.0)
+                                                    lambda_hard=w))(0.0)
+    # lambda_soft alone is traceable without targets
+    soft = jax.jit(lambda w: jaxloss.distillation_loss(LOGITS, LOGITS[::-1], temperature=1.0,
+                                                       lambda_soft=w))(0.5)
+    np.testing.assert_allclose(
+        soft, 0.5 * jaxloss.distillation_loss(LOGITS, LOGITS[::-1], temperature=1.0), rtol=1e-6
+    )
 
 
 def test_checked_kl_div_negative_target(no_callback_logs):

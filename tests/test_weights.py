@@ -92,7 +92,8 @@ CASES: dict[str, Builder] = {
     ),
     "distillation_loss": lambda r: (
         (_n(r, 6, 4), _n(r, 6, 4)),
-        {"temperature": 2.0, "targets": _labels(r, (6,), 4), "hard_weight": 0.3},
+        {"temperature": 2.0, "targets": _labels(r, (6,), 4), "lambda_soft": 0.7,
+         "lambda_hard": 0.3},
         (6,),
     ),
     "kl_div": lambda r: (

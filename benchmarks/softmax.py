@@ -59,14 +59,15 @@ def option_sets(n, c):
         "poly1 smoothing": (lambda x, t: J.poly1_cross_entropy(x, t, label_smoothing=0.1), y),
         "poly1 probabilities": (lambda x, t: J.poly1_cross_entropy(x, t), q),
         "logit_adjusted": (
-            lambda x, t: J.logit_adjusted_cross_entropy(x, t, class_priors=priors), y),
+            lambda x, t: J.logit_adjusted_cross_entropy(x, t, class_counts=priors), y),
         "logit_adjusted smoothing": (
-            lambda x, t: J.logit_adjusted_cross_entropy(x, t, class_priors=priors,
+            lambda x, t: J.logit_adjusted_cross_entropy(x, t, class_counts=priors,
                                                         label_smoothing=0.1), y),
         "ldam": (lambda x, t: J.ldam_loss(x, t, class_counts=counts), y),
-        "distillation hard_weight=0.5 (teacher fixed)": (
+        "distillation lambda_soft=0.5, lambda_hard=0.5 (teacher fixed)": (
             lambda x, t: J.distillation_loss(x, jax.lax.stop_gradient(t[1]), temperature=2.0,
-                                             targets=t[0], hard_weight=0.5), (y, teacher)),
+                                             targets=t[0], lambda_soft=0.5, lambda_hard=0.5),
+            (y, teacher)),
     }
 
 

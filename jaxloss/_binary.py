@@ -785,7 +785,8 @@ def sigmoid_focal_loss(
     Args:
       logits: float array of any shape.
       targets: same shape, values in [0, 1] (checked under :func:`jaxloss.checked`).
-      alpha: weight of the positive class in [0, 1], or None (traceable).
+      alpha: weight of the positive class in [0, 1], or None (traceable). 0.25 is
+        torchvision's default; :func:`dice_focal_loss` keeps MONAI's default, None.
       gamma: focusing parameter >= 0 (traceable); 0 with ``alpha=None`` is
         :func:`binary_cross_entropy_with_logits`.
       pos_weight: optional weight of the positive term, broadcastable to ``logits`` like

@@ -220,8 +220,8 @@ def kl_div(
 
 @_inputs.public
 def jensen_shannon_divergence(
-    log_p: ArrayLike,
-    log_q: ArrayLike,
+    input: ArrayLike,  # noqa: A002 (kl_div's name)
+    target: ArrayLike,
     *,
     beta: ArrayLike = 0.5,
     weights: ArrayLike | None = None,
@@ -232,34 +232,40 @@ def jensen_shannon_divergence(
 ) -> jax.Array:
     r"""The generalised Jensen-Shannon divergence, as Liger-Kernel's ``LigerJSD`` defines it.
 
-    Per distribution (row along ``axis``), with :math:`M = \beta P + (1 - \beta) Q`:
+    ``input`` is the student's :math:`\log Q`, ``target`` the teacher's :math:`\log P`:
+    :func:`kl_div`'s order, and Liger's (``LigerJSD(beta)(log_q, log_p)`` is
+    ``jensen_shannon_divergence(log_q, log_p, beta=beta)``). Both are log-probabilities. Per
+    distribution (row along ``axis``), with :math:`M = \beta P + (1 - \beta) Q`:
 
     .. math::
 
        \mathrm{JSD}_\beta(P \,\|\, Q) = \beta\, \mathrm{KL}(P \,\|\, M)
            + (1 - \beta)\, \mathrm{KL}(Q \,\|\, M), \qquad 0 < \beta < 1,
 
-    and, as Liger-Kernel, the forward :math:`\mathrm{KL}(P \| Q)` at :math:`\beta = 0` and the
-    reverse :math:`\mathrm{KL}(Q \| P)` at :math:`\beta = 1` (the limits of
-    :math:`\mathrm{JSD}_\beta / \beta` and :math:`\mathrm{JSD}_\beta / (1 - \beta)`: the
-    function jumps there, the formula itself being 0). ``beta = 0.5`` is the symmetric JSD.
+    and, as Liger-Kernel, the forward :math:`\mathrm{KL}(P \| Q)` (target to input, the
+    class-axis sum of ``kl_div(input, target, log_target=True, reduction="none")``) at
+    :math:`\beta = 0` and the reverse :math:`\mathrm{KL}(Q \| P)` at :math:`\beta = 1` (the
+    limits of :math:`\mathrm{JSD}_\beta / \beta` and :math:`\mathrm{JSD}_\beta / (1 - \beta)`:
+    the function jumps there, the formula itself being 0). ``beta = 0.5`` is the symmetric JSD.
     ``"mean"`` averages over the kept rows (Liger: the sum divided by the number of
     non-ignored rows), ``"sum"`` sums them, ``"none"`` returns one value per row.
 
-    The names follow Liger's math: ``log_p`` is :math:`\log P` (the teacher, Liger's
-    ``target``/``log_p``), ``log_q`` is :math:`\log Q` (the student, Liger's ``input``/
-    ``log_q``). Liger's call ``LigerJSD(beta)(log_q, log_p)`` is
-    ``jensen_shannon_divergence(log_p, log_q, beta=beta)``: mind the order, or pass them by
-    name. Liger's ``shift_labels != ignore_index`` is ``where=``. Unlike Liger's kernel
-    (gradients for the input only), both arguments are differentiable. ``M`` is computed in
-    log space (a log-sum-exp), with ``0 log 0 = 0``, so classes where P or Q is exactly 0
-    (``-inf`` log-probabilities) give finite values and gradients.
+    There is no ``log_target`` flag: :func:`kl_div` has PyTorch's (default False, a
+    probability target), but here both arguments enter the mixture :math:`M` alike, Liger
+    takes both as log-probabilities, and a flag defaulting to True would give one name two
+    defaults; pass ``jnp.log(p)`` for probabilities. Liger's ``shift_labels != ignore_index``
+    is ``where=``. Unlike Liger's kernel (gradients for the input only), both arguments are
+    differentiable. ``M`` is computed in log space (a log-sum-exp), with ``0 log 0 = 0``, so
+    classes where P or Q is exactly 0 (``-inf`` log-probabilities) give finite values and
+    gradients.
 
     Args:
-      log_p: float array of log-probabilities, class axis at ``axis``.
-      log_q: float array of log-probabilities, same shape as ``log_p``.
+      input: float array of log-probabilities :math:`\log Q` (the student), class axis at
+        ``axis``.
+      target: float array of log-probabilities :math:`\log P` (the teacher), same shape as
+        ``input``.
       beta: scalar in [0, 1] (traceable: ``jax.vmap`` over it works, the endpoints too).
-      weights: optional real per-element weights, broadcastable to the row shape (``log_p``'s
+      weights: optional real per-element weights, broadcastable to the row shape (``input``'s
         without ``axis``) like ``where`` (traceable): each element's loss is multiplied by its
         weight and "mean" still divides by the number of kept rows, as without weights (the README's
         weights rule).
@@ -281,11 +287,14 @@ def jensen_shannon_divergence(
 
     Examples:
       >>> import jax, jax.numpy as jnp, jaxloss
-      >>> log_p = jax.nn.log_softmax(jnp.array([[1.0, 2.0, 0.5], [0.0, 0.0, 3.0]]))
-      >>> log_q = jax.nn.log_softmax(jnp.array([[0.5, 2.0, 1.0], [1.0, 0.0, 1.0]]))
-      >>> print(f"{jaxloss.jensen_shannon_divergence(log_p, log_q):.5f}")
+      >>> log_q = jax.nn.log_softmax(jnp.array([[0.5, 2.0, 1.0], [1.0, 0.0, 1.0]]))  # student
+      >>> log_p = jax.nn.log_softmax(jnp.array([[1.0, 2.0, 0.5], [0.0, 0.0, 3.0]]))  # teacher
+      >>> print(f"{jaxloss.jensen_shannon_divergence(log_q, log_p):.5f}")
       0.08026
-      >>> print(f"{jaxloss.jensen_shannon_divergence(log_p, log_q, beta=0.0):.5f}")
+      >>> print(f"{jaxloss.jensen_shannon_divergence(log_q, log_p, beta=0.0):.5f}")
+      0.29308
+      >>> kl = jaxloss.kl_div(log_q, log_p, log_target=True, reduction="none").sum(-1).mean()
+      >>> print(f"{kl:.5f}")  # beta=0: KL(P || Q)
       0.29308
 
     References:
@@ -294,10 +303,10 @@ def jensen_shannon_divergence(
     """
     fn = "jensen_shannon_divergence"
     _checks.check_reduction(fn, reduction)
-    lp = _float_input(fn, "log_p", log_p)
-    lq = _float_input(fn, "log_q", log_q)
-    _checks.check_same_shape(fn, "log_p", lp.shape, "log_q", lq.shape)
-    axis = _checks.check_axis(fn, "log_p", lp, axis)
+    lq = _float_input(fn, "input", input)
+    lp = _float_input(fn, "target", target)
+    _checks.check_same_shape(fn, "input", lq.shape, "target", lp.shape)
+    axis = _checks.check_axis(fn, "input", lq, axis)
     _checks.check_scalar(fn, "beta", beta)
     _checks.check_unit_interval(fn, "beta", beta)
     dtype = _inputs.float_dtype(lp, lq)
@@ -331,7 +340,8 @@ def distillation_loss(
     *,
     temperature: ArrayLike,
     targets: ArrayLike | None = None,
-    hard_weight: ArrayLike = 0.0,
+    lambda_soft: ArrayLike = 1.0,
+    lambda_hard: ArrayLike = 0.0,
     ignore_index: int = -100,
     weights: ArrayLike | None = None,
     reduction: str = "mean",
@@ -343,12 +353,17 @@ def distillation_loss(
     r"""Knowledge distillation (Hinton et al., 2015): softened KL plus hard-label CE.
 
     Per row (distribution along ``axis``), with :math:`T` the temperature and
-    :math:`\alpha` the hard weight:
+    :math:`\lambda_s`, :math:`\lambda_h` the weights of the soft and the hard term:
 
     .. math::
 
-       l_i = (1 - \alpha)\, T^2\, \mathrm{KL}\big(\mathrm{softmax}(t_i / T) \,\|\,
-             \mathrm{softmax}(s_i / T)\big) + \alpha\, \mathrm{CE}(s_i, y_i)
+       l_i = \lambda_s\, T^2\, \mathrm{KL}\big(\mathrm{softmax}(t_i / T) \,\|\,
+             \mathrm{softmax}(s_i / T)\big) + \lambda_h\, \mathrm{CE}(s_i, y_i)
+
+    The two weights add, as ``lambda_dice``/``lambda_ce`` of :func:`dice_cross_entropy_loss`
+    (MONAI's names) and Liger-Kernel's ``weight_soft_loss``/``weight_hard_loss``; the convex
+    mix :math:`(1 - a)` soft :math:`+\, a` hard of many recipes is ``lambda_soft=1 - a,
+    lambda_hard=a``. The defaults are the soft term alone.
 
     The :math:`T^2` keeps the soft term's gradients on the scale of the hard term's as
     :math:`T` changes (Hinton et al., section 2). The KL is computed from log-softmaxes with
@@ -357,9 +372,9 @@ def distillation_loss(
     gradients there). The hard term is :func:`cross_entropy` at temperature 1. A row is
     dropped from both terms when its target is ``ignore_index`` or ``where`` is False;
     ``"mean"`` averages over the kept rows. This equals PyTorch's usual recipe
-    ``(1 - a) * T**2 * F.kl_div(F.log_softmax(s / T, 1), F.softmax(t / T, 1),
-    reduction="batchmean") + a * F.cross_entropy(s, y)`` for (N, C) logits; for (N, L, C)
-    tokens "mean" averages over the N*L kept tokens, not over N.
+    ``lambda_soft * T**2 * F.kl_div(F.log_softmax(s / T, 1), F.softmax(t / T, 1),
+    reduction="batchmean") + lambda_hard * F.cross_entropy(s, y)`` for (N, C) logits; for
+    (N, L, C) tokens "mean" averages over the N*L kept tokens, not over N.
 
     Args:
       student_logits: float array with the class axis at ``axis``.
@@ -367,8 +382,9 @@ def distillation_loss(
         ``jax.lax.stop_gradient`` for a frozen teacher).
       temperature: scalar > 0 (traceable).
       targets: optional integer class indices with the logits' shape without ``axis``; needed
-        when ``hard_weight`` is not 0.
-      hard_weight: the weight :math:`\alpha` of the cross-entropy, scalar in [0, 1]
+        when ``lambda_hard`` is not 0.
+      lambda_soft: the weight :math:`\lambda_s` of the softened KL, scalar >= 0 (traceable).
+      lambda_hard: the weight :math:`\lambda_h` of the cross-entropy, scalar >= 0
         (traceable).
       ignore_index: target value whose rows are dropped.
       weights: optional real per-element weights, broadcastable to the row shape (the logits'
@@ -391,8 +407,9 @@ def distillation_loss(
 
     Raises:
       ValueError: ``weights`` that do not broadcast; a concrete ``temperature <= 0``, a concrete
-        ``hard_weight`` outside [0, 1], ``hard_weight`` other than a concrete 0 without ``targets``,
-        mismatched shapes, and what :func:`cross_entropy` raises for ``targets``.
+        negative ``lambda_soft`` or ``lambda_hard``, ``lambda_hard`` other than a concrete 0
+        without ``targets``, mismatched shapes, and what :func:`cross_entropy` raises for
+        ``targets``.
       TypeError: boolean or complex ``weights``; integer logits, non-integer ``targets``.
 
     Examples:
@@ -402,7 +419,7 @@ def distillation_loss(
       >>> print(f"{jaxloss.distillation_loss(student, teacher, temperature=2.0):.4f}")
       0.2186
       >>> targets = jnp.array([0, 2])
-      >>> print(f"{jaxloss.distillation_loss(student, teacher, temperature=2.0, targets=targets, hard_weight=0.5):.4f}")
+      >>> print(f"{jaxloss.distillation_loss(student, teacher, temperature=2.0, targets=targets, lambda_soft=0.5, lambda_hard=0.5):.4f}")
       0.1970
 
     References:
@@ -417,14 +434,17 @@ def distillation_loss(
     _checks.check_same_shape(fn, "student_logits", s.shape, "teacher_logits", t.shape)
     axis = _checks.check_axis(fn, "student_logits", s, axis)
     _checks.check_ignore_index(fn, ignore_index)
-    for name, value in (("temperature", temperature), ("hard_weight", hard_weight)):
+    for name, value in (
+        ("temperature", temperature), ("lambda_soft", lambda_soft), ("lambda_hard", lambda_hard)
+    ):
         _checks.check_scalar(fn, name, value)
     _checks.check_positive(fn, "temperature", temperature)
-    _checks.check_unit_interval(fn, "hard_weight", hard_weight)
-    if targets is None and _checks.concrete_float(hard_weight) != 0.0:
+    _checks.check_nonnegative(fn, "lambda_soft", lambda_soft)
+    _checks.check_nonnegative(fn, "lambda_hard", lambda_hard)
+    if targets is None and _checks.concrete_float(lambda_hard) != 0.0:
         raise ValueError(
-            f"{fn}: `hard_weight`={hard_weight!r} needs `targets` (the hard labels of the "
-            "cross-entropy term); pass targets=, or leave hard_weight at 0."
+            f"{fn}: `lambda_hard`={lambda_hard!r} needs `targets` (the hard labels of the "
+            "cross-entropy term); pass targets=, or leave lambda_hard at 0."
         )
     row_shape = s.shape[:axis] + s.shape[axis + 1 :]
     keep = _inputs.mask(fn, where, row_shape)
@@ -451,13 +471,12 @@ def distillation_loss(
     kl = jnp.sum(_kl_terms(log_t, log_s), axis=axis)
     if class_axis_name is not None:
         kl = jax.lax.psum(kl, class_axis_name)
-    per = jnp.square(temp) * kl
+    per = jnp.asarray(lambda_soft, dtype) * jnp.square(temp) * kl
     if y is not None:
-        alpha = jnp.asarray(hard_weight, dtype)
         # cross_entropy per row: 0 where ignored or masked, NaN for an out-of-range label.
         hard = softmax_loss(
             SoftmaxConfig(fn, axis, "none", ignore_index, class_axis_name=class_axis_name),
             s, y, where=keep,
         )
-        per = (1.0 - alpha) * per + alpha * hard
+        per = per + jnp.asarray(lambda_hard, dtype) * hard
     return reduce_masked(per, rows, reduction, axis_name, weights=v)

@@ -38,7 +38,7 @@ def logit_adjusted_cross_entropy(
     logits: ArrayLike,
     targets: ArrayLike,
     *,
-    class_priors: ArrayLike,
+    class_counts: ArrayLike,
     tau: ArrayLike = 1.0,
     class_weights: ArrayLike | None = None,
     weights: ArrayLike | None = None,
@@ -52,19 +52,23 @@ def logit_adjusted_cross_entropy(
 ) -> jax.Array:
     r"""Logit-adjusted softmax cross-entropy (Menon et al., 2021).
 
-    The cross-entropy of logits shifted by the scaled log-priors of the classes:
+    The cross-entropy of logits shifted by the scaled log-frequencies of the classes:
 
     .. math::
 
-       l_i = \mathrm{CE}\big(x_i + \tau \log \pi,\; y_i\big)
+       l_i = \mathrm{CE}\big(x_i + \tau \log n,\; y_i\big)
 
-    with :math:`\pi` the class priors (training-set class frequencies) and :math:`\tau` the
-    temperature. Rare classes get a lower logit during training, so the model must give them
-    a larger margin. ``tau=1`` with priors from class counts is the balanced softmax of Ren et
-    al. (2020). The priors need not sum to 1 (a constant factor shifts every logit equally and
-    cancels in the softmax), so counts can be passed as they are. A class of prior 0 gets the
-    logit ``-inf`` for ``tau > 0`` (it never appears as a target of the training set); ``tau=0``
-    is exactly :func:`cross_entropy`. Predict with the unadjusted logits.
+    with :math:`n` the training-set class counts and :math:`\tau` the temperature. Rare
+    classes get a lower logit during training, so the model must give them a larger margin.
+    ``tau=1`` is the balanced softmax of Ren et al. (2020); ``tau=0`` is exactly
+    :func:`cross_entropy`. Predict with the unadjusted logits.
+
+    ``class_counts`` is what :func:`ldam_loss` takes and :func:`jaxloss.class_counts` returns.
+    Only ratios matter: scaling the counts by :math:`k` adds :math:`\tau \log k` to every
+    logit, which the softmax cancels, so the paper's priors :math:`\pi = n / \sum_c n_c`
+    (or any positive multiple of them) give the same loss as the counts. A class of count 0
+    gets the logit ``-inf`` for ``tau > 0`` (it never appears as a target of the training
+    set) and no shift at ``tau=0``.
 
     Everything else (class weights, ``ignore_index``, ``where``, label smoothing, probability
     targets, reductions, ``axis_name``) is :func:`cross_entropy`'s on the shifted logits.
@@ -74,7 +78,8 @@ def logit_adjusted_cross_entropy(
         ``axis=1``.
       targets: integer class indices with the logits' shape without ``axis``, or floating
         class probabilities with the logits' shape.
-      class_priors: (C,) class priors or counts, >= 0 (traceable).
+      class_counts: (C,) training-set class counts, >= 0, integer or float (traceable); class
+        priors or any positive multiple of the counts give the same loss.
       tau: scalar >= 0 (traceable: ``jax.vmap`` over it works).
       class_weights: optional (C,) per-class weights (traceable).
       weights: optional real per-element weights, broadcastable to the per-element shape
@@ -99,22 +104,25 @@ def logit_adjusted_cross_entropy(
       logits).
 
     Raises:
-      ValueError: ``weights`` that do not broadcast; ``class_priors`` of a shape other than (C,) or
+      ValueError: ``weights`` that do not broadcast; ``class_counts`` of a shape other than (C,) or
         with a concrete negative entry, a concrete negative ``tau``, and everything
         :func:`cross_entropy` raises.
-      TypeError: boolean or complex ``weights``; non-numeric ``class_priors``, and everything
+      TypeError: boolean or complex ``weights``; non-numeric ``class_counts``, and everything
         :func:`cross_entropy` raises.
 
-    Under :func:`jaxloss.checked`, also: traced negative priors (NaN otherwise).
+    Under :func:`jaxloss.checked`, also: traced negative counts (NaN otherwise).
 
     Examples:
       >>> import jax.numpy as jnp, jaxloss
       >>> logits = jnp.array([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]])
       >>> targets = jnp.array([0, 2])
-      >>> priors = jnp.array([0.7, 0.2, 0.1])
-      >>> print(f"{jaxloss.logit_adjusted_cross_entropy(logits, targets, class_priors=priors):.4f}")
+      >>> counts = jnp.array([70, 20, 10])
+      >>> print(f"{jaxloss.logit_adjusted_cross_entropy(logits, targets, class_counts=counts):.4f}")
       0.2392
-      >>> print(f"{jaxloss.logit_adjusted_cross_entropy(logits, targets, class_priors=priors, tau=0.0):.4f}")
+      >>> priors = counts / counts.sum()  # the same loss: only ratios matter
+      >>> print(f"{jaxloss.logit_adjusted_cross_entropy(logits, targets, class_counts=priors):.4f}")
+      0.2392
+      >>> print(f"{jaxloss.logit_adjusted_cross_entropy(logits, targets, class_counts=counts, tau=0.0):.4f}")
       0.1755
 
     References:
@@ -124,8 +132,8 @@ def logit_adjusted_cross_entropy(
     fn = "logit_adjusted_cross_entropy"
     x, targets, axis = _prepare(fn, logits, targets, axis)
     offset, num_classes = num_global_classes(fn, x.shape[axis], class_axis_name)
-    priors = jnp.asarray(class_priors)
-    _checks.check_class_statistics(fn, "class_priors", priors, num_classes)
+    priors = jnp.asarray(class_counts)
+    _checks.check_class_statistics(fn, "class_counts", priors, num_classes)
     _checks.check_scalar(fn, "tau", tau)
     _checks.check_nonnegative(fn, "tau", tau)
     prior = priors.astype(x.dtype)

@@ -21,7 +21,8 @@ The rules, stated once:
   NumPy bool and nothing else.
 * **PyTorch keywords**: ``weight=``, ``size_average=`` and ``reduce=``, and PyTorch's
   ``input=``/``target=`` where jaxloss names the tensors otherwise, raise a ``TypeError`` that
-  names jaxloss's spelling (:func:`public`).
+  names jaxloss's spelling (:func:`public`); so do jaxloss's own former names (``class_priors=``,
+  ``hard_weight=``, ``log_p=``/``log_q=``, renamed for one name per meaning).
 """
 
 from __future__ import annotations
@@ -299,6 +300,28 @@ def _weight_hint(params: dict[str, inspect.Parameter]) -> str:
     return "PyTorch's `weight=` is spelled by meaning in jaxloss: pass " + " or ".join(parts) + "."
 
 
+# jaxloss's former keywords (CHANGELOG, "one name per meaning"), by function: the hint names
+# the new spelling.
+_RENAMED = {
+    ("logit_adjusted_cross_entropy", "class_priors"): (
+        "jaxloss's former `class_priors=` is `class_counts=` (counts or priors give the same "
+        "loss: only their ratios matter)."
+    ),
+    ("distillation_loss", "hard_weight"): (
+        "jaxloss's former `hard_weight=a` is `lambda_hard=a, lambda_soft=1-a` (the two "
+        "weights add; the defaults are lambda_soft=1, lambda_hard=0)."
+    ),
+    ("jensen_shannon_divergence", "log_p"): (
+        "jaxloss's former `log_p=` (the teacher's log-probabilities) is `target=`, the second "
+        "argument (kl_div's order: `input`, the student's, first)."
+    ),
+    ("jensen_shannon_divergence", "log_q"): (
+        "jaxloss's former `log_q=` (the student's log-probabilities) is `input=`, the first "
+        "argument (kl_div's order: `target`, the teacher's, second)."
+    ),
+}
+
+
 def _unexpected(fn: str, params: dict[str, inspect.Parameter], key: str) -> str:
     positional = [
         p.name for p in params.values()
@@ -314,6 +337,8 @@ def _unexpected(fn: str, params: dict[str, inspect.Parameter], key: str) -> str:
         fix = f"PyTorch's `input=` is `{positional[0]}=` here (or pass it positionally)."
     elif key == "target" and "targets" in params:
         fix = "PyTorch's `target=` is `targets=` here."
+    elif (fn, key) in _RENAMED:
+        fix = _RENAMED[fn, key]
     else:
         close = difflib.get_close_matches(key, list(params), n=2)
         fix = ("Did you mean " + " or ".join(f"`{c}=`" for c in close) + "?") if close else (
@@ -325,8 +350,9 @@ def _unexpected(fn: str, params: dict[str, inspect.Parameter], key: str) -> str:
 def public(loss: Callable[P, R]) -> Callable[P, R]:
     """Marks a public loss: an unknown keyword raises a ``TypeError`` that names the function
     and jaxloss's spelling (PyTorch's ``weight=``, ``size_average=``, ``reduce=``,
-    ``input=``/``target=``, and close matches of typos). Nothing else changes: the signature
-    (``inspect.signature`` follows ``__wrapped__``) and the call are the loss's own."""
+    ``input=``/``target=``, jaxloss's former names, and close matches of typos). Nothing else
+    changes: the signature (``inspect.signature`` follows ``__wrapped__``) and the call are the
+    loss's own."""
     fn = loss.__name__
     params = dict(inspect.signature(loss).parameters)
     names = frozenset(params)

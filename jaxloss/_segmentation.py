@@ -804,7 +804,8 @@ def dice_focal_loss(
       targets: integer class indices, or floating/bool targets with the logits' shape.
       activation: ``"softmax"`` or ``"sigmoid"`` (the focal term needs logits).
       gamma: focal exponent, scalar >= 0 (traceable).
-      alpha: sigmoid focal positive-class weight in [0, 1] or None (traceable).
+      alpha: sigmoid focal positive-class weight in [0, 1] or None (traceable). None is
+        MONAI's default; :func:`sigmoid_focal_loss` keeps torchvision's default, 0.25.
       lambda_dice: weight of the Dice term, scalar >= 0 (traceable).
       lambda_focal: weight of the focal term, scalar >= 0 (traceable).
       smooth: Dice smoothing, scalar >= 0 (traceable).

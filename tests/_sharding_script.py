@@ -187,7 +187,7 @@ def regression(kind="normal", weights=False, where=False, var=None):
 
 
 def divergence(kind, where=False):
-    """(N, C) pairs of distributions: kl_div's (input, target), the JSD's (log_p, log_q), or
+    """(N, C) pairs of distributions: kl_div's and the JSD's (input, target), or
     distillation's (student, teacher) logits with labels."""
 
     def make(rng):
@@ -199,7 +199,7 @@ def divergence(kind, where=False):
         elif kind == "kl_log":
             sharded = {"input": la, "target": lb}
         elif kind == "jsd":
-            sharded = {"log_p": la, "log_q": lb}
+            sharded = {"input": lb, "target": la}
         else:
             y = _ignore(_labels(rng, (N,), C), [1, 9])
             sharded = {"student_logits": a, "teacher_logits": b, "targets": y}
@@ -519,9 +519,9 @@ CASES = [
          ("hidden", "weight")),
     # imbalance-aware softmax losses
     Case("la-weights-ignore-smoothing", "logit_adjusted_cross_entropy", softmax_int([1, 9], True),
-         {"class_priors": PRIORS, "tau": 1.0, **LS}, POS, XW, pmap=True),
+         {"class_counts": PRIORS, "tau": 1.0, **LS}, POS, XW, pmap=True),
     Case("la-probs-where-sum", "logit_adjusted_cross_entropy", softmax_probs(where=True),
-         {"class_priors": PRIORS, "reduction": "sum"}, POS, XY),
+         {"class_counts": PRIORS, "reduction": "sum"}, POS, XY),
     Case("ldam-weights-ignored-shard", "ldam_loss", softmax_int(SHARD_1, True),
          {"class_counts": COUNTS, "scale": 5.0}, POS, XW),
     Case("ldam-sum", "ldam_loss", softmax_int([1, 9]),
@@ -539,11 +539,12 @@ CASES = [
          {"reduction": "batchmean", "log_target": True}, ("input", "target"),
          ("input", "target")),
     Case("jsd-mean", "jensen_shannon_divergence", divergence("jsd"), {"beta": 0.3},
-         ("log_p", "log_q"), ("log_p", "log_q"), pmap=True),
+         ("input", "target"), ("input", "target"), pmap=True),
     Case("jsd-masked-shard-sum", "jensen_shannon_divergence", divergence("jsd", where=True),
-         {"reduction": "sum"}, ("log_p", "log_q"), ("log_p", "log_q")),
+         {"reduction": "sum"}, ("input", "target"), ("input", "target")),
     Case("distill-hard-ignore", "distillation_loss", divergence("distill"),
-         {"temperature": 2.0, "hard_weight": 0.3}, ("student_logits", "teacher_logits"),
+         {"temperature": 2.0, "lambda_soft": 0.7, "lambda_hard": 0.3},
+         ("student_logits", "teacher_logits"),
          ("student_logits", "teacher_logits"), pmap=True),
     Case("distill-masked-shard", "distillation_loss", divergence("distill", where=True),
          {"temperature": 4.0}, ("student_logits", "teacher_logits"), ("student_logits",)),

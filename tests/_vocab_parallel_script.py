@@ -104,10 +104,10 @@ def more_softmax_losses():
             log_softmax(a, kw.get("class_axis_name")), t, class_weights=cw, where=mv, **kw),
          y, rs),
         ("logit_adjusted_cross_entropy smoothing", lambda a, b, t, mv, **kw:
-            jaxloss.logit_adjusted_cross_entropy(a, t, class_priors=priors, tau=0.7,
+            jaxloss.logit_adjusted_cross_entropy(a, t, class_counts=priors, tau=0.7,
                                                  label_smoothing=0.1, where=mv, **kw), y, rs),
         ("logit_adjusted_cross_entropy probabilities", lambda a, b, t, mv, **kw:
-            jaxloss.logit_adjusted_cross_entropy(a, t, class_priors=priors, class_weights=cw,
+            jaxloss.logit_adjusted_cross_entropy(a, t, class_counts=priors, class_weights=cw,
                                                  **kw), q, xs),
         ("ldam_loss", lambda a, b, t, mv, **kw: jaxloss.ldam_loss(
             a, t, class_counts=counts, class_weights=cw, scale=5.0, where=mv, **kw), y, rs),
@@ -119,7 +119,7 @@ def more_softmax_losses():
         ("distillation_loss soft", lambda a, b, t, mv, **kw: jaxloss.distillation_loss(
             a, b, temperature=2.0, where=mv, **kw), y, rs),
         ("distillation_loss soft+hard", lambda a, b, t, mv, **kw: jaxloss.distillation_loss(
-            a, b, temperature=3.0, targets=t, hard_weight=0.3, **kw), y, rs),
+            a, b, temperature=3.0, targets=t, lambda_soft=0.7, lambda_hard=0.3, **kw), y, rs),
     ]
     for name, f, t, ts in cases:
         want = jax.value_and_grad(lambda a, b, f=f, t=t: f(a, b, t, m), argnums=(0, 1))(

@@ -865,23 +865,23 @@ def _la_make(rng):
     return {
         "logits": _normal(rng, (5, 4)),
         "targets": _labels(rng, (5,), 4, -100, ignored=(2,)),
-        "class_priors": np.array([0.5, 0.3, 0.15, 0.05]),
+        "class_counts": np.array([0.5, 0.3, 0.15, 0.05]),
         "tau": _f(1.2),
         "class_weights": _weights(np.random.default_rng(112), 4),
         "label_smoothing": _f(0.1),
     }
 
 
-def _la_fn(logits, targets, class_priors, tau, class_weights, label_smoothing):
+def _la_fn(logits, targets, class_counts, tau, class_weights, label_smoothing):
     return jaxloss.logit_adjusted_cross_entropy(
-        logits, targets, class_priors=class_priors, tau=tau, class_weights=class_weights,
+        logits, targets, class_counts=class_counts, tau=tau, class_weights=class_weights,
         label_smoothing=label_smoothing,
     )
 
 
-def _la_ref(logits, targets, class_priors, tau, class_weights, label_smoothing):
+def _la_ref(logits, targets, class_counts, tau, class_weights, label_smoothing):
     return ref.logit_adjusted_cross_entropy(
-        logits, targets, class_priors=class_priors, tau=tau, class_weights=class_weights,
+        logits, targets, class_counts=class_counts, tau=tau, class_weights=class_weights,
         label_smoothing=label_smoothing,
     )
 
@@ -892,20 +892,20 @@ def _la_probs_make(rng):
     return {
         "logits": _normal(rng, (3, 4, 2)),
         "targets": targets,
-        "class_priors": np.array([0.4, 0.3, 0.2, 0.1]),
+        "class_counts": np.array([0.4, 0.3, 0.2, 0.1]),
         "tau": _f(1.0),
     }
 
 
-def _la_probs_fn(logits, targets, class_priors, tau):
+def _la_probs_fn(logits, targets, class_counts, tau):
     return jaxloss.logit_adjusted_cross_entropy(
-        logits, targets, class_priors=class_priors, tau=tau, axis=1, reduction="none"
+        logits, targets, class_counts=class_counts, tau=tau, axis=1, reduction="none"
     )
 
 
-def _la_probs_ref(logits, targets, class_priors, tau):
+def _la_probs_ref(logits, targets, class_counts, tau):
     return ref.logit_adjusted_cross_entropy(
-        logits, targets, class_priors=class_priors, tau=tau, axis=1, reduction="none"
+        logits, targets, class_counts=class_counts, tau=tau, axis=1, reduction="none"
     )
 
 
@@ -1017,19 +1017,20 @@ JSD_WHERE = np.array([[True, False], [True, True], [False, True]])
 
 
 def _jsd_make(rng):
+    target = _log_softmax_np(_normal(rng, (3, 4, 2)), 1)  # the teacher's log P
     return {
-        "log_p": _log_softmax_np(_normal(rng, (3, 4, 2)), 1),
-        "log_q": _log_softmax_np(_normal(rng, (3, 4, 2)), 1),
+        "input": _log_softmax_np(_normal(rng, (3, 4, 2)), 1),  # the student's log Q
+        "target": target,
         "beta": _f(0.3),
     }
 
 
-def _jsd_fn(log_p, log_q, beta):
-    return jaxloss.jensen_shannon_divergence(log_p, log_q, beta=beta, axis=1, where=JSD_WHERE)
+def _jsd_fn(input, target, beta):  # noqa: A002
+    return jaxloss.jensen_shannon_divergence(input, target, beta=beta, axis=1, where=JSD_WHERE)
 
 
-def _jsd_ref(log_p, log_q, beta):
-    return ref.jensen_shannon_divergence(log_p, log_q, beta=beta, axis=1, where=JSD_WHERE)
+def _jsd_ref(input, target, beta):  # noqa: A002
+    return ref.jensen_shannon_divergence(input, target, beta=beta, axis=1, where=JSD_WHERE)
 
 
 def _distill_make(rng):
@@ -1038,21 +1039,22 @@ def _distill_make(rng):
         "teacher_logits": _normal(rng, (5, 4)),
         "targets": _labels(rng, (5,), 4, -100, ignored=(3,)),
         "temperature": _f(2.0),
-        "hard_weight": _f(0.3),
+        "lambda_soft": _f(0.7),
+        "lambda_hard": _f(0.3),
     }
 
 
-def _distill_fn(student_logits, teacher_logits, targets, temperature, hard_weight):
+def _distill_fn(student_logits, teacher_logits, targets, temperature, lambda_soft, lambda_hard):
     return jaxloss.distillation_loss(
         student_logits, teacher_logits, temperature=temperature, targets=targets,
-        hard_weight=hard_weight,
+        lambda_soft=lambda_soft, lambda_hard=lambda_hard,
     )
 
 
-def _distill_ref(student_logits, teacher_logits, targets, temperature, hard_weight):
+def _distill_ref(student_logits, teacher_logits, targets, temperature, lambda_soft, lambda_hard):
     return ref.distillation_loss(
         student_logits, teacher_logits, temperature=temperature, targets=targets,
-        hard_weight=hard_weight,
+        lambda_soft=lambda_soft, lambda_hard=lambda_hard,
     )
 
 
@@ -1480,12 +1482,12 @@ REGISTRY: dict[str, Case] = {
     ),
     "logit_adjusted_cross_entropy": Case(
         "logit_adjusted_cross_entropy", _la_fn, _la_ref, _la_make, **_SOFTMAX,
-        hyper=("class_priors", "tau", "class_weights", "label_smoothing"),
+        hyper=("class_counts", "tau", "class_weights", "label_smoothing"),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
     ),
     "logit_adjusted_cross_entropy[probs]": Case(
         "logit_adjusted_cross_entropy", _la_probs_fn, _la_probs_ref, _la_probs_make,
-        **_SOFTMAX, hyper=("class_priors", "tau"), target="targets",
+        **_SOFTMAX, hyper=("class_counts", "tau"), target="targets",
     ),
     "ldam_loss": Case(
         "ldam_loss", _ldam_fn, _ldam_ref, _ldam_make, **_SOFTMAX,
@@ -1510,12 +1512,13 @@ REGISTRY: dict[str, Case] = {
         not_applicable={"grad_hyper": NO_HYPER},
     ),
     "jensen_shannon_divergence": Case(
-        "jensen_shannon_divergence", _jsd_fn, _jsd_ref, _jsd_make, data=("log_p", "log_q"),
+        "jensen_shannon_divergence", _jsd_fn, _jsd_ref, _jsd_make, data=("input", "target"),
         hyper=("beta",), not_applicable={"grad_target": "no targets: both arguments are data"},
     ),
     "distillation_loss": Case(
         "distillation_loss", _distill_fn, _distill_ref, _distill_make,
-        data=("student_logits", "teacher_logits"), hyper=("temperature", "hard_weight"),
+        data=("student_logits", "teacher_logits"),
+        hyper=("temperature", "lambda_soft", "lambda_hard"),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
     ),
     "margin_ranking_loss": Case(

@@ -1045,20 +1045,22 @@ def _per_class(v, ndim, axis):
     return _f64(v).reshape(shape)
 
 
-def logit_adjusted_cross_entropy(logits, targets, *, class_priors, tau=1.0, axis=-1, **kwargs):
-    """Menon et al. (2021), eq. 10: cross_entropy(x + tau * log(pi), y).
+def logit_adjusted_cross_entropy(logits, targets, *, class_counts, tau=1.0, axis=-1, **kwargs):
+    """Menon et al. (2021), eq. 10: cross_entropy(x + tau * log(pi), y), with the counts n in
+    place of the priors pi = n / sum(n) (a constant shift of every logit, which the softmax
+    cancels; tests/test_imbalance.py checks that counts and priors agree).
 
-    jaxloss: a prior of 0 is the limit tau * log 0 = -inf for tau > 0 (0 at tau = 0).
+    jaxloss: a count of 0 is the limit tau * log 0 = -inf for tau > 0 (0 at tau = 0).
     """
     x = _f64(logits)
-    pi = _f64(class_priors)
+    n = _f64(class_counts)
     tau = float(tau)
     with np.errstate(divide="ignore"):
-        log_pi = np.log(pi)
+        log_n = np.log(n)
     if tau == 0.0:
-        shift = np.zeros_like(pi)
+        shift = np.zeros_like(n)
     else:
-        shift = np.where(pi == 0, -np.inf, tau * np.where(pi == 0, 1.0, log_pi))
+        shift = np.where(n == 0, -np.inf, tau * np.where(n == 0, 1.0, log_n))
     return cross_entropy(x + _per_class(shift, x.ndim, axis), targets, axis=axis, **kwargs)
 
 
@@ -1198,8 +1200,11 @@ def _row_reduce(per, where, row_shape, reduction):
     return _reduce(per, keep.astype(np.float64), reduction, row_shape)
 
 
-def jensen_shannon_divergence(log_p, log_q, *, beta=0.5, reduction="mean", axis=-1, where=None):
-    """Liger-Kernel's generalised JSD (test/transformers/test_jsd.py's torch reference):
+def jensen_shannon_divergence(
+    input, target, *, beta=0.5, reduction="mean", axis=-1, where=None  # noqa: A002
+):
+    """Liger-Kernel's generalised JSD (test/transformers/test_jsd.py's torch reference), input
+    log Q (the student), target log P (the teacher), Liger's order ``jsd(log_q, log_p)``:
 
         beta == 0: KL(P || Q);  beta == 1: KL(Q || P);  else, with m = lerp(q, p, beta):
         beta * KL(P || M) + (1 - beta) * KL(Q || M), summed over the classes per row,
@@ -1207,8 +1212,8 @@ def jensen_shannon_divergence(log_p, log_q, *, beta=0.5, reduction="mean", axis=
 
     Computed in probability space (m = beta p + (1 - beta) q, then log m), as Liger's test.
     """
-    lp, row_shape = _rows(log_p, axis)
-    lq, _ = _rows(log_q, axis)
+    lq, row_shape = _rows(input, axis)
+    lp, _ = _rows(target, axis)
     p, q = np.exp(lp), np.exp(lq)
     beta = float(beta)
     with np.errstate(divide="ignore"):
@@ -1226,24 +1231,24 @@ def jensen_shannon_divergence(log_p, log_q, *, beta=0.5, reduction="mean", axis=
 
 
 def distillation_loss(
-    student_logits, teacher_logits, *, temperature, targets=None, hard_weight=0.0,
-    ignore_index=-100, reduction="mean", axis=-1, where=None,
+    student_logits, teacher_logits, *, temperature, targets=None, lambda_soft=1.0,
+    lambda_hard=0.0, ignore_index=-100, reduction="mean", axis=-1, where=None,
 ):
     """Hinton et al. (2015): per row
-    (1 - a) T**2 KL(softmax(t / T) || softmax(s / T)) + a CE(s, y); rows whose label is
-    ignore_index or whose ``where`` is False are dropped; "mean" over the kept rows.
+    lambda_soft T**2 KL(softmax(t / T) || softmax(s / T)) + lambda_hard CE(s, y); rows whose
+    label is ignore_index or whose ``where`` is False are dropped; "mean" over the kept rows.
     """
     s, row_shape = _rows(student_logits, axis)
     t, _ = _rows(teacher_logits, axis)
     temp = float(temperature)
     log_s = log_softmax(s / temp, axis=-1)
     log_t = log_softmax(t / temp, axis=-1)
-    per = temp**2 * np.sum(_t_log_ratio(np.exp(log_t), log_t, log_s), axis=-1)
+    per = lambda_soft * temp**2 * np.sum(_t_log_ratio(np.exp(log_t), log_t, log_s), axis=-1)
     keep = _element_mask(where, row_shape)
     if targets is not None:
         y = np.asarray(targets).reshape(-1)
         hard = np.asarray(cross_entropy(s, y, ignore_index=ignore_index, reduction="none"))
-        per = (1.0 - hard_weight) * per + hard_weight * hard
+        per = per + lambda_hard * hard
         keep = keep & (y != ignore_index)
     per = np.where(keep, per, 0.0)
     return _reduce(per, keep.astype(np.float64), reduction, row_shape)

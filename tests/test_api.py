@@ -152,7 +152,7 @@ SIGNATURES = {
         ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
     ],
     "logit_adjusted_cross_entropy": [
-        ("logits", POS, None), ("targets", POS, None), ("class_priors", KW, None), ("tau", KW, 1.0),
+        ("logits", POS, None), ("targets", POS, None), ("class_counts", KW, None), ("tau", KW, 1.0),
         ("class_weights", KW, None), ("weights", KW, None), ("ignore_index", KW, -100),
         ("label_smoothing", KW, 0.0), ("reduction", KW, "mean"), ("axis", KW, -1),
         ("where", KW, None), ("axis_name", KW, None),
@@ -178,14 +178,14 @@ SIGNATURES = {
         ("axis_name", KW, None),
     ],
     "jensen_shannon_divergence": [
-        ("log_p", POS, None), ("log_q", POS, None), ("beta", KW, 0.5), ("weights", KW, None),
+        ("input", POS, None), ("target", POS, None), ("beta", KW, 0.5), ("weights", KW, None),
         ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None), ("axis_name", KW, None),
     ],
     "distillation_loss": [
         ("student_logits", POS, None), ("teacher_logits", POS, None), ("temperature", KW, None),
-        ("targets", KW, None), ("hard_weight", KW, 0.0), ("ignore_index", KW, -100),
-        ("weights", KW, None), ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None),
-        ("axis_name", KW, None),
+        ("targets", KW, None), ("lambda_soft", KW, 1.0), ("lambda_hard", KW, 0.0),
+        ("ignore_index", KW, -100), ("weights", KW, None), ("reduction", KW, "mean"),
+        ("axis", KW, -1), ("where", KW, None), ("axis_name", KW, None),
         ("class_axis_name", KW, None),
     ],
     "ctc_loss": [

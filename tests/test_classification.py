@@ -440,7 +440,7 @@ SOFTMAX_ENGINE_LOSSES = {
     "nll_loss": lambda x, t, **kw: jaxloss.nll_loss(x, t, **kw),
     "focal_loss": lambda x, t, **kw: jaxloss.focal_loss(x, t, gamma=1.5, **kw),
     "logit_adjusted_cross_entropy": lambda x, t, **kw: jaxloss.logit_adjusted_cross_entropy(
-        x, t, class_priors=np.array([0.1, 0.2, 0.3, 0.4], np.float32), **kw),
+        x, t, class_counts=np.array([0.1, 0.2, 0.3, 0.4], np.float32), **kw),
     "ldam_loss": lambda x, t, **kw: jaxloss.ldam_loss(
         x, t, class_counts=np.array([50, 20, 10, 5], np.int32), scale=4.0, **kw),
     "poly1_cross_entropy": lambda x, t, **kw: jaxloss.poly1_cross_entropy(x, t, **kw),

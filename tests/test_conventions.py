@@ -61,7 +61,7 @@ INTEGER_LABELS = {
 # `hidden`/`weight`, `student_logits`...); otherwise it has PyTorch's name (`input`, `input1`,
 # `anchor`). Targets beside `logits`/`log_probs`/`hidden` are `targets` (class indices or
 # distributions); beside PyTorch's `input`, PyTorch's `target`.
-LOGIT_NAMES = {"logits", "log_probs", "hidden", "student_logits", "log_p"}
+LOGIT_NAMES = {"logits", "log_probs", "hidden", "student_logits"}
 
 
 def _params(name):
@@ -126,6 +126,48 @@ def test_pytorch_keywords_name_jaxlosss_spelling(name):
     if "reduction" in params:
         with pytest.raises(TypeError, match=r"Did you mean `reduction=`\?"):
             fn(reductoin="sum")
+
+
+# jaxloss's own former names (issue 20, one name per meaning; CHANGELOG): each raises a
+# TypeError that names the new spelling.
+FORMER_NAMES = [
+    ("logit_adjusted_cross_entropy", "class_priors",
+     "jaxloss's former `class_priors=` is `class_counts=` (counts or priors give the same loss: "
+     "only their ratios matter)."),
+    ("distillation_loss", "hard_weight",
+     "jaxloss's former `hard_weight=a` is `lambda_hard=a, lambda_soft=1-a` (the two weights "
+     "add; the defaults are lambda_soft=1, lambda_hard=0)."),
+    ("jensen_shannon_divergence", "log_p",
+     "jaxloss's former `log_p=` (the teacher's log-probabilities) is `target=`, the second "
+     "argument (kl_div's order: `input`, the student's, first)."),
+    ("jensen_shannon_divergence", "log_q",
+     "jaxloss's former `log_q=` (the student's log-probabilities) is `input=`, the first "
+     "argument (kl_div's order: `target`, the teacher's, second)."),
+]
+
+
+@pytest.mark.parametrize(("name", "key", "hint"), FORMER_NAMES,
+                         ids=[f"{n}-{k}" for n, k, _ in FORMER_NAMES])
+def test_former_names_name_the_new_spelling(name, key, hint):
+    message = f"{name}() got an unexpected keyword argument `{key}`. {hint}"
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
+        getattr(jaxloss, name)(np.zeros((2, 3), np.float32), **{key: 0.5})
+    assert key not in _params(name)
+
+
+# One name with two defaults, on purpose: each function keeps its peer's (issue 20) and its
+# docstring says whose.
+PEER_DEFAULTS = [
+    ("sigmoid_focal_loss", "alpha", 0.25, "torchvision's default"),
+    ("dice_focal_loss", "alpha", None, "MONAI's default"),
+]
+
+
+@pytest.mark.parametrize(("name", "param", "default", "whose"), PEER_DEFAULTS,
+                         ids=[n for n, *_ in PEER_DEFAULTS])
+def test_a_default_that_differs_between_functions_is_each_peers(name, param, default, whose):
+    assert _params(name)[param].default == default
+    assert whose in inspect.getdoc(getattr(jaxloss, name)), (name, whose)
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)

@@ -290,10 +290,10 @@ BETAS = (0.0, 0.1, 0.5, 0.9, 1.0)
 
 @functools.cache
 def jsd_grid(mode, axis):
-    def run(lp, lq):
+    def run(lq, lp):
         return {
             (b, r, m): jaxloss.jensen_shannon_divergence(
-                lp, lq, beta=b, reduction=r, axis=axis, where=ROW_MASK[:, None] if m else None
+                lq, lp, beta=b, reduction=r, axis=axis, where=ROW_MASK[:, None] if m else None
             )
             for b in BETAS
             for r in REDUCTIONS
@@ -305,28 +305,31 @@ def jsd_grid(mode, axis):
 
 @pytest.mark.parametrize("zeros", [False, True])
 def test_jsd_grid(mode, zeros):
-    """beta (endpoints included) x reduction x mask, channel-first (5, 3, 2) with axis=1."""
+    """beta (endpoints included) x reduction x mask, channel-first (5, 3, 2) with axis=1; the
+    teacher (target) with exact zeros or without."""
     lp = log_probs((5, 3, 2), 4, axis=1, zeros=zeros)
     lq = log_probs((5, 3, 2), 5, axis=1, zeros=False)
-    got = jsd_grid(mode, 1)(lp, lq)
+    got = jsd_grid(mode, 1)(lq, lp)
     for (b, r, m), value in got.items():
         want = ref.jensen_shannon_divergence(
-            lp, lq, beta=b, reduction=r, axis=1, where=ROW_MASK[:, None] if m else None
+            lq, lp, beta=b, reduction=r, axis=1, where=ROW_MASK[:, None] if m else None
         )
         assert_close(value, want, rtol=5e-5, atol=5e-6)
 
 
 def test_jsd_symmetries_and_bounds():
-    lp, lq = log_probs((6, 5), 6), log_probs((6, 5), 7)
+    lp, lq = log_probs((6, 5), 6), log_probs((6, 5), 7)  # teacher log P, student log Q
     jsd = functools.partial(jaxloss.jensen_shannon_divergence, reduction="none")
-    assert_close(jsd(lp, lq), jsd(lq, lp))  # beta = 1/2 is symmetric
-    assert_close(jsd(lp, lq, beta=0.2), jsd(lq, lp, beta=0.8))
-    assert np.all(np.asarray(jsd(lp, lq)) <= np.log(2.0) + 1e-6)
-    assert np.all(np.asarray(jsd(lp, lq)) >= -1e-7)
-    # the endpoints are the forward and reverse KL, as Liger-Kernel's kernel
+    assert_close(jsd(lq, lp), jsd(lp, lq))  # beta = 1/2 is symmetric
+    assert_close(jsd(lq, lp, beta=0.2), jsd(lp, lq, beta=0.8))
+    assert np.all(np.asarray(jsd(lq, lp)) <= np.log(2.0) + 1e-6)
+    assert np.all(np.asarray(jsd(lq, lp)) >= -1e-7)
+    # the endpoints are the forward and reverse KL, as Liger-Kernel's kernel, in kl_div's
+    # order: beta=0 is KL(P || Q) = kl_div(input, target, log_target=True) summed per row
     forward = jnp.sum(jaxloss.kl_div(lq, lp, reduction="none", log_target=True), -1)
-    assert_close(jsd(lp, lq, beta=0.0), forward)
-    assert_close(jsd(lp, lq, beta=1.0), jnp.sum(
+    assert_close(jsd(lq, lp, beta=0.0), forward)
+    assert_close(jsd(input=lq, target=lp, beta=0.0), forward)
+    assert_close(jsd(lq, lp, beta=1.0), jnp.sum(
         jaxloss.kl_div(lp, lq, reduction="none", log_target=True), -1))
     assert_close(jsd(lp, lp, beta=0.3), np.zeros(6))
 
@@ -336,15 +339,15 @@ def test_jsd_zero_probabilities_give_finite_gradients():
     lq = log(np.array([[0.0, 0.3, 0.7, 0.0]], np.float32))
     for b in BETAS:
         value, grads = jax.value_and_grad(
-            lambda p, q, b=b: jaxloss.jensen_shannon_divergence(p, q, beta=b), argnums=(0, 1)
-        )(lp, lq)
+            lambda q, p, b=b: jaxloss.jensen_shannon_divergence(q, p, beta=b), argnums=(0, 1)
+        )(lq, lp)
         if b in (0.0, 1.0):  # KL with a zero where the other distribution has mass: inf
             assert np.isinf(value)
             continue
-        assert_close(value, ref.jensen_shannon_divergence(lp, lq, beta=b))
+        assert_close(value, ref.jensen_shannon_divergence(lq, lp, beta=b))
         for g in grads:
             assert np.all(np.isfinite(g)), (b, grads)
-        np.testing.assert_array_equal(grads[0][0, 2:], 0.0)
+        np.testing.assert_array_equal(grads[1][0, 2:], 0.0)  # d/d log P where P = 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -366,12 +369,12 @@ def distill_grid(mode):
     def run(s, t, y):
         out = {}
         for temp in (1.0, 4.0):
-            for hw in (0.0, 0.3):
+            for ls, lh in ((1.0, 0.0), (0.7, 0.3), (2.0, 0.5)):
                 for r in REDUCTIONS:
                     for m in (False, True):
-                        out[(temp, hw, r, m)] = jaxloss.distillation_loss(
-                            s, t, temperature=temp, targets=y, hard_weight=hw, reduction=r,
-                            where=ROW_MASK if m else None,
+                        out[(temp, ls, lh, r, m)] = jaxloss.distillation_loss(
+                            s, t, temperature=temp, targets=y, lambda_soft=ls, lambda_hard=lh,
+                            reduction=r, where=ROW_MASK if m else None,
                         )
         return out
 
@@ -380,9 +383,9 @@ def distill_grid(mode):
 
 def test_distillation_grid(mode):
     s, t, y = distill_inputs()
-    for (temp, hw, r, m), value in distill_grid(mode)(s, t, y).items():
+    for (temp, ls, lh, r, m), value in distill_grid(mode)(s, t, y).items():
         want = ref.distillation_loss(
-            s, t, temperature=temp, targets=y, hard_weight=hw, reduction=r,
+            s, t, temperature=temp, targets=y, lambda_soft=ls, lambda_hard=lh, reduction=r,
             where=ROW_MASK if m else None,
         )
         assert_close(value, want, rtol=5e-5, atol=5e-6)
@@ -398,10 +401,28 @@ def test_distillation_special_cases():
         jax.nn.log_softmax(s / temp), jax.nn.softmax(t / temp), reduction="batchmean"
     )
     assert_close(soft, recipe)
-    # hard_weight = 1: cross_entropy (ignored rows dropped from both)
-    hard = jaxloss.distillation_loss(s, t, temperature=temp, targets=y, hard_weight=1.0)
+    # lambda_soft = 0, lambda_hard = 1: cross_entropy (ignored rows dropped from both)
+    hard = jaxloss.distillation_loss(
+        s, t, temperature=temp, targets=y, lambda_soft=0.0, lambda_hard=1.0
+    )
     assert_close(hard, jaxloss.cross_entropy(s, y))
-    # hard_weight = 0 with targets: the soft loss over the labelled rows
+    # the weights add (MONAI's lambda_dice/lambda_ce, Liger's weight_soft_loss/weight_hard_loss),
+    # and the former convex hard_weight=a is lambda_soft=1-a, lambda_hard=a
+    both = jaxloss.distillation_loss(
+        s, t, temperature=temp, targets=y, lambda_soft=2.0, lambda_hard=3.0
+    )
+    soft_kept = jaxloss.distillation_loss(s, t, temperature=temp, targets=y)
+    assert_close(both, 2.0 * soft_kept + 3.0 * hard)
+    assert_close(
+        jaxloss.distillation_loss(
+            s, t, temperature=temp, targets=y, lambda_soft=0.75, lambda_hard=0.25
+        ),
+        0.75 * soft_kept + 0.25 * hard,
+    )
+    assert_close(
+        jaxloss.distillation_loss(s, t, temperature=temp, lambda_soft=0.5), 0.5 * soft
+    )
+    # lambda_hard = 0 with targets: the soft loss over the labelled rows
     keep = y != -100
     assert_close(
         jaxloss.distillation_loss(s, t, temperature=temp, targets=y),
@@ -418,14 +439,14 @@ def test_distillation_finite_where_teacher_probability_is_zero():
     t[0] = [80.0, -80.0, 0.0, -np.inf]  # softmax(t / 0.5) underflows to exact zeros
     value, grads = jax.value_and_grad(
         lambda s, t: jaxloss.distillation_loss(s, t, temperature=0.5, targets=y,
-                                               hard_weight=0.2),
+                                               lambda_soft=0.8, lambda_hard=0.2),
         argnums=(0, 1),
     )(s, t)
     assert np.isfinite(value)
     for g in grads:
         assert np.all(np.isfinite(g))
     assert_close(value, ref.distillation_loss(s, t, temperature=0.5, targets=y,
-                                              hard_weight=0.2), rtol=1e-4)
+                                              lambda_soft=0.8, lambda_hard=0.2), rtol=1e-4)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -453,15 +474,16 @@ def test_gradients_match_finite_differences():
                   lambda x, p, r=r: ref.kl_div(x, p, reduction=r), [x, p], ("input", "target"))
     lq = log_probs((3, 4), 10).astype(np.float64)
     for b in (0.0, 0.3, 1.0):
-        _fd_check(lambda p, q, b=b: jaxloss.jensen_shannon_divergence(p, q, beta=b),
-                  lambda p, q, b=b: ref.jensen_shannon_divergence(p, q, beta=b),
-                  [np.log(p), lq], ("log_p", "log_q"))
+        _fd_check(lambda q, p, b=b: jaxloss.jensen_shannon_divergence(q, p, beta=b),
+                  lambda q, p, b=b: ref.jensen_shannon_divergence(q, p, beta=b),
+                  [lq, np.log(p)], ("input", "target"))
     s, t, y = distill_inputs(3)
     t = np.where(np.isinf(t), 0.0, t).astype(np.float64)
     _fd_check(
         lambda s, t: jaxloss.distillation_loss(s, t, temperature=2.0, targets=y,
-                                               hard_weight=0.3),
-        lambda s, t: ref.distillation_loss(s, t, temperature=2.0, targets=y, hard_weight=0.3),
+                                               lambda_soft=0.7, lambda_hard=0.3),
+        lambda s, t: ref.distillation_loss(s, t, temperature=2.0, targets=y, lambda_soft=0.7,
+                                           lambda_hard=0.3),
         [s.astype(np.float64), t], ("student", "teacher"),
     )
 
@@ -469,21 +491,25 @@ def test_gradients_match_finite_differences():
 def test_vmap_over_each_hyperparameter():
     lp, lq = log_probs((4, 3), 11), log_probs((4, 3), 12)
     betas = jnp.array(BETAS, jnp.float32)
-    got = jax.jit(jax.vmap(lambda b: jaxloss.jensen_shannon_divergence(lp, lq, beta=b)))(betas)
+    got = jax.jit(jax.vmap(lambda b: jaxloss.jensen_shannon_divergence(lq, lp, beta=b)))(betas)
     for b, g in zip(BETAS, got, strict=True):
-        assert_close(g, ref.jensen_shannon_divergence(lp, lq, beta=b))
+        assert_close(g, ref.jensen_shannon_divergence(lq, lp, beta=b))
     s, t, y = distill_inputs(4)
-    temps, weights = [0.5, 1.0, 4.0], [0.0, 0.5, 1.0]
+    temps, weights = [0.5, 1.0, 4.0], [0.0, 0.5, 1.0, 2.5]
     by_t = jax.jit(jax.vmap(lambda v: jaxloss.distillation_loss(
-        s, t, temperature=v, targets=y, hard_weight=0.5)))(jnp.asarray(temps))
-    by_w = jax.jit(jax.vmap(lambda v: jaxloss.distillation_loss(
-        s, t, temperature=2.0, targets=y, hard_weight=v)))(jnp.asarray(weights))
+        s, t, temperature=v, targets=y, lambda_hard=0.5)))(jnp.asarray(temps))
+    by_soft = jax.jit(jax.vmap(lambda v: jaxloss.distillation_loss(
+        s, t, temperature=2.0, targets=y, lambda_soft=v, lambda_hard=0.5)))(jnp.asarray(weights))
+    by_hard = jax.jit(jax.vmap(lambda v: jaxloss.distillation_loss(
+        s, t, temperature=2.0, targets=y, lambda_hard=v)))(jnp.asarray(weights))
     for v, g in zip(temps, by_t, strict=True):
-        assert_close(g, ref.distillation_loss(s, t, temperature=v, targets=y, hard_weight=0.5),
+        assert_close(g, ref.distillation_loss(s, t, temperature=v, targets=y, lambda_hard=0.5),
                      rtol=5e-5)
-    for v, g in zip(weights, by_w, strict=True):
-        assert_close(g, ref.distillation_loss(s, t, temperature=2.0, targets=y, hard_weight=v),
-                     rtol=5e-5)
+    for v, g_soft, g_hard in zip(weights, by_soft, by_hard, strict=True):
+        assert_close(g_soft, ref.distillation_loss(s, t, temperature=2.0, targets=y,
+                                                   lambda_soft=v, lambda_hard=0.5), rtol=5e-5)
+        assert_close(g_hard, ref.distillation_loss(s, t, temperature=2.0, targets=y,
+                                                   lambda_hard=v), rtol=5e-5)
 
 
 def test_bf16_inputs_compute_in_float32():
@@ -493,7 +519,7 @@ def test_bf16_inputs_compute_in_float32():
     cases = [
         (jaxloss.kl_div(bq, jnp.exp(bp), reduction="batchmean"),
          ref.kl_div(rq, np.asarray(jnp.exp(bp), np.float64), reduction="batchmean")),
-        (jaxloss.jensen_shannon_divergence(bp, bq), ref.jensen_shannon_divergence(rp, rq)),
+        (jaxloss.jensen_shannon_divergence(bq, bp), ref.jensen_shannon_divergence(rq, rp)),
         (jaxloss.distillation_loss(bp, bq, temperature=2.0),
          ref.distillation_loss(rp, rq, temperature=2.0)),
     ]
@@ -511,16 +537,16 @@ def test_distillation_channel_first_tokens():
     y = np.array([[0, -100, 3], [2, 1, 1]], np.int32)
     where = np.array([[True, True, True], [True, False, True]])
     for r in REDUCTIONS:
-        got = jaxloss.distillation_loss(s, t, temperature=1.5, targets=y, hard_weight=0.4,
-                                        axis=1, where=where, reduction=r)
-        want = ref.distillation_loss(s, t, temperature=1.5, targets=y, hard_weight=0.4, axis=1,
-                                     where=where, reduction=r)
+        got = jaxloss.distillation_loss(s, t, temperature=1.5, targets=y, lambda_soft=0.6,
+                                        lambda_hard=0.4, axis=1, where=where, reduction=r)
+        want = ref.distillation_loss(s, t, temperature=1.5, targets=y, lambda_soft=0.6,
+                                     lambda_hard=0.4, axis=1, where=where, reduction=r)
         assert_close(got, want, rtol=5e-5, atol=5e-6)
 
 
 @functools.cache
 def _jsd_traced():
-    return jax.jit(lambda p, q, b: jaxloss.jensen_shannon_divergence(p, q, beta=b,
+    return jax.jit(lambda q, p, b: jaxloss.jensen_shannon_divergence(q, p, beta=b,
                                                                      reduction="none"))
 
 
@@ -542,8 +568,8 @@ def test_property_jsd_matches_reference_and_is_bounded(seed, scale, beta, zeros)
         lp[rng.random(lp.shape) < 0.3] = -np.inf
         lp[:, 0] = np.maximum(lp[:, 0], -1.0)  # every row keeps some mass
         lp = np.asarray(jax.nn.log_softmax(lp), np.float32)
-    got = np.asarray(_jsd_traced()(lp, lq, np.float32(beta)))
-    want = ref.jensen_shannon_divergence(lp, lq, beta=beta, reduction="none")
+    got = np.asarray(_jsd_traced()(lq, lp, np.float32(beta)))
+    want = ref.jensen_shannon_divergence(lq, lp, beta=beta, reduction="none")
     finite = np.isfinite(want)
     np.testing.assert_array_equal(np.isfinite(got), finite)
     np.testing.assert_allclose(got[finite], want[finite], rtol=1e-4, atol=1e-5)

@@ -840,6 +840,12 @@ TRACED_HYPERPARAMETERS = [
      "ldam_loss: `scale` must be > 0, got 0.0."),
     (lambda v: jaxloss.huber_loss(LOGITS, PROBS, delta=v), -1.0,
      "huber_loss: `delta` must be > 0, got -1.0."),
+    (lambda v: jaxloss.distillation_loss(LOGITS, LOGITS[::-1], temperature=2.0, targets=LABELS,
+                                         lambda_soft=v), -0.5,
+     "distillation_loss: `lambda_soft` must be >= 0, got -0.5."),
+    (lambda v: jaxloss.distillation_loss(LOGITS, LOGITS[::-1], temperature=2.0, targets=LABELS,
+                                         lambda_hard=v), -1.0,
+     "distillation_loss: `lambda_hard` must be >= 0, got -1.0."),
 ]
 
 
@@ -1195,7 +1201,7 @@ def test_readme_errors_are_what_users_see(text, key):
 _PRIORS = np.array([0.4, 0.3, 0.2, 0.1], np.float32)
 _COUNTS = np.array([40, 30, 20, 10], np.int32)
 IMBALANCE = {
-    "logit_adjusted_cross_entropy": {"class_priors": _PRIORS},
+    "logit_adjusted_cross_entropy": {"class_counts": _PRIORS},
     "ldam_loss": {"class_counts": _COUNTS},
     "poly1_cross_entropy": {},
 }
@@ -1220,10 +1226,10 @@ def test_imbalance_losses_shared_errors(loss):
 @pytest.mark.parametrize(
     ("loss", "name", "value", "message"),
     [
-        ("logit_adjusted_cross_entropy", "class_priors", np.ones(3, np.float32),
-         "`class_priors` must have shape (4,), one value per class, got shape (3,)."),
-        ("logit_adjusted_cross_entropy", "class_priors", np.array([0.5, 0.6, -0.1, 0.0]),
-         "`class_priors` must be >= 0 for every class, got -0.1 for class 2."),
+        ("logit_adjusted_cross_entropy", "class_counts", np.ones(3, np.float32),
+         "`class_counts` must have shape (4,), one value per class, got shape (3,)."),
+        ("logit_adjusted_cross_entropy", "class_counts", np.array([0.5, 0.6, -0.1, 0.0]),
+         "`class_counts` must be >= 0 for every class, got -0.1 for class 2."),
         ("ldam_loss", "class_counts", np.array([5, 0, 3, 2]),
          "`class_counts` must be > 0 for every class, got 0 for class 1."),
         ("ldam_loss", "class_counts", np.array([5, -1, 3, 2]),
@@ -1239,9 +1245,9 @@ def test_bad_priors_and_counts(loss, name, value, message):
 
 
 def test_non_numeric_priors():
-    with raises(TypeError, "logit_adjusted_cross_entropy: `class_priors` must be a numeric "
+    with raises(TypeError, "logit_adjusted_cross_entropy: `class_counts` must be a numeric "
                            "(C,) array, got dtype bool."):
-        jaxloss.logit_adjusted_cross_entropy(LOGITS, LABELS, class_priors=np.ones(4, bool))
+        jaxloss.logit_adjusted_cross_entropy(LOGITS, LABELS, class_counts=np.ones(4, bool))
 
 
 @pytest.mark.parametrize(
@@ -1272,16 +1278,16 @@ def test_ldam_needs_integer_targets():
 def test_checked_traced_priors_and_counts(no_callback_logs):
     """Traced priors/counts cannot be checked while tracing: checked catches them."""
     la = jaxloss.checked(
-        lambda p: jaxloss.logit_adjusted_cross_entropy(LOGITS, LABELS, class_priors=p)
+        lambda p: jaxloss.logit_adjusted_cross_entropy(LOGITS, LABELS, class_counts=p)
     )
     bad = np.array([0.5, -0.25, 0.5, 0.25], np.float32)
-    message = ("logit_adjusted_cross_entropy: `class_priors` must be >= 0 for every class, "
+    message = ("logit_adjusted_cross_entropy: `class_counts` must be >= 0 for every class, "
                "got -0.25 at index (1,).")
     with pytest.raises(jax.errors.JaxRuntimeError) as info:
         jax.block_until_ready(jax.jit(la)(bad))
     assert _last_line(info.value) == "CheckError: " + message
     assert np.isnan(jax.jit(lambda p: jaxloss.logit_adjusted_cross_entropy(
-        LOGITS, LABELS, class_priors=p))(bad))
+        LOGITS, LABELS, class_counts=p))(bad))
     ldam = jaxloss.checked(lambda n: jaxloss.ldam_loss(LOGITS, LABELS, class_counts=n))
     with pytest.raises(jax.errors.JaxRuntimeError) as info:
         jax.block_until_ready(jax.jit(ldam)(np.array([3, 0, 2, 1], np.int32)))
@@ -1345,12 +1351,15 @@ def test_jensen_shannon_divergence_errors():
         fn(_LOG_Q, _LOG_Q, beta=-0.1)
     with raises(ValueError, "jensen_shannon_divergence: `beta` must be a scalar"):
         fn(_LOG_Q, _LOG_Q, beta=np.ones(2))
-    with raises(ValueError, "jensen_shannon_divergence: `log_q` must have the same shape as "
-                            "`log_p`: expected (6, 4), got (4, 6)."):
+    with raises(ValueError, "jensen_shannon_divergence: `target` must have the same shape as "
+                            "`input`: expected (6, 4), got (4, 6)."):
         fn(_LOG_Q, _LOG_Q.T)
-    with raises(TypeError, "jensen_shannon_divergence: `log_p` must be a floating-point array, "
+    with raises(TypeError, "jensen_shannon_divergence: `input` must be a floating-point array, "
                            "got dtype int32."):
         fn(np.zeros((6, 4), np.int32), _LOG_Q)
+    with raises(TypeError, "jensen_shannon_divergence: `target` must be a floating-point array, "
+                           "got dtype int32."):
+        fn(_LOG_Q, np.zeros((6, 4), np.int32))
     with raises(ValueError, "jensen_shannon_divergence: `reduction` must be one of ('mean', "
                             "'sum', 'none'), got 'batchmean'."):
         fn(_LOG_Q, _LOG_Q, reduction="batchmean")
@@ -1365,14 +1374,18 @@ def test_jensen_shannon_divergence_errors():
         ({"temperature": 0.0}, ValueError, "`temperature` must be > 0, got 0.0."),
         ({"temperature": -2.0}, ValueError, "`temperature` must be > 0, got -2.0."),
         ({"temperature": np.ones(2)}, ValueError, "`temperature` must be a scalar"),
-        ({"temperature": 2.0, "hard_weight": 1.5}, ValueError,
-         "`hard_weight` must be in [0, 1], got 1.5."),
-        ({"temperature": 2.0, "hard_weight": 0.5}, ValueError,
-         "`hard_weight`=0.5 needs `targets` (the hard labels of the cross-entropy term); pass "
-         "targets=, or leave hard_weight at 0."),
-        ({"temperature": 2.0, "targets": PROBS[:, 0], "hard_weight": 0.5}, TypeError,
+        ({"temperature": 2.0, "targets": LABELS, "lambda_hard": -1.5}, ValueError,
+         "`lambda_hard` must be >= 0, got -1.5."),
+        ({"temperature": 2.0, "lambda_soft": -0.5}, ValueError,
+         "`lambda_soft` must be >= 0, got -0.5."),
+        ({"temperature": 2.0, "lambda_soft": np.ones(2)}, ValueError,
+         "`lambda_soft` must be a scalar"),
+        ({"temperature": 2.0, "lambda_hard": 0.5}, ValueError,
+         "`lambda_hard`=0.5 needs `targets` (the hard labels of the cross-entropy term); pass "
+         "targets=, or leave lambda_hard at 0."),
+        ({"temperature": 2.0, "targets": PROBS[:, 0], "lambda_hard": 0.5}, TypeError,
          "`targets` must be integer class indices, got dtype float32."),
-        ({"temperature": 2.0, "targets": LABELS[:4], "hard_weight": 0.5}, ValueError,
+        ({"temperature": 2.0, "targets": LABELS[:4], "lambda_hard": 0.5}, ValueError,
          "integer `targets` must have the logits' shape without the class axis"),
         ({"temperature": 2.0, "reduction": "batchmean"}, ValueError,
          "`reduction` must be one of ('mean', 'sum', 'none'), got 'batchmean'."),
@@ -1385,13 +1398,19 @@ def test_distillation_loss_errors(kwargs, exc, message):
         jaxloss.distillation_loss(LOGITS, LOGITS[::-1], **kwargs)
 
 
-def test_distillation_shapes_and_traced_hard_weight_without_targets():
+def test_distillation_shapes_and_traced_lambda_hard_without_targets():
     with raises(ValueError, "distillation_loss: `teacher_logits` must have the same shape as "
                             "`student_logits`: expected (6, 4), got (6, 3)."):
         jaxloss.distillation_loss(LOGITS, LOGITS[:, :3], temperature=1.0)
-    with raises(ValueError, "distillation_loss: `hard_weight`="):
+    with raises(ValueError, "distillation_loss: `lambda_hard`="):
         jax.jit(lambda w: jaxloss.distillation_loss(LOGITS, LOGITS, temperature=1.0,
-                                                    hard_weight=w))(0.0)
+                                                    lambda_hard=w))(0.0)
+    # lambda_soft alone is traceable without targets
+    soft = jax.jit(lambda w: jaxloss.distillation_loss(LOGITS, LOGITS[::-1], temperature=1.0,
+                                                       lambda_soft=w))(0.5)
+    np.testing.assert_allclose(
+        soft, 0.5 * jaxloss.distillation_loss(LOGITS, LOGITS[::-1], temperature=1.0), rtol=1e-6
+    )
 
 
 def test_checked_kl_div_negative_target(no_callback_logs):

@@ -23,7 +23,7 @@ import jaxloss
 C = 4
 LAYOUTS = {"2d": ((6, C), -1), "4d_first": ((2, C, 3, 2), 1)}
 WEIGHTS = np.array([0.5, 2.0, 1.0, 3.0], np.float32)
-PRIORS = np.array([0.6, 0.25, 0.1, 0.05], np.float32)
+PRIORS = np.array([0.6, 0.25, 0.1, 0.05], np.float32)  # class_counts as priors: only ratios count
 COUNTS = np.array([600, 250, 100, 5], np.int32)
 REDUCTIONS = ("none", "sum", "mean")
 
@@ -31,7 +31,7 @@ REDUCTIONS = ("none", "sum", "mean")
 LOSSES = {
     "logit_adjusted_cross_entropy": (
         jaxloss.logit_adjusted_cross_entropy, ref.logit_adjusted_cross_entropy,
-        {"class_priors": PRIORS, "tau": 1.5}, True, True,
+        {"class_counts": PRIORS, "tau": 1.5}, True, True,
     ),
     "ldam_loss": (
         jaxloss.ldam_loss, ref.ldam_loss,
@@ -138,7 +138,7 @@ def test_tau_zero_and_epsilon_zero_are_cross_entropy_exactly(kind):
                 opts = dict(class_weights=w, label_smoothing=s, reduction=r, axis=axis)
                 ce = np.asarray(jaxloss.cross_entropy(x, t, **opts))
                 la = jaxloss.logit_adjusted_cross_entropy(
-                    x, t, class_priors=PRIORS, tau=0.0, **opts
+                    x, t, class_counts=PRIORS, tau=0.0, **opts
                 )
                 poly = jaxloss.poly1_cross_entropy(x, t, epsilon=0.0, **opts)
                 np.testing.assert_array_equal(np.asarray(la), ce)
@@ -156,15 +156,16 @@ def test_ldam_without_margin_is_scaled_cross_entropy():
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
 
 
-def test_balanced_softmax_priors_are_scale_free():
-    """tau=1 with raw counts as priors is the balanced softmax; normalising changes nothing."""
+def test_counts_and_priors_give_the_same_loss():
+    """tau=1 with the class counts is the balanced softmax; only ratios matter, so the int32
+    counts, as floats, and normalised to priors (the paper's pi) give the same loss."""
     x, y, _ = make_inputs("2d", "int", seed=4)
     counts = COUNTS.astype(np.float32)
-    a = jaxloss.logit_adjusted_cross_entropy(x, y, class_priors=counts, reduction="none")
-    b = jaxloss.logit_adjusted_cross_entropy(
-        x, y, class_priors=counts / counts.sum(), reduction="none"
-    )
-    assert_close(a, b)
+    a = jaxloss.logit_adjusted_cross_entropy(x, y, class_counts=counts, reduction="none")
+    for same in (COUNTS, counts / counts.sum(), 7.0 * counts):
+        assert_close(
+            jaxloss.logit_adjusted_cross_entropy(x, y, class_counts=same, reduction="none"), a
+        )
     # Ren et al.'s balanced softmax: -log(n_y exp(x_y) / sum_c n_c exp(x_c)).
     x64 = x.astype(np.float64)
     log_weighted = np.log(counts.astype(np.float64)) + x64
@@ -174,20 +175,20 @@ def test_balanced_softmax_priors_are_scale_free():
     assert_close(a, np.where(y == -100, 0.0, want))
 
 
-def test_zero_prior_is_an_impossible_class():
-    """A class of prior 0 (absent from the training set) gets logit -inf for tau > 0: the loss
+def test_zero_count_is_an_impossible_class():
+    """A class of count 0 (absent from the training set) gets logit -inf for tau > 0: the loss
     of the other classes is finite, with finite gradients; at tau = 0 it is cross_entropy."""
     x, y, _ = make_inputs("2d", "int", seed=5)
     y = np.where(y == 3, 0, y)
-    priors = np.array([0.5, 0.3, 0.2, 0.0], np.float32)
+    counts = np.array([50, 30, 20, 0], np.int32)
     value, grad = jax.value_and_grad(
-        lambda x, tau: jaxloss.logit_adjusted_cross_entropy(x, y, class_priors=priors, tau=tau),
+        lambda x, tau: jaxloss.logit_adjusted_cross_entropy(x, y, class_counts=counts, tau=tau),
         argnums=(0, 1),
     )(x, 1.0)
     assert np.isfinite(value) and all(np.all(np.isfinite(g)) for g in grad)
     np.testing.assert_array_equal(grad[0][:, 3], 0.0)
-    assert_close(value, ref.logit_adjusted_cross_entropy(x, y, class_priors=priors, tau=1.0))
-    at_zero = jaxloss.logit_adjusted_cross_entropy(x, y, class_priors=priors, tau=0.0)
+    assert_close(value, ref.logit_adjusted_cross_entropy(x, y, class_counts=counts, tau=1.0))
+    at_zero = jaxloss.logit_adjusted_cross_entropy(x, y, class_counts=counts, tau=0.0)
     assert at_zero == jaxloss.cross_entropy(x, y)
 
 
@@ -269,8 +270,8 @@ def test_an_extra_class_at_minus_inf_changes_nothing():
     x5 = np.concatenate([x, np.full((6, 1), -np.inf, np.float32)], axis=1)
     w5 = np.append(WEIGHTS, 7.0).astype(np.float32)
     pairs = [
-        (jaxloss.logit_adjusted_cross_entropy, {"class_priors": PRIORS},
-         {"class_priors": np.append(PRIORS, 0.3).astype(np.float32)}),
+        (jaxloss.logit_adjusted_cross_entropy, {"class_counts": PRIORS},
+         {"class_counts": np.append(PRIORS, 0.3).astype(np.float32)}),
         (jaxloss.ldam_loss, {"class_counts": COUNTS},
          {"class_counts": np.append(COUNTS, 50).astype(np.int32)}),
         (jaxloss.poly1_cross_entropy, {"epsilon": 1.0}, {"epsilon": 1.0}),
@@ -289,7 +290,7 @@ def _traced_all():
     def run(x, y, w, priors, tau, counts, margin, scale, eps, smoothing):
         return (
             jaxloss.logit_adjusted_cross_entropy(
-                x, y, class_priors=priors, tau=tau, class_weights=w,
+                x, y, class_counts=priors, tau=tau, class_weights=w,
                 label_smoothing=smoothing, reduction="none",
             ),
             jaxloss.ldam_loss(x, y, class_counts=counts, max_margin=margin, scale=scale,
@@ -333,7 +334,7 @@ def test_property_random_inputs_match_reference(
     )
     opts = dict(class_weights=w, reduction="none")
     assert_close(la, ref.logit_adjusted_cross_entropy(
-        x, y, class_priors=priors, tau=tau, label_smoothing=smoothing, **opts),
+        x, y, class_counts=priors, tau=tau, label_smoothing=smoothing, **opts),
         rtol=1e-4, atol=1e-5)
     assert_close(ldam, ref.ldam_loss(
         x, y, class_counts=counts, max_margin=margin, scale=logit_scale, **opts),

@@ -35,7 +35,7 @@ def test_vocab_parallel_equals_unsharded():
         lambda: jaxloss.nll_loss(jnp.zeros((2, 3)), jnp.zeros(2, jnp.int32),
                                  class_axis_name="model"),
         lambda: jaxloss.logit_adjusted_cross_entropy(
-            jnp.zeros((2, 3)), jnp.zeros(2, jnp.int32), class_priors=jnp.ones(3),
+            jnp.zeros((2, 3)), jnp.zeros(2, jnp.int32), class_counts=jnp.ones(3),
             class_axis_name="model"),
         lambda: jaxloss.ldam_loss(jnp.zeros((2, 3)), jnp.zeros(2, jnp.int32),
                                   class_counts=jnp.ones(3), class_axis_name="model"),

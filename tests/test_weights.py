@@ -81,7 +81,7 @@ CASES: dict[str, Builder] = {
     ),
     "logit_adjusted_cross_entropy": lambda r: (
         (_n(r, 6, 4), _labels(r, (6,), 4)),
-        {"class_priors": np.array([0.5, 0.3, 0.15, 0.05]), "class_weights": np.ones(4) * 2},
+        {"class_counts": np.array([0.5, 0.3, 0.15, 0.05]), "class_weights": np.ones(4) * 2},
         (6,),
     ),
     "ldam_loss": lambda r: (
@@ -92,7 +92,8 @@ CASES: dict[str, Builder] = {
     ),
     "distillation_loss": lambda r: (
         (_n(r, 6, 4), _n(r, 6, 4)),
-        {"temperature": 2.0, "targets": _labels(r, (6,), 4), "hard_weight": 0.3},
+        {"temperature": 2.0, "targets": _labels(r, (6,), 4), "lambda_soft": 0.7,
+         "lambda_hard": 0.3},
         (6,),
     ),
     "kl_div": lambda r: (

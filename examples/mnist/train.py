@@ -210,7 +210,7 @@ def loss_fn(params, images, labels, hp: Hyperparams, class_weights, class_counts
         loss = jaxloss.focal_loss(logits, labels, gamma=hp.gamma, **kwargs)
     elif program.loss == "logit_adjusted":
         loss = jaxloss.logit_adjusted_cross_entropy(
-            logits, labels, class_priors=class_counts, tau=hp.tau, **kwargs
+            logits, labels, class_counts=class_counts, tau=hp.tau, **kwargs
         )
     elif program.loss == "poly1":
         loss = jaxloss.poly1_cross_entropy(logits, labels, epsilon=hp.epsilon, **kwargs)

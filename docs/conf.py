@@ -11,6 +11,9 @@ from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS / "_ext"))
+# The jaxloss of this checkout, whichever is installed (`sphinx-build` puts only its own
+# folder on sys.path): the API pages and the loss curves show the code beside them.
+sys.path.insert(0, str(DOCS.parent))
 
 import jaxloss  # noqa: E402
 
@@ -28,6 +31,7 @@ extensions = [
     "sphinx.ext.mathjax",
     "sphinx-mathjax-offline",  # MathJax itself, in _static/: see "Math" below
     "jaxloss_docs",  # docs/_ext/jaxloss_docs.py: a docstring's Args must name the signature
+    "matplotlib.sphinxext.plot_directive",  # the API pages' loss curves: see "Plots" below
 ]
 
 source_suffix = {".md": "markdown"}
@@ -69,6 +73,19 @@ myst_heading_anchors = 3
 # that no page loads a script or stylesheet from the network and, where chromium is installed,
 # that an API page's formulas are typeset in headless Chromium with the network blocked.
 mathjax_path = "mathjax/tex-chtml.js"  # relative to _static/: sphinx-mathjax-offline's copy
+
+# Plots: each family's API page shows its losses and their gradients as curves, drawn when the
+# docs are built by docs/_ext/loss_curves.py from jaxloss itself (so a changed loss changes its
+# picture), through matplotlib's plot directive in an {eval-rst} block:
+# `.. plot:: loss_curves.py <figure function>` with a one-sentence :caption:. One PNG per figure
+# at 150 dpi (sharp on high-density screens, scaled to the content width), no links to the
+# script or to other formats.
+plot_basedir = "_ext"
+plot_formats = [("png", 150)]
+plot_html_show_formats = False
+plot_html_show_source_link = False
+plot_include_source = False
+plot_pre_code = ""
 
 html_theme = "furo"
 html_title = f"jaxloss {release}"

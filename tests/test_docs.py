@@ -163,15 +163,15 @@ class _Assets(html.parser.HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
-        if tag == "script" and attrs.get("src"):
-            self.assets.append(("script", attrs["src"]))
+        if tag in ("script", "img") and attrs.get("src"):
+            self.assets.append((tag, attrs["src"]))
         rel = set((attrs.get("rel") or "").lower().split())
         if tag == "link" and attrs.get("href") and rel & _FETCHED_LINKS:
             self.assets.append((f"link rel={'/'.join(sorted(rel))}", attrs["href"]))
 
 
 def page_assets(text: str) -> list[tuple[str, str]]:
-    """(kind, url) of each script and stylesheet (or preload) an HTML page loads."""
+    """(kind, url) of each script, image and stylesheet (or preload) an HTML page loads."""
     parser = _Assets()
     parser.feed(text)
     return parser.assets
@@ -200,7 +200,7 @@ def test_remote_asset_check_catches_cdn_scripts_and_stylesheets():
 @pytest.fixture(scope="module")
 def built_docs(tmp_path_factory) -> Path:
     """The docs built once, as CI builds them (warnings are errors), into a temporary folder."""
-    for module in ("sphinx", "myst_parser", "furo", "sphinx-mathjax-offline"):
+    for module in ("sphinx", "myst_parser", "furo", "sphinx-mathjax-offline", "matplotlib"):
         pytest.importorskip(
             module, reason='the docs extra is not installed: pip install -e ".[docs]"'
         )
@@ -382,3 +382,160 @@ def test_api_math_is_typeset_offline_in_headless_chromium(built_docs, tmp_path):
     assert requests == ["https://cdn.jsdelivr.net/npm/mathjax@3/tex-chtml.js"], requests
     assert "<mjx-container" not in dom
     assert len(untypeset_math(dom)) >= 10
+
+
+# --- the loss curves of the API pages --------------------------------------------------------
+
+# `.. plot:: loss_curves.py <figure>` and its options, inside an {eval-rst} block.
+_PLOT = re.compile(r"^\.\. plot:: loss_curves\.py (\w+)\n((?:   .*\n)*)", re.M)
+# The family pages that must show their losses as curves.
+CURVE_PAGES = (
+    "classification", "binary", "segmentation", "regression", "imbalance", "divergence", "margin",
+)  # fmt: skip
+
+
+def _figure_names() -> list[str]:
+    """loss_curves.FIGURES, read without importing matplotlib and drawing."""
+    source = (DOCS / "_ext" / "loss_curves.py").read_text()
+    return re.findall(r'"(\w+)"', re.search(r"^FIGURES = \((.*?)\)", source, re.S | re.M)[1])
+
+
+def _load_curves():
+    spec = importlib.util.spec_from_file_location("loss_curves", DOCS / "_ext" / "loss_curves.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _plots(page: Path) -> dict[str, dict[str, str]]:
+    """{figure function: {option: value}} of a page's plot directives."""
+    plots = {}
+    for name, body in _PLOT.findall(page.read_text()):
+        # an option's value goes on over the lines indented deeper than its name
+        options = {
+            key: " ".join(value.split())
+            for key, value in re.findall(r"^   :([\w-]+): (.*(?:\n      .*)*)", body, re.M)
+        }
+        plots[name] = options
+    return plots
+
+
+def test_each_family_page_shows_its_curves_with_a_one_sentence_caption():
+    figures = _figure_names()
+    shown = {}
+    for page in _api_pages():
+        for name, options in _plots(page).items():
+            shown.setdefault(name, []).append(page.stem)
+            caption = options.get("caption", "")
+            sentences = re.split(r"(?<=[.!?])\s+(?=[A-Z])", caption.strip())
+            assert caption.endswith(".") and len(sentences) == 1, (
+                f"{page.name}: the caption of the {name} curves must be one sentence saying what "
+                f"to look at, got {caption!r}"
+            )
+            assert options.get("alt"), f"{page.name}: the {name} curves need an :alt: text"
+    missing = [stem for stem in CURVE_PAGES if not _plots(API / f"{stem}.md")]
+    assert not missing, f"family pages without loss curves: {missing}"
+    assert sorted(shown) == sorted(figures), (shown, figures)
+    assert all(len(pages) == 1 for pages in shown.values()), shown
+
+
+def figure_problems(fig) -> list[str]:
+    """What makes a figure hard to read: an unlabelled axis, fewer than four ticks on an axis,
+    overlapping tick labels, a text outside the figure, no legend or a legend over the data."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    problems = []
+    inside = fig.bbox.padded(1.0)
+
+    def outside(box) -> bool:
+        return not (inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1))
+
+    for k, ax in enumerate(fig.axes):
+        for name, axis, lim in (("x", ax.xaxis, ax.get_xlim()), ("y", ax.yaxis, ax.get_ylim())):
+            if not axis.get_label_text().strip():
+                problems.append(f"axes {k}: no {name} label")
+            lo, hi = sorted(lim)
+            tol = 1e-9 * (hi - lo)
+            shown = [t for t in axis.get_major_ticks() if lo - tol <= t.get_loc() <= hi + tol]
+            if len(shown) < 4:
+                problems.append(f"axes {k}: {len(shown)} {name} ticks in view {lo:g}..{hi:g}")
+            boxes = [
+                t.label1.get_window_extent(renderer)
+                for t in shown
+                if t.label1.get_visible() and t.label1.get_text()
+            ]
+            if any(a.overlaps(b) for a, b in zip(boxes, boxes[1:], strict=False)):
+                problems.append(f"axes {k}: {name} tick labels overlap")
+        # what the axes draw: tick labels in view, axis labels, title
+        if outside(ax.get_tightbbox(renderer)):
+            problems.append(f"axes {k}: a label reaches outside the figure")
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+    if not legends:
+        problems.append("no legend")
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        if outside(box):
+            problems.append("the legend reaches outside the figure")
+        for k, ax in enumerate(fig.axes):
+            if box.overlaps(ax.get_window_extent(renderer)):
+                problems.append(f"the legend covers axes {k}")
+    return problems
+
+
+def test_figure_check_catches_unreadable_figures():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot([0.945, 1.05], [0.1, 0.2], label="a curve")
+    ax.set_xticks([0.945, 0.96, 0.975, 0.99, 1.005, 1.02, 1.035, 1.05])
+    ax.set_yticks([0.1, 0.2])
+    ax.legend(loc="upper left")
+    ax.set_ylabel("a label much too long for a figure two inches high, cut off at the top")
+    problems = figure_problems(fig)
+    plt.close(fig)
+    assert "axes 0: no x label" in problems
+    assert "axes 0: 2 y ticks in view 0.095..0.205" in problems
+    assert "axes 0: x tick labels overlap" in problems
+    assert "the legend covers axes 0" in problems
+    assert "axes 0: a label reaches outside the figure" in problems
+
+
+@pytest.fixture(scope="module")
+def curves():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    return _load_curves()
+
+
+@pytest.mark.slow
+def test_family_pages_show_the_curves_drawn_by_the_build(built_docs):
+    """Each family page's figure is a PNG the build drew (in _images/), with its caption."""
+    missing = []
+    for stem in CURVE_PAGES:
+        page = built_docs / "api" / f"{stem}.html"
+        images = [
+            url for kind, url in page_assets(page.read_text(encoding="utf-8")) if kind == "img"
+        ]
+        drawn = [url for url in images if re.search(r"_images/loss_curves_\w+\.png$", url)]
+        if not drawn or not all(
+            (page.parent / url).resolve().stat().st_size > 20_000 for url in drawn
+        ):
+            missing.append(f"{stem}: {images}")
+    assert not missing, f"family pages without their loss curves: {missing}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _figure_names())
+def test_loss_curves_are_readable(curves, name):
+    import matplotlib.pyplot as plt
+
+    fig = getattr(curves, name)()
+    try:
+        assert not figure_problems(fig), figure_problems(fig)
+        assert len(fig.axes) == 2 and all(ax.get_lines() for ax in fig.axes)
+    finally:
+        plt.close(fig)

@@ -246,24 +246,28 @@ def format_table(results: dict[str, dict]) -> str:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
+        prog="python -m examples.segmentation",
         description="Train a tiny segmenter with cross-entropy and with Dice + weighted "
-        "cross-entropy on imbalanced synthetic shapes; print per-class IoU, save a PNG."
+        "cross-entropy on imbalanced synthetic shapes; print per-class IoU, save a PNG.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--out", default="segmentation_out", help="output folder")
     parser.add_argument("--steps", type=int, default=300, help="training steps per model")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--image-size", type=int, default=32, help="square image side")
-    parser.add_argument("--num-train", type=int, default=512)
-    parser.add_argument("--num-test", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=16, help="images per step")
+    parser.add_argument("--image-size", type=int, default=32, help="square image side (pixels)")
+    parser.add_argument("--num-train", type=int, default=512, help="synthetic training images")
+    parser.add_argument("--num-test", type=int, default=64, help="synthetic test images")
     parser.add_argument("--width", type=int, default=16, help="channels per conv layer")
-    parser.add_argument("--learning-rate", type=float, default=3e-3)
+    parser.add_argument("--learning-rate", type=float, default=3e-3, help="Adam learning rate")
     parser.add_argument("--lambda-dice", type=float, default=0.5,
                         help="weight of the Dice term (dice_cross_entropy_loss)")
     parser.add_argument("--lambda-ce", type=float, default=0.5,
                         help="weight of the cross-entropy term (dice_cross_entropy_loss)")
-    parser.add_argument("--weight-decay", type=float, default=1e-4)
+    parser.add_argument("--weight-decay", type=float, default=1e-4,
+                        help="coefficient of the L2 penalty on the weights, added to the loss")
     parser.add_argument("--figure-rows", type=int, default=4, help="test images in the PNG")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the initialisation and the synthetic data")
     return parser.parse_args(argv)
 
 

@@ -191,6 +191,20 @@ def test_every_flag_has_help():
         assert "--data-dir" in text and "--out" in text and "default:" in text
 
 
+def test_help_names_only_flags_the_subcommand_has():
+    """A help line that points at another flag ("of --loss focal") names one this subcommand
+    takes (compare has --runs, not --loss); quoted commands ('train --seed S') are examples."""
+    parser = cli.build_parser()
+    for name, sub in parser._subparsers._group_actions[0].choices.items():
+        own = {flag for action in sub._actions for flag in action.option_strings}
+        for action in sub._actions:
+            for group in sub._action_groups:
+                text = " ".join(filter(None, [action.help, group.description]))
+                text = re.sub(r"'[^']*'", "", text)
+                named = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", text))
+                assert named <= own, (name, action.option_strings, named - own)
+
+
 def test_parse_spec():
     base = Config(gamma=2.0)
     config = cli.parse_spec("focal:gamma=0.5, class_weights=effective_number", base)

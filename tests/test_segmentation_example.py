@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import jax
@@ -32,7 +33,16 @@ def test_help(example, capsys):
     with pytest.raises(SystemExit) as exit_info:
         example.main(["--help"])
     assert exit_info.value.code == 0
-    assert "--out" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "--out" in text
+    # every flag says what it is and shows its default
+    options = re.split(r"\n  (?=--)", text.split("\noptions:\n", 1)[1])[1:]
+    flags = [block.split()[0] for block in options]
+    assert flags == ["--out", "--steps", "--batch-size", "--image-size", "--num-train",
+                     "--num-test", "--width", "--learning-rate", "--lambda-dice", "--lambda-ce",
+                     "--weight-decay", "--figure-rows", "--seed"]
+    for block in options:
+        assert "(default: " in block, block
 
 
 def test_short_run_writes_iou_and_figure(example, tmp_path, capsys):

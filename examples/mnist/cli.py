@@ -123,7 +123,14 @@ def _add_common(
     wrap = (lambda v: [v]) if sweep else (lambda v: v)
     listed = " (comma-separated values to sweep)" if sweep else ""
 
-    g = p.add_argument_group("loss")
+    def runs_of(name: str) -> str:
+        # compare has no --loss: its runs are named by --runs, whose key=value overrides these
+        return f"--loss {name}" if loss else f"the {name} runs"
+
+    g = p.add_argument_group(
+        "loss",
+        None if loss else "The runs' hyperparameters; a --runs spec's key=value overrides them.",
+    )
     if loss:
         g.add_argument(
             "--loss",
@@ -136,23 +143,24 @@ def _add_common(
         )
     # The loss's numeric hyperparameters: traced, so a sweep may vary each of them.
     for flag, field, text in (
-        ("--gamma", "gamma", "focusing parameter of --loss focal"),
+        ("--gamma", "gamma", f"focusing parameter of {runs_of('focal')}"),
         ("--label-smoothing", "label_smoothing",
          "label smoothing in [0, 1], for every loss but ldam"),
-        ("--tau", "tau", "temperature of --loss logit_adjusted; the priors are the training "
-         "split's class frequencies (1: balanced softmax)"),
-        ("--max-margin", "max_margin", "the rarest class's margin of --loss ldam (margins ~ "
-         "count**-1/4 of the training split)"),
-        ("--scale", "scale", "logit scale of --loss ldam, whose model ends in a cosine "
+        ("--tau", "tau", f"temperature of {runs_of('logit_adjusted')}; the class counts are "
+         "the training split's (1: balanced softmax)"),
+        ("--max-margin", "max_margin", f"the rarest class's margin of {runs_of('ldam')} "
+         "(margins ~ count**-1/4 of the training split)"),
+        ("--scale", "scale", f"logit scale of {runs_of('ldam')}, whose model ends in a cosine "
          "classifier (logits in [-1, 1])"),
-        ("--epsilon", "epsilon", "Poly-1 coefficient of --loss poly1"),
+        ("--epsilon", "epsilon", f"Poly-1 coefficient of {runs_of('poly1')}"),
     ):  # fmt: skip
         g.add_argument(flag, type=num, default=wrap(getattr(_D, field)), help=text + listed)
     g.add_argument(
         "--drw-epoch",
         type=int,
         default=None,
-        help="--loss ldam trains the first N epochs without class weights, then with "
+        help=("--loss ldam trains" if loss else "the ldam runs train")
+        + " the first N epochs without class weights, then with "
         "--class-weights (default effective_number, beta 0.9999): LDAM-DRW's deferred "
         "re-weighting. Default: floor(0.8 * epochs), so the last 20%% of the epochs (at "
         "least the last one) are re-weighted; N equal to --epochs never re-weights (LDAM "
@@ -173,7 +181,7 @@ def _add_common(
         "--l1",
         type=num,
         default=wrap(_D.l1),
-        help=f"coefficient of the L1 penalty of --loss ce_l1{listed}",
+        help=f"coefficient of the L1 penalty of {runs_of('ce_l1')}{listed}",
     )
 
     g = p.add_argument_group("optimisation (defaults: the classic PyTorch MNIST recipe)")

@@ -166,6 +166,7 @@ class _FileSummary:
         self.done: dict[str, int] = {}
         self.outcomes: dict[str, dict[str, int]] = {}
         self.seconds: dict[str, float] = {}
+        self.skip_reasons: Counter[str] = Counter()
 
     @staticmethod
     def _file(nodeid: str) -> str:
@@ -192,6 +193,8 @@ class _FileSummary:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             outcome = "error" if report.when == "setup" and report.failed else report.outcome
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            if report.skipped and isinstance(report.longrepr, tuple):
+                self.skip_reasons[report.longrepr[2].removeprefix("Skipped: ")] += 1
         if report.when != "teardown":
             return
         self.done[f] = self.done.get(f, 0) + 1
@@ -202,3 +205,12 @@ class _FileSummary:
                 if reporter._tw.width_of_current_line:  # after a row of progress dots
                     reporter.write("\n")
                 reporter.write_line(f"{f}: {parts} in {self.seconds[f]:.1f} s")
+
+    def pytest_terminal_summary(self, terminalreporter):
+        """One line saying how many tests were skipped and why (pytest shows the reasons only
+        with ``-rs``)."""
+        if not self.skip_reasons:
+            return
+        reasons = "; ".join(f"{n} {reason}" for reason, n in self.skip_reasons.most_common())
+        total = sum(self.skip_reasons.values())
+        terminalreporter.write_line(f"{total} skipped: {reasons}")

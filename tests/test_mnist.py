@@ -13,6 +13,7 @@ import jax
 import numpy as np
 import pytest
 from helpers import SHARED_MNIST, needs_mnist
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) from elsewhere
@@ -303,10 +304,31 @@ def test_runs_never_overwrite_each_other(tmp_path, monkeypatch, capsys):
 PLAIN_TICK = re.compile(r"-?\d+(\.\d+)?\*?|")
 
 
+def _overlap(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
 def assert_readable(fig):
     """Every panel has both axes labelled and plain tick labels (no 4x10^-1); a log axis has
-    at least four labelled ticks inside it."""
-    fig.canvas.draw()
+    at least four labelled ticks inside it; an epoch axis has whole-epoch ticks; no two tick
+    labels of an axis overlap; every label and legend lies inside the figure; no legend
+    covers a panel."""
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    inside = fig.bbox.padded(1)
+    for text in [*fig.texts, *(t for ax in fig.axes for t in (ax.xaxis.label, ax.yaxis.label,
+                                                              ax.title))]:
+        if text.get_text():
+            box = text.get_window_extent(renderer)
+            assert inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1), (
+                text.get_text(), box, fig.bbox)
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        assert inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1), box
+        for ax in fig.axes:
+            assert not _overlap(box, ax.get_window_extent(renderer)), (ax.get_title(), box)
     for ax in fig.axes:
         colorbar = ax.get_label() == "<colorbar>"  # one axis: its label says what it is
         assert (colorbar or ax.get_xlabel()) and ax.get_ylabel(), ax.get_title()
@@ -315,11 +337,44 @@ def assert_readable(fig):
                 for label in axis.get_ticklabels(minor=minor):
                     text = label.get_text().replace("\N{MINUS SIGN}", "-")
                     assert PLAIN_TICK.fullmatch(text), (ax.get_title(), text)
+        for axis in (ax.xaxis, ax.yaxis):
+            shown = [t.get_window_extent(renderer) for t in axis.get_ticklabels()
+                     if t.get_visible() and t.get_text()]
+            for a, b in zip(shown, shown[1:], strict=False):
+                assert not _overlap(a, b), (ax.get_title(), axis.axis_name)
+        if ax.get_xlabel() == "epoch":
+            lo, hi = ax.get_xlim()
+            ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+            assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), ticks
         if ax.get_yscale() == "log":
             lo, hi = ax.get_ylim()
             labelled = [t for t, label in zip(ax.get_yticks(), ax.get_yticklabels(), strict=True)
                         if lo <= t <= hi and label.get_text()]
             assert len(labelled) >= 4, (ax.get_title(), labelled, (lo, hi))
+
+
+@needs_mnist
+@pytest.mark.parametrize("epochs", [1, 5])
+def test_figures_read_at_any_run_length(tiny, tmp_path, epochs):
+    """One epoch (one test point per run: the axes once showed 0.945 ... 1.050 with
+    overlapping labels and a 3-tick log axis) and five (on a smaller split, for time)."""
+    config = dict(TINY, num_epochs=epochs, max_train=4096 if epochs == 1 else 512)
+    weighted = train.train_and_evaluate(
+        Config(**config, loss="weighted_ce", class_weights="balanced", download=False),
+        data.prepare(Config(**config, download=False)), progress=False,
+    )
+    assert len(weighted.history) == epochs
+    fig = report.plot_loss_curve(weighted, tmp_path / "weighted.png")
+    assert_readable(fig)
+    ce = train.train_and_evaluate(
+        Config(**config, download=False), data.prepare(Config(**config, download=False)),
+        progress=False,
+    )
+    assert_readable(report.plot_loss_curves(
+        [[ce], [weighted]], tmp_path / "all.png", ["ce", "weighted_ce"], "t"
+    ))
+    for name in ("weighted.png", "all.png"):
+        assert_png(tmp_path / name)
 
 
 @needs_mnist
@@ -340,7 +395,7 @@ def test_figures_label_every_axis_and_keep_objectives_apart(tiny, tmp_path):
     assert_readable(fig)
     objective_ax, test_ax, acc_ax = fig.axes
     assert "test cross-entropy" not in {line.get_label() for line in objective_ax.get_lines()}
-    assert "focal" in objective_ax.get_ylabel() and test_ax.get_ylabel().startswith("test cross")
+    assert "focal" in objective_ax.get_title() and test_ax.get_ylabel().startswith("test cross")
     assert acc_ax.get_ylabel() == "test accuracy (%)"
     assert_readable(report.plot_confusion_matrix(focal, tmp_path / "cm.png"))
     # LDAM-DRW: its objective jumps where the class weights switch on; a line marks it.

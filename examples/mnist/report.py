@@ -14,7 +14,13 @@ import jax
 import numpy as np
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.ticker import (
+    AutoMinorLocator,
+    FuncFormatter,
+    LogLocator,
+    MaxNLocator,
+    NullFormatter,
+)
 
 from examples.mnist.train import RunResult
 
@@ -104,31 +110,46 @@ def _plain(value: float, _pos=None) -> str:
     return f"{value:.3g}"
 
 
-# Tick positions per decade on a log axis, coarse to fine: the first that puts at least four
+# Tick positions per decade on a log axis, coarse to fine: the first that puts four to ten
 # labelled ticks inside the axis is used, so no curve sits far from a labelled number.
 _LOG_SUBS = (
     (1.0, 2.0, 5.0),
     (1.0, 2.0, 3.0, 5.0),
     (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0),
-    tuple(np.arange(1.0, 10.0, 0.5)),
-    tuple(np.arange(1.0, 10.0, 0.1)),
 )
+
+
+def _log_ticks(lo: float, hi: float, subs) -> list[float]:
+    decades = range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)
+    return [s * 10.0**d for d in decades for s in subs if lo <= s * 10.0**d <= hi]
 
 
 def _log_y(ax) -> None:
     """A log y-axis whose ticks read as plain numbers (``0.3``, ``2``; never ``4x10^-1``),
-    at least four of them labelled inside the axis."""
+    four to ten of them labelled inside the axis: per-decade ticks (1, 2, 5, ...) where
+    they give that many, else (a narrow range: one epoch's test losses from 3.64 to 3.90)
+    evenly spaced round numbers (3.65, 3.7, ...)."""
     ax.set_yscale("log")
     ax.autoscale_view()
     lo, hi = ax.get_ylim()
-    decades = range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)
+    locator = MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10], min_n_ticks=4)
     for subs in _LOG_SUBS:
-        inside = [s * 10.0**d for d in decades for s in subs if lo <= s * 10.0**d <= hi]
-        if len(inside) >= 4:
+        if 4 <= len(_log_ticks(lo, hi, subs)) <= 10:
+            locator = LogLocator(base=10, subs=subs)
             break
-    ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.yaxis.set_major_locator(locator)
     ax.yaxis.set_major_formatter(FuncFormatter(_plain))
     ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _epoch_x(ax, num_epochs: int) -> None:
+    """An epoch axis from 0 to the last epoch, whatever the run length: whole-epoch ticks
+    (0 and 1 for a one-epoch run, never 0.945 ... 1.050), a little room right of the last
+    epoch's marker."""
+    ax.set_xlim(0, num_epochs * 1.04)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=2))
+    ax.xaxis.set_minor_locator(AutoMinorLocator())
+    ax.set_xlabel("epoch")
 
 
 def _mark_drw(ax, config, color: str = "0.4", label: str | None = None) -> None:
@@ -182,27 +203,29 @@ def plot_loss_curve(result: RunResult, path: Path) -> Figure:
         color="C3",
         label="test cross-entropy",
     )
+    num_epochs = result.config.num_epochs
     for a in {ax, ax_test}:
         _log_y(a)
-        a.set_xlabel("epoch")
         a.grid(True, which="both", alpha=0.3)
-        a.legend(fontsize=8)
+    for a in {ax, ax_test, ax_acc}:
+        _epoch_x(a, num_epochs)
     if same:
         ax.set_ylabel("cross-entropy (log scale)")
         ax.set_title(f"{result.config.name}: training and test cross-entropy")
     else:
-        ax.set_ylabel(f"training objective: {result.config.name} (log scale)")
+        ax.set_ylabel("training objective (log scale)")  # the title names the loss
         ax.set_title(f"{result.config.name}: training objective")
         ax_test.set_ylabel("test cross-entropy (log scale)")
         ax_test.set_title("test cross-entropy (unweighted)")
-        ax_test.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_acc.plot(epochs, [100 * h["test_accuracy"] for h in result.history], "o-", color="C2")
-    ax_acc.set_xlabel("epoch")
     ax_acc.set_ylabel("test accuracy (%)")
     ax_acc.set_title(f"final {100 * result.metrics['accuracy']:.2f}%")
-    ax_acc.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_acc.yaxis.set_major_formatter(FuncFormatter(_plain))
     ax_acc.grid(True, alpha=0.3)
+    # One legend below the panels: inside one, it covered the curves of some runs.
+    handles = [h for a in dict.fromkeys((ax, ax_test)) for h in a.get_lines() if
+               not h.get_label().startswith("_")]
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8)
     fig.savefig(path, dpi=110)
     return fig
 
@@ -427,16 +450,16 @@ def plot_loss_curves(
                   label=f"{label}: class weights on (DRW)")
     ax_train.set_title("training objective (moving average; each run's own loss)")
     ax_test.set_title("test cross-entropy (unweighted, comparable across runs)")
+    num_epochs = max(r.config.num_epochs for runs in groups for r in runs)
     for ax in (ax_train, ax_test):
         _log_y(ax)
-        ax.set_xlabel("epoch")
+        _epoch_x(ax, num_epochs)
         ax.grid(True, which="both", alpha=0.3)
     # One legend for both panels (a run has one colour in both), outside them so that it
     # never covers a curve.
     fig.legend(*ax_train.get_legend_handles_labels(), loc="outside right upper", fontsize=8)
     ax_train.set_ylabel("training objective (log scale; scales differ by loss)")
     ax_test.set_ylabel("test cross-entropy (log scale)")
-    ax_test.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(title)
     fig.savefig(path, dpi=110)
     return fig

@@ -225,21 +225,24 @@ def regression() -> Figure:
     return _finish(fig, axes, ncols=2, ylims=((-0.1, 4.5), (-3.5, 3.5)))
 
 
+def _of_margin(loss, target):
+    """``loss`` of two-class logits ``(m/2, -m/2)`` (target first) as a function of the margin
+    ``m`` of the target's logit over the other's, with its derivative."""
+    t = jnp.full((1,), target, jnp.int32)
+    other = 1 - target
+
+    def f(m):
+        x = jnp.zeros((1, 2)).at[0, target].set(m / 2).at[0, other].set(-m / 2)
+        return loss(x, t)
+
+    return _scalar_grad(f)
+
+
 def imbalance() -> Figure:
     """Logit adjustment and Poly-1 against cross-entropy, over the target's logit margin, with a
     frequent (90 % of the data) and a rare (10 %) class."""
     counts = jnp.array([900.0, 100.0])
     m = np.linspace(-4.0, 6.0, N_POINTS)
-
-    def of_margin(loss, target):
-        t = jnp.full((1,), target, jnp.int32)
-        other = 1 - target
-
-        def f(m):
-            x = jnp.zeros((1, 2)).at[0, target].set(m / 2).at[0, other].set(-m / 2)
-            return loss(x, t)
-
-        return _scalar_grad(f)
 
     fig, axes = _figure(
         "margin: target logit $-$ other logit", "$\\partial$ loss / $\\partial$ margin"
@@ -255,7 +258,7 @@ def imbalance() -> Figure:
         ("poly1_cross_entropy, $\\epsilon$ = 2", jaxloss.poly1_cross_entropy, 0),
     ]
     for i, (label, loss, target) in enumerate(curves):
-        values, grads = _values_and_grads(of_margin(loss, target), m)
+        values, grads = _values_and_grads(_of_margin(loss, target), m)
         _curve(axes, m, values, grads, label, i)
     return _finish(fig, axes, ncols=2, ylims=((-0.1, 5.0), None))
 
@@ -265,16 +268,6 @@ def ldam() -> Figure:
     cosine margin (LDAM's logits are cosines, scaled by 30)."""
     counts = jnp.array([900.0, 100.0])
     m = np.linspace(-0.4, 0.8, N_POINTS)
-
-    def of_margin(loss, target):
-        t = jnp.full((1,), target, jnp.int32)
-        other = 1 - target
-
-        def f(m):
-            x = jnp.zeros((1, 2)).at[0, target].set(m / 2).at[0, other].set(-m / 2)
-            return loss(x, t)
-
-        return _scalar_grad(f)
 
     def ldam(max_margin):
         return lambda x, t: jaxloss.ldam_loss(x, t, class_counts=counts, max_margin=max_margin)
@@ -288,7 +281,7 @@ def ldam() -> Figure:
         ("ldam_loss, rare target: margin 0.5", ldam(0.5), 1),
     ]
     for i, (label, loss, target) in enumerate(curves):
-        values, grads = _values_and_grads(of_margin(loss, target), m)
+        values, grads = _values_and_grads(_of_margin(loss, target), m)
         _curve(axes, m, values, grads, label, i)
     return _finish(fig, axes, ncols=2, ylims=((-0.5, 12.0), None))
 

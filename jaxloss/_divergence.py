@@ -138,8 +138,7 @@ def kl_div(
         ``log_target=True``.
       weights: optional real per-element weights, broadcastable to ``input`` like ``where``
         (traceable): each element's loss is multiplied by its weight and "mean" still divides by the
-        count of kept elements (kept rows for ``"batchmean"``), as without weights (the README's
-        weights rule).
+        count of kept elements (kept rows for ``"batchmean"``), as without weights.
       reduction: "mean", "batchmean", "sum" or "none".
       log_target: whether ``target`` holds log-probabilities.
       where: optional boolean mask broadcastable to ``input``'s shape.
@@ -267,8 +266,7 @@ def jensen_shannon_divergence(
       beta: scalar in [0, 1] (traceable: ``jax.vmap`` over it works, the endpoints too).
       weights: optional real per-element weights, broadcastable to the row shape (``input``'s
         without ``axis``) like ``where`` (traceable): each element's loss is multiplied by its
-        weight and "mean" still divides by the number of kept rows, as without weights (the README's
-        weights rule).
+        weight and "mean" still divides by the number of kept rows, as without weights.
       reduction: "mean", "sum" or "none".
       axis: the class axis.
       where: optional boolean mask broadcastable to the row shape (the shape without
@@ -389,8 +387,7 @@ def distillation_loss(
       ignore_index: target value whose rows are dropped.
       weights: optional real per-element weights, broadcastable to the row shape (the logits'
         without ``axis``) like ``where`` (traceable): each element's loss is multiplied by its
-        weight and "mean" still divides by the number of kept rows, as without weights (the README's
-        weights rule).
+        weight and "mean" still divides by the number of kept rows, as without weights.
       reduction: "mean", "sum" or "none" (per row, 0 at dropped rows).
       axis: the class axis.
       where: optional boolean mask broadcastable to the row shape.

@@ -1068,8 +1068,7 @@ def triplet_margin_with_distance_loss(
       swap: use the distance swap (static).
       weights: optional real per-element weights, broadcastable to the triplet shape (the distances'
         shape) like ``where`` (traceable): each element's loss is multiplied by its weight and
-        "mean" still divides by the number of kept triplets, as without weights (the README's
-        weights rule).
+        "mean" still divides by the number of kept triplets, as without weights.
       reduction: "mean", "sum" or "none".
       where: optional boolean mask broadcastable to the distances' shape.
       axis_name: inside ``shard_map``/``pmap``, makes "mean" and "sum" global over that axis

@@ -79,6 +79,9 @@ SHORT_FORMS = {
     ("examples.lm", None): "--steps 2 --vocab-size 1024 --out {tmp}/out "
     "--checkpoint-dir {tmp}/ckpt",
     ("benchmarks.vocab_parallel", None): "--quick",
+    # Both models a few steps on tiny images (tests/test_segmentation_example.py's sizes).
+    ("examples.segmentation", None): "--steps 3 --image-size 16 --num-train 16 --num-test 4 "
+    "--batch-size 4 --width 4 --figure-rows 2 --out {tmp}/out",
 }
 # Subcommands of the CLIs that have them, and the one used when none is written.
 SUBCOMMANDS = {"examples.mnist": ({"train", "compare", "sweep"}, "train")}

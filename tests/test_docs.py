@@ -135,16 +135,57 @@ def test_args_parser_reads_shared_entries_and_stops_at_the_next_section():
     assert extension.documented_args(doc) == ["input1", "input2", "args"]
 
 
-def test_included_readme_sections_exist():
-    """docs/semantics.md includes README sections by their headings; a renamed heading fails."""
-    readme = (ROOT / "README.md").read_text()
-    markers = re.findall(
-        r"^:(?:start-after|end-before): '(.*)'$", (DOCS / "semantics.md").read_text(), re.M
-    )
-    assert len(markers) == 4
-    for marker in markers:
-        text = marker.replace("''", "'")
-        assert readme.count(text) == 1, f"README.md must hold {text!r} exactly once"
+_INCLUDE = re.compile(r"^```\{include\} (\S+)\n((?::[\w-]+:.*\n)*)```", re.M)
+_ISSUE_HEADING = re.compile(r"^#{1,6} .*\bissues? \d+", re.I | re.M)
+
+
+def _doc_pages():
+    return sorted(p for p in DOCS.rglob("*.md") if "_build" not in p.relative_to(DOCS).parts)
+
+
+def _included(page: Path) -> list[tuple[str, str]]:
+    """(the include's source, the text it brings in) for each ```{include} of ``page``: the
+    file from ``:start-line:``, after ``:start-after:`` and before ``:end-before:`` (each
+    marker must occur exactly once, so a renamed heading in the source fails here)."""
+    out = []
+    for source, options in _INCLUDE.findall(page.read_text()):
+        text = (page.parent / source).read_text()
+        opts = dict(re.findall(r"^:([\w-]+): (.*)$", options, re.M))
+        if "start-line" in opts:
+            text = "".join(text.splitlines(keepends=True)[int(opts["start-line"]):])
+        for key in ("start-after", "end-before"):
+            if key in opts:
+                marker = opts[key].strip("'").replace("''", "'")
+                assert text.count(marker) == 1, f"{page.name}: {source} must hold {marker!r} once"
+                before, _, after = text.partition(marker)
+                text = after if key == "start-after" else before
+        out.append((source, text))
+    return out
+
+
+def test_docs_stand_alone():
+    """The docs never send a reader to the README (every rule is stated where it is used), and
+    no heading a reader sees (in included files too) names an internal issue."""
+    readme = {
+        str(p.relative_to(ROOT)): n
+        for p in [*_doc_pages(), *sorted((ROOT / "jaxloss").glob("*.py"))]
+        if (n := p.read_text().count("README"))
+    }
+    assert not readme, f"pages and docstrings that point to the README: {readme}"
+    headings = []
+    for page in _doc_pages():
+        texts = [(page.name, page.read_text()), *_included(page)]
+        headings += [f"{name}: {h}" for name, text in texts for h in _ISSUE_HEADING.findall(text)]
+    assert not headings, f"headings that name an internal issue: {headings}"
+
+
+def test_stand_alone_check_reads_includes_and_issue_headings(tmp_path):
+    (tmp_path / "src.md").write_text("# Log\n\n## Kept\ntext\n## Issue 10, second part\nmore\n")
+    page = tmp_path / "page.md"
+    page.write_text("```{include} src.md\n:start-line: 1\n:end-before: '## Issue 10'\n```\n")
+    assert _included(page) == [("src.md", "\n## Kept\ntext\n")]
+    page.write_text("```{include} src.md\n:start-after: '## Kept'\n```\n")
+    assert _ISSUE_HEADING.findall(_included(page)[0][1]) == ["## Issue 10"]
 
 
 # --- the built pages (slow) ------------------------------------------------------------------

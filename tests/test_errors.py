@@ -1097,10 +1097,11 @@ for name, f in calls.items():
 
 
 # ---------------------------------------------------------------------------------------------
-# The README's error texts are what users see, character for character
+# The documented error texts (docs/api/index.md, "Errors") are what users see, character for
+# character
 # ---------------------------------------------------------------------------------------------
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ERRORS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "api" / "index.md"
 L10 = np.linspace(-2.0, 2.0, 80, dtype=np.float32).reshape(8, 10)
 Y10 = np.arange(8, dtype=np.int32)
 
@@ -1145,9 +1146,10 @@ README_ERRORS = {
 
 
 def _readme_error_blocks():
-    text = README.read_text()
-    start = text.index("### Errors\n")
-    section = text[start : text.index("\n## ", start)]
+    text = ERRORS_PAGE.read_text()
+    start = text.index("\n## Errors\n")
+    end = text.find("\n## ", start + 1)
+    section = text[start : end if end != -1 else len(text)]
     # Fenced blocks in order; the error texts are the ones without a language (```python
     # blocks are code).
     blocks = re.findall(r"^```([\w ]*)\n(.*?)^```$", section, flags=re.S | re.M)
@@ -1160,7 +1162,7 @@ def _shown(exc):
 
 
 def _readme_entries():
-    """(README text, the key of README_ERRORS it starts with); a multi-line block is one entry."""
+    """(documented text, the README_ERRORS key it starts with); a multi-line block is one entry."""
     entries = []
     for block in _readme_error_blocks():
         lines = block.rstrip("\n").splitlines()
@@ -1185,7 +1187,7 @@ def test_readme_errors_are_what_users_see(text, key):
     if "\n" not in text:
         assert shown == text
         return
-    # Under jit: JAX's wrapper, the Python stack at the call (elided in the README as "  ..."),
+    # Under jit: JAX's wrapper, the Python stack at the call (elided on the page as "  ..."),
     # then our message.
     first, middle, last = text.splitlines()[0], text.splitlines()[1:-1], text.splitlines()[-1]
     assert middle == ["  ..."]

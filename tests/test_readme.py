@@ -1,6 +1,7 @@
-"""The README's Python snippets run as written.
+"""The README's Python snippets run as written, and so do the two docs snippets whose results
+are checked here beyond running (the shard_map loss and the large-vocabulary accuracy).
 
-Its commands (```bash blocks) and the docs' snippets are tests/test_commands.py's, whose fence
+Its commands (```bash blocks) and every docs snippet are tests/test_commands.py's, whose fence
 parser this file shares, so both read the same blocks (an indented block in a list item too).
 """
 
@@ -11,11 +12,14 @@ import numpy as np
 import pytest
 from test_commands import blocks_of
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DISTRIBUTED = ROOT / "docs" / "guides" / "distributed.md"
+LARGE_VOCABULARIES = ROOT / "docs" / "guides" / "large_vocabularies.md"
 
 
-def _python_blocks():
-    return [block.text for block in blocks_of("python", [README])]
+def _python_blocks(page=README):
+    return [block.text for block in blocks_of("python", [page])]
 
 
 def test_readme_has_quickstart():
@@ -33,9 +37,9 @@ def test_quickstart_trains(capsys):
 
 
 def test_shard_map_snippet_equals_the_unsharded_loss():
-    block = next(block for block in _python_blocks() if "shard_map" in block)
+    block = next(block for block in _python_blocks(DISTRIBUTED) if "shard_map" in block)
     namespace: dict = {}
-    exec(compile(block, str(README), "exec"), namespace)
+    exec(compile(block, str(DISTRIBUTED), "exec"), namespace)
     import jaxloss
 
     want = jax.value_and_grad(
@@ -47,11 +51,11 @@ def test_shard_map_snippet_equals_the_unsharded_loss():
 
 def test_large_vocabulary_snippets_run():
     """The "Large vocabularies" snippets run in order (the second asserts its own result)."""
-    blocks = [block for block in _python_blocks() if "linear_cross_entropy" in block]
+    blocks = [b for b in _python_blocks(LARGE_VOCABULARIES) if "linear_cross_entropy" in b]
     assert len(blocks) == 2
     namespace: dict = {}
     for block in blocks:
-        exec(compile(block, str(README), "exec"), namespace)
+        exec(compile(block, str(LARGE_VOCABULARIES), "exec"), namespace)
     assert 0.0 <= float(namespace["accuracy"]) <= 1.0
     assert set(namespace["aux"]) == {"lse", "z_loss", "argmax", "denominator"}
 
@@ -65,11 +69,11 @@ def test_every_python_block_runs_as_written():
     tested in tests/test_segmentation.py."""
     namespace: dict = {}
     blocks = _python_blocks()
-    assert len(blocks) >= 5
+    assert blocks, "README.md has no ```python block"
     with jax.numpy_dtype_promotion("standard"):
         for i, block in enumerate(blocks):
             try:
                 exec(compile(block, f"{README}:block{i}", "exec"), namespace)
             except Exception as e:  # name the block that failed
                 raise AssertionError(f"README python block {i} failed:\n{block}") from e
-    assert namespace["losses"].shape == (5,)  # the vmap sweep over gammas
+    assert 0.0 < float(namespace["loss"]) < 0.2  # the quickstart's loss after training

@@ -1,6 +1,6 @@
 """jaxloss's conventions, checked over ``jaxloss.__all__`` so that a new export cannot drift.
 
-Each rule is stated once in ``jaxloss/_inputs.py`` (and the README's development section);
+Each rule is stated once in ``jaxloss/_inputs.py`` (and docs/contributing.md);
 here every public name is run against it with the cases of ``tests/cases.py``. A new export
 that breaks a rule (a flag refusing ``np.True_``, a class axis without ``axis=``, an argument
 order its docstring does not follow, a concrete bad label that gives NaN, an output dtype
@@ -56,7 +56,7 @@ INTEGER_LABELS = {
     if "ignore_index" in inspect.signature(getattr(jaxloss, name)).parameters
 } | {"multi_margin_loss", "multilabel_margin_loss", "ctc_loss"}
 
-# The rule for tensor argument names (the README's development section): a tensor is named for
+# The rule for tensor argument names (docs/contributing.md): a tensor is named for
 # what it holds when that is more than PyTorch's generic name says (`logits`, `log_probs`,
 # `hidden`/`weight`, `student_logits`...); otherwise it has PyTorch's name (`input`, `input1`,
 # `anchor`). Targets beside `logits`/`log_probs`/`hidden` are `targets` (class indices or

@@ -1,4 +1,4 @@
-"""The input layer's promises (jaxloss/_inputs.py, the README's "Adding a loss") on the
+"""The input layer's promises (jaxloss/_inputs.py, docs/contributing.md's "Adding a loss") on the
 inputs a breaker found them failing on: narrow label dtypes, the keyword hints, and masked
 elements that must never reach a value or a gradient. The conventions over every export are
 in tests/test_conventions.py.

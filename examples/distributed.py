@@ -42,7 +42,9 @@ _JAX_DEADLINE_MARGIN = 30
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
     """Adds the multi-process flags to ``parser`` (in a group of their own)."""
-    g = parser.add_argument_group("multi-process (one process per host; docs/guides/distributed.md, 'Scaling out')")
+    g = parser.add_argument_group(
+        "multi-process (one process per host; docs/guides/distributed.md, 'Scaling out')"
+    )
     g.add_argument(
         "--coordinator",
         metavar="HOST:PORT",

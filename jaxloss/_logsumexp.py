@@ -329,26 +329,78 @@ def _guard_rows_jvp(primals, tangents):
 # ---------------------------------------------------------------------------------------------
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
-def logsumexp(x: jax.Array, axis: int) -> jax.Array:
-    """``jax.nn.logsumexp(x, axis)`` whose tangent ``sum(softmax * dx)`` is rematerialised:
-    reverse mode recomputes ``softmax`` in the backward pass (fused with the other terms of
-    the gradient) instead of storing ``exp(x - max)``, a logits-sized array."""
-    return jax.nn.logsumexp(x, axis=axis)
+def logsumexp(x: jax.Array, axis: int, scale: jax.Array | None = None) -> jax.Array:
+    """``jax.nn.logsumexp(scale * x, axis)`` (``scale``: an optional scalar) whose tangent
+    ``sum(softmax * d(scale * x))`` is rematerialised: reverse mode recomputes ``softmax`` in
+    the backward pass (fused with the other terms of the gradient) instead of storing
+    ``exp(x - max)``, a logits-sized array.
+
+    With a ``scale``, on CPU, with the class axis last and more rows than a block, the
+    forward pass runs over row blocks, each scaled there: XLA:CPU hands the sum of ``exp(x -
+    max)`` to YNNPACK, which materialises its input, a logits-sized buffer, and the scaled
+    ``x`` would be one more (without a scale the one buffer becomes the gradient's, as in
+    :func:`jaxloss.cross_entropy`, and the whole-array passes are faster).
+    """
+    if scale is None:
+        return _logsumexp(axis, x, jnp.ones((), x.dtype), False)
+    return _logsumexp(axis, x, scale, True)
 
 
-@functools.partial(jax.checkpoint, static_argnums=(3,))
-def _logsumexp_tangent(x, lse, dx, axis):
+def _logsumexp_primal(axis, x, scale, blocked):
+    if blocked and _use_blocked_sums(x, axis, ()):
+        return jax.lax.platform_dependent(
+            x, scale, cpu=_blocked_logsumexp,
+            default=lambda x, scale: jax.nn.logsumexp(scale * x, axis=axis),
+        )
+    return jax.nn.logsumexp(scale * x, axis=axis)
+
+
+def _blocked_logsumexp(x: jax.Array, scale: jax.Array) -> jax.Array:
+    """``logsumexp(scale * x, -1)`` over blocks of rows (see :func:`_blocked_log_prob_sums`)."""
+    lead, num_classes = x.shape[:-1], x.shape[-1]
+    x2 = x.reshape(-1, num_classes)
+    rows, block = x2.shape[0], _sum_block_rows(num_classes)
+
+    def body(i, carry):
+        start = jnp.minimum(i * block, rows - block)
+        xb = scale * jax.lax.dynamic_slice_in_dim(x2, start, block, axis=0)
+        return jax.lax.dynamic_update_slice_in_dim(
+            carry, jax.nn.logsumexp(xb, axis=-1), start, axis=0
+        )
+
+    out = jax.lax.fori_loop(0, -(-rows // block), body, jnp.zeros_like(x2[:, 0]))
+    return out.reshape(lead)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 3))
+def _logsumexp(axis, x, scale, blocked):
+    return _logsumexp_primal(axis, x, scale, blocked)
+
+
+@functools.partial(jax.checkpoint, static_argnums=(0,))
+def _logsumexp_tangent(axis, x, scale, lse, dx, dscale):
+    """``sum(softmax(scale * x) * (scale * dx + x * dscale))`` (``None``: a zero tangent)."""
     lse_b = jnp.expand_dims(lse, axis)
     shift = jnp.where(jnp.isfinite(lse_b), lse_b, jnp.zeros_like(lse_b))
-    return jnp.sum(jnp.exp(x - shift) * dx, axis=axis)
+    p = jnp.exp(scale * x - shift)
+    out = jnp.zeros_like(lse)
+    if dx is not None:
+        out = out + jnp.sum(p * dx, axis=axis) * scale
+    if dscale is not None:
+        out = out + jnp.sum(p * x, axis=axis) * dscale
+    return out
 
 
-@logsumexp.defjvp
-def _logsumexp_jvp(axis, primals, tangents):
-    (x,), (dx,) = primals, tangents
-    lse = logsumexp(x, axis)
-    return lse, _logsumexp_tangent(x, lse, dx, axis)
+def _logsumexp_jvp(axis, blocked, primals, tangents):
+    x, scale = primals
+    dx, dscale = (None if isinstance(t, SymbolicZero) else t for t in tangents)
+    lse = _logsumexp(axis, x, scale, blocked)
+    if dx is None and dscale is None:
+        return lse, jnp.zeros_like(lse)
+    return lse, _logsumexp_tangent(axis, x, scale, lse, dx, dscale)
+
+
+_logsumexp.defjvp(_logsumexp_jvp, symbolic_zeros=True)
 
 
 def log_prob_sum(fd, axis: int, x: jax.Array, lse: jax.Array, *args: jax.Array) -> jax.Array:

@@ -13,9 +13,9 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxloss import _checks, _inputs
-from jaxloss._reduction import reduce_loss, reduce_masked, weigh
-from jaxloss._softmax import SoftmaxConfig, log_softmax, num_global_classes, softmax_loss
+from jaxloss import _checks, _inputs, _logsumexp
+from jaxloss._reduction import global_logsumexp, reduce_loss, reduce_masked, weigh
+from jaxloss._softmax import SoftmaxConfig, num_global_classes, softmax_loss
 
 KL_REDUCTIONS = ("mean", "batchmean", "sum", "none")
 
@@ -459,16 +459,12 @@ def distillation_loss(
             )
         _checks.check_targets_shape(fn, s.shape, y.shape, axis)
         rows = _inputs.labels(fn, y, num_classes, ignore_index=ignore_index, where=keep).keep
-    if rows is not None:  # dropped rows' logits (-inf padding, an inf) never reach the math
-        s = jnp.where(jnp.expand_dims(rows, axis), s, 0.0)
-        t = jnp.where(jnp.expand_dims(rows, axis), t, 0.0)
+    if rows is not None:  # dropped rows' logits (-inf padding, an inf) get no tangent
+        s = _logsumexp.guard_rows(s, jnp.expand_dims(rows, axis))
+        t = _logsumexp.guard_rows(t, jnp.expand_dims(rows, axis))
     temp = jnp.asarray(temperature, dtype)
-    log_s = log_softmax(s / temp, axis, class_axis_name)
-    log_t = log_softmax(t / temp, axis, class_axis_name)
-    kl = jnp.sum(_kl_terms(log_t, log_s), axis=axis)
-    if class_axis_name is not None:
-        kl = jax.lax.psum(kl, class_axis_name)
-    per = jnp.asarray(lambda_soft, dtype) * jnp.square(temp) * kl
+    soft = _soft_kl(s, t, temp, axis, class_axis_name)
+    per = jnp.asarray(lambda_soft, dtype) * jnp.square(temp) * soft
     if y is not None:
         # cross_entropy per row: 0 where ignored or masked, NaN for an out-of-range label.
         hard = softmax_loss(
@@ -477,3 +473,39 @@ def distillation_loss(
         )
         per = per + jnp.asarray(lambda_hard, dtype) * hard
     return reduce_masked(per, rows, reduction, axis_name, weights=v)
+
+
+def _kl_and_dl(u, t, inv_temp, lse_t):
+    """Per class ``p_t (log p_t - log p_s)`` of :func:`_soft_kl` and its derivative in ``u``,
+    from ``u = s - T * lse_s`` (so ``log p_s = u / T``) and ``log p_t = t / T - lse_t``:
+    0 with a zero derivative where ``p_t = 0`` exactly (``0 log 0 = 0``, as
+    :func:`_kl_terms`; the teacher's log-probability is clamped to a finite value there and
+    the result selected), ``inf`` where ``p_t > 0 = p_s``."""
+    lowest = jnp.finfo(u.dtype).min
+    log_t = t * inv_temp - lse_t
+    absent = jnp.isneginf(log_t)
+    lt = jnp.maximum(log_t, lowest)
+    p_t = jnp.exp(lt)
+    value = p_t * (lt - u * inv_temp)
+    return jnp.where(absent, 0.0, value), jnp.where(absent, 0.0, -p_t * inv_temp)
+
+
+def _soft_kl(s, t, temp, axis, class_axis_name):
+    """Per row ``KL(softmax(t / T) || softmax(s / T))`` along ``axis`` (over every device's
+    classes with ``class_axis_name``).
+
+    One row sum of the logits (:func:`jaxloss._logsumexp.log_prob_sum`) whose gradient in
+    ``s`` is written in closed form, ``(p_s - p_t) / T``, and recomputed in the backward pass
+    (one elementwise pass, no logits-sized temporary; autodiff of the log-softmaxes kept
+    several); the teacher's gradient is autodiff of the class term, rematerialised too. The
+    logsumexps' tangents are rematerialised (:func:`jaxloss._logsumexp.logsumexp`).
+    """
+    inv_temp = 1.0 / temp
+
+    def lse(x):
+        out = _logsumexp.logsumexp(x, axis, inv_temp)
+        out = out if class_axis_name is None else global_logsumexp(out, class_axis_name)
+        return jnp.expand_dims(out, axis)
+
+    kl = _logsumexp.log_prob_sum(_kl_and_dl, axis, s, temp * lse(s), t, inv_temp, lse(t))
+    return kl if class_axis_name is None else jax.lax.psum(kl, class_axis_name)

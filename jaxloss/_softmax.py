@@ -9,11 +9,13 @@ prepares through :mod:`jaxloss._inputs`, then does the math: for integer targets
 per-element loss is built from ``logsumexp(x) - x[y]`` (one reduction and one gather per
 element, no materialised ``log_softmax`` to differentiate through); label smoothing,
 probability targets and the focal and Poly-1 class terms are row sums of one elementwise
-function of the logits (:func:`jaxloss._logsumexp.row_sum`, a custom JVP whose tangent is
-recomputed in the backward pass), so no option keeps a logits-sized array between the
-passes. Class weights, ``ignore_index`` and ``where`` act on per-element quantities only;
-dropped rows get a zero tangent (:func:`jaxloss._logsumexp.guard_rows`), so ``-inf``
-padding there never reaches a gradient.
+function of the log-probabilities, with a custom JVP whose tangent is recomputed in the
+backward pass (:func:`jaxloss._logsumexp.row_sum` for the smoothing of plain cross-entropy,
+:func:`jaxloss._logsumexp.log_prob_sum`, whose derivative is written in closed form, for the
+class terms), so no option keeps a logits-sized array between the passes. Class weights,
+``ignore_index`` and ``where`` act on per-element quantities only; dropped rows get a zero
+tangent (:func:`jaxloss._logsumexp.guard_rows`), so ``-inf`` padding there never reaches a
+gradient.
 """
 
 from __future__ import annotations
@@ -134,22 +136,6 @@ def _nll_term(logp: jax.Array, gamma: jax.Array | None, poly: jax.Array | None) 
     return term
 
 
-def _class_terms(
-    logp: jax.Array, gamma: jax.Array | None, poly: jax.Array | None = None
-) -> tuple[jax.Array, jax.Array]:
-    """Per-class ``-(1 - p_c)**gamma * log p_c`` (``-log p_c`` when gamma is None), plus
-    ``poly * (1 - p_c)`` when ``poly`` is given (:func:`_nll_term`).
-
-    Returns the terms and the mask of classes with ``log p_c = -inf`` (a ``-inf`` logit). The
-    terms are computed on a safe stand-in there so that no ``inf * 0`` reaches a gradient; the
-    callers decide what such a class contributes.
-    """
-    impossible = jnp.isneginf(logp)
-    safe = jnp.where(impossible, -1.0, logp)
-    terms = _nll_term(safe, gamma, poly)
-    return terms, impossible
-
-
 def _smoothing_term(x, lse, w):
     """Per class ``w_c (lse - x_c)`` on the support (``x_c > -inf``), else 0 (computed on a
     safe stand-in there, so that no ``0 * inf`` reaches a derivative)."""
@@ -157,47 +143,117 @@ def _smoothing_term(x, lse, w):
     return jnp.where(supported, w * (lse - jnp.where(supported, x, lse)), 0.0)
 
 
-def _class_loss(names, smooth_only, *vals):
-    """The per-class loss of the row sums (one fused elementwise function of the logits).
+def _one_minus_p(logp: jax.Array, p: jax.Array, l_top: jax.Array, top: jax.Array) -> jax.Array:
+    """``1 - p`` for a log-probability ``logp`` and ``p = exp(logp)``, accurate everywhere without
+    a second transcendental function per element (``-expm1`` costs about two ``exp`` on
+    XLA:CPU).
 
-    ``names`` lists the arguments present in ``vals`` among ``x`` (logits), ``lse`` (the
-    per-row logsumexp), ``q`` (probability targets), ``w`` (class weights), ``eps``
-    (smoothing), ``inv_c`` (1/C), ``gamma`` (focal) and ``poly`` (Poly-1). With
-    ``smooth_only`` it is the smoothing term ``w_c * term(log p_c)`` of integer targets (0 for
-    a class with a -inf logit); else the probability-target loss ``w_c [(1 - eps) q_c
-    term(log p_c) + eps / C term(log p_c)]`` with ``0 * log 0 = 0`` where ``q_c = 0`` and
-    ``p_c = 0``, and an infinite loss where ``q_c > 0`` and ``p_c = 0``.
+    Only the row's most probable class can have ``p > 1/2``, where ``1 - p`` cancels; every
+    other class has ``1 - p`` in [1/2, 1], exact to an ulp. The top class (``logp == l_top``,
+    the row's largest log-probability; ties are equal values) gets the per-row ``top =
+    -expm1(l_top)`` instead, plus ``stop_gradient(p) - p`` (0 in value), so that its
+    derivatives of every order are those of ``1 - exp(logp)`` (``l_top`` and ``top`` are
+    constants: callers stop their gradients).
+    """
+    return jnp.where(logp == l_top, top + (jax.lax.stop_gradient(p) - p), 1.0 - p)
+
+
+def _focal_and_dl(logp, p, one_minus_p, gamma):
+    """The focal term ``phi = -(1 - p)**gamma * logp`` of a log-probability ``logp`` (finite, <= 0)
+    and its derivative ``dphi/dl = -(1 - p)**gamma * (1 - gamma * p * logp / (1 - p))``, from
+    ``p`` and ``1 - p``.
+
+    A traced ``gamma`` gives the factor ``exp(gamma * log(1 - p))`` (exactly 1 at ``gamma =
+    0``); a concrete integer ``gamma`` (a Python int) an integer power, two transcendental
+    functions fewer. Where ``p`` rounds to 1 (``1 - p < tiny``) ``log(1 - p)`` is the
+    constant ``log(tiny)`` and ``logp / (1 - p)`` its limit -1, each selected by a ``where``
+    whose other branch sees a safe input, so derivatives of every order stay finite there and
+    for ``0 <= gamma < 1``.
+    """
+    if isinstance(gamma, int):
+        if gamma == 0:
+            return -logp, jnp.full_like(logp, -1.0)
+        factor_m1 = jax.lax.integer_pow(one_minus_p, gamma - 1)
+        return -factor_m1 * one_minus_p * logp, -factor_m1 * (one_minus_p - gamma * p * logp)
+    tiny = jnp.finfo(logp.dtype).tiny
+    saturated = one_minus_p < tiny
+    safe = jnp.where(saturated, 1.0, one_minus_p)
+    log1m_p = jnp.where(saturated, jnp.log(tiny).astype(logp.dtype), jnp.log(safe))
+    factor = jnp.exp(gamma * log1m_p)
+    ratio = jnp.where(saturated, -1.0, logp / safe)  # log p / (1 - p), -1 at p = 1
+    return -factor * logp, -factor * (1.0 - gamma * p * ratio)
+
+
+def _term_and_dl(logp, top, gamma, poly):
+    """A class's loss term of its (finite) log-probability ``logp`` and its derivative in ``logp``:
+    ``-logp`` (cross-entropy) or the focal term (:func:`_focal_and_dl`), plus the Poly-1 term
+    ``poly * (1 - p)``. ``top``: ``(l_top, -expm1(l_top))`` for :func:`_one_minus_p`."""
+    if gamma is None or (isinstance(gamma, int) and gamma == 0):
+        if poly is None:
+            return -logp, jnp.full_like(logp, -1.0)
+        gamma = None
+    p = jnp.exp(logp)
+    one_minus_p = _one_minus_p(logp, p, *top)
+    if gamma is None:
+        phi, dphi = -logp, jnp.full_like(logp, -1.0)
+    else:
+        phi, dphi = _focal_and_dl(logp, p, one_minus_p, gamma)
+    if poly is not None:
+        phi = phi + poly * one_minus_p
+        dphi = dphi - poly * p
+    return phi, dphi
+
+
+def _class_loss_and_dl(names, smooth_only, int_gamma, logp, *vals):
+    """The per-class loss of the row sums and its derivative in the log-probability ``logp``.
+
+    ``names`` lists the arguments present in ``vals`` among ``q`` (probability targets),
+    ``w`` (class weights), ``eps`` (smoothing), ``inv_c`` (1/C), ``gamma`` (focal, traced)
+    and ``poly`` (Poly-1); ``int_gamma`` is a concrete integer focal exponent (static), or
+    None. With ``smooth_only`` it is the smoothing term ``w_c * term(l_c)`` of integer
+    targets (0 for a class with a -inf logit); else the probability-target loss ``w_c [(1 -
+    eps) q_c term(l_c) + eps / C term(l_c)]`` with ``0 * log 0 = 0`` where ``q_c = 0`` and
+    ``p_c = 0``, and an infinite loss where ``q_c > 0`` and ``p_c = 0``. The terms are
+    computed on a safe stand-in where ``logp = -inf``; the derivative is 0 there.
     """
     a = dict(zip(names, vals, strict=True))
-    logp = a["x"] - a["lse"]
-    terms, impossible = _class_terms(logp, a.get("gamma"), a.get("poly"))
+    impossible = jnp.isneginf(logp)
+    # A finite stand-in where logp = -inf (a clamp: XLA:CPU fuses it into the gradient's pass,
+    # where a select on logp was kept as a logits-sized buffer); the results there are replaced.
+    safe = jnp.maximum(logp, jnp.finfo(logp.dtype).min)
+    gamma = int_gamma if int_gamma is not None else a.get("gamma")
+    top = (a.get("l_top"), a.get("top"))
+    terms, dterms = _term_and_dl(safe, top, gamma, a.get("poly"))
     if smooth_only:
-        per_class = jnp.where(impossible, 0.0, terms)
+        per_class, weight = jnp.where(impossible, 0.0, terms), None
     else:
         q = a["q"]
         # Elsewhere q * terms, so the derivative in q is the class's term, at q = 0 too
         # (PyTorch's; soft or learned targets need it).
         per_class = jnp.where(impossible, jnp.where(q == 0, 0.0, jnp.inf), q * terms)
+        weight = q
         if "eps" in a:
             smooth_part = jnp.where(impossible, 0.0, terms)
             per_class = (1.0 - a["eps"]) * per_class + (a["eps"] * a["inv_c"]) * smooth_part
+            weight = (1.0 - a["eps"]) * q + a["eps"] * a["inv_c"]
     if "w" in a:
         per_class = a["w"] * per_class
-    return per_class
+        weight = a["w"] if weight is None else a["w"] * weight
+    d = dterms if weight is None else weight * dterms
+    return per_class, jnp.where(impossible, 0.0, d)
 
 
-def _class_sum(axis, shard, names, smooth_only, *vals):
-    """``sum_c`` of :func:`_class_loss` over every device's classes (a fused row sum)."""
-    f = functools.partial(_class_loss, names, smooth_only)
-    if "gamma" in names:
-        # The focal factor's derivative is too large a function for XLA:CPU to fuse into one
-        # reduction: a rematerialised tangent (row_sum) kept one logits-sized temporary
-        # instead of several but ran about 2x slower than autodiff of the plain sum, and its
-        # custom JVP had no second-order rule (jax.hessian failed), so the focal class terms
-        # keep autodiff (BENCHMARKS.md, 2026-12-07).
-        out = jnp.sum(f(*vals), axis=axis)
-    else:
-        out = _logsumexp.row_sum(f, axis, *vals, row_coefficients=True)
+def _class_sum(axis, shard, names, smooth_only, int_gamma, x, lse, *vals):
+    """``sum_c`` of :func:`_class_loss_and_dl` over every device's classes: one fused row sum
+    of the logits ``x`` whose gradient is written in closed form
+    (:func:`jaxloss._logsumexp.log_prob_sum`)."""
+    if int_gamma not in (None, 0) or "gamma" in names or "poly" in names:
+        # The row's largest log-probability and its accurate 1 - p (see _one_minus_p); the
+        # local maximum under a split class axis (the top class is on some device's block).
+        l_top = jax.lax.stop_gradient(jnp.max(x, axis=axis, keepdims=True) - lse)
+        names, vals = names + ("l_top", "top"), (*vals, l_top, -jnp.expm1(l_top))
+    fd = functools.partial(_class_loss_and_dl, names, smooth_only, int_gamma)
+    out = _logsumexp.log_prob_sum(fd, axis, x, lse, *vals)
     return out if shard is None else jax.lax.psum(out, shard[1])
 
 
@@ -205,6 +261,13 @@ def _lse(x, axis, shard):
     """The per-row logsumexp over every device's classes (``jax.nn.logsumexp``: its
     autodiff fuses into one pass each way)."""
     lse = jax.nn.logsumexp(x, axis=axis)
+    return lse if shard is None else global_logsumexp(lse, shard[1])
+
+
+def _lse_remat(x, axis, shard):
+    """:func:`_lse` whose backward recomputes the softmax (for the class sums, whose own
+    backward pass recomputes it too: no ``exp(x - max)`` is kept between the passes)."""
+    lse = _logsumexp.logsumexp(x, axis)
     return lse if shard is None else global_logsumexp(lse, shard[1])
 
 
@@ -218,6 +281,8 @@ class _Terms:
       eps: the label smoothing, None when a concrete 0.
       z: the z-loss coefficient, None when a concrete 0.
       gamma: the focal exponent (focal_loss), else None.
+      int_gamma: ``gamma`` as a Python int when it is a concrete integer in [0, 8] (the
+        class sums use an integer power then), else None.
       poly: the Poly-1 coefficient, else None.
       num_classes: the global class count C.
       shard: ``(offset, class_axis_name)`` when the class axis is split, else None.
@@ -228,6 +293,7 @@ class _Terms:
     eps: jax.Array | None
     z: jax.Array | None
     gamma: jax.Array | None
+    int_gamma: int | None
     poly: jax.Array | None
     num_classes: int
     shard: tuple[jax.Array, str] | None
@@ -268,14 +334,18 @@ def softmax_loss(
     w = _inputs.class_weights(fn, class_weights, num_classes, dtype)
     eps, z = _checks.smoothing_and_z_loss(fn, label_smoothing, z_loss, dtype)
     z = None if z is None else jnp.asarray(z, dtype)
+    int_gamma = None
     if gamma is not None:
         _checks.check_scalar(fn, "gamma", gamma)
         _checks.check_nonnegative(fn, "gamma", gamma)
+        g = _checks.concrete_float(gamma)
+        if g is not None and g.is_integer() and 0 <= g <= 8:
+            int_gamma = int(g)
         gamma = jnp.asarray(gamma, dtype)
 
     def terms(shape):
         v = _inputs.element_weights(fn, weights, shape, dtype)
-        return _Terms(w, v, eps, z, gamma, poly, num_classes, shard)
+        return _Terms(w, v, eps, z, gamma, int_gamma, poly, num_classes, shard)
 
     if jnp.issubdtype(targets.dtype, jnp.integer):
         _checks.check_targets_shape(fn, x.shape, targets.shape, axis)
@@ -343,7 +413,10 @@ def _integer_targets(config: SoftmaxConfig, axis: int, x, labels, o: _Terms):
         lse, x_y = _logsumexp.lse_and_pick(x, safe_y)
     else:
         x_y = _logsumexp.pick(x, safe_y, axis)
-        lse = None if log_probs else _lse(x, axis, None)
+        # With a focal or Poly-1 smoothing sum, whose backward pass recomputes the softmax
+        # anyway, the logsumexp keeps no exp(x - max) for its own.
+        remat = eps is not None and (gamma is not None or poly is not None)
+        lse = None if log_probs else (_lse_remat if remat else _lse)(x, axis, None)
     logp_y = x_y if lse is None else x_y - lse
     per = _nll_term(logp_y, gamma, poly)
     w_y = None if w is None else _logsumexp.take_classes(w, safe_y)
@@ -363,14 +436,13 @@ def _integer_targets(config: SoftmaxConfig, axis: int, x, labels, o: _Terms):
             if shard is not None:
                 smooth = jax.lax.psum(smooth, shard[1])
         else:  # focal, Poly-1: per-class terms, one fused pass each way
-            names = ("x", "lse") + tuple(
-                n for n, v in (("w", w_cls), ("gamma", gamma), ("poly", poly)) if v is not None
-            )
-            vals = [x, lse_b] + [
-                along(v, x.ndim, axis) if n == "w" else v
-                for n, v in (("w", w_cls), ("gamma", gamma), ("poly", poly)) if v is not None
+            g = None if o.int_gamma is not None else gamma
+            present = [
+                (n, v) for n, v in (("w", w_cls), ("gamma", g), ("poly", poly)) if v is not None
             ]
-            smooth = _class_sum(axis, shard, names, True, *vals)
+            names = tuple(n for n, _ in present)
+            vals = [along(v, x.ndim, axis) if n == "w" else v for n, v in present]
+            smooth = _class_sum(axis, shard, names, True, o.int_gamma, x, lse_b, *vals)
         per = (1.0 - eps) * per + (eps / o.num_classes) * smooth
     if o.z is not None:
         # Weighted like the target's term, so "mean" (divided by sum w_y) keeps the z-loss
@@ -388,20 +460,22 @@ def _probability_targets(config: SoftmaxConfig, axis: int, x, q, mask, o: _Terms
     if mask is not None:  # masked rows never reach the gradient (of the logits or targets)
         m = jnp.expand_dims(mask, axis)
         x, q = _logsumexp.guard_rows(x, m), _logsumexp.guard_rows(q, m)
-    lse = _lse(x, axis, shard)
     w = local_classes(o.w, shard, x.shape[axis])
     present = [
         (n, v) for n, v in (
             ("w", None if w is None else along(w, x.ndim, axis)),
             ("eps", eps),
             ("inv_c", None if eps is None else jnp.asarray(1.0 / o.num_classes, x.dtype)),
-            ("gamma", o.gamma),
+            ("gamma", None if o.int_gamma is not None else o.gamma),
             ("poly", o.poly),
         ) if v is not None
     ]
-    names = ("x", "lse", "q") + tuple(n for n, _ in present)
-    vals = [x, jnp.expand_dims(lse, axis), q] + [v for _, v in present]
-    per = _class_sum(axis, shard, names, False, *vals)
+    names = ("q",) + tuple(n for n, _ in present)
+    vals = [q] + [v for _, v in present]
+    lse = _lse_remat(x, axis, shard)
+    per = _class_sum(
+        axis, shard, names, False, o.int_gamma, x, jnp.expand_dims(lse, axis), *vals
+    )
     if o.z is not None:
         # Weighted by the target's effective class weight, sum_c w_c p_c (w_y when one-hot).
         z_term = o.z * jnp.square(lse)

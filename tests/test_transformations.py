@@ -199,9 +199,9 @@ INTEGER_TARGET_CASES = [
 # one program: the quick columns (jit, vmap, grad, jvp, the hyperparameter and target
 # derivatives, int32 targets) in one, the slow ones (jacfwd = jacrev, linearize, hessian,
 # checkpoint, dtypes) in another, compiled by the first test of the case that needs it (the
-# xdist group is the case, see conftest.py). Each test still checks its own column. If the
-# merged program fails to trace or compile, every column compiles alone, so a failure names
-# its column.
+# xdist group is the case, see conftest.py), with only the columns whose tests this session
+# runs. Each test still checks its own column. If the merged program fails to trace or
+# compile, every column compiles alone, so a failure names its column.
 # =============================================================================================
 
 
@@ -502,12 +502,16 @@ def _applies(key: str, column: str) -> bool:
     return column not in REGISTRY[key].not_applicable
 
 
-def _merged(key: str, program: str, case: Case, args: dict):
-    """Every applicable column of ``program`` for the case, and their outputs compiled and run
-    as one program; no outputs if that fails (the tests then compile their columns one by
-    one)."""
+def _merged(key: str, program: str, case: Case, args: dict, selected: set[tuple[str, str]]):
+    """Every applicable column of ``program`` for the case whose test is ``selected`` in this
+    session, and their outputs compiled and run as one program; no outputs if that fails (the
+    tests then compile their columns one by one)."""
     if (key, program) not in _MERGED:
-        columns = {c: COLUMNS[c](case, args) for c in PROGRAMS[program] if _applies(key, c)}
+        columns = {
+            c: COLUMNS[c](case, args)
+            for c in PROGRAMS[program]
+            if _applies(key, c) and (key, c) in selected
+        }
         try:
             outputs = jax.device_get(
                 jax.jit(lambda inputs: {c: col.program(inputs[c]) for c, col in columns.items()})(
@@ -520,10 +524,41 @@ def _merged(key: str, program: str, case: Case, args: dict):
     return _MERGED[(key, program)]
 
 
-def _run_column(key: str, column: str, prepared) -> None:
+# The column each test checks (the tests of _run_column).
+TEST_COLUMN = {
+    "test_jit": "jit",
+    "test_vmap": "vmap",
+    "test_grad": "grad",
+    "test_jvp": "jvp",
+    "test_grad_and_jvp_wrt_hyperparameters": "grad_hyper",
+    "test_grad_and_jvp_wrt_float_targets": "grad_target",
+    "test_int32_targets_under_x64": "int32",
+    "test_jacfwd_equals_jacrev": "jacfwd",
+    "test_linearize": "linearize",
+    "test_hessian": "hessian",
+    "test_checkpoint": "checkpoint",
+    "test_dtypes": "dtype",
+}
+
+
+@pytest.fixture(scope="session")
+def selected(request) -> set[tuple[str, str]]:
+    """The (case, column) pairs whose test this session runs: a merged program compiles only
+    those (``-k``, a skipped slow test or tests/test_compiler_flags.py's subset compile no
+    column that no test checks)."""
+    out = set()
+    for item in request.session.items:
+        column = TEST_COLUMN.get(getattr(item, "originalname", ""))
+        if column and item.module.__name__ == __name__ and not item.get_closest_marker("skip"):
+            out.add((item.callspec.params["key"], column))
+    return out
+
+
+def _run_column(key: str, column: str, prepared, selected) -> None:
     case, args = prepared(key)  # also lowers the blocked cases' thresholds for this test
     program = next(p for p, columns in PROGRAMS.items() if column in columns)
-    columns, outputs = _merged(key, program, case, args)
+    assert (key, column) in selected, (key, column)
+    columns, outputs = _merged(key, program, case, args, selected)
     col = columns[column]
     if column in outputs:
         col.check(outputs[column])
@@ -532,47 +567,47 @@ def _run_column(key: str, column: str, prepared) -> None:
 
 
 @pytest.mark.parametrize("key", _params("jit"))
-def test_jit(key, prepared):
-    _run_column(key, "jit", prepared)
+def test_jit(key, prepared, selected):
+    _run_column(key, "jit", prepared, selected)
 
 
 @pytest.mark.parametrize("key", _params("vmap"))
-def test_vmap(key, prepared):
-    _run_column(key, "vmap", prepared)
+def test_vmap(key, prepared, selected):
+    _run_column(key, "vmap", prepared, selected)
 
 
 @pytest.mark.parametrize("key", _params("grad"))
-def test_grad(key, prepared):
-    _run_column(key, "grad", prepared)
+def test_grad(key, prepared, selected):
+    _run_column(key, "grad", prepared, selected)
 
 
 @pytest.mark.parametrize("key", _params("jvp"))
-def test_jvp(key, prepared):
-    _run_column(key, "jvp", prepared)
+def test_jvp(key, prepared, selected):
+    _run_column(key, "jvp", prepared, selected)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("key", _params("jacfwd"))
-def test_jacfwd_equals_jacrev(key, prepared):
-    _run_column(key, "jacfwd", prepared)
+def test_jacfwd_equals_jacrev(key, prepared, selected):
+    _run_column(key, "jacfwd", prepared, selected)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("key", _params("linearize"))
-def test_linearize(key, prepared):
-    _run_column(key, "linearize", prepared)
+def test_linearize(key, prepared, selected):
+    _run_column(key, "linearize", prepared, selected)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("key", _params("hessian"))
-def test_hessian(key, prepared):
-    _run_column(key, "hessian", prepared)
+def test_hessian(key, prepared, selected):
+    _run_column(key, "hessian", prepared, selected)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("key", _params("checkpoint"))
-def test_checkpoint(key, prepared):
-    _run_column(key, "checkpoint", prepared)
+def test_checkpoint(key, prepared, selected):
+    _run_column(key, "checkpoint", prepared, selected)
 
 
 @pytest.mark.parametrize("key", _params("eval_shape"))
@@ -610,13 +645,13 @@ def test_export_round_trip(key, prepared):
 
 
 @pytest.mark.parametrize("key", _params("grad_hyper"))
-def test_grad_and_jvp_wrt_hyperparameters(key, prepared):
-    _run_column(key, "grad_hyper", prepared)
+def test_grad_and_jvp_wrt_hyperparameters(key, prepared, selected):
+    _run_column(key, "grad_hyper", prepared, selected)
 
 
 @pytest.mark.parametrize("key", _params("grad_target"))
-def test_grad_and_jvp_wrt_float_targets(key, prepared):
-    _run_column(key, "grad_target", prepared)
+def test_grad_and_jvp_wrt_float_targets(key, prepared, selected):
+    _run_column(key, "grad_target", prepared, selected)
 
 
 def test_bce_target_gradient_is_pytorchs():
@@ -628,18 +663,18 @@ def test_bce_target_gradient_is_pytorchs():
 
 
 @pytest.mark.parametrize("key", INTEGER_TARGET_CASES)
-def test_int32_targets_under_x64(key, prepared):
+def test_int32_targets_under_x64(key, prepared, selected):
     """int32 labels (what most data pipelines give) with float64 inputs under x64."""
-    _run_column(key, "int32", prepared)
+    _run_column(key, "int32", prepared, selected)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("key", _params("dtype"))
-def test_dtypes(key, prepared):
+def test_dtypes(key, prepared, selected):
     """float16/bfloat16/float32 inputs compute in float32 and give a float32 loss; float64
     stays float64, against the reference at the rounded inputs; gradients have the input's
     dtype."""
-    _run_column(key, "dtype", prepared)
+    _run_column(key, "dtype", prepared, selected)
 
 
 # =============================================================================================

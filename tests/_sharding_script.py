@@ -45,7 +45,7 @@ class Case:
     positional: tuple[str, ...]
     diff: tuple[str, ...]
     pmap: bool = False
-    large: bool = False
+    blocked: bool = False
     batch_axis: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
@@ -278,19 +278,23 @@ def linear(ignore=None, weights=False):
     return make
 
 
-LARGE_C = 1000
+# The CPU row-blocked path of the softmax losses (jaxloss._logsumexp) switches on at 2**24
+# elements. The blocked cases lower its thresholds, as tests/test_fast_paths.py does, so that
+# every device's local shard (BLOCKED_ROWS x BLOCKED_C) takes it, in blocks of 4 rows that do
+# not divide the shard, and check that the sharded program holds the blocked loop. (Until
+# 2026-12 they ran real shards of 16785 x 1000 above the real threshold: the same program,
+# 59 s of the two subprocesses' 226.)
+BLOCKED_C, BLOCKED_ROWS = 11, 7
+BLOCKED_THRESHOLDS = {"BLOCKED_MIN_ELEMENTS": 64, "BLOCK_ELEMENTS": 4 * BLOCKED_C}
 
 
-def large(rng):
-    """A local shard above the CPU row-blocked threshold on every device."""
-    from jaxloss import _logsumexp
-
-    rows = -(-_logsumexp.BLOCKED_MIN_ELEMENTS // LARGE_C) + 8  # per device
-    n = NUM_DEVICES * rows
-    x = (2.0 * rng.standard_normal((n, LARGE_C), dtype=np.float32)).astype(np.float32)
-    y = rng.integers(0, LARGE_C, (n,)).astype(np.int32)
+def blocked(rng):
+    """Every device's local shard above the (lowered) CPU row-blocked threshold."""
+    n = NUM_DEVICES * BLOCKED_ROWS
+    y = _labels(rng, (n,), BLOCKED_C)
     y[::7] = -100
-    return {"logits": x, "targets": y}, {"class_weights": _weights(LARGE_C)}
+    sharded = {"logits": _logits(rng, (n, BLOCKED_C)), "targets": y}
+    return sharded, {"class_weights": _weights(BLOCKED_C)}
 
 
 def _pm1(rng, shape, dtype=np.float32):
@@ -581,9 +585,9 @@ CASES = [
     Case("ctc-sum", "ctc_loss", ctc(), {"zero_infinity": True, "reduction": "sum"},
          ("log_probs", "targets", "input_lengths", "target_lengths"), ("log_probs",),
          batch_axis={"log_probs": 1}),
-    # local shards above the CPU row-blocked threshold
-    Case("large-ce-weights-ignore", "cross_entropy", large, {}, POS, XW, large=True),
-    Case("large-ce-smoothing", "cross_entropy", large, LS, POS, X, large=True),
+    # local shards above the CPU row-blocked threshold (lowered: BLOCKED_THRESHOLDS)
+    Case("blocked-ce-weights-ignore", "cross_entropy", blocked, {}, POS, XW, blocked=True),
+    Case("blocked-ce-smoothing", "cross_entropy", blocked, LS, POS, X, blocked=True),
 ]
 
 CASE_IDS = [case.id for case in CASES]
@@ -626,13 +630,29 @@ def _close(got, want, what, rtol, atol_scale):
 
 
 def run_case(case, mesh):
+    """Checks one case (the blocked cases with the row-blocked thresholds lowered)."""
+    if not case.blocked:
+        return _run_case(case, mesh)
+    from jaxloss import _logsumexp
+
+    saved = {name: getattr(_logsumexp, name) for name in BLOCKED_THRESHOLDS}
+    try:
+        for name, value in BLOCKED_THRESHOLDS.items():
+            setattr(_logsumexp, name, value)
+        return _run_case(case, mesh)
+    finally:
+        for name, value in saved.items():
+            setattr(_logsumexp, name, value)
+
+
+def _run_case(case, mesh):
     import jax
     from jax.sharding import NamedSharding
     from jax.sharding import PartitionSpec as P
 
     sharded, replicated = case.make(np.random.default_rng(0))
     ds, os_, dr, or_ = _split(case, sharded, replicated)
-    rtol, atol = (1e-4, 1e-5) if case.large else (2e-5, 2e-6)
+    rtol, atol = 2e-5, 2e-6
 
     def loss(axis_name):
         def f(ds, dr, os_, or_):
@@ -662,7 +682,11 @@ def run_case(case, mesh):
     put_s = lambda t: {k: jax.device_put(v, NamedSharding(mesh, spec(k)))  # noqa: E731
                        for k, v in t.items()}
     put_r = lambda t: jax.device_put(t, NamedSharding(mesh, P()))  # noqa: E731
-    value, (got_ds, got_dr) = mapped(put_s(ds), put_r(dr), put_s(os_), put_r(or_))
+    placed = (put_s(ds), put_r(dr), put_s(os_), put_r(or_))
+    if case.blocked:  # the local shards take the row-blocked loop (a scan or a while)
+        text = str(jax.make_jaxpr(mapped)(*placed))
+        assert "scan[" in text or "while[" in text, f"{case.id}: not the row-blocked path"
+    value, (got_ds, got_dr) = mapped(*placed)
     _close(value, want_value, "shard_map value", rtol, atol)
     for k in ds:
         _close(got_ds[k], want_ds[k], f"shard_map d/d{k} (sharded)", rtol, atol)

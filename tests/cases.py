@@ -24,8 +24,6 @@ TRANSFORMATIONS = (
     "vmap",
     "grad",
     "jvp",
-    "jacfwd",
-    "linearize",
     "hessian",
     "checkpoint",
     "eval_shape",
@@ -35,7 +33,7 @@ TRANSFORMATIONS = (
     "dtype",
 )
 # The transformations that differentiate with respect to the data arguments.
-DIFFERENTIATING = ("grad", "jvp", "jacfwd", "linearize", "hessian", "dtype")
+DIFFERENTIATING = ("grad", "jvp", "hessian", "dtype")
 
 
 # =============================================================================================

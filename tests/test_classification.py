@@ -405,16 +405,20 @@ def test_focal_hessian_finite_where_p_rounds_to_one(gamma):
     stays finite there, the focal and the Dice+focal loss alike (a clamp of log p gave
     0 * inf = NaN), and at gamma = 0 it is cross-entropy's."""
     y = np.array([0, 2])
+    # Compiled (jit) rather than eager: op-by-op, the second derivative of the Dice+focal loss
+    # dispatched and compiled hundreds of single-op programs (20 s of CPU for the first gamma).
+    focal = jax.jit(jax.hessian(lambda z: jaxloss.focal_loss(z, y, gamma=gamma)))
+    ce = jax.jit(jax.hessian(lambda z: jaxloss.cross_entropy(z, y)))
+    dice_focal = jax.jit(jax.hessian(lambda z: jaxloss.dice_focal_loss(
+        z[None, :, :, None], y[None, :, None], gamma=gamma, axis=2)))
     for dtype, margin in ((np.float32, 16.0), (np.float32, 100.0), (np.float64, 60.0)):
         with jax.enable_x64(dtype == np.float64):
             x = np.array([[margin, 0, 0, 0], [0.5, -1.0, 1.0, 0.0]], dtype)
-            hess = jax.hessian(lambda z: jaxloss.focal_loss(z, y, gamma=gamma))(x)
-            assert np.isfinite(hess).all(), (dtype, margin)
+            hess = focal(x)
+            assert hess.dtype == dtype and np.isfinite(hess).all(), (dtype, margin)
             if gamma == 0.0:
-                want = jax.hessian(lambda z: jaxloss.cross_entropy(z, y))(x)
-                np.testing.assert_allclose(hess, want, rtol=1e-6, atol=1e-12)
-            seg = jax.hessian(lambda z: jaxloss.dice_focal_loss(
-                z[None, :, :, None], y[None, :, None], gamma=gamma, axis=2))(x)
+                np.testing.assert_allclose(hess, ce(x), rtol=1e-6, atol=1e-12)
+            seg = dice_focal(x)
             assert np.isfinite(seg).all(), (dtype, margin)
 
 

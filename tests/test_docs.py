@@ -5,20 +5,25 @@ CI beside the tests; the fast checks here fail the ordinary suite first when an 
 no entry on an API page (or two), when a page lists a name that is not exported, or when a
 docstring's ``Args:`` section and its signature disagree (a renamed argument).
 
-The slow checks (``--run-slow``) build the docs once into a temporary folder, with the same
-flags, and read the pages: no page loads a script or stylesheet from the network, every local
-asset a page names exists, and (where ``chromium`` is on PATH; ``.ci/run`` installs it with
-apt-get) an API page's formulas are typeset by the bundled MathJax in headless Chromium with
-every host name unresolvable, and the page makes no network request.
+The slow checks (``--run-slow``) read the built pages: in CI the build ``.ci/run`` makes in the
+background (it sets ``JAXLOSS_DOCS_HTML`` to its output folder and ``JAXLOSS_DOCS_STATUS`` to a
+file that gets sphinx-build's exit status; the checks wait for it), elsewhere the docs built
+once into a temporary folder with the same flags. They check that no page loads a script or
+stylesheet from the network, every local asset a page names exists, and (where ``chromium`` is
+on PATH; ``.ci/run`` installs it with apt-get) an API page's formulas are typeset by the
+bundled MathJax in headless Chromium with every host name unresolvable, and the page makes no
+network request.
 """
 
 import html.parser
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -238,9 +243,35 @@ def test_remote_asset_check_catches_cdn_scripts_and_stylesheets():
     ]
 
 
+# How long the checks wait for .ci/run's build (it takes about a minute on 2 busy cores).
+CI_BUILD_TIMEOUT = 900
+
+
+def _ci_build(html: Path, status: Path) -> Path:
+    """``.ci/run``'s docs build, once sphinx-build has ended: its output folder, or a failure
+    where it failed (its log is in .ci/run's output, after the tests')."""
+    deadline = time.monotonic() + CI_BUILD_TIMEOUT
+    while not status.is_file() or not status.read_text().strip():
+        if time.monotonic() > deadline:
+            pytest.fail(f".ci/run's docs build wrote no exit status to {status} in "
+                        f"{CI_BUILD_TIMEOUT} s")
+        time.sleep(1)
+    code = status.read_text().strip()
+    if code != "0":
+        pytest.fail(f".ci/run's docs build (sphinx-build -W --keep-going -b html docs "
+                    f"{html}) failed with exit status {code}; its log follows the tests' output")
+    return html
+
+
 @pytest.fixture(scope="module")
 def built_docs(tmp_path_factory) -> Path:
-    """The docs built once, as CI builds them (warnings are errors), into a temporary folder."""
+    """The built docs: .ci/run's build where it says so (``JAXLOSS_DOCS_HTML`` and
+    ``JAXLOSS_DOCS_STATUS``), else the docs built once, as CI builds them (warnings are
+    errors), into a temporary folder."""
+    if os.environ.get("JAXLOSS_DOCS_HTML"):
+        return _ci_build(
+            Path(os.environ["JAXLOSS_DOCS_HTML"]), Path(os.environ["JAXLOSS_DOCS_STATUS"])
+        )
     for module in ("sphinx", "myst_parser", "furo", "sphinx-mathjax-offline", "matplotlib"):
         pytest.importorskip(
             module, reason='the docs extra is not installed: pip install -e ".[docs]"'

@@ -11,16 +11,27 @@ the case's arguments rule out (no float input, no hyperparameter, no float targe
 listed there, so nothing is skipped silently.
 
 Transformations: jit, vmap (over a batch of inputs, and over all hyperparameters at once,
-against a loop over the reference), grad (against finite differences of the reference), jvp,
-jacfwd (= jacrev), linearize, hessian (finite, symmetric, = finite differences of
-``jax.grad``), checkpoint, eval_shape, jax.export round trip (serialised with its VJP), grad
-and jvp with respect to the numeric hyperparameters and to the float targets, and
-float16/bfloat16/float32/float64 inputs. shard_map and pmap are in ``tests/test_sharding.py``.
+against a loop over the reference), grad (against finite differences of the reference), jvp
+(along a random direction, against finite differences), hessian (``jax.hessian``, i.e.
+``jax.jacfwd(jax.jacrev(f))``: finite, symmetric, = finite differences of ``jax.grad``),
+checkpoint, eval_shape, jax.export round trip (serialised with its VJP), grad and jvp with
+respect to the numeric hyperparameters and to the float targets, and float16/bfloat16/float32
+inputs (float64 inputs are the jit and grad columns). shard_map and pmap are in
+``tests/test_sharding.py``.
+
+``jax.jacfwd``, ``jax.jacrev`` and ``jax.linearize`` have no column of their own, because the
+columns above imply them: jacfwd is ``vmap`` of ``jvp`` and jacrev ``vmap`` of ``vjp``, and
+the hessian column runs both (jacfwd over jacrev, and ``vmap`` of ``jax.grad``); a ``jvp``
+that matches finite differences along a random direction is, being linear, the whole Jacobian
+(almost surely), and every custom derivative in jaxloss is a ``custom_jvp``, whose VJP is
+JAX's transpose of that linear map. ``jax.linearize`` and ``jax.vjp`` (so ``jax.grad``) build
+the same linearization (``ad.linearize`` in JAX's ``api.py``), which the grad column checks
+transposed and the jvp column evaluates forward. (They were columns until 2026-12: 28% of the
+slow columns' compile time, for no check the others do not make.)
 
 ``python -m pytest`` runs jit, vmap, grad, jvp, eval_shape and the hyperparameter and target
-derivatives of every case; the six costlier columns (jacfwd = jacrev, linearize, hessian,
-checkpoint, export, dtypes) and the large-input jvp are marked slow and run with
-``--run-slow``, as in CI.
+derivatives of every case; the four costlier columns (hessian, checkpoint, export, dtypes)
+and the large-input jvp are marked slow and run with ``--run-slow``, as in CI.
 
 Cases marked ``blocked`` lower the CPU row-blocked thresholds of ``jaxloss._logsumexp`` (as
 ``tests/test_fast_paths.py`` does) so that the large-input fast path runs on a tiny input;
@@ -31,6 +42,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -47,8 +59,6 @@ from jaxloss import _logsumexp
 VALUE_RTOL, VALUE_ATOL = 1e-9, 1e-11
 FD_H = 1e-5
 FD_RTOL, FD_ATOL = 1e-6, 1e-7
-# Two float64 JAX computations of the same quantity by different transformations.
-SAME_RTOL, SAME_ATOL = 1e-9, 1e-11
 
 
 @pytest.fixture(autouse=True)
@@ -156,12 +166,6 @@ def _assert_fd(got, want, msg=""):
     np.testing.assert_allclose(got, want, rtol=FD_RTOL, atol=FD_ATOL, err_msg=msg)
 
 
-def _assert_same(got, want, msg=""):
-    np.testing.assert_allclose(
-        np.asarray(got), np.asarray(want), rtol=SAME_RTOL, atol=SAME_ATOL, err_msg=msg
-    )
-
-
 def _fd_direction(f, primals, tangents, h=FD_H):
     """Central difference of a float64 function along ``tangents``."""
     plus = f(*[p + h * t for p, t in zip(primals, tangents, strict=True)])
@@ -197,11 +201,11 @@ INTEGER_TARGET_CASES = [
 # =============================================================================================
 # The matrix. Compiling, not running, is what it costs, so each case's columns are traced into
 # one program: the quick columns (jit, vmap, grad, jvp, the hyperparameter and target
-# derivatives, int32 targets) in one, the slow ones (jacfwd = jacrev, linearize, hessian,
-# checkpoint, dtypes) in another, compiled by the first test of the case that needs it (the
-# xdist group is the case, see conftest.py). Each test still checks its own column. If the
-# merged program fails to trace or compile, every column compiles alone, so a failure names
-# its column.
+# derivatives, int32 targets) in one, the slow ones (hessian, checkpoint, dtypes) in another,
+# compiled by the first test of the case that needs it (the xdist group is the case, see
+# conftest.py), with only the columns whose tests this session runs. Each test still checks its
+# own column. If the merged program fails to trace or compile, every column compiles alone, so a
+# failure names its column.
 # =============================================================================================
 
 
@@ -286,47 +290,6 @@ def _jvp_column(case, args):
                   check)
 
 
-def _jacfwd_column(case, args):
-    g = _of(case.fn, args, case.data)
-    argnums = tuple(range(len(case.data)))
-    primals = _jnp(args, case.data)
-
-    def check(out):
-        fwd, rev = out
-        out_shape = np.shape(case.ref(**args))
-        for name, a, b, p in zip(case.data, fwd, rev, primals, strict=True):
-            assert a.shape == out_shape + p.shape, (name, a.shape)
-            assert np.all(np.isfinite(a)), name
-            _assert_same(a, b, f"jacfwd vs jacrev, d/d{name}")
-
-    return Column(
-        lambda p: (jax.jacfwd(g, argnums=argnums)(*p), jax.jacrev(g, argnums=argnums)(*p)),
-        primals, check,
-    )
-
-
-def _linearize_column(case, args):
-    """jax.linearize: the primal output, and the linear map at t and -2t vs the reference."""
-    primals = _jnp(args, case.data)
-    g = _of(case.fn, args, case.data)
-    tangents = _directions(primals, seed=2)
-
-    def program(pt):
-        p, t = pt
-        out, f_jvp = jax.linearize(g, *p)
-        return out, f_jvp(*t), f_jvp(*[-2.0 * v for v in t])
-
-    def check(out):
-        out, lin, lin2 = out
-        f_ref = _of(case.ref, args, case.data, to_jnp=False)
-        _assert_value(out, f_ref(*[args[n] for n in case.data]))
-        want = _fd_direction(f_ref, [np.asarray(p) for p in primals], tangents)
-        _assert_fd(lin, want, "linearized tangent vs finite differences of the reference")
-        _assert_same(lin2, -2.0 * np.asarray(lin), "the linearized map is not linear")
-
-    return Column(program, (primals, [jnp.asarray(t) for t in tangents]), check)
-
-
 def _hessian_column(case, args):
     """The Hessian w.r.t. the first data argument: finite, symmetric, = FD of jax.grad."""
     name = case.data[0]
@@ -408,22 +371,26 @@ def _int32_column(case, args):
                   lambda out: _assert_value(out, case.ref(**args)))
 
 
-DTYPES = {  # input dtype: (loss dtype, tolerance against the reference at rounded inputs)
+# input dtype: (loss dtype, tolerance against the reference at rounded inputs). float64 inputs
+# are the jit column (a float64 loss at 1e-9 of the reference) and the grad column (float64
+# gradients at finite-difference tolerance): the same arguments and program as a float64 row
+# here, with tighter tolerances.
+DTYPES = {
     jnp.float16: (np.float32, 1e-2),
     jnp.bfloat16: (np.float32, 4e-2),
     jnp.float32: (np.float32, 1e-4),
-    jnp.float64: (np.float64, 1e-7),
 }
 
 
 def _dtype_column(case, args):
-    """float16/bfloat16/float32 inputs compute in float32 and give a float32 loss; float64
-    stays float64. Values and gradients are finite and match the reference evaluated at the
-    rounded inputs (so only the compute precision counts); gradients have the input's dtype.
+    """float16/bfloat16/float32 inputs compute in float32 and give a float32 loss. Values and
+    gradients are finite and match the reference evaluated at the rounded inputs (so only the
+    compute precision counts); gradients have the input's dtype. (float64: the jit and grad
+    columns.)
     """
     casts, roundeds = [], []
     for in_dtype in DTYPES:
-        hyper_dtype = jnp.float64 if in_dtype == jnp.float64 else jnp.float32
+        hyper_dtype = jnp.float32
         cast = {}
         for name, value in args.items():
             if name in case.hyper:
@@ -479,8 +446,6 @@ COLUMNS: dict[str, Callable[[Case, dict], Column]] = {
     "grad_hyper": lambda case, args: _grad_and_jvp_column(case, args, case.hyper),
     "grad_target": lambda case, args: _grad_and_jvp_column(case, args, (case.target,)),
     "int32": _int32_column,
-    "jacfwd": _jacfwd_column,
-    "linearize": _linearize_column,
     "hessian": _hessian_column,
     "checkpoint": _checkpoint_column,
     "dtype": _dtype_column,
@@ -489,7 +454,7 @@ COLUMNS: dict[str, Callable[[Case, dict], Column]] = {
 # --run-slow. (eval_shape compiles nothing; export serialises a program of its own.)
 PROGRAMS = {
     "quick": ("jit", "vmap", "grad", "jvp", "grad_hyper", "grad_target", "int32"),
-    "slow": ("jacfwd", "linearize", "hessian", "checkpoint", "dtype"),
+    "slow": ("hessian", "checkpoint", "dtype"),
 }
 # (case, program) -> the program's applicable columns and their outputs, made by the first test
 # of the case that needs them (the others check their column against the same outputs).
@@ -502,12 +467,16 @@ def _applies(key: str, column: str) -> bool:
     return column not in REGISTRY[key].not_applicable
 
 
-def _merged(key: str, program: str, case: Case, args: dict):
-    """Every applicable column of ``program`` for the case, and their outputs compiled and run
-    as one program; no outputs if that fails (the tests then compile their columns one by
-    one)."""
+def _merged(key: str, program: str, case: Case, args: dict, selected: set[tuple[str, str]]):
+    """Every applicable column of ``program`` for the case whose test is ``selected`` in this
+    session, and their outputs compiled and run as one program; no outputs if that fails (the
+    tests then compile their columns one by one)."""
     if (key, program) not in _MERGED:
-        columns = {c: COLUMNS[c](case, args) for c in PROGRAMS[program] if _applies(key, c)}
+        columns = {
+            c: COLUMNS[c](case, args)
+            for c in PROGRAMS[program]
+            if _applies(key, c) and (key, c) in selected
+        }
         try:
             outputs = jax.device_get(
                 jax.jit(lambda inputs: {c: col.program(inputs[c]) for c, col in columns.items()})(
@@ -520,10 +489,39 @@ def _merged(key: str, program: str, case: Case, args: dict):
     return _MERGED[(key, program)]
 
 
-def _run_column(key: str, column: str, prepared) -> None:
+# The column each test checks (the tests of _run_column).
+TEST_COLUMN = {
+    "test_jit": "jit",
+    "test_vmap": "vmap",
+    "test_grad": "grad",
+    "test_jvp": "jvp",
+    "test_grad_and_jvp_wrt_hyperparameters": "grad_hyper",
+    "test_grad_and_jvp_wrt_float_targets": "grad_target",
+    "test_int32_targets_under_x64": "int32",
+    "test_hessian": "hessian",
+    "test_checkpoint": "checkpoint",
+    "test_dtypes": "dtype",
+}
+
+
+@pytest.fixture(scope="session")
+def selected(request) -> set[tuple[str, str]]:
+    """The (case, column) pairs whose test this session runs: a merged program compiles only
+    those (``-k``, a skipped slow test or tests/test_compiler_flags.py's subset compile no
+    column that no test checks)."""
+    out = set()
+    for item in request.session.items:
+        column = TEST_COLUMN.get(getattr(item, "originalname", ""))
+        if column and item.module.__name__ == __name__ and not item.get_closest_marker("skip"):
+            out.add((item.callspec.params["key"], column))
+    return out
+
+
+def _run_column(key: str, column: str, prepared, selected) -> None:
     case, args = prepared(key)  # also lowers the blocked cases' thresholds for this test
     program = next(p for p, columns in PROGRAMS.items() if column in columns)
-    columns, outputs = _merged(key, program, case, args)
+    assert (key, column) in selected, (key, column)
+    columns, outputs = _merged(key, program, case, args, selected)
     col = columns[column]
     if column in outputs:
         col.check(outputs[column])
@@ -532,47 +530,35 @@ def _run_column(key: str, column: str, prepared) -> None:
 
 
 @pytest.mark.parametrize("key", _params("jit"))
-def test_jit(key, prepared):
-    _run_column(key, "jit", prepared)
+def test_jit(key, prepared, selected):
+    _run_column(key, "jit", prepared, selected)
 
 
 @pytest.mark.parametrize("key", _params("vmap"))
-def test_vmap(key, prepared):
-    _run_column(key, "vmap", prepared)
+def test_vmap(key, prepared, selected):
+    _run_column(key, "vmap", prepared, selected)
 
 
 @pytest.mark.parametrize("key", _params("grad"))
-def test_grad(key, prepared):
-    _run_column(key, "grad", prepared)
+def test_grad(key, prepared, selected):
+    _run_column(key, "grad", prepared, selected)
 
 
 @pytest.mark.parametrize("key", _params("jvp"))
-def test_jvp(key, prepared):
-    _run_column(key, "jvp", prepared)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("key", _params("jacfwd"))
-def test_jacfwd_equals_jacrev(key, prepared):
-    _run_column(key, "jacfwd", prepared)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("key", _params("linearize"))
-def test_linearize(key, prepared):
-    _run_column(key, "linearize", prepared)
+def test_jvp(key, prepared, selected):
+    _run_column(key, "jvp", prepared, selected)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("key", _params("hessian"))
-def test_hessian(key, prepared):
-    _run_column(key, "hessian", prepared)
+def test_hessian(key, prepared, selected):
+    _run_column(key, "hessian", prepared, selected)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("key", _params("checkpoint"))
-def test_checkpoint(key, prepared):
-    _run_column(key, "checkpoint", prepared)
+def test_checkpoint(key, prepared, selected):
+    _run_column(key, "checkpoint", prepared, selected)
 
 
 @pytest.mark.parametrize("key", _params("eval_shape"))
@@ -610,13 +596,13 @@ def test_export_round_trip(key, prepared):
 
 
 @pytest.mark.parametrize("key", _params("grad_hyper"))
-def test_grad_and_jvp_wrt_hyperparameters(key, prepared):
-    _run_column(key, "grad_hyper", prepared)
+def test_grad_and_jvp_wrt_hyperparameters(key, prepared, selected):
+    _run_column(key, "grad_hyper", prepared, selected)
 
 
 @pytest.mark.parametrize("key", _params("grad_target"))
-def test_grad_and_jvp_wrt_float_targets(key, prepared):
-    _run_column(key, "grad_target", prepared)
+def test_grad_and_jvp_wrt_float_targets(key, prepared, selected):
+    _run_column(key, "grad_target", prepared, selected)
 
 
 def test_bce_target_gradient_is_pytorchs():
@@ -628,18 +614,17 @@ def test_bce_target_gradient_is_pytorchs():
 
 
 @pytest.mark.parametrize("key", INTEGER_TARGET_CASES)
-def test_int32_targets_under_x64(key, prepared):
+def test_int32_targets_under_x64(key, prepared, selected):
     """int32 labels (what most data pipelines give) with float64 inputs under x64."""
-    _run_column(key, "int32", prepared)
+    _run_column(key, "int32", prepared, selected)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("key", _params("dtype"))
-def test_dtypes(key, prepared):
-    """float16/bfloat16/float32 inputs compute in float32 and give a float32 loss; float64
-    stays float64, against the reference at the rounded inputs; gradients have the input's
-    dtype."""
-    _run_column(key, "dtype", prepared)
+def test_dtypes(key, prepared, selected):
+    """float16/bfloat16/float32 inputs compute in float32 and give a float32 loss, against the
+    reference at the rounded inputs; gradients have the input's dtype."""
+    _run_column(key, "dtype", prepared, selected)
 
 
 # =============================================================================================
@@ -681,3 +666,16 @@ def test_jvp_above_the_blocked_threshold(options):
     want = np.vdot(np.asarray(grad, np.float64), np.asarray(t, np.float64))
     assert np.isfinite(float(tangent))
     np.testing.assert_allclose(float(tangent), want, rtol=1e-3, atol=1e-6)
+
+
+def test_custom_derivatives_are_jvps():
+    """The matrix has no jacrev column because every custom derivative in jaxloss is a
+    ``custom_jvp``, whose VJP (for any cotangent, not only the all-ones of ``jax.grad`` of a
+    sum) is JAX's transpose of the linear tangent map the jvp column checks. A
+    ``custom_vjp`` hand-writes its VJP instead: give it a column that checks it with a
+    non-uniform cotangent (``jax.jacrev``) before allowing it here."""
+    package = Path(jaxloss.__file__).parent
+    users = sorted(
+        p.name for p in package.rglob("*.py") if "custom_vjp" in p.read_text(encoding="utf-8")
+    )
+    assert not users, f"custom_vjp in {users}: the transformation matrix needs a jacrev column"

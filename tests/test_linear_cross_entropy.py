@@ -105,12 +105,12 @@ def test_parity_values_and_gradients(opts, token_chunk, chunk):
 def test_dv_layout_equals_vd():
     h, w, y, cw, b, *_ = _data(1)
     kw = {"class_weights": cw, "bias": b, "label_smoothing": 0.1}
-    a = jax.value_and_grad(lambda h, w: jaxloss.linear_cross_entropy(h, w, y, **kw),
-                           argnums=(0, 1))(h, w)
+    a = jax.jit(jax.value_and_grad(lambda h, w: jaxloss.linear_cross_entropy(h, w, y, **kw),
+                                   argnums=(0, 1)))(h, w)
     wt = w.T
-    c = jax.value_and_grad(
+    c = jax.jit(jax.value_and_grad(
         lambda h, wt: jaxloss.linear_cross_entropy(h, wt, y, weight_layout="dv", chunk_size=7,
-                                                   **kw), argnums=(0, 1))(h, wt)
+                                                   **kw), argnums=(0, 1)))(h, wt)
     np.testing.assert_allclose(a[0], c[0], rtol=2e-6)
     np.testing.assert_allclose(a[1][0], c[1][0], rtol=2e-5, atol=2e-6)
     np.testing.assert_allclose(a[1][1], c[1][1].T, rtol=2e-5, atol=2e-6)
@@ -122,13 +122,14 @@ def test_probability_targets_match_cross_entropy():
     q = jax.nn.softmax(jax.random.normal(jax.random.key(9), (N, V)) * 2.0)
     kw = {"class_weights": cw, "label_smoothing": 0.1, "z_loss": 1e-3, "where": m}
     for reduction in ("mean", "sum", "none"):
-        a, ga = jax.value_and_grad(
+        # Compiled: eagerly, these six value-and-gradients ran op by op (12 s of CPU).
+        a, ga = jax.jit(jax.value_and_grad(
             lambda h, q, r=reduction: jaxloss.linear_cross_entropy(
                 h, w, q, chunk_size=6, token_chunk_size=5, reduction=r, **kw).sum(),
-            argnums=(0, 1))(h, q)
-        bb, gb = jax.value_and_grad(
+            argnums=(0, 1)))(h, q)
+        bb, gb = jax.jit(jax.value_and_grad(
             lambda h, q, r=reduction: jaxloss.cross_entropy(h @ w.T, q, reduction=r, **kw).sum(),
-            argnums=(0, 1))(h, q)
+            argnums=(0, 1)))(h, q)
         np.testing.assert_allclose(a, bb, rtol=2e-5, atol=2e-6)
         for x, z in zip(ga, gb, strict=True):
             np.testing.assert_allclose(x, z, rtol=2e-4, atol=2e-6)
@@ -144,7 +145,7 @@ def test_softcap_is_traceable_and_differentiable():
     def naive(c):
         return _naive(h, w, y, softcap=c)
 
-    np.testing.assert_allclose(jax.grad(fused)(3.0), jax.grad(naive)(3.0), rtol=1e-4)
+    np.testing.assert_allclose(jax.jit(jax.grad(fused))(3.0), jax.grad(naive)(3.0), rtol=1e-4)
     caps = jnp.array([1.0, 2.0, 30.0])
     np.testing.assert_allclose(jax.vmap(fused)(caps), jax.vmap(naive)(caps), rtol=2e-5)
 
@@ -190,9 +191,11 @@ def test_micro_batches_accumulate_to_the_full_batch():
             total, denominator = total + s, denominator + aux["denominator"].sum()
         return total / denominator
 
-    np.testing.assert_allclose(accumulated(w), full(w), rtol=1e-6)
-    np.testing.assert_allclose(jax.grad(accumulated)(w), jax.grad(full)(w), rtol=1e-5,
-                               atol=1e-7)
+    # Compiled: eagerly, the three micro-batches and their gradients ran op by op (12 s of CPU).
+    got, got_grad = jax.jit(jax.value_and_grad(accumulated))(w)
+    want, want_grad = jax.jit(jax.value_and_grad(full))(w)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    np.testing.assert_allclose(got_grad, want_grad, rtol=1e-5, atol=1e-7)
 
 
 def test_z_loss_strength_does_not_depend_on_the_scale_of_class_weights():
@@ -225,9 +228,9 @@ def test_leading_axes_and_all_ignored():
     b = jaxloss.cross_entropy((h[:12] @ w.T).reshape(3, 4, V), y[:12].reshape(3, 4))
     np.testing.assert_allclose(a, b, rtol=2e-5)
     ignored = jnp.full((N,), -100)
-    loss, grads = jax.value_and_grad(
+    loss, grads = jax.jit(jax.value_and_grad(
         lambda h, w: jaxloss.linear_cross_entropy(h, w, ignored), argnums=(0, 1)
-    )(h, w)
+    ))(h, w)
     assert loss == 0.0
     assert all(bool(jnp.all(g == 0)) for g in grads)
 
@@ -248,8 +251,8 @@ def test_float64_and_bf16():
     assert out.dtype == jnp.float32
     h32, w32 = hb.astype(jnp.float32), wb.astype(jnp.float32)
     np.testing.assert_allclose(out, jaxloss.cross_entropy(h32 @ w32.T, y), rtol=1e-5)
-    gh, gw = jax.grad(lambda a, b: jaxloss.linear_cross_entropy(a, b, y, chunk_size=8),
-                      argnums=(0, 1))(hb, wb)
+    gh, gw = jax.jit(jax.grad(lambda a, b: jaxloss.linear_cross_entropy(a, b, y, chunk_size=8),
+                              argnums=(0, 1)))(hb, wb)
     assert gh.dtype == jnp.bfloat16 and gw.dtype == jnp.bfloat16
     rh, rw = jax.grad(lambda a, b: jaxloss.cross_entropy(a @ b.T, y), argnums=(0, 1))(h32, w32)
     np.testing.assert_allclose(gh.astype(jnp.float32), rh, rtol=1e-2, atol=1e-3)

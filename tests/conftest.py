@@ -13,9 +13,10 @@ from helpers import FAST_COMPILE
 # instead of the MLIR fusion emitters halve `python -m pytest` (4 min 31 s to 2 min 28 s, cold,
 # 2 cores). Values move by rounding only (a few ulp; the tests' tolerances are for the float64
 # reference and for float32/bfloat16 compute, far above that), and
-# tests/test_compiler_flags.py reruns every export's transformation-matrix checks with the
-# flags users run. Set before JAX starts its backend; inherited by subprocesses.
-# JAXLOSS_TEST_XLA=default keeps XLA's default flags. Flags already in XLA_FLAGS win.
+# tests/test_compiler_flags.py reruns every export's float16/bfloat16/float32 value and gradient
+# checks (the transformation matrix's dtype column) with the flags users run. Set before JAX
+# starts its backend; inherited by subprocesses. JAXLOSS_TEST_XLA=default keeps XLA's default
+# flags. Flags already in XLA_FLAGS win.
 if os.environ.get("JAXLOSS_TEST_XLA", "fast") == "fast" and FAST_COMPILE not in os.environ.get(
     "XLA_FLAGS", ""
 ):

@@ -1,8 +1,20 @@
 """The suite compiles with LLVM's optimisations off and XLA's classic emitters (conftest.py,
 for compile speed); this reruns, in a subprocess with XLA's default flags (what users run),
-the transformation matrix (every export: values and derivatives against the float64
-reference, and float16/bfloat16/float32 compute) and the binary kernels' float32 precision
-tests. Values differ between the two only by rounding, so every check passes under both.
+the checks where compute precision shows: the transformation matrix's dtype column (every
+export's value and gradient from float16, bfloat16 and float32 inputs, computed in float32,
+against the float64 reference at the rounded inputs) and the binary kernels' float32
+precision test. Values differ between the two flag sets only by rounding, so every check
+passes under both.
+
+The float64 columns (jit, vmap, grad, jvp, the hyperparameter and target derivatives, int32
+targets; hessian, checkpoint and export were never rerun) are not rerun: under the two flag
+sets their 667 output arrays over every case agree to 3.2e-14 absolute and 1.8e-13 relative
+at most (245 differ at all; measured 2026-12-07), thousands of times inside their tolerances
+(1e-9 relative / 1e-11 absolute against the reference, 1e-6 / 1e-7 against finite
+differences), so they cannot tell the flag sets apart: they check structure (tracing,
+batching, differentiation), which the flags do not touch. Every export's forward and backward
+program still compiles and runs under the default flags here (the dtype column), in float32
+and below, where rounding shows.
 """
 
 import os
@@ -15,11 +27,8 @@ from helpers import FAST_COMPILE, ROOT
 pytestmark = pytest.mark.slow
 
 UNDER_DEFAULT_FLAGS = [
-    "tests/test_transformations.py",
+    "tests/test_transformations.py::test_dtypes",
     "tests/test_binary.py::test_backward_log1p_polynomial_is_within_three_ulp",
-    "-k",
-    # the columns where compute precision shows (the others are the same programs' structure)
-    "not (jacfwd or linearize or hessian or checkpoint or export or above_the_blocked)",
 ]
 
 
@@ -33,3 +42,4 @@ def test_checks_pass_under_xla_default_flags():
     )
     assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-4000:]
     assert " passed" in proc.stdout and " failed" not in proc.stdout, proc.stdout[-2000:]
+    assert " skipped" not in proc.stdout, proc.stdout[-2000:]

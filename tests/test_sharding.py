@@ -23,9 +23,9 @@ pytestmark = pytest.mark.slow
 
 SCRIPT = Path(__file__).resolve().parent / "_sharding_script.py"
 
-# The cases run in SHARDS subprocesses (every SHARDS-th case each). A test's id starts with its
-# shard ("shard0-..."), which conftest.py's xdist scheduler groups by, so two workers run the
-# shards side by side, each subprocess once; in one process they run one after the other.
+# The cases run in SHARDS subprocesses (every SHARDS-th case each), one after the other on the
+# worker that runs this file, each once; two keep each subprocess well inside its timeout on a
+# loaded machine. A test's id starts with its shard ("shard0-...").
 SHARDS = 2
 
 

@@ -202,8 +202,8 @@ INTEGER_TARGET_CASES = [
 # The matrix. Compiling, not running, is what it costs, so each case's columns are traced into
 # one program: the quick columns (jit, vmap, grad, jvp, the hyperparameter and target
 # derivatives, int32 targets) in one, the slow ones (hessian, checkpoint, dtypes) in another,
-# compiled by the first test of the case that needs it (the xdist group is the case, see
-# conftest.py), with only the columns whose tests this session runs. Each test still checks its
+# compiled by the first test of the case that needs it (xdist runs the file on one worker), with
+# only the columns whose tests this session runs. Each test still checks its
 # own column. If the merged program fails to trace or compile, every column compiles alone, so a
 # failure names its column.
 # =============================================================================================

@@ -478,15 +478,13 @@ def distillation_loss(
 def _kl_and_dl(u, t, inv_temp, lse_t):
     """Per class ``p_t (log p_t - log p_s)`` of :func:`_soft_kl` and its derivative in ``u``,
     from ``u = s - T * lse_s`` (so ``log p_s = u / T``) and ``log p_t = t / T - lse_t``:
-    0 with a zero derivative where ``p_t = 0`` exactly (``0 log 0 = 0``, as
-    :func:`_kl_terms`; the teacher's log-probability is clamped to a finite value there and
-    the result selected), ``inf`` where ``p_t > 0 = p_s``."""
-    lowest = jnp.finfo(u.dtype).min
-    log_t = t * inv_temp - lse_t
-    absent = jnp.isneginf(log_t)
-    lt = jnp.maximum(log_t, lowest)
-    p_t = jnp.exp(lt)
-    value = p_t * (lt - u * inv_temp)
+    0 with zero derivatives where ``p_t = 0`` exactly, a ``-inf`` teacher logit (``0 log 0 =
+    0``, as :func:`_kl_terms`; the logit is replaced by 0 before the math, so that no
+    ``0 * inf`` reaches a derivative, in ``T`` either), ``inf`` where ``p_t > 0 = p_s``."""
+    absent = jnp.isneginf(t)
+    log_t = jnp.where(absent, 0.0, t) * inv_temp - lse_t
+    p_t = jnp.exp(log_t)
+    value = p_t * (log_t - u * inv_temp)
     return jnp.where(absent, 0.0, value), jnp.where(absent, 0.0, -p_t * inv_temp)
 
 

@@ -386,8 +386,8 @@ def _logsumexp_tangent(axis, x, scale, lse, dx, dscale):
     out = jnp.zeros_like(lse)
     if dx is not None:
         out = out + jnp.sum(p * dx, axis=axis) * scale
-    if dscale is not None:
-        out = out + jnp.sum(p * x, axis=axis) * dscale
+    if dscale is not None:  # p * x is 0 where p is (a -inf logit: no 0 * inf)
+        out = out + jnp.sum(jnp.where(p == 0, 0.0, p * x), axis=axis) * dscale
     return out
 
 

@@ -106,3 +106,73 @@ def test_default_path_unchanged_for_small_inputs():
     assert not _logsumexp.use_fused(x, -1)
     big = jax.ShapeDtypeStruct((65536, 1000), jnp.float32)
     assert _logsumexp.use_fused(big, -1) and not _logsumexp.use_fused(big, 0)
+
+
+# The row-blocked forward sums of the closed-form class sums (focal and Poly-1 terms, the soft
+# term of distillation_loss; jaxloss._logsumexp.log_prob_sum and its scaled logsumexp): on
+# CPU they switch on once an array has more rows than one block (BLOCK_ELEMENTS // 4
+# elements), here 1 row of 11 classes.
+
+def _soft(rng_key, shape):
+    return jax.nn.softmax(2.0 * jax.random.normal(rng_key, shape), axis=-1)
+
+
+def _class_sum_cases():
+    k = jax.random.split(jax.random.key(7), 4)
+    x = 3.0 * jax.random.normal(k[0], (23, 11))
+    x = x.at[1, 3].set(-jnp.inf).at[4].set(40.0).at[4, 0].set(80.0)  # -inf logit, p -> 1
+    q = _soft(k[1], (23, 11)).at[1, 3].set(0.0)
+    y = jax.random.randint(k[2], (23,), 0, 11).at[2].set(-100)
+    t = 2.0 * jax.random.normal(k[3], (23, 11))
+    t = t.at[5, 2].set(-jnp.inf).at[1, 3].set(-jnp.inf)
+    cw = jnp.linspace(0.5, 2.0, 11)
+    where = jnp.arange(23) % 7 != 3
+    f, p1, kd = jaxloss.focal_loss, jaxloss.poly1_cross_entropy, jaxloss.distillation_loss
+    return {
+        # (loss of (x, float args...), float args): gradients in all of them are compared.
+        "focal probs, traced gamma": (
+            lambda x, q, g: f(x, q, gamma=g, class_weights=cw, where=where), (x, q, 1.5)),
+        "focal probs, gamma=2": (
+            lambda x, q: f(x, q, gamma=2.0, label_smoothing=0.1, where=where), (x, q)),
+        "focal smoothing, traced gamma": (
+            lambda x, g, e: f(x, y, gamma=g, label_smoothing=e, class_weights=cw), (x, 0.5, 0.1)),
+        "poly1 probs": (lambda x, q, e: p1(x, q, epsilon=e, where=where), (x, q, 2.0)),
+        "poly1 smoothing": (lambda x, e: p1(x, y, epsilon=e, label_smoothing=0.2), (x, 1.0)),
+        # -inf teacher logits: finite gradients in the temperature too (NaN before 2026-12-07).
+        "distillation": (
+            lambda s, t, temp: kd(s, t, temperature=temp, where=where),
+            (jnp.where(jnp.isinf(x), 0.0, x), t, 2.0)),
+    }
+
+
+def _holds_loop(jaxpr) -> bool:
+    """Whether a jaxpr, or one nested in it (cond branches, custom rules), holds a fori_loop
+    (a ``scan`` or a ``while``)."""
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name in ("scan", "while"):
+            return True
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, (tuple, list)) else (param,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns") and _holds_loop(inner):
+                    return True
+    return False
+
+
+@pytest.mark.parametrize("case", list(_class_sum_cases()))
+def test_blocked_class_sums_match_plain(case, monkeypatch):
+    fn, args = _class_sum_cases()[case]
+    args = tuple(jnp.asarray(a, jnp.float32) for a in args)
+    loss = lambda *a: jnp.sum(fn(*a))  # noqa: E731
+    vg = jax.value_and_grad(loss, argnums=tuple(range(len(args))))
+    assert not _holds_loop(jax.make_jaxpr(vg)(*args).jaxpr)
+    plain = jax.jit(vg)(*args)
+    monkeypatch.setattr(_logsumexp, "BLOCK_ELEMENTS", 4 * 11)
+    jax.clear_caches()  # the threshold is read while tracing; JAX caches the plain trace
+    assert _holds_loop(jax.make_jaxpr(vg)(*args).jaxpr), "not the blocked path"
+    fast = jax.jit(vg)(*args)
+    assert bool(jnp.isfinite(plain[0])), case
+    np.testing.assert_allclose(fast[0], plain[0], rtol=2e-6, atol=2e-6)
+    for got, want in zip(fast[1], plain[1], strict=True):
+        assert bool(jnp.all(jnp.isfinite(want))), case
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-6)

@@ -1,10 +1,15 @@
 """The case registry: one or more small cases per public name, shared by every test that
-runs each export the same way (the transformation matrix, the conventions over ``__all__``).
+runs each export the same way: the transformation matrix, the conventions over ``__all__``,
+the per-element weights rule (``tests/test_weights.py``), shard_map and pmap
+(``tests/_sharding_script.py``) and the generic errors (``tests/test_errors.py``).
 
 Each case is a callable with a representative option set, inputs (float64 where values are
 compared), the float64 NumPy reference of ``tests/reference.py`` on the same arguments, and
 which arguments are differentiable data, numeric (traceable) hyperparameters and float
-targets. A new export joins the tests by getting a case here.
+targets. A new export joins every table by getting a case here: the weights, sharding and
+error tables run the first case of each name (``TABLE_CASE``), calling the function itself
+with the case's arguments and ``options`` (``call``), so that they can change its reduction,
+weights, mask or device mesh.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import reference as ref
@@ -34,6 +40,16 @@ TRANSFORMATIONS = (
 )
 # The transformations that differentiate with respect to the data arguments.
 DIFFERENTIATING = ("grad", "jvp", "hessian", "dtype")
+# The generic error checks of tests/test_errors.py (each applies where the signature and the
+# case's arguments say it can; a case lists the ones that do not in ``not_applicable``).
+ERROR_CHECKS = (
+    "unknown_reduction",
+    "integer_input",
+    "swapped_arguments",
+    "bad_where",
+    "class_weights_length",
+    "target_shape",
+)
 
 
 # =============================================================================================
@@ -50,6 +66,15 @@ class Case:
     argument is exactly one of: ``data`` (differentiable inputs, the first one is the one the
     Hessian is taken over), ``hyper`` (numeric traceable hyperparameters), ``target`` (a
     float target) or an integer argument.
+
+    What the weights, sharding and error tables need (they use the first case of a name):
+    ``options`` are the keywords ``fn`` passes besides ``make``'s arguments, so that
+    ``call(case, args)`` is ``fn(**args)`` (``None``: ``fn`` is not such a call, e.g. the
+    penalties' pytree); ``element_shape`` is the shape ``weights`` and ``where`` broadcast to
+    (``None``: the shape of ``reduction="none"``); ``batch_axes`` maps each argument that holds
+    the batch to its batch axis, the one a device mesh splits (``None``: every argument but the
+    hyperparameters, on axis 0). ``not_applicable`` also names the ``ERROR_CHECKS`` that do not
+    apply, with the reason.
     """
 
     name: str
@@ -61,6 +86,46 @@ class Case:
     target: str | None = None
     not_applicable: dict[str, str] = dataclasses.field(default_factory=dict)
     blocked: bool = False
+    options: dict[str, Any] | None = dataclasses.field(default_factory=dict)
+    element_shape: tuple[int, ...] | None = None
+    batch_axes: dict[str, int] | None = None
+
+
+def table_cases() -> dict[str, Case]:
+    """The first case of each public name: the one the weights, sharding and error tables
+    run (it calls the function most plainly). Read when called, so that cases appended to
+    ``REGISTRY`` below it count."""
+    first: dict[str, Case] = {}
+    for case in REGISTRY.values():
+        first.setdefault(case.name, case)
+    return first
+
+
+def call(case: Case, args: dict[str, Any], **more: Any) -> Any:
+    """``case``'s function on ``args`` with the case's options, ``more`` replacing them (a key
+    given as ``None`` drops the option: ``call(case, args, where=None)`` has no mask)."""
+    assert case.options is not None, f"{case.name}: the case's fn is not a plain call"
+    kwargs = {**case.options, **more}
+    return getattr(jaxloss, case.name)(**args, **{k: v for k, v in kwargs.items()
+                                                   if v is not None})
+
+
+def element_shape(case: Case, args: dict[str, Any]) -> tuple[int, ...]:
+    """The shape ``weights`` and ``where`` broadcast to: the case's ``element_shape`` or that
+    of the unreduced loss (shapes only: nothing runs)."""
+    if case.element_shape is not None:
+        return case.element_shape
+    out = jax.eval_shape(lambda a: call(case, a, reduction="none", where=None, weights=None),
+                         args)
+    return tuple(out.shape)
+
+
+def batch_axes(case: Case, args: dict[str, Any]) -> dict[str, int]:
+    """Each argument that holds the batch, with its batch axis (what a device mesh splits);
+    the others (hyperparameters, class weights, a shared weight matrix) are replicated."""
+    if case.batch_axes is not None:
+        return case.batch_axes
+    return {k: 0 for k in args if k not in case.hyper}
 
 
 def _normal(rng, shape, scale=2.0):
@@ -1177,10 +1242,13 @@ def _triplet_dist_make(rng):
     return args
 
 
+def SQUARED_DISTANCE(u, v):  # noqa: N802 - a constant of the case
+    return jnp.sum((u - v) ** 2, axis=-1)
+
+
 def _triplet_dist_fn(anchor, positive, negative, margin):
     return jaxloss.triplet_margin_with_distance_loss(
-        anchor, positive, negative, margin=margin, swap=True,
-        distance_function=lambda u, v: jnp.sum((u - v) ** 2, axis=-1),
+        anchor, positive, negative, margin=margin, swap=True, distance_function=SQUARED_DISTANCE,
     )
 
 
@@ -1319,6 +1387,7 @@ REGISTRY: dict[str, Case] = {
         "cross_entropy", _ce_fn, _ce_ref, _ce_make, **_SOFTMAX,
         hyper=("class_weights", "label_smoothing", "z_loss"),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
+        options={"ignore_index": -1},
     ),
     "cross_entropy[probs]": Case(
         "cross_entropy", _ce_probs_fn, _ce_probs_ref, _ce_probs_make, **_SOFTMAX,
@@ -1332,6 +1401,7 @@ REGISTRY: dict[str, Case] = {
     "nll_loss": Case(
         "nll_loss", _nll_fn, _nll_ref, _nll_make, data=("log_probs",),
         hyper=("class_weights",), not_applicable={"grad_target": NO_FLOAT_TARGET},
+        options={"reduction": "none"},
     ),
     "focal_loss": Case(
         "focal_loss", _focal_fn, _focal_ref, _focal_make, **_SOFTMAX,
@@ -1358,6 +1428,7 @@ REGISTRY: dict[str, Case] = {
     "binary_cross_entropy": Case(
         "binary_cross_entropy", _bce_probs_fn, _bce_probs_ref, _bce_probs_make,
         data=("input",), hyper=("weights",), target="target",
+        options={"where": BCE_PROBS_WHERE},
     ),
     "l1_loss": Case(
         "l1_loss", _l1_loss_fn, _l1_loss_ref, _l1_loss_make, data=("input",), hyper=("weights",),
@@ -1366,6 +1437,7 @@ REGISTRY: dict[str, Case] = {
     "mse_loss": Case(
         "mse_loss", _mse_fn, _mse_ref, _l1_loss_make, data=("input",), hyper=("weights",),
         target="target",
+        options={"reduction": "none"},
     ),
     "huber_loss": Case(
         "huber_loss", _huber_fn, _huber_ref, _huber_make, data=("input",),
@@ -1374,10 +1446,12 @@ REGISTRY: dict[str, Case] = {
     "smooth_l1_loss": Case(
         "smooth_l1_loss", _smooth_l1_fn, _smooth_l1_ref, _smooth_l1_make, data=("input",),
         hyper=("beta",), target="target",
+        options={"reduction": "sum"},
     ),
     "poisson_nll_loss": Case(
         "poisson_nll_loss", _poisson_fn, _poisson_ref, _poisson_make, data=("input",),
         target="target", not_applicable={"grad_hyper": NO_HYPER + " (log_input, full: structure)"},
+        options={"full": True},
     ),
     "poisson_nll_loss[rates]": Case(
         "poisson_nll_loss", _poisson_rates_fn, _poisson_rates_ref, _poisson_rates_make,
@@ -1386,10 +1460,12 @@ REGISTRY: dict[str, Case] = {
     "gaussian_nll_loss": Case(
         "gaussian_nll_loss", _gaussian_fn, _gaussian_ref, _gaussian_make, data=("input", "var"),
         hyper=("eps",), target="target",
+        options={"full": True},
     ),
     "sigmoid_focal_loss": Case(
         "sigmoid_focal_loss", _sfl_fn, _sfl_ref, _sfl_make, **_SOFTMAX,
         hyper=("alpha", "gamma", "pos_weight", "class_weights", "weights"), target="targets",
+        options={"reduction": "sum"},
     ),
     "sigmoid_focal_loss[integer gamma]": Case(
         "sigmoid_focal_loss", _sfl_int_fn, _sfl_int_ref, _sfl_int_make, **_SOFTMAX,
@@ -1423,6 +1499,7 @@ REGISTRY: dict[str, Case] = {
         "tversky_loss", _tversky_fn, _tversky_ref, _tversky_make, **_SOFTMAX,
         hyper=("alpha", "beta", "smooth", "class_weights"),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
+        options={"include_background": False, "axis": 1, "reduction": "sum"},
     ),
     "tversky_loss[sigmoid]": Case(
         "tversky_loss", _tversky_sigmoid_fn, _tversky_sigmoid_ref, _tversky_sigmoid_make,
@@ -1432,6 +1509,8 @@ REGISTRY: dict[str, Case] = {
         "dice_cross_entropy_loss", _dice_ce_fn, _dice_ce_ref, _dice_ce_make, **_SOFTMAX,
         hyper=("lambda_dice", "lambda_ce", "smooth", "class_weights", "label_smoothing"),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
+        options={"batch": True},
+        element_shape=(2, 2, 2),  # the CE term's ("none" is an error)
     ),
     "dice_cross_entropy_loss[probs]": Case(
         "dice_cross_entropy_loss", _dice_ce_probs_fn, _dice_ce_probs_ref, _dice_ce_probs_make,
@@ -1453,6 +1532,7 @@ REGISTRY: dict[str, Case] = {
         "dice_focal_loss", _dice_focal_fn, _dice_focal_ref, _dice_focal_make, **_SOFTMAX,
         hyper=("gamma", "lambda_dice", "lambda_focal", "smooth", "class_weights"),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
+        element_shape=(2, 2, 2),  # the focal term's ("none" is an error)
     ),
     "dice_focal_loss[sigmoid]": Case(
         "dice_focal_loss", _dice_focal_sigmoid_fn, _dice_focal_sigmoid_ref,
@@ -1465,6 +1545,7 @@ REGISTRY: dict[str, Case] = {
             "grad_hyper": NO_HYPER + " (classes, per_image: structure)",
             "grad_target": NO_FLOAT_TARGET,
         },
+        options={"per_image": True},
     ),
     "lovasz_hinge_loss": Case(
         "lovasz_hinge_loss", _lovasz_hinge_fn, _lovasz_hinge_ref, _lovasz_hinge_make,
@@ -1477,6 +1558,8 @@ REGISTRY: dict[str, Case] = {
         "linear_cross_entropy", _linear_fn, _linear_ref, _linear_make,
         data=("hidden", "weight"), hyper=("class_weights", "label_smoothing", "z_loss"),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
+        options={"chunk_size": 3, "token_chunk_size": 4},
+        batch_axes={"hidden": 0, "targets": 0},  # the (V, D) weight is shared
     ),
     "logit_adjusted_cross_entropy": Case(
         "logit_adjusted_cross_entropy", _la_fn, _la_ref, _la_make, **_SOFTMAX,
@@ -1491,11 +1574,13 @@ REGISTRY: dict[str, Case] = {
         "ldam_loss", _ldam_fn, _ldam_ref, _ldam_make, **_SOFTMAX,
         hyper=("class_counts", "max_margin", "scale", "class_weights"),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
+        options={"reduction": "sum"},
     ),
     "poly1_cross_entropy": Case(
         "poly1_cross_entropy", _poly_fn, _poly_ref, _poly_make, **_SOFTMAX,
         hyper=("epsilon", "class_weights", "label_smoothing"),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
+        options={"axis": 1},
     ),
     "poly1_cross_entropy[probs]": Case(
         "poly1_cross_entropy", _poly_probs_fn, _poly_probs_ref, _poly_probs_make, **_SOFTMAX,
@@ -1504,6 +1589,7 @@ REGISTRY: dict[str, Case] = {
     "kl_div": Case(
         "kl_div", _kl_fn, _kl_ref, _kl_make, data=("input",), target="target",
         not_applicable={"grad_hyper": NO_HYPER},
+        options={"reduction": "batchmean"},
     ),
     "kl_div[log_target]": Case(
         "kl_div", _kl_log_fn, _kl_log_ref, _kl_log_make, data=("input",), target="target",
@@ -1512,6 +1598,7 @@ REGISTRY: dict[str, Case] = {
     "jensen_shannon_divergence": Case(
         "jensen_shannon_divergence", _jsd_fn, _jsd_ref, _jsd_make, data=("input", "target"),
         hyper=("beta",), not_applicable={"grad_target": "no targets: both arguments are data"},
+        options={"axis": 1, "where": JSD_WHERE},
     ),
     "distillation_loss": Case(
         "distillation_loss", _distill_fn, _distill_ref, _distill_make,
@@ -1526,10 +1613,12 @@ REGISTRY: dict[str, Case] = {
     "hinge_embedding_loss": Case(
         "hinge_embedding_loss", _hinge_emb_fn, _hinge_emb_ref, _hinge_emb_make,
         data=("input",), hyper=("margin",), not_applicable={"grad_target": SELECTOR_TARGET},
+        options={"reduction": "none"},
     ),
     "soft_margin_loss": Case(
         "soft_margin_loss", _soft_margin_fn, _soft_margin_ref, _soft_margin_make,
         data=("input",), target="target", not_applicable={"grad_hyper": NO_HYPER},
+        options={"reduction": "sum"},
     ),
     "multilabel_soft_margin_loss": Case(
         "multilabel_soft_margin_loss", _mlsm_fn, _mlsm_ref, _mlsm_make, data=("input",),
@@ -1539,11 +1628,13 @@ REGISTRY: dict[str, Case] = {
         "multi_margin_loss", _multi_margin_fn, _multi_margin_ref, _multi_margin_make,
         data=("input",), hyper=("margin", "class_weights"),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
+        options={"p": 2},
     ),
     "multilabel_margin_loss": Case(
         "multilabel_margin_loss", _mlm_fn, _mlm_ref, _mlm_make, data=("input",),
         not_applicable={"grad_hyper": NO_HYPER + " (PyTorch's margin is fixed at 1)",
                         "grad_target": NO_FLOAT_TARGET},
+        options={"reduction": "none"},
     ),
     "cosine_embedding_loss": Case(
         "cosine_embedding_loss", _cosine_fn, _cosine_ref, _cosine_make,
@@ -1554,15 +1645,18 @@ REGISTRY: dict[str, Case] = {
         "triplet_margin_loss", _triplet_fn, _triplet_ref, _triplet_make,
         data=("anchor", "positive", "negative"), hyper=("margin", "eps"),
         not_applicable={"grad_target": "no targets"},
+        options={"swap": True, "reduction": "none"},
     ),
     "triplet_margin_with_distance_loss": Case(
         "triplet_margin_with_distance_loss", _triplet_dist_fn, _triplet_dist_ref,
         _triplet_dist_make, data=("anchor", "positive", "negative"), hyper=("margin",),
         not_applicable={"grad_target": "no targets"},
+        options={"swap": True, "distance_function": SQUARED_DISTANCE},
     ),
     "ctc_loss": Case(
         "ctc_loss", _ctc_fn, _ctc_ref, _ctc_make, data=("log_probs",),
         not_applicable={"grad_hyper": CTC_NO_HYPER, "grad_target": NO_FLOAT_TARGET},
+        batch_axes={"log_probs": 1, "targets": 0, "input_lengths": 0, "target_lengths": 0},
     ),
     "ctc_loss[concatenated]": Case(
         "ctc_loss", _ctc_concat_fn, _ctc_concat_ref, _ctc_concat_make, data=("log_probs",),
@@ -1576,18 +1670,22 @@ REGISTRY: dict[str, Case] = {
             "grad_target": INTEGER_ONLY,
             "dtype": "integer input; the float-dtype matrix does not apply",
         },
+        options={"num_classes": 4},
     ),
     "class_weights_from_counts": Case(
         "class_weights_from_counts", _cw_fn, _cw_ref, _cw_make, data=("counts",),
         hyper=("beta",), not_applicable={"grad_target": "no targets"},
+        options={"method": "effective_number"},
     ),
     "l1_penalty": Case(
         "l1_penalty", _l1_fn, _l1_ref, _penalty_make, data=("w", "b"),
         not_applicable={"grad_hyper": NO_HYPER, "grad_target": "no targets"},
+        options=None,  # a pytree of parameters, not arrays by name
     ),
     "l2_penalty": Case(
         "l2_penalty", _l2_fn, _l2_ref, _penalty_make, data=("w", "b"),
         not_applicable={"grad_hyper": NO_HYPER, "grad_target": "no targets"},
+        options=None,  # a pytree of parameters, not arrays by name
     ),
     "checked": Case(
         "checked", _checked_fn, _checked_ref, _checked_make, **_SOFTMAX,
@@ -1596,5 +1694,6 @@ REGISTRY: dict[str, Case] = {
             "grad_target": NO_FLOAT_TARGET,
             "export": "raises through a host callback, which a serialised program cannot carry",
         },
+        options=None,  # a wrapper, not a loss
     ),
 }

@@ -16,16 +16,14 @@ import re
 import jax
 import numpy as np
 import pytest
-from cases import REGISTRY
+from cases import REGISTRY, call, table_cases
 
 import jaxloss
 
 FUNCTIONS = [n for n in jaxloss.__all__ if n != "checked"]
 
 # The first case of each public name (the one that calls the function most plainly).
-FIRST_CASE = {}
-for _key, _case in REGISTRY.items():
-    FIRST_CASE.setdefault(_case.name, _case)
+FIRST_CASE = table_cases()
 
 # Losses whose inputs have a class axis (scores or probabilities per class): they all take
 # `axis=` (default -1). Every export is in exactly one of the two sets.
@@ -291,3 +289,18 @@ def test_every_function_is_marked_public(name):
     assert getattr(getattr(jaxloss, name), "__wrapped__", None) is not None, (
         f"decorate {name} with jaxloss._inputs.public"
     )
+
+
+PLAIN_CASES = [n for n in FUNCTIONS if n in FIRST_CASE and FIRST_CASE[n].options is not None]
+
+
+@pytest.mark.parametrize("name", PLAIN_CASES)
+def test_a_table_case_is_its_function_called_with_its_options(name):
+    """The weights, sharding and error tables call each name's first registry case by name
+    with its ``options``; the program must be the one of the case's ``fn`` (traced only)."""
+    case = FIRST_CASE[name]
+    args = case.make(np.random.default_rng(0))
+    with jax.enable_x64(True):
+        want = jax.make_jaxpr(lambda a: case.fn(**a))(args)
+        got = jax.make_jaxpr(lambda a: call(case, a))(args)
+    assert str(got) == str(want), f"{name}: the case's `options` are not what its fn passes"

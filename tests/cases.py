@@ -1392,6 +1392,7 @@ REGISTRY: dict[str, Case] = {
     "cross_entropy[probs]": Case(
         "cross_entropy", _ce_probs_fn, _ce_probs_ref, _ce_probs_make, **_SOFTMAX,
         hyper=("class_weights", "label_smoothing", "z_loss"), target="targets",
+        options={"axis": 1, "where": CE_PROBS_WHERE, "reduction": "sum"},
     ),
     "cross_entropy[blocked]": Case(
         "cross_entropy", _ce_blocked_fn, _ce_blocked_ref, _ce_blocked_make, **_SOFTMAX,
@@ -1411,6 +1412,7 @@ REGISTRY: dict[str, Case] = {
     "focal_loss[probs]": Case(
         "focal_loss", _focal_probs_fn, _focal_probs_ref, _focal_probs_make, **_SOFTMAX,
         hyper=("gamma",), target="targets",
+        options={"reduction": "sum"},
     ),
     "focal_loss[blocked]": Case(
         "focal_loss", _focal_fn, _focal_ref, _focal_blocked_make, **_SOFTMAX,
@@ -1456,6 +1458,7 @@ REGISTRY: dict[str, Case] = {
     "poisson_nll_loss[rates]": Case(
         "poisson_nll_loss", _poisson_rates_fn, _poisson_rates_ref, _poisson_rates_make,
         data=("input",), hyper=("eps",), target="target",
+        options={"log_input": False, "reduction": "none"},
     ),
     "gaussian_nll_loss": Case(
         "gaussian_nll_loss", _gaussian_fn, _gaussian_ref, _gaussian_make, data=("input", "var"),
@@ -1494,6 +1497,7 @@ REGISTRY: dict[str, Case] = {
     "dice_loss[sigmoid]": Case(
         "dice_loss", _dice_sigmoid_fn, _dice_sigmoid_ref, _dice_sigmoid_make, **_SOFTMAX,
         hyper=("smooth",), target="targets",
+        options={"activation": "sigmoid", "batch": True, "squared": True},
     ),
     "tversky_loss": Case(
         "tversky_loss", _tversky_fn, _tversky_ref, _tversky_make, **_SOFTMAX,
@@ -1515,6 +1519,7 @@ REGISTRY: dict[str, Case] = {
     "dice_cross_entropy_loss[probs]": Case(
         "dice_cross_entropy_loss", _dice_ce_probs_fn, _dice_ce_probs_ref, _dice_ce_probs_make,
         **_SOFTMAX, hyper=("lambda_dice", "lambda_ce", "smooth"), target="targets",
+        options={"reduction": "sum"},
     ),
     "tversky_loss[focal, soft_label]": Case(
         "tversky_loss", _tversky_focal_fn, _tversky_focal_ref, _tversky_focal_make,
@@ -1538,6 +1543,8 @@ REGISTRY: dict[str, Case] = {
         "dice_focal_loss", _dice_focal_sigmoid_fn, _dice_focal_sigmoid_ref,
         _dice_focal_sigmoid_make, **_SOFTMAX, hyper=("gamma", "alpha", "smooth"),
         target="targets",
+        options={"activation": "sigmoid", "axis": 1, "include_background": False,
+                 "reduction": "sum"},
     ),
     "lovasz_softmax_loss": Case(
         "lovasz_softmax_loss", _lovasz_softmax_fn, _lovasz_softmax_ref, _lovasz_softmax_make,
@@ -1546,6 +1553,7 @@ REGISTRY: dict[str, Case] = {
             "grad_target": NO_FLOAT_TARGET,
         },
         options={"per_image": True},
+        element_shape=(2, 2, 3),  # per pixel (the loss is per image or per batch)
     ),
     "lovasz_hinge_loss": Case(
         "lovasz_hinge_loss", _lovasz_hinge_fn, _lovasz_hinge_ref, _lovasz_hinge_make,
@@ -1553,6 +1561,7 @@ REGISTRY: dict[str, Case] = {
             "grad_hyper": NO_HYPER + " (per_image: structure)",
             "grad_target": NO_FLOAT_TARGET + " here (0/1 masks with an ignored pixel)",
         },
+        element_shape=(2, 3, 2),  # per pixel (the loss is per image or per batch)
     ),
     "linear_cross_entropy": Case(
         "linear_cross_entropy", _linear_fn, _linear_ref, _linear_make,
@@ -1569,6 +1578,7 @@ REGISTRY: dict[str, Case] = {
     "logit_adjusted_cross_entropy[probs]": Case(
         "logit_adjusted_cross_entropy", _la_probs_fn, _la_probs_ref, _la_probs_make,
         **_SOFTMAX, hyper=("class_counts", "tau"), target="targets",
+        options={"axis": 1, "reduction": "none"},
     ),
     "ldam_loss": Case(
         "ldam_loss", _ldam_fn, _ldam_ref, _ldam_make, **_SOFTMAX,
@@ -1585,6 +1595,7 @@ REGISTRY: dict[str, Case] = {
     "poly1_cross_entropy[probs]": Case(
         "poly1_cross_entropy", _poly_probs_fn, _poly_probs_ref, _poly_probs_make, **_SOFTMAX,
         hyper=("epsilon",), target="targets",
+        options={"reduction": "sum"},
     ),
     "kl_div": Case(
         "kl_div", _kl_fn, _kl_ref, _kl_make, data=("input",), target="target",
@@ -1594,6 +1605,7 @@ REGISTRY: dict[str, Case] = {
     "kl_div[log_target]": Case(
         "kl_div", _kl_log_fn, _kl_log_ref, _kl_log_make, data=("input",), target="target",
         not_applicable={"grad_hyper": NO_HYPER},
+        options={"log_target": True, "reduction": "none", "where": KL_WHERE},
     ),
     "jensen_shannon_divergence": Case(
         "jensen_shannon_divergence", _jsd_fn, _jsd_ref, _jsd_make, data=("input", "target"),

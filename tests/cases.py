@@ -49,6 +49,7 @@ ERROR_CHECKS = (
     "bad_where",
     "class_weights_length",
     "target_shape",
+    "label_shape",
 )
 
 
@@ -1380,6 +1381,10 @@ NO_HYPER = "no numeric hyperparameter"
 NO_FLOAT_TARGET = "integer targets only"
 SELECTOR_TARGET = "the +-1 target only selects a branch (PyTorch does not differentiate it)"
 CTC_NO_HYPER = "no numeric hyperparameter: blank and zero_infinity are structure"
+CTC_NO_SWAP = ("integer log_probs get the cast hint only: (N, S) label sequences and (T, N, C) "
+               "log-probabilities differ in rank")
+CTC_ANY_WIDTH = "padded (N, S) targets: any width S is valid"
+CW_BROADCAST = "`class_weights` broadcast against the logits (no fixed length)"
 
 _SOFTMAX = dict(data=("logits",))
 REGISTRY: dict[str, Case] = {
@@ -1469,6 +1474,7 @@ REGISTRY: dict[str, Case] = {
         "sigmoid_focal_loss", _sfl_fn, _sfl_ref, _sfl_make, **_SOFTMAX,
         hyper=("alpha", "gamma", "pos_weight", "class_weights", "weights"), target="targets",
         options={"reduction": "sum"},
+        not_applicable={"class_weights_length": CW_BROADCAST},
     ),
     "sigmoid_focal_loss[integer gamma]": Case(
         "sigmoid_focal_loss", _sfl_int_fn, _sfl_int_ref, _sfl_int_make, **_SOFTMAX,
@@ -1493,6 +1499,7 @@ REGISTRY: dict[str, Case] = {
     "dice_loss": Case(
         "dice_loss", _dice_fn, _dice_ref, _dice_make, **_SOFTMAX,
         hyper=("smooth", "class_weights"), not_applicable={"grad_target": NO_FLOAT_TARGET},
+        element_shape=(2, 2, 3),  # per pixel ("none" is per sample and class)
     ),
     "dice_loss[sigmoid]": Case(
         "dice_loss", _dice_sigmoid_fn, _dice_sigmoid_ref, _dice_sigmoid_make, **_SOFTMAX,
@@ -1504,6 +1511,7 @@ REGISTRY: dict[str, Case] = {
         hyper=("alpha", "beta", "smooth", "class_weights"),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
         options={"include_background": False, "axis": 1, "reduction": "sum"},
+        element_shape=(2, 2, 2),  # per pixel ("none" is per sample and class)
     ),
     "tversky_loss[sigmoid]": Case(
         "tversky_loss", _tversky_sigmoid_fn, _tversky_sigmoid_ref, _tversky_sigmoid_make,
@@ -1528,6 +1536,7 @@ REGISTRY: dict[str, Case] = {
     "generalized_dice_loss": Case(
         "generalized_dice_loss", _gdl_fn, _gdl_ref, _gdl_make, **_SOFTMAX, hyper=("smooth",),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
+        element_shape=(2, 2, 3),  # per pixel ("none" is per sample)
     ),
     "generalized_dice_loss[sigmoid]": Case(
         "generalized_dice_loss", _gdl_probs_fn, _gdl_probs_ref, _gdl_probs_make, **_SOFTMAX,
@@ -1635,6 +1644,7 @@ REGISTRY: dict[str, Case] = {
     "multilabel_soft_margin_loss": Case(
         "multilabel_soft_margin_loss", _mlsm_fn, _mlsm_ref, _mlsm_make, data=("input",),
         hyper=("class_weights",), target="target",
+        not_applicable={"class_weights_length": CW_BROADCAST + " (PyTorch's `weight` rule)"},
     ),
     "multi_margin_loss": Case(
         "multi_margin_loss", _multi_margin_fn, _multi_margin_ref, _multi_margin_make,
@@ -1667,7 +1677,8 @@ REGISTRY: dict[str, Case] = {
     ),
     "ctc_loss": Case(
         "ctc_loss", _ctc_fn, _ctc_ref, _ctc_make, data=("log_probs",),
-        not_applicable={"grad_hyper": CTC_NO_HYPER, "grad_target": NO_FLOAT_TARGET},
+        not_applicable={"grad_hyper": CTC_NO_HYPER, "grad_target": NO_FLOAT_TARGET,
+                        "swapped_arguments": CTC_NO_SWAP, "label_shape": CTC_ANY_WIDTH},
         batch_axes={"log_probs": 1, "targets": 0, "input_lengths": 0, "target_lengths": 0},
     ),
     "ctc_loss[concatenated]": Case(
@@ -1686,7 +1697,8 @@ REGISTRY: dict[str, Case] = {
     ),
     "class_weights_from_counts": Case(
         "class_weights_from_counts", _cw_fn, _cw_ref, _cw_make, data=("counts",),
-        hyper=("beta",), not_applicable={"grad_target": "no targets"},
+        hyper=("beta",),
+        not_applicable={"grad_target": "no targets", "integer_input": "counts may be integers"},
         options={"method": "effective_number"},
     ),
     "l1_penalty": Case(

@@ -89,8 +89,9 @@ class Case:
 # --- inputs ---------------------------------------------------------------------------------
 
 # The registry case's options that describe its inputs' layout, which every case keeps (its
-# other options, the reduction or a flag, are the sharding case's own choice in `static`).
-LAYOUT = ("axis", "ignore_index", "chunk_size", "token_chunk_size", "distance_function")
+# other options, the reduction, a flag or a chunk size, are the sharding case's own choice in
+# `static`).
+LAYOUT = ("axis", "ignore_index", "distance_function")
 SOME, SHARD_1, ALL = "some", "shard1", "all"
 CW = ("class_weights",)
 
@@ -118,11 +119,17 @@ def draw(case, seed=0):
             sharded[name] = np.concatenate([d[name] for d in draws], axis=axes[name])
         else:
             replicated[name] = value
+    return source, draws[0], _narrow(sharded), _narrow(replicated), axes
+
+
+def _narrow(args):
+    """float64 -> float32 and int64 -> int32 (this process runs without x64)."""
     narrow = {np.dtype(np.float64): np.float32, np.dtype(np.int64): np.int32}
-    cast = lambda t: {k: np.asarray(v).astype(narrow.get(np.asarray(v).dtype,  # noqa: E731
-                                                         np.asarray(v).dtype))
-                      for k, v in t.items()}
-    return source, draws[0], cast(sharded), cast(replicated), axes
+    out = {}
+    for k, v in args.items():
+        v = np.asarray(v)
+        out[k] = v.astype(narrow.get(v.dtype, v.dtype))
+    return out
 
 
 def options(case, source):

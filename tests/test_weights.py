@@ -94,6 +94,8 @@ def _part(fn, name, args, **more):
     params = inspect.signature(fn).parameters
     given = {**table_cases()[name].options, **args, **more}
     return fn(**{k: v for k, v in given.items() if k in params})
+
+
 FD_EPS = 1e-6
 
 
@@ -104,19 +106,22 @@ def _values(name):
     the gradient in the weights with central differences at two of them, and a vmap over a
     stack of weight maps with the loop it must equal."""
     args, w, where = _draw(name)
-    hyper = {k: args[k] for k in table_cases()[name].hyper if k in args}  # constants here
+    # The hyperparameters are constants of the program: the weights are what is traced here.
+    hyper = {k: args[k] for k in table_cases()[name].hyper if k in args}
     data = {k: v for k, v in args.items() if k not in hyper}
 
     def compute(data, w, where):
+        given = {**data, **hyper}
+
         def loss(weights=None, **more):
-            return _call(name, {**data, **hyper}, weights=weights, **more)
+            return _call(name, given, weights=weights, **more)
 
         out = {}
         for tag, extra in (("", {}), ("_m", {"where": where})):
             out["mean_w" + tag] = loss(w, **extra)
             if name in COMBINED:
-                out["dice" + tag] = _part(jaxloss.dice_loss, name, args, **extra)
-                out["term_w" + tag] = _part(COMBINED[name][0], name, args, weights=w, **extra)
+                out["dice" + tag] = _part(jaxloss.dice_loss, name, given, **extra)
+                out["term_w" + tag] = _part(COMBINED[name][0], name, given, weights=w, **extra)
                 continue
             per = loss(reduction="none", **extra)
             out["none_u" + tag] = per

@@ -1742,6 +1742,9 @@ REGISTRY.update({
         not_applicable={
             "grad_hyper": "eps enters only alpha, a constant of the gradient (torchvision's "
             "no_grad): d/d eps is 0, tested in tests/test_detection.py",
+            "hessian": "alpha is a constant of the gradient (torchvision's no_grad), so the "
+            "gradient's finite differences are not its derivative; tests/test_detection.py "
+            "checks the Hessian finite and symmetric",
             "grad_target": NO_BOX_TARGET,
         },
     ),

@@ -142,6 +142,8 @@ def test_degenerate_boxes_have_finite_float32_gradients(key):
     assert np.isfinite(float(value))
     assert all(np.all(np.isfinite(g)) for g in grads)
     assert np.all(np.isfinite(hess))
+    flat = np.asarray(hess).reshape(b1.size, b1.size)
+    np.testing.assert_allclose(flat, flat.T, rtol=1e-5, atol=1e-5)
 
 
 def test_zero_height_box_ciou_gradient_is_the_limit(x64):

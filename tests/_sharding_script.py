@@ -590,6 +590,77 @@ CASES = [
     Case("blocked-ce-smoothing", "cross_entropy", blocked, LS, POS, X, blocked=True),
 ]
 
+# --- Detection (issue 23, items 1 and 2): box IoU losses, varifocal/QFL/DFL -----------------
+
+
+def boxes(where=False, weights=False):
+    """(N, 4) pairs of boxes (overlapping, disjoint, nested); ``where``: device 1 keeps none."""
+
+    def make(rng):
+        xy1 = rng.uniform(0.0, 5.0, (N, 2))
+        xy2 = xy1 + rng.uniform(-2.0, 2.0, (N, 2))
+        b1 = np.concatenate([xy1, xy1 + rng.uniform(0.2, 3.0, (N, 2))], -1)
+        b2 = np.concatenate([xy2, xy2 + rng.uniform(0.2, 3.0, (N, 2))], -1)
+        b2[0] = b1[0] + np.array([0.1, 0.2, -0.1, -0.3])
+        sharded = {"boxes1": b1.astype(np.float32), "boxes2": b2.astype(np.float32)}
+        if weights:
+            sharded["weights"] = rng.uniform(0.5, 2.0, (N,)).astype(np.float32)
+        if where:
+            mask = np.ones((N,), bool)
+            mask[SHARD_1] = False
+            mask[0] = False
+            sharded["where"] = mask
+        return sharded, {}
+
+    return make
+
+
+def dense_detection(kind, where=False):
+    """(N, C) logits with varifocal targets, QFL labels (C = background) and scores, or DFL's
+    (N, C) bins with distances in [0, C - 1]."""
+
+    def make(rng):
+        x = _logits(rng, (N, C))
+        if kind == "vfl":
+            q = rng.uniform(0.1, 1.0, (N, C)).astype(np.float32)
+            q[rng.uniform(size=(N, C)) < 0.7] = 0.0
+            sharded = {"logits": x, "targets": q}
+        elif kind == "qfl":
+            labels = _labels(rng, (N,), C + 1)
+            labels[:2] = [C, 0]
+            sharded = {"logits": x, "labels": labels,
+                       "scores": rng.uniform(0.05, 0.95, (N,)).astype(np.float32)}
+        else:
+            sharded = {"logits": x,
+                       "targets": rng.uniform(0.05, C - 1.05, (N,)).astype(np.float32)}
+        if where:
+            shape = x.shape if kind == "vfl" else (N,)
+            mask = np.ones(shape, bool)
+            mask[SHARD_1] = False
+            mask[0] = False
+            sharded["where"] = mask
+        return sharded, {}
+
+    return make
+
+
+BOXES = ("boxes1", "boxes2")
+CASES += [
+    Case("giou-mean", "generalized_box_iou_loss", boxes(), {"reduction": "mean"}, BOXES, BOXES,
+         pmap=True),
+    Case("diou-weights-masked-shard-mean", "distance_box_iou_loss", boxes(True, True),
+         {"reduction": "mean"}, BOXES, BOXES + ("weights",)),
+    Case("ciou-masked-shard-sum", "complete_box_iou_loss", boxes(True), {"reduction": "sum"},
+         BOXES, BOXES),
+    Case("vfl-mean", "varifocal_loss", dense_detection("vfl"), {}, XY, XY, pmap=True),
+    Case("vfl-masked-shard-sum", "varifocal_loss", dense_detection("vfl", where=True),
+         {"reduction": "sum", "iou_weighted": False}, XY, XY),
+    Case("qfl-masked-shard-mean", "quality_focal_loss", dense_detection("qfl", where=True), {},
+         ("logits", "labels", "scores"), ("logits", "scores")),
+    Case("dfl-mean", "distribution_focal_loss", dense_detection("dfl"), {}, XY, XY, pmap=True),
+]
+# --- end of Detection ---------------------------------------------------------------------
+
 CASE_IDS = [case.id for case in CASES]
 PMAP_IDS = [case.id for case in CASES if case.pmap]
 LOSSES_COVERED = sorted({case.loss for case in CASES})

@@ -1598,3 +1598,174 @@ REGISTRY: dict[str, Case] = {
         },
     ),
 }
+
+
+# =============================================================================================
+# Detection (issue 23, items 1 and 2): torchvision's box IoU losses, mmdetection's
+# dense-detection classification losses. Kept in one block for easy merges.
+# =============================================================================================
+
+# Box coordinates on a 1/8 grid (exact in every float dtype the matrix runs, bf16 included):
+# CIoU's alpha is a constant of the gradient (torchvision's no_grad), so its reference holds
+# alpha at the boxes snapped to this grid, which finite-difference steps (1e-5) never leave.
+BOX_GRID = 8.0
+BOX_WHERE = np.array([True, False, True, True, True])
+
+
+def _snap(b):
+    return np.round(np.asarray(b, np.float64) * BOX_GRID) / BOX_GRID
+
+
+def _box_pairs(rng, n=5):
+    """(n, 4) pairs with overlapping, disjoint and nested boxes, corners on the grid and no
+    ties between the two sets' corners (the loss is not differentiable at a tie)."""
+    while True:
+        xy1 = rng.integers(0, 24, (n, 2))
+        wh1 = rng.integers(2, 24, (n, 2))
+        xy2 = xy1 + rng.integers(-12, 12, (n, 2))
+        wh2 = rng.integers(2, 24, (n, 2))
+        b1 = np.concatenate([xy1, xy1 + wh1], -1) / BOX_GRID
+        b2 = np.concatenate([xy2, xy2 + wh2], -1) / BOX_GRID
+        b2[0] = b1[0] + np.array([1, 2, -1, -3]) / BOX_GRID  # nested
+        b2[1] = b1[1] + np.array([40, 30, 41, 33]) / BOX_GRID  # disjoint
+        x_all = np.concatenate([b1[:, ::2], b2[:, ::2]], -1)
+        y_all = np.concatenate([b1[:, 1::2], b2[:, 1::2]], -1)
+        if all(len(set(r)) == 4 for r in np.concatenate([x_all, y_all])):
+            return b1, b2
+
+
+def _boxes_make(rng):
+    b1, b2 = _box_pairs(rng)
+    return {"boxes1": b1, "boxes2": b2, "eps": _f(1e-3)}
+
+
+def _giou_fn(boxes1, boxes2, eps):
+    return jaxloss.generalized_box_iou_loss(boxes1, boxes2, eps=eps, where=BOX_WHERE,
+                                            reduction="mean")
+
+
+def _giou_ref(boxes1, boxes2, eps):
+    return ref.generalized_box_iou_loss(boxes1, boxes2, eps=eps, where=BOX_WHERE,
+                                        reduction="mean")
+
+
+def _diou_make(rng):
+    return {**_boxes_make(rng),
+            "weights": np.random.default_rng(120).uniform(0.5, 2.0, (5,))}
+
+
+def _diou_fn(boxes1, boxes2, eps, weights):
+    return jaxloss.distance_box_iou_loss(boxes1, boxes2, eps=eps, weights=weights,
+                                         reduction="sum")
+
+
+def _diou_ref(boxes1, boxes2, eps, weights):
+    return ref.distance_box_iou_loss(boxes1, boxes2, eps=eps, weights=weights, reduction="sum")
+
+
+def _ciou_make(rng):
+    b1, b2 = _box_pairs(rng)
+    return {"boxes1": b1, "boxes2": b2}
+
+
+def _ciou_fn(boxes1, boxes2):
+    return jaxloss.complete_box_iou_loss(boxes1, boxes2)
+
+
+def _ciou_ref(boxes1, boxes2):
+    return ref.complete_box_iou_loss(boxes1, boxes2, alpha_at=(_snap(boxes1), _snap(boxes2)))
+
+
+def _vfl_make(rng):
+    x = _normal(rng, (4, 3))
+    q = rng.uniform(0.1, 1.0, (4, 3))
+    q[rng.uniform(size=(4, 3)) < 0.6] = 0.0  # negatives: exactly 0
+    q[0, 0], q[1, 1] = 0.0, 0.7
+    return {"logits": x, "targets": q, "alpha": _f(0.75), "gamma": _f(1.5),
+            "weights": np.random.default_rng(121).uniform(0.5, 2.0, (4, 1))}
+
+
+def _vfl_fn(logits, targets, alpha, gamma, weights):
+    return jaxloss.varifocal_loss(logits, targets, alpha=alpha, gamma=gamma, weights=weights)
+
+
+def _vfl_ref(logits, targets, alpha, gamma, weights):
+    return ref.varifocal_loss(logits, targets, alpha=alpha, gamma=gamma, weights=weights)
+
+
+QFL_WHERE = np.array([True, True, True, False, True, True])
+
+
+def _qfl_make(rng):
+    labels = rng.integers(0, 4, (6,)).astype(np.int64)  # 4 classes; 4 = background
+    labels[:3] = [4, 0, 2]
+    return {"logits": _normal(rng, (6, 4)), "labels": labels,
+            "scores": rng.uniform(0.05, 0.95, (6,)), "beta": _f(2.0)}
+
+
+def _qfl_fn(logits, labels, scores, beta):
+    return jaxloss.quality_focal_loss(logits, labels, scores, beta=beta, where=QFL_WHERE,
+                                      reduction="none")
+
+
+def _qfl_ref(logits, labels, scores, beta):
+    return ref.quality_focal_loss(logits, labels, scores, beta=beta, where=QFL_WHERE,
+                                  reduction="none")
+
+
+def _dfl_make(rng):
+    t = rng.uniform(0.05, 4.95, (3, 2))  # 6 bins: n = 5; away from the integer kinks
+    t = np.where(np.abs(t - np.round(t)) < 0.05, t + 0.1, t)
+    return {"logits": _normal(rng, (3, 6, 2)), "targets": t}
+
+
+def _dfl_fn(logits, targets):
+    return jaxloss.distribution_focal_loss(logits, targets, axis=1, reduction="sum")
+
+
+def _dfl_ref(logits, targets):
+    return ref.distribution_focal_loss(logits, targets, axis=1, reduction="sum")
+
+
+NO_BOX_TARGET = "no targets: both box sets are data (the loss is symmetric)"
+REGISTRY.update({
+    "generalized_box_iou_loss": Case(
+        "generalized_box_iou_loss", _giou_fn, _giou_ref, _boxes_make, data=("boxes1", "boxes2"),
+        hyper=("eps",), not_applicable={"grad_target": NO_BOX_TARGET},
+    ),
+    "distance_box_iou_loss": Case(
+        "distance_box_iou_loss", _diou_fn, _diou_ref, _diou_make, data=("boxes1", "boxes2"),
+        hyper=("eps", "weights"), not_applicable={"grad_target": NO_BOX_TARGET},
+    ),
+    "complete_box_iou_loss": Case(
+        "complete_box_iou_loss", _ciou_fn, _ciou_ref, _ciou_make, data=("boxes1", "boxes2"),
+        not_applicable={
+            "grad_hyper": "eps enters only alpha, a constant of the gradient (torchvision's "
+            "no_grad): d/d eps is 0, tested in tests/test_detection.py",
+            "hessian": "alpha is a constant of the gradient (torchvision's no_grad), so the "
+            "gradient's finite differences are not its derivative; tests/test_detection.py "
+            "checks the Hessian finite and symmetric",
+            "grad_target": NO_BOX_TARGET,
+        },
+    ),
+    "varifocal_loss": Case(
+        "varifocal_loss", _vfl_fn, _vfl_ref, _vfl_make, **_SOFTMAX,
+        hyper=("alpha", "gamma", "weights"), target="targets",
+        not_applicable={
+            "grad_target": "the loss jumps at a target of 0 (mmdetection's negatives), where "
+            "finite differences do not apply; tests/test_detection.py checks the target "
+            "derivative",
+        },
+    ),
+    "quality_focal_loss": Case(
+        "quality_focal_loss", _qfl_fn, _qfl_ref, _qfl_make, **_SOFTMAX, hyper=("beta",),
+        target="scores",
+    ),
+    "distribution_focal_loss": Case(
+        "distribution_focal_loss", _dfl_fn, _dfl_ref, _dfl_make, **_SOFTMAX, target="targets",
+        not_applicable={"grad_hyper": NO_HYPER},
+    ),
+})
+# =============================================================================================
+# end of Detection
+# =============================================================================================

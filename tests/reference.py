@@ -33,6 +33,9 @@ Sections (one per family; add new families at the end under their own header):
    cosine_embedding_loss, triplet_margin_loss, triplet_margin_with_distance_loss
 11. sequence: ctc_loss
 12. Lovász losses: lovasz_softmax_loss, lovasz_hinge_loss
+13. detection: generalized_box_iou_loss, distance_box_iou_loss, complete_box_iou_loss
+   (torchvision 0.28), varifocal_loss, quality_focal_loss, distribution_focal_loss
+   (mmdetection)
 """
 
 from __future__ import annotations
@@ -1612,3 +1615,161 @@ def lovasz_hinge_loss(logits, targets, *, per_image=False, ignore_index=-100,
         errors = 1.0 - xg * (2.0 * gg - 1.0)
         out.append(_lovasz_flat(errors, gg, np.maximum(errors, 0.0)))
     return _group_mean(out, np.array(kept), reduction, per_image)
+
+
+# =============================================================================================
+# 13. Detection: torchvision's box IoU losses, mmdetection's dense-detection losses
+# =============================================================================================
+#
+# The box losses transcribe torchvision 0.28 (torchvision/ops/giou_loss.py, diou_loss.py,
+# ciou_loss.py and _utils._loss_inter_union), line for line: CIoU calls `_diou_iou_loss`
+# without its `eps` (the DIoU part always adds 1e-7). The classification losses transcribe
+# mmdetection's mmdet/models/losses/varifocal_loss.py and gfocal_loss.py with mmdetection's
+# `weight_reduce_loss` ("mean" over the elements, weights never in the denominator).
+# jaxloss: masked elements (`where`) leave numerator and denominator; a "mean" of nothing is 0;
+# a point box's aspect angle atan(0 / 0) is 0 (torchvision: NaN); a DFL target at the last
+# bin n is CE(x, n) (mmdetection indexes bin n + 1, with weight 0); a QFL label outside
+# [0, C] is NaN (mmdetection: background).
+
+
+def _detection_reduce(per, weights, where, reduction):
+    per = _f64(per)
+    if weights is not None:
+        per = np.broadcast_to(_f64(weights), per.shape) * per
+    mask = (np.ones(per.shape, bool) if where is None
+            else np.broadcast_to(np.asarray(where, bool), per.shape))
+    per = np.where(mask, per, 0.0)
+    return _reduce(per.reshape(-1), mask.reshape(-1).astype(np.float64), reduction, per.shape)
+
+
+def _loss_inter_union(boxes1, boxes2):
+    x1, y1, x2, y2 = np.moveaxis(_f64(boxes1), -1, 0)
+    x1g, y1g, x2g, y2g = np.moveaxis(_f64(boxes2), -1, 0)
+    xkis1, ykis1 = np.maximum(x1, x1g), np.maximum(y1, y1g)
+    xkis2, ykis2 = np.minimum(x2, x2g), np.minimum(y2, y2g)
+    mask = (ykis2 > ykis1) & (xkis2 > xkis1)
+    intsctk = np.where(mask, (xkis2 - xkis1) * (ykis2 - ykis1), 0.0)
+    unionk = (x2 - x1) * (y2 - y1) + (x2g - x1g) * (y2g - y1g) - intsctk
+    return intsctk, unionk
+
+
+def generalized_box_iou_loss(boxes1, boxes2, *, eps=1e-7, weights=None, reduction="none",
+                             where=None):
+    intsctk, unionk = _loss_inter_union(boxes1, boxes2)
+    iouk = intsctk / (unionk + eps)
+    x1, y1, x2, y2 = np.moveaxis(_f64(boxes1), -1, 0)
+    x1g, y1g, x2g, y2g = np.moveaxis(_f64(boxes2), -1, 0)
+    xc1, yc1 = np.minimum(x1, x1g), np.minimum(y1, y1g)
+    xc2, yc2 = np.maximum(x2, x2g), np.maximum(y2, y2g)
+    area_c = (xc2 - xc1) * (yc2 - yc1)
+    miouk = iouk - ((area_c - unionk) / (area_c + eps))
+    return _detection_reduce(1 - miouk, weights, where, reduction)
+
+
+def _diou_iou_loss(boxes1, boxes2, eps=1e-7):
+    intsct, union = _loss_inter_union(boxes1, boxes2)
+    iou = intsct / (union + eps)
+    x1, y1, x2, y2 = np.moveaxis(_f64(boxes1), -1, 0)
+    x1g, y1g, x2g, y2g = np.moveaxis(_f64(boxes2), -1, 0)
+    xc1, yc1 = np.minimum(x1, x1g), np.minimum(y1, y1g)
+    xc2, yc2 = np.maximum(x2, x2g), np.maximum(y2, y2g)
+    diagonal_distance_squared = ((xc2 - xc1) ** 2) + ((yc2 - yc1) ** 2) + eps
+    x_p, y_p = (x2 + x1) / 2, (y2 + y1) / 2
+    x_g, y_g = (x1g + x2g) / 2, (y1g + y2g) / 2
+    centers_distance_squared = ((x_p - x_g) ** 2) + ((y_p - y_g) ** 2)
+    return 1 - iou + (centers_distance_squared / diagonal_distance_squared), iou
+
+
+def distance_box_iou_loss(boxes1, boxes2, *, eps=1e-7, weights=None, reduction="none",
+                          where=None):
+    loss, _ = _diou_iou_loss(boxes1, boxes2, eps)
+    return _detection_reduce(loss, weights, where, reduction)
+
+
+def _atan_ratio(w, h):
+    """torchvision's ``atan(w / h)``; jaxloss: 0 at ``w = h = 0`` (torchvision: NaN)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        angle = np.arctan(w / h)
+    return np.where((w == 0) & (h == 0), 0.0, angle)
+
+
+def _aspect_v(boxes1, boxes2):
+    x1, y1, x2, y2 = np.moveaxis(_f64(boxes1), -1, 0)
+    x1g, y1g, x2g, y2g = np.moveaxis(_f64(boxes2), -1, 0)
+    w_pred, h_pred = x2 - x1, y2 - y1
+    w_gt, h_gt = x2g - x1g, y2g - y1g
+    return (4 / (np.pi**2)) * (_atan_ratio(w_gt, h_gt) - _atan_ratio(w_pred, h_pred)) ** 2
+
+
+def complete_box_iou_loss(boxes1, boxes2, *, eps=1e-7, weights=None, reduction="none",
+                          where=None, alpha_at=None):
+    """``alpha_at``: the boxes at which the aspect weight alpha is evaluated (default: these).
+    torchvision computes alpha under ``no_grad``: finite differences of this function match
+    its gradient only with alpha held at the unperturbed boxes."""
+    diou_loss, iou = _diou_iou_loss(boxes1, boxes2)  # torchvision passes no eps here
+    v = _aspect_v(boxes1, boxes2)
+    if alpha_at is None:
+        alpha_iou, alpha_v = iou, v
+    else:
+        alpha_iou, alpha_v = _diou_iou_loss(*alpha_at)[1], _aspect_v(*alpha_at)
+    alpha = alpha_v / (1 - alpha_iou + alpha_v + eps)  # under no_grad in torchvision
+    return _detection_reduce(diou_loss + alpha * v, weights, where, reduction)
+
+
+def _bce_with_logits(x, t):
+    """F.binary_cross_entropy_with_logits(x, t, reduction="none") in float64."""
+    return -(t * log_sigmoid(x) + (1 - t) * log_sigmoid(-_f64(x)))
+
+
+def varifocal_loss(logits, targets, *, alpha=0.75, gamma=2.0, iou_weighted=True,
+                   weights=None, reduction="mean", where=None):
+    pred, target = _f64(logits), _f64(targets)
+    pred_sigmoid = sigmoid(pred)
+    if iou_weighted:
+        focal_weight = target * (target > 0.0) + alpha * np.abs(
+            pred_sigmoid - target) ** gamma * (target <= 0.0)
+    else:
+        focal_weight = (target > 0.0) + alpha * np.abs(
+            pred_sigmoid - target) ** gamma * (target <= 0.0)
+    loss = _bce_with_logits(pred, target) * focal_weight
+    return _detection_reduce(loss, weights, where, reduction)
+
+
+def quality_focal_loss(logits, labels, scores, *, beta=2.0, weights=None, reduction="mean",
+                       axis=-1, where=None):
+    pred = np.moveaxis(_f64(logits), axis, -1)
+    label, score = np.asarray(labels), _f64(scores)
+    pred_sigmoid = sigmoid(pred)
+    # negatives are supervised by 0 quality score
+    loss = _bce_with_logits(pred, np.zeros(pred.shape)) * pred_sigmoid**beta
+    bg_class_ind = pred.shape[-1]
+    for index in np.ndindex(label.shape):
+        c = int(label[index])
+        if 0 <= c < bg_class_ind:  # positives are supervised by the quality score
+            scale_factor = score[index] - pred_sigmoid[index + (c,)]
+            loss[index + (c,)] = _bce_with_logits(pred[index + (c,)], score[index]) * (
+                np.abs(scale_factor) ** beta)
+    loss = loss.sum(axis=-1)
+    # jaxloss: a label outside [0, C] (C = background) is NaN, not background
+    loss = np.where((label >= 0) & (label <= bg_class_ind), loss, np.nan)
+    return _detection_reduce(loss, weights, where, reduction)
+
+
+def distribution_focal_loss(logits, targets, *, weights=None, reduction="mean", axis=-1,
+                            where=None):
+    pred = np.moveaxis(_f64(logits), axis, -1)
+    label = _f64(targets)
+    n = pred.shape[-1] - 1
+    log_probs = log_softmax(pred)
+    loss = np.full(label.shape, np.nan)
+    for index in np.ndindex(label.shape):
+        t = label[index]
+        if not 0 <= t <= n:
+            continue  # jaxloss: NaN
+        dis_left = int(t)
+        dis_right = dis_left + 1
+        weight_left = dis_right - t
+        weight_right = t - dis_left
+        ce_right = 0.0 if weight_right == 0 else -log_probs[index + (dis_right,)]
+        loss[index] = -log_probs[index + (dis_left,)] * weight_left + ce_right * weight_right
+    return _detection_reduce(loss, weights, where, reduction)

@@ -13,15 +13,19 @@ EXPECTED_ALL = [
     "checked",
     "class_counts",
     "class_weights_from_counts",
+    "complete_box_iou_loss",
     "cosine_embedding_loss",
     "cross_entropy",
     "ctc_loss",
     "dice_cross_entropy_loss",
     "dice_focal_loss",
     "dice_loss",
+    "distance_box_iou_loss",
     "distillation_loss",
+    "distribution_focal_loss",
     "focal_loss",
     "gaussian_nll_loss",
+    "generalized_box_iou_loss",
     "generalized_dice_loss",
     "hinge_embedding_loss",
     "huber_loss",
@@ -43,12 +47,14 @@ EXPECTED_ALL = [
     "nll_loss",
     "poisson_nll_loss",
     "poly1_cross_entropy",
+    "quality_focal_loss",
     "sigmoid_focal_loss",
     "smooth_l1_loss",
     "soft_margin_loss",
     "triplet_margin_loss",
     "triplet_margin_with_distance_loss",
     "tversky_loss",
+    "varifocal_loss",
 ]
 
 
@@ -285,6 +291,34 @@ SIGNATURES = {
         ("distance_function", KW, None), ("margin", KW, 1.0), ("swap", KW, False),
         ("weights", KW, None), ("reduction", KW, "mean"), ("where", KW, None),
         ("axis_name", KW, None),
+    ],
+    # issue 23: detection. torchvision's box losses (its "none" default and eps), mmdetection's
+    # dense-detection classification losses (its defaults); jaxloss's weights/where/axis_name.
+    "generalized_box_iou_loss": [
+        ("boxes1", POS, None), ("boxes2", POS, None), ("eps", KW, 1e-7), ("weights", KW, None),
+        ("reduction", KW, "none"), ("where", KW, None), ("axis_name", KW, None),
+    ],
+    "distance_box_iou_loss": [
+        ("boxes1", POS, None), ("boxes2", POS, None), ("eps", KW, 1e-7), ("weights", KW, None),
+        ("reduction", KW, "none"), ("where", KW, None), ("axis_name", KW, None),
+    ],
+    "complete_box_iou_loss": [
+        ("boxes1", POS, None), ("boxes2", POS, None), ("eps", KW, 1e-7), ("weights", KW, None),
+        ("reduction", KW, "none"), ("where", KW, None), ("axis_name", KW, None),
+    ],
+    "varifocal_loss": [
+        ("logits", POS, None), ("targets", POS, None), ("alpha", KW, 0.75), ("gamma", KW, 2.0),
+        ("iou_weighted", KW, True), ("weights", KW, None), ("reduction", KW, "mean"),
+        ("where", KW, None), ("axis_name", KW, None),
+    ],
+    "quality_focal_loss": [
+        ("logits", POS, None), ("labels", POS, None), ("scores", POS, None), ("beta", KW, 2.0),
+        ("weights", KW, None), ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None),
+        ("axis_name", KW, None),
+    ],
+    "distribution_focal_loss": [
+        ("logits", POS, None), ("targets", POS, None), ("weights", KW, None),
+        ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None), ("axis_name", KW, None),
     ],
 }
 

@@ -65,6 +65,32 @@ def _triplet(rng):
     return (_n(rng, 4, 3), _n(rng, 4, 3), _n(rng, 4, 3)), {}, (4,)
 
 
+# Detection (issue 23): boxes (..., 4) with per-box weights; the dense-detection losses.
+def _box_pair(rng, *shape):
+    xy1 = rng.uniform(0.0, 5.0, (*shape, 2))
+    xy2 = xy1 + rng.uniform(-2.0, 2.0, (*shape, 2))
+    return (np.concatenate([xy1, xy1 + rng.uniform(0.2, 3.0, (*shape, 2))], -1),
+            np.concatenate([xy2, xy2 + rng.uniform(0.2, 3.0, (*shape, 2))], -1))
+
+
+def _vfl_targets(rng, *shape):
+    q = rng.uniform(0.1, 1.0, shape)
+    q[rng.uniform(size=shape) < 0.6] = 0.0
+    return q
+
+
+DETECTION_CASES: dict[str, Builder] = {
+    "generalized_box_iou_loss": lambda r: (_box_pair(r, 2, 3), {}, (2, 3)),
+    "distance_box_iou_loss": lambda r: (_box_pair(r, 6), {"eps": 1e-3}, (6,)),
+    "complete_box_iou_loss": lambda r: (_box_pair(r, 6), {}, (6,)),
+    "varifocal_loss": lambda r: ((_n(r, 3, 4), _vfl_targets(r, 3, 4)), {"gamma": 1.5}, (3, 4)),
+    "quality_focal_loss": lambda r: (
+        (_n(r, 6, 4), np.array([4, 0, 1, 2, 3, 1]), r.uniform(size=(6,))), {}, (6,)
+    ),
+    "distribution_focal_loss": lambda r: ((_n(r, 6, 5), r.uniform(0.0, 4.0, (6,))), {}, (6,)),
+}
+
+
 CASES: dict[str, Builder] = {
     "cross_entropy": lambda r: (
         (_n(r, 2, 5, 4), _labels(r, (2, 5), 4)),
@@ -163,6 +189,7 @@ CASES: dict[str, Builder] = {
         (6,),
     ),
 }
+CASES.update(DETECTION_CASES)
 
 # "mean" divides by the kept weights' sum (PyTorch's rule for these two names).
 DIVIDES_BY_WEIGHTS = {"l1_loss", "mse_loss"}
@@ -192,7 +219,11 @@ def _draw(name, seed=0):
 
 
 def _call(name, args, kwargs, **more):
-    return getattr(jaxloss, name)(*args, **kwargs, **more)
+    fn = getattr(jaxloss, name)
+    # torchvision's box losses default to "none": "mean" is what a plain call means here.
+    if "reduction" not in more and inspect.signature(fn).parameters["reduction"].default != "mean":
+        more["reduction"] = "mean"
+    return fn(*args, **kwargs, **more)
 
 
 # Dice + CE/focal: (Dice coefficient, term coefficient, the weighted term); weights leave

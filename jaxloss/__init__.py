@@ -51,6 +51,8 @@ from jaxloss._segmentation import dice_cross_entropy_loss as dice_cross_entropy_
 from jaxloss._segmentation import dice_focal_loss as dice_focal_loss
 from jaxloss._segmentation import dice_loss as dice_loss
 from jaxloss._segmentation import generalized_dice_loss as generalized_dice_loss
+from jaxloss._segmentation import jaccard_loss as jaccard_loss
+from jaxloss._segmentation import mcc_loss as mcc_loss
 from jaxloss._segmentation import tversky_loss as tversky_loss
 from jaxloss._sequence import ctc_loss as ctc_loss
 
@@ -79,6 +81,7 @@ __all__ = [
     "generalized_dice_loss",
     "hinge_embedding_loss",
     "huber_loss",
+    "jaccard_loss",
     "jensen_shannon_divergence",
     "kl_div",
     "l1_loss",
@@ -90,6 +93,7 @@ __all__ = [
     "lovasz_hinge_loss",
     "lovasz_softmax_loss",
     "margin_ranking_loss",
+    "mcc_loss",
     "mse_loss",
     "multi_margin_loss",
     "multilabel_margin_loss",

@@ -644,6 +644,29 @@ def dense_detection(kind, where=False):
     return make
 
 
+# --- SMP overlap (issue 23, item 5): jaccard_loss, mcc_loss ----------------------------------
+
+
+def mcc_inputs(where=False):
+    """(SEG_N, 3, 3) probabilities and 0/1 masks, image 5 empty; ``where``: device 1 keeps
+    nothing."""
+
+    def make(rng):
+        shape = (SEG_N, *SEG_HW)
+        p = (1.0 / (1.0 + np.exp(-_logits(rng, shape)))).astype(np.float32)
+        y = (rng.uniform(size=shape) < 0.4).astype(np.float32)
+        y[5] = 0.0
+        sharded = {"input": p, "target": y}
+        if where:
+            mask = np.ones(shape, bool)
+            mask[2:4] = False
+            mask[0, 1, 1] = False
+            sharded["where"] = mask
+        return sharded, {}
+
+    return make
+
+
 BOXES = ("boxes1", "boxes2")
 CASES += [
     Case("giou-mean", "generalized_box_iou_loss", boxes(), {"reduction": "mean"}, BOXES, BOXES,
@@ -660,6 +683,19 @@ CASES += [
     Case("dfl-mean", "distribution_focal_loss", dense_detection("dfl"), {}, XY, XY, pmap=True),
 ]
 # --- end of Detection ---------------------------------------------------------------------
+CASES += [
+    Case("jaccard-plain", "jaccard_loss", seg_int(), {}, POS, X),
+    Case("jaccard-smp-batch-log-ignored-shard-weights", "jaccard_loss", seg_int(True, True),
+         {"batch": True, "absent": "zero", "log_loss": True, "smooth": 0.0}, POS, XW,
+         pmap=True),
+    Case("jaccard-sigmoid-soft-sum", "jaccard_loss", seg_float("masks"),
+         {"activation": "sigmoid", "soft_label": True, "reduction": "sum"}, POS, XY),
+    Case("mcc-batch-masked-shard", "mcc_loss", mcc_inputs(True), {}, RXY, RXY, pmap=True),
+    Case("mcc-per-sample-masked-shard", "mcc_loss", mcc_inputs(True), {"batch": False}, RXY,
+         RXY),
+    Case("mcc-per-sample-sum", "mcc_loss", mcc_inputs(), {"batch": False, "reduction": "sum"},
+         RXY, RXY),
+]
 
 CASE_IDS = [case.id for case in CASES]
 PMAP_IDS = [case.id for case in CASES if case.pmap]

@@ -1769,3 +1769,102 @@ REGISTRY.update({
 # =============================================================================================
 # end of Detection
 # =============================================================================================
+# SMP overlap: jaccard_loss, mcc_loss (issue 23, item 5)
+# =============================================================================================
+
+
+def _jaccard_make(rng):
+    return {
+        "logits": _normal(rng, (2, 2, 3, 3)),  # (N, H, W, C)
+        "targets": _labels(rng, (2, 2, 3), 3, -100, ignored=(4,)),
+        "smooth": _f(0.5),
+        "eps": _f(1e-7),
+        "class_weights": _weights(np.random.default_rng(130), 3),
+    }
+
+
+def _jaccard_fn(logits, targets, smooth, eps, class_weights):
+    return jaxloss.jaccard_loss(
+        logits, targets, smooth=smooth, eps=eps, class_weights=class_weights, log_loss=True
+    )
+
+
+def _jaccard_ref(logits, targets, smooth, eps, class_weights):
+    return ref.jaccard_loss(
+        logits, targets, smooth=smooth, eps=eps, class_weights=class_weights, log_loss=True
+    )
+
+
+def _jaccard_soft_make(rng):
+    return {
+        "logits": _normal(rng, (2, 2, 3, 2)),  # (N, C, H, W), axis=1: soft multi-label masks
+        "targets": _binary_targets(rng, (2, 2, 3, 2)),
+        "smooth": _f(1.0),
+    }
+
+
+def _jaccard_soft_fn(logits, targets, smooth):
+    return jaxloss.jaccard_loss(
+        logits, targets, smooth=smooth, activation="sigmoid", soft_label=True, batch=True,
+        absent="zero", axis=1, reduction="none",
+    )
+
+
+def _jaccard_soft_ref(logits, targets, smooth):
+    return ref.jaccard_loss(
+        logits, targets, smooth=smooth, activation="sigmoid", soft_label=True, batch=True,
+        absent="zero", axis=1, reduction="none",
+    )
+
+
+MCC_WHERE = np.array([[True, True, False, True], [True, True, True, True],
+                      [False, False, False, False]])
+
+
+def _mcc_make(rng):
+    return {
+        "input": 1.0 / (1.0 + np.exp(-_normal(rng, (3, 4, 2)))),  # probabilities
+        "target": _binary_targets(rng, (3, 4, 2)),
+        "eps": _f(1e-3),
+    }
+
+
+def _mcc_fn(input, target, eps):
+    return jaxloss.mcc_loss(input, target, eps=eps)
+
+
+def _mcc_ref(input, target, eps):
+    return ref.mcc_loss(input, target, eps=eps)
+
+
+def _mcc_per_sample_fn(input, target, eps):
+    return jaxloss.mcc_loss(
+        input, target, eps=eps, batch=False, reduction="none", where=MCC_WHERE[:, :, None]
+    )
+
+
+def _mcc_per_sample_ref(input, target, eps):
+    return ref.mcc_loss(
+        input, target, eps=eps, batch=False, reduction="none", where=MCC_WHERE[:, :, None]
+    )
+
+
+REGISTRY.update({
+    "jaccard_loss": Case(
+        "jaccard_loss", _jaccard_fn, _jaccard_ref, _jaccard_make, **_SOFTMAX,
+        hyper=("smooth", "eps", "class_weights"),
+        not_applicable={"grad_target": NO_FLOAT_TARGET},
+    ),
+    "jaccard_loss[sigmoid, soft_label]": Case(
+        "jaccard_loss", _jaccard_soft_fn, _jaccard_soft_ref, _jaccard_soft_make, **_SOFTMAX,
+        hyper=("smooth",), target="targets",
+    ),
+    "mcc_loss": Case(
+        "mcc_loss", _mcc_fn, _mcc_ref, _mcc_make, data=("input",), hyper=("eps",),
+        target="target",
+    ),
+    "mcc_loss[per sample, where]": Case(
+        "mcc_loss", _mcc_per_sample_fn, _mcc_per_sample_ref, _mcc_make, data=("input",),
+        hyper=("eps",), target="target",
+    ),
+})

@@ -1773,3 +1773,140 @@ def distribution_focal_loss(logits, targets, *, weights=None, reduction="mean", 
         ce_right = 0.0 if weight_right == 0 else -log_probs[index + (dis_right,)]
         loss[index] = -log_probs[index + (dis_left,)] * weight_left + ce_right * weight_right
     return _detection_reduce(loss, weights, where, reduction)
+# SMP overlap: jaccard_loss, mcc_loss (segmentation_models_pytorch 0.6's JaccardLoss and
+# MCCLoss, transcribed from losses/jaccard.py, losses/_functional.py and losses/mcc.py)
+# =============================================================================================
+
+
+def jaccard_loss(logits, targets, *, activation="softmax", smooth=1e-5, eps=1e-7,
+                 log_loss=False, absent="score", class_weights=None, ignore_index=-100,
+                 include_background=True, batch=False, squared=False, soft_label=False,
+                 reduction="mean", axis=-1, where=None):
+    """jaxloss's soft Jaccard loss, one score per (sample, class) (per class with batch).
+
+    Over the kept pixels of the group (a sample, or the batch): I = sum P T (with soft_label
+    I = (S_P + S_T - sum |P - T|) / 2), S_P = sum P**k, S_T = sum T**k (k = 2 with squared),
+    U = S_P + S_T - I;
+        r = 1 if U + s == 0 (0/0: perfect) else (I + s) / max(U + s, eps)
+        j = -log(max(r, eps)) if log_loss else 1 - r
+        j = 0 if absent == "zero" and S_T == 0
+    Weights and reductions as overlap_loss (dice_loss).
+    """
+    p, t, keep = _probs_and_onehot(
+        logits, targets, activation=activation, ignore_index=ignore_index, axis=axis, where=where
+    )
+    n, c, _ = p.shape
+    w = np.ones(c) if class_weights is None else _f64(class_weights).copy()
+    if not include_background:
+        w[0] = 0.0
+    groups = [list(range(n))] if batch else [[i] for i in range(n)]
+    scores = np.zeros((len(groups), c))
+    weights = np.zeros((len(groups), c))
+    k = 2 if squared else 1
+    for g, samples in enumerate(groups):
+        any_kept = any(keep[i].any() for i in samples)
+        for cls in range(c):
+            pk = np.concatenate([p[i, cls][keep[i]] for i in samples])
+            tk = np.concatenate([t[i, cls][keep[i]] for i in samples])
+            s_p, s_t = np.sum(pk**k), np.sum(tk**k)
+            if soft_label and not squared:
+                inter = (np.sum(pk) + np.sum(tk) - np.sum(np.abs(pk - tk))) / 2.0
+            else:
+                inter = np.sum(pk * tk)
+            union = s_p + s_t - inter
+            if union + smooth == 0:
+                r = 1.0
+            else:
+                r = (inter + smooth) / max(union + smooth, eps)
+            j = -np.log(max(r, eps)) if log_loss else 1.0 - r
+            if absent == "zero" and s_t == 0:
+                j = 0.0
+            scores[g, cls] = j
+            weights[g, cls] = w[cls] if any_kept else 0.0
+    per = np.where(weights != 0, weights * scores, 0.0)
+    if batch:
+        per, weights = per[0], weights[0]
+    if reduction == "none":
+        return per
+    if reduction == "sum":
+        return np.sum(per)
+    total = np.sum(weights)
+    return 0.0 if total == 0 else np.sum(per) / total
+
+
+def smp_jaccard_loss(y_pred, y_true, *, mode, classes=None, log_loss=False, from_logits=True,
+                     smooth=0.0, ignore_index=None, eps=1e-7, class_weights=None):
+    """segmentation_models_pytorch 0.6 ``JaccardLoss`` (channel-first (N, C, ...)).
+
+    Activation as smp_dice_loss (softmax for "multiclass", sigmoid otherwise, none without
+    from_logits); ignore_index zeroes prediction and target. Pooled over batch and pixels
+    (dims (0, 2)), soft_tversky_score at alpha = beta = 1:
+        I = (S_P + S_T - ||P - T||_1) / 2,  score = (I + smooth) / max(S_P + S_T - I + smooth, eps)
+        loss_c = -log(max(score, eps)) if log_loss else 1 - score;  0 where sum T_c == 0
+    then loss[classes]; with class_weights sum(loss w) / sum(w) (w[classes]), else the mean.
+    """
+    x = _f64(y_pred)
+    n, c = x.shape[:2]
+    x = x.reshape(n, c, -1)
+    if from_logits:
+        x = np.exp(log_softmax(x, axis=1)) if mode == "multiclass" else sigmoid(x)
+    y = np.asarray(y_true)
+    if mode == "multiclass":
+        y = y.reshape(n, -1)
+        mask = np.ones(y.shape, bool) if ignore_index is None else y != ignore_index
+        t = np.moveaxis(np.eye(c)[np.where(mask, y, 0)], -1, 1) * mask[:, None, :]
+        x = x * mask[:, None, :]
+    else:
+        t = _f64(y).reshape(n, c, -1)
+        if ignore_index is not None:
+            mask = t != ignore_index
+            x, t = x * mask, t * mask
+    loss = np.zeros(c)
+    for k in range(c):
+        s_p, s_t = np.sum(x[:, k]), np.sum(t[:, k])
+        inter = (s_p + s_t - np.sum(np.abs(x[:, k] - t[:, k]))) / 2.0
+        score = (inter + smooth) / max(s_p + s_t - inter + smooth, eps)
+        loss[k] = -np.log(max(score, eps)) if log_loss else 1.0 - score
+        if s_t <= 0:
+            loss[k] = 0.0
+    w = None if class_weights is None else _f64(class_weights)
+    if classes is not None:
+        loss = loss[list(classes)]
+        w = None if w is None else w[list(classes)]
+    if w is not None:
+        return np.sum(loss * w) / np.sum(w)
+    return np.mean(loss)
+
+
+def mcc_loss(input, target, *, eps=1e-5, batch=True, reduction="mean", where=None):
+    """jaxloss's MCC loss; with batch=True exactly SMP 0.6's ``MCCLoss``:
+        TP = sum p y + eps, TN = sum (1-p)(1-y) + eps, FP = sum p (1-y) + eps,
+        FN = sum (1-p) y + eps over the kept elements (of the batch, or of each sample),
+        loss = 1 - (TP TN - FP FN) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN)).
+    A group with no kept element has loss 0 and weight 0; batch=False reduces over samples
+    ("mean" over the samples with a kept element)."""
+    p, y = _f64(input), _f64(target)
+    keep = np.ones(p.shape, bool)
+    if where is not None:
+        keep = np.broadcast_to(np.asarray(where, bool), p.shape)
+    n = p.shape[0]
+    groups = [list(range(n))] if batch else [[i] for i in range(n)]
+    losses, kept = [], []
+    for samples in groups:
+        pk = np.concatenate([p[i][keep[i]].ravel() for i in samples])
+        yk = np.concatenate([y[i][keep[i]].ravel() for i in samples])
+        tp = np.sum(pk * yk) + eps
+        tn = np.sum((1 - pk) * (1 - yk)) + eps
+        fp = np.sum(pk * (1 - yk)) + eps
+        fn = np.sum((1 - pk) * yk) + eps
+        mcc = (tp * tn - fp * fn) / np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+        kept.append(pk.size > 0)
+        losses.append(1.0 - mcc if pk.size > 0 else 0.0)
+    if batch:
+        return losses[0]
+    losses, kept = np.array(losses), np.array(kept)
+    if reduction == "none":
+        return losses
+    if reduction == "sum":
+        return np.sum(losses)
+    return 0.0 if not kept.any() else np.sum(losses) / np.sum(kept)

@@ -29,6 +29,7 @@ EXPECTED_ALL = [
     "generalized_dice_loss",
     "hinge_embedding_loss",
     "huber_loss",
+    "jaccard_loss",
     "jensen_shannon_divergence",
     "kl_div",
     "l1_loss",
@@ -40,6 +41,7 @@ EXPECTED_ALL = [
     "lovasz_hinge_loss",
     "lovasz_softmax_loss",
     "margin_ranking_loss",
+    "mcc_loss",
     "mse_loss",
     "multi_margin_loss",
     "multilabel_margin_loss",
@@ -230,6 +232,19 @@ SIGNATURES = {
         ("weights", KW, None), ("ignore_index", KW, -100), ("include_background", KW, True),
         ("batch", KW, False), ("squared", KW, False), ("reduction", KW, "mean"), ("axis", KW, -1),
         ("where", KW, None), ("axis_name", KW, None),
+    ],
+    # issue 23, item 5: SMP's JaccardLoss with dice_loss's arguments, and SMP's MCCLoss.
+    "jaccard_loss": [
+        ("logits", POS, None), ("targets", POS, None), ("activation", KW, "softmax"),
+        ("smooth", KW, 1e-5), ("eps", KW, 1e-7), ("log_loss", KW, False),
+        ("absent", KW, "score"), ("class_weights", KW, None), ("ignore_index", KW, -100),
+        ("include_background", KW, True), ("batch", KW, False), ("squared", KW, False),
+        ("soft_label", KW, False), ("reduction", KW, "mean"), ("axis", KW, -1),
+        ("where", KW, None), ("axis_name", KW, None),
+    ],
+    "mcc_loss": [
+        ("input", POS, None), ("target", POS, None), ("eps", KW, 1e-5), ("batch", KW, True),
+        ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
     ],
     "lovasz_softmax_loss": [
         ("logits", POS, None), ("targets", POS, None), ("classes", KW, "present"),

@@ -34,14 +34,14 @@ CLASS_AXIS = {
     "poly1_cross_entropy", "distillation_loss", "jensen_shannon_divergence", "dice_loss",
     "tversky_loss", "generalized_dice_loss", "dice_focal_loss", "dice_cross_entropy_loss",
     "lovasz_softmax_loss", "multi_margin_loss", "multilabel_margin_loss",
-    "multilabel_soft_margin_loss",
+    "multilabel_soft_margin_loss", "jaccard_loss",
     # detection (issue 23): the class axis of QFL, the bin axis of DFL
     "quality_focal_loss", "distribution_focal_loss",
 }
 NO_CLASS_AXIS = {
     # elementwise (binary, regression, pointwise KL as PyTorch's kl_div)
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "sigmoid_focal_loss",
-    "asymmetric_loss", "lovasz_hinge_loss", "l1_loss", "mse_loss", "huber_loss",
+    "asymmetric_loss", "lovasz_hinge_loss", "mcc_loss", "l1_loss", "mse_loss", "huber_loss",
     "smooth_l1_loss", "poisson_nll_loss", "gaussian_nll_loss", "kl_div", "soft_margin_loss",
     "hinge_embedding_loss", "margin_ranking_loss",
     # embeddings: the last axis is a feature axis, not classes
@@ -165,6 +165,9 @@ def test_former_names_name_the_new_spelling(name, key, hint):
 PEER_DEFAULTS = [
     ("sigmoid_focal_loss", "alpha", 0.25, "torchvision's default"),
     ("dice_focal_loss", "alpha", None, "MONAI's default"),
+    ("mcc_loss", "batch", True, "SMP's default"),  # dice_loss's is False (MONAI's)
+    ("mcc_loss", "eps", 1e-5, "SMP's default"),
+    ("jaccard_loss", "eps", 1e-7, "SMP's default"),
 ]
 
 

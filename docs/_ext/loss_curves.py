@@ -39,6 +39,7 @@ FIGURES = (
     "classification",
     "binary",
     "segmentation",
+    "smp_overlap",
     "regression",
     "imbalance",
     "ldam",
@@ -201,6 +202,47 @@ def segmentation() -> Figure:
         values, grads = _values_and_grads(per_pixel(loss), s)
         _curve(axes, p, values, grads, label, i)
     return _finish(fig, axes, ncols=2, ylims=((-0.05, 1.6), None), xlim=(0.0, 1.0))
+
+
+def smp_overlap() -> Figure:
+    """The Jaccard (IoU) loss, its log form and the MCC loss (SMP's JaccardLoss and MCCLoss)
+    beside cross-entropy, on the image of :func:`segmentation`."""
+    n_pixels, n_foreground = 200, 20
+    targets = jnp.zeros((1, n_pixels), jnp.int32).at[0, :n_foreground].set(1)
+    onehot = jax.nn.one_hot(targets, 2)
+    p = np.linspace(0.01, 0.99, N_POINTS)
+    s = np.log(p / (1 - p))  # two classes: the true class's logit s, the other's 0
+
+    def per_pixel(loss):
+        def f(s):
+            value, grad = jax.value_and_grad(loss)(onehot * s)
+            return value, grad[0, 0, 1] * n_pixels
+
+        return f
+
+    def mcc(x):  # MCCLoss takes the foreground probabilities
+        return jaxloss.mcc_loss(jax.nn.softmax(x, axis=-1)[..., 1], targets.astype(jnp.float32))
+
+    fig, axes = _figure(
+        "probability each pixel gives its true class",
+        "pixels $\\times$ $\\partial$ loss / $\\partial$ foreground logit",
+    )
+    curves = [
+        ("cross_entropy (mean over pixels)", lambda x: jaxloss.cross_entropy(x, targets)),
+        (
+            "jaccard_loss, foreground",
+            lambda x: jaxloss.jaccard_loss(x, targets, include_background=False),
+        ),
+        (
+            "jaccard_loss, log_loss",
+            lambda x: jaxloss.jaccard_loss(x, targets, include_background=False, log_loss=True),
+        ),
+        ("mcc_loss, foreground probabilities", mcc),
+    ]
+    for i, (label, loss) in enumerate(curves):
+        values, grads = _values_and_grads(per_pixel(loss), s)
+        _curve(axes, p, values, grads, label, i)
+    return _finish(fig, axes, ncols=2, ylims=((-0.05, 2.5), None), xlim=(0.0, 1.0))
 
 
 def regression() -> Figure:

@@ -15,6 +15,7 @@ from jaxloss._class_weights import class_weights_from_counts as class_weights_fr
 from jaxloss._classification import cross_entropy as cross_entropy
 from jaxloss._classification import focal_loss as focal_loss
 from jaxloss._classification import nll_loss as nll_loss
+from jaxloss._distance import distance_transform_edt as distance_transform_edt
 from jaxloss._divergence import distillation_loss as distillation_loss
 from jaxloss._divergence import jensen_shannon_divergence as jensen_shannon_divergence
 from jaxloss._divergence import kl_div as kl_div
@@ -63,6 +64,7 @@ __all__ = [
     "dice_cross_entropy_loss",
     "dice_focal_loss",
     "dice_loss",
+    "distance_transform_edt",
     "distillation_loss",
     "focal_loss",
     "gaussian_nll_loss",

@@ -33,6 +33,7 @@ Sections (one per family; add new families at the end under their own header):
    cosine_embedding_loss, triplet_margin_loss, triplet_margin_with_distance_loss
 11. sequence: ctc_loss
 12. Lovász losses: lovasz_softmax_loss, lovasz_hinge_loss
+13. distance transform: distance_transform_edt (brute force)
 """
 
 from __future__ import annotations
@@ -1612,3 +1613,27 @@ def lovasz_hinge_loss(logits, targets, *, per_image=False, ignore_index=-100,
         errors = 1.0 - xg * (2.0 * gg - 1.0)
         out.append(_lovasz_flat(errors, gg, np.maximum(errors, 0.0)))
     return _group_mean(out, np.array(kept), reduction, per_image)
+
+
+# =============================================================================================
+# 13. distance transform
+# =============================================================================================
+
+
+def distance_transform_edt(mask, sampling=None):
+    """Brute force: for every nonzero element, the smallest Euclidean distance (grid index
+    differences times ``sampling``) to a zero element. Without a zero, SciPy's answer: the
+    distance to the grid point at index (-1, 0, ..., 0)."""
+    mask = np.asarray(mask)
+    s = np.ones(mask.ndim) if sampling is None else np.broadcast_to(
+        np.asarray(sampling, np.float64), (mask.ndim,))
+    points = np.indices(mask.shape).reshape(mask.ndim, -1).T.astype(np.float64)
+    zeros = points[mask.reshape(-1) == 0]
+    if len(zeros) == 0:
+        zeros = np.zeros((1, mask.ndim))
+        zeros[0, 0] = -1.0
+    out = np.zeros(mask.size)
+    for i, p in enumerate(points):
+        if mask.reshape(-1)[i] != 0:
+            out[i] = np.min(np.sqrt(np.sum(((zeros - p) * s) ** 2, axis=1)))
+    return out.reshape(mask.shape)

@@ -19,6 +19,7 @@ EXPECTED_ALL = [
     "dice_cross_entropy_loss",
     "dice_focal_loss",
     "dice_loss",
+    "distance_transform_edt",
     "distillation_loss",
     "focal_loss",
     "gaussian_nll_loss",

@@ -21,6 +21,7 @@ from jaxloss._detection import distribution_focal_loss as distribution_focal_los
 from jaxloss._detection import generalized_box_iou_loss as generalized_box_iou_loss
 from jaxloss._detection import quality_focal_loss as quality_focal_loss
 from jaxloss._detection import varifocal_loss as varifocal_loss
+from jaxloss._distance import distance_transform_edt as distance_transform_edt
 from jaxloss._divergence import distillation_loss as distillation_loss
 from jaxloss._divergence import jensen_shannon_divergence as jensen_shannon_divergence
 from jaxloss._divergence import kl_div as kl_div
@@ -73,6 +74,7 @@ __all__ = [
     "dice_focal_loss",
     "dice_loss",
     "distance_box_iou_loss",
+    "distance_transform_edt",
     "distillation_loss",
     "distribution_focal_loss",
     "focal_loss",

@@ -1868,3 +1868,32 @@ REGISTRY.update({
         hyper=("eps",), target="target",
     ),
 })
+# Distance transform (a utility the shape-aware losses use, not a loss)
+# =============================================================================================
+
+
+def _edt_make(rng):
+    """A mask with a few zeros, and a spacing whose squares have no small common multiple:
+    each element's nearest zero is unique up to symmetric offsets, so finite differences of
+    the reference are the derivative with respect to `sampling`."""
+    mask = (rng.random((6, 7)) > 0.15).astype(np.int64)
+    mask[0, 0] = 0
+    return {"mask": mask, "sampling": _f([1.3, 0.7])}
+
+
+def _edt_fn(mask, sampling):
+    return jaxloss.distance_transform_edt(mask, sampling=sampling)
+
+
+def _edt_ref(mask, sampling):
+    return ref.distance_transform_edt(mask, sampling=sampling)
+
+
+EDT_MASK = "the mask enters only through mask != 0 (integer here; its gradient is zero)"
+
+REGISTRY["distance_transform_edt"] = Case(
+    "distance_transform_edt", _edt_fn, _edt_ref, _edt_make, hyper=("sampling",),
+    not_applicable={**{t: EDT_MASK for t in DIFFERENTIATING}, "grad_target": "no targets"},
+)
+
+# --- end of the distance transform ----------------------------------------------------------

@@ -36,6 +36,7 @@ Sections (one per family; add new families at the end under their own header):
 13. detection: generalized_box_iou_loss, distance_box_iou_loss, complete_box_iou_loss
    (torchvision 0.28), varifocal_loss, quality_focal_loss, distribution_focal_loss
    (mmdetection)
+14. distance transform: distance_transform_edt (brute force)
 """
 
 from __future__ import annotations
@@ -1910,3 +1911,24 @@ def mcc_loss(input, target, *, eps=1e-5, batch=True, reduction="mean", where=Non
     if reduction == "sum":
         return np.sum(losses)
     return 0.0 if not kept.any() else np.sum(losses) / np.sum(kept)
+# 14. distance transform
+# =============================================================================================
+
+
+def distance_transform_edt(mask, sampling=None):
+    """Brute force: for every nonzero element, the smallest Euclidean distance (grid index
+    differences times ``sampling``) to a zero element. Without a zero, SciPy's answer: the
+    distance to the grid point at index (-1, 0, ..., 0)."""
+    mask = np.asarray(mask)
+    s = np.ones(mask.ndim) if sampling is None else np.broadcast_to(
+        np.asarray(sampling, np.float64), (mask.ndim,))
+    points = np.indices(mask.shape).reshape(mask.ndim, -1).T.astype(np.float64)
+    zeros = points[mask.reshape(-1) == 0]
+    if len(zeros) == 0:
+        zeros = np.zeros((1, mask.ndim))
+        zeros[0, 0] = -1.0
+    out = np.zeros(mask.size)
+    for i, p in enumerate(points):
+        if mask.reshape(-1)[i] != 0:
+            out[i] = np.min(np.sqrt(np.sum(((zeros - p) * s) ** 2, axis=1)))
+    return out.reshape(mask.shape)

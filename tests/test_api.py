@@ -21,6 +21,7 @@ EXPECTED_ALL = [
     "dice_focal_loss",
     "dice_loss",
     "distance_box_iou_loss",
+    "distance_transform_edt",
     "distillation_loss",
     "distribution_focal_loss",
     "focal_loss",

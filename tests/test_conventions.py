@@ -53,6 +53,7 @@ NO_CLASS_AXIS = {
     "varifocal_loss",
     # not losses of a prediction
     "class_counts", "class_weights_from_counts", "l1_penalty", "l2_penalty",
+    "distance_transform_edt",
 }
 
 # Losses with integer class labels: a concrete kept label out of range is a ValueError.

@@ -58,14 +58,26 @@ def _sampling(sampling: Any, ndim: int, dtype: np.dtype) -> jax.Array | None:
     return jnp.broadcast_to(jnp.asarray(sampling, dtype), (ndim,))
 
 
+def _running(op: Any, x: jax.Array, *, reverse: bool = False) -> jax.Array:
+    """The running ``op`` (``jnp.maximum``/``jnp.minimum``) along axis 0, as a ``lax.scan``
+    over the rows. (``lax.cummax`` lowers on CPU to a reduce-window about 13x slower at
+    (128, 16384).)"""
+
+    def step(carry, row):
+        carry = op(carry, row)
+        return carry, carry
+
+    return lax.scan(step, x[-1] if reverse else x[0], x, reverse=reverse)[1]
+
+
 def _nearest_zero_first_axis(zero: jax.Array, dtype: np.dtype) -> jax.Array:
     """Index distance to the nearest zero along axis 0, squared, as ``dtype``; inf on a
     line without zero."""
     n = zero.shape[0]
     i = lax.broadcasted_iota(jnp.int32, zero.shape, 0)
     far = 2 * n + 1
-    last = lax.cummax(jnp.where(zero, i, -far), axis=0)
-    following = lax.cummin(jnp.where(zero, i, far), axis=0, reverse=True)
+    last = _running(jnp.maximum, jnp.where(zero, i, -far))
+    following = _running(jnp.minimum, jnp.where(zero, i, far), reverse=True)
     d = jnp.minimum(i - last, following - i)
     df = d.astype(dtype)
     return jnp.where(d < n, df * df, jnp.inf)
@@ -78,59 +90,82 @@ def _envelope_sites(f: jax.Array, s2: jax.Array | float) -> jax.Array:
     Felzenszwalb & Huttenlocher's lower envelope: a loop over q pushes the parabola rooted
     at q on each line's stack after popping the ones it hides (a ``while_loop`` that runs
     while any line still pops; its carry is (L,)-sized, the stacks are read-only in it),
-    then each q reads its parabola off the stack's boundaries (a scatter and a cumulative
-    max). Only indices come out, so no derivative flows through the loops.
+    then each q reads its parabola off the stack's boundaries (a scatter and a running
+    max). The top of each stack is kept in (L,) arrays, so a step without pops gathers
+    nothing; the stacks are flat (n * L,) arrays indexed ``j * L + line`` (XLA:CPU gathers
+    scalars faster than rows of a packed array). Only indices come out, so no derivative
+    flows through the loops.
     """
     n, num_lines = f.shape
-    lines = jnp.arange(num_lines)
+    lines = jnp.arange(num_lines, dtype=jnp.int32)
     dtype = f.dtype
-    sites = jnp.zeros((n, num_lines), jnp.int32)  # the stack of parabola roots v
-    bounds = jnp.full((n, num_lines), jnp.inf, dtype)  # bounds[j]: where parabola j starts
+    # The stack: root v, f(v), and where the parabola starts to be the lowest.
+    stack_v = jnp.zeros((n * num_lines,), dtype)
+    stack_f = jnp.zeros((n * num_lines,), dtype)
+    stack_z = jnp.zeros((n * num_lines,), dtype)
     top = jnp.full((num_lines,), -1, jnp.int32)
+    top_v = jnp.zeros((num_lines,), dtype)
+    top_f = jnp.zeros((num_lines,), dtype)
+    top_z = jnp.full((num_lines,), -jnp.inf, dtype)
 
-    def intersection(fq, q, v):
+    def intersection(fq, q, v, fv):
         # Where the parabolas rooted at q and v (< q) meet, in the form that keeps the
         # rounding at the size of an index (exact boundaries for unit spacing in float32).
-        fv = f[v, lines]
-        qf, vf = jnp.asarray(q, dtype), v.astype(dtype)
-        return 0.5 * (qf + vf) + (fq - fv) / (2 * s2 * (qf - vf))
+        return 0.5 * (q + v) + (fq - fv) / (2 * s2 * (q - v))
+
+    def get(stack, index):
+        return stack.at[index].get(mode="promise_in_bounds", unique_indices=True)
 
     def push(q, carry):
-        sites, bounds, top = carry
+        stack_v, stack_f, stack_z, top, top_v, top_f, top_z = carry
         fq = f[q]
+        qf = jnp.asarray(q, dtype)
         valid = jnp.isfinite(fq)
-        below = jnp.maximum(top, 0)
-        s = intersection(fq, q, sites[below, lines])
-        pop = valid & (top >= 0) & (s <= bounds[below, lines])
+        s = intersection(fq, qf, top_v, top_f)
+        pop = valid & (top >= 0) & (s <= top_z)
 
         def popping(c):
-            return jnp.any(c[2])
+            return jnp.any(c[-1])
 
         def pop_one(c):
-            top, s, pop = c
+            top, top_v, top_f, top_z, s, pop = c
             top = top - pop.astype(jnp.int32)
-            s = jnp.where(pop, intersection(fq, q, sites[top, lines]), s)
-            return top, s, pop & (s <= bounds[top, lines])
+            index = jnp.maximum(top, 0) * num_lines + lines
+            top_v = jnp.where(pop, get(stack_v, index), top_v)
+            top_f = jnp.where(pop, get(stack_f, index), top_f)
+            top_z = jnp.where(pop, get(stack_z, index), top_z)
+            s = jnp.where(pop, intersection(fq, qf, top_v, top_f), s)
+            return top, top_v, top_f, top_z, s, pop & (s <= top_z)
 
-        # bounds[0] is -inf, so a stack never empties here.
-        top, s, _ = lax.while_loop(popping, pop_one, (top, s, pop))
+        # The bottom of a stack starts at -inf, so a stack never empties here.
+        top, top_v, top_f, top_z, s, _ = lax.while_loop(
+            popping, pop_one, (top, top_v, top_f, top_z, s, pop)
+        )
         start = jnp.where(top < 0, -jnp.inf, s)
         top = jnp.where(valid, top + 1, top)
-        row = jnp.where(valid, top, n)  # row n is out of bounds: dropped
-        sites = sites.at[row, lines].set(q, mode="drop")
-        bounds = bounds.at[row, lines].set(start, mode="drop")
-        return sites, bounds, top
+        top_v = jnp.where(valid, qf, top_v)
+        top_f = jnp.where(valid, fq, top_f)
+        top_z = jnp.where(valid, start, top_z)
+        index = jnp.where(valid, top * num_lines + lines, n * num_lines)  # invalid: dropped
+        stack_v = stack_v.at[index].set(top_v, mode="drop", unique_indices=True)
+        stack_f = stack_f.at[index].set(top_f, mode="drop", unique_indices=True)
+        stack_z = stack_z.at[index].set(top_z, mode="drop", unique_indices=True)
+        return stack_v, stack_f, stack_z, top, top_v, top_f, top_z
 
-    sites, bounds, top = lax.fori_loop(0, n, push, (sites, bounds, top))
-    # q belongs to the last parabola j (<= top) with bounds[j] <= q, i.e. ceil(bounds[j]) <= q.
+    carry = (stack_v, stack_f, stack_z, top, top_v, top_f, top_z)
+    stack_v, _, stack_z, top, *_ = lax.fori_loop(0, n, push, carry)
+    # q belongs to the last parabola j (<= top) with z[j] <= q, i.e. ceil(z[j]) <= q. The
+    # roots increase with j, so scattering each root at its first q (dropping parabolas that
+    # cover no integer q) and taking the running max along q gives every q its root.
     j = lax.broadcasted_iota(jnp.int32, (n, num_lines), 0)
-    first_q = jnp.ceil(jnp.clip(bounds, 0.0, float(n))).astype(jnp.int32)
+    first_q = jnp.ceil(jnp.clip(stack_z.reshape(n, num_lines), 0.0, float(n))).astype(jnp.int32)
     first_q = jnp.where(j <= top[None], first_q, n)
-    owner = jnp.full((n, num_lines), -1, jnp.int32)
-    owner = owner.at[first_q, lines[None]].max(j, mode="drop")
-    owner = lax.cummax(owner, axis=0)
-    v = jnp.take_along_axis(sites, jnp.maximum(owner, 0), axis=0)
-    return jnp.where(owner >= 0, v, -1)
+    following = jnp.concatenate([first_q[1:], jnp.full((1, num_lines), n, jnp.int32)])
+    first_q = jnp.where(following > first_q, first_q, n)
+    index = (first_q * num_lines + lines[None]).reshape(-1)
+    roots = jnp.full((n * num_lines,), -1, jnp.int32)
+    roots = roots.at[index].set(stack_v.astype(jnp.int32), mode="drop", unique_indices=True)
+    return _running(jnp.maximum, roots.reshape(n, num_lines))
 
 
 def _parabola_pass(f: jax.Array, s2: jax.Array | None, axis: int) -> jax.Array:

@@ -345,7 +345,7 @@ def siglip_loss(
       >>> import jaxloss
       >>> x = jnp.array([[1.0, 0.0], [0.0, 1.0]])
       >>> print(f"{jaxloss.siglip_loss(x, x, logit_scale=10.0, logit_bias=-5.0):.5f}")
-      0.01348
+      0.01343
 
     References:
       Zhai et al., "Sigmoid Loss for Language Image Pre-Training", ICCV 2023 (SigLIP).

@@ -15,6 +15,8 @@ from jaxloss._class_weights import class_weights_from_counts as class_weights_fr
 from jaxloss._classification import cross_entropy as cross_entropy
 from jaxloss._classification import focal_loss as focal_loss
 from jaxloss._classification import nll_loss as nll_loss
+from jaxloss._contrastive import clip_loss as clip_loss
+from jaxloss._contrastive import siglip_loss as siglip_loss
 from jaxloss._detection import complete_box_iou_loss as complete_box_iou_loss
 from jaxloss._detection import distance_box_iou_loss as distance_box_iou_loss
 from jaxloss._detection import distribution_focal_loss as distribution_focal_loss
@@ -66,6 +68,7 @@ __all__ = [
     "checked",
     "class_counts",
     "class_weights_from_counts",
+    "clip_loss",
     "complete_box_iou_loss",
     "cosine_embedding_loss",
     "cross_entropy",
@@ -104,6 +107,7 @@ __all__ = [
     "poisson_nll_loss",
     "poly1_cross_entropy",
     "quality_focal_loss",
+    "siglip_loss",
     "sigmoid_focal_loss",
     "smooth_l1_loss",
     "soft_margin_loss",

@@ -697,6 +697,41 @@ CASES += [
          RXY, RXY),
 ]
 
+# --- Contrastive (issue 22): the loss needs the global batch (every device's negatives) ---
+# The script's comparison holds as it is: each device's value is the global loss, its
+# gradients the global loss's on its shard, the replicated scale's and bias's summed.
+
+
+def image_text(bias=True, scale=3.0):
+    def make(rng):
+        x = rng.standard_normal((N, C))
+        y = rng.standard_normal((N, C)) + 0.5 * x
+        x /= np.linalg.norm(x, axis=-1, keepdims=True)
+        y /= np.linalg.norm(y, axis=-1, keepdims=True)
+        replicated = {"logit_scale": np.float32(scale)}
+        if bias:
+            replicated["logit_bias"] = np.float32(-1.5)
+        return ({"image_features": x.astype(np.float32), "text_features": y.astype(np.float32)},
+                replicated)
+
+    return make
+
+
+IT = ("image_features", "text_features")
+CASES += [
+    # clip: the scale's gradient is a difference of O(1) terms; at 10 it is not near 0, so
+    # float32's rounding stays within the tolerance. The bias's gradient is 0 (a shift of
+    # every logit): it is passed, not differentiated.
+    Case("clip", "clip_loss", image_text(bias=False, scale=10.0), {}, IT, IT + ("logit_scale",),
+         pmap=True),
+    Case("clip-bias", "clip_loss", image_text(scale=10.0), {}, IT, IT + ("logit_scale",)),
+    Case("siglip", "siglip_loss", image_text(), {}, IT, IT + ("logit_scale", "logit_bias"),
+         pmap=True),
+    Case("siglip-scale-20", "siglip_loss", image_text(scale=20.0), {}, IT,
+         IT + ("logit_scale", "logit_bias")),
+]
+# --- end of Contrastive -------------------------------------------------------------------
+
 CASE_IDS = [case.id for case in CASES]
 PMAP_IDS = [case.id for case in CASES if case.pmap]
 LOSSES_COVERED = sorted({case.loss for case in CASES})

@@ -1897,3 +1897,54 @@ REGISTRY["distance_transform_edt"] = Case(
 )
 
 # --- end of the distance transform ----------------------------------------------------------
+# =============================================================================================
+# Contrastive (issue 22): clip_loss, siglip_loss
+# =============================================================================================
+
+
+def _contrastive_make(rng):
+    """8 pairs of 4-d features, L2-normalised as the callers of both losses normalise them,
+    the matching pairs correlated."""
+    x = rng.standard_normal((8, 4))
+    y = rng.standard_normal((8, 4)) + 0.5 * x
+    return {
+        "image_features": x / np.linalg.norm(x, axis=-1, keepdims=True),
+        "text_features": y / np.linalg.norm(y, axis=-1, keepdims=True),
+        "logit_scale": _f(3.0),
+        "logit_bias": _f(-1.5),
+    }
+
+
+def _clip_fn(image_features, text_features, logit_scale, logit_bias):
+    return jaxloss.clip_loss(
+        image_features, text_features, logit_scale=logit_scale, logit_bias=logit_bias
+    )
+
+
+def _clip_ref(image_features, text_features, logit_scale, logit_bias):
+    return ref.clip_loss(
+        image_features, text_features, logit_scale=logit_scale, logit_bias=logit_bias
+    )
+
+
+def _siglip_fn(image_features, text_features, logit_scale, logit_bias):
+    return jaxloss.siglip_loss(
+        image_features, text_features, logit_scale=logit_scale, logit_bias=logit_bias
+    )
+
+
+def _siglip_ref(image_features, text_features, logit_scale, logit_bias):
+    return ref.siglip_loss(
+        image_features, text_features, logit_scale=logit_scale, logit_bias=logit_bias
+    )
+
+
+_FEATURES = {"data": ("image_features", "text_features"), "hyper": ("logit_scale", "logit_bias"),
+             "not_applicable": {"grad_target": "no targets: both feature matrices are data"}}
+
+REGISTRY.update({
+    "clip_loss": Case("clip_loss", _clip_fn, _clip_ref, _contrastive_make, **_FEATURES),
+    "siglip_loss": Case("siglip_loss", _siglip_fn, _siglip_ref, _contrastive_make, **_FEATURES),
+})
+
+# --- end of Contrastive ---------------------------------------------------------------------

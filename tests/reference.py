@@ -1932,3 +1932,37 @@ def distance_transform_edt(mask, sampling=None):
         if mask.reshape(-1)[i] != 0:
             out[i] = np.min(np.sqrt(np.sum(((zeros - p) * s) ** 2, axis=1)))
     return out.reshape(mask.shape)
+
+
+# =============================================================================================
+# 15. image-text contrastive: clip_loss, siglip_loss (open_clip's ClipLoss and SigLipLoss)
+# =============================================================================================
+
+
+def clip_loss(image_features, text_features, *, logit_scale, logit_bias=None):
+    """(1/2B) sum_i [(logsumexp_j l_ij - l_ii) + (logsumexp_j l_ji - l_ii)],
+    l_ij = s x_i.y_j + b: the mean of the image-to-text and text-to-image cross-entropies with
+    label i for row i. The features are used as given (not normalised)."""
+    x = np.asarray(image_features, np.float64)
+    y = np.asarray(text_features, np.float64)
+    logits = float(logit_scale) * (x @ y.T)
+    if logit_bias is not None:
+        logits = logits + float(logit_bias)
+    n = x.shape[0]
+    image_to_text = sum(logsumexp(logits[i]) - logits[i, i] for i in range(n))
+    text_to_image = sum(logsumexp(logits[:, i]) - logits[i, i] for i in range(n))
+    return (image_to_text + text_to_image) / (2 * n)
+
+
+def siglip_loss(image_features, text_features, *, logit_scale, logit_bias):
+    """-(1/B) sum_ij log sigmoid(z_ij l_ij), z_ij = +1 if i == j else -1,
+    l_ij = s x_i.y_j + b (open_clip's normalisation: the sum over all B^2 pairs divided by B)."""
+    x = np.asarray(image_features, np.float64)
+    y = np.asarray(text_features, np.float64)
+    n = x.shape[0]
+    total = 0.0
+    for i in range(n):
+        for j in range(n):
+            z = 1.0 if i == j else -1.0
+            total -= log_sigmoid(z * (float(logit_scale) * (x[i] @ y[j]) + float(logit_bias)))
+    return total / n

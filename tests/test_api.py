@@ -13,6 +13,7 @@ EXPECTED_ALL = [
     "checked",
     "class_counts",
     "class_weights_from_counts",
+    "clip_loss",
     "complete_box_iou_loss",
     "cosine_embedding_loss",
     "cross_entropy",
@@ -51,6 +52,7 @@ EXPECTED_ALL = [
     "poisson_nll_loss",
     "poly1_cross_entropy",
     "quality_focal_loss",
+    "siglip_loss",
     "sigmoid_focal_loss",
     "smooth_l1_loss",
     "soft_margin_loss",
@@ -335,6 +337,15 @@ SIGNATURES = {
     "distribution_focal_loss": [
         ("logits", POS, None), ("targets", POS, None), ("weights", KW, None),
         ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None), ("axis_name", KW, None),
+    ],
+    # contrastive (issue 22): the scale and the bias are required where open_clip's are
+    "clip_loss": [
+        ("image_features", POS, None), ("text_features", POS, None), ("logit_scale", KW, None),
+        ("logit_bias", KW, None), ("axis_name", KW, None),
+    ],
+    "siglip_loss": [
+        ("image_features", POS, None), ("text_features", POS, None), ("logit_scale", KW, None),
+        ("logit_bias", KW, None), ("axis_name", KW, None),
     ],
 }
 

@@ -51,6 +51,8 @@ NO_CLASS_AXIS = {
     # detection (issue 23): (..., 4) boxes, elementwise sigmoid logits
     "generalized_box_iou_loss", "distance_box_iou_loss", "complete_box_iou_loss",
     "varifocal_loss",
+    # image-text contrastive (issue 22): (B, D) feature pairs, the last axis features
+    "clip_loss", "siglip_loss",
     # not losses of a prediction
     "class_counts", "class_weights_from_counts", "l1_penalty", "l2_penalty",
     "distance_transform_edt",

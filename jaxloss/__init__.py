@@ -15,6 +15,15 @@ from jaxloss._class_weights import class_weights_from_counts as class_weights_fr
 from jaxloss._classification import cross_entropy as cross_entropy
 from jaxloss._classification import focal_loss as focal_loss
 from jaxloss._classification import nll_loss as nll_loss
+from jaxloss._contrastive import clip_loss as clip_loss
+from jaxloss._contrastive import siglip_loss as siglip_loss
+from jaxloss._detection import complete_box_iou_loss as complete_box_iou_loss
+from jaxloss._detection import distance_box_iou_loss as distance_box_iou_loss
+from jaxloss._detection import distribution_focal_loss as distribution_focal_loss
+from jaxloss._detection import generalized_box_iou_loss as generalized_box_iou_loss
+from jaxloss._detection import quality_focal_loss as quality_focal_loss
+from jaxloss._detection import varifocal_loss as varifocal_loss
+from jaxloss._distance import distance_transform_edt as distance_transform_edt
 from jaxloss._divergence import distillation_loss as distillation_loss
 from jaxloss._divergence import jensen_shannon_divergence as jensen_shannon_divergence
 from jaxloss._divergence import kl_div as kl_div
@@ -45,6 +54,8 @@ from jaxloss._segmentation import dice_cross_entropy_loss as dice_cross_entropy_
 from jaxloss._segmentation import dice_focal_loss as dice_focal_loss
 from jaxloss._segmentation import dice_loss as dice_loss
 from jaxloss._segmentation import generalized_dice_loss as generalized_dice_loss
+from jaxloss._segmentation import jaccard_loss as jaccard_loss
+from jaxloss._segmentation import mcc_loss as mcc_loss
 from jaxloss._segmentation import tversky_loss as tversky_loss
 from jaxloss._sequence import ctc_loss as ctc_loss
 
@@ -57,18 +68,25 @@ __all__ = [
     "checked",
     "class_counts",
     "class_weights_from_counts",
+    "clip_loss",
+    "complete_box_iou_loss",
     "cosine_embedding_loss",
     "cross_entropy",
     "ctc_loss",
     "dice_cross_entropy_loss",
     "dice_focal_loss",
     "dice_loss",
+    "distance_box_iou_loss",
+    "distance_transform_edt",
     "distillation_loss",
+    "distribution_focal_loss",
     "focal_loss",
     "gaussian_nll_loss",
+    "generalized_box_iou_loss",
     "generalized_dice_loss",
     "hinge_embedding_loss",
     "huber_loss",
+    "jaccard_loss",
     "jensen_shannon_divergence",
     "kl_div",
     "l1_loss",
@@ -80,6 +98,7 @@ __all__ = [
     "lovasz_hinge_loss",
     "lovasz_softmax_loss",
     "margin_ranking_loss",
+    "mcc_loss",
     "mse_loss",
     "multi_margin_loss",
     "multilabel_margin_loss",
@@ -87,10 +106,13 @@ __all__ = [
     "nll_loss",
     "poisson_nll_loss",
     "poly1_cross_entropy",
+    "quality_focal_loss",
+    "siglip_loss",
     "sigmoid_focal_loss",
     "smooth_l1_loss",
     "soft_margin_loss",
     "triplet_margin_loss",
     "triplet_margin_with_distance_loss",
     "tversky_loss",
+    "varifocal_loss",
 ]

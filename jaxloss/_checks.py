@@ -373,11 +373,12 @@ def as_mask(fn: str, where: Any, shape: Sequence[int]) -> jax.Array | None:
 
 def label_message(fn: str, label: Any, num_classes: int, ignore_index: int | None) -> str:
     """The out-of-range label error, shared by :func:`check_labels` and ``class_counts``."""
-    ignore = "ignore_index" if ignore_index is None else f"ignore_index={ignore_index}"
-    return (
-        f"{fn}: target label {label} is out of range: labels must be in [0, {num_classes}) "
-        f"or equal to {ignore}."
+    message = (
+        f"{fn}: target label {label} is out of range: labels must be in [0, {num_classes})"
     )
+    if ignore_index is None:  # a loss without ignore_index (quality_focal_loss)
+        return message + "."
+    return message + f" or equal to ignore_index={ignore_index}."
 
 
 def check_labels(

@@ -257,10 +257,19 @@ def _overlap_loss(
     gamma: ArrayLike = 1.0,
     stats: tuple | None = None,
     binary_fix: str = 'pass activation="sigmoid"',
+    eps: ArrayLike | None = None,
+    log_loss: bool = False,
+    absent: str = "score",
 ) -> jax.Array:
-    """The shared implementation of dice_loss, tversky_loss and the Dice terms of dice_ce and
-    dice_focal; ``stats``: the first six values of :func:`_overlap_stats` when the caller has
-    already computed them (from the same arguments)."""
+    """The shared implementation of dice_loss, tversky_loss, jaccard_loss and the Dice terms
+    of dice_ce and dice_focal; ``stats``: the first six values of :func:`_overlap_stats` when
+    the caller has already computed them (from the same arguments).
+
+    SMP's options (jaccard_loss): ``eps`` clamps the Tversky denominator
+    ``I + alpha FP + beta FN + s/2`` at ``eps`` (an exact ``0/0`` is still a perfect score);
+    ``log_loss`` gives ``-log(max(r, eps))`` instead of ``1 - r``; ``absent="zero"`` sets the
+    loss of a class with ``S_T = 0`` to 0 (its weight stays in the mean).
+    """
     for name, value in (("smooth", smooth), ("alpha", alpha), ("beta", beta), ("gamma", gamma)):
         _checks.check_scalar(fn, name, value)
         _checks.check_nonnegative(fn, name, value)
@@ -280,10 +289,24 @@ def _overlap_loss(
     # 0 / 0 (class absent from prediction and target, smooth = 0) is a perfect score: loss 0
     # with zero gradients, never NaN.
     empty = denominator == 0
+    e = None if eps is None else jnp.asarray(eps, dtype)
+    if e is not None:  # SMP's clamp_min(eps) on the Tversky denominator (here doubled)
+        denominator = jnp.maximum(denominator, 2.0 * e)
     ratio = jnp.where(empty, 1.0, numerator / jnp.where(empty, 1.0, denominator))
-    score = 1.0 - ratio
+    if log_loss:
+        # -log(max(r, eps)), SMP's clamp: constant (zero gradient) below eps; a NaN ratio (a
+        # kept out-of-range label) stays NaN.
+        floor = jnp.finfo(dtype).tiny if e is None else e
+        above = ~(ratio <= floor)
+        score = jnp.where(above, -jnp.log(jnp.where(above, ratio, 1.0)), -jnp.log(floor))
+    else:
+        score = 1.0 - ratio
     if _checks.concrete_float(gamma) != 1.0:
         score = _power(score, jnp.asarray(gamma, dtype))
+    if absent == "zero":
+        # SMP: the loss of a class with no target pixel is 0, and it still counts in the
+        # mean. A NaN S_T (a kept out-of-range label) is not == 0: the NaN stays visible.
+        score = jnp.where(sum_t == 0, jnp.zeros_like(score), score)
 
     if batch:
         weights = jnp.where(kept, w, 0.0)
@@ -918,3 +941,282 @@ def dice_focal_loss(
     dtype = dice.dtype
     return (jnp.asarray(lambda_dice, dtype) * dice
             + jnp.asarray(lambda_focal, dtype) * focal.astype(dtype))
+
+
+# =============================================================================================
+# SMP overlap: jaccard_loss (SMP JaccardLoss on the Dice engine) and mcc_loss (SMP MCCLoss)
+# =============================================================================================
+
+ABSENT = ("score", "zero")
+
+
+@_inputs.public
+def jaccard_loss(
+    logits: ArrayLike,
+    targets: ArrayLike,
+    *,
+    activation: str = "softmax",
+    smooth: ArrayLike = 1e-5,
+    eps: ArrayLike = 1e-7,
+    log_loss: bool = False,
+    absent: str = "score",
+    class_weights: ArrayLike | None = None,
+    ignore_index: int = -100,
+    include_background: bool = True,
+    batch: bool = False,
+    squared: bool = False,
+    soft_label: bool = False,
+    reduction: str = "mean",
+    axis: int = -1,
+    where: ArrayLike | None = None,
+    axis_name: str | None = None,
+) -> jax.Array:
+    r"""Soft Jaccard (IoU) loss, segmentation_models_pytorch's ``JaccardLoss``, with
+    :func:`dice_loss`'s arguments and conventions.
+
+    With :math:`P` the predicted probabilities, :math:`T` the (one-hot) targets and sums over
+    the kept spatial positions of sample :math:`n` (of the whole batch with ``batch=True``),
+    :math:`I = \sum P T`, :math:`S_P = \sum P`, :math:`S_T = \sum T` and the union
+    :math:`U = S_P + S_T - I`:
+
+    .. math::
+
+       r_{nc} = \frac{I_{nc} + s}{\max(U_{nc} + s,\ \epsilon)}, \qquad
+       j_{nc} = 1 - r_{nc}
+       \quad\text{or, with ``log_loss=True``,}\quad
+       j_{nc} = -\log \max(r_{nc}, \epsilon)
+
+    (:math:`\sum P^2` and :math:`\sum T^2` in :math:`U` with ``squared=True``). ``smooth``
+    :math:`s` sits in numerator and denominator as in SMP (``jaccard_loss(smooth=s)`` is
+    ``tversky_loss(alpha=1, beta=1, smooth=2 * s)``, and MONAI's ``DiceLoss(jaccard=True,
+    smooth_nr=s, smooth_dr=s)`` is ``jaccard_loss(smooth=s / 2)``); ``eps`` is SMP's clamp of
+    the denominator and of the score under the log, SMP's default 1e-7. An exact ``0/0``
+    (a class absent from prediction and target with ``smooth=0``) is a perfect score, 0, as in
+    :func:`dice_loss`; the loss is never NaN and its gradients are finite everywhere
+    (:math:`j \le -\log \epsilon` with ``log_loss``).
+
+    Soft targets (``soft_label=True``): :math:`I = (S_P + S_T - \sum |P - T|) / 2`, SMP's
+    intersection since 0.4 (``soft_tversky_score``) and MONAI's ``soft_label``; the loss is
+    then 0 exactly when a soft prediction equals its soft target. For 0/1 targets both forms
+    are equal (SMP's always uses the soft form: pass ``soft_label=True`` to match it on
+    probability targets).
+
+    ``absent`` decides the loss of a class with no target pixel (:math:`S_T = 0`) in a sample
+    (in the batch with ``batch=True``): ``"score"`` (:func:`dice_loss`'s convention) scores it
+    like any class, close to 1 when anything is predicted for it (large with ``log_loss``);
+    ``"zero"`` (SMP's: "IoU loss is defined for non-empty classes") sets it to 0, and it still
+    counts in ``"mean"``. Class weights, reductions, masks and empty samples are as in
+    :func:`dice_loss`: ``"none"`` is :math:`w_c j_{nc}`, shape (N, C) or (C,) with
+    ``batch=True``; ``"mean"`` is :math:`\sum w_c j / \sum w_c` over the kept classes and
+    samples.
+
+    Coming from SMP (channel-first ``x`` of shape (N, C, H, W); value-checked against SMP):
+
+    * ``JaccardLoss("multiclass")(x, y)`` (integer ``y`` (N, H, W)) is
+      ``jaccard_loss(x, y, axis=1, batch=True, smooth=0.0, absent="zero")``;
+    * ``"binary"`` and ``"multilabel"`` (float masks with ``x``'s shape; a binary (N, H, W)
+      mask needs ``mask[:, None]``) add ``activation="sigmoid"``;
+    * ``from_logits=False`` is ``activation="none"``; ``log_loss``, ``smooth`` and ``eps``
+      keep their names; ``ignore_index=i`` is ``ignore_index=i`` for integer targets and
+      ``where=(mask != i)[:, 0]`` for masks (one mask for all channels);
+    * ``class_weights=w`` is ``class_weights=w``, and ``classes=[...]`` is ``class_weights``
+      1 on those classes and 0 elsewhere (times ``w``): SMP's mean over the selected classes
+      is jaxloss's weighted ``"mean"``.
+
+    Args:
+      logits: float array (N, ..., C), or (N, C, ...) with ``axis=1``; axis 0 is the batch.
+        Probabilities with ``activation="none"``. bf16/f16 are computed in float32.
+      targets: integer class indices with the logits' shape without ``axis``, or
+        floating/bool targets with the logits' shape (probabilities or masks).
+      activation: ``"softmax"`` (SMP ``"multiclass"``), ``"sigmoid"`` (``"binary"``,
+        ``"multilabel"``) or ``"none"`` (``from_logits=False``).
+      smooth: scalar >= 0 added to intersection and union (traceable).
+      eps: scalar > 0, the floor of the denominator and, with ``log_loss``, of the score
+        (traceable); SMP's default.
+      log_loss: ``-log`` of the score instead of ``1 -`` it (SMP ``log_loss``).
+      absent: ``"score"`` or ``"zero"``: the loss of a class with no target pixel.
+      class_weights: optional (C,) per-class weights (traceable); 0/1 weights select classes.
+      ignore_index: integer label whose pixels are dropped (integer targets only).
+      include_background: False drops class 0 from the loss (it stays in the softmax).
+      batch: pool the sums over the batch (SMP always does) instead of per sample.
+      squared: squares of P and T in the union.
+      soft_label: the soft-target intersection above (SMP's, MONAI ``soft_label``).
+      reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+      axis: the class axis of ``logits`` (not 0).
+      where: optional boolean mask broadcastable to the per-pixel shape; False pixels count
+        exactly like ignored ones.
+      axis_name: inside ``shard_map``/``pmap``: with ``batch=True`` the sums are pooled across
+        devices, otherwise "mean"/"sum" are.
+
+    Returns:
+      A scalar for "mean"/"sum", else (N, C) or (C,); float32 (float64 for float64 logits).
+
+    Raises:
+      ValueError: an unknown ``absent``, ``reduction`` or ``activation``; a concrete negative
+        ``smooth`` or ``eps`` <= 0; and everything else :func:`dice_loss` raises.
+      TypeError: integer ``logits``, targets of an unsupported dtype, non-bool flags.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> logits = jnp.array([[[2.0, -1.0], [0.5, 1.5], [-1.0, 2.0]]])  # (N=1, pixels=3, C=2)
+      >>> targets = jnp.array([[0, 1, 1]])
+      >>> print(f"{jaxloss.jaccard_loss(logits, targets):.4f}")
+      0.2270
+      >>> print(f"{jaxloss.jaccard_loss(logits, targets, log_loss=True):.4f}")
+      0.2595
+      >>> masks = jnp.array([[[1.0], [0.0], [0.0]]])  # binary: one sigmoid channel
+      >>> x = jnp.array([[[3.0], [-2.0], [0.5]]])
+      >>> print(f"{jaxloss.jaccard_loss(x, masks, activation='sigmoid', batch=True):.4f}")
+      0.4531
+
+    References:
+      Rahman & Wang, "Optimizing intersection-over-union in deep neural networks for image
+      segmentation", ISVC 2016; Berman et al., "The Lovász-Softmax loss", CVPR 2018;
+      segmentation_models_pytorch ``losses/jaccard.py`` and ``soft_tversky_score``.
+    """
+    fn = "jaccard_loss"
+    if absent not in ABSENT:
+        raise ValueError(
+            f"{fn}: `absent` must be one of {ABSENT}, got {absent!r}. 'score' scores a class "
+            "with no target pixel like any other (dice_loss's convention); 'zero' sets its "
+            "loss to 0 (SMP JaccardLoss)."
+        )
+    log_loss = _inputs.flag(fn, "log_loss", log_loss)
+    _checks.check_scalar(fn, "eps", eps)
+    _checks.check_positive(fn, "eps", eps)
+    _checks.check_scalar(fn, "smooth", smooth)
+    _checks.check_nonnegative(fn, "smooth", smooth)
+    # The engine's Tversky form at alpha = beta = 1 is (2I + s') / (2U + s'): s' = 2 * smooth.
+    return _overlap_loss(
+        fn, logits, targets, alpha=1.0, beta=1.0, smooth=2.0 * jnp.asarray(smooth),
+        activation=activation, class_weights=class_weights, ignore_index=ignore_index,
+        include_background=include_background, batch=batch, squared=squared,
+        reduction=reduction, axis=axis, where=where, axis_name=axis_name,
+        soft_label=soft_label, eps=eps, log_loss=log_loss, absent=absent,
+    )
+
+
+@_inputs.public
+def mcc_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    *,
+    eps: ArrayLike = 1e-5,
+    batch: bool = True,
+    reduction: str = "mean",
+    where: ArrayLike | None = None,
+    axis_name: str | None = None,
+) -> jax.Array:
+    r"""Matthews correlation coefficient loss, segmentation_models_pytorch's ``MCCLoss``.
+
+    From probabilities :math:`p` (no activation inside, as SMP: pass ``jax.nn.sigmoid`` of
+    the logits) and binary targets :math:`y`, summed over every kept element of the batch
+    (of each sample with ``batch=False``):
+
+    .. math::
+
+       TP = \sum p y + \epsilon, \quad TN = \sum (1 - p)(1 - y) + \epsilon, \quad
+       FP = \sum p (1 - y) + \epsilon, \quad FN = \sum (1 - p) y + \epsilon
+
+       \ell = 1 - \frac{TP \cdot TN - FP \cdot FN}
+                       {\sqrt{(TP + FP)(TP + FN)(TN + FP)(TN + FN)}}
+
+    in [0, 2]: 0 for a perfect prediction, 1 for one uncorrelated with the target, 2 for
+    the inverted one. ``eps`` (SMP's default 1e-5) keeps every factor of the denominator
+    >= 2 eps, so an all-background (or all-foreground) image, where MCC is 0/0, has a finite
+    loss and finite gradients.
+
+    Shapes: any shape with axis 0 the batch; every other axis, channels included, is pooled
+    (SMP's binary mode). ``batch=True`` (SMP's default, the authors' per-batch sums) gives
+    one value for the batch, returned for every ``reduction``. ``batch=False`` gives one loss
+    per sample: ``"none"`` returns (N,), ``"mean"`` their mean over the samples with a kept
+    element (a sample with none is 0 and drops out), ``"sum"`` their sum. When nothing is
+    kept the loss is 0 with zero gradients.
+
+    Args:
+      input: float array (N, ...) of probabilities in [0, 1]; bf16/f16 are computed in
+        float32.
+      target: same shape as ``input``: 0/1 masks (float, integer or bool); values in [0, 1]
+        are accepted as soft targets.
+      eps: scalar > 0 added to each of TP, TN, FP, FN (traceable); SMP's default.
+      batch: pool the sums over the batch (SMP) instead of one MCC per sample.
+      reduction: ``"mean"``, ``"sum"`` or ``"none"`` (over samples with ``batch=False``).
+      where: optional boolean mask broadcastable to ``input``; False elements drop out of
+        all four sums.
+      axis_name: inside ``shard_map``/``pmap``: with ``batch=True`` the four sums are pooled
+        across devices (one global MCC), otherwise "mean"/"sum" are global.
+
+    Returns:
+      A scalar (``batch=True``, or "mean"/"sum"), else (N,); float32 (float64 for float64
+      input).
+
+    Raises:
+      ValueError: ``target`` of another shape, a 0-d ``input``, ``where`` that does not
+        broadcast, an unknown ``reduction``, a concrete ``eps`` <= 0; under
+        :func:`jaxloss.checked`, ``input`` or ``target`` outside [0, 1].
+      TypeError: non-float ``input``, non-numeric ``target``, a non-bool ``batch``.
+
+    Examples:
+      >>> import jax.numpy as jnp, jaxloss
+      >>> p = jnp.array([[0.9, 0.2, 0.7, 0.1]])
+      >>> y = jnp.array([[1.0, 0.0, 1.0, 0.0]])
+      >>> print(f"{jaxloss.mcc_loss(p, y):.4f}")
+      0.3492
+      >>> print(f"{jaxloss.mcc_loss(y, y):.4f}")
+      0.0000
+
+    References:
+      Abhishek & Hamarneh, "Matthews correlation coefficient loss for deep convolutional
+      networks: application to skin lesion segmentation", ISBI 2021;
+      segmentation_models_pytorch ``losses/mcc.py``.
+    """
+    fn = "mcc_loss"
+    given = _inputs.tensor("input", input)
+    given_target = _inputs.tensor("target", target)
+    _checks.check_reduction(fn, reduction)
+    _checks.check_scalar(fn, "eps", eps)
+    _checks.check_positive(fn, "eps", eps)
+    batch = _inputs.flag(fn, "batch", batch)
+    (p, *_), dtype = _inputs.floats(fn, given, targets=given_target, class_axis=None)
+    y = given_target.value
+    _checks.check_numeric(fn, "target", y, given=given_target.given)
+    if p.ndim < 1:
+        raise ValueError(
+            f"{fn}: `input` must have a batch axis, e.g. (N, H, W) or (N, 1, H, W), got a "
+            "0-d array. Add one with `x[None]`."
+        )
+    _checks.check_same_shape(fn, "input", p.shape, "target", y.shape)
+    keep = _inputs.mask(fn, where, p.shape)
+    y = y.astype(dtype)
+    _checks.check_unit_interval_values(
+        fn, "input", p, keep, expected="a probability in [0, 1]",
+        hint=" mcc_loss applies no activation (as SMP's MCCLoss): pass jax.nn.sigmoid(logits).",
+    )
+    _checks.check_unit_interval_values(fn, "target", y, keep, expected="in [0, 1]")
+    # A dropped element's values are replaced before they reach any product (NaN-safe), and
+    # its weight k = 0 takes it out of all four sums.
+    p = _inputs.masked(p, keep, 0.0)
+    y = _inputs.masked(y, keep, 0.0)
+    k = jnp.ones((), dtype) if keep is None else keep.astype(dtype)
+    axes = None if batch else tuple(range(1, p.ndim))
+    sums = tuple(
+        jnp.sum(k * a * b, axis=axes)
+        for a, b in ((p, y), ((1.0 - p), (1.0 - y)), (p, (1.0 - y)), ((1.0 - p), y))
+    )
+    if keep is None:
+        kept = jnp.ones(() if batch else p.shape[:1], jnp.bool_)
+    else:
+        kept = jnp.any(keep, axis=axes)
+    if batch and axis_name is not None:
+        sums = jax.lax.psum(sums, axis_name)
+        kept = jax.lax.psum(kept.astype(jnp.int32), axis_name) > 0
+    e = jnp.asarray(eps, dtype)
+    tp, tn, fp, fn_ = (v + e for v in sums)
+    numerator = tp * tn - fp * fn_
+    # The square root of each factor (SMP takes the root of the product, which overflows
+    # float32 past ~1e9 pixels); every factor is >= 2 eps > 0.
+    denominator = jnp.sqrt(tp + fp) * jnp.sqrt(tp + fn_) * jnp.sqrt(tn + fp) * jnp.sqrt(tn + fn_)
+    loss = jnp.where(kept, 1.0 - numerator / denominator, 0.0)
+    if batch:
+        return loss
+    return reduce_loss(loss, kept.astype(dtype), reduction, axis_name)

@@ -143,6 +143,15 @@ def _smoothing_term(x, lse, w):
     return jnp.where(supported, w * (lse - jnp.where(supported, x, lse)), 0.0)
 
 
+def _poly_smoothing_term(x, lse, poly):
+    """Per class ``(lse - x_c) + poly`` on the support (``x_c > -inf``), else 0: summed over
+    the classes and less ``poly``, the smoothing sum of Poly-1 without class weights, ``sum_c
+    [-log p_c + poly (1 - p_c)]`` over the support, in closed form (the support's ``p_c`` sum
+    to 1), so it costs what cross-entropy's smoothing does: no ``exp`` per class."""
+    supported = x > -jnp.inf
+    return jnp.where(supported, (lse - jnp.where(supported, x, lse)) + poly, 0.0)
+
+
 def _one_minus_p(logp: jax.Array, p: jax.Array, l_top: jax.Array, top: jax.Array) -> jax.Array:
     """``1 - p`` for a log-probability ``logp`` and ``p = exp(logp)``, accurate everywhere without
     a second transcendental function per element (``-expm1`` costs about two ``exp`` on
@@ -422,6 +431,14 @@ def _sharded_lse_and_pick(x, safe_y, axis, shard, log_probs):
     return lse, x_y
 
 
+def _closed_form_smoothing(gamma, poly, w) -> bool:
+    """Whether integer targets' smoothing sum is linear in the log-probabilities once
+    summed (cross-entropy's; Poly-1's without class weights, :func:`_poly_smoothing_term`):
+    then it needs no ``exp`` per class, and the logsumexp keeps its ``exp(x - max)`` for the
+    backward pass as plain cross-entropy's does."""
+    return gamma is None and (poly is None or w is None)
+
+
 def _integer_targets(config: SoftmaxConfig, axis: int, x, labels, o: _Terms):
     keep, in_range, safe_y = labels.keep, labels.in_range, labels.safe
     log_probs, shard, w = config.log_probs, o.shard, o.w
@@ -437,7 +454,7 @@ def _integer_targets(config: SoftmaxConfig, axis: int, x, labels, o: _Terms):
         x_y = _logsumexp.pick(x, safe_y, axis)
         # With a focal or Poly-1 smoothing sum, whose backward pass recomputes the softmax
         # anyway, the logsumexp keeps no exp(x - max) for its own.
-        remat = eps is not None and (gamma is not None or poly is not None)
+        remat = eps is not None and not _closed_form_smoothing(gamma, poly, w)
         lse = None if log_probs else (_lse_remat if remat else _lse)(x, axis, None)
     logp_y = x_y if lse is None else x_y - lse
     per = _nll_term(logp_y, gamma, poly)
@@ -450,13 +467,20 @@ def _integer_targets(config: SoftmaxConfig, axis: int, x, labels, o: _Terms):
         assert lse is not None  # log-probabilities are never smoothed
         w_cls = local_classes(w, shard, x.shape[axis])
         lse_b = jnp.expand_dims(lse, axis)
-        if gamma is None and poly is None:
+        if _closed_form_smoothing(gamma, poly, w):
             # sum_c w_c (lse - x_c) on the support: one row sum, whose coefficient in the
-            # logsumexp (the support's weight) comes from the same pass.
-            wv = jnp.ones((x.shape[axis],), x.dtype) if w_cls is None else w_cls
-            smooth = _logsumexp.row_sum(_smoothing_term, axis, x, lse_b, along(wv, x.ndim, axis))
+            # logsumexp (the support's weight) comes from the same pass; Poly-1's sum_c (1 -
+            # p_c) over the support is its size less 1.
+            if poly is None:
+                wv = jnp.ones((x.shape[axis],), x.dtype) if w_cls is None else w_cls
+                f, arg = _smoothing_term, along(wv, x.ndim, axis)
+            else:
+                f, arg = _poly_smoothing_term, poly
+            smooth = _logsumexp.row_sum(f, axis, x, lse_b, arg)
             if shard is not None:
                 smooth = jax.lax.psum(smooth, shard[1])
+            if poly is not None:
+                smooth = smooth - poly
         else:  # focal, Poly-1: per-class terms, one fused pass each way
             g = None if o.int_gamma is not None else gamma
             present = [

@@ -457,6 +457,59 @@ CASES = [
 ]
 
 
+# --- Detection: box IoU losses, varifocal/QFL/DFL -------------------------------------------
+BOXES = ("boxes1", "boxes2")
+CASES += [
+    Case("giou-mean", "generalized_box_iou_loss", Inputs(), {"reduction": "mean"}, BOXES, BOXES,
+         pmap=True),
+    Case("diou-weights-masked-shard-mean", "distance_box_iou_loss",
+         Inputs(where=True, weights=True), {"reduction": "mean"}, BOXES, BOXES),
+    Case("ciou-masked-shard-sum", "complete_box_iou_loss", Inputs(where=True),
+         {"reduction": "sum"}, BOXES, BOXES),
+    Case("vfl-mean", "varifocal_loss", Inputs(), {}, XY, XY, pmap=True),
+    Case("vfl-masked-shard-sum", "varifocal_loss", Inputs(where=True),
+         {"reduction": "sum", "iou_weighted": False}, XY, XY),
+    Case("qfl-masked-shard-mean", "quality_focal_loss", Inputs(where=True), {},
+         ("logits", "labels", "scores"), ("logits", "scores")),
+    Case("dfl-mean", "distribution_focal_loss", Inputs(), {}, XY, XY, pmap=True),
+]
+# --- end of Detection -----------------------------------------------------------------------
+
+# --- SMP overlap: jaccard_loss, mcc_loss -----------------------------------------------------
+CASES += [
+    Case("jaccard-plain", "jaccard_loss", seg_int(), {}, POS, X),
+    Case("jaccard-smp-batch-log-ignored-shard-weights", "jaccard_loss", seg_int(True, True),
+         {"batch": True, "absent": "zero", "log_loss": True, "smooth": 0.0}, POS, XW,
+         pmap=True),
+    Case("jaccard-sigmoid-soft-sum", "jaccard_loss", Inputs(variant="sigmoid, soft_label"),
+         {"activation": "sigmoid", "soft_label": True, "reduction": "sum"}, POS, XY),
+    Case("mcc-batch-masked-shard", "mcc_loss", Inputs(where=True), {}, RXY, RXY, pmap=True),
+    Case("mcc-per-sample-masked-shard", "mcc_loss", Inputs(where=True), {"batch": False}, RXY,
+         RXY),
+    Case("mcc-per-sample-sum", "mcc_loss", Inputs(), {"batch": False, "reduction": "sum"},
+         RXY, RXY),
+]
+# --- end of SMP overlap ----------------------------------------------------------------------
+
+# --- Contrastive: the loss needs the global batch (every device's negatives) ---------------
+# The script's comparison holds as it is: each device's value is the global loss, its
+# gradients the global loss's on its shard, the replicated scale's and bias's summed.
+IT = ("image_features", "text_features")
+CASES += [
+    # clip: the scale's float32 gradient at the registry's scale 3 is a difference of O(1)
+    # terms near 0; the scale is fixed at 10 here (tests/test_contrastive.py's 4-device run
+    # checks its gradient in float64). The bias's gradient is 0 (a shift of every logit).
+    Case("clip", "clip_loss", Inputs(), {"logit_scale": 10.0}, IT, IT, pmap=True),
+    Case("clip-bias", "clip_loss", Inputs(keep=("logit_bias",)), {"logit_scale": 10.0}, IT,
+         IT),
+    Case("siglip", "siglip_loss", Inputs(), {}, IT, IT + ("logit_scale", "logit_bias"),
+         pmap=True),
+    Case("siglip-scale-20", "siglip_loss", Inputs(), {"logit_scale": 20.0}, IT,
+         IT + ("logit_bias",)),
+]
+# --- end of Contrastive -------------------------------------------------------------------
+
+
 def registry_case(name):
     """The sharding case of a loss that has none above: its first registry case with that
     case's options (but its mask) and hyperparameters (but per-element weights), its data and
@@ -476,6 +529,7 @@ CASES += [
     registry_case(name) for name in AXIS_NAME_LOSSES
     if name not in {case.loss for case in CASES} and name in registry.table_cases()
 ]
+
 CASE_IDS = [case.id for case in CASES]
 PMAP_IDS = [case.id for case in CASES if case.pmap]
 LOSSES_COVERED = sorted({case.loss for case in CASES})

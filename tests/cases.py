@@ -1721,3 +1721,375 @@ REGISTRY: dict[str, Case] = {
         options=None,  # a wrapper, not a loss
     ),
 }
+
+
+# =============================================================================================
+# Detection (issue 23, items 1 and 2): torchvision's box IoU losses, mmdetection's
+# dense-detection classification losses. Kept in one block for easy merges.
+# =============================================================================================
+
+# Box coordinates on a 1/8 grid (exact in every float dtype the matrix runs, bf16 included):
+# CIoU's alpha is a constant of the gradient (torchvision's no_grad), so its reference holds
+# alpha at the boxes snapped to this grid, which finite-difference steps (1e-5) never leave.
+BOX_GRID = 8.0
+BOX_WHERE = np.array([True, False, True, True, True])
+
+
+def _snap(b):
+    return np.round(np.asarray(b, np.float64) * BOX_GRID) / BOX_GRID
+
+
+def _box_pairs(rng, n=5):
+    """(n, 4) pairs with overlapping, disjoint and nested boxes, corners on the grid and no
+    ties between the two sets' corners (the loss is not differentiable at a tie)."""
+    while True:
+        xy1 = rng.integers(0, 24, (n, 2))
+        wh1 = rng.integers(2, 24, (n, 2))
+        xy2 = xy1 + rng.integers(-12, 12, (n, 2))
+        wh2 = rng.integers(2, 24, (n, 2))
+        b1 = np.concatenate([xy1, xy1 + wh1], -1) / BOX_GRID
+        b2 = np.concatenate([xy2, xy2 + wh2], -1) / BOX_GRID
+        b2[0] = b1[0] + np.array([1, 2, -1, -3]) / BOX_GRID  # nested
+        b2[1] = b1[1] + np.array([40, 30, 41, 33]) / BOX_GRID  # disjoint
+        x_all = np.concatenate([b1[:, ::2], b2[:, ::2]], -1)
+        y_all = np.concatenate([b1[:, 1::2], b2[:, 1::2]], -1)
+        if all(len(set(r)) == 4 for r in np.concatenate([x_all, y_all])):
+            return b1, b2
+
+
+def _boxes_make(rng):
+    b1, b2 = _box_pairs(rng)
+    return {"boxes1": b1, "boxes2": b2, "eps": _f(1e-3)}
+
+
+def _giou_fn(boxes1, boxes2, eps):
+    return jaxloss.generalized_box_iou_loss(boxes1, boxes2, eps=eps, where=BOX_WHERE,
+                                            reduction="mean")
+
+
+def _giou_ref(boxes1, boxes2, eps):
+    return ref.generalized_box_iou_loss(boxes1, boxes2, eps=eps, where=BOX_WHERE,
+                                        reduction="mean")
+
+
+def _diou_make(rng):
+    return {**_boxes_make(rng),
+            "weights": np.random.default_rng(120).uniform(0.5, 2.0, (5,))}
+
+
+def _diou_fn(boxes1, boxes2, eps, weights):
+    return jaxloss.distance_box_iou_loss(boxes1, boxes2, eps=eps, weights=weights,
+                                         reduction="sum")
+
+
+def _diou_ref(boxes1, boxes2, eps, weights):
+    return ref.distance_box_iou_loss(boxes1, boxes2, eps=eps, weights=weights, reduction="sum")
+
+
+def _ciou_make(rng):
+    b1, b2 = _box_pairs(rng)
+    return {"boxes1": b1, "boxes2": b2}
+
+
+def _ciou_fn(boxes1, boxes2):
+    return jaxloss.complete_box_iou_loss(boxes1, boxes2)
+
+
+def _ciou_ref(boxes1, boxes2):
+    return ref.complete_box_iou_loss(boxes1, boxes2, alpha_at=(_snap(boxes1), _snap(boxes2)))
+
+
+def _vfl_make(rng):
+    x = _normal(rng, (4, 3))
+    q = rng.uniform(0.1, 1.0, (4, 3))
+    q[rng.uniform(size=(4, 3)) < 0.6] = 0.0  # negatives: exactly 0
+    q[0, 0], q[1, 1] = 0.0, 0.7
+    return {"logits": x, "targets": q, "alpha": _f(0.75), "gamma": _f(1.5),
+            "weights": np.random.default_rng(121).uniform(0.5, 2.0, (4, 1))}
+
+
+def _vfl_fn(logits, targets, alpha, gamma, weights):
+    return jaxloss.varifocal_loss(logits, targets, alpha=alpha, gamma=gamma, weights=weights)
+
+
+def _vfl_ref(logits, targets, alpha, gamma, weights):
+    return ref.varifocal_loss(logits, targets, alpha=alpha, gamma=gamma, weights=weights)
+
+
+QFL_WHERE = np.array([True, True, True, False, True, True])
+
+
+def _qfl_make(rng):
+    labels = rng.integers(0, 4, (6,)).astype(np.int64)  # 4 classes; 4 = background
+    labels[:3] = [4, 0, 2]
+    return {"logits": _normal(rng, (6, 4)), "labels": labels,
+            "scores": rng.uniform(0.05, 0.95, (6,)), "beta": _f(2.0)}
+
+
+def _qfl_fn(logits, labels, scores, beta):
+    return jaxloss.quality_focal_loss(logits, labels, scores, beta=beta, where=QFL_WHERE,
+                                      reduction="none")
+
+
+def _qfl_ref(logits, labels, scores, beta):
+    return ref.quality_focal_loss(logits, labels, scores, beta=beta, where=QFL_WHERE,
+                                  reduction="none")
+
+
+def _dfl_make(rng):
+    t = rng.uniform(0.05, 4.95, (3, 2))  # 6 bins: n = 5; away from the integer kinks
+    t = np.where(np.abs(t - np.round(t)) < 0.05, t + 0.1, t)
+    return {"logits": _normal(rng, (3, 6, 2)), "targets": t}
+
+
+def _dfl_fn(logits, targets):
+    return jaxloss.distribution_focal_loss(logits, targets, axis=1, reduction="sum")
+
+
+def _dfl_ref(logits, targets):
+    return ref.distribution_focal_loss(logits, targets, axis=1, reduction="sum")
+
+
+NO_BOX_TARGET = "no targets: both box sets are data (the loss is symmetric)"
+REGISTRY.update({
+    "generalized_box_iou_loss": Case(
+        "generalized_box_iou_loss", _giou_fn, _giou_ref, _boxes_make, data=("boxes1", "boxes2"),
+        hyper=("eps",), not_applicable={"grad_target": NO_BOX_TARGET},
+        options={"where": BOX_WHERE, "reduction": "mean"},
+    ),
+    "distance_box_iou_loss": Case(
+        "distance_box_iou_loss", _diou_fn, _diou_ref, _diou_make, data=("boxes1", "boxes2"),
+        hyper=("eps", "weights"), not_applicable={"grad_target": NO_BOX_TARGET},
+        options={"reduction": "sum"},
+    ),
+    "complete_box_iou_loss": Case(
+        "complete_box_iou_loss", _ciou_fn, _ciou_ref, _ciou_make, data=("boxes1", "boxes2"),
+        not_applicable={
+            "grad_hyper": "eps enters only alpha, a constant of the gradient (torchvision's "
+            "no_grad): d/d eps is 0, tested in tests/test_detection.py",
+            "hessian": "alpha is a constant of the gradient (torchvision's no_grad), so the "
+            "gradient's finite differences are not its derivative; tests/test_detection.py "
+            "checks the Hessian finite and symmetric",
+            "grad_target": NO_BOX_TARGET,
+        },
+        options={},
+    ),
+    "varifocal_loss": Case(
+        "varifocal_loss", _vfl_fn, _vfl_ref, _vfl_make, **_SOFTMAX,
+        hyper=("alpha", "gamma", "weights"), target="targets",
+        not_applicable={
+            "grad_target": "the loss jumps at a target of 0 (mmdetection's negatives), where "
+            "finite differences do not apply; tests/test_detection.py checks the target "
+            "derivative",
+        },
+        options={},
+    ),
+    "quality_focal_loss": Case(
+        "quality_focal_loss", _qfl_fn, _qfl_ref, _qfl_make, **_SOFTMAX, hyper=("beta",),
+        target="scores",
+        options={"where": QFL_WHERE, "reduction": "none"},
+        not_applicable={
+            "target_shape": "the scores are one per anchor (the labels' shape), not per class; "
+            "tests/test_detection.py checks their shape errors",
+        },
+    ),
+    "distribution_focal_loss": Case(
+        "distribution_focal_loss", _dfl_fn, _dfl_ref, _dfl_make, **_SOFTMAX, target="targets",
+        not_applicable={
+            "grad_hyper": NO_HYPER,
+            "target_shape": "the targets are one distance per distribution (the logits' shape "
+            "without the bin axis); tests/test_detection.py checks their shape errors",
+        },
+        options={"axis": 1, "reduction": "sum"},
+    ),
+})
+# =============================================================================================
+# end of Detection
+# =============================================================================================
+# SMP overlap: jaccard_loss, mcc_loss (issue 23, item 5)
+# =============================================================================================
+
+
+def _jaccard_make(rng):
+    return {
+        "logits": _normal(rng, (2, 2, 3, 3)),  # (N, H, W, C)
+        "targets": _labels(rng, (2, 2, 3), 3, -100, ignored=(4,)),
+        "smooth": _f(0.5),
+        "eps": _f(1e-7),
+        "class_weights": _weights(np.random.default_rng(130), 3),
+    }
+
+
+def _jaccard_fn(logits, targets, smooth, eps, class_weights):
+    return jaxloss.jaccard_loss(
+        logits, targets, smooth=smooth, eps=eps, class_weights=class_weights, log_loss=True
+    )
+
+
+def _jaccard_ref(logits, targets, smooth, eps, class_weights):
+    return ref.jaccard_loss(
+        logits, targets, smooth=smooth, eps=eps, class_weights=class_weights, log_loss=True
+    )
+
+
+def _jaccard_soft_make(rng):
+    return {
+        "logits": _normal(rng, (2, 2, 3, 2)),  # (N, C, H, W), axis=1: soft multi-label masks
+        "targets": _binary_targets(rng, (2, 2, 3, 2)),
+        "smooth": _f(1.0),
+    }
+
+
+def _jaccard_soft_fn(logits, targets, smooth):
+    return jaxloss.jaccard_loss(
+        logits, targets, smooth=smooth, activation="sigmoid", soft_label=True, batch=True,
+        absent="zero", axis=1, reduction="none",
+    )
+
+
+def _jaccard_soft_ref(logits, targets, smooth):
+    return ref.jaccard_loss(
+        logits, targets, smooth=smooth, activation="sigmoid", soft_label=True, batch=True,
+        absent="zero", axis=1, reduction="none",
+    )
+
+
+MCC_WHERE = np.array([[True, True, False, True], [True, True, True, True],
+                      [False, False, False, False]])
+
+
+def _mcc_make(rng):
+    return {
+        "input": 1.0 / (1.0 + np.exp(-_normal(rng, (3, 4, 2)))),  # probabilities
+        "target": _binary_targets(rng, (3, 4, 2)),
+        "eps": _f(1e-3),
+    }
+
+
+def _mcc_fn(input, target, eps):
+    return jaxloss.mcc_loss(input, target, eps=eps)
+
+
+def _mcc_ref(input, target, eps):
+    return ref.mcc_loss(input, target, eps=eps)
+
+
+def _mcc_per_sample_fn(input, target, eps):
+    return jaxloss.mcc_loss(
+        input, target, eps=eps, batch=False, reduction="none", where=MCC_WHERE[:, :, None]
+    )
+
+
+def _mcc_per_sample_ref(input, target, eps):
+    return ref.mcc_loss(
+        input, target, eps=eps, batch=False, reduction="none", where=MCC_WHERE[:, :, None]
+    )
+
+
+REGISTRY.update({
+    "jaccard_loss": Case(
+        "jaccard_loss", _jaccard_fn, _jaccard_ref, _jaccard_make, **_SOFTMAX,
+        hyper=("smooth", "eps", "class_weights"),
+        not_applicable={"grad_target": NO_FLOAT_TARGET},
+        options={"log_loss": True},
+        element_shape=(2, 2, 3),  # per pixel ("none" is per sample and class)
+    ),
+    "jaccard_loss[sigmoid, soft_label]": Case(
+        "jaccard_loss", _jaccard_soft_fn, _jaccard_soft_ref, _jaccard_soft_make, **_SOFTMAX,
+        hyper=("smooth",), target="targets",
+    ),
+    "mcc_loss": Case(
+        "mcc_loss", _mcc_fn, _mcc_ref, _mcc_make, data=("input",), hyper=("eps",),
+        target="target",
+        element_shape=(3, 4, 2),  # per element ("none" pools the batch: one value)
+        options={},
+    ),
+    "mcc_loss[per sample, where]": Case(
+        "mcc_loss", _mcc_per_sample_fn, _mcc_per_sample_ref, _mcc_make, data=("input",),
+        hyper=("eps",), target="target",
+    ),
+})
+# Distance transform (a utility the shape-aware losses use, not a loss)
+# =============================================================================================
+
+
+def _edt_make(rng):
+    """A mask with a few zeros, and a spacing whose squares have no small common multiple:
+    each element's nearest zero is unique up to symmetric offsets, so finite differences of
+    the reference are the derivative with respect to `sampling`."""
+    mask = (rng.random((6, 7)) > 0.15).astype(np.int64)
+    mask[0, 0] = 0
+    return {"mask": mask, "sampling": _f([1.3, 0.7])}
+
+
+def _edt_fn(mask, sampling):
+    return jaxloss.distance_transform_edt(mask, sampling=sampling)
+
+
+def _edt_ref(mask, sampling):
+    return ref.distance_transform_edt(mask, sampling=sampling)
+
+
+EDT_MASK = "the mask enters only through mask != 0 (integer here; its gradient is zero)"
+
+REGISTRY["distance_transform_edt"] = Case(
+    "distance_transform_edt", _edt_fn, _edt_ref, _edt_make, hyper=("sampling",),
+    not_applicable={**{t: EDT_MASK for t in DIFFERENTIATING}, "grad_target": "no targets"},
+)
+
+# --- end of the distance transform ----------------------------------------------------------
+# =============================================================================================
+# Contrastive (issue 22): clip_loss, siglip_loss
+# =============================================================================================
+
+
+def _contrastive_make(rng):
+    """8 pairs of 4-d features, L2-normalised as the callers of both losses normalise them,
+    the matching pairs correlated."""
+    x = rng.standard_normal((8, 4))
+    y = rng.standard_normal((8, 4)) + 0.5 * x
+    return {
+        "image_features": x / np.linalg.norm(x, axis=-1, keepdims=True),
+        "text_features": y / np.linalg.norm(y, axis=-1, keepdims=True),
+        "logit_scale": _f(3.0),
+        "logit_bias": _f(-1.5),
+    }
+
+
+def _clip_fn(image_features, text_features, logit_scale, logit_bias):
+    return jaxloss.clip_loss(
+        image_features, text_features, logit_scale=logit_scale, logit_bias=logit_bias
+    )
+
+
+def _clip_ref(image_features, text_features, logit_scale, logit_bias):
+    return ref.clip_loss(
+        image_features, text_features, logit_scale=logit_scale, logit_bias=logit_bias
+    )
+
+
+def _siglip_fn(image_features, text_features, logit_scale, logit_bias):
+    return jaxloss.siglip_loss(
+        image_features, text_features, logit_scale=logit_scale, logit_bias=logit_bias
+    )
+
+
+def _siglip_ref(image_features, text_features, logit_scale, logit_bias):
+    return ref.siglip_loss(
+        image_features, text_features, logit_scale=logit_scale, logit_bias=logit_bias
+    )
+
+
+_FEATURES = {"data": ("image_features", "text_features"), "hyper": ("logit_scale", "logit_bias"),
+             "not_applicable": {"grad_target": "no targets: both feature matrices are data"}}
+
+REGISTRY.update({
+    "clip_loss": Case(
+        "clip_loss", _clip_fn, _clip_ref, _contrastive_make, **_FEATURES, options={}
+    ),
+    "siglip_loss": Case(
+        "siglip_loss", _siglip_fn, _siglip_ref, _contrastive_make, **_FEATURES, options={}
+    ),
+})
+
+# --- end of Contrastive ---------------------------------------------------------------------

@@ -33,6 +33,10 @@ Sections (one per family; add new families at the end under their own header):
    cosine_embedding_loss, triplet_margin_loss, triplet_margin_with_distance_loss
 11. sequence: ctc_loss
 12. Lovász losses: lovasz_softmax_loss, lovasz_hinge_loss
+13. detection: generalized_box_iou_loss, distance_box_iou_loss, complete_box_iou_loss
+   (torchvision 0.28), varifocal_loss, quality_focal_loss, distribution_focal_loss
+   (mmdetection)
+14. distance transform: distance_transform_edt (brute force)
 """
 
 from __future__ import annotations
@@ -1612,3 +1616,353 @@ def lovasz_hinge_loss(logits, targets, *, per_image=False, ignore_index=-100,
         errors = 1.0 - xg * (2.0 * gg - 1.0)
         out.append(_lovasz_flat(errors, gg, np.maximum(errors, 0.0)))
     return _group_mean(out, np.array(kept), reduction, per_image)
+
+
+# =============================================================================================
+# 13. Detection: torchvision's box IoU losses, mmdetection's dense-detection losses
+# =============================================================================================
+#
+# The box losses transcribe torchvision 0.28 (torchvision/ops/giou_loss.py, diou_loss.py,
+# ciou_loss.py and _utils._loss_inter_union), line for line: CIoU calls `_diou_iou_loss`
+# without its `eps` (the DIoU part always adds 1e-7). The classification losses transcribe
+# mmdetection's mmdet/models/losses/varifocal_loss.py and gfocal_loss.py with mmdetection's
+# `weight_reduce_loss` ("mean" over the elements, weights never in the denominator).
+# jaxloss: masked elements (`where`) leave numerator and denominator; a "mean" of nothing is 0;
+# a point box's aspect angle atan(0 / 0) is 0 (torchvision: NaN); a DFL target at the last
+# bin n is CE(x, n) (mmdetection indexes bin n + 1, with weight 0); a QFL label outside
+# [0, C] is NaN (mmdetection: background).
+
+
+def _detection_reduce(per, weights, where, reduction):
+    per = _f64(per)
+    if weights is not None:
+        per = np.broadcast_to(_f64(weights), per.shape) * per
+    mask = (np.ones(per.shape, bool) if where is None
+            else np.broadcast_to(np.asarray(where, bool), per.shape))
+    per = np.where(mask, per, 0.0)
+    return _reduce(per.reshape(-1), mask.reshape(-1).astype(np.float64), reduction, per.shape)
+
+
+def _loss_inter_union(boxes1, boxes2):
+    x1, y1, x2, y2 = np.moveaxis(_f64(boxes1), -1, 0)
+    x1g, y1g, x2g, y2g = np.moveaxis(_f64(boxes2), -1, 0)
+    xkis1, ykis1 = np.maximum(x1, x1g), np.maximum(y1, y1g)
+    xkis2, ykis2 = np.minimum(x2, x2g), np.minimum(y2, y2g)
+    mask = (ykis2 > ykis1) & (xkis2 > xkis1)
+    intsctk = np.where(mask, (xkis2 - xkis1) * (ykis2 - ykis1), 0.0)
+    unionk = (x2 - x1) * (y2 - y1) + (x2g - x1g) * (y2g - y1g) - intsctk
+    return intsctk, unionk
+
+
+def generalized_box_iou_loss(boxes1, boxes2, *, eps=1e-7, weights=None, reduction="none",
+                             where=None):
+    intsctk, unionk = _loss_inter_union(boxes1, boxes2)
+    iouk = intsctk / (unionk + eps)
+    x1, y1, x2, y2 = np.moveaxis(_f64(boxes1), -1, 0)
+    x1g, y1g, x2g, y2g = np.moveaxis(_f64(boxes2), -1, 0)
+    xc1, yc1 = np.minimum(x1, x1g), np.minimum(y1, y1g)
+    xc2, yc2 = np.maximum(x2, x2g), np.maximum(y2, y2g)
+    area_c = (xc2 - xc1) * (yc2 - yc1)
+    miouk = iouk - ((area_c - unionk) / (area_c + eps))
+    return _detection_reduce(1 - miouk, weights, where, reduction)
+
+
+def _diou_iou_loss(boxes1, boxes2, eps=1e-7):
+    intsct, union = _loss_inter_union(boxes1, boxes2)
+    iou = intsct / (union + eps)
+    x1, y1, x2, y2 = np.moveaxis(_f64(boxes1), -1, 0)
+    x1g, y1g, x2g, y2g = np.moveaxis(_f64(boxes2), -1, 0)
+    xc1, yc1 = np.minimum(x1, x1g), np.minimum(y1, y1g)
+    xc2, yc2 = np.maximum(x2, x2g), np.maximum(y2, y2g)
+    diagonal_distance_squared = ((xc2 - xc1) ** 2) + ((yc2 - yc1) ** 2) + eps
+    x_p, y_p = (x2 + x1) / 2, (y2 + y1) / 2
+    x_g, y_g = (x1g + x2g) / 2, (y1g + y2g) / 2
+    centers_distance_squared = ((x_p - x_g) ** 2) + ((y_p - y_g) ** 2)
+    return 1 - iou + (centers_distance_squared / diagonal_distance_squared), iou
+
+
+def distance_box_iou_loss(boxes1, boxes2, *, eps=1e-7, weights=None, reduction="none",
+                          where=None):
+    loss, _ = _diou_iou_loss(boxes1, boxes2, eps)
+    return _detection_reduce(loss, weights, where, reduction)
+
+
+def _atan_ratio(w, h):
+    """torchvision's ``atan(w / h)``; jaxloss: 0 at ``w = h = 0`` (torchvision: NaN)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        angle = np.arctan(w / h)
+    return np.where((w == 0) & (h == 0), 0.0, angle)
+
+
+def _aspect_v(boxes1, boxes2):
+    x1, y1, x2, y2 = np.moveaxis(_f64(boxes1), -1, 0)
+    x1g, y1g, x2g, y2g = np.moveaxis(_f64(boxes2), -1, 0)
+    w_pred, h_pred = x2 - x1, y2 - y1
+    w_gt, h_gt = x2g - x1g, y2g - y1g
+    return (4 / (np.pi**2)) * (_atan_ratio(w_gt, h_gt) - _atan_ratio(w_pred, h_pred)) ** 2
+
+
+def complete_box_iou_loss(boxes1, boxes2, *, eps=1e-7, weights=None, reduction="none",
+                          where=None, alpha_at=None):
+    """``alpha_at``: the boxes at which the aspect weight alpha is evaluated (default: these).
+    torchvision computes alpha under ``no_grad``: finite differences of this function match
+    its gradient only with alpha held at the unperturbed boxes."""
+    diou_loss, iou = _diou_iou_loss(boxes1, boxes2)  # torchvision passes no eps here
+    v = _aspect_v(boxes1, boxes2)
+    if alpha_at is None:
+        alpha_iou, alpha_v = iou, v
+    else:
+        alpha_iou, alpha_v = _diou_iou_loss(*alpha_at)[1], _aspect_v(*alpha_at)
+    alpha = alpha_v / (1 - alpha_iou + alpha_v + eps)  # under no_grad in torchvision
+    return _detection_reduce(diou_loss + alpha * v, weights, where, reduction)
+
+
+def _bce_with_logits(x, t):
+    """F.binary_cross_entropy_with_logits(x, t, reduction="none") in float64."""
+    return -(t * log_sigmoid(x) + (1 - t) * log_sigmoid(-_f64(x)))
+
+
+def varifocal_loss(logits, targets, *, alpha=0.75, gamma=2.0, iou_weighted=True,
+                   weights=None, reduction="mean", where=None):
+    pred, target = _f64(logits), _f64(targets)
+    pred_sigmoid = sigmoid(pred)
+    if iou_weighted:
+        focal_weight = target * (target > 0.0) + alpha * np.abs(
+            pred_sigmoid - target) ** gamma * (target <= 0.0)
+    else:
+        focal_weight = (target > 0.0) + alpha * np.abs(
+            pred_sigmoid - target) ** gamma * (target <= 0.0)
+    loss = _bce_with_logits(pred, target) * focal_weight
+    return _detection_reduce(loss, weights, where, reduction)
+
+
+def quality_focal_loss(logits, labels, scores, *, beta=2.0, weights=None, reduction="mean",
+                       axis=-1, where=None):
+    pred = np.moveaxis(_f64(logits), axis, -1)
+    label, score = np.asarray(labels), _f64(scores)
+    pred_sigmoid = sigmoid(pred)
+    # negatives are supervised by 0 quality score
+    loss = _bce_with_logits(pred, np.zeros(pred.shape)) * pred_sigmoid**beta
+    bg_class_ind = pred.shape[-1]
+    for index in np.ndindex(label.shape):
+        c = int(label[index])
+        if 0 <= c < bg_class_ind:  # positives are supervised by the quality score
+            scale_factor = score[index] - pred_sigmoid[index + (c,)]
+            loss[index + (c,)] = _bce_with_logits(pred[index + (c,)], score[index]) * (
+                np.abs(scale_factor) ** beta)
+    loss = loss.sum(axis=-1)
+    # jaxloss: a label outside [0, C] (C = background) is NaN, not background
+    loss = np.where((label >= 0) & (label <= bg_class_ind), loss, np.nan)
+    return _detection_reduce(loss, weights, where, reduction)
+
+
+def distribution_focal_loss(logits, targets, *, weights=None, reduction="mean", axis=-1,
+                            where=None):
+    pred = np.moveaxis(_f64(logits), axis, -1)
+    label = _f64(targets)
+    n = pred.shape[-1] - 1
+    log_probs = log_softmax(pred)
+    loss = np.full(label.shape, np.nan)
+    for index in np.ndindex(label.shape):
+        t = label[index]
+        if not 0 <= t <= n:
+            continue  # jaxloss: NaN
+        dis_left = int(t)
+        dis_right = dis_left + 1
+        weight_left = dis_right - t
+        weight_right = t - dis_left
+        ce_right = 0.0 if weight_right == 0 else -log_probs[index + (dis_right,)]
+        loss[index] = -log_probs[index + (dis_left,)] * weight_left + ce_right * weight_right
+    return _detection_reduce(loss, weights, where, reduction)
+# SMP overlap: jaccard_loss, mcc_loss (segmentation_models_pytorch 0.6's JaccardLoss and
+# MCCLoss, transcribed from losses/jaccard.py, losses/_functional.py and losses/mcc.py)
+# =============================================================================================
+
+
+def jaccard_loss(logits, targets, *, activation="softmax", smooth=1e-5, eps=1e-7,
+                 log_loss=False, absent="score", class_weights=None, ignore_index=-100,
+                 include_background=True, batch=False, squared=False, soft_label=False,
+                 reduction="mean", axis=-1, where=None):
+    """jaxloss's soft Jaccard loss, one score per (sample, class) (per class with batch).
+
+    Over the kept pixels of the group (a sample, or the batch): I = sum P T (with soft_label
+    I = (S_P + S_T - sum |P - T|) / 2), S_P = sum P**k, S_T = sum T**k (k = 2 with squared),
+    U = S_P + S_T - I;
+        r = 1 if U + s == 0 (0/0: perfect) else (I + s) / max(U + s, eps)
+        j = -log(max(r, eps)) if log_loss else 1 - r
+        j = 0 if absent == "zero" and S_T == 0
+    Weights and reductions as overlap_loss (dice_loss).
+    """
+    p, t, keep = _probs_and_onehot(
+        logits, targets, activation=activation, ignore_index=ignore_index, axis=axis, where=where
+    )
+    n, c, _ = p.shape
+    w = np.ones(c) if class_weights is None else _f64(class_weights).copy()
+    if not include_background:
+        w[0] = 0.0
+    groups = [list(range(n))] if batch else [[i] for i in range(n)]
+    scores = np.zeros((len(groups), c))
+    weights = np.zeros((len(groups), c))
+    k = 2 if squared else 1
+    for g, samples in enumerate(groups):
+        any_kept = any(keep[i].any() for i in samples)
+        for cls in range(c):
+            pk = np.concatenate([p[i, cls][keep[i]] for i in samples])
+            tk = np.concatenate([t[i, cls][keep[i]] for i in samples])
+            s_p, s_t = np.sum(pk**k), np.sum(tk**k)
+            if soft_label and not squared:
+                inter = (np.sum(pk) + np.sum(tk) - np.sum(np.abs(pk - tk))) / 2.0
+            else:
+                inter = np.sum(pk * tk)
+            union = s_p + s_t - inter
+            if union + smooth == 0:
+                r = 1.0
+            else:
+                r = (inter + smooth) / max(union + smooth, eps)
+            j = -np.log(max(r, eps)) if log_loss else 1.0 - r
+            if absent == "zero" and s_t == 0:
+                j = 0.0
+            scores[g, cls] = j
+            weights[g, cls] = w[cls] if any_kept else 0.0
+    per = np.where(weights != 0, weights * scores, 0.0)
+    if batch:
+        per, weights = per[0], weights[0]
+    if reduction == "none":
+        return per
+    if reduction == "sum":
+        return np.sum(per)
+    total = np.sum(weights)
+    return 0.0 if total == 0 else np.sum(per) / total
+
+
+def smp_jaccard_loss(y_pred, y_true, *, mode, classes=None, log_loss=False, from_logits=True,
+                     smooth=0.0, ignore_index=None, eps=1e-7, class_weights=None):
+    """segmentation_models_pytorch 0.6 ``JaccardLoss`` (channel-first (N, C, ...)).
+
+    Activation as smp_dice_loss (softmax for "multiclass", sigmoid otherwise, none without
+    from_logits); ignore_index zeroes prediction and target. Pooled over batch and pixels
+    (dims (0, 2)), soft_tversky_score at alpha = beta = 1:
+        I = (S_P + S_T - ||P - T||_1) / 2,  score = (I + smooth) / max(S_P + S_T - I + smooth, eps)
+        loss_c = -log(max(score, eps)) if log_loss else 1 - score;  0 where sum T_c == 0
+    then loss[classes]; with class_weights sum(loss w) / sum(w) (w[classes]), else the mean.
+    """
+    x = _f64(y_pred)
+    n, c = x.shape[:2]
+    x = x.reshape(n, c, -1)
+    if from_logits:
+        x = np.exp(log_softmax(x, axis=1)) if mode == "multiclass" else sigmoid(x)
+    y = np.asarray(y_true)
+    if mode == "multiclass":
+        y = y.reshape(n, -1)
+        mask = np.ones(y.shape, bool) if ignore_index is None else y != ignore_index
+        t = np.moveaxis(np.eye(c)[np.where(mask, y, 0)], -1, 1) * mask[:, None, :]
+        x = x * mask[:, None, :]
+    else:
+        t = _f64(y).reshape(n, c, -1)
+        if ignore_index is not None:
+            mask = t != ignore_index
+            x, t = x * mask, t * mask
+    loss = np.zeros(c)
+    for k in range(c):
+        s_p, s_t = np.sum(x[:, k]), np.sum(t[:, k])
+        inter = (s_p + s_t - np.sum(np.abs(x[:, k] - t[:, k]))) / 2.0
+        score = (inter + smooth) / max(s_p + s_t - inter + smooth, eps)
+        loss[k] = -np.log(max(score, eps)) if log_loss else 1.0 - score
+        if s_t <= 0:
+            loss[k] = 0.0
+    w = None if class_weights is None else _f64(class_weights)
+    if classes is not None:
+        loss = loss[list(classes)]
+        w = None if w is None else w[list(classes)]
+    if w is not None:
+        return np.sum(loss * w) / np.sum(w)
+    return np.mean(loss)
+
+
+def mcc_loss(input, target, *, eps=1e-5, batch=True, reduction="mean", where=None):
+    """jaxloss's MCC loss; with batch=True exactly SMP 0.6's ``MCCLoss``:
+        TP = sum p y + eps, TN = sum (1-p)(1-y) + eps, FP = sum p (1-y) + eps,
+        FN = sum (1-p) y + eps over the kept elements (of the batch, or of each sample),
+        loss = 1 - (TP TN - FP FN) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN)).
+    A group with no kept element has loss 0 and weight 0; batch=False reduces over samples
+    ("mean" over the samples with a kept element)."""
+    p, y = _f64(input), _f64(target)
+    keep = np.ones(p.shape, bool)
+    if where is not None:
+        keep = np.broadcast_to(np.asarray(where, bool), p.shape)
+    n = p.shape[0]
+    groups = [list(range(n))] if batch else [[i] for i in range(n)]
+    losses, kept = [], []
+    for samples in groups:
+        pk = np.concatenate([p[i][keep[i]].ravel() for i in samples])
+        yk = np.concatenate([y[i][keep[i]].ravel() for i in samples])
+        tp = np.sum(pk * yk) + eps
+        tn = np.sum((1 - pk) * (1 - yk)) + eps
+        fp = np.sum(pk * (1 - yk)) + eps
+        fn = np.sum((1 - pk) * yk) + eps
+        mcc = (tp * tn - fp * fn) / np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+        kept.append(pk.size > 0)
+        losses.append(1.0 - mcc if pk.size > 0 else 0.0)
+    if batch:
+        return losses[0]
+    losses, kept = np.array(losses), np.array(kept)
+    if reduction == "none":
+        return losses
+    if reduction == "sum":
+        return np.sum(losses)
+    return 0.0 if not kept.any() else np.sum(losses) / np.sum(kept)
+# 14. distance transform
+# =============================================================================================
+
+
+def distance_transform_edt(mask, sampling=None):
+    """Brute force: for every nonzero element, the smallest Euclidean distance (grid index
+    differences times ``sampling``) to a zero element. Without a zero, SciPy's answer: the
+    distance to the grid point at index (-1, 0, ..., 0)."""
+    mask = np.asarray(mask)
+    s = np.ones(mask.ndim) if sampling is None else np.broadcast_to(
+        np.asarray(sampling, np.float64), (mask.ndim,))
+    points = np.indices(mask.shape).reshape(mask.ndim, -1).T.astype(np.float64)
+    zeros = points[mask.reshape(-1) == 0]
+    if len(zeros) == 0:
+        zeros = np.zeros((1, mask.ndim))
+        zeros[0, 0] = -1.0
+    out = np.zeros(mask.size)
+    for i, p in enumerate(points):
+        if mask.reshape(-1)[i] != 0:
+            out[i] = np.min(np.sqrt(np.sum(((zeros - p) * s) ** 2, axis=1)))
+    return out.reshape(mask.shape)
+
+
+# =============================================================================================
+# 15. image-text contrastive: clip_loss, siglip_loss (open_clip's ClipLoss and SigLipLoss)
+# =============================================================================================
+
+
+def clip_loss(image_features, text_features, *, logit_scale, logit_bias=None):
+    """(1/2B) sum_i [(logsumexp_j l_ij - l_ii) + (logsumexp_j l_ji - l_ii)],
+    l_ij = s x_i.y_j + b: the mean of the image-to-text and text-to-image cross-entropies with
+    label i for row i. The features are used as given (not normalised)."""
+    x = np.asarray(image_features, np.float64)
+    y = np.asarray(text_features, np.float64)
+    logits = float(logit_scale) * (x @ y.T)
+    if logit_bias is not None:
+        logits = logits + float(logit_bias)
+    n = x.shape[0]
+    image_to_text = sum(logsumexp(logits[i]) - logits[i, i] for i in range(n))
+    text_to_image = sum(logsumexp(logits[:, i]) - logits[i, i] for i in range(n))
+    return (image_to_text + text_to_image) / (2 * n)
+
+
+def siglip_loss(image_features, text_features, *, logit_scale, logit_bias):
+    """-(1/B) sum_ij log sigmoid(z_ij l_ij), z_ij = +1 if i == j else -1,
+    l_ij = s x_i.y_j + b (open_clip's normalisation: the sum over all B^2 pairs divided by B)."""
+    x = np.asarray(image_features, np.float64)
+    y = np.asarray(text_features, np.float64)
+    n = x.shape[0]
+    total = 0.0
+    for i in range(n):
+        for j in range(n):
+            z = 1.0 if i == j else -1.0
+            total -= log_sigmoid(z * (float(logit_scale) * (x[i] @ y[j]) + float(logit_bias)))
+    return total / n

@@ -13,18 +13,25 @@ EXPECTED_ALL = [
     "checked",
     "class_counts",
     "class_weights_from_counts",
+    "clip_loss",
+    "complete_box_iou_loss",
     "cosine_embedding_loss",
     "cross_entropy",
     "ctc_loss",
     "dice_cross_entropy_loss",
     "dice_focal_loss",
     "dice_loss",
+    "distance_box_iou_loss",
+    "distance_transform_edt",
     "distillation_loss",
+    "distribution_focal_loss",
     "focal_loss",
     "gaussian_nll_loss",
+    "generalized_box_iou_loss",
     "generalized_dice_loss",
     "hinge_embedding_loss",
     "huber_loss",
+    "jaccard_loss",
     "jensen_shannon_divergence",
     "kl_div",
     "l1_loss",
@@ -36,6 +43,7 @@ EXPECTED_ALL = [
     "lovasz_hinge_loss",
     "lovasz_softmax_loss",
     "margin_ranking_loss",
+    "mcc_loss",
     "mse_loss",
     "multi_margin_loss",
     "multilabel_margin_loss",
@@ -43,12 +51,15 @@ EXPECTED_ALL = [
     "nll_loss",
     "poisson_nll_loss",
     "poly1_cross_entropy",
+    "quality_focal_loss",
+    "siglip_loss",
     "sigmoid_focal_loss",
     "smooth_l1_loss",
     "soft_margin_loss",
     "triplet_margin_loss",
     "triplet_margin_with_distance_loss",
     "tversky_loss",
+    "varifocal_loss",
 ]
 
 
@@ -225,6 +236,19 @@ SIGNATURES = {
         ("batch", KW, False), ("squared", KW, False), ("reduction", KW, "mean"), ("axis", KW, -1),
         ("where", KW, None), ("axis_name", KW, None),
     ],
+    # issue 23, item 5: SMP's JaccardLoss with dice_loss's arguments, and SMP's MCCLoss.
+    "jaccard_loss": [
+        ("logits", POS, None), ("targets", POS, None), ("activation", KW, "softmax"),
+        ("smooth", KW, 1e-5), ("eps", KW, 1e-7), ("log_loss", KW, False),
+        ("absent", KW, "score"), ("class_weights", KW, None), ("ignore_index", KW, -100),
+        ("include_background", KW, True), ("batch", KW, False), ("squared", KW, False),
+        ("soft_label", KW, False), ("reduction", KW, "mean"), ("axis", KW, -1),
+        ("where", KW, None), ("axis_name", KW, None),
+    ],
+    "mcc_loss": [
+        ("input", POS, None), ("target", POS, None), ("eps", KW, 1e-5), ("batch", KW, True),
+        ("reduction", KW, "mean"), ("where", KW, None), ("axis_name", KW, None),
+    ],
     "lovasz_softmax_loss": [
         ("logits", POS, None), ("targets", POS, None), ("classes", KW, "present"),
         ("per_image", KW, False), ("ignore_index", KW, -100), ("reduction", KW, "mean"),
@@ -285,6 +309,43 @@ SIGNATURES = {
         ("distance_function", KW, None), ("margin", KW, 1.0), ("swap", KW, False),
         ("weights", KW, None), ("reduction", KW, "mean"), ("where", KW, None),
         ("axis_name", KW, None),
+    ],
+    # issue 23: detection. torchvision's box losses (its "none" default and eps), mmdetection's
+    # dense-detection classification losses (its defaults); jaxloss's weights/where/axis_name.
+    "generalized_box_iou_loss": [
+        ("boxes1", POS, None), ("boxes2", POS, None), ("eps", KW, 1e-7), ("weights", KW, None),
+        ("reduction", KW, "none"), ("where", KW, None), ("axis_name", KW, None),
+    ],
+    "distance_box_iou_loss": [
+        ("boxes1", POS, None), ("boxes2", POS, None), ("eps", KW, 1e-7), ("weights", KW, None),
+        ("reduction", KW, "none"), ("where", KW, None), ("axis_name", KW, None),
+    ],
+    "complete_box_iou_loss": [
+        ("boxes1", POS, None), ("boxes2", POS, None), ("eps", KW, 1e-7), ("weights", KW, None),
+        ("reduction", KW, "none"), ("where", KW, None), ("axis_name", KW, None),
+    ],
+    "varifocal_loss": [
+        ("logits", POS, None), ("targets", POS, None), ("alpha", KW, 0.75), ("gamma", KW, 2.0),
+        ("iou_weighted", KW, True), ("weights", KW, None), ("reduction", KW, "mean"),
+        ("where", KW, None), ("axis_name", KW, None),
+    ],
+    "quality_focal_loss": [
+        ("logits", POS, None), ("labels", POS, None), ("scores", POS, None), ("beta", KW, 2.0),
+        ("weights", KW, None), ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None),
+        ("axis_name", KW, None),
+    ],
+    "distribution_focal_loss": [
+        ("logits", POS, None), ("targets", POS, None), ("weights", KW, None),
+        ("reduction", KW, "mean"), ("axis", KW, -1), ("where", KW, None), ("axis_name", KW, None),
+    ],
+    # contrastive (issue 22): the scale and the bias are required where open_clip's are
+    "clip_loss": [
+        ("image_features", POS, None), ("text_features", POS, None), ("logit_scale", KW, None),
+        ("logit_bias", KW, None), ("axis_name", KW, None),
+    ],
+    "siglip_loss": [
+        ("image_features", POS, None), ("text_features", POS, None), ("logit_scale", KW, None),
+        ("logit_bias", KW, None), ("axis_name", KW, None),
     ],
 }
 

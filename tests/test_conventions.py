@@ -32,27 +32,35 @@ CLASS_AXIS = {
     "poly1_cross_entropy", "distillation_loss", "jensen_shannon_divergence", "dice_loss",
     "tversky_loss", "generalized_dice_loss", "dice_focal_loss", "dice_cross_entropy_loss",
     "lovasz_softmax_loss", "multi_margin_loss", "multilabel_margin_loss",
-    "multilabel_soft_margin_loss",
+    "multilabel_soft_margin_loss", "jaccard_loss",
+    # detection (issue 23): the class axis of QFL, the bin axis of DFL
+    "quality_focal_loss", "distribution_focal_loss",
 }
 NO_CLASS_AXIS = {
     # elementwise (binary, regression, pointwise KL as PyTorch's kl_div)
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "sigmoid_focal_loss",
-    "asymmetric_loss", "lovasz_hinge_loss", "l1_loss", "mse_loss", "huber_loss",
+    "asymmetric_loss", "lovasz_hinge_loss", "mcc_loss", "l1_loss", "mse_loss", "huber_loss",
     "smooth_l1_loss", "poisson_nll_loss", "gaussian_nll_loss", "kl_div", "soft_margin_loss",
     "hinge_embedding_loss", "margin_ranking_loss",
     # embeddings: the last axis is a feature axis, not classes
     "cosine_embedding_loss", "triplet_margin_loss", "triplet_margin_with_distance_loss",
     # fixed layouts: (N, D) hidden states with a (V, D) weight, (T, N, C) time-major
     "linear_cross_entropy", "ctc_loss",
+    # detection (issue 23): (..., 4) boxes, elementwise sigmoid logits
+    "generalized_box_iou_loss", "distance_box_iou_loss", "complete_box_iou_loss",
+    "varifocal_loss",
+    # image-text contrastive (issue 22): (B, D) feature pairs, the last axis features
+    "clip_loss", "siglip_loss",
     # not losses of a prediction
     "class_counts", "class_weights_from_counts", "l1_penalty", "l2_penalty",
+    "distance_transform_edt",
 }
 
 # Losses with integer class labels: a concrete kept label out of range is a ValueError.
 INTEGER_LABELS = {
     name for name in FUNCTIONS
     if "ignore_index" in inspect.signature(getattr(jaxloss, name)).parameters
-} | {"multi_margin_loss", "multilabel_margin_loss", "ctc_loss"}
+} | {"multi_margin_loss", "multilabel_margin_loss", "ctc_loss", "quality_focal_loss"}
 
 # The rule for tensor argument names (docs/contributing.md): a tensor is named for
 # what it holds when that is more than PyTorch's generic name says (`logits`, `log_probs`,
@@ -158,6 +166,9 @@ def test_former_names_name_the_new_spelling(name, key, hint):
 PEER_DEFAULTS = [
     ("sigmoid_focal_loss", "alpha", 0.25, "torchvision's default"),
     ("dice_focal_loss", "alpha", None, "MONAI's default"),
+    ("mcc_loss", "batch", True, "SMP's default"),  # dice_loss's is False (MONAI's)
+    ("mcc_loss", "eps", 1e-5, "SMP's default"),
+    ("jaccard_loss", "eps", 1e-7, "SMP's default"),
 ]
 
 
@@ -270,7 +281,7 @@ LABEL_CASES = sorted(INTEGER_LABELS & set(FIRST_CASE))
 def test_a_concrete_out_of_range_label_is_a_value_error(name):
     case = FIRST_CASE[name]
     args = case.make(np.random.default_rng(0))
-    key = "targets" if "targets" in args else "target"
+    key = next(k for k in ("targets", "target", "labels") if k in args)
     bad = np.array(args[key], copy=True)
     bad.reshape(-1)[0] = 10_000
     with jax.enable_x64(True), pytest.raises(ValueError, match=rf"^{name}: .*\b10000\b") as e:

@@ -137,7 +137,9 @@ def _class_sum_cases():
         "focal smoothing, traced gamma": (
             lambda x, g, e: f(x, y, gamma=g, label_smoothing=e, class_weights=cw), (x, 0.5, 0.1)),
         "poly1 probs": (lambda x, q, e: p1(x, q, epsilon=e, where=where), (x, q, 2.0)),
-        "poly1 smoothing": (lambda x, e: p1(x, y, epsilon=e, label_smoothing=0.2), (x, 1.0)),
+        # (without class weights Poly-1's smoothing sum is closed-form: no class sum)
+        "poly1 smoothing": (
+            lambda x, e: p1(x, y, epsilon=e, label_smoothing=0.2, class_weights=cw), (x, 1.0)),
         # -inf teacher logits: finite gradients in the temperature too (NaN before 2026-12-07).
         "distillation": (
             lambda s, t, temp: kd(s, t, temperature=temp, where=where),

@@ -343,3 +343,31 @@ def test_property_random_inputs_match_reference(
         x, y, epsilon=eps, label_smoothing=smoothing, **opts), rtol=1e-4, atol=1e-5)
     if eps >= 0:
         assert np.all(np.asarray(poly) >= np.asarray(ce) - 1e-5)
+
+
+def test_poly1_smoothing_closed_form_equals_the_class_sum():
+    """Without class weights Poly-1's smoothing sum is closed-form (sum over the support of
+    1 - p_c is its size less 1); unit class weights take the per-class sum. The two agree in
+    value, gradient (logits and epsilon) and Hessian, with classes outside the support
+    (-inf logits) and a saturated row."""
+    with jax.enable_x64(True):
+        x = 3.0 * jnp.asarray(np.random.default_rng(0).normal(size=(5, 6)))
+        x = x.at[1, 2].set(-jnp.inf).at[3, 0].set(-jnp.inf)
+        x = x.at[4].set(jnp.array([100.0, -100.0, 0.0, 5.0, -jnp.inf, 1.0]))
+        y = jnp.array([0, 1, 4, 3, 0])
+
+        def loss(x, epsilon, class_weights):
+            return jaxloss.poly1_cross_entropy(
+                x, y[: x.shape[0]], epsilon=epsilon, label_smoothing=0.3,
+                class_weights=class_weights, reduction="sum",
+            )
+
+        vg = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+        for epsilon in (0.0, 1.5, -1.0):
+            closed, summed = vg(x, epsilon, None), vg(x, epsilon, jnp.ones(6))
+            np.testing.assert_allclose(closed[0], summed[0], rtol=1e-13)
+            for a, b in zip(closed[1], summed[1], strict=True):
+                np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+        finite = x[:4].at[1, 2].set(0.3).at[3, 0].set(-2.0)
+        hessian = [jax.jit(jax.hessian(loss))(finite, 1.5, w) for w in (None, jnp.ones(6))]
+        np.testing.assert_allclose(hessian[0], hessian[1], rtol=1e-12, atol=1e-14)

@@ -1180,3 +1180,433 @@ def test_pinned_to_monai_and_smp(case):
     assert set(_peer_jax_calls()) == set(PEER_RECORDED)
     got = _peer_jax_calls()[case](inputs)
     np.testing.assert_allclose(got, PEER_RECORDED[case], rtol=2e-6, atol=1e-7)
+
+
+# ---------------------------------------------------------------------------------------------
+# SMP overlap (issue 23, item 5): jaccard_loss (SMP JaccardLoss) and mcc_loss (SMP MCCLoss),
+# pinned to SMP 0.6's values and gradients (float64) recorded by tests/record_smp_overlap.py
+# ---------------------------------------------------------------------------------------------
+
+_SMP = dict(axis=1, batch=True, smooth=0.0, absent="zero")  # SMP JaccardLoss's conventions
+ABSENT_VALUES = ("score", "zero")
+
+
+def _smp_jax_calls():
+    """case id of record_smp_overlap.CASES -> the jaxloss call that reproduces SMP's."""
+    J = jaxloss
+    sig = dict(_SMP, activation="sigmoid")
+    none = dict(_SMP, activation="none")
+    return {
+        "jaccard/multiclass": lambda x, y: J.jaccard_loss(x, y, **_SMP),
+        "jaccard/multiclass log smooth": lambda x, y: J.jaccard_loss(
+            x, y, **dict(_SMP, smooth=0.5), log_loss=True),
+        "jaccard/multiclass ignore_index": lambda x, y: J.jaccard_loss(
+            x, y, **_SMP, ignore_index=255),
+        # classes=[1, 3], class_weights=w: w on the selected classes, 0 elsewhere
+        "jaccard/multiclass classes weights": lambda x, y: J.jaccard_loss(
+            x, y, **_SMP, class_weights=np.array([0.0, 2.0, 0.0, 3.0])),
+        "jaccard/multiclass classes": lambda x, y: J.jaccard_loss(
+            x, y, **_SMP, class_weights=np.array([1.0, 0.0, 1.0, 0.0])),
+        "jaccard/multiclass probs": lambda x, y: J.jaccard_loss(x, y, **none),
+        "jaccard/binary": lambda x, y: J.jaccard_loss(x, y, **sig),
+        "jaccard/binary empty": lambda x, y: J.jaccard_loss(x, y, **sig),
+        "jaccard/binary empty log": lambda x, y: J.jaccard_loss(x, y, **sig, log_loss=True),
+        "jaccard/binary saturated log": lambda x, y: J.jaccard_loss(
+            x, y, **sig, log_loss=True),
+        "jaccard/multilabel log": lambda x, y: J.jaccard_loss(x, y, **sig, log_loss=True),
+        "jaccard/multilabel soft": lambda x, y: J.jaccard_loss(x, y, **sig, soft_label=True),
+        "jaccard/multilabel soft probs smooth": lambda x, y: J.jaccard_loss(
+            x, y, **dict(none, smooth=1.0), soft_label=True),
+        "jaccard/multilabel tiny eps": lambda x, y: J.jaccard_loss(
+            x, y, **none, soft_label=True, log_loss=True),
+        "mcc/default": lambda x, y: J.mcc_loss(x, y),
+        "mcc/empty": lambda x, y: J.mcc_loss(x, y),
+        "mcc/eps": lambda x, y: J.mcc_loss(x, y, eps=1e-2),
+        "mcc/perfect": lambda x, y: J.mcc_loss(x, y),
+        "mcc/soft channels": lambda x, y: J.mcc_loss(x, y),
+    }
+
+
+def _smp_reference(case_id, pred, true):
+    """The float64 transcription of SMP's code (tests/reference.py) for a recorded case."""
+    from record_smp_overlap import CASES
+
+    cls, kwargs, _, _ = CASES[case_id]
+    if cls == "MCCLoss":
+        return ref.mcc_loss(pred, true, **kwargs)
+    return ref.smp_jaccard_loss(pred, true, **kwargs)
+
+
+@functools.cache
+def _smp_recorded():
+    import pathlib
+
+    path = pathlib.Path(__file__).with_name("data") / "smp_overlap.npz"
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
+
+
+def _smp_case_ids():
+    from record_smp_overlap import CASES
+
+    return sorted(CASES)
+
+
+@pytest.mark.parametrize("case", _smp_case_ids())
+def test_smp_overlap_pinned_to_smp_values_and_gradients(case):
+    recorded = _smp_recorded()
+    assert "segmentation_models_pytorch 0.6" in str(recorded["versions"])
+    assert set(_smp_jax_calls()) == set(_smp_case_ids())
+    pred, true = recorded[f"{case}/pred"], recorded[f"{case}/true"]
+    want, want_grad = recorded[f"{case}/value"], recorded[f"{case}/grad"]
+    with jax.enable_x64(True):
+        value, grad = jax.jit(jax.value_and_grad(lambda x: _smp_jax_calls()[case](x, true)))(
+            pred)
+    np.testing.assert_allclose(value, want, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-9, atol=1e-14)
+    # and the transcription of SMP's code agrees with SMP itself
+    np.testing.assert_allclose(_smp_reference(case, pred, true), want, rtol=1e-12, atol=1e-14)
+
+
+# (activation, target kind, layout): every activation and target kind between them
+JACCARD_CASES = [
+    ("softmax", "int_ignored", "last"),
+    ("softmax", "prob", "first"),
+    ("sigmoid", "multilabel", "first"),
+    ("none", "int", "last"),
+]
+# (log_loss, absent, soft_label, smooth) with OPTIONS' (weights, background, batch, squared)
+JACCARD_OPTIONS = [
+    (False, "score", False, 1e-5, OPTIONS[0]),
+    (True, "score", False, 1e-5, OPTIONS[1]),
+    (False, "zero", True, 0.0, OPTIONS[3]),
+    (True, "zero", False, 0.0, OPTIONS[2]),
+    (True, "score", True, 0.5, OPTIONS[4]),
+    (False, "zero", False, 1.0, OPTIONS[5]),
+]
+
+
+@pytest.mark.parametrize(("activation", "kind", "layout"), JACCARD_CASES)
+def test_jaccard_parity_grid(activation, kind, layout, mode):
+    """log_loss, absent, soft_label, smooth x weights, background, batch, squared x each
+    reduction, against the float64 reference formula."""
+    logits, targets, axis = make_inputs(layout, kind, activation)
+    options = JACCARD_OPTIONS if mode == "jit" else JACCARD_OPTIONS[::2]
+
+    def kwargs(opt):
+        log_loss, absent, soft, smooth, other = opt
+        return dict(log_loss=log_loss, absent=absent, soft_label=soft, smooth=smooth,
+                    activation=activation, axis=axis, **option_kwargs(*other))
+
+    def run(x, t):
+        return {(i, r): jaxloss.jaccard_loss(x, t, reduction=r, **kwargs(opt))
+                for i, opt in enumerate(options) for r in REDUCTIONS}
+
+    for (i, r), value in maybe_jit(mode, run)(logits, targets).items():
+        want = ref.jaccard_loss(logits, targets, reduction=r, **kwargs(options[i]))
+        assert value.dtype == jnp.float32
+        assert value.shape == np.shape(want), (options[i], r)
+        assert_close(value, want, rtol=1e-5, atol=1e-5)
+
+
+def test_jaccard_reproduces_smp_on_random_configurations():
+    """SMP's mode / classes / class_weights / ignore_index / log_loss mapped as the docstring
+    says, against the transcription of SMP's code (pinned to SMP itself above)."""
+    rng = np.random.default_rng(23)
+    grid = [
+        ("multiclass", dict(), {}),
+        ("multiclass", dict(log_loss=True, smooth=0.3), dict(log_loss=True, smooth=0.3)),
+        ("multiclass", dict(ignore_index=255, classes=[0, 3]),
+         dict(ignore_index=255, class_weights=np.array([1.0, 0.0, 0.0, 1.0]))),
+        ("multiclass", dict(class_weights=list(WEIGHTS)), dict(class_weights=WEIGHTS)),
+        ("multilabel", dict(log_loss=True, classes=[1, 2], class_weights=list(WEIGHTS)),
+         dict(log_loss=True, activation="sigmoid", class_weights=WEIGHTS * [0, 1, 1, 0])),
+        ("binary", dict(smooth=1.0), dict(smooth=1.0, activation="sigmoid")),
+    ]
+    for seed in range(3):
+        logits = (3.0 * rng.standard_normal((3, C, 4, 5))).astype(np.float32)
+        labels = rng.integers(0, 3, (3, 4, 5)).astype(np.int32)  # class 3 absent
+        labels[0, 0, :] = 255
+        masks = (rng.random((3, C, 4, 5)) < 0.3 * seed).astype(np.float32)  # seed 0: empty
+        for smp_mode, smp_kw, jax_kw in grid:
+            x, y = logits, labels if "ignore_index" in smp_kw else np.maximum(labels % 255, 0)
+            if smp_mode == "binary":
+                x, y = logits[:, :1], masks[:, :1]
+            elif smp_mode == "multilabel":
+                y = masks
+            want = ref.smp_jaccard_loss(x, y, mode=smp_mode, **smp_kw)
+            got = jaxloss.jaccard_loss(x, y, **{**_SMP, **jax_kw})
+            assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_jaccard_is_tversky_one_one_with_twice_the_smoothing():
+    for activation, kind in KINDS:
+        logits, targets, axis = make_inputs("last", kind, activation)
+        for smooth in (0.0, 1e-5, 0.7):
+            for opt in OPTIONS[::2]:
+                kw = dict(activation=activation, axis=axis, reduction="none",
+                          **option_kwargs(*opt))
+                j = jaxloss.jaccard_loss(logits, targets, smooth=smooth, **kw)
+                t = jaxloss.tversky_loss(
+                    logits, targets, alpha=1.0, beta=1.0, smooth=2.0 * smooth, **kw)
+                assert_close(j, t, rtol=1e-6, atol=1e-7)
+
+
+def test_jaccard_log_loss_is_minus_log_of_one_minus_the_loss():
+    logits, targets, axis = make_inputs("first", "int_ignored")
+    for batch in (False, True):
+        kw = dict(axis=axis, batch=batch, reduction="none", smooth=0.1)
+        plain = np.asarray(jaxloss.jaccard_loss(logits, targets, **kw), np.float64)
+        logged = jaxloss.jaccard_loss(logits, targets, log_loss=True, **kw)
+        assert_close(logged, -np.log1p(-plain), rtol=1e-5, atol=1e-6)
+
+
+def test_jaccard_soft_label_is_zero_at_the_soft_target_and_hard_labels_unchanged():
+    _, soft = _soft_inputs()
+    for batch in (False, True):
+        got = jaxloss.jaccard_loss(soft, soft, activation="none", soft_label=True, batch=batch)
+        np.testing.assert_allclose(got, 0.0, atol=1e-6)
+    assert float(jaxloss.jaccard_loss(soft, soft, activation="none")) > 0.3
+    logits, targets, axis = make_inputs("first", "int_ignored")
+    a = jaxloss.jaccard_loss(logits, targets, axis=axis, reduction="none")
+    b = jaxloss.jaccard_loss(logits, targets, axis=axis, reduction="none", soft_label=True)
+    assert_close(a, b, rtol=1e-6, atol=1e-6)
+
+
+def test_jaccard_absent_zero_counts_the_class_in_the_mean():
+    """SMP: a class with no target pixel scores 0 and still counts in the mean."""
+    logits, targets, axis = make_inputs("last", "int")
+    targets = np.where(targets == 3, 2, targets)  # class 3 absent from every sample
+    kw = dict(batch=True, smooth=0.0)
+    scored = np.asarray(jaxloss.jaccard_loss(logits, targets, reduction="none", **kw))
+    zeroed = np.asarray(
+        jaxloss.jaccard_loss(logits, targets, reduction="none", absent="zero", **kw))
+    assert scored[3] > 0.99 and zeroed[3] == 0.0
+    np.testing.assert_array_equal(zeroed[:3], scored[:3])
+    assert_close(jaxloss.jaccard_loss(logits, targets, absent="zero", **kw), zeroed.sum() / C)
+
+
+def test_jaccard_empty_masks_and_saturated_logits_are_finite():
+    """Empty masks, empty classes, nothing kept and +-100 logits: finite values and
+    gradients for every option (log_loss, absent, smooth 0, eps clamp)."""
+    logits, targets, axis = make_inputs("first", "int_ignored")
+    saturated = np.where(logits > 0, 100.0, -100.0).astype(np.float32)
+    background = np.zeros_like(targets)
+    zeros = np.zeros((2, 1, 4, 4), np.float32)
+    grid = [(log, absent, s, bt) for log in (False, True) for absent in ABSENT_VALUES
+            for s, bt in ((0.0, False), (1e-5, True))]
+
+    @jax.jit
+    def run(x, sat, t, bg):
+        out = {}
+        for log, absent, s, bt in grid:
+            kw = dict(axis=axis, log_loss=log, absent=absent, smooth=s, batch=bt)
+            for name, xx, tt in (("saturated", sat, t), ("background", x, bg),
+                                 ("saturated background", sat, bg)):
+                out[name, log, absent, s, bt] = jax.value_and_grad(
+                    lambda z, tt=tt, kw=kw: jaxloss.jaccard_loss(z, tt, **kw))(xx)
+            for sx in (-100.0, 0.0, 100.0):  # one sigmoid channel, empty masks
+                out["empty", sx, log, absent, s, bt] = jax.value_and_grad(
+                    lambda z, kw=kw: jaxloss.jaccard_loss(z, zeros, **{**kw, "axis": 1},
+                                                          activation="sigmoid"))(zeros + sx)
+            out["nothing kept", log, absent, s, bt] = jax.value_and_grad(
+                lambda z, kw=kw: jaxloss.jaccard_loss(z, t, where=jnp.zeros(t.shape, bool),
+                                                      **kw))(x)
+        return out
+
+    for key, (loss, g) in run(logits, saturated, targets, background).items():
+        assert np.isfinite(loss) and np.all(np.isfinite(g)), key
+        if key[0] == "nothing kept":
+            assert float(loss) == 0.0
+            np.testing.assert_array_equal(np.asarray(g), 0.0)
+        if key[0] == "empty" and key[3] == "zero":
+            assert float(loss) == 0.0  # SMP: an empty mask has loss 0
+    for log, absent, s, bt in grid:  # the values, against the reference
+        kw = dict(axis=axis, log_loss=log, absent=absent, smooth=s, batch=bt)
+        assert_close(jaxloss.jaccard_loss(saturated, targets, **kw),
+                     ref.jaccard_loss(saturated, targets, **kw), rtol=1e-5, atol=1e-5)
+
+
+def test_jaccard_gradient_matches_finite_differences_of_reference():
+    logits, targets, axis = make_inputs("first", "int_ignored")
+    logits, targets = logits[:, :, :2, :2], targets[:, :2, :2]
+    for kw in (dict(log_loss=True, class_weights=WEIGHTS),
+               dict(absent="zero", batch=True, squared=True, smooth=0.2)):
+        kw = dict(axis=axis, **kw)
+        got = jitted(jax.grad(jaxloss.jaccard_loss), **kw)(logits, targets)
+        want = fd_grad(lambda z, kw=kw: ref.jaccard_loss(z, targets, **kw), logits)
+        np.testing.assert_allclose(got, want, rtol=GRAD_RTOL, atol=GRAD_ATOL)
+
+
+def test_mcc_parity_grid(mode):
+    rng = np.random.default_rng(7)
+    probs = jax.nn.sigmoid(2.0 * rng.standard_normal((3, 1, 4, 5))).astype(np.float32)
+    masks = (rng.random((3, 1, 4, 5)) < 0.3).astype(np.float32)
+    masks[2] = 0.0  # an empty mask
+    where = rng.random((3, 1, 4, 5)) < 0.8
+    where[1] = False  # a sample with nothing kept
+    grid = [(bt, r, w, e) for bt in (True, False) for r in REDUCTIONS for w in (False, True)
+            for e in (1e-5, 0.5)]
+
+    def run(p, y):
+        return {(bt, r, w, e): jaxloss.mcc_loss(p, y, batch=bt, reduction=r, eps=e,
+                                                where=where if w else None)
+                for bt, r, w, e in grid}
+
+    for (bt, r, w, e), value in maybe_jit(mode, run)(probs, masks).items():
+        want = ref.mcc_loss(probs, masks, batch=bt, reduction=r, eps=e,
+                            where=where if w else None)
+        assert value.dtype == jnp.float32
+        assert value.shape == np.shape(want), (bt, r)
+        assert_close(value, want, rtol=1e-5, atol=1e-6)
+
+
+def test_mcc_endpoints_shapes_and_finite_gradients():
+    rng = np.random.default_rng(8)
+    masks = (rng.random((2, 6, 5)) < 0.4).astype(np.float32)
+    assert float(jaxloss.mcc_loss(masks, masks)) < 1e-4  # perfect
+    assert float(jaxloss.mcc_loss(1.0 - masks, masks)) > 2.0 - 1e-4  # inverted
+    assert float(jaxloss.mcc_loss(np.full_like(masks, 0.5), masks)) == pytest.approx(1.0)
+    # channel-first (N, 1, H, W) and (N, H, W) pool the same elements (SMP's binary mode)
+    assert_close(jaxloss.mcc_loss(masks[:, None], masks[:, None]), jaxloss.mcc_loss(masks, masks))
+    assert jaxloss.mcc_loss(masks, masks, batch=False, reduction="none").shape == (2,)
+    assert jaxloss.mcc_loss(masks, masks, reduction="none").shape == ()
+    empty = np.zeros_like(masks)
+    run = jax.jit(lambda p, y: {bt: jax.value_and_grad(jaxloss.mcc_loss)(p, y, batch=bt)
+                                for bt in (True, False)})
+    for p, y in ((masks, masks), (empty, empty), (1.0 - empty, empty), (empty, 1.0 - empty),
+                 (1.0 - masks, masks)):
+        for bt, (value, g) in run(p, y).items():
+            assert np.isfinite(value) and np.all(np.isfinite(g)), bt
+    # masked elements: no effect on the value, zero gradient; nothing kept: 0 and zero grads
+    where = rng.random(masks.shape) < 0.6
+    probs = jax.nn.sigmoid(rng.standard_normal(masks.shape)).astype(np.float32)
+    garbage = np.where(where, probs, np.nan).astype(np.float32)
+    value, g = jax.value_and_grad(jaxloss.mcc_loss)(garbage, masks, where=where)
+    assert_close(value, jaxloss.mcc_loss(probs, masks, where=where))
+    np.testing.assert_array_equal(np.where(where, 0.0, g), 0.0)
+    nothing = np.zeros(masks.shape, bool)
+    for bt in (True, False):
+        value, g = jax.value_and_grad(jaxloss.mcc_loss)(probs, masks, batch=bt, where=nothing)
+        assert float(value) == 0.0
+        np.testing.assert_array_equal(np.asarray(g), 0.0)
+
+
+def test_mcc_gradient_matches_finite_differences_of_reference():
+    rng = np.random.default_rng(9)
+    probs = jax.nn.sigmoid(rng.standard_normal((2, 3, 3))).astype(np.float32)
+    masks = (rng.random((2, 3, 3)) < 0.4).astype(np.float32)
+    for bt in (True, False):
+        got = jax.grad(jaxloss.mcc_loss)(probs, masks, batch=bt)
+        want = fd_grad(lambda z, bt=bt: ref.mcc_loss(z, masks, batch=bt), probs)
+        np.testing.assert_allclose(got, want, rtol=GRAD_RTOL, atol=GRAD_ATOL)
+
+
+def test_smp_overlap_axis_name_makes_the_loss_global():
+    """The batch split over a named vmap axis: pooled sums (batch=True) and the per-sample
+    mean are global, every shard returns the unsplit loss."""
+    rng = np.random.default_rng(10)
+    logits = rng.standard_normal((4, 3, 3, C)).astype(np.float32)
+    targets = rng.integers(0, C, size=(4, 3, 3)).astype(np.int32)
+    probs = np.asarray(jax.nn.sigmoid(logits[..., 0]))
+    masks = (rng.random((4, 3, 3)) < 0.4).astype(np.float32)
+
+    def jac(x, t, bt, axis_name=None):
+        return jaxloss.jaccard_loss(x, t, batch=bt, absent="zero", log_loss=True,
+                                    axis_name=axis_name)
+
+    def mcc(p, y, bt, axis_name=None):
+        return jaxloss.mcc_loss(p, y, batch=bt, axis_name=axis_name)
+
+    @jax.jit
+    def run(x, t, p, y):
+        out = {}
+        for bt in (False, True):
+            for name, fn, a, b in (("jaccard", jac, x, t), ("mcc", mcc, p, y)):
+                split = jax.vmap(functools.partial(fn, bt=bt, axis_name="d"), axis_name="d")(
+                    a.reshape(2, 2, *a.shape[1:]), b.reshape(2, 2, *b.shape[1:]))
+                out[name, bt] = (fn(a, b, bt), split)
+        return out
+
+    for key, (whole, split) in run(logits, targets, probs, masks).items():
+        assert_close(split, np.full(2, whole), rtol=1e-5), key
+
+
+def test_smp_overlap_vmap_over_hyperparameters_and_bfloat16():
+    logits, targets, axis = make_inputs("last", "int_ignored")
+    for name, values in (("smooth", [0.0, 1e-5, 0.5]), ("eps", [1e-7, 1e-3, 0.5])):
+        fn = functools.partial(jaxloss.jaccard_loss, log_loss=True, smooth=0.0)
+        got = jax.jit(jax.vmap(lambda v, name=name, fn=fn: fn(logits, targets, **{name: v})))(
+            jnp.asarray(values, jnp.float32))
+        want = [ref.jaccard_loss(logits, targets, log_loss=True, **{"smooth": 0.0, name: v})
+                for v in values]
+        assert_close(got, want, rtol=1e-5, atol=1e-6)
+    probs = np.asarray(jax.nn.sigmoid(logits[..., 0]))
+    masks = (targets == 1).astype(np.float32)
+    got = jax.vmap(lambda e: jaxloss.mcc_loss(probs, masks, eps=e))(jnp.array([1e-5, 0.1, 1.0]))
+    assert_close(got, [ref.mcc_loss(probs, masks, eps=e) for e in (1e-5, 0.1, 1.0)])
+    x16 = jnp.asarray(logits, jnp.bfloat16)
+    got = jaxloss.jaccard_loss(x16, targets)
+    assert got.dtype == jnp.float32
+    assert_close(got, ref.jaccard_loss(np.asarray(x16.astype(jnp.float32)), targets),
+                 rtol=BF16_RTOL, atol=1e-3)
+    got = jaxloss.mcc_loss(jnp.asarray(probs, jnp.bfloat16), masks)
+    assert got.dtype == jnp.float32
+
+
+SMP_OVERLAP_ERRORS = [
+    (jaxloss.jaccard_loss, (X, Y), dict(absent="drop"), ValueError,
+     "jaccard_loss: `absent` must be one of ('score', 'zero'), got 'drop'"),
+    (jaxloss.jaccard_loss, (X, Y), dict(eps=0.0), ValueError,
+     "jaccard_loss: `eps` must be > 0, got 0.0"),
+    (jaxloss.jaccard_loss, (X, Y), dict(smooth=-1.0), ValueError,
+     "jaccard_loss: `smooth` must be >= 0, got -1.0"),
+    (jaxloss.jaccard_loss, (X, Y), dict(log_loss=1), TypeError,
+     "jaccard_loss: `log_loss` must be a Python or NumPy bool"),
+    (jaxloss.jaccard_loss, (X, Y), dict(activation="relu"), ValueError,
+     "jaccard_loss: `activation` must be one of ('softmax', 'sigmoid', 'none'), got 'relu'"),
+    (jaxloss.jaccard_loss, (X, Y), dict(eps=np.ones(2)), ValueError,
+     "jaccard_loss: `eps` must be a scalar, got shape (2,)"),
+    (jaxloss.mcc_loss, (np.zeros((2, 3), np.float32), np.zeros((2, 4), np.float32)), {},
+     ValueError,
+     "mcc_loss: `target` must have the same shape as `input`: expected (2, 3), got (2, 4)."),
+    (jaxloss.mcc_loss, (np.float32(0.5), np.float32(1.0)), {}, ValueError,
+     "mcc_loss: `input` must have a batch axis"),
+    (jaxloss.mcc_loss, (np.zeros((2, 3), np.float32), np.zeros((2, 3), np.float32)),
+     dict(eps=-1e-5), ValueError, "mcc_loss: `eps` must be > 0, got -1e-05"),
+    (jaxloss.mcc_loss, (np.zeros((2, 3), np.float32), np.zeros((2, 3), np.float32)),
+     dict(reduction="avg"), ValueError, "mcc_loss: `reduction` must be one of"),
+    (jaxloss.mcc_loss, (np.zeros((2, 3), np.int32), np.zeros((2, 3), np.float32)), {},
+     TypeError, "mcc_loss: `input` must be a floating-point array"),
+]
+
+
+@pytest.mark.parametrize(
+    ("fn", "args", "kwargs", "exc", "message"), SMP_OVERLAP_ERRORS,
+    ids=[e[4][:50] for e in SMP_OVERLAP_ERRORS],
+)
+def test_smp_overlap_bad_input_raises(fn, args, kwargs, exc, message):
+    with pytest.raises(exc, match=re.escape(message)):
+        fn(*args, **kwargs)
+
+
+def test_mcc_checked_names_probabilities_outside_the_unit_interval():
+    logits = np.array([[2.0, -1.0, 0.5]], np.float32)
+    with pytest.raises(Exception, match=re.escape("mcc_loss: `input` must be a probability")):
+        jaxloss.checked(jaxloss.mcc_loss)(logits, np.ones_like(logits))
+
+
+def test_jaccard_out_of_range_label_is_nan_for_every_option():
+    """A kept out-of-range label poisons its sample (NaN) also through SMP's zeroing of
+    absent classes and the clamped log."""
+    logits, targets, axis = make_inputs("last", "int")
+    bad = targets.copy()
+    bad[1, 0, 0] = 7
+    run = jax.jit(lambda x, t: {(log, absent): jaxloss.jaccard_loss(
+        x, t, log_loss=log, absent=absent, reduction="none")
+        for log in (False, True) for absent in ABSENT_VALUES})
+    for key, per in run(logits, bad).items():
+        per = np.asarray(per)
+        assert np.all(np.isfinite(per[0])) and np.all(np.isnan(per[1])), key
+    with pytest.raises(Exception, match=re.escape("jaccard_loss: target label 7 is out of range")):
+        jaxloss.checked(jaxloss.jaccard_loss)(logits, bad)

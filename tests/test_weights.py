@@ -77,7 +77,10 @@ def _draw(name, seed=0):
 
 def _call(name, args, **more):
     """The case's call with its own reduction, weights and mask replaced by ``more``'s."""
-    more = {"reduction": None, "weights": None, "where": None, **more}
+    # torchvision's box losses default to "none": "mean" is what a plain call means here.
+    default = inspect.signature(getattr(jaxloss, name)).parameters["reduction"].default
+    plain = None if default == "mean" else "mean"
+    more = {"reduction": plain, "weights": None, "where": None, **more}
     return call(table_cases()[name], args, **more)
 
 

@@ -39,6 +39,9 @@ FIGURES = (
     "classification",
     "binary",
     "segmentation",
+    "smp_overlap",
+    "boxes",
+    "dense_detection",
     "regression",
     "imbalance",
     "ldam",
@@ -201,6 +204,104 @@ def segmentation() -> Figure:
         values, grads = _values_and_grads(per_pixel(loss), s)
         _curve(axes, p, values, grads, label, i)
     return _finish(fig, axes, ncols=2, ylims=((-0.05, 1.6), None), xlim=(0.0, 1.0))
+
+
+def smp_overlap() -> Figure:
+    """The Jaccard (IoU) loss, its log form and the MCC loss (SMP's JaccardLoss and MCCLoss)
+    beside cross-entropy, on the image of :func:`segmentation`."""
+    n_pixels, n_foreground = 200, 20
+    targets = jnp.zeros((1, n_pixels), jnp.int32).at[0, :n_foreground].set(1)
+    onehot = jax.nn.one_hot(targets, 2)
+    p = np.linspace(0.01, 0.99, N_POINTS)
+    s = np.log(p / (1 - p))  # two classes: the true class's logit s, the other's 0
+
+    def per_pixel(loss):
+        def f(s):
+            value, grad = jax.value_and_grad(loss)(onehot * s)
+            return value, grad[0, 0, 1] * n_pixels
+
+        return f
+
+    def mcc(x):  # MCCLoss takes the foreground probabilities
+        return jaxloss.mcc_loss(jax.nn.softmax(x, axis=-1)[..., 1], targets.astype(jnp.float32))
+
+    fig, axes = _figure(
+        "probability each pixel gives its true class",
+        "pixels $\\times$ $\\partial$ loss / $\\partial$ foreground logit",
+    )
+    curves = [
+        ("cross_entropy (mean over pixels)", lambda x: jaxloss.cross_entropy(x, targets)),
+        (
+            "jaccard_loss, foreground",
+            lambda x: jaxloss.jaccard_loss(x, targets, include_background=False),
+        ),
+        (
+            "jaccard_loss, log_loss",
+            lambda x: jaxloss.jaccard_loss(x, targets, include_background=False, log_loss=True),
+        ),
+        ("mcc_loss, foreground probabilities", mcc),
+    ]
+    for i, (label, loss) in enumerate(curves):
+        values, grads = _values_and_grads(per_pixel(loss), s)
+        _curve(axes, p, values, grads, label, i)
+    return _finish(fig, axes, ncols=2, ylims=((-0.05, 2.5), None), xlim=(0.0, 1.0))
+
+
+def boxes() -> Figure:
+    """The box IoU losses as a predicted box (3 x 1) slides across a target box (2 x 2)."""
+    d = np.linspace(-4.0, 4.0, N_POINTS)
+    target = jnp.array([0.0, 0.0, 2.0, 2.0])
+
+    def sliding(loss):
+        # the prediction: 3 wide and 1 high (CIoU's aspect term shows), its centre at d,
+        # bottoms aligned
+        return _scalar_grad(lambda d: loss(jnp.stack([d - 0.5, 0.0, d + 2.5, 1.0]), target))
+
+    fig, axes = _figure(
+        "offset of the predicted box's centre",
+        "$\\partial$ loss / $\\partial$ offset",
+    )
+    curves = [
+        ("generalized_box_iou_loss", jaxloss.generalized_box_iou_loss),
+        ("distance_box_iou_loss", jaxloss.distance_box_iou_loss),
+        ("complete_box_iou_loss", jaxloss.complete_box_iou_loss),
+    ]
+    for i, (label, loss) in enumerate(curves):
+        values, grads = _values_and_grads(sliding(loss), d)
+        _curve(axes, d, values, grads, label, i)
+    return _finish(fig, axes, ncols=3, ylims=((-0.05, 1.9), None))
+
+
+def dense_detection() -> Figure:
+    """Varifocal and quality focal losses against BCE, for one anchor whose target is its
+    IoU score 0.8, over the predicted probability."""
+    p = np.linspace(0.01, 0.99, N_POINTS)
+    x = np.log(p / (1 - p))
+    score = jnp.full((1,), 0.8, jnp.float32)
+    label = jnp.zeros((1,), jnp.int32)
+
+    def per_anchor(loss):
+        return _scalar_grad(lambda x: loss(jnp.reshape(x, (1, 1))))
+
+    fig, axes = _figure(
+        "predicted probability $\\sigma(x)$",
+        "$\\partial$ loss / $\\partial$ logit $x$",
+    )
+    curves = [
+        (
+            "binary_cross_entropy_with_logits, target 0.8",
+            lambda x: jaxloss.binary_cross_entropy_with_logits(x, score.reshape(1, 1)),
+        ),
+        ("varifocal_loss", lambda x: jaxloss.varifocal_loss(x, score.reshape(1, 1))),
+        (
+            "quality_focal_loss, $\\beta$ = 2",
+            lambda x: jaxloss.quality_focal_loss(x, label, score),
+        ),
+    ]
+    for i, (name, loss) in enumerate(curves):
+        values, grads = _values_and_grads(per_anchor(loss), x)
+        _curve(axes, p, values, grads, name, i)
+    return _finish(fig, axes, ncols=2, ylims=((-0.05, 2.5), None), xlim=(0.0, 1.0))
 
 
 def regression() -> Figure:

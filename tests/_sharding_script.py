@@ -10,6 +10,13 @@ float input (class weights, ``pos_weight``, the ``linear_cross_entropy`` weight 
 Under ``pmap`` every replica's value must equal the unsharded one, and the gradient of
 replica 0's value with respect to the (split) inputs must equal the unsharded gradient.
 
+The inputs come from the case registry (``tests/cases.py``): each device's shard is one draw
+of a registry case's ``make`` (float32), the draws concatenated along each argument's batch
+axis (the case's ``batch_axes``); a case below says which registry case, which of its
+hyperparameters it keeps, and what it changes (ignored labels, a mask, per-element weights).
+A loss that takes ``axis_name`` and has no case below runs its first registry case with that
+case's options (``registry_case``), so a new loss joins by getting its registry case.
+
 Prints one line ``JSON_REPORT: {...}`` mapping each case id to ``"ok"`` or its error, and
 exits with status 1 (failures listed on stderr) when any case fails. Importing this module
 only defines the cases (``CASE_IDS``, ``LOSSES_COVERED``); nothing runs.
@@ -18,372 +25,234 @@ only defines the cases (``CASE_IDS``, ``LOSSES_COVERED``); nothing runs.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import sys
 import traceback
-from collections.abc import Callable
 from typing import Any
 
+import cases as registry
 import numpy as np
+
+import jaxloss
 
 NUM_DEVICES = 4
 AXIS = "d"
 
 
 @dataclasses.dataclass(frozen=True)
+class Inputs:
+    """How a case's global inputs come from the registry. ``variant``: the registry case
+    ``"<loss>[<variant>]"`` instead of the loss's first case (``key``: another loss's case);
+    ``keep``: the registry case's hyperparameters kept (the others are dropped: the function's
+    defaults, or the case's ``static``; required ones and those differentiated are kept);
+    ``ignore``: integer targets set to ``ignore_index`` at ``SOME`` rows (on devices 0 and 2),
+    all of device 1's (``SHARD_1``) or ``ALL``; ``where``: a mask of the elements' shape in
+    which device 1 keeps nothing and device 0 drops its first element; ``weights``:
+    per-element weights; ``hard``: 0/1 float targets (``"mixed"``: but one soft target, on
+    device 0); ``var``: ``"element"`` for one Gaussian variance per element."""
+
+    variant: str | None = None
+    key: str | None = None
+    keep: tuple[str, ...] = ()
+    ignore: str | None = None
+    where: bool = False
+    weights: bool = False
+    hard: bool | str = False
+    var: str | None = None
+
+    def registry_key(self, loss: str) -> str:
+        if self.key is not None:
+            return self.key
+        if self.variant is not None:
+            return f"{loss}[{self.variant}]"
+        return next(k for k, c in registry.REGISTRY.items() if c.name == loss)
+
+
+@dataclasses.dataclass(frozen=True)
 class Case:
-    """``make(rng)`` returns (sharded, replicated) dicts of NumPy arrays; sharded arrays have the
-    global batch on axis 0. ``positional`` names the arguments passed positionally (in order);
-    the rest go by keyword with ``static``. ``diff`` names the float arguments differentiated.
-    ``batch_axis`` gives the batch axis of sharded arguments whose batch is not axis 0
-    (``ctc_loss``'s time-first (T, N, C) log-probabilities); shard_map only."""
+    """``inputs`` says how the global inputs come from the registry. ``positional`` names the
+    arguments passed positionally (in order); the rest go by keyword with ``static`` (on top
+    of the registry case's layout options, ``LAYOUT``). ``diff`` names the float arguments
+    differentiated."""
 
     id: str
     loss: str
-    make: Callable[[np.random.Generator], tuple[dict, dict]]
+    inputs: Inputs
     static: dict[str, Any]
     positional: tuple[str, ...]
     diff: tuple[str, ...]
     pmap: bool = False
     blocked: bool = False
-    batch_axis: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 # --- inputs ---------------------------------------------------------------------------------
 
-N = 16  # global batch of the classification cases: 4 rows per device
-C = 5
+# The registry case's options that describe its inputs' layout, which every case keeps (its
+# other options, the reduction, a flag or a chunk size, are the sharding case's own choice in
+# `static`).
+LAYOUT = ("axis", "ignore_index", "distance_function")
+SOME, SHARD_1, ALL = "some", "shard1", "all"
+CW = ("class_weights",)
 
 
-def _labels(rng, shape, num_classes):
-    return rng.integers(0, num_classes, shape).astype(np.int32)
+def draw(case, seed=0):
+    """(registry case, its first draw, sharded args, replicated args, batch axes) of
+    ``case``'s global batch: one draw of the registry case per device, float32 and int32."""
+    key = case.inputs.registry_key(case.loss)
+    source = registry.REGISTRY[key]
+    fn = getattr(jaxloss, case.loss)
+    params = inspect.signature(fn).parameters
+    draws = [source.make(np.random.default_rng(seed + d)) for d in range(NUM_DEVICES)]
+    axes = registry.batch_axes(source, draws[0])
+    required = {p.name for p in params.values() if p.default is p.empty}
+    kept = set(case.inputs.keep) | set(case.diff) | required
+    sharded, replicated = {}, {}
+    for name, value in draws[0].items():
+        if name not in params or (name in source.hyper and name not in kept):
+            continue
+        if name in ("weights", "where"):  # the case's own, of the global batch's shape
+            continue
+        if name in case.static:
+            continue
+        if name in axes:
+            sharded[name] = np.concatenate([d[name] for d in draws], axis=axes[name])
+        else:
+            replicated[name] = value
+    return source, draws[0], _narrow(sharded), _narrow(replicated), axes
 
 
-def _ignore(y, rows, value=-100):
-    y = y.copy()
-    y[rows] = value
-    return y
+def _narrow(args):
+    """float64 -> float32 and int64 -> int32 (this process runs without x64)."""
+    narrow = {np.dtype(np.float64): np.float32, np.dtype(np.int64): np.int32}
+    out = {}
+    for k, v in args.items():
+        v = np.asarray(v)
+        out[k] = v.astype(narrow.get(v.dtype, v.dtype))
+    return out
 
 
-def _softmax(x, axis=-1):
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+def options(case, source):
+    given = source.options or {}
+    return {**{k: v for k, v in given.items() if k in LAYOUT}, **case.static}
 
 
-def _logits(rng, shape):
-    return (2.0 * rng.standard_normal(shape)).astype(np.float32)
-
-
-def _weights(n, seed=7):
-    return np.random.default_rng(seed).uniform(0.5, 2.0, (n,)).astype(np.float32)
-
-
-SHARD_1 = slice(N // NUM_DEVICES, 2 * N // NUM_DEVICES)  # the rows of device 1
+def make(case, seed=0):
+    """(sharded, replicated) dicts of NumPy arrays: the registry draws, then the case's
+    changes (ignored labels, a mask, weights, hard targets, element variances)."""
+    source, first_draw, sharded, replicated, axes = draw(case, seed)
+    spec = case.inputs
+    rng = np.random.default_rng(seed + 100)
+    first = next(iter(axes))
+    rows = sharded[first].shape[axes[first]] // NUM_DEVICES  # one device's batch
+    if spec.ignore is not None:
+        name = "targets" if "targets" in sharded else "target"
+        y = sharded[name]
+        assert np.issubdtype(y.dtype, np.integer), (case.id, name)
+        ignore_index = options(case, source).get("ignore_index", -100)
+        index = {SOME: [1, 2 * rows + 1], SHARD_1: slice(rows, 2 * rows), ALL: slice(None)}
+        y[index[spec.ignore]] = ignore_index
+    if spec.hard:
+        t = np.round(sharded["targets"])
+        if spec.hard == "mixed":  # one soft target, on device 0 only: every device goes general
+            t.reshape(-1)[2] = 0.5
+        sharded["targets"] = t
+    if spec.where or spec.weights or spec.var:
+        shape = registry.element_shape(source, first_draw)  # one device's
+        shape = (NUM_DEVICES * shape[0], *shape[1:])
+        if spec.where:
+            mask = np.ones(shape, bool)
+            mask[rows : 2 * rows] = False  # device 1 keeps nothing
+            mask.reshape(-1)[0] = False
+            sharded["where"] = mask
+        if spec.weights:
+            sharded["weights"] = rng.uniform(0.5, 2.0, shape).astype(np.float32)
+        if spec.var == "element":
+            sharded["var"] = rng.uniform(0.2, 2.0, shape).astype(np.float32)
+    return sharded, replicated
 
 
 def softmax_int(ignore=None, weights=False):
-    """(N, C) logits, integer targets; ``ignore``: rows set to -100 (a slice or indices)."""
-
-    def make(rng):
-        y = _labels(rng, (N,), C)
-        if ignore is not None:
-            y = _ignore(y, ignore)
-        sharded = {"logits": _logits(rng, (N, C)), "targets": y}
-        return sharded, ({"class_weights": _weights(C)} if weights else {})
-
-    return make
+    """Integer targets; ``ignore``: SOME, SHARD_1 or ALL rows set to ignore_index."""
+    return Inputs(ignore=ignore, keep=CW if weights else ())
 
 
-def softmax_int_channel_first(rng):
-    y = _labels(rng, (N, 3), C)
-    y[1, 0] = y[6, 2] = -100
-    return {"logits": _logits(rng, (N, C, 3)), "targets": y}, {"class_weights": _weights(C)}
+softmax_int_channel_first = Inputs(key="poly1_cross_entropy", keep=CW)  # (N, C, d), axis=1
 
 
 def softmax_probs(where=False, weights=False):
-    def make(rng):
-        t = _softmax(_logits(rng, (N, C))).astype(np.float32)
-        t[2] = np.eye(C, dtype=np.float32)[1]  # a hard label: exact zeros
-        sharded = {"logits": _logits(rng, (N, C)), "targets": t}
-        if where:
-            mask = np.ones((N,), bool)
-            mask[SHARD_1] = False  # device 1 keeps nothing
-            mask[0] = False
-            sharded["where"] = mask
-        return sharded, ({"class_weights": _weights(C)} if weights else {})
-
-    return make
+    return Inputs(variant="probs", where=where, keep=CW if weights else ())
 
 
-def log_probs_int(ignore=None, weights=False):
-    def make(rng):
-        x = _logits(rng, (N, C))
-        lp = (x - np.log(np.exp(x).sum(-1, keepdims=True))).astype(np.float32)
-        y = _labels(rng, (N,), C)
-        if ignore is not None:
-            y = _ignore(y, ignore)
-        return {"log_probs": lp, "targets": y}, ({"class_weights": _weights(C)} if weights else {})
-
-    return make
+log_probs_int = softmax_int
 
 
 def binary(pos_weight=False, row_weights=False, where=False, class_weights=False, hard=False):
-    def make(rng):
-        t = rng.uniform(size=(N, C)).astype(np.float32)
-        t.reshape(-1)[::3] = 0.0
-        t.reshape(-1)[1::3] = 1.0
-        if hard:  # 0/1 targets: the asymmetric loss's integer-power branch
-            t = np.round(t)
-            if hard == "mixed":  # one soft target, on device 0 only: every device goes general
-                t[0, 2] = 0.5
-        sharded = {"logits": _logits(rng, (N, C)), "targets": t}
-        if row_weights:
-            sharded["weights"] = rng.uniform(0.5, 2.0, (N, 1)).astype(np.float32)
-        if where:
-            mask = np.ones((N, C), bool)
-            mask[SHARD_1] = False
-            mask[0, 1] = False
-            sharded["where"] = mask
-        replicated = {"pos_weight": _weights(C, 8)} if pos_weight else {}
-        if class_weights:
-            replicated["class_weights"] = _weights(C, 9)
-        return sharded, replicated
-
-    return make
+    keep = (("pos_weight",) if pos_weight else ()) + (CW if class_weights else ())
+    return Inputs(keep=keep, weights=row_weights, where=where, hard=hard)
 
 
 def regression(kind="normal", weights=False, where=False, var=None):
-    """(N, C) input and target; ``kind``: "normal" (any values), "rates" (positive input,
-    count targets), "probs" (probabilities and soft binary targets); ``var``: None, "row"
-    (N,) or "element" (N, C) variances for gaussian_nll_loss."""
-
-    def make(rng):
-        if kind == "probs":
-            x = rng.uniform(0.05, 0.95, (N, C)).astype(np.float32)
-            y = rng.uniform(size=(N, C)).astype(np.float32)
-            y.reshape(-1)[::3] = 0.0
-            y.reshape(-1)[1::3] = 1.0
-        elif kind == "rates":
-            x = rng.uniform(0.2, 4.0, (N, C)).astype(np.float32)
-            y = rng.poisson(2.0, (N, C)).astype(np.float32) + 0.5  # away from the y = 1 step
-        else:
-            x = rng.standard_normal((N, C)).astype(np.float32)
-            y = rng.standard_normal((N, C)).astype(np.float32)
-        sharded = {"input": x, "target": y}
-        if weights:
-            sharded["weights"] = rng.uniform(0.5, 2.0, (N, C)).astype(np.float32)
-        if var == "row":
-            sharded["var"] = rng.uniform(0.2, 2.0, (N,)).astype(np.float32)
-        elif var == "element":
-            sharded["var"] = rng.uniform(0.2, 2.0, (N, C)).astype(np.float32)
-        if where:
-            mask = np.ones((N, C), bool)
-            mask[SHARD_1] = False
-            mask[0, 1] = False
-            sharded["where"] = mask
-        return sharded, {}
-
-    return make
+    """``kind``: "normal" (the loss's first case), "rates" (poisson_nll_loss[rates]);
+    ``var``: None or "row" (the registry's (N,) variances) or "element"."""
+    variant = "rates" if kind == "rates" else None
+    return Inputs(variant=variant, weights=weights, where=where, var=var)
 
 
 def divergence(kind, where=False):
-    """(N, C) pairs of distributions: kl_div's and the JSD's (input, target), or
-    distillation's (student, teacher) logits with labels."""
-
-    def make(rng):
-        a, b = _logits(rng, (N, C)), _logits(rng, (N, C))
-        la = (a - np.log(np.exp(a).sum(-1, keepdims=True))).astype(np.float32)
-        lb = (b - np.log(np.exp(b).sum(-1, keepdims=True))).astype(np.float32)
-        if kind == "kl":
-            sharded = {"input": la, "target": np.exp(lb)}
-        elif kind == "kl_log":
-            sharded = {"input": la, "target": lb}
-        elif kind == "jsd":
-            sharded = {"input": lb, "target": la}
-        else:
-            y = _ignore(_labels(rng, (N,), C), [1, 9])
-            sharded = {"student_logits": a, "teacher_logits": b, "targets": y}
-        if where:
-            mask = np.ones((N,), bool)
-            mask[SHARD_1] = False
-            mask[0] = False
-            sharded["where"] = mask if kind in ("jsd", "distill") else mask[:, None]
-        return sharded, {}
-
-    return make
-
-
-SEG_N, SEG_HW, SEG_C = 8, (3, 3), 3  # 2 images per device
+    """kl_div's ("kl", "kl_log") and the JSD's pairs, distillation's logits with labels."""
+    return Inputs(variant="log_target" if kind == "kl_log" else None, where=where)
 
 
 def seg_int(ignore_shard=False, weights=False):
-    def make(rng):
-        y = _labels(rng, (SEG_N, *SEG_HW), SEG_C)
-        y[0, 0, 0] = -100
-        if ignore_shard:
-            y[2:4] = -100  # the two images of device 1: nothing kept
-        sharded = {"logits": _logits(rng, (SEG_N, *SEG_HW, SEG_C)), "targets": y}
-        return sharded, ({"class_weights": _weights(SEG_C)} if weights else {})
-
-    return make
+    """Integer masks; ``ignore_shard``: device 1's images ignored."""
+    return Inputs(ignore=SHARD_1 if ignore_shard else None, keep=CW if weights else ())
 
 
 def seg_float(kind):
-    def make(rng):
-        shape = (SEG_N, *SEG_HW, SEG_C)
-        if kind == "probs":
-            t = _softmax(_logits(rng, shape)).astype(np.float32)
-            t[0, 0, 0] = np.eye(SEG_C, dtype=np.float32)[2]
-        else:  # independent masks for the sigmoid
-            t = (rng.uniform(size=shape) > 0.5).astype(np.float32)
-        return {"logits": _logits(rng, shape), "targets": t}, {}
-
-    return make
+    """"probs": softmax probability targets; "masks": the loss's sigmoid case."""
+    if kind == "probs":
+        return Inputs(key="dice_cross_entropy_loss[probs]")
+    return Inputs(variant="sigmoid")
 
 
 def seg_masks(where=False):
-    """(SEG_N, 3, 3) hinge logits and 0/1 integer masks with ignored pixels (-100), the two
-    images of device 1 half ignored; ``where``: device 2 keeps nothing."""
-
-    def make(rng):
-        shape = (SEG_N, *SEG_HW)
-        y = (rng.uniform(size=shape) < 0.4).astype(np.int32)
-        y[0, 0, 0] = y[5, 2, 1] = -100
-        y[2:4, :2] = -100
-        sharded = {"logits": _logits(rng, shape), "targets": y}
-        if where:
-            mask = np.ones(shape, bool)
-            mask[4:6] = False
-            mask[1, 1, 1] = False
-            sharded["where"] = mask
-        return sharded, {}
-
-    return make
-
-
-LIN_D, LIN_V = 3, 7
+    return Inputs(where=where)
 
 
 def linear(ignore=None, weights=False):
-    def make(rng):
-        y = _labels(rng, (N,), LIN_V)
-        if ignore is not None:
-            y = _ignore(y, ignore)
-        sharded = {"hidden": rng.standard_normal((N, LIN_D)).astype(np.float32), "targets": y}
-        replicated = {"weight": rng.standard_normal((LIN_V, LIN_D)).astype(np.float32)}
-        if weights:
-            replicated["class_weights"] = _weights(LIN_V)
-        return sharded, replicated
-
-    return make
+    return softmax_int(ignore, weights)
 
 
 # The CPU row-blocked path of the softmax losses (jaxloss._logsumexp) switches on at 2**24
 # elements. The blocked cases lower its thresholds, as tests/test_fast_paths.py does, so that
-# every device's local shard (BLOCKED_ROWS x BLOCKED_C) takes it, in blocks of 4 rows that do
-# not divide the shard, and check that the sharded program holds the blocked loop. (Until
-# 2026-12 they ran real shards of 16785 x 1000 above the real threshold: the same program,
-# 59 s of the two subprocesses' 226.)
-BLOCKED_C, BLOCKED_ROWS = 11, 7
+# every device's local shard (the registry's BLOCKED_SHAPE) takes it, in blocks of 4 rows
+# that do not divide the shard, and check that the sharded program holds the blocked loop.
+BLOCKED_C = registry.BLOCKED_SHAPE[1]
 BLOCKED_THRESHOLDS = {"BLOCKED_MIN_ELEMENTS": 64, "BLOCK_ELEMENTS": 4 * BLOCKED_C}
+blocked = Inputs(key="cross_entropy[blocked]", keep=CW)
 
 
-def blocked(rng):
-    """Every device's local shard above the (lowered) CPU row-blocked threshold."""
-    n = NUM_DEVICES * BLOCKED_ROWS
-    y = _labels(rng, (n,), BLOCKED_C)
-    y[::7] = -100
-    sharded = {"logits": _logits(rng, (n, BLOCKED_C)), "targets": y}
-    return sharded, {"class_weights": _weights(BLOCKED_C)}
-
-
-def _pm1(rng, shape, dtype=np.float32):
-    return np.where(rng.uniform(size=shape) < 0.5, -1, 1).astype(dtype)
-
-
-def _shard_1_masked(shape):
-    mask = np.ones(shape, bool)
-    mask[SHARD_1] = False  # device 1 keeps nothing
-    mask[0] = False
-    return mask
-
-
-def margin_pairs(target_dtype=np.float32, per_sample=False, where=False):
-    """(N, C) input1/input2 (or one input) with +-1 targets (N, C), or (N,) per sample."""
-
-    def make(rng):
-        shape = (N,) if per_sample else (N, C)
-        sharded = {"input1": _logits(rng, (N, C)), "input2": _logits(rng, (N, C)),
-                   "target": _pm1(rng, shape, target_dtype)}
-        if where:
-            sharded["where"] = _shard_1_masked(shape)
-        return sharded, {}
-
-    return make
+def margin_pairs(where=False):
+    return Inputs(where=where)
 
 
 def ctc(where=False):
-    """(T, N, C) log-probabilities (batch on axis 1), padded targets with a repeated label,
-    padding and empty targets, an infeasible target (zero_infinity); ``where``: device 1
+    """Time-first log-probabilities, sharded over their batch axis 1; ``where``: device 1
     keeps no sequence."""
-
-    def make(rng):
-        sharded, replicated = _ctc_inputs(rng)
-        if where:
-            mask = np.ones((N,), bool)
-            mask[SHARD_1] = False
-            mask[0] = False
-            sharded["where"] = mask
-        return sharded, replicated
-
-    return make
+    return Inputs(where=where)
 
 
-def margin_single(kind, where=False, weights=False):
-    """One (N, C) input and a target of the loss's kind."""
-
-    def make(rng):
-        x = _logits(rng, (N, C))
-        if kind == "sign":
-            target = _pm1(rng, (N, C), np.int32)
-        elif kind == "probs":
-            target = rng.uniform(size=(N, C)).astype(np.float32)
-        elif kind == "labels":
-            target = _labels(rng, (N,), C)
-        else:  # PyTorch's multilabel format: a few classes, -1, then anything
-            target = _labels(rng, (N, C), C)
-            target[np.arange(N), rng.integers(0, C, N)] = -1
-        sharded = {"input": x, "target": target}
-        if where:
-            sharded["where"] = _shard_1_masked(target.shape if kind == "sign" else (N,))
-        return sharded, ({"class_weights": _weights(C)} if weights else {})
-
-    return make
+def margin_single(where=False, weights=False):
+    return Inputs(where=where, keep=CW if weights else ())
 
 
-def triplets(rng):
-    return {k: _logits(rng, (N, 3)) for k in ("anchor", "positive", "negative")}, {}
-
-
-def _ctc_inputs(rng):
-    t, s = 6, 3
-    x = _logits(rng, (t, N, C))
-    lp = (x - np.log(np.exp(x).sum(-1, keepdims=True))).astype(np.float32)
-    targets = rng.integers(1, C, (N, s)).astype(np.int32)
-    targets[::4, :2] = 2  # a repeated label
-    target_lengths = rng.integers(0, s + 1, (N,)).astype(np.int32)
-    input_lengths = rng.integers(4, t + 1, (N,)).astype(np.int32)
-    targets[5], target_lengths[5], input_lengths[5] = 1, 3, 4  # "1 1 1" in 4 frames
-    sharded = {"log_probs": lp, "targets": targets, "input_lengths": input_lengths,
-               "target_lengths": target_lengths}
-    return sharded, {}
+triplets = Inputs()
 
 
 # --- the cases ------------------------------------------------------------------------------
 
 LS = {"label_smoothing": 0.1}
-PRIORS = np.array([0.4, 0.3, 0.15, 0.1, 0.05], np.float32)  # C = 5 classes
-COUNTS = np.array([400, 300, 150, 100, 5], np.int32)
 X = ("logits",)
 XW = ("logits", "class_weights")
 XY = ("logits", "targets")
@@ -395,12 +264,12 @@ CASES = [
     Case("ce-plain-mean", "cross_entropy", softmax_int(), {}, POS, X, pmap=True),
     Case("ce-plain-sum", "cross_entropy", softmax_int(), {"reduction": "sum"}, POS, X),
     Case("ce-smoothing", "cross_entropy", softmax_int(), LS, POS, X),
-    Case("ce-weights-ignore", "cross_entropy", softmax_int([1, 9], True), {}, POS, XW),
-    Case("ce-smoothing-weights-ignore-sum", "cross_entropy", softmax_int([1, 9], True),
+    Case("ce-weights-ignore", "cross_entropy", softmax_int(SOME, True), {}, POS, XW),
+    Case("ce-smoothing-weights-ignore-sum", "cross_entropy", softmax_int(SOME, True),
          {**LS, "reduction": "sum"}, POS, XW, pmap=True),
     Case("ce-zloss", "cross_entropy", softmax_int(), {"z_loss": 1e-2}, POS, X),
     Case("ce-ignored-shard", "cross_entropy", softmax_int(SHARD_1, True), LS, POS, XW),
-    Case("ce-all-ignored", "cross_entropy", softmax_int(slice(None), True), LS, POS, XW),
+    Case("ce-all-ignored", "cross_entropy", softmax_int(ALL, True), LS, POS, XW),
     Case("ce-channel-first-smoothing", "cross_entropy", softmax_int_channel_first,
          {**LS, "axis": 1}, POS, XW),
     Case("ce-probs", "cross_entropy", softmax_probs(weights=True), LS, POS,
@@ -413,7 +282,7 @@ CASES = [
          {"reduction": "sum"}, ("log_probs", "targets"), ("log_probs", "class_weights")),
     # focal_loss
     Case("focal-plain", "focal_loss", softmax_int(), {"gamma": 2.0}, POS, X, pmap=True),
-    Case("focal-smoothing-weights-ignore", "focal_loss", softmax_int([1, 9], True),
+    Case("focal-smoothing-weights-ignore", "focal_loss", softmax_int(SOME, True),
          {"gamma": 2.0, **LS}, POS, XW),
     Case("focal-ignored-shard-sum", "focal_loss", softmax_int(SHARD_1, True),
          {"gamma": 1.5, "reduction": "sum"}, POS, XW),
@@ -515,24 +384,25 @@ CASES = [
     # linear_cross_entropy: hidden and targets sharded, weight replicated
     Case("linear-plain", "linear_cross_entropy", linear(), {"chunk_size": 3},
          ("hidden", "weight", "targets"), ("hidden", "weight")),
-    Case("linear-smoothing-weights-ignore-zloss", "linear_cross_entropy", linear([1, 9], True),
+    Case("linear-smoothing-weights-ignore-zloss", "linear_cross_entropy", linear(SOME, True),
          {"chunk_size": 3, **LS, "z_loss": 1e-2}, ("hidden", "weight", "targets"),
          ("hidden", "weight", "class_weights"), pmap=True),
     Case("linear-ignored-shard-sum", "linear_cross_entropy", linear(SHARD_1, True),
          {"chunk_size": 4, "reduction": "sum", **LS}, ("hidden", "weight", "targets"),
          ("hidden", "weight")),
     # imbalance-aware softmax losses
-    Case("la-weights-ignore-smoothing", "logit_adjusted_cross_entropy", softmax_int([1, 9], True),
-         {"class_counts": PRIORS, "tau": 1.0, **LS}, POS, XW, pmap=True),
+    Case("la-weights-ignore-smoothing", "logit_adjusted_cross_entropy", softmax_int(SOME, True),
+         {"tau": 1.0, **LS}, POS, XW, pmap=True),
     Case("la-probs-where-sum", "logit_adjusted_cross_entropy", softmax_probs(where=True),
-         {"class_counts": PRIORS, "reduction": "sum"}, POS, XY),
+         {"reduction": "sum"}, POS, XY),
     Case("ldam-weights-ignored-shard", "ldam_loss", softmax_int(SHARD_1, True),
-         {"class_counts": COUNTS, "scale": 5.0}, POS, XW),
-    Case("ldam-sum", "ldam_loss", softmax_int([1, 9]),
-         {"class_counts": COUNTS, "scale": 5.0, "reduction": "sum"}, POS, X, pmap=True),
-    Case("poly1-weights-ignore-smoothing", "poly1_cross_entropy", softmax_int([1, 9], True),
+         {"scale": 5.0}, POS, XW),
+    Case("ldam-sum", "ldam_loss", softmax_int(SOME),
+         {"scale": 5.0, "reduction": "sum"}, POS, X, pmap=True),
+    Case("poly1-weights-ignore-smoothing", "poly1_cross_entropy", softmax_int(SOME, True),
          {"epsilon": 1.5, **LS}, POS, XW),
-    Case("poly1-probs", "poly1_cross_entropy", softmax_probs(weights=True), {"epsilon": 2.0},
+    Case("poly1-probs", "poly1_cross_entropy", Inputs(key="cross_entropy[probs]", keep=CW),
+         {"epsilon": 2.0},
          POS, ("logits", "targets", "class_weights")),
     # divergences and distillation
     Case("kl-batchmean", "kl_div", divergence("kl"), {"reduction": "batchmean"},
@@ -555,182 +425,110 @@ CASES = [
     # margin, ranking and embedding losses (issue 11)
     Case("margin-ranking", "margin_ranking_loss", margin_pairs(), {"margin": 0.5},
          ("input1", "input2", "target"), ("input1", "input2", "target"), pmap=True),
-    Case("hinge-embedding-masked-shard-sum", "hinge_embedding_loss", margin_single("sign", True),
+    Case("hinge-embedding-masked-shard-sum", "hinge_embedding_loss", margin_single(True),
          {"reduction": "sum"}, ("input", "target"), ("input",)),
-    Case("soft-margin", "soft_margin_loss", margin_single("sign"), {}, ("input", "target"),
+    Case("soft-margin", "soft_margin_loss", margin_single(), {}, ("input", "target"),
          ("input",)),
     Case("multilabel-soft-margin-weights", "multilabel_soft_margin_loss",
-         margin_single("probs", weights=True), {}, ("input", "target"),
+         margin_single(weights=True), {}, ("input", "target"),
          ("input", "target", "class_weights")),
-    Case("multi-margin-p2-weights", "multi_margin_loss", margin_single("labels", weights=True),
+    Case("multi-margin-p2-weights", "multi_margin_loss", margin_single(weights=True),
          {"p": 2}, ("input", "target"), ("input", "class_weights"), pmap=True),
     Case("multilabel-margin-masked-shard", "multilabel_margin_loss",
-         margin_single("multilabel", where=True), {}, ("input", "target"), ("input",)),
+         margin_single(where=True), {}, ("input", "target"), ("input",)),
     Case("cosine-embedding", "cosine_embedding_loss",
-         margin_pairs(np.int32, per_sample=True), {"margin": 0.2},
+         margin_pairs(), {"margin": 0.2},
          ("input1", "input2", "target"), ("input1", "input2")),
     Case("triplet-swap-sum", "triplet_margin_loss", triplets, {"swap": True, "reduction": "sum"},
          ("anchor", "positive", "negative"), ("anchor", "positive", "negative")),
     Case("triplet-distance", "triplet_margin_with_distance_loss", triplets,
-         {"distance_function": lambda u, v: (u - v) ** 2 @ np.ones(3, np.float32),
-          "margin": 2.0},
+         {"margin": 2.0},
          ("anchor", "positive", "negative"), ("anchor", "positive", "negative")),
     # ctc_loss: time-first log_probs, sharded over their batch axis 1
     Case("ctc-mean-zero-infinity", "ctc_loss", ctc(), {"zero_infinity": True},
-         ("log_probs", "targets", "input_lengths", "target_lengths"), ("log_probs",),
-         batch_axis={"log_probs": 1}),
+         ("log_probs", "targets", "input_lengths", "target_lengths"), ("log_probs",)),
     Case("ctc-where-mean", "ctc_loss", ctc(where=True), {"zero_infinity": True},
-         ("log_probs", "targets", "input_lengths", "target_lengths"), ("log_probs",),
-         batch_axis={"log_probs": 1}),
+         ("log_probs", "targets", "input_lengths", "target_lengths"), ("log_probs",)),
     Case("ctc-sum", "ctc_loss", ctc(), {"zero_infinity": True, "reduction": "sum"},
-         ("log_probs", "targets", "input_lengths", "target_lengths"), ("log_probs",),
-         batch_axis={"log_probs": 1}),
+         ("log_probs", "targets", "input_lengths", "target_lengths"), ("log_probs",)),
     # local shards above the CPU row-blocked threshold (lowered: BLOCKED_THRESHOLDS)
     Case("blocked-ce-weights-ignore", "cross_entropy", blocked, {}, POS, XW, blocked=True),
     Case("blocked-ce-smoothing", "cross_entropy", blocked, LS, POS, X, blocked=True),
 ]
 
-# --- Detection (issue 23, items 1 and 2): box IoU losses, varifocal/QFL/DFL -----------------
 
-
-def boxes(where=False, weights=False):
-    """(N, 4) pairs of boxes (overlapping, disjoint, nested); ``where``: device 1 keeps none."""
-
-    def make(rng):
-        xy1 = rng.uniform(0.0, 5.0, (N, 2))
-        xy2 = xy1 + rng.uniform(-2.0, 2.0, (N, 2))
-        b1 = np.concatenate([xy1, xy1 + rng.uniform(0.2, 3.0, (N, 2))], -1)
-        b2 = np.concatenate([xy2, xy2 + rng.uniform(0.2, 3.0, (N, 2))], -1)
-        b2[0] = b1[0] + np.array([0.1, 0.2, -0.1, -0.3])
-        sharded = {"boxes1": b1.astype(np.float32), "boxes2": b2.astype(np.float32)}
-        if weights:
-            sharded["weights"] = rng.uniform(0.5, 2.0, (N,)).astype(np.float32)
-        if where:
-            mask = np.ones((N,), bool)
-            mask[SHARD_1] = False
-            mask[0] = False
-            sharded["where"] = mask
-        return sharded, {}
-
-    return make
-
-
-def dense_detection(kind, where=False):
-    """(N, C) logits with varifocal targets, QFL labels (C = background) and scores, or DFL's
-    (N, C) bins with distances in [0, C - 1]."""
-
-    def make(rng):
-        x = _logits(rng, (N, C))
-        if kind == "vfl":
-            q = rng.uniform(0.1, 1.0, (N, C)).astype(np.float32)
-            q[rng.uniform(size=(N, C)) < 0.7] = 0.0
-            sharded = {"logits": x, "targets": q}
-        elif kind == "qfl":
-            labels = _labels(rng, (N,), C + 1)
-            labels[:2] = [C, 0]
-            sharded = {"logits": x, "labels": labels,
-                       "scores": rng.uniform(0.05, 0.95, (N,)).astype(np.float32)}
-        else:
-            sharded = {"logits": x,
-                       "targets": rng.uniform(0.05, C - 1.05, (N,)).astype(np.float32)}
-        if where:
-            shape = x.shape if kind == "vfl" else (N,)
-            mask = np.ones(shape, bool)
-            mask[SHARD_1] = False
-            mask[0] = False
-            sharded["where"] = mask
-        return sharded, {}
-
-    return make
-
-
-# --- SMP overlap (issue 23, item 5): jaccard_loss, mcc_loss ----------------------------------
-
-
-def mcc_inputs(where=False):
-    """(SEG_N, 3, 3) probabilities and 0/1 masks, image 5 empty; ``where``: device 1 keeps
-    nothing."""
-
-    def make(rng):
-        shape = (SEG_N, *SEG_HW)
-        p = (1.0 / (1.0 + np.exp(-_logits(rng, shape)))).astype(np.float32)
-        y = (rng.uniform(size=shape) < 0.4).astype(np.float32)
-        y[5] = 0.0
-        sharded = {"input": p, "target": y}
-        if where:
-            mask = np.ones(shape, bool)
-            mask[2:4] = False
-            mask[0, 1, 1] = False
-            sharded["where"] = mask
-        return sharded, {}
-
-    return make
-
-
+# --- Detection: box IoU losses, varifocal/QFL/DFL -------------------------------------------
 BOXES = ("boxes1", "boxes2")
 CASES += [
-    Case("giou-mean", "generalized_box_iou_loss", boxes(), {"reduction": "mean"}, BOXES, BOXES,
+    Case("giou-mean", "generalized_box_iou_loss", Inputs(), {"reduction": "mean"}, BOXES, BOXES,
          pmap=True),
-    Case("diou-weights-masked-shard-mean", "distance_box_iou_loss", boxes(True, True),
-         {"reduction": "mean"}, BOXES, BOXES + ("weights",)),
-    Case("ciou-masked-shard-sum", "complete_box_iou_loss", boxes(True), {"reduction": "sum"},
-         BOXES, BOXES),
-    Case("vfl-mean", "varifocal_loss", dense_detection("vfl"), {}, XY, XY, pmap=True),
-    Case("vfl-masked-shard-sum", "varifocal_loss", dense_detection("vfl", where=True),
+    Case("diou-weights-masked-shard-mean", "distance_box_iou_loss",
+         Inputs(where=True, weights=True), {"reduction": "mean"}, BOXES, BOXES),
+    Case("ciou-masked-shard-sum", "complete_box_iou_loss", Inputs(where=True),
+         {"reduction": "sum"}, BOXES, BOXES),
+    Case("vfl-mean", "varifocal_loss", Inputs(), {}, XY, XY, pmap=True),
+    Case("vfl-masked-shard-sum", "varifocal_loss", Inputs(where=True),
          {"reduction": "sum", "iou_weighted": False}, XY, XY),
-    Case("qfl-masked-shard-mean", "quality_focal_loss", dense_detection("qfl", where=True), {},
+    Case("qfl-masked-shard-mean", "quality_focal_loss", Inputs(where=True), {},
          ("logits", "labels", "scores"), ("logits", "scores")),
-    Case("dfl-mean", "distribution_focal_loss", dense_detection("dfl"), {}, XY, XY, pmap=True),
+    Case("dfl-mean", "distribution_focal_loss", Inputs(), {}, XY, XY, pmap=True),
 ]
-# --- end of Detection ---------------------------------------------------------------------
+# --- end of Detection -----------------------------------------------------------------------
+
+# --- SMP overlap: jaccard_loss, mcc_loss -----------------------------------------------------
 CASES += [
     Case("jaccard-plain", "jaccard_loss", seg_int(), {}, POS, X),
     Case("jaccard-smp-batch-log-ignored-shard-weights", "jaccard_loss", seg_int(True, True),
          {"batch": True, "absent": "zero", "log_loss": True, "smooth": 0.0}, POS, XW,
          pmap=True),
-    Case("jaccard-sigmoid-soft-sum", "jaccard_loss", seg_float("masks"),
+    Case("jaccard-sigmoid-soft-sum", "jaccard_loss", Inputs(variant="sigmoid, soft_label"),
          {"activation": "sigmoid", "soft_label": True, "reduction": "sum"}, POS, XY),
-    Case("mcc-batch-masked-shard", "mcc_loss", mcc_inputs(True), {}, RXY, RXY, pmap=True),
-    Case("mcc-per-sample-masked-shard", "mcc_loss", mcc_inputs(True), {"batch": False}, RXY,
+    Case("mcc-batch-masked-shard", "mcc_loss", Inputs(where=True), {}, RXY, RXY, pmap=True),
+    Case("mcc-per-sample-masked-shard", "mcc_loss", Inputs(where=True), {"batch": False}, RXY,
          RXY),
-    Case("mcc-per-sample-sum", "mcc_loss", mcc_inputs(), {"batch": False, "reduction": "sum"},
+    Case("mcc-per-sample-sum", "mcc_loss", Inputs(), {"batch": False, "reduction": "sum"},
          RXY, RXY),
 ]
+# --- end of SMP overlap ----------------------------------------------------------------------
 
-# --- Contrastive (issue 22): the loss needs the global batch (every device's negatives) ---
+# --- Contrastive: the loss needs the global batch (every device's negatives) ---------------
 # The script's comparison holds as it is: each device's value is the global loss, its
 # gradients the global loss's on its shard, the replicated scale's and bias's summed.
-
-
-def image_text(bias=True, scale=3.0):
-    def make(rng):
-        x = rng.standard_normal((N, C))
-        y = rng.standard_normal((N, C)) + 0.5 * x
-        x /= np.linalg.norm(x, axis=-1, keepdims=True)
-        y /= np.linalg.norm(y, axis=-1, keepdims=True)
-        replicated = {"logit_scale": np.float32(scale)}
-        if bias:
-            replicated["logit_bias"] = np.float32(-1.5)
-        return ({"image_features": x.astype(np.float32), "text_features": y.astype(np.float32)},
-                replicated)
-
-    return make
-
-
 IT = ("image_features", "text_features")
 CASES += [
-    # clip: the scale's gradient is a difference of O(1) terms; at 10 it is not near 0, so
-    # float32's rounding stays within the tolerance. The bias's gradient is 0 (a shift of
-    # every logit): it is passed, not differentiated.
-    Case("clip", "clip_loss", image_text(bias=False, scale=10.0), {}, IT, IT + ("logit_scale",),
+    # clip: the scale's float32 gradient at the registry's scale 3 is a difference of O(1)
+    # terms near 0; the scale is fixed at 10 here (tests/test_contrastive.py's 4-device run
+    # checks its gradient in float64). The bias's gradient is 0 (a shift of every logit).
+    Case("clip", "clip_loss", Inputs(), {"logit_scale": 10.0}, IT, IT, pmap=True),
+    Case("clip-bias", "clip_loss", Inputs(keep=("logit_bias",)), {"logit_scale": 10.0}, IT,
+         IT),
+    Case("siglip", "siglip_loss", Inputs(), {}, IT, IT + ("logit_scale", "logit_bias"),
          pmap=True),
-    Case("clip-bias", "clip_loss", image_text(scale=10.0), {}, IT, IT + ("logit_scale",)),
-    Case("siglip", "siglip_loss", image_text(), {}, IT, IT + ("logit_scale", "logit_bias"),
-         pmap=True),
-    Case("siglip-scale-20", "siglip_loss", image_text(scale=20.0), {}, IT,
-         IT + ("logit_scale", "logit_bias")),
+    Case("siglip-scale-20", "siglip_loss", Inputs(), {"logit_scale": 20.0}, IT,
+         IT + ("logit_bias",)),
 ]
 # --- end of Contrastive -------------------------------------------------------------------
+
+
+def registry_case(name):
+    """The sharding case of a loss that has none above: its first registry case with that
+    case's options (but its mask) and hyperparameters (but per-element weights), its data and
+    float target differentiated."""
+    source = registry.table_cases()[name]
+    static = {k: v for k, v in (source.options or {}).items() if k != "where"}
+    diff = (*source.data, *([source.target] if source.target else ()))
+    keep = tuple(k for k in source.hyper if k != "weights")
+    return Case(f"{name}-registry", name, Inputs(keep=keep), static, (), diff)
+
+
+AXIS_NAME_LOSSES = sorted(
+    name for name in jaxloss.__all__
+    if "axis_name" in inspect.signature(getattr(jaxloss, name)).parameters
+)
+CASES += [
+    registry_case(name) for name in AXIS_NAME_LOSSES
+    if name not in {case.loss for case in CASES} and name in registry.table_cases()
+]
 
 CASE_IDS = [case.id for case in CASES]
 PMAP_IDS = [case.id for case in CASES if case.pmap]
@@ -752,11 +550,9 @@ def _split(case, sharded, replicated):
 
 
 def _call(case, axis_name, *dicts):
-    import jaxloss
-
     args = {k: v for d in dicts for k, v in d.items()}
     positional = [args.pop(name) for name in case.positional]
-    kwargs = dict(case.static)
+    kwargs = options(case, registry.REGISTRY[case.inputs.registry_key(case.loss)])
     if axis_name is not None:
         kwargs["axis_name"] = axis_name
     return getattr(jaxloss, case.loss)(*positional, **args, **kwargs)
@@ -792,7 +588,7 @@ def _run_case(case, mesh):
     from jax.sharding import NamedSharding
     from jax.sharding import PartitionSpec as P
 
-    sharded, replicated = case.make(np.random.default_rng(0))
+    sharded, replicated = make(case)
     ds, os_, dr, or_ = _split(case, sharded, replicated)
     rtol, atol = 2e-5, 2e-6
 
@@ -811,8 +607,10 @@ def _run_case(case, mesh):
     def local(ds, dr, os_, or_):
         return jax.value_and_grad(loss(AXIS), argnums=(0, 1))(ds, dr, os_, or_)
 
+    axes = draw(case)[4]
+
     def spec(name):
-        return P(*([None] * case.batch_axis.get(name, 0)), AXIS)
+        return P(*([None] * axes.get(name, 0)), AXIS)
 
     specs_ds, specs_os = {k: spec(k) for k in ds}, {k: spec(k) for k in os_}
     mapped = jax.jit(
@@ -836,7 +634,7 @@ def _run_case(case, mesh):
         _close(got_dr[k], want_dr[k], f"shard_map d/d{k} (replicated)", rtol, atol)
 
     if case.pmap:
-        assert not case.batch_axis, f"{case.id}: pmap cases split axis 0"
+        assert not any(axes.values()), f"{case.id}: pmap cases split axis 0"
         split = lambda t: jax.tree.map(  # noqa: E731
             lambda a: a.reshape(NUM_DEVICES, a.shape[0] // NUM_DEVICES, *a.shape[1:]), t
         )

@@ -1,10 +1,15 @@
 """The case registry: one or more small cases per public name, shared by every test that
-runs each export the same way (the transformation matrix, the conventions over ``__all__``).
+runs each export the same way: the transformation matrix, the conventions over ``__all__``,
+the per-element weights rule (``tests/test_weights.py``), shard_map and pmap
+(``tests/_sharding_script.py``) and the generic errors (``tests/test_errors.py``).
 
 Each case is a callable with a representative option set, inputs (float64 where values are
 compared), the float64 NumPy reference of ``tests/reference.py`` on the same arguments, and
 which arguments are differentiable data, numeric (traceable) hyperparameters and float
-targets. A new export joins the tests by getting a case here.
+targets. A new export joins every table by getting a case here: the weights, sharding and
+error tables run the first case of each name (``TABLE_CASE``), calling the function itself
+with the case's arguments and ``options`` (``call``), so that they can change its reduction,
+weights, mask or device mesh.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import reference as ref
@@ -34,6 +40,17 @@ TRANSFORMATIONS = (
 )
 # The transformations that differentiate with respect to the data arguments.
 DIFFERENTIATING = ("grad", "jvp", "hessian", "dtype")
+# The generic error checks of tests/test_errors.py (each applies where the signature and the
+# case's arguments say it can; a case lists the ones that do not in ``not_applicable``).
+ERROR_CHECKS = (
+    "unknown_reduction",
+    "integer_input",
+    "swapped_arguments",
+    "bad_where",
+    "class_weights_length",
+    "target_shape",
+    "label_shape",
+)
 
 
 # =============================================================================================
@@ -50,6 +67,15 @@ class Case:
     argument is exactly one of: ``data`` (differentiable inputs, the first one is the one the
     Hessian is taken over), ``hyper`` (numeric traceable hyperparameters), ``target`` (a
     float target) or an integer argument.
+
+    What the weights, sharding and error tables need (they use the first case of a name):
+    ``options`` are the keywords ``fn`` passes besides ``make``'s arguments, so that
+    ``call(case, args)`` is ``fn(**args)`` (``None``: ``fn`` is not such a call, e.g. the
+    penalties' pytree); ``element_shape`` is the shape ``weights`` and ``where`` broadcast to
+    (``None``: the shape of ``reduction="none"``); ``batch_axes`` maps each argument that holds
+    the batch to its batch axis, the one a device mesh splits (``None``: every argument but the
+    hyperparameters, on axis 0). ``not_applicable`` also names the ``ERROR_CHECKS`` that do not
+    apply, with the reason.
     """
 
     name: str
@@ -61,6 +87,46 @@ class Case:
     target: str | None = None
     not_applicable: dict[str, str] = dataclasses.field(default_factory=dict)
     blocked: bool = False
+    options: dict[str, Any] | None = dataclasses.field(default_factory=dict)
+    element_shape: tuple[int, ...] | None = None
+    batch_axes: dict[str, int] | None = None
+
+
+def table_cases() -> dict[str, Case]:
+    """The first case of each public name: the one the weights, sharding and error tables
+    run (it calls the function most plainly). Read when called, so that cases appended to
+    ``REGISTRY`` below it count."""
+    first: dict[str, Case] = {}
+    for case in REGISTRY.values():
+        first.setdefault(case.name, case)
+    return first
+
+
+def call(case: Case, args: dict[str, Any], **more: Any) -> Any:
+    """``case``'s function on ``args`` with the case's options, ``more`` replacing them (a key
+    given as ``None`` drops the option: ``call(case, args, where=None)`` has no mask)."""
+    assert case.options is not None, f"{case.name}: the case's fn is not a plain call"
+    kwargs = {**case.options, **more}
+    return getattr(jaxloss, case.name)(**args, **{k: v for k, v in kwargs.items()
+                                                   if v is not None})
+
+
+def element_shape(case: Case, args: dict[str, Any]) -> tuple[int, ...]:
+    """The shape ``weights`` and ``where`` broadcast to: the case's ``element_shape`` or that
+    of the unreduced loss (shapes only: nothing runs)."""
+    if case.element_shape is not None:
+        return case.element_shape
+    out = jax.eval_shape(lambda a: call(case, a, reduction="none", where=None, weights=None),
+                         args)
+    return tuple(out.shape)
+
+
+def batch_axes(case: Case, args: dict[str, Any]) -> dict[str, int]:
+    """Each argument that holds the batch, with its batch axis (what a device mesh splits);
+    the others (hyperparameters, class weights, a shared weight matrix) are replicated."""
+    if case.batch_axes is not None:
+        return case.batch_axes
+    return {k: 0 for k in args if k not in case.hyper}
 
 
 def _normal(rng, shape, scale=2.0):
@@ -1177,10 +1243,13 @@ def _triplet_dist_make(rng):
     return args
 
 
+def SQUARED_DISTANCE(u, v):  # noqa: N802 - a constant of the case
+    return jnp.sum((u - v) ** 2, axis=-1)
+
+
 def _triplet_dist_fn(anchor, positive, negative, margin):
     return jaxloss.triplet_margin_with_distance_loss(
-        anchor, positive, negative, margin=margin, swap=True,
-        distance_function=lambda u, v: jnp.sum((u - v) ** 2, axis=-1),
+        anchor, positive, negative, margin=margin, swap=True, distance_function=SQUARED_DISTANCE,
     )
 
 
@@ -1312,6 +1381,10 @@ NO_HYPER = "no numeric hyperparameter"
 NO_FLOAT_TARGET = "integer targets only"
 SELECTOR_TARGET = "the +-1 target only selects a branch (PyTorch does not differentiate it)"
 CTC_NO_HYPER = "no numeric hyperparameter: blank and zero_infinity are structure"
+CTC_NO_SWAP = ("integer log_probs get the cast hint only: (N, S) label sequences and (T, N, C) "
+               "log-probabilities differ in rank")
+CTC_ANY_WIDTH = "padded (N, S) targets: any width S is valid"
+CW_BROADCAST = "`class_weights` broadcast against the logits (no fixed length)"
 
 _SOFTMAX = dict(data=("logits",))
 REGISTRY: dict[str, Case] = {
@@ -1319,10 +1392,12 @@ REGISTRY: dict[str, Case] = {
         "cross_entropy", _ce_fn, _ce_ref, _ce_make, **_SOFTMAX,
         hyper=("class_weights", "label_smoothing", "z_loss"),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
+        options={"ignore_index": -1},
     ),
     "cross_entropy[probs]": Case(
         "cross_entropy", _ce_probs_fn, _ce_probs_ref, _ce_probs_make, **_SOFTMAX,
         hyper=("class_weights", "label_smoothing", "z_loss"), target="targets",
+        options={"axis": 1, "where": CE_PROBS_WHERE, "reduction": "sum"},
     ),
     "cross_entropy[blocked]": Case(
         "cross_entropy", _ce_blocked_fn, _ce_blocked_ref, _ce_blocked_make, **_SOFTMAX,
@@ -1332,6 +1407,7 @@ REGISTRY: dict[str, Case] = {
     "nll_loss": Case(
         "nll_loss", _nll_fn, _nll_ref, _nll_make, data=("log_probs",),
         hyper=("class_weights",), not_applicable={"grad_target": NO_FLOAT_TARGET},
+        options={"reduction": "none"},
     ),
     "focal_loss": Case(
         "focal_loss", _focal_fn, _focal_ref, _focal_make, **_SOFTMAX,
@@ -1341,6 +1417,7 @@ REGISTRY: dict[str, Case] = {
     "focal_loss[probs]": Case(
         "focal_loss", _focal_probs_fn, _focal_probs_ref, _focal_probs_make, **_SOFTMAX,
         hyper=("gamma",), target="targets",
+        options={"reduction": "sum"},
     ),
     "focal_loss[blocked]": Case(
         "focal_loss", _focal_fn, _focal_ref, _focal_blocked_make, **_SOFTMAX,
@@ -1358,6 +1435,7 @@ REGISTRY: dict[str, Case] = {
     "binary_cross_entropy": Case(
         "binary_cross_entropy", _bce_probs_fn, _bce_probs_ref, _bce_probs_make,
         data=("input",), hyper=("weights",), target="target",
+        options={"where": BCE_PROBS_WHERE},
     ),
     "l1_loss": Case(
         "l1_loss", _l1_loss_fn, _l1_loss_ref, _l1_loss_make, data=("input",), hyper=("weights",),
@@ -1366,6 +1444,7 @@ REGISTRY: dict[str, Case] = {
     "mse_loss": Case(
         "mse_loss", _mse_fn, _mse_ref, _l1_loss_make, data=("input",), hyper=("weights",),
         target="target",
+        options={"reduction": "none"},
     ),
     "huber_loss": Case(
         "huber_loss", _huber_fn, _huber_ref, _huber_make, data=("input",),
@@ -1374,22 +1453,28 @@ REGISTRY: dict[str, Case] = {
     "smooth_l1_loss": Case(
         "smooth_l1_loss", _smooth_l1_fn, _smooth_l1_ref, _smooth_l1_make, data=("input",),
         hyper=("beta",), target="target",
+        options={"reduction": "sum"},
     ),
     "poisson_nll_loss": Case(
         "poisson_nll_loss", _poisson_fn, _poisson_ref, _poisson_make, data=("input",),
         target="target", not_applicable={"grad_hyper": NO_HYPER + " (log_input, full: structure)"},
+        options={"full": True},
     ),
     "poisson_nll_loss[rates]": Case(
         "poisson_nll_loss", _poisson_rates_fn, _poisson_rates_ref, _poisson_rates_make,
         data=("input",), hyper=("eps",), target="target",
+        options={"log_input": False, "reduction": "none"},
     ),
     "gaussian_nll_loss": Case(
         "gaussian_nll_loss", _gaussian_fn, _gaussian_ref, _gaussian_make, data=("input", "var"),
         hyper=("eps",), target="target",
+        options={"full": True},
     ),
     "sigmoid_focal_loss": Case(
         "sigmoid_focal_loss", _sfl_fn, _sfl_ref, _sfl_make, **_SOFTMAX,
         hyper=("alpha", "gamma", "pos_weight", "class_weights", "weights"), target="targets",
+        options={"reduction": "sum"},
+        not_applicable={"class_weights_length": CW_BROADCAST},
     ),
     "sigmoid_focal_loss[integer gamma]": Case(
         "sigmoid_focal_loss", _sfl_int_fn, _sfl_int_ref, _sfl_int_make, **_SOFTMAX,
@@ -1414,15 +1499,19 @@ REGISTRY: dict[str, Case] = {
     "dice_loss": Case(
         "dice_loss", _dice_fn, _dice_ref, _dice_make, **_SOFTMAX,
         hyper=("smooth", "class_weights"), not_applicable={"grad_target": NO_FLOAT_TARGET},
+        element_shape=(2, 2, 3),  # per pixel ("none" is per sample and class)
     ),
     "dice_loss[sigmoid]": Case(
         "dice_loss", _dice_sigmoid_fn, _dice_sigmoid_ref, _dice_sigmoid_make, **_SOFTMAX,
         hyper=("smooth",), target="targets",
+        options={"activation": "sigmoid", "batch": True, "squared": True},
     ),
     "tversky_loss": Case(
         "tversky_loss", _tversky_fn, _tversky_ref, _tversky_make, **_SOFTMAX,
         hyper=("alpha", "beta", "smooth", "class_weights"),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
+        options={"include_background": False, "axis": 1, "reduction": "sum"},
+        element_shape=(2, 2, 2),  # per pixel ("none" is per sample and class)
     ),
     "tversky_loss[sigmoid]": Case(
         "tversky_loss", _tversky_sigmoid_fn, _tversky_sigmoid_ref, _tversky_sigmoid_make,
@@ -1432,10 +1521,13 @@ REGISTRY: dict[str, Case] = {
         "dice_cross_entropy_loss", _dice_ce_fn, _dice_ce_ref, _dice_ce_make, **_SOFTMAX,
         hyper=("lambda_dice", "lambda_ce", "smooth", "class_weights", "label_smoothing"),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
+        options={"batch": True},
+        element_shape=(2, 2, 2),  # the CE term's ("none" is an error)
     ),
     "dice_cross_entropy_loss[probs]": Case(
         "dice_cross_entropy_loss", _dice_ce_probs_fn, _dice_ce_probs_ref, _dice_ce_probs_make,
         **_SOFTMAX, hyper=("lambda_dice", "lambda_ce", "smooth"), target="targets",
+        options={"reduction": "sum"},
     ),
     "tversky_loss[focal, soft_label]": Case(
         "tversky_loss", _tversky_focal_fn, _tversky_focal_ref, _tversky_focal_make,
@@ -1444,6 +1536,7 @@ REGISTRY: dict[str, Case] = {
     "generalized_dice_loss": Case(
         "generalized_dice_loss", _gdl_fn, _gdl_ref, _gdl_make, **_SOFTMAX, hyper=("smooth",),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
+        element_shape=(2, 2, 3),  # per pixel ("none" is per sample)
     ),
     "generalized_dice_loss[sigmoid]": Case(
         "generalized_dice_loss", _gdl_probs_fn, _gdl_probs_ref, _gdl_probs_make, **_SOFTMAX,
@@ -1453,11 +1546,14 @@ REGISTRY: dict[str, Case] = {
         "dice_focal_loss", _dice_focal_fn, _dice_focal_ref, _dice_focal_make, **_SOFTMAX,
         hyper=("gamma", "lambda_dice", "lambda_focal", "smooth", "class_weights"),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
+        element_shape=(2, 2, 2),  # the focal term's ("none" is an error)
     ),
     "dice_focal_loss[sigmoid]": Case(
         "dice_focal_loss", _dice_focal_sigmoid_fn, _dice_focal_sigmoid_ref,
         _dice_focal_sigmoid_make, **_SOFTMAX, hyper=("gamma", "alpha", "smooth"),
         target="targets",
+        options={"activation": "sigmoid", "axis": 1, "include_background": False,
+                 "reduction": "sum"},
     ),
     "lovasz_softmax_loss": Case(
         "lovasz_softmax_loss", _lovasz_softmax_fn, _lovasz_softmax_ref, _lovasz_softmax_make,
@@ -1465,6 +1561,8 @@ REGISTRY: dict[str, Case] = {
             "grad_hyper": NO_HYPER + " (classes, per_image: structure)",
             "grad_target": NO_FLOAT_TARGET,
         },
+        options={"per_image": True},
+        element_shape=(2, 2, 3),  # per pixel (the loss is per image or per batch)
     ),
     "lovasz_hinge_loss": Case(
         "lovasz_hinge_loss", _lovasz_hinge_fn, _lovasz_hinge_ref, _lovasz_hinge_make,
@@ -1472,11 +1570,14 @@ REGISTRY: dict[str, Case] = {
             "grad_hyper": NO_HYPER + " (per_image: structure)",
             "grad_target": NO_FLOAT_TARGET + " here (0/1 masks with an ignored pixel)",
         },
+        element_shape=(2, 3, 2),  # per pixel (the loss is per image or per batch)
     ),
     "linear_cross_entropy": Case(
         "linear_cross_entropy", _linear_fn, _linear_ref, _linear_make,
         data=("hidden", "weight"), hyper=("class_weights", "label_smoothing", "z_loss"),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
+        options={"chunk_size": 3, "token_chunk_size": 4},
+        batch_axes={"hidden": 0, "targets": 0},  # the (V, D) weight is shared
     ),
     "logit_adjusted_cross_entropy": Case(
         "logit_adjusted_cross_entropy", _la_fn, _la_ref, _la_make, **_SOFTMAX,
@@ -1486,32 +1587,39 @@ REGISTRY: dict[str, Case] = {
     "logit_adjusted_cross_entropy[probs]": Case(
         "logit_adjusted_cross_entropy", _la_probs_fn, _la_probs_ref, _la_probs_make,
         **_SOFTMAX, hyper=("class_counts", "tau"), target="targets",
+        options={"axis": 1, "reduction": "none"},
     ),
     "ldam_loss": Case(
         "ldam_loss", _ldam_fn, _ldam_ref, _ldam_make, **_SOFTMAX,
         hyper=("class_counts", "max_margin", "scale", "class_weights"),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
+        options={"reduction": "sum"},
     ),
     "poly1_cross_entropy": Case(
         "poly1_cross_entropy", _poly_fn, _poly_ref, _poly_make, **_SOFTMAX,
         hyper=("epsilon", "class_weights", "label_smoothing"),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
+        options={"axis": 1},
     ),
     "poly1_cross_entropy[probs]": Case(
         "poly1_cross_entropy", _poly_probs_fn, _poly_probs_ref, _poly_probs_make, **_SOFTMAX,
         hyper=("epsilon",), target="targets",
+        options={"reduction": "sum"},
     ),
     "kl_div": Case(
         "kl_div", _kl_fn, _kl_ref, _kl_make, data=("input",), target="target",
         not_applicable={"grad_hyper": NO_HYPER},
+        options={"reduction": "batchmean"},
     ),
     "kl_div[log_target]": Case(
         "kl_div", _kl_log_fn, _kl_log_ref, _kl_log_make, data=("input",), target="target",
         not_applicable={"grad_hyper": NO_HYPER},
+        options={"log_target": True, "reduction": "none", "where": KL_WHERE},
     ),
     "jensen_shannon_divergence": Case(
         "jensen_shannon_divergence", _jsd_fn, _jsd_ref, _jsd_make, data=("input", "target"),
         hyper=("beta",), not_applicable={"grad_target": "no targets: both arguments are data"},
+        options={"axis": 1, "where": JSD_WHERE},
     ),
     "distillation_loss": Case(
         "distillation_loss", _distill_fn, _distill_ref, _distill_make,
@@ -1526,24 +1634,29 @@ REGISTRY: dict[str, Case] = {
     "hinge_embedding_loss": Case(
         "hinge_embedding_loss", _hinge_emb_fn, _hinge_emb_ref, _hinge_emb_make,
         data=("input",), hyper=("margin",), not_applicable={"grad_target": SELECTOR_TARGET},
+        options={"reduction": "none"},
     ),
     "soft_margin_loss": Case(
         "soft_margin_loss", _soft_margin_fn, _soft_margin_ref, _soft_margin_make,
         data=("input",), target="target", not_applicable={"grad_hyper": NO_HYPER},
+        options={"reduction": "sum"},
     ),
     "multilabel_soft_margin_loss": Case(
         "multilabel_soft_margin_loss", _mlsm_fn, _mlsm_ref, _mlsm_make, data=("input",),
         hyper=("class_weights",), target="target",
+        not_applicable={"class_weights_length": CW_BROADCAST + " (PyTorch's `weight` rule)"},
     ),
     "multi_margin_loss": Case(
         "multi_margin_loss", _multi_margin_fn, _multi_margin_ref, _multi_margin_make,
         data=("input",), hyper=("margin", "class_weights"),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
+        options={"p": 2},
     ),
     "multilabel_margin_loss": Case(
         "multilabel_margin_loss", _mlm_fn, _mlm_ref, _mlm_make, data=("input",),
         not_applicable={"grad_hyper": NO_HYPER + " (PyTorch's margin is fixed at 1)",
                         "grad_target": NO_FLOAT_TARGET},
+        options={"reduction": "none"},
     ),
     "cosine_embedding_loss": Case(
         "cosine_embedding_loss", _cosine_fn, _cosine_ref, _cosine_make,
@@ -1554,15 +1667,19 @@ REGISTRY: dict[str, Case] = {
         "triplet_margin_loss", _triplet_fn, _triplet_ref, _triplet_make,
         data=("anchor", "positive", "negative"), hyper=("margin", "eps"),
         not_applicable={"grad_target": "no targets"},
+        options={"swap": True, "reduction": "none"},
     ),
     "triplet_margin_with_distance_loss": Case(
         "triplet_margin_with_distance_loss", _triplet_dist_fn, _triplet_dist_ref,
         _triplet_dist_make, data=("anchor", "positive", "negative"), hyper=("margin",),
         not_applicable={"grad_target": "no targets"},
+        options={"swap": True, "distance_function": SQUARED_DISTANCE},
     ),
     "ctc_loss": Case(
         "ctc_loss", _ctc_fn, _ctc_ref, _ctc_make, data=("log_probs",),
-        not_applicable={"grad_hyper": CTC_NO_HYPER, "grad_target": NO_FLOAT_TARGET},
+        not_applicable={"grad_hyper": CTC_NO_HYPER, "grad_target": NO_FLOAT_TARGET,
+                        "swapped_arguments": CTC_NO_SWAP, "label_shape": CTC_ANY_WIDTH},
+        batch_axes={"log_probs": 1, "targets": 0, "input_lengths": 0, "target_lengths": 0},
     ),
     "ctc_loss[concatenated]": Case(
         "ctc_loss", _ctc_concat_fn, _ctc_concat_ref, _ctc_concat_make, data=("log_probs",),
@@ -1576,18 +1693,23 @@ REGISTRY: dict[str, Case] = {
             "grad_target": INTEGER_ONLY,
             "dtype": "integer input; the float-dtype matrix does not apply",
         },
+        options={"num_classes": 4},
     ),
     "class_weights_from_counts": Case(
         "class_weights_from_counts", _cw_fn, _cw_ref, _cw_make, data=("counts",),
-        hyper=("beta",), not_applicable={"grad_target": "no targets"},
+        hyper=("beta",),
+        not_applicable={"grad_target": "no targets", "integer_input": "counts may be integers"},
+        options={"method": "effective_number"},
     ),
     "l1_penalty": Case(
         "l1_penalty", _l1_fn, _l1_ref, _penalty_make, data=("w", "b"),
         not_applicable={"grad_hyper": NO_HYPER, "grad_target": "no targets"},
+        options=None,  # a pytree of parameters, not arrays by name
     ),
     "l2_penalty": Case(
         "l2_penalty", _l2_fn, _l2_ref, _penalty_make, data=("w", "b"),
         not_applicable={"grad_hyper": NO_HYPER, "grad_target": "no targets"},
+        options=None,  # a pytree of parameters, not arrays by name
     ),
     "checked": Case(
         "checked", _checked_fn, _checked_ref, _checked_make, **_SOFTMAX,
@@ -1596,6 +1718,7 @@ REGISTRY: dict[str, Case] = {
             "grad_target": NO_FLOAT_TARGET,
             "export": "raises through a host callback, which a serialised program cannot carry",
         },
+        options=None,  # a wrapper, not a loss
     ),
 }
 
@@ -1732,10 +1855,12 @@ REGISTRY.update({
     "generalized_box_iou_loss": Case(
         "generalized_box_iou_loss", _giou_fn, _giou_ref, _boxes_make, data=("boxes1", "boxes2"),
         hyper=("eps",), not_applicable={"grad_target": NO_BOX_TARGET},
+        options={"where": BOX_WHERE, "reduction": "mean"},
     ),
     "distance_box_iou_loss": Case(
         "distance_box_iou_loss", _diou_fn, _diou_ref, _diou_make, data=("boxes1", "boxes2"),
         hyper=("eps", "weights"), not_applicable={"grad_target": NO_BOX_TARGET},
+        options={"reduction": "sum"},
     ),
     "complete_box_iou_loss": Case(
         "complete_box_iou_loss", _ciou_fn, _ciou_ref, _ciou_make, data=("boxes1", "boxes2"),
@@ -1747,6 +1872,7 @@ REGISTRY.update({
             "checks the Hessian finite and symmetric",
             "grad_target": NO_BOX_TARGET,
         },
+        options={},
     ),
     "varifocal_loss": Case(
         "varifocal_loss", _vfl_fn, _vfl_ref, _vfl_make, **_SOFTMAX,
@@ -1756,14 +1882,25 @@ REGISTRY.update({
             "finite differences do not apply; tests/test_detection.py checks the target "
             "derivative",
         },
+        options={},
     ),
     "quality_focal_loss": Case(
         "quality_focal_loss", _qfl_fn, _qfl_ref, _qfl_make, **_SOFTMAX, hyper=("beta",),
         target="scores",
+        options={"where": QFL_WHERE, "reduction": "none"},
+        not_applicable={
+            "target_shape": "the scores are one per anchor (the labels' shape), not per class; "
+            "tests/test_detection.py checks their shape errors",
+        },
     ),
     "distribution_focal_loss": Case(
         "distribution_focal_loss", _dfl_fn, _dfl_ref, _dfl_make, **_SOFTMAX, target="targets",
-        not_applicable={"grad_hyper": NO_HYPER},
+        not_applicable={
+            "grad_hyper": NO_HYPER,
+            "target_shape": "the targets are one distance per distribution (the logits' shape "
+            "without the bin axis); tests/test_detection.py checks their shape errors",
+        },
+        options={"axis": 1, "reduction": "sum"},
     ),
 })
 # =============================================================================================
@@ -1854,6 +1991,8 @@ REGISTRY.update({
         "jaccard_loss", _jaccard_fn, _jaccard_ref, _jaccard_make, **_SOFTMAX,
         hyper=("smooth", "eps", "class_weights"),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
+        options={"log_loss": True},
+        element_shape=(2, 2, 3),  # per pixel ("none" is per sample and class)
     ),
     "jaccard_loss[sigmoid, soft_label]": Case(
         "jaccard_loss", _jaccard_soft_fn, _jaccard_soft_ref, _jaccard_soft_make, **_SOFTMAX,
@@ -1862,6 +2001,8 @@ REGISTRY.update({
     "mcc_loss": Case(
         "mcc_loss", _mcc_fn, _mcc_ref, _mcc_make, data=("input",), hyper=("eps",),
         target="target",
+        element_shape=(3, 4, 2),  # per element ("none" pools the batch: one value)
+        options={},
     ),
     "mcc_loss[per sample, where]": Case(
         "mcc_loss", _mcc_per_sample_fn, _mcc_per_sample_ref, _mcc_make, data=("input",),
@@ -1943,8 +2084,12 @@ _FEATURES = {"data": ("image_features", "text_features"), "hyper": ("logit_scale
              "not_applicable": {"grad_target": "no targets: both feature matrices are data"}}
 
 REGISTRY.update({
-    "clip_loss": Case("clip_loss", _clip_fn, _clip_ref, _contrastive_make, **_FEATURES),
-    "siglip_loss": Case("siglip_loss", _siglip_fn, _siglip_ref, _contrastive_make, **_FEATURES),
+    "clip_loss": Case(
+        "clip_loss", _clip_fn, _clip_ref, _contrastive_make, **_FEATURES, options={}
+    ),
+    "siglip_loss": Case(
+        "siglip_loss", _siglip_fn, _siglip_ref, _contrastive_make, **_FEATURES, options={}
+    ),
 })
 
 # --- end of Contrastive ---------------------------------------------------------------------

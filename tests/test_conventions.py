@@ -16,16 +16,14 @@ import re
 import jax
 import numpy as np
 import pytest
-from cases import REGISTRY
+from cases import REGISTRY, call, table_cases
 
 import jaxloss
 
 FUNCTIONS = [n for n in jaxloss.__all__ if n != "checked"]
 
 # The first case of each public name (the one that calls the function most plainly).
-FIRST_CASE = {}
-for _key, _case in REGISTRY.items():
-    FIRST_CASE.setdefault(_case.name, _case)
+FIRST_CASE = table_cases()
 
 # Losses whose inputs have a class axis (scores or probabilities per class): they all take
 # `axis=` (default -1). Every export is in exactly one of the two sets.
@@ -302,3 +300,24 @@ def test_every_function_is_marked_public(name):
     assert getattr(getattr(jaxloss, name), "__wrapped__", None) is not None, (
         f"decorate {name} with jaxloss._inputs.public"
     )
+
+
+# Each name's first case, and every other case that states its options (the sharding table
+# takes some of its inputs from those).
+PLAIN_CASES = [
+    key for key, case in REGISTRY.items()
+    if case.options is not None and (case.options or FIRST_CASE.get(case.name) is case)
+]
+
+
+@pytest.mark.parametrize("key", PLAIN_CASES)
+def test_a_table_case_is_its_function_called_with_its_options(key):
+    """The weights, sharding and error tables call registry cases by name with their
+    ``options``; the program must be the one of the case's ``fn`` (traced only)."""
+    case = REGISTRY[key]
+    name = case.name
+    args = case.make(np.random.default_rng(0))
+    with jax.enable_x64(True):
+        want = jax.make_jaxpr(lambda a: case.fn(**a))(args)
+        got = jax.make_jaxpr(lambda a: call(case, a))(args)
+    assert str(got) == str(want), f"{name}: the case's `options` are not what its fn passes"

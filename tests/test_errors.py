@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from cases import ERROR_CHECKS, TRANSFORMATIONS, call, element_shape, table_cases
 from jax.experimental import checkify
 
 import jaxloss
@@ -43,11 +44,139 @@ def _call(loss, **kwargs):
     return getattr(jaxloss, loss)(LOGITS, targets, **kwargs)
 
 
-@pytest.mark.parametrize("loss", ALL_LOSSES)
-def test_unknown_reduction(loss):
-    with raises(ValueError, f"{loss}: `reduction` must be one of ('mean', 'sum', 'none'), "
-                            "got 'average'."):
-        _call(loss, reduction="average")
+# ---------------------------------------------------------------------------------------------
+# generic checks: every export, on the first case of its name in tests/cases.py
+# ---------------------------------------------------------------------------------------------
+#
+# Each check applies where the signature and the case's arguments say it can (a `reduction`,
+# a `where`, float data, integer `targets` beside them, ...); a case lists a check that does
+# not apply in its `not_applicable`, with the reason. A new export joins by getting its case.
+
+
+def _applies(check):
+    """[(name, case)] for the table cases ``check`` applies to."""
+    out = []
+    for name, case in table_cases().items():
+        if name not in jaxloss.__all__ or case.options is None or check in case.not_applicable:
+            continue
+        params = inspect.signature(getattr(jaxloss, name)).parameters
+        positional = [p for p, v in params.items() if v.kind is v.POSITIONAL_OR_KEYWORD]
+        args = case.make(np.random.default_rng(0))
+        targets = args.get("targets") if positional[1:2] == ["targets"] else None
+        integer_targets = targets is not None and np.issubdtype(targets.dtype, np.integer)
+        applies = {
+            "unknown_reduction": "reduction" in params,
+            "integer_input": bool(case.data),
+            # a label (or 0/1 target) array where the logits go, the logits where it goes
+            "swapped_arguments": bool(case.data) and targets is not None and (
+                integer_targets or targets.shape == np.shape(args[case.data[0]])),
+            "bad_where": "where" in params,
+            "class_weights_length": "class_weights" in args,
+            "target_shape": case.target is not None and bool(case.data),
+            "label_shape": bool(case.data) and integer_targets,
+        }[check]
+        if applies:
+            out.append(pytest.param(name, case, args, id=name))
+    return out
+
+
+def test_every_inapplicable_generic_check_is_a_known_one_with_a_reason():
+    cases = table_cases()
+    for name in jaxloss.__all__:  # a loss the checks would skip fails here instead
+        if "reduction" in inspect.signature(getattr(jaxloss, name)).parameters:
+            assert name in cases, f"{name}: no case in tests/cases.py"
+            assert cases[name].options is not None, f"{name}: give its case `options`"
+    for name, case in cases.items():
+        named = set(case.not_applicable) - set(TRANSFORMATIONS)
+        assert named <= set(ERROR_CHECKS), (name, named - set(ERROR_CHECKS))
+    for check in ERROR_CHECKS:  # each has its rule in _applies and its test below
+        assert _applies(check), check
+
+
+@pytest.mark.parametrize(("name", "case", "args"), _applies("unknown_reduction"))
+def test_an_unknown_reduction_is_named(name, case, args):
+    with jax.enable_x64(True), pytest.raises(
+        ValueError, match=rf"^{name}: `reduction` must be (one of \(.*\)|'mean' or 'sum'), "
+                          r"got 'average'\."
+    ):
+        call(case, args, reduction="average")
+
+
+@pytest.mark.parametrize(("name", "case", "args"), _applies("integer_input"))
+def test_integer_input_is_named_with_the_cast(name, case, args):
+    d = case.data[0]
+    with jax.enable_x64(True), pytest.raises(
+        TypeError, match=rf"^{name}: `{d}` must be a floating-point array, got dtype int32\. "
+                         rf"(Cast it with `{d}\.astype\(jnp\.float32\)`\.$|The arguments look "
+                         r"swapped)"
+    ):
+        call(case, {**args, d: np.asarray(args[d]).astype(np.int32)})
+
+
+@pytest.mark.parametrize("label_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize(("name", "case", "args"), _applies("swapped_arguments"))
+def test_swapped_arguments_are_named(name, case, args, label_dtype):
+    """loss(targets, logits): the message says so and names the caller's dtype (int64 stays
+    int64 although jnp.asarray makes it int32 with x64 off)."""
+    d = case.data[0]
+    labels = np.round(args["targets"]).astype(label_dtype)
+    message = (
+        f"{name}: `{d}` must be a floating-point array, got dtype {labels.dtype}. The arguments "
+        f"look swapped: call {name}({d}, targets). The {labels.dtype} array of shape "
+        f"{labels.shape} looks like the "
+    )
+    with raises(TypeError, message):
+        call(case, {**args, d: labels, "targets": args[d]})
+
+
+@pytest.mark.parametrize(("name", "case", "args"), _applies("bad_where"))
+def test_a_where_that_is_not_boolean_or_does_not_broadcast_is_named(name, case, args):
+    with jax.enable_x64(True):
+        shape = element_shape(case, args)
+        with pytest.raises(
+            TypeError, match=rf"^{name}: `where` must be a boolean array, got dtype int32\.$"
+        ):
+            call(case, args, where=np.ones(shape, np.int32))
+        with pytest.raises(
+            ValueError, match=rf"^{name}: `where` of shape \(7,\) must broadcast to "
+                              rf"{re.escape(str(shape))} \(NumPy broadcasting from the trailing "
+                              r"axis\)\.$"
+        ):
+            call(case, args, where=np.ones((7,), bool))
+
+
+@pytest.mark.parametrize(("name", "case", "args"), _applies("class_weights_length"))
+def test_class_weights_of_the_wrong_length_are_named(name, case, args):
+    c = len(args["class_weights"])
+    with jax.enable_x64(True), raises(
+        ValueError, f"{name}: `class_weights` must have shape ({c},), one weight per class, got "
+                    f"shape ({c - 1},)."
+    ):
+        call(case, {**args, "class_weights": args["class_weights"][:-1]})
+
+
+@pytest.mark.parametrize(("name", "case", "args"), _applies("target_shape"))
+def test_a_float_target_of_another_shape_is_named(name, case, args):
+    t, d = case.target, case.data[0]
+    want, bad = np.shape(args[d]), np.shape(args[t])[:-1] + (np.shape(args[t])[-1] - 1,)
+    with jax.enable_x64(True), pytest.raises(
+        ValueError, match=rf"^{name}: `{t}` (must have the same shape as `{d}`: expected "
+                          rf"{re.escape(str(want))}, got {re.escape(str(bad))}\.$|of shape "
+                          rf"{re.escape(str(bad))} must broadcast to )"
+    ):
+        call(case, {**args, t: np.asarray(args[t])[..., :-1]})
+
+
+@pytest.mark.parametrize(("name", "case", "args"), _applies("label_shape"))
+def test_integer_targets_of_another_shape_are_named(name, case, args):
+    y = args["targets"]
+    want, bad = y.shape, y.shape[:-1] + (y.shape[-1] - 1,)
+    with jax.enable_x64(True), pytest.raises(
+        ValueError, match=rf"^{name}: (integer )?`targets` must have the (logits' shape without "
+                          r"the class axis \(the logits' axis \d+\)|same shape as `logits`): "
+                          rf"expected {re.escape(str(want))}, got {re.escape(str(bad))}"
+    ):
+        call(case, {**args, "targets": y[..., :-1]})
 
 
 @pytest.mark.parametrize("loss", ["cross_entropy", "focal_loss"])
@@ -79,46 +208,10 @@ def test_alpha_outside_unit_interval(value):
         _call("sigmoid_focal_loss", alpha=value)
 
 
-@pytest.mark.parametrize("loss", SOFTMAX_LOSSES)
-def test_class_weights_wrong_length(loss):
-    with raises(
-        ValueError,
-        f"{loss}: `class_weights` must have shape (4,), one weight per class, got shape (3,).",
-    ):
-        _call(loss, class_weights=np.ones(3, np.float32))
-
-
-@pytest.mark.parametrize("loss", SOFTMAX_LOSSES)
-def test_integer_targets_of_the_wrong_shape(loss):
-    with raises(
-        ValueError,
-        f"{loss}: integer `targets` must have the logits' shape without the class axis "
-        "(the logits' axis 1): expected (6,), got (4,) for logits of shape (6, 4).",
-    ):
-        getattr(jaxloss, loss)(LOGITS, np.zeros(4, np.int32))
-
-
 def test_channel_first_hint():
     """(N, C, H, W) logits with the default axis=-1: the message suggests axis=1."""
     with raises(ValueError, "For channel-first (N, C, ...) logits pass axis=1."):
         jaxloss.cross_entropy(np.zeros((2, 4, 3, 3), np.float32), np.zeros((2, 3, 3), np.int32))
-
-
-@pytest.mark.parametrize("loss", BINARY_LOSSES)
-def test_binary_mismatched_shapes(loss):
-    with raises(
-        ValueError, f"{loss}: `targets` must have the same shape as `logits`: expected (6, 4), "
-        "got (4, 6)."
-    ):
-        getattr(jaxloss, loss)(LOGITS, PROBS.T)
-
-
-@pytest.mark.parametrize("loss", ALL_LOSSES)
-def test_integer_logits(loss):
-    name = "log_probs" if loss == "nll_loss" else "logits"
-    targets = LABELS if loss in SOFTMAX_LOSSES else PROBS
-    with raises(TypeError, f"{loss}: `{name}` must be a floating-point array, got dtype int32."):
-        getattr(jaxloss, loss)(np.zeros((6, 4), np.int32), targets)
 
 
 @pytest.mark.parametrize("loss", ["cross_entropy", "focal_loss"])
@@ -141,13 +234,6 @@ def test_nll_loss_rejects_probability_targets():
     with raises(TypeError, "nll_loss: `targets` must have an integer dtype (class indices), "
                            "got dtype float32."):
         jaxloss.nll_loss(LOGITS, PROBS)
-
-
-def test_bad_where():
-    with raises(TypeError, "cross_entropy: `where` must be a boolean array, got dtype int32."):
-        jaxloss.cross_entropy(LOGITS, LABELS, where=np.ones(6, np.int32))
-    with raises(ValueError, "cross_entropy: `where` of shape (4,) must broadcast to (6,)"):
-        jaxloss.cross_entropy(LOGITS, LABELS, where=np.ones(4, bool))
 
 
 def test_axis_out_of_range():
@@ -221,18 +307,6 @@ def test_sigmoid_focal_weights_that_do_not_broadcast(name):
         )
 
 
-@pytest.mark.parametrize("loss", ["sigmoid_focal_loss", "asymmetric_loss"])
-def test_focal_family_weights_that_do_not_broadcast(loss):
-    """Per-element `weights` (issue 12, item 5) broadcast like `where`; a per-row vector given
-    as (N,) for (N, C) logits does not, and the message names the argument."""
-    with raises(
-        ValueError,
-        f"{loss}: `weights` of shape (6,) must broadcast to (6, 4) "
-        "(NumPy broadcasting from the trailing axis).",
-    ):
-        getattr(jaxloss, loss)(LOGITS, PROBS, weights=np.ones(6, np.float32))
-
-
 REGRESSION = ["l1_loss", "mse_loss", "huber_loss", "smooth_l1_loss", "poisson_nll_loss",
               "gaussian_nll_loss"]
 ONES = np.ones((6, 4), np.float32)
@@ -244,27 +318,13 @@ def _regression_call(loss, x=LOGITS, y=PROBS, **kwargs):
 
 
 @pytest.mark.parametrize("loss", REGRESSION + ["binary_cross_entropy"])
-def test_pytorch_elementwise_losses_refuse_bad_shapes_dtypes_and_reductions(loss):
-    if loss != "gaussian_nll_loss":  # its target broadcasts, as PyTorch's (tested below)
-        with raises(ValueError, f"{loss}: `target` must have the same shape as `input`: "
-                                "expected (6, 4), got (4,)."):
-            _regression_call(loss, y=PROBS[0])
-    with raises(ValueError, f"{loss}: `reduction` must be one of ('mean', 'sum', 'none'), got "
-                            "'average'."):
-        _regression_call(loss, reduction="average")
+def test_pytorch_elementwise_losses_refuse_complex_targets_and_integer_pairs(loss):
+    """(The reduction, integer input, target shape and `where` checks are the registry's
+    generic ones, at the top of this file.)"""
     with raises(TypeError, f"{loss}: `input` must be a floating-point array, got dtype int32."):
         _regression_call(loss, x=np.zeros((6, 4), np.int32), y=np.zeros((6, 4), np.int32))
     with raises(TypeError, f"{loss}: `target` must be numeric, got dtype complex64."):
         _regression_call(loss, y=np.zeros((6, 4), np.complex64))
-    with raises(ValueError, f"{loss}: `where` of shape (5,) must broadcast to (6, 4)"):
-        _regression_call(loss, where=np.ones(5, bool))
-
-
-@pytest.mark.parametrize("loss", ["l1_loss", "mse_loss", "huber_loss", "binary_cross_entropy"])
-def test_weights_that_do_not_broadcast(loss):
-    with raises(ValueError, f"{loss}: `weights` of shape (3,) must broadcast to (6, 4) "
-                            "(NumPy broadcasting from the trailing axis)."):
-        _regression_call(loss, weights=np.ones(3, np.float32))
 
 
 @pytest.mark.parametrize(
@@ -387,17 +447,6 @@ def _swapped(fn, name, labels, logits):
     )
 
 
-@pytest.mark.parametrize("loss", SOFTMAX_LOSSES)
-@pytest.mark.parametrize("label_dtype", [np.int32, np.int64])
-def test_swapped_arguments(loss, label_dtype):
-    """loss(labels, logits): the message says so and names the caller's dtype (int64 stays
-    int64 although jnp.asarray makes it int32 with x64 off)."""
-    name = "log_probs" if loss == "nll_loss" else "logits"
-    labels = LABELS.astype(label_dtype)
-    with raises(TypeError, _swapped(loss, name, labels, LOGITS)):
-        getattr(jaxloss, loss)(labels, LOGITS)
-
-
 def test_swapped_arguments_channel_first_and_dice():
     logits = np.moveaxis(X_SEG, -1, 1)  # (2, 4, 3, 3)
     with raises(TypeError, _swapped("cross_entropy", "logits", Y_SEG, logits)):
@@ -405,19 +454,6 @@ def test_swapped_arguments_channel_first_and_dice():
     for fn in (jaxloss.dice_loss, jaxloss.tversky_loss, jaxloss.dice_cross_entropy_loss):
         with raises(TypeError, _swapped(fn.__name__, "logits", Y_SEG, X_SEG)):
             fn(Y_SEG, X_SEG)
-
-
-@pytest.mark.parametrize("loss", BINARY_LOSSES)
-def test_swapped_arguments_binary(loss):
-    targets = (PROBS > 0.2).astype(np.int32)
-    with raises(
-        TypeError,
-        f"{loss}: `logits` must be a floating-point array, got dtype int32. The arguments look "
-        f"swapped: call {loss}(logits, targets). The int32 array of shape (6, 4) looks like the "
-        "0/1 targets and the float32 array of shape (6, 4) like the logits. If the logits really "
-        "are integers, cast them with `logits.astype(jnp.float32)`.",
-    ):
-        getattr(jaxloss, loss)(targets, LOGITS)
 
 
 def test_integer_logits_that_are_not_swapped_name_the_callers_dtype():
@@ -1209,22 +1245,6 @@ IMBALANCE = {
 }
 
 
-@pytest.mark.parametrize("loss", IMBALANCE)
-def test_imbalance_losses_shared_errors(loss):
-    fn, kw = getattr(jaxloss, loss), IMBALANCE[loss]
-    with raises(ValueError, f"{loss}: `reduction` must be one of ('mean', 'sum', 'none'), "
-                            "got 'average'."):
-        fn(LOGITS, LABELS, **kw, reduction="average")
-    with raises(ValueError, f"{loss}: `class_weights` must have shape (4,), one weight per "
-                            "class, got shape (3,)."):
-        fn(LOGITS, LABELS, **kw, class_weights=np.ones(3, np.float32))
-    with raises(TypeError, f"{loss}: `logits` must be a floating-point array, got dtype int32."):
-        fn(np.zeros((6, 4), np.int32), LABELS, **kw)
-    with raises(ValueError, f"{loss}: integer `targets` must have the logits' shape without "
-                            "the class axis (the logits' axis 1): expected (6,), got (4,)"):
-        fn(LOGITS, np.zeros(4, np.int32), **kw)
-
-
 @pytest.mark.parametrize(
     ("loss", "name", "value", "message"),
     [
@@ -1443,31 +1463,6 @@ X34 = np.zeros((3, 4), np.float32)
 SIGNS = np.ones((3, 4), np.float32)
 Y3 = np.array([0, 1, 3], np.int32)
 ML = np.array([[0, -1, 0, 0], [1, 2, -1, 3], [3, 3, 3, 3]], np.int32)
-MARGIN_CALLS = {
-    "margin_ranking_loss": (X34, X34, SIGNS),
-    "hinge_embedding_loss": (X34, SIGNS),
-    "soft_margin_loss": (X34, SIGNS),
-    "multilabel_soft_margin_loss": (X34, SIGNS),
-    "multi_margin_loss": (X34, Y3),
-    "multilabel_margin_loss": (X34, ML),
-    "cosine_embedding_loss": (X34, X34, np.ones(3, np.int32)),
-    "triplet_margin_loss": (X34, X34, X34),
-    "triplet_margin_with_distance_loss": (X34, X34, X34),
-}
-
-
-@pytest.mark.parametrize("loss", list(MARGIN_CALLS))
-def test_margin_losses_unknown_reduction_and_integer_input(loss):
-    fn = getattr(jaxloss, loss)
-    args = MARGIN_CALLS[loss]
-    with raises(ValueError, f"{loss}: `reduction` must be one of ('mean', 'sum', 'none'), "
-                            "got 'average'."):
-        fn(*args, reduction="average")
-    first = inspect.signature(fn).parameters
-    name = next(iter(first))
-    with raises(TypeError, f"{loss}: `{name}` must be a floating-point array, got dtype int32. "
-                           f"Cast it with `{name}.astype(jnp.float32)`."):
-        fn(args[0].astype(np.int32), *args[1:])
 
 
 @pytest.mark.parametrize(

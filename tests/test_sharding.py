@@ -3,7 +3,8 @@ unsharded call, value and gradients (issue 9, item 2).
 
 The checks run in one subprocess (``tests/_sharding_script.py``; the device count is fixed
 when JAX starts), as ``tests/test_mnist_devices.py`` does for the trainer; each case then
-gets its own test here, so a failure names the loss and the option set.
+gets its own test here, so a failure names the loss and the option set. The inputs are the
+case registry's (``tests/cases.py``), one draw of a registry case per device.
 """
 
 import functools
@@ -47,7 +48,8 @@ def test_every_loss_with_axis_name_is_covered():
     }
     assert with_axis_name, "no public loss takes axis_name?"
     assert set(LOSSES_COVERED) == with_axis_name, (
-        f"losses taking axis_name without a sharding case: {with_axis_name - set(LOSSES_COVERED)}"
+        "losses taking axis_name without a case in tests/cases.py (the sharding table runs "
+        f"its first one): {sorted(with_axis_name - set(LOSSES_COVERED))}"
     )
     assert PMAP_IDS
 

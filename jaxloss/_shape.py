@@ -7,7 +7,7 @@ the layout, the activation, integer labels one-hot, ``ignore_index`` and ``where
 conventions are :func:`jaxloss.dice_loss`'s.
 
 MONAI computes the distance maps on the host (SciPy or cuCIM) under ``torch.no_grad``; here
-they are computed by :func:`jaxloss.distance_transform_edt` inside the same program and enter
+they are computed by ``jaxloss.distance_transform_edt`` inside the same program and enter
 the loss through ``lax.stop_gradient``: constants of the gradient, exactly as MONAI's. A map
 of a mask without a foreground/background interface (all zero or all one) is 0 everywhere,
 as MONAI's. Dropped pixels (``ignore_index``, ``where=False``) are background (probability
@@ -206,7 +206,7 @@ def hausdorff_dt_loss(
     over the kept pixels :math:`K_n`, where the distance map of a mask :math:`M` is
     :math:`d(k) = \mathrm{edt}(M)(k) + \mathrm{edt}(\lnot M)(k)`: for each pixel, the
     Euclidean distance to the nearest pixel on the other side of the mask's boundary
-    (:func:`jaxloss.distance_transform_edt`, unit spacing). A mask without an interface (all
+    (``jaxloss.distance_transform_edt``, unit spacing). A mask without an interface (all
     0 or all 1, e.g. an absent class) has :math:`d = 0` everywhere, as MONAI's; so a class
     absent from both prediction and target gives 0. The maps are constants of the gradient
     (``stop_gradient``; MONAI computes them with SciPy under ``no_grad``): the gradient is
@@ -372,7 +372,7 @@ def boundary_loss(
 
     over the kept pixels :math:`K_n`: outside the target, the distance to it; inside, one
     minus the distance to the background, so 0 on the target's boundary pixels and negative
-    deeper inside (Kervadec et al.'s map, :func:`jaxloss.distance_transform_edt` with unit
+    deeper inside (Kervadec et al.'s map, ``jaxloss.distance_transform_edt`` with unit
     spacing). A target mask without an interface (all 0, an absent class, or all 1) has
     :math:`\phi = 0`, as MONAI 1.6 (Kervadec et al.'s code keeps the inside distances of an
     all-one mask); its class then contributes 0. The map is a constant of the gradient

@@ -58,6 +58,11 @@ from jaxloss._segmentation import jaccard_loss as jaccard_loss
 from jaxloss._segmentation import mcc_loss as mcc_loss
 from jaxloss._segmentation import tversky_loss as tversky_loss
 from jaxloss._sequence import ctc_loss as ctc_loss
+from jaxloss._shape import boundary_loss as boundary_loss
+from jaxloss._shape import hausdorff_dt_loss as hausdorff_dt_loss
+from jaxloss._shape import log_hausdorff_dt_loss as log_hausdorff_dt_loss
+from jaxloss._shape import soft_cldice_loss as soft_cldice_loss
+from jaxloss._shape import soft_dice_cldice_loss as soft_dice_cldice_loss
 
 __version__ = "0.1.0"
 
@@ -65,6 +70,7 @@ __all__ = [
     "asymmetric_loss",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "boundary_loss",
     "checked",
     "class_counts",
     "class_weights_from_counts",
@@ -84,6 +90,7 @@ __all__ = [
     "gaussian_nll_loss",
     "generalized_box_iou_loss",
     "generalized_dice_loss",
+    "hausdorff_dt_loss",
     "hinge_embedding_loss",
     "huber_loss",
     "jaccard_loss",
@@ -94,6 +101,7 @@ __all__ = [
     "l2_penalty",
     "ldam_loss",
     "linear_cross_entropy",
+    "log_hausdorff_dt_loss",
     "logit_adjusted_cross_entropy",
     "lovasz_hinge_loss",
     "lovasz_softmax_loss",
@@ -110,6 +118,8 @@ __all__ = [
     "siglip_loss",
     "sigmoid_focal_loss",
     "smooth_l1_loss",
+    "soft_cldice_loss",
+    "soft_dice_cldice_loss",
     "soft_margin_loss",
     "triplet_margin_loss",
     "triplet_margin_with_distance_loss",

@@ -2093,3 +2093,182 @@ REGISTRY.update({
 })
 
 # --- end of Contrastive ---------------------------------------------------------------------
+
+# =============================================================================================
+# Shape-aware segmentation (issue 23, item 4): hausdorff_dt_loss, log_hausdorff_dt_loss,
+# boundary_loss, soft_cldice_loss, soft_dice_cldice_loss (MONAI 1.6)
+# =============================================================================================
+# Small images: every case compiles a distance transform or a soft skeleton. Random logits
+# keep the probabilities away from the 0.5 threshold of the distance maps (which are
+# constants of the gradient), and clDice's float targets avoid exact ties (0s and 1s), where
+# the pooling is not differentiable and finite differences average the two sides.
+
+SHAPE_WHERE = np.ones((2, 5, 6), bool)
+SHAPE_WHERE[0, 1, 2:4] = False
+
+
+def _hd_make(rng):
+    return {
+        "logits": _normal(rng, (2, 5, 6, 3)),  # (N, H, W, C)
+        "targets": _labels(rng, (2, 5, 6), 3, -100, ignored=(7,)),
+        "alpha": _f(1.5),
+    }
+
+
+def _hd_fn(logits, targets, alpha):
+    return jaxloss.hausdorff_dt_loss(logits, targets, alpha=alpha)
+
+
+def _hd_ref(logits, targets, alpha):
+    return ref.hausdorff_dt_loss(logits, targets, alpha=alpha)
+
+
+def _log_hd_make(rng):
+    return {
+        "logits": _normal(rng, (2, 3, 5, 6)),  # (N, C, H, W), axis=1
+        "targets": _labels(rng, (2, 5, 6), 3, -100, ignored=(3, 11)),
+        "alpha": _f(2.0),
+    }
+
+
+def _log_hd_fn(logits, targets, alpha):
+    return jaxloss.log_hausdorff_dt_loss(
+        logits, targets, alpha=alpha, include_background=True, batch=True, reduction="none",
+        axis=1, where=SHAPE_WHERE,
+    )
+
+
+def _log_hd_ref(logits, targets, alpha):
+    return ref.log_hausdorff_dt_loss(
+        logits, targets, alpha=alpha, include_background=True, batch=True, reduction="none",
+        axis=1, where=SHAPE_WHERE,
+    )
+
+
+def _hd_sigmoid_make(rng):
+    return {
+        "logits": _normal(rng, (2, 5, 6, 2)),  # (N, H, W, C) multi-label masks
+        "targets": _binary_targets(rng, (2, 5, 6, 2)),
+        "alpha": _f(2.0),
+    }
+
+
+def _hd_sigmoid_fn(logits, targets, alpha):
+    return jaxloss.log_hausdorff_dt_loss(
+        logits, targets, alpha=alpha, activation="sigmoid", reduction="sum"
+    )
+
+
+def _hd_sigmoid_ref(logits, targets, alpha):
+    return ref.log_hausdorff_dt_loss(
+        logits, targets, alpha=alpha, activation="sigmoid", reduction="sum"
+    )
+
+
+def _boundary_make(rng):
+    return {
+        "logits": _normal(rng, (2, 5, 6, 3)),
+        "targets": _labels(rng, (2, 5, 6), 3, -100, ignored=(3, 11)),
+    }
+
+
+def _boundary_fn(logits, targets):
+    return jaxloss.boundary_loss(logits, targets, reduction="sum", where=SHAPE_WHERE)
+
+
+def _boundary_ref(logits, targets):
+    return ref.boundary_loss(logits, targets, reduction="sum", where=SHAPE_WHERE)
+
+
+def _cldice_make(rng):
+    return {
+        "logits": _normal(rng, (2, 6, 6, 2)),
+        "targets": _labels(rng, (2, 6, 6), 2, -100, ignored=(5,)),
+        "smooth": _f(0.5),
+        "eps": _f(1e-3),
+    }
+
+
+def _cldice_fn(logits, targets, smooth, eps):
+    return jaxloss.soft_cldice_loss(logits, targets, iterations=2, smooth=smooth, eps=eps)
+
+
+def _cldice_ref(logits, targets, smooth, eps):
+    return ref.soft_cldice_loss(logits, targets, iterations=2, smooth=smooth, eps=eps)
+
+
+def _dice_cldice_int_make(rng):
+    return {
+        "logits": _normal(rng, (2, 6, 5, 3)),
+        "targets": _labels(rng, (2, 6, 5), 3, -100, ignored=(2,)),
+        "alpha": _f(0.5),
+    }
+
+
+CLDICE_WHERE = np.ones((2, 6, 5), bool)
+CLDICE_WHERE[1, 2:4, 1] = False
+
+
+def _dice_cldice_int_fn(logits, targets, alpha):
+    return jaxloss.soft_dice_cldice_loss(logits, targets, alpha=alpha, where=CLDICE_WHERE)
+
+
+def _dice_cldice_int_ref(logits, targets, alpha):
+    return ref.soft_dice_cldice_loss(logits, targets, alpha=alpha, where=CLDICE_WHERE)
+
+
+def _dice_cldice_make(rng):
+    return {
+        "logits": _normal(rng, (2, 4, 4, 3, 2)),  # (N, D, H, W, C) volumes
+        "targets": rng.uniform(0.05, 0.95, (2, 4, 4, 3, 2)),  # soft, no ties
+        "alpha": _f(0.3),
+        "smooth": _f(1.0),
+    }
+
+
+def _dice_cldice_fn(logits, targets, alpha, smooth):
+    return jaxloss.soft_dice_cldice_loss(
+        logits, targets, alpha=alpha, smooth=smooth, activation="sigmoid",
+        include_background=False, reduction="none",
+    )
+
+
+def _dice_cldice_ref(logits, targets, alpha, smooth):
+    return ref.soft_dice_cldice_loss(
+        logits, targets, alpha=alpha, smooth=smooth, activation="sigmoid",
+        include_background=False, reduction="none",
+    )
+
+
+REGISTRY.update({
+    "hausdorff_dt_loss": Case(
+        "hausdorff_dt_loss", _hd_fn, _hd_ref, _hd_make, **_SOFTMAX, hyper=("alpha",),
+        not_applicable={"grad_target": NO_FLOAT_TARGET},
+    ),
+    "log_hausdorff_dt_loss[axis=1, batch, where]": Case(
+        "log_hausdorff_dt_loss", _log_hd_fn, _log_hd_ref, _log_hd_make, **_SOFTMAX,
+        hyper=("alpha",), not_applicable={"grad_target": NO_FLOAT_TARGET},
+    ),
+    "log_hausdorff_dt_loss[sigmoid masks]": Case(
+        "log_hausdorff_dt_loss", _hd_sigmoid_fn, _hd_sigmoid_ref, _hd_sigmoid_make,
+        **_SOFTMAX, hyper=("alpha",), target="targets",
+    ),
+    "boundary_loss[where]": Case(
+        "boundary_loss", _boundary_fn, _boundary_ref, _boundary_make, **_SOFTMAX,
+        not_applicable={"grad_target": NO_FLOAT_TARGET, "grad_hyper": NO_HYPER},
+    ),
+    "soft_cldice_loss": Case(
+        "soft_cldice_loss", _cldice_fn, _cldice_ref, _cldice_make, **_SOFTMAX,
+        hyper=("smooth", "eps"), not_applicable={"grad_target": NO_FLOAT_TARGET},
+    ),
+    "soft_dice_cldice_loss[where]": Case(
+        "soft_dice_cldice_loss", _dice_cldice_int_fn, _dice_cldice_int_ref,
+        _dice_cldice_int_make, **_SOFTMAX, hyper=("alpha",),
+        not_applicable={"grad_target": NO_FLOAT_TARGET},
+    ),
+    "soft_dice_cldice_loss[3-D, sigmoid]": Case(
+        "soft_dice_cldice_loss", _dice_cldice_fn, _dice_cldice_ref, _dice_cldice_make,
+        **_SOFTMAX, hyper=("alpha", "smooth"), target="targets",
+    ),
+})
+# --- end of Shape-aware ----------------------------------------------------------------------

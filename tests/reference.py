@@ -37,6 +37,10 @@ Sections (one per family; add new families at the end under their own header):
    (torchvision 0.28), varifocal_loss, quality_focal_loss, distribution_focal_loss
    (mmdetection)
 14. distance transform: distance_transform_edt (brute force)
+15. image-text contrastive: clip_loss, siglip_loss (open_clip)
+16. shape-aware segmentation: hausdorff_dt_loss, log_hausdorff_dt_loss, boundary_loss,
+   soft_cldice_loss, soft_dice_cldice_loss (MONAI 1.6), with scipy.ndimage's distance
+   transform and min/max filters
 """
 
 from __future__ import annotations
@@ -1966,3 +1970,227 @@ def siglip_loss(image_features, text_features, *, logit_scale, logit_bias):
             z = 1.0 if i == j else -1.0
             total -= log_sigmoid(z * (float(logit_scale) * (x[i] @ y[j]) + float(logit_bias)))
     return total / n
+# 16. Shape-aware segmentation (MONAI 1.6): hausdorff_dt_loss, log_hausdorff_dt_loss,
+#     boundary_loss, soft_cldice_loss, soft_dice_cldice_loss
+# =============================================================================================
+
+
+def _shape_prepare(logits, targets, *, activation, ignore_index, axis, where):
+    """Channel-first float64 (N, C, *S) probabilities and targets, 0 at dropped pixels (NaN
+    targets at kept out-of-range labels), and the kept-pixel mask (N, *S)."""
+    p, t, keep = _probs_and_onehot(
+        logits, targets, activation=activation, ignore_index=ignore_index, axis=axis, where=where
+    )
+    n, c, _ = p.shape
+    spatial = _pixel_shape(logits, axis)[1:]
+    p = np.where(keep[:, None], p, 0.0).reshape(n, c, *spatial)
+    t = np.where(keep[:, None], t, 0.0).reshape(n, c, *spatial)
+    return p, t, keep.reshape(n, *spatial)
+
+
+def _included(c, include_background):
+    """1 for the classes in the loss: class 0 dropped without the background, unless it is
+    the only channel (MONAI ignores include_background=False for one channel)."""
+    w = np.ones(c)
+    if not include_background and c > 1:
+        w[0] = 0.0
+    return w
+
+
+def _edt(mask):
+    from scipy import ndimage
+
+    return ndimage.distance_transform_edt(mask)
+
+
+def _interface(mask):
+    return bool(mask.any()) and not bool(mask.all())
+
+
+def monai_hausdorff_field(mask):
+    """MONAI's HausdorffDTLoss.distance_field of one binary mask: edt(M) + edt(~M), zeros
+    without an interface."""
+    if not _interface(mask):
+        return np.zeros(mask.shape)
+    return _edt(mask) + _edt(~mask)
+
+
+def monai_boundary_map(mask):
+    """MONAI's BoundaryLoss.compute_distance_map of one binary mask: edt(~M) outside,
+    1 - edt(M) inside, zeros without an interface."""
+    if not _interface(mask):
+        return np.zeros(mask.shape)
+    return np.where(mask, 1.0 - _edt(mask), _edt(~mask))
+
+
+def _pixel_means(per_pixel, keep, include, batch, reduction):
+    """Per (sample, class) means over the kept pixels (pooled over the batch with batch),
+    0 where nothing is kept; "none" / "sum" / "mean" over the included classes of the kept
+    samples."""
+    n, c = per_pixel.shape[:2]
+    sums = np.array([[np.sum(np.where(keep[i], per_pixel[i, k], 0.0)) for k in range(c)]
+                     for i in range(n)])
+    counts = np.array([np.sum(keep[i]) for i in range(n)], np.float64)
+    if batch:
+        total = counts.sum()
+        values = sums.sum(axis=0) / total if total else np.zeros(c)
+        weights = include * (total > 0)
+    else:
+        values = np.array([sums[i] / counts[i] if counts[i] else np.zeros(c) for i in range(n)])
+        weights = include[None, :] * (counts[:, None] > 0)
+    per = np.where(weights != 0, values, 0.0)
+    if reduction == "none":
+        return per
+    if reduction == "sum":
+        return np.sum(per)
+    return 0.0 if not np.sum(weights) else np.sum(per) / np.sum(weights)
+
+
+def hausdorff_dt_loss(
+    logits, targets, *, alpha=2.0, activation="softmax", include_background=False, batch=False,
+    ignore_index=-100, reduction="mean", axis=-1, where=None,
+):
+    """MONAI's HausdorffDTLoss on the kept pixels: per (sample, class) the mean of
+    (P - T)**2 * (d_P**alpha + d_T**alpha), d the distance field of P > 0.5 and T > 0.5
+    (dropped pixels are 0 in both); 0**0 = 1 (torch.pow)."""
+    p, t, keep = _shape_prepare(
+        logits, targets, activation=activation, ignore_index=ignore_index, axis=axis, where=where
+    )
+    n, c = p.shape[:2]
+    per_pixel = np.zeros(p.shape)
+    for i in range(n):
+        for k in range(c):
+            dp = monai_hausdorff_field(p[i, k] > 0.5)
+            dt = monai_hausdorff_field(t[i, k] > 0.5)
+            distance = np.power(dp, float(alpha)) + np.power(dt, float(alpha))
+            per_pixel[i, k] = (p[i, k] - t[i, k]) ** 2 * distance
+    return _pixel_means(per_pixel, keep, _included(c, include_background), batch, reduction)
+
+
+def log_hausdorff_dt_loss(logits, targets, **kwargs):
+    """MONAI's LogHausdorffDTLoss: log(1 + the reduced Hausdorff loss)."""
+    return np.log1p(hausdorff_dt_loss(logits, targets, **kwargs))
+
+
+def boundary_loss(
+    logits, targets, *, activation="softmax", include_background=True, batch=False,
+    ignore_index=-100, reduction="mean", axis=-1, where=None,
+):
+    """MONAI 1.6's BoundaryLoss on the kept pixels: per (sample, class) the mean of P * phi,
+    phi the signed map of T > 0.5. A NaN target (kept out-of-range label) poisons its sample.
+    With batch, the mean over the kept pixels of the batch (MONAI's mean of the per-sample
+    means when nothing is dropped)."""
+    p, t, keep = _shape_prepare(
+        logits, targets, activation=activation, ignore_index=ignore_index, axis=axis, where=where
+    )
+    n, c = p.shape[:2]
+    per_pixel = np.zeros(p.shape)
+    for i in range(n):
+        for k in range(c):
+            phi = monai_boundary_map(t[i, k] > 0.5)
+            per_pixel[i, k] = np.where(np.isnan(t[i, k]), np.nan, p[i, k] * phi)
+    return _pixel_means(per_pixel, keep, _included(c, include_background), batch, reduction)
+
+
+def _soft_erode(img):
+    """MONAI's soft_erode of (N, C, *S): the minimum of the 3-windows along each spatial
+    axis, the border ignored (torch's max_pool padding)."""
+    from scipy import ndimage
+
+    out = None
+    for a in range(2, img.ndim):
+        size = [1] * img.ndim
+        size[a] = 3
+        pooled = ndimage.minimum_filter(img, size=size, mode="constant", cval=np.inf)
+        out = pooled if out is None else np.minimum(out, pooled)
+    return out
+
+
+def _soft_dilate(img):
+    from scipy import ndimage
+
+    size = [1, 1] + [3] * (img.ndim - 2)
+    return ndimage.maximum_filter(img, size=size, mode="constant", cval=-np.inf)
+
+
+def soft_skeleton(img, iterations):
+    """MONAI's soft_skel (Shit et al.)."""
+
+    def relu(x):
+        return np.maximum(x, 0.0)
+
+    skel = relu(img - _soft_dilate(_soft_erode(img)))
+    for _ in range(iterations):
+        img = _soft_erode(img)
+        delta = relu(img - _soft_dilate(_soft_erode(img)))
+        skel = skel + relu(delta - skel * delta)
+    return skel
+
+
+def _cldice_parts(logits, targets, *, iterations, smooth, eps, activation, include_background,
+                  ignore_index, axis, where):
+    p, t, keep = _shape_prepare(
+        logits, targets, activation=activation, ignore_index=ignore_index, axis=axis, where=where
+    )
+    n, c = p.shape[:2]
+    include = _included(c, include_background)
+    sp, st = soft_skeleton(p, iterations), soft_skeleton(t, iterations)
+    inc = include.reshape((1, c) + (1,) * (p.ndim - 2))
+
+    def total(v):
+        return np.sum((v * inc).reshape(n, -1), axis=1)
+
+    def ratio(num, den):
+        return np.where(den == 0, 1.0, num / np.where(den == 0, 1.0, den))
+
+    tprec = ratio(total(sp * t) + smooth, total(sp) + smooth)
+    tsens = ratio(total(st * p) + smooth, total(st) + smooth)
+    cl = 1.0 - 2.0 * tprec * tsens / (tprec + tsens + eps)
+    kept = keep.reshape(n, -1).any(axis=1)
+    return p, t, keep, include, cl, kept
+
+
+def _image_reduce(per, kept, reduction):
+    per = np.where(kept, per, 0.0)
+    if reduction == "none":
+        return per
+    if reduction == "sum":
+        return np.sum(per)
+    return 0.0 if not kept.any() else np.sum(per) / np.sum(kept)
+
+
+def soft_cldice_loss(
+    logits, targets, *, iterations=3, smooth=1.0, eps=1e-4, activation="softmax",
+    include_background=True, ignore_index=-100, reduction="mean", axis=-1, where=None,
+):
+    """MONAI 1.6's SoftclDiceLoss (smooth_nr = smooth_dr = smooth, its `smooth` = eps): one
+    value per image over the included classes; 0/0 read as 1."""
+    *_, cl, kept = _cldice_parts(
+        logits, targets, iterations=iterations, smooth=smooth, eps=eps, activation=activation,
+        include_background=include_background, ignore_index=ignore_index, axis=axis,
+        where=where,
+    )
+    return _image_reduce(cl, kept, reduction)
+
+
+def soft_dice_cldice_loss(
+    logits, targets, *, alpha=0.5, iterations=3, smooth=1.0, eps=1e-4, activation="softmax",
+    include_background=True, ignore_index=-100, reduction="mean", axis=-1, where=None,
+):
+    """(1 - alpha) * (the per-image mean over the included classes of MONAI's Dice with
+    smooth_nr = smooth_dr = smooth) + alpha * clDice, per image."""
+    p, t, keep, include, cl, kept = _cldice_parts(
+        logits, targets, iterations=iterations, smooth=smooth, eps=eps, activation=activation,
+        include_background=include_background, ignore_index=ignore_index, axis=axis,
+        where=where,
+    )
+    n, c = p.shape[:2]
+    dice = np.zeros(n)
+    for i in range(n):
+        for k in range(c):
+            if include[k]:
+                inter = np.sum(p[i, k] * t[i, k])
+                den = np.sum(p[i, k]) + np.sum(t[i, k]) + smooth
+                dice[i] += 0.0 if den == 0 else 1.0 - (2.0 * inter + smooth) / den
+        dice[i] /= np.sum(include)
+    return _image_reduce((1.0 - alpha) * dice + alpha * cl, kept, reduction)

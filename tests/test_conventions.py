@@ -35,6 +35,9 @@ CLASS_AXIS = {
     "multilabel_soft_margin_loss", "jaccard_loss",
     # detection (issue 23): the class axis of QFL, the bin axis of DFL
     "quality_focal_loss", "distribution_focal_loss",
+    # shape-aware segmentation (issue 23)
+    "hausdorff_dt_loss", "log_hausdorff_dt_loss", "boundary_loss", "soft_cldice_loss",
+    "soft_dice_cldice_loss",
 }
 NO_CLASS_AXIS = {
     # elementwise (binary, regression, pointwise KL as PyTorch's kl_div)
@@ -169,6 +172,11 @@ PEER_DEFAULTS = [
     ("mcc_loss", "batch", True, "SMP's default"),  # dice_loss's is False (MONAI's)
     ("mcc_loss", "eps", 1e-5, "SMP's default"),
     ("jaccard_loss", "eps", 1e-7, "SMP's default"),
+    # shape-aware segmentation (issue 23): MONAI's per-loss defaults
+    ("hausdorff_dt_loss", "alpha", 2.0, "MONAI's default"),
+    ("hausdorff_dt_loss", "include_background", False, "MONAI's default"),
+    ("soft_dice_cldice_loss", "alpha", 0.5, "MONAI's default"),
+    ("soft_cldice_loss", "smooth", 1.0, "MONAI's"),
 ]
 
 

@@ -2244,10 +2244,14 @@ REGISTRY.update({
     "hausdorff_dt_loss": Case(
         "hausdorff_dt_loss", _hd_fn, _hd_ref, _hd_make, **_SOFTMAX, hyper=("alpha",),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
+        options={}, element_shape=(2, 5, 6),  # per pixel ("none" is per sample and class)
     ),
     "log_hausdorff_dt_loss[axis=1, batch, where]": Case(
         "log_hausdorff_dt_loss", _log_hd_fn, _log_hd_ref, _log_hd_make, **_SOFTMAX,
         hyper=("alpha",), not_applicable={"grad_target": NO_FLOAT_TARGET},
+        options={"include_background": True, "batch": True, "reduction": "none", "axis": 1,
+                 "where": SHAPE_WHERE},
+        element_shape=(2, 5, 6),
     ),
     "log_hausdorff_dt_loss[sigmoid masks]": Case(
         "log_hausdorff_dt_loss", _hd_sigmoid_fn, _hd_sigmoid_ref, _hd_sigmoid_make,
@@ -2256,15 +2260,18 @@ REGISTRY.update({
     "boundary_loss[where]": Case(
         "boundary_loss", _boundary_fn, _boundary_ref, _boundary_make, **_SOFTMAX,
         not_applicable={"grad_target": NO_FLOAT_TARGET, "grad_hyper": NO_HYPER},
+        options={"reduction": "sum", "where": SHAPE_WHERE}, element_shape=(2, 5, 6),
     ),
     "soft_cldice_loss": Case(
         "soft_cldice_loss", _cldice_fn, _cldice_ref, _cldice_make, **_SOFTMAX,
         hyper=("smooth", "eps"), not_applicable={"grad_target": NO_FLOAT_TARGET},
+        options={"iterations": 2}, element_shape=(2, 6, 6),
     ),
     "soft_dice_cldice_loss[where]": Case(
         "soft_dice_cldice_loss", _dice_cldice_int_fn, _dice_cldice_int_ref,
         _dice_cldice_int_make, **_SOFTMAX, hyper=("alpha",),
         not_applicable={"grad_target": NO_FLOAT_TARGET},
+        options={"where": CLDICE_WHERE}, element_shape=(2, 6, 5),
     ),
     "soft_dice_cldice_loss[3-D, sigmoid]": Case(
         "soft_dice_cldice_loss", _dice_cldice_fn, _dice_cldice_ref, _dice_cldice_make,

@@ -123,13 +123,15 @@ def check_float(
         targets_given = given_dtype(targets)
     if _looks_swapped(tuple(x.shape), targets, targets_given, class_axis):
         kind = "the 0/1 targets" if class_axis is None else "the class indices"
+        # jaxloss's pairs: (input, target) where PyTorch names them so, else (logits, targets)
+        second = "target" if name == "input" else "targets"
         message += (
-            f" The arguments look swapped: call {fn}({name}, targets). The {dtype} array of "
+            f" The arguments look swapped: call {fn}({name}, {second}). The {dtype} array of "
             f"shape {tuple(x.shape)} looks like {kind} and the {targets_given} array of shape "
             f"{tuple(np.shape(targets))} like the {name}."
         )
         if class_axis is None:
-            message += f" If the {name} really are integers, cast them with "
+            message += f" If the {name} values really are integers, cast them with "
             message += f"`{name}.astype(jnp.float32)`."
     else:
         message += f" Cast it with `{name}.astype(jnp.float32)`."

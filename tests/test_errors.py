@@ -456,6 +456,20 @@ def test_swapped_arguments_channel_first_and_dice():
             fn(Y_SEG, X_SEG)
 
 
+def test_swapped_arguments_name_the_functions_own_target_argument():
+    """(input, target) losses name `target` in the fix, (logits, targets) ones `targets`."""
+    probs, labels = np.array([0.2, 0.7], np.float32), np.array([0, 1], np.int32)
+    with raises(TypeError, "binary_cross_entropy: `input` must be a floating-point array, got "
+                           "dtype int32. The arguments look swapped: call "
+                           "binary_cross_entropy(input, target). The int32 array of shape (2,) "
+                           "looks like the 0/1 targets and the float32 array of shape (2,) like "
+                           "the input. If the input values really are integers, cast them with "
+                           "`input.astype(jnp.float32)`."):
+        jaxloss.binary_cross_entropy(labels, probs)
+    with raises(TypeError, "call binary_cross_entropy_with_logits(logits, targets)."):
+        jaxloss.binary_cross_entropy_with_logits(labels, probs)
+
+
 def test_integer_logits_that_are_not_swapped_name_the_callers_dtype():
     with raises(
         TypeError,

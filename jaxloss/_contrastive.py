@@ -328,7 +328,11 @@ def siglip_loss(
         log-scale); differentiable.
       logit_bias: scalar :math:`b` added to every logit; differentiable.
       axis_name: inside ``shard_map``/``pmap``, the mesh axis the batch is split over: the
-        negatives and the normalisation are global over it.
+        negatives and the normalisation are global over it. The ring's derivative is then a
+        ``jax.custom_vjp`` (it re-runs the ring backwards instead of storing its blocks):
+        reverse mode (``jax.grad``, ``jax.vjp``) works, forward mode (``jax.jvp``,
+        ``jax.jacfwd``, so ``jax.hessian``) raises JAX's custom_vjp TypeError; without
+        ``axis_name`` every transformation works.
 
     Returns:
       A scalar in the features' joint dtype with float32 as the floor (float32 for bf16/f16

@@ -678,4 +678,15 @@ def test_custom_derivatives_are_jvps():
     users = sorted(
         p.name for p in package.rglob("*.py") if "custom_vjp" in p.read_text(encoding="utf-8")
     )
+    users = [u for u in users if u not in SCALAR_CUSTOM_VJPS]
     assert not users, f"custom_vjp in {users}: the transformation matrix needs a jacrev column"
+
+
+# custom_vjps allowed: each maps to one scalar, so jax.grad's cotangent (any scalar) is every
+# cotangent there is, and the file that names it checks that gradient.
+SCALAR_CUSTOM_VJPS = {
+    # siglip_loss's ring under axis_name (one partial sum per device): its gradients in the
+    # features, scale and bias equal the unsharded loss's on 4 devices
+    # (tests/test_contrastive.py); the matrix runs without axis_name, where there is none.
+    "_contrastive.py",
+}

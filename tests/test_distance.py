@@ -44,9 +44,9 @@ def assert_scipy32(got, mask, sampling=None, maxulp=1):
     np.testing.assert_array_max_ulp(np.asarray(got), want, maxulp=maxulp)
 
 
-# A few shapes per rank (each shape compiles once per dtype and sampling spelling).
-SHAPES = {2: [(1, 7), (6, 1), (5, 5), (8, 3), (9, 9)],
-          3: [(1, 1, 6), (4, 5, 3), (2, 7, 4), (6, 6, 6), (8, 2, 5)]}
+# Two shapes per rank (each shape compiles once per dtype and sampling spelling; the thin and
+# non-square shapes have their own test).
+SHAPES = {2: [(8, 3), (9, 9)], 3: [(4, 5, 3), (6, 6, 6)]}  # thin ones: below
 
 
 @st.composite
@@ -145,8 +145,7 @@ def test_a_single_zero(shape, where, sampling):
         assert_scipy64(jaxloss.distance_transform_edt(mask, sampling=sampling), mask, sampling)
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (3, 4), (5, 1), (1, 6), (2, 3, 4), (1, 1, 5),
-                                   (4, 1, 1)])
+@pytest.mark.parametrize("shape", [(1, 1), (3, 4), (2, 3, 4), (4, 1, 1)])
 @pytest.mark.parametrize("sampling", [None, 2.0, "per axis"])
 def test_a_mask_without_zero_is_scipys_answer(shape, sampling):
     """SciPy returns the distance to the grid point at index (-1, 0, ..., 0)."""
@@ -198,8 +197,7 @@ def test_one_pixel_wide_lines(axis, zero_line):
                     assert_scipy64(EDT_S(m, sampling), m, sampling)
 
 
-@pytest.mark.parametrize("shape", [(1, 10), (10, 1), (2, 31), (31, 2), (3, 1, 9), (1, 12, 2),
-                                   (13, 2, 1)])
+@pytest.mark.parametrize("shape", [(1, 10), (31, 2), (3, 1, 9), (13, 2, 1)])
 def test_non_square_and_thin_shapes(shape):
     rng = np.random.default_rng(sum(shape))
     for density in (0.1, 0.5):
@@ -214,7 +212,7 @@ def test_non_square_and_thin_shapes(shape):
 # =============================================================================================
 
 
-MASK_DTYPES = [np.bool_, np.int8, np.uint8, np.int32, jnp.bfloat16, np.float16, np.float32]
+MASK_DTYPES = [np.bool_, np.uint8, np.int32, jnp.bfloat16, np.float32]
 
 
 @pytest.mark.parametrize("dtype", MASK_DTYPES, ids=lambda d: np.dtype(d).name)

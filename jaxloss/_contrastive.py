@@ -56,11 +56,6 @@ def _features(
     return x, y, dtype
 
 
-def _scalar(fn: str, name: str, value: Any, dtype: Any) -> jax.Array:
-    _checks.check_scalar(fn, name, value)
-    return jnp.asarray(value).astype(dtype)
-
-
 def _scale(fn: str, logit_scale: Any, dtype: Any) -> jax.Array:
     """``logit_scale``: a scalar > 0 (the multiplier itself, not its log)."""
     _checks.check_scalar(fn, "logit_scale", logit_scale)
@@ -181,7 +176,7 @@ def clip_loss(
     fn = "clip_loss"
     x, y, dtype = _features(fn, image_features, text_features)
     scale = _scale(fn, logit_scale, dtype)
-    bias = None if logit_bias is None else _scalar(fn, "logit_bias", logit_bias, dtype)
+    bias = None if logit_bias is None else _inputs.scalar(fn, "logit_bias", logit_bias, dtype)
     diag = scale * jnp.sum(x * y, axis=-1)
     if bias is not None:
         diag = diag + bias
@@ -359,7 +354,7 @@ def siglip_loss(
     fn = "siglip_loss"
     x, y, dtype = _features(fn, image_features, text_features)
     scale = _scale(fn, logit_scale, dtype)
-    bias = _scalar(fn, "logit_bias", logit_bias, dtype)
+    bias = _inputs.scalar(fn, "logit_bias", logit_bias, dtype)
     if axis_name is None:
         return _block_sum(x, y, scale, bias, True) / jnp.asarray(max(x.shape[0], 1), dtype)
     size = _axis_size(fn, axis_name)

@@ -425,11 +425,6 @@ def _prepare_elementwise(fn, logits, targets, reduction, where):
     return _inputs.masked(x, mask, 0.0), _inputs.masked(t, mask, 0.0), mask
 
 
-def _hyper(fn: str, name: str, value: ArrayLike, dtype) -> jax.Array:
-    _checks.check_scalar(fn, name, value)
-    return jnp.asarray(value).astype(dtype)
-
-
 @_inputs.public
 def varifocal_loss(
     logits: ArrayLike,
@@ -506,7 +501,7 @@ def varifocal_loss(
     weighted = _inputs.flag(fn, "iou_weighted", iou_weighted)
     x, t, mask = _prepare_elementwise(fn, logits, targets, reduction, where)
     _checks.check_nonnegative(fn, "alpha", alpha)
-    a, g = _hyper(fn, "alpha", alpha, x.dtype), _hyper(fn, "gamma", gamma, x.dtype)
+    a, g = _inputs.scalar(fn, "alpha", alpha, x.dtype), _inputs.scalar(fn, "gamma", gamma, x.dtype)
     positive = t > 0
     log_p = jax.nn.log_sigmoid(x)
     # |p - q|^gamma at q = 0 in log space, plus its first-order term in q (0 in value) so that
@@ -637,7 +632,7 @@ def quality_focal_loss(
     rule = _inputs.labels(fn, y, num_classes + 1, ignore_index=None, where=where, name="labels")
     x = _inputs.masked(x, rule.mask, 0.0, axis=-1)
     s = _inputs.masked(s, rule.mask, 0.0)
-    b = _hyper(fn, "beta", beta, dtype)
+    b = _inputs.scalar(fn, "beta", beta, dtype)
     log_p = jax.nn.log_sigmoid(x)
     negative = -jax.nn.log_sigmoid(-x) * jnp.exp(b * log_p)
     positive = _bce(x, s[..., None]) * _pow_abs(s[..., None] - jnp.exp(log_p), b)

@@ -140,6 +140,13 @@ def element_weights(
     return _checks.as_weights(fn, value, shape, dtype)
 
 
+def scalar(fn: str, name: str, value: ArrayLike, dtype: Any) -> jax.Array:
+    """A scalar hyperparameter (a Python number or a 0-d array, traceable), checked to be a
+    scalar (:func:`jaxloss._checks.check_scalar`), in the compute dtype."""
+    _checks.check_scalar(fn, name, value)
+    return jnp.asarray(value).astype(dtype)
+
+
 def mask(fn: str, where: ArrayLike | None, shape: tuple[int, ...]) -> jax.Array | None:
     """The ``where`` mask: boolean, broadcastable to ``shape``, broadcast; None stays None."""
     return _checks.as_mask(fn, where, shape)

@@ -126,11 +126,6 @@ def _one_sample(fn: str, x: jax.Array, axis: Any) -> jax.Array:
     return x.reshape(1)
 
 
-def _scalar(fn: str, name: str, value: ArrayLike, dtype: Any) -> jax.Array:
-    _checks.check_scalar(fn, name, value)
-    return jnp.asarray(value, dtype)
-
-
 def _reduce(
     fn: str,
     per: jax.Array,
@@ -314,7 +309,7 @@ def margin_ranking_loss(
     y = _target(fn, target, "signs")
     _same_shapes(fn, ("input1", x1), ("input2", x2), ("target", y))
     mask = _checks.as_mask(fn, where, x1.shape)
-    m = _scalar(fn, "margin", margin, dtype)
+    m = _inputs.scalar(fn, "margin", margin, dtype)
     x1, x2 = _inputs.masked(x1, mask, 0.0), _inputs.masked(x2, mask, 0.0)
     y = _inputs.masked(y, mask, 1)
     per = _hinge(-y.astype(dtype) * (x1 - x2) + m)
@@ -380,7 +375,7 @@ def hinge_embedding_loss(
     y = _target(fn, target, "signs")
     _same_shapes(fn, ("input", x), ("target", y))
     mask = _checks.as_mask(fn, where, x.shape)
-    m = _scalar(fn, "margin", margin, dtype)
+    m = _inputs.scalar(fn, "margin", margin, dtype)
     zeros = jnp.zeros_like(x)
     per = jnp.where(y != 1, _hinge(m - x), zeros) + jnp.where(y != -1, x, zeros)
     return _reduce(fn, per, mask, weights, reduction, axis_name)
@@ -664,7 +659,7 @@ def multi_margin_loss(
         x = jnp.moveaxis(x, ax, -1)
     num_classes = x.shape[-1]
     mask = _checks.as_mask(fn, where, y.shape)
-    m = _scalar(fn, "margin", margin, dtype)
+    m = _inputs.scalar(fn, "margin", margin, dtype)
     ok = _labels_in_range(fn, "target", y, 0, num_classes - 1, mask,
                           f"class indices in [0, {num_classes})")
     safe = jnp.where(ok, y, jnp.zeros_like(y))[..., None]
@@ -898,7 +893,7 @@ def cosine_embedding_loss(
             f"expected {x1.shape[:-1]}, got {y.shape} for inputs of shape {x1.shape}."
         )
     mask = _checks.as_mask(fn, where, y.shape)
-    m = _scalar(fn, "margin", margin, dtype)
+    m = _inputs.scalar(fn, "margin", margin, dtype)
     # a masked pair: unit-free embeddings of nonzero norm and target 1, finite everywhere
     x1, x2 = _inputs.masked(x1, mask, 1.0, axis=-1), _inputs.masked(x2, mask, 1.0, axis=-1)
     y = _inputs.masked(y, mask, 1)
@@ -1023,7 +1018,7 @@ def triplet_margin_loss(
     _class_axis(fn, "anchor", a, what="feature")
     _same_shapes(fn, ("anchor", a), ("positive", pp), ("negative", n))
     order = _check_norm_order(fn, p)
-    e = _scalar(fn, "eps", eps, dtype)
+    e = _inputs.scalar(fn, "eps", eps, dtype)
 
     def distance(u, v):
         return _pairwise_distance(u, v, order, e)

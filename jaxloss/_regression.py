@@ -126,11 +126,6 @@ def _abs_jvp(primals, tangents):
     return jnp.abs(d), jnp.sign(d) * t
 
 
-def _scalar(fn: str, name: str, value: ArrayLike, dtype) -> jax.Array:
-    _checks.check_scalar(fn, name, value)
-    return jnp.asarray(value).astype(dtype)
-
-
 @_inputs.public
 def l1_loss(
     input: ArrayLike,
@@ -303,7 +298,7 @@ def huber_loss(
     fn = "huber_loss"
     x, y, mask = _prepare(fn, input, target, reduction, where)
     _checks.check_positive(fn, "delta", delta)
-    d = _scalar(fn, "delta", delta, x.dtype)
+    d = _inputs.scalar(fn, "delta", delta, x.dtype)
     w = _checks.as_weights(fn, weights, x.shape, x.dtype)
     z = _abs(x - y)
     per = jnp.where(z < d, 0.5 * jnp.square(z), d * (z - 0.5 * d))
@@ -368,7 +363,7 @@ def smooth_l1_loss(
     fn = "smooth_l1_loss"
     x, y, mask = _prepare(fn, input, target, reduction, where)
     _checks.check_nonnegative(fn, "beta", beta)
-    b = _scalar(fn, "beta", beta, x.dtype)
+    b = _inputs.scalar(fn, "beta", beta, x.dtype)
     z = _abs(x - y)
     quadratic = z < b  # never true at beta = 0
     safe_b = jnp.where(b > 0, b, jnp.ones_like(b))
@@ -444,7 +439,7 @@ def poisson_nll_loss(
     log_input = _inputs.flag(fn, "log_input", log_input)
     full = _inputs.flag(fn, "full", full)
     _checks.check_nonnegative(fn, "eps", eps)
-    e = _scalar(fn, "eps", eps, x.dtype)
+    e = _inputs.scalar(fn, "eps", eps, x.dtype)
     if log_input:
         per = jnp.exp(x) - y * x
     else:
@@ -597,7 +592,7 @@ def gaussian_nll_loss(
     )
     full = _inputs.flag(fn, "full", full)
     _checks.check_nonnegative(fn, "eps", eps)
-    e = _scalar(fn, "eps", eps, x.dtype)
+    e = _inputs.scalar(fn, "eps", eps, x.dtype)
     # A masked element's variance is 1, like its input and target (see `_prepare`).
     v = _clamp_var(_inputs.masked(_gaussian_var(fn, var, tuple(x.shape), x.dtype), mask, 1.0), e)
     per = 0.5 * (jnp.log(v) + jnp.square(x - y) / v)
